@@ -1,0 +1,224 @@
+/* SPDX-License-Identifier: MIT */
+/**
+ * @file socket.h
+ * A connection owned by one reactor. This header covers the TCP part, which the TLS modes of
+ * ssl/ (a later issue) build on: QSslSocket inherits QTcpSocket, so UNENCRYPTED mode is a
+ * complete socket of its own.
+ *
+ * Contracts:
+ * - Every function here is @thread owner: call it on the reactor that owns the socket.
+ * - Callbacks run on the owner reactor, never inside the call that caused them (their
+ *   effects arrive on a later loop turn). `tern_socket_close`, `tern_socket_abort` and, for
+ *   sockets you created, `tern_socket_free` are legal inside any of the socket's callbacks.
+ * - Reads: received bytes wait in the read buffer; `ready_read` fires when new bytes came.
+ *   Once the buffer holds `read_buffer_size` bytes, the socket stops reading from the kernel
+ *   (backpressure, nothing is lost) until the application reads.
+ * - Writes copy into the write queue; past `write_buffer_size` a write returns TERN_ENOBUFS
+ *   and queues nothing (wait for `bytes_written`). Queued bytes are sent in order.
+ * - The peer's end of stream (FIN) sets `at_end` once the read buffer is empty and fires
+ *   `read_finished`; the socket then closes gracefully after its queued data is sent, unless
+ *   `tern_socket_set_half_close(s, true)` keeps it open for writing.
+ * - A socket accepted by a server is freed by the runtime after `disconnected` returns; a
+ *   socket made with `tern_socket_new` is freed by its owner with `tern_socket_free`.
+ */
+#ifndef TERN_SOCKET_H
+#define TERN_SOCKET_H
+
+#include <tern/common.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/** Socket states, as QAbstractSocket's. (An enum tag, not a typedef: the getter has the name.) */
+enum tern_socket_state {
+    TERN_SOCKET_STATE_UNCONNECTED, /**< no connection */
+    TERN_SOCKET_STATE_HOST_LOOKUP, /**< resolving the host name on a worker */
+    TERN_SOCKET_STATE_CONNECTING,  /**< TCP connect in progress */
+    TERN_SOCKET_STATE_CONNECTED,   /**< connected */
+    TERN_SOCKET_STATE_CLOSING,     /**< closing: sending what is queued, then closing */
+};
+
+/** Socket options, as QAbstractSocket::SocketOption. */
+enum tern_socket_option {
+    TERN_SOCKET_OPTION_NODELAY,             /**< TCP_NODELAY, 0 or 1 (on by default) */
+    TERN_SOCKET_OPTION_KEEPALIVE,           /**< SO_KEEPALIVE, 0 or 1 */
+    TERN_SOCKET_OPTION_SEND_BUFFER_SIZE,    /**< SO_SNDBUF in bytes */
+    TERN_SOCKET_OPTION_RECEIVE_BUFFER_SIZE, /**< SO_RCVBUF in bytes */
+};
+
+/**
+ * The events of a socket. Any entry may be NULL. @p user is the pointer given to
+ * `tern_socket_set_events`. Fields will be added (TLS events); initialise tables with
+ * designated initializers.
+ */
+typedef struct tern_socket_events {
+    /** An outgoing connection is established. */
+    void (*connected)(tern_socket *s, void *user);
+    /** New bytes are in the read buffer. */
+    void (*ready_read)(tern_socket *s, void *user);
+    /** @p n queued bytes were handed to the kernel. */
+    void (*bytes_written)(tern_socket *s, size_t n, void *user);
+    /** The peer ended its stream and every byte before it was read (at_end is true). */
+    void (*read_finished)(tern_socket *s, void *user);
+    /** The state changed to @p state. */
+    void (*state_changed)(tern_socket *s, enum tern_socket_state state, void *user);
+    /** A failure; @p err is a TERN_E* code. `disconnected` follows. */
+    void (*error)(tern_socket *s, int err, void *user);
+    /** The socket is closed: @p reason is 0 for an orderly end, else the TERN_E* code. The
+     * last event; an accepted socket is freed after it returns. */
+    void (*disconnected)(tern_socket *s, int reason, void *user);
+} tern_socket_events;
+
+/**
+ * Creates an UNCONNECTED socket owned by @p r; the caller frees it with `tern_socket_free`.
+ * @return the socket or NULL (out of memory, or @p r NULL). @thread owner (of @p r)
+ */
+TERN_API tern_socket *tern_socket_new(tern_reactor *r);
+
+/**
+ * Frees a socket made with `tern_socket_new`, aborting its connection first (no events
+ * follow). Legal inside the socket's callbacks: the memory goes when they return. NULL is a
+ * no-op; sockets accepted by a server are freed by the runtime instead. @thread owner
+ */
+TERN_API void tern_socket_free(tern_socket *s);
+
+/** Sets the events table (borrowed; it must outlive the socket) and the user pointer. */
+TERN_API void tern_socket_set_events(tern_socket *s, const tern_socket_events *events, void *user);
+
+/** The user pointer. @thread owner */
+TERN_API void *tern_socket_user(const tern_socket *s);
+
+/** The reactor that owns @p s. @thread any */
+TERN_API tern_reactor *tern_socket_reactor(const tern_socket *s);
+
+/** The server that accepted @p s, or NULL. @thread owner */
+TERN_API tern_server *tern_socket_server(const tern_socket *s);
+
+/** The current state. @thread owner */
+TERN_API enum tern_socket_state tern_socket_state(const tern_socket *s);
+
+/**
+ * Connects to @p host : @p port. A numeric address connects at once; a name is resolved on
+ * a worker thread, never on the reactor (state HOST_LOOKUP, then CONNECTING, CONNECTED).
+ * @return 0 if the attempt started; TERN_EBUSY unless UNCONNECTED; TERN_EINVAL (NULL or
+ *         empty host, port 0); TERN_ENOMEM. Later failures arrive as `error` + `disconnected`
+ *         (TERN_E_RESOLVE, TERN_ECONNREFUSED, TERN_ETIMEDOUT...). @thread owner
+ * @events state_changed, connected, error, disconnected
+ */
+TERN_API int tern_socket_connect_to_host(tern_socket *s, const char *host, uint16_t port);
+
+/** Deadline for connect (lookup included), in ms; 0: none. Default 30000. @thread owner */
+TERN_API int tern_socket_set_connect_timeout(tern_socket *s, uint32_t ms);
+
+/** Closes the socket with TERN_E_IDLE_TIMEOUT after @p ms without I/O; 0: none (default).
+ * @thread owner */
+TERN_API int tern_socket_set_idle_timeout(tern_socket *s, uint32_t ms);
+
+/**
+ * Reads up to @p len bytes from the read buffer. @return bytes read (0: nothing buffered);
+ * TERN_EINVAL on NULL @p buf with @p len > 0. @thread owner
+ */
+TERN_API ssize_t tern_socket_read(tern_socket *s, void *buf, size_t len);
+
+/** Like `tern_socket_read` without consuming. @thread owner */
+TERN_API ssize_t tern_socket_peek(tern_socket *s, void *buf, size_t len);
+
+/**
+ * Lends the first contiguous run of buffered bytes (zero copy); valid until the next call on
+ * @p s or the end of the current callback. Pair with `tern_socket_consume`.
+ * @return 0 (out->len is 0 when nothing is buffered). @thread owner
+ */
+TERN_API int tern_socket_peek_view(tern_socket *s, tern_buf *out);
+
+/** Drops @p n buffered bytes. @return 0; TERN_EINVAL if fewer are buffered. @thread owner */
+TERN_API int tern_socket_consume(tern_socket *s, size_t n);
+
+/**
+ * Reads one line, up to and including '\n', or @p len - 1 bytes if the line is longer (the
+ * rest stays buffered), and NUL-terminates @p buf. @return bytes read without the NUL (0: no
+ * complete line and fewer than @p len - 1 bytes buffered, nothing read); TERN_EINVAL if
+ * @p len < 2. @thread owner
+ */
+TERN_API ssize_t tern_socket_read_line(tern_socket *s, char *buf, size_t len);
+
+/** Whether a whole line ('\n') is buffered. @thread owner */
+TERN_API bool tern_socket_can_read_line(const tern_socket *s);
+
+/** Whether the peer ended its stream and every byte was read. @thread owner */
+TERN_API bool tern_socket_at_end(const tern_socket *s);
+
+/** Bytes waiting in the read buffer. @thread owner */
+TERN_API size_t tern_socket_bytes_available(const tern_socket *s);
+
+/** Bytes queued and not yet handed to the kernel. @thread owner */
+TERN_API size_t tern_socket_bytes_to_write(const tern_socket *s);
+
+/**
+ * Queues @p len bytes (copied) for sending; in CONNECTED state they go out at once when the
+ * queue is empty. Writes made while HOST_LOOKUP or CONNECTING are sent once connected.
+ * @return 0; TERN_ENOBUFS if the queue would pass `write_buffer_size` (nothing queued);
+ *         TERN_ENOTCONN if UNCONNECTED or CLOSING, or after `tern_socket_shutdown_write`;
+ *         TERN_ENOMEM. @thread owner @events bytes_written, error
+ */
+TERN_API int tern_socket_write(tern_socket *s, const void *data, size_t len);
+
+/** Sends what it can of the queue now, without waiting. @return 0 or a code. @thread owner */
+TERN_API int tern_socket_flush(tern_socket *s);
+
+/** Read buffer limit in bytes (0: no limit). Default 256 KiB. @thread owner */
+TERN_API int tern_socket_set_read_buffer_size(tern_socket *s, size_t bytes);
+/** The read buffer limit. @thread owner */
+TERN_API size_t tern_socket_read_buffer_size(const tern_socket *s);
+/** Write queue limit in bytes (0: no limit). Default 4 MiB. @thread owner */
+TERN_API int tern_socket_set_write_buffer_size(tern_socket *s, size_t bytes);
+/** The write queue limit. @thread owner */
+TERN_API size_t tern_socket_write_buffer_size(const tern_socket *s);
+
+/** After the peer's FIN, keep the socket open for writing (default off). @thread owner */
+TERN_API void tern_socket_set_half_close(tern_socket *s, bool on);
+
+/**
+ * Ends our stream (FIN) once the queued bytes are sent; reading goes on.
+ * @return 0; TERN_ENOTCONN unless CONNECTED. @thread owner
+ */
+TERN_API int tern_socket_shutdown_write(tern_socket *s);
+
+/**
+ * Graceful close: state CLOSING, queued bytes are sent, then FIN, then the descriptor is
+ * closed once the peer ends too (or after 5 s). Incoming bytes are discarded meanwhile.
+ * @return 0; TERN_ENOTCONN if already UNCONNECTED. @thread owner
+ * @events state_changed, bytes_written, disconnected (reason 0, or the error)
+ */
+TERN_API int tern_socket_close(tern_socket *s);
+
+/** Closes at once, dropping queued bytes. @thread owner @events state_changed, disconnected */
+TERN_API void tern_socket_abort(tern_socket *s);
+
+/** Sets a socket option (applied when the descriptor exists). @return 0; TERN_EINVAL;
+ * a system code. @thread owner */
+TERN_API int tern_socket_set_option(tern_socket *s, enum tern_socket_option opt, int value);
+
+/** Reads a socket option into @p value. @return 0; TERN_ENOTCONN; TERN_EINVAL. @thread owner */
+TERN_API int tern_socket_option(const tern_socket *s, enum tern_socket_option opt, int *value);
+
+/** The last error code on @p s (0 if none). @thread owner */
+TERN_API int tern_socket_error(const tern_socket *s);
+
+/** The last error with its context ("connect 127.0.0.1:9: connection refused"), or "". */
+TERN_API const char *tern_socket_error_string(const tern_socket *s);
+
+/** The peer's address as "ip:port" / "[ip6]:port" into @p buf. @return 0; TERN_ENOTCONN;
+ * TERN_ENOBUFS. @thread owner */
+TERN_API int tern_socket_peer_address(const tern_socket *s, char *buf, size_t len);
+
+/** The local address, as `tern_socket_peer_address`. @thread owner */
+TERN_API int tern_socket_local_address(const tern_socket *s, char *buf, size_t len);
+
+/** The descriptor, or -1. Do not read, write or close it. @thread owner */
+TERN_API int tern_socket_descriptor(const tern_socket *s);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,342 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The runtime's private declarations, shared by the files of runtime/ (and by ssl/, which
+ * builds on them). Never installed. No wolfSSL here.
+ *
+ * Who touches what:
+ * - tern_reactor: its loop, deferred list, sockets, timers and counters belong to its own
+ *   thread. Other threads only post to `mailbox` (MPSC) and the acceptor to `handoff`
+ *   (SPSC), then wake `wake`.
+ * - tern_runtime: set up on one thread before start; afterwards read-only, except `stopping`
+ *   (atomic) and what the signal thread does through tern_runtime_stop.
+ * - Counters: one writer each (the owner), relaxed atomic stores; readers sum.
+ */
+#ifndef TERN_RUNTIME_INTERNAL_H
+#define TERN_RUNTIME_INTERNAL_H
+
+#include <ev.h>
+#include <ck_ring.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <sys/socket.h>
+
+#include <tern/tern.h>
+
+#define container_of(ptr, type, member) ((type *)((char *)(ptr) - offsetof(type, member)))
+#define TERN__CACHELINE 64
+#define TERN__ERRSTR 160
+
+#ifdef TERN_TSAN
+/* Concurrency Kit's rings publish with fences TSan cannot see: tell it about the hand-off. */
+void __tsan_acquire(void *addr);
+void __tsan_release(void *addr);
+#define TERN__TSAN_RELEASE(p) __tsan_release(p)
+#define TERN__TSAN_ACQUIRE(p) __tsan_acquire(p)
+#else
+#define TERN__TSAN_RELEASE(p) ((void)(p))
+#define TERN__TSAN_ACQUIRE(p) ((void)(p))
+#endif
+
+/* ---- counters ------------------------------------------------------------------------ */
+
+/* Single-writer counters: the owner adds with a relaxed load + store (a plain add on x86,
+ * no lock prefix); any thread may read. */
+typedef struct tern__counters {
+    _Atomic uint64_t open, accepted, outgoing, closed, rejected, handoff_full;
+    _Atomic uint64_t bytes_in, bytes_out, tasks_run, mailbox_full;
+    _Atomic uint64_t accept_emfile, accept_enfile, accept_enomem, accept_other, accept_paused;
+    _Atomic uint64_t timeouts_idle, timeouts_connect, resets;
+} tern__counters;
+
+static inline void tern__count(_Atomic uint64_t *c, uint64_t n)
+{
+    atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + n,
+                          memory_order_relaxed);
+}
+static inline uint64_t tern__read(const _Atomic uint64_t *c)
+{
+    return atomic_load_explicit(c, memory_order_relaxed);
+}
+void tern__counters_add(tern_stats *out, const tern__counters *c);
+
+/* ---- mailbox: MPSC ring of tasks + SPSC ring of accepted fds ---------------------------- */
+
+struct tern__task {
+    tern_task_fn fn;
+    void *arg;
+};
+CK_RING_PROTOTYPE(tern_task, tern__task)
+
+struct tern__handoff {
+    int fd;
+    tern_server *srv;
+};
+CK_RING_PROTOTYPE(tern_handoff, tern__handoff)
+
+typedef struct tern__mailbox {
+    struct ck_ring ring;
+    struct tern__task *slots;
+    struct ck_ring handoff;
+    struct tern__handoff *handoff_slots;
+    _Atomic int closed; /* set by the owner once it stops taking tasks */
+} tern__mailbox;
+
+int tern__mailbox_init(tern__mailbox *mb, unsigned capacity, unsigned handoff_capacity);
+void tern__mailbox_destroy(tern__mailbox *mb);
+/* Any thread. 0, TERN_E_QUEUE_FULL or TERN_E_STOPPED. Does not wake the reactor. */
+int tern__mailbox_post_mp(tern__mailbox *mb, tern_task_fn fn, void *arg);
+/* Consumer only. true and *out filled if a task was queued. */
+bool tern__mailbox_take_sc(tern__mailbox *mb, struct tern__task *out);
+/* The acceptor (the single producer of every handoff ring). 0 or TERN_E_QUEUE_FULL. */
+int tern__handoff_put_sp(tern__mailbox *mb, int fd, tern_server *srv);
+bool tern__handoff_take_sc(tern__mailbox *mb, struct tern__handoff *out);
+
+/* ---- reactor ---------------------------------------------------------------------------- */
+
+/* A deferred call: runs on the owner after the current callback stack unwinds. */
+typedef struct tern__deferred {
+    struct tern__deferred *next;
+    void (*fn)(struct tern__deferred *d);
+    bool queued;
+} tern__deferred;
+
+typedef struct tern__list {
+    struct tern__list *prev, *next;
+} tern__list;
+
+static inline void tern__list_init(tern__list *l) { l->prev = l->next = l; }
+static inline bool tern__list_empty(const tern__list *l) { return l->next == l; }
+static inline void tern__list_insert(tern__list *head, tern__list *n)
+{
+    n->next = head->next;
+    n->prev = head;
+    head->next->prev = n;
+    head->next = n;
+}
+static inline void tern__list_remove(tern__list *n)
+{
+    n->prev->next = n->next;
+    n->next->prev = n->prev;
+    n->prev = n->next = n;
+}
+
+struct tern_reactor {
+    /* hot, owner-only */
+    struct ev_loop *loop;
+    tern_runtime *rt;
+    unsigned index;
+    tern__deferred *deferred_head, *deferred_tail;
+    ev_idle deferred_idle;
+    ev_async wake;
+    tern__list sockets;       /* every open socket, for drain and stop */
+    uint64_t nsockets;
+    unsigned nactors;         /* advisory, for actor placement */
+    bool draining;            /* stop requested: exit when no socket is left */
+    bool stopped;             /* the loop has exited */
+    ev_timer drain_timer;
+    tern__list listeners;     /* SO_REUSEPORT listeners owned by this reactor */
+    char *scratch;            /* a receive buffer for sockets whose own buffer is empty */
+    size_t scratch_len;
+    struct tern__chunk *chunk_pool; /* free buffer chunks (see buffer.c) */
+    unsigned chunk_pool_len;
+    pthread_t thread;
+    bool thread_started;
+
+    /* written by this reactor, read by the acceptor (least connections, limits) */
+    _Atomic uint64_t closed_accepted __attribute__((aligned(TERN__CACHELINE)));
+
+    tern__counters counters __attribute__((aligned(TERN__CACHELINE)));
+
+    /* shared with other threads */
+    tern__mailbox mailbox __attribute__((aligned(TERN__CACHELINE)));
+};
+
+void tern__reactor_defer(tern_reactor *r, tern__deferred *d);
+bool tern__on_owner(const tern_reactor *r);
+/* Called by socket.c when a socket opens/closes, so drain can finish. */
+void tern__reactor_socket_closed(tern_reactor *r);
+
+/* ---- runtime ---------------------------------------------------------------------------- */
+
+typedef struct tern__worker_job {
+    void (*work)(struct tern__worker_job *job); /* runs on a worker: may block */
+    tern_reactor *reply_to;
+    tern_task_fn done; /* then posted to reply_to with the job as arg */
+} tern__worker_job;
+
+struct tern_runtime {
+    tern_runtime_options opts;
+    unsigned nreactors;
+    tern_reactor **reactors;
+    char errstr[TERN__ERRSTR];
+    bool started, joined;
+    _Atomic int stopping; /* number of stop calls */
+    _Atomic uint32_t drain_ms;
+
+    /* servers (setup-time list) and the acceptor thread */
+    tern_server *servers;
+    struct ev_loop *acceptor_loop;
+    ev_async acceptor_wake;
+    pthread_t acceptor_thread;
+    bool acceptor_started;
+    tern__counters acceptor_counters __attribute__((aligned(TERN__CACHELINE)));
+
+    /* workers for blocking jobs: an MPMC ring and a semaphore */
+    struct ck_ring work_ring;
+    void **work_slots;
+    unsigned nworkers;
+    pthread_t *workers;
+    void *work_sem; /* sem_t, kept opaque here */
+    _Atomic int workers_quit;
+
+    /* signals */
+    bool signals;
+    pthread_t signal_thread;
+    bool signal_thread_started;
+    uint32_t signal_drain_ms;
+    tern_reload_fn on_reload;
+    void *reload_user;
+};
+
+void tern__runtime_seterr(tern_runtime *rt, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+/* Runs job->work on a worker, then posts job->done(job->reply_to, job). Any thread. */
+int tern__worker_submit(tern_runtime *rt, tern__worker_job *job);
+
+/* ---- acceptor / servers ----------------------------------------------------------------- */
+
+typedef struct tern__listener {
+    ev_io io;
+    ev_timer backoff;
+    tern_server *srv;
+    tern_reactor *owner; /* NULL: the acceptor thread */
+    tern__counters *counters;
+    struct ev_loop *loop;
+    tern__list link;
+    int fd;
+} tern__listener;
+
+struct tern_server {
+    tern_server *next;
+    tern_runtime *rt;
+    tern_ssl_config *cfg;
+    tern_server_incoming_fn incoming;
+    void *user;
+    int backlog;
+    tern_balance_policy policy;
+    bool reuseport;
+    unsigned max_connections;
+    uint32_t idle_timeout_ms;
+    size_t read_buffer_size;
+    bool listening;
+    struct sockaddr_storage addr;
+    socklen_t addrlen;
+    uint16_t port;
+    char errstr[TERN__ERRSTR];
+    /* the acceptor's own state (acceptor thread only) */
+    tern__listener main;
+    unsigned next_rr;
+    uint64_t *dispatched; /* per reactor: connections handed to it */
+    _Atomic uint64_t *finished; /* per reactor: those of them now closed (reactor writes) */
+    tern__listener *per_reactor; /* reuseport: one listener per reactor */
+};
+
+int tern__acceptor_start(tern_runtime *rt);
+void tern__acceptor_stop(tern_runtime *rt);
+void tern__acceptor_join(tern_runtime *rt);
+void tern__server_reactor_start(tern_reactor *r); /* reuseport listeners: on the reactor */
+void tern__server_reactor_stop(tern_reactor *r);
+void tern__servers_free(tern_runtime *rt);
+/* A reactor adopts an accepted fd (from the ring or its own listener). */
+void tern__server_adopt(tern_reactor *r, tern_server *srv, int fd);
+void tern__server_free_fd(tern_server *srv, unsigned reactor_index); /* on close */
+
+/* ---- buffers ---------------------------------------------------------------------------- */
+
+/* A FIFO byte queue of fixed-size chunks taken from the reactor's pool: an idle socket holds
+ * none. */
+#define TERN__CHUNK_SIZE 16384
+typedef struct tern__chunk {
+    struct tern__chunk *next;
+    uint32_t start, end;
+    char data[TERN__CHUNK_SIZE];
+} tern__chunk;
+
+typedef struct tern__bufq {
+    tern__chunk *head, *tail;
+    size_t len;
+} tern__bufq;
+
+tern__chunk *tern__chunk_get(tern_reactor *r);
+void tern__chunk_put(tern_reactor *r, tern__chunk *c);
+void tern__reactor_chunks_free(tern_reactor *r);
+int tern__bufq_append(tern_reactor *r, tern__bufq *q, const void *data, size_t len);
+size_t tern__bufq_peek(const tern__bufq *q, void *out, size_t len);
+void tern__bufq_consume(tern_reactor *r, tern__bufq *q, size_t n);
+void tern__bufq_clear(tern_reactor *r, tern__bufq *q);
+/* Position of the first '\n' + 1, or 0 if none. */
+size_t tern__bufq_line_len(const tern__bufq *q);
+
+/* ---- sockets ---------------------------------------------------------------------------- */
+
+/* How a socket moves bytes: plain TCP here; ssl/ adds TLS. (Redis-style transport table.) */
+typedef struct tern__transport {
+    const char *name;
+} tern__transport;
+
+struct tern__resolve;
+
+struct tern_socket {
+    tern_reactor *r;
+    tern__list link;
+    const tern_socket_events *ev;
+    void *user;
+    tern_server *srv;
+    int fd;
+    enum tern_socket_state state;
+    int err;
+    ev_io io;
+    ev_timer timer;           /* connect deadline, idle timeout, close linger */
+    tern__deferred deferred;  /* pending events to deliver */
+    tern__bufq rbuf, wbuf;
+    size_t read_limit, write_limit;
+    size_t unreported_written;
+    uint32_t connect_timeout_ms, idle_timeout_ms;
+    uint64_t last_io_ms;
+    unsigned in_callback;
+    struct tern__resolve *resolve;
+    uint16_t port;
+    /* flags */
+    unsigned owned_by_runtime : 1;
+    unsigned free_requested : 1;
+    unsigned freed_events : 1;
+    unsigned peer_eof : 1;
+    unsigned read_finished_sent : 1;
+    unsigned half_close : 1;
+    unsigned shut_wr_requested : 1;
+    unsigned shut_wr_done : 1;
+    unsigned reading_paused : 1;
+    unsigned pending_ready_read : 1;
+    unsigned pending_connected : 1;
+    unsigned pending_disconnected : 1;
+    unsigned pending_read_finished : 1;
+    unsigned nodelay : 1;
+    unsigned keepalive : 1;
+    unsigned closed_counted : 1;
+    int disconnect_reason;
+    int sndbuf, rcvbuf;
+    char errstr[TERN__ERRSTR];
+};
+
+void tern__socket_seterr(tern_socket *s, int err, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* Abort every socket of @r (stop without drain). */
+void tern__reactor_abort_all(tern_reactor *r);
+
+/* ---- misc ------------------------------------------------------------------------------- */
+
+int tern__set_nonblock_cloexec(int fd);
+int tern__format_sockaddr(const struct sockaddr *sa, char *buf, size_t len);
+int tern__errno(void); /* -errno, never 0 */
+
+#endif
