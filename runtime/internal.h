@@ -61,9 +61,13 @@ void tern__counters_add(tern_stats *out, const tern__counters *c);
 
 /* ---- mailbox: MPSC ring of tasks + SPSC ring of accepted fds ---------------------------- */
 
+/* A task: the public form (fn, arg) or the internal two-argument form (fn2, arg, arg2). */
+typedef void (*tern__task2_fn)(tern_reactor *r, void *arg, void *arg2);
 struct tern__task {
     tern_task_fn fn;
+    tern__task2_fn fn2;
     void *arg;
+    void *arg2;
 };
 CK_RING_PROTOTYPE(tern_task, tern__task)
 
@@ -84,7 +88,7 @@ typedef struct tern__mailbox {
 int tern__mailbox_init(tern__mailbox *mb, unsigned capacity, unsigned handoff_capacity);
 void tern__mailbox_destroy(tern__mailbox *mb);
 /* Any thread. 0, TERN_E_QUEUE_FULL or TERN_E_STOPPED. Does not wake the reactor. */
-int tern__mailbox_post_mp(tern__mailbox *mb, tern_task_fn fn, void *arg);
+int tern__mailbox_post_mp(tern__mailbox *mb, const struct tern__task *t);
 /* Consumer only. true and *out filled if a task was queued. */
 bool tern__mailbox_take_sc(tern__mailbox *mb, struct tern__task *out);
 /* The acceptor (the single producer of every handoff ring). 0 or TERN_E_QUEUE_FULL. */
@@ -127,10 +131,13 @@ struct tern_reactor {
     unsigned index;
     tern__deferred *deferred_head, *deferred_tail;
     ev_idle deferred_idle;
+    ev_check deferred_check;
     ev_async wake;
+    int seen_stops;           /* stop requests handled so far */
+    tern__list actors;        /* live user actors */
     tern__list sockets;       /* every open socket, for drain and stop */
     uint64_t nsockets;
-    unsigned nactors;         /* advisory, for actor placement */
+    _Atomic unsigned nactors; /* advisory, for actor placement */
     bool draining;            /* stop requested: exit when no socket is left */
     bool stopped;             /* the loop has exited */
     ev_timer drain_timer;
@@ -151,7 +158,23 @@ struct tern_reactor {
     tern__mailbox mailbox __attribute__((aligned(TERN__CACHELINE)));
 };
 
+tern_reactor *tern__reactor_new(tern_runtime *rt, unsigned index);
+int tern__reactor_start(tern_reactor *r);
+void tern__reactor_join(tern_reactor *r);
+void tern__reactor_free(tern_reactor *r);
+void tern__reactor_wake(tern_reactor *r); /* any thread: re-check stop requests */
+/* Any thread: post a two-argument task, counting a full mailbox. */
+int tern__reactor_post2(tern_reactor *r, tern__task2_fn fn, void *arg, void *arg2);
+static inline void tern__task_run(tern_reactor *r, const struct tern__task *t)
+{
+    if (t->fn2 != NULL) {
+        t->fn2(r, t->arg, t->arg2);
+    } else {
+        t->fn(r, t->arg);
+    }
+}
 void tern__reactor_defer(tern_reactor *r, tern__deferred *d);
+void tern__actors_reactor_stopped(tern_reactor *r);
 bool tern__on_owner(const tern_reactor *r);
 /* Called by socket.c when a socket opens/closes, so drain can finish. */
 void tern__reactor_socket_closed(tern_reactor *r);
@@ -170,6 +193,7 @@ struct tern_runtime {
     tern_reactor **reactors;
     char errstr[TERN__ERRSTR];
     bool started, joined;
+    _Atomic bool all_exited; /* set by join, read by the signal thread */
     _Atomic int stopping; /* number of stop calls */
     _Atomic uint32_t drain_ms;
 
@@ -236,11 +260,12 @@ struct tern_server {
     /* the acceptor's own state (acceptor thread only) */
     tern__listener main;
     unsigned next_rr;
-    uint64_t *dispatched; /* per reactor: connections handed to it */
+    _Atomic uint64_t *dispatched; /* per reactor: connections handed to it (one writer) */
     _Atomic uint64_t *finished; /* per reactor: those of them now closed (reactor writes) */
     tern__listener *per_reactor; /* reuseport: one listener per reactor */
 };
 
+int tern__servers_prepare(tern_runtime *rt); /* at start: per-reactor arrays */
 int tern__acceptor_start(tern_runtime *rt);
 void tern__acceptor_stop(tern_runtime *rt);
 void tern__acceptor_join(tern_runtime *rt);
@@ -250,6 +275,7 @@ void tern__servers_free(tern_runtime *rt);
 /* A reactor adopts an accepted fd (from the ring or its own listener). */
 void tern__server_adopt(tern_reactor *r, tern_server *srv, int fd);
 void tern__server_free_fd(tern_server *srv, unsigned reactor_index); /* on close */
+int tern__socket_adopt(tern_reactor *r, tern_server *srv, int fd);
 
 /* ---- buffers ---------------------------------------------------------------------------- */
 
@@ -284,7 +310,19 @@ typedef struct tern__transport {
     const char *name;
 } tern__transport;
 
-struct tern__resolve;
+/* A name lookup for a connect: runs on a worker, answers on the socket's reactor. */
+struct tern__resolve {
+    tern__worker_job job;
+    tern_socket *s; /* owner thread only; NULL once the socket gave up on it */
+    uint16_t port;
+    int err;
+    int gai;
+    struct sockaddr_storage addr;
+    socklen_t addrlen;
+    char host[]; /* NUL-terminated copy */
+};
+int tern__resolve_start(tern_socket *s, const char *host, uint16_t port);
+void tern__socket_resolved(tern_socket *s, struct tern__resolve *res);
 
 struct tern_socket {
     tern_reactor *r;
@@ -323,6 +361,10 @@ struct tern_socket {
     unsigned nodelay : 1;
     unsigned keepalive : 1;
     unsigned closed_counted : 1;
+    unsigned pending_error : 1;
+    unsigned watching : 2;    /* EV_READ | EV_WRITE currently watched */
+    uint8_t nstates, state_head;
+    uint8_t states[8];        /* state changes not yet delivered */
     int disconnect_reason;
     int sndbuf, rcvbuf;
     char errstr[TERN__ERRSTR];

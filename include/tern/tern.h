@@ -9,6 +9,7 @@
 #include <tern/runtime.h>
 #include <tern/server.h>
 #include <tern/socket.h>
+#include <tern/ssl.h>
 #include <tern/stats.h>
 #include <tern/version.h>
 

@@ -1,0 +1,368 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * A reactor: one libev loop on one thread, and everything it owns (sockets, timers, actors).
+ *
+ * Each loop turn: libev polls; I/O and timer callbacks run; then the check watcher runs the
+ * deferred list (events that must not fire inside the API call that caused them). The wake
+ * watcher (ev_async) drains, in order: the stop request, the hand-off ring of accepted
+ * descriptors, then up to one mailbox-full of tasks; if tasks remain it wakes itself again,
+ * so I/O is never starved by a flood of messages.
+ *
+ * Stop: `tern_runtime_stop` bumps rt->stopping and wakes every reactor. A reactor then drains
+ * (its sockets may finish on their own until the deadline, then are aborted) or, on a second
+ * stop / a zero deadline, aborts its sockets at once; the loop exits when no socket is left
+ * and no deferred work remains.
+ */
+#include "internal.h"
+
+#include <sched.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static _Thread_local tern_reactor *current_reactor;
+
+tern_reactor *tern_reactor_current(void)
+{
+    return current_reactor;
+}
+
+bool tern__on_owner(const tern_reactor *r)
+{
+    return current_reactor == r;
+}
+
+unsigned tern_reactor_index(const tern_reactor *r)
+{
+    return r->index;
+}
+
+tern_runtime *tern_reactor_runtime(const tern_reactor *r)
+{
+    return r->rt;
+}
+
+uint64_t tern_reactor_now_ms(const tern_reactor *r)
+{
+    return (uint64_t)(ev_now(r->loop) * 1000.0);
+}
+
+/* ---- deferred calls ---------------------------------------------------------------------- */
+
+void tern__reactor_defer(tern_reactor *r, tern__deferred *d)
+{
+    if (d->queued) {
+        return;
+    }
+    d->queued = true;
+    d->next = NULL;
+    if (r->deferred_tail != NULL) {
+        r->deferred_tail->next = d;
+    } else {
+        r->deferred_head = d;
+    }
+    r->deferred_tail = d;
+    /* an active idle watcher makes the next poll non-blocking */
+    ev_idle_start(r->loop, &r->deferred_idle);
+}
+
+static void run_deferred(tern_reactor *r)
+{
+    /* Calls deferred while running go to the list's end and run in this pass too; each
+     * entry is dequeued before it runs so it may re-queue itself. Bounded per pass so a
+     * callback that always re-defers cannot freeze the loop. */
+    for (unsigned budget = 65536; r->deferred_head != NULL && budget > 0; budget--) {
+        tern__deferred *d = r->deferred_head;
+        r->deferred_head = d->next;
+        if (r->deferred_head == NULL) {
+            r->deferred_tail = NULL;
+        }
+        d->queued = false;
+        d->next = NULL;
+        d->fn(d);
+    }
+    if (r->deferred_head == NULL) {
+        ev_idle_stop(r->loop, &r->deferred_idle);
+        if (r->draining && r->nsockets == 0) {
+            ev_break(r->loop, EVBREAK_ALL);
+        }
+    }
+}
+
+static void on_check(struct ev_loop *loop, ev_check *w, int revents)
+{
+    run_deferred(w->data);
+}
+
+static void on_idle(struct ev_loop *loop, ev_idle *w, int revents)
+{
+    run_deferred(w->data);
+}
+
+/* ---- stop and drain ------------------------------------------------------------------------ */
+
+static void on_drain_deadline(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    tern_reactor *r = w->data;
+    tern__reactor_abort_all(r);
+}
+
+void tern__reactor_socket_closed(tern_reactor *r)
+{
+    r->nsockets--;
+    if (r->draining && r->nsockets == 0) {
+        /* exit once the deferred events (disconnected...) are delivered */
+        ev_idle_start(r->loop, &r->deferred_idle);
+    }
+}
+
+static void handle_stop(tern_reactor *r, int stops)
+{
+    uint32_t drain_ms = atomic_load(&r->rt->drain_ms);
+
+    if (!r->draining) {
+        r->draining = true;
+        tern__server_reactor_stop(r);
+    }
+    if (stops > 1 || drain_ms == 0) {
+        ev_timer_stop(r->loop, &r->drain_timer);
+        tern__reactor_abort_all(r);
+    } else if (!ev_is_active(&r->drain_timer)) {
+        ev_timer_set(&r->drain_timer, drain_ms / 1000.0, 0.0);
+        ev_timer_start(r->loop, &r->drain_timer);
+    }
+    ev_idle_start(r->loop, &r->deferred_idle); /* re-check the exit condition */
+}
+
+/* ---- wake-up: stop requests, accepted descriptors, tasks ----------------------------------- */
+
+static void on_wake(struct ev_loop *loop, ev_async *w, int revents)
+{
+    tern_reactor *r = w->data;
+    int stops = atomic_load(&r->rt->stopping);
+    struct tern__handoff h;
+    struct tern__task t;
+    unsigned budget = r->rt->opts.mailbox_capacity;
+
+    if (stops > r->seen_stops) {
+        r->seen_stops = stops;
+        handle_stop(r, stops);
+    }
+    while (tern__handoff_take_sc(&r->mailbox, &h)) {
+        tern__server_adopt(r, h.srv, h.fd);
+    }
+    uint64_t ran = 0;
+    while (budget-- > 0 && tern__mailbox_take_sc(&r->mailbox, &t)) {
+        tern__task_run(r, &t);
+        ran++;
+    }
+    tern__count(&r->counters.tasks_run, ran);
+    if (ck_ring_size(&r->mailbox.ring) > 0) {
+        ev_async_send(r->loop, &r->wake); /* more queued: continue after this turn's I/O */
+    }
+}
+
+static int post(tern_reactor *r, const struct tern__task *t)
+{
+    int rc = tern__mailbox_post_mp(&r->mailbox, t);
+    if (rc == TERN_E_QUEUE_FULL) {
+        atomic_fetch_add_explicit(&r->counters.mailbox_full, 1, memory_order_relaxed);
+        return rc;
+    }
+    if (rc == 0) {
+        ev_async_send(r->loop, &r->wake);
+    }
+    return rc;
+}
+
+int tern_reactor_post(tern_reactor *r, tern_task_fn fn, void *arg)
+{
+    if (r == NULL || fn == NULL) {
+        return TERN_EINVAL;
+    }
+    struct tern__task t = {fn, NULL, arg, NULL};
+    return post(r, &t);
+}
+
+int tern__reactor_post2(tern_reactor *r, tern__task2_fn fn, void *arg, void *arg2)
+{
+    struct tern__task t = {NULL, fn, arg, arg2};
+    return post(r, &t);
+}
+
+void tern__reactor_wake(tern_reactor *r)
+{
+    ev_async_send(r->loop, &r->wake);
+}
+
+/* ---- life cycle -------------------------------------------------------------------------- */
+
+tern_reactor *tern__reactor_new(tern_runtime *rt, unsigned index)
+{
+    tern_reactor *r = aligned_alloc(TERN__CACHELINE, sizeof(*r) + TERN__CACHELINE -
+                                                         sizeof(*r) % TERN__CACHELINE);
+    if (r == NULL) {
+        return NULL;
+    }
+    memset(r, 0, sizeof(*r));
+    r->rt = rt;
+    r->index = index;
+    tern__list_init(&r->sockets);
+    tern__list_init(&r->listeners);
+    tern__list_init(&r->actors);
+    r->loop = ev_loop_new(EVFLAG_AUTO | EVFLAG_NOSIGMASK);
+    if (r->loop == NULL || tern__mailbox_init(&r->mailbox, rt->opts.mailbox_capacity,
+                                              rt->opts.handoff_capacity) < 0) {
+        tern__reactor_free(r);
+        return NULL;
+    }
+    ev_async_init(&r->wake, on_wake);
+    r->wake.data = r;
+    ev_async_start(r->loop, &r->wake);
+    ev_check_init(&r->deferred_check, on_check);
+    r->deferred_check.data = r;
+    ev_check_start(r->loop, &r->deferred_check);
+    ev_idle_init(&r->deferred_idle, on_idle);
+    r->deferred_idle.data = r;
+    ev_init(&r->drain_timer, on_drain_deadline);
+    r->drain_timer.data = r;
+    return r;
+}
+
+static void *reactor_main(void *arg)
+{
+    tern_reactor *r = arg;
+
+    current_reactor = r;
+    if (r->rt->opts.pin_cpus) {
+        long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+        cpu_set_t set;
+        CPU_ZERO(&set);
+        CPU_SET((int)(r->index % (unsigned)(ncpu > 0 ? ncpu : 1)), &set);
+        (void)pthread_setaffinity_np(pthread_self(), sizeof(set), &set); /* advisory */
+    }
+    tern__server_reactor_start(r);
+    /* a stop that came before this thread ran */
+    on_wake(r->loop, &r->wake, 0);
+    ev_run(r->loop, 0);
+
+    tern__actors_reactor_stopped(r);
+    atomic_store_explicit(&r->mailbox.closed, 1, memory_order_release);
+    r->stopped = true;
+    current_reactor = NULL;
+    return NULL;
+}
+
+int tern__reactor_start(tern_reactor *r)
+{
+    int rc = pthread_create(&r->thread, NULL, reactor_main, r);
+    if (rc != 0) {
+        return -rc;
+    }
+    r->thread_started = true;
+    return 0;
+}
+
+void tern__reactor_join(tern_reactor *r)
+{
+    struct tern__task t;
+    struct tern__handoff h;
+
+    if (r->thread_started) {
+        pthread_join(r->thread, NULL);
+        r->thread_started = false;
+    }
+    atomic_store_explicit(&r->mailbox.closed, 1, memory_order_release);
+    /* nothing is dropped silently: leftovers release their memory */
+    while (tern__handoff_take_sc(&r->mailbox, &h)) {
+        close(h.fd);
+        tern__server_free_fd(h.srv, r->index);
+    }
+    while (tern__mailbox_take_sc(&r->mailbox, &t)) {
+        tern__task_run(NULL, &t);
+    }
+}
+
+void tern__reactor_free(tern_reactor *r)
+{
+    if (r == NULL) {
+        return;
+    }
+    tern__reactor_chunks_free(r);
+    free(r->scratch);
+    if (r->loop != NULL) {
+        ev_loop_destroy(r->loop);
+    }
+    tern__mailbox_destroy(&r->mailbox);
+    free(r);
+}
+
+/* ---- timers ------------------------------------------------------------------------------ */
+
+struct tern_timer {
+    ev_timer w;
+    tern_reactor *r;
+    tern_timer_fn fn;
+    void *user;
+    bool in_callback;
+    bool free_requested;
+};
+
+static void on_timer(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    tern_timer *t = container_of(w, tern_timer, w);
+
+    t->in_callback = true;
+    t->fn(t, t->user);
+    t->in_callback = false;
+    if (t->free_requested) {
+        free(t);
+    }
+}
+
+tern_timer *tern_timer_new(tern_reactor *r, tern_timer_fn fn, void *user)
+{
+    if (r == NULL || fn == NULL) {
+        return NULL;
+    }
+    tern_timer *t = calloc(1, sizeof(*t));
+    if (t == NULL) {
+        return NULL;
+    }
+    ev_init(&t->w, on_timer);
+    t->r = r;
+    t->fn = fn;
+    t->user = user;
+    return t;
+}
+
+int tern_timer_start(tern_timer *t, uint64_t after_ms, uint64_t repeat_ms)
+{
+    if (t == NULL) {
+        return TERN_EINVAL;
+    }
+    ev_timer_stop(t->r->loop, &t->w);
+    ev_timer_set(&t->w, (double)after_ms / 1000.0, (double)repeat_ms / 1000.0);
+    ev_timer_start(t->r->loop, &t->w);
+    return 0;
+}
+
+void tern_timer_stop(tern_timer *t)
+{
+    if (t != NULL) {
+        ev_timer_stop(t->r->loop, &t->w);
+    }
+}
+
+void tern_timer_free(tern_timer *t)
+{
+    if (t == NULL) {
+        return;
+    }
+    ev_timer_stop(t->r->loop, &t->w);
+    if (t->in_callback) {
+        t->free_requested = true;
+    } else {
+        free(t);
+    }
+}

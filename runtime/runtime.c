@@ -1,0 +1,392 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The runtime: it creates the reactors, the acceptor and the workers, starts and stops their
+ * threads, and owns the signal thread of `tern_runtime_stop_on_signals`.
+ *
+ * Set-up (new, options, servers, listen, signals) happens on one thread before start. After
+ * start, the only shared mutable state is `stopping`/`drain_ms` (atomics) and the rings.
+ */
+#include "internal.h"
+
+#include <semaphore.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+void tern_runtime_options_init(tern_runtime_options *o)
+{
+    memset(o, 0, sizeof(*o));
+    o->reactors = 0;
+    o->pin_cpus = false;
+    o->mailbox_capacity = 8192;
+    o->handoff_capacity = 4096;
+    o->workers = 2;
+    o->emfile_backoff_ms = 100;
+}
+
+void tern__runtime_seterr(tern_runtime *rt, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(rt->errstr, sizeof(rt->errstr), fmt, ap);
+    va_end(ap);
+}
+
+const char *tern_runtime_error_string(const tern_runtime *rt)
+{
+    return rt != NULL ? rt->errstr : "";
+}
+
+tern_runtime *tern_runtime_new(const tern_runtime_options *o)
+{
+    tern_runtime *rt = aligned_alloc(TERN__CACHELINE, (sizeof(*rt) + TERN__CACHELINE - 1) /
+                                                          TERN__CACHELINE * TERN__CACHELINE);
+    if (rt == NULL) {
+        return NULL;
+    }
+    memset(rt, 0, sizeof(*rt));
+    if (o != NULL) {
+        rt->opts = *o;
+    } else {
+        tern_runtime_options_init(&rt->opts);
+    }
+    return rt;
+}
+
+static int validate(tern_runtime *rt)
+{
+    const tern_runtime_options *o = &rt->opts;
+
+    if (o->reactors > TERN_MAX_REACTORS) {
+        tern__runtime_seterr(rt, "reactors: %u is out of range 1..%d (0 = online CPUs)",
+                             o->reactors, TERN_MAX_REACTORS);
+        return TERN_EINVAL;
+    }
+    if (o->mailbox_capacity < 16 || o->mailbox_capacity > (1u << 20)) {
+        tern__runtime_seterr(rt, "mailbox_capacity: %u is out of range 16..%u",
+                             o->mailbox_capacity, 1u << 20);
+        return TERN_EINVAL;
+    }
+    if (o->handoff_capacity < 16 || o->handoff_capacity > (1u << 20)) {
+        tern__runtime_seterr(rt, "handoff_capacity: %u is out of range 16..%u",
+                             o->handoff_capacity, 1u << 20);
+        return TERN_EINVAL;
+    }
+    if (o->workers < 1 || o->workers > 64) {
+        tern__runtime_seterr(rt, "workers: %u is out of range 1..64", o->workers);
+        return TERN_EINVAL;
+    }
+    if (o->emfile_backoff_ms < 1 || o->emfile_backoff_ms > 60000) {
+        tern__runtime_seterr(rt, "emfile_backoff_ms: %u is out of range 1..60000",
+                             o->emfile_backoff_ms);
+        return TERN_EINVAL;
+    }
+    return 0;
+}
+
+/* ---- workers: blocking jobs off the reactors ------------------------------------------------ */
+
+static void *worker_main(void *arg)
+{
+    tern_runtime *rt = arg;
+    sem_t *sem = rt->work_sem;
+
+    for (;;) {
+        while (sem_wait(sem) != 0) {
+        }
+        tern__worker_job *job;
+        if (!ck_ring_dequeue_mpmc(&rt->work_ring, (struct ck_ring_buffer *)rt->work_slots, &job)) {
+            if (atomic_load(&rt->workers_quit)) {
+                return NULL;
+            }
+            continue;
+        }
+        TERN__TSAN_ACQUIRE(&rt->work_ring);
+        job->work(job);
+        /* The answer goes back as a message. A full mailbox makes the worker wait: it may
+         * block, the reactor may not. A stopped reactor gets the job back as canceled. */
+        for (;;) {
+            int rc = tern_reactor_post(job->reply_to, job->done, job);
+            if (rc != TERN_E_QUEUE_FULL) {
+                if (rc < 0) {
+                    job->done(NULL, job);
+                }
+                break;
+            }
+            struct timespec ts = {0, 1000000};
+            nanosleep(&ts, NULL);
+        }
+    }
+}
+
+int tern__worker_submit(tern_runtime *rt, tern__worker_job *job)
+{
+    TERN__TSAN_RELEASE(&rt->work_ring);
+    if (!ck_ring_enqueue_mpmc(&rt->work_ring, (struct ck_ring_buffer *)rt->work_slots, job)) {
+        return TERN_E_QUEUE_FULL;
+    }
+    sem_post(rt->work_sem);
+    return 0;
+}
+
+#define WORK_RING_SIZE 4096
+
+static int workers_start(tern_runtime *rt)
+{
+    rt->work_slots = calloc(WORK_RING_SIZE, sizeof(void *));
+    rt->work_sem = malloc(sizeof(sem_t));
+    rt->workers = calloc(rt->opts.workers, sizeof(pthread_t));
+    if (rt->work_slots == NULL || rt->work_sem == NULL || rt->workers == NULL) {
+        return TERN_ENOMEM;
+    }
+    ck_ring_init(&rt->work_ring, WORK_RING_SIZE);
+    sem_init(rt->work_sem, 0, 0);
+    for (unsigned i = 0; i < rt->opts.workers; i++) {
+        int rc = pthread_create(&rt->workers[i], NULL, worker_main, rt);
+        if (rc != 0) {
+            tern__runtime_seterr(rt, "worker thread: %s", strerror(rc));
+            return -rc;
+        }
+        rt->nworkers++;
+    }
+    return 0;
+}
+
+static void workers_join(tern_runtime *rt)
+{
+    atomic_store(&rt->workers_quit, 1);
+    for (unsigned i = 0; i < rt->nworkers; i++) {
+        sem_post(rt->work_sem);
+    }
+    for (unsigned i = 0; i < rt->nworkers; i++) {
+        pthread_join(rt->workers[i], NULL);
+    }
+    rt->nworkers = 0;
+    /* jobs never run: hand them back as canceled */
+    tern__worker_job *job;
+    while (rt->work_slots != NULL &&
+           ck_ring_dequeue_mpmc(&rt->work_ring, (struct ck_ring_buffer *)rt->work_slots, &job)) {
+        job->done(NULL, job);
+    }
+}
+
+/* ---- signals ------------------------------------------------------------------------------ */
+
+static void signal_set(sigset_t *set)
+{
+    sigemptyset(set);
+    sigaddset(set, SIGINT);
+    sigaddset(set, SIGTERM);
+    sigaddset(set, SIGHUP);
+}
+
+static void *signal_main(void *arg)
+{
+    tern_runtime *rt = arg;
+    sigset_t set;
+    struct timespec tick = {0, 200 * 1000000};
+
+    signal_set(&set);
+    while (!atomic_load(&rt->all_exited)) {
+        int sig = sigtimedwait(&set, NULL, &tick);
+        if (sig == SIGINT || sig == SIGTERM) {
+            tern_runtime_stop(rt, rt->signal_drain_ms);
+        } else if (sig == SIGHUP && rt->on_reload != NULL) {
+            rt->on_reload(rt, rt->reload_user);
+        }
+    }
+    return NULL;
+}
+
+int tern_runtime_stop_on_signals(tern_runtime *rt, uint32_t drain_ms, tern_reload_fn on_reload,
+                                 void *user)
+{
+    sigset_t set;
+
+    if (rt == NULL) {
+        return TERN_EINVAL;
+    }
+    if (rt->started) {
+        return TERN_EBUSY;
+    }
+    signal_set(&set);
+    int rc = pthread_sigmask(SIG_BLOCK, &set, NULL);
+    if (rc != 0) {
+        return -rc;
+    }
+    rt->signals = true;
+    rt->signal_drain_ms = drain_ms;
+    rt->on_reload = on_reload;
+    rt->reload_user = user;
+    return 0;
+}
+
+/* ---- life cycle ---------------------------------------------------------------------------- */
+
+int tern_runtime_start(tern_runtime *rt)
+{
+    int rc;
+
+    if (rt == NULL) {
+        return TERN_EINVAL;
+    }
+    if (rt->started) {
+        tern__runtime_seterr(rt, "already started");
+        return TERN_EBUSY;
+    }
+    if ((rc = validate(rt)) < 0) {
+        return rc;
+    }
+    rt->nreactors = rt->opts.reactors;
+    if (rt->nreactors == 0) {
+        long n = sysconf(_SC_NPROCESSORS_ONLN);
+        rt->nreactors = n > 0 ? (unsigned)(n > TERN_MAX_REACTORS ? TERN_MAX_REACTORS : n) : 1;
+    }
+    rt->reactors = calloc(rt->nreactors, sizeof(*rt->reactors));
+    if (rt->reactors == NULL) {
+        return TERN_ENOMEM;
+    }
+    for (unsigned i = 0; i < rt->nreactors; i++) {
+        if ((rt->reactors[i] = tern__reactor_new(rt, i)) == NULL) {
+            tern__runtime_seterr(rt, "reactor %u: out of memory", i);
+            rc = TERN_ENOMEM;
+            goto fail;
+        }
+    }
+    if ((rc = tern__servers_prepare(rt)) < 0) {
+        goto fail;
+    }
+    rt->started = true;
+    if ((rc = workers_start(rt)) < 0) {
+        goto fail_threads;
+    }
+    for (unsigned i = 0; i < rt->nreactors; i++) {
+        if ((rc = tern__reactor_start(rt->reactors[i])) < 0) {
+            tern__runtime_seterr(rt, "reactor thread %u: %s", i, tern_strerror(rc));
+            goto fail_threads;
+        }
+    }
+    if ((rc = tern__acceptor_start(rt)) < 0) {
+        goto fail_threads;
+    }
+    if (rt->signals) {
+        rc = pthread_create(&rt->signal_thread, NULL, signal_main, rt);
+        if (rc != 0) {
+            rc = -rc;
+            tern__runtime_seterr(rt, "signal thread: %s", tern_strerror(rc));
+            goto fail_threads;
+        }
+        rt->signal_thread_started = true;
+    }
+    return 0;
+
+fail_threads:
+    tern_runtime_stop(rt, 0);
+    tern_runtime_join(rt);
+    return rc;
+fail:
+    for (unsigned i = 0; i < rt->nreactors; i++) {
+        tern__reactor_free(rt->reactors[i]);
+    }
+    free(rt->reactors);
+    rt->reactors = NULL;
+    rt->nreactors = 0;
+    return rc;
+}
+
+int tern_runtime_stop(tern_runtime *rt, uint32_t drain_ms)
+{
+    if (rt == NULL || !rt->started) {
+        return TERN_EINVAL;
+    }
+    /* the first stop sets the deadline; later ones abort at once */
+    if (atomic_load(&rt->stopping) == 0) {
+        atomic_store(&rt->drain_ms, drain_ms);
+    }
+    atomic_fetch_add(&rt->stopping, 1);
+    tern__acceptor_stop(rt);
+    for (unsigned i = 0; i < rt->nreactors; i++) {
+        tern__reactor_wake(rt->reactors[i]);
+    }
+    return 0;
+}
+
+bool tern_runtime_is_stopping(const tern_runtime *rt)
+{
+    return rt != NULL && atomic_load(&rt->stopping) > 0;
+}
+
+int tern_runtime_join(tern_runtime *rt)
+{
+    if (rt == NULL || !rt->started) {
+        return TERN_EINVAL;
+    }
+    if (rt->joined) {
+        return 0;
+    }
+    tern__acceptor_join(rt);
+    for (unsigned i = 0; i < rt->nreactors; i++) {
+        tern__reactor_join(rt->reactors[i]);
+    }
+    workers_join(rt);
+    /* jobs handed back may have posted nothing more; run leftovers once again */
+    for (unsigned i = 0; i < rt->nreactors; i++) {
+        tern__reactor_join(rt->reactors[i]);
+    }
+    atomic_store(&rt->all_exited, true);
+    if (rt->signal_thread_started) {
+        pthread_join(rt->signal_thread, NULL);
+        rt->signal_thread_started = false;
+    }
+    rt->joined = true;
+    return 0;
+}
+
+int tern_runtime_run(tern_runtime *rt)
+{
+    int rc = tern_runtime_start(rt);
+    if (rc < 0) {
+        return rc;
+    }
+    return tern_runtime_join(rt);
+}
+
+void tern_runtime_free(tern_runtime *rt)
+{
+    if (rt == NULL) {
+        return;
+    }
+    if (rt->started && !rt->joined) {
+        tern_runtime_stop(rt, 0);
+        tern_runtime_join(rt);
+    }
+    tern__servers_free(rt);
+    for (unsigned i = 0; i < rt->nreactors; i++) {
+        tern__reactor_free(rt->reactors[i]);
+    }
+    free(rt->reactors);
+    if (rt->work_sem != NULL) {
+        sem_destroy(rt->work_sem);
+        free(rt->work_sem);
+    }
+    free(rt->work_slots);
+    free(rt->workers);
+    free(rt);
+}
+
+unsigned tern_runtime_reactor_count(const tern_runtime *rt)
+{
+    return rt != NULL ? rt->nreactors : 0;
+}
+
+tern_reactor *tern_runtime_reactor(tern_runtime *rt, unsigned i)
+{
+    if (rt == NULL || i >= rt->nreactors) {
+        return NULL;
+    }
+    return rt->reactors[i];
+}

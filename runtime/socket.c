@@ -1,0 +1,1079 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The socket: a TCP connection owned by one reactor (UNENCRYPTED mode of tern_socket; ssl/
+ * layers TLS on it in a later issue).
+ *
+ * Invariants:
+ * - Everything here runs on the owner reactor's thread.
+ * - libev callbacks (I/O, timer) only move bytes and record what happened (pending flags,
+ *   state changes); user callbacks run from one place, `deliver`, a deferred call. So no
+ *   user callback ever runs inside the API call that caused it, and re-entrancy has one
+ *   shape: close/abort/free inside a callback set flags that `deliver` honours.
+ * - An idle socket holds no buffer chunk: reads land in chunks from the reactor's pool that
+ *   go back as soon as the application has read them.
+ * - The watched events follow the state: READ while the read buffer is under its limit
+ *   (backpressure), WRITE while bytes are queued or a connect is in progress.
+ */
+#include "internal.h"
+
+#include <arpa/inet.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#define DEFAULT_READ_LIMIT (256 * 1024)
+#define DEFAULT_WRITE_LIMIT (4 * 1024 * 1024)
+#define DEFAULT_CONNECT_TIMEOUT_MS 30000
+#define CLOSE_LINGER_MS 5000
+#define READS_PER_WAKE 4
+#define WRITEV_MAX 16
+
+static void deliver(tern__deferred *d);
+static void on_io(struct ev_loop *loop, ev_io *w, int revents);
+static void on_timer(struct ev_loop *loop, ev_timer *w, int revents);
+static void finish(tern_socket *s, int reason);
+
+void tern__socket_seterr(tern_socket *s, int err, const char *fmt, ...)
+{
+    va_list ap;
+    s->err = err;
+    va_start(ap, fmt);
+    vsnprintf(s->errstr, sizeof(s->errstr), fmt, ap);
+    va_end(ap);
+}
+
+static void schedule(tern_socket *s)
+{
+    tern__reactor_defer(s->r, &s->deferred);
+}
+
+static void set_state(tern_socket *s, enum tern_socket_state st)
+{
+    if (s->state == st) {
+        return;
+    }
+    s->state = st;
+    if (s->ev != NULL && s->ev->state_changed != NULL && s->nstates < sizeof(s->states)) {
+        s->states[s->nstates++] = (uint8_t)st;
+        schedule(s);
+    }
+}
+
+static tern_socket *socket_alloc(tern_reactor *r)
+{
+    tern_socket *s = calloc(1, sizeof(*s));
+    if (s == NULL) {
+        return NULL;
+    }
+    s->r = r;
+    s->fd = -1;
+    s->state = TERN_SOCKET_STATE_UNCONNECTED;
+    s->read_limit = DEFAULT_READ_LIMIT;
+    s->write_limit = DEFAULT_WRITE_LIMIT;
+    s->connect_timeout_ms = DEFAULT_CONNECT_TIMEOUT_MS;
+    s->nodelay = 1;
+    s->deferred.fn = deliver;
+    tern__list_init(&s->link);
+    ev_init(&s->io, on_io);
+    ev_init(&s->timer, on_timer);
+    return s;
+}
+
+static void apply_options(tern_socket *s)
+{
+    int v = s->nodelay;
+    setsockopt(s->fd, IPPROTO_TCP, TCP_NODELAY, &v, sizeof(v));
+    if (s->keepalive) {
+        v = 1;
+        setsockopt(s->fd, SOL_SOCKET, SO_KEEPALIVE, &v, sizeof(v));
+    }
+    if (s->sndbuf > 0) {
+        setsockopt(s->fd, SOL_SOCKET, SO_SNDBUF, &s->sndbuf, sizeof(s->sndbuf));
+    }
+    if (s->rcvbuf > 0) {
+        setsockopt(s->fd, SOL_SOCKET, SO_RCVBUF, &s->rcvbuf, sizeof(s->rcvbuf));
+    }
+}
+
+/* ---- watching and timers ---------------------------------------------------------------------- */
+
+static void update_watch(tern_socket *s)
+{
+    int want = 0;
+
+    if (s->fd < 0) {
+        return;
+    }
+    if (s->state == TERN_SOCKET_STATE_CONNECTING) {
+        want = EV_WRITE;
+    } else if (s->state == TERN_SOCKET_STATE_CONNECTED || s->state == TERN_SOCKET_STATE_CLOSING) {
+        bool room = s->read_limit == 0 || s->rbuf.len < s->read_limit;
+        if (!s->peer_eof && (room || s->state == TERN_SOCKET_STATE_CLOSING)) {
+            want |= EV_READ;
+        }
+        if (s->wbuf.len > 0) {
+            want |= EV_WRITE;
+        }
+    }
+    if (want == (int)s->watching) {
+        return;
+    }
+    ev_io_stop(s->r->loop, &s->io);
+    if (want != 0) {
+        ev_io_set(&s->io, s->fd, want);
+        ev_io_start(s->r->loop, &s->io);
+    }
+    s->watching = (unsigned)want & 3u;
+}
+
+static void arm_timer(tern_socket *s, uint32_t ms)
+{
+    ev_timer_stop(s->r->loop, &s->timer);
+    if (ms > 0) {
+        ev_timer_set(&s->timer, ms / 1000.0, 0.0);
+        ev_timer_start(s->r->loop, &s->timer);
+    }
+}
+
+static void touch(tern_socket *s)
+{
+    s->last_io_ms = tern_reactor_now_ms(s->r);
+}
+
+static void on_timer(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    tern_socket *s = container_of(w, tern_socket, timer);
+
+    switch (s->state) {
+    case TERN_SOCKET_STATE_HOST_LOOKUP:
+    case TERN_SOCKET_STATE_CONNECTING:
+        tern__count(&s->r->counters.timeouts_connect, 1);
+        tern__socket_seterr(s, TERN_ETIMEDOUT, "connect: no answer within %u ms",
+                            s->connect_timeout_ms);
+        finish(s, TERN_ETIMEDOUT);
+        break;
+    case TERN_SOCKET_STATE_CONNECTED: {
+        /* lazy idle timer: I/O only updates last_io_ms; re-arm for what is left */
+        uint64_t now = tern_reactor_now_ms(s->r), idle = now - s->last_io_ms;
+        if (s->idle_timeout_ms == 0) {
+            break;
+        }
+        if (idle + 1 < s->idle_timeout_ms) {
+            arm_timer(s, (uint32_t)(s->idle_timeout_ms - idle));
+            break;
+        }
+        tern__count(&s->r->counters.timeouts_idle, 1);
+        tern__socket_seterr(s, TERN_E_IDLE_TIMEOUT, "idle for %u ms", s->idle_timeout_ms);
+        finish(s, TERN_E_IDLE_TIMEOUT);
+        break;
+    }
+    case TERN_SOCKET_STATE_CLOSING:
+        if (s->wbuf.len > 0) {
+            tern__socket_seterr(s, TERN_ETIMEDOUT, "close: the peer did not read for %d ms",
+                                CLOSE_LINGER_MS);
+            finish(s, TERN_ETIMEDOUT);
+        } else {
+            finish(s, 0); /* our FIN went out; the peer did not end in time: enough */
+        }
+        break;
+    default:
+        break;
+    }
+}
+
+/* ---- ending --------------------------------------------------------------------------------- */
+
+static void cancel_resolve(tern_socket *s)
+{
+    if (s->resolve != NULL) {
+        s->resolve->s = NULL; /* the worker's answer will only free it */
+        s->resolve = NULL;
+    }
+}
+
+/* Closes the descriptor and queues `disconnected` (and `error` when reason < 0). */
+static void finish(tern_socket *s, int reason)
+{
+    if (s->state == TERN_SOCKET_STATE_UNCONNECTED) {
+        return;
+    }
+    bool had_fd = s->fd >= 0;
+    cancel_resolve(s);
+    ev_io_stop(s->r->loop, &s->io);
+    ev_timer_stop(s->r->loop, &s->timer);
+    s->watching = 0;
+    if (had_fd) {
+        close(s->fd);
+        s->fd = -1;
+    }
+    tern__bufq_clear(s->r, &s->wbuf);
+    if (reason < 0) {
+        s->err = reason;
+        s->pending_error = 1;
+        tern__count(&s->r->counters.resets, 1);
+    }
+    s->disconnect_reason = reason;
+    s->pending_disconnected = 1;
+    set_state(s, TERN_SOCKET_STATE_UNCONNECTED);
+    if (!tern__list_empty(&s->link)) {
+        tern__list_remove(&s->link);
+        tern__count(&s->r->counters.closed, 1);
+        tern__count(&s->r->counters.open, (uint64_t)-1);
+        if (s->srv != NULL) {
+            tern__server_free_fd(s->srv, s->r->index);
+        }
+        tern__reactor_socket_closed(s->r);
+    }
+    schedule(s);
+}
+
+static void fail_errno(tern_socket *s, const char *what, int err)
+{
+    char peer[64] = "";
+    tern_socket_peer_address(s, peer, sizeof(peer));
+    tern__socket_seterr(s, err, "%s%s%s: %s", what, peer[0] ? " " : "", peer, tern_strerror(err));
+    finish(s, err);
+}
+
+static void release(tern_socket *s)
+{
+    tern__bufq_clear(s->r, &s->rbuf);
+    tern__bufq_clear(s->r, &s->wbuf);
+    free(s);
+}
+
+/* ---- moving bytes --------------------------------------------------------------------------- */
+
+static void do_write(tern_socket *s)
+{
+    while (s->wbuf.len > 0) {
+        struct iovec iov[WRITEV_MAX];
+        int n = 0;
+        for (tern__chunk *c = s->wbuf.head; c != NULL && n < WRITEV_MAX; c = c->next) {
+            iov[n].iov_base = c->data + c->start;
+            iov[n].iov_len = c->end - c->start;
+            n++;
+        }
+        struct msghdr msg = {.msg_iov = iov, .msg_iovlen = (size_t)n};
+        ssize_t w = sendmsg(s->fd, &msg, MSG_NOSIGNAL);
+        if (w < 0) {
+            if (errno == EINTR) {
+                continue;
+            }
+            if (errno == EAGAIN) {
+                break;
+            }
+            fail_errno(s, "send", tern__errno());
+            return;
+        }
+        tern__bufq_consume(s->r, &s->wbuf, (size_t)w);
+        tern__count(&s->r->counters.bytes_out, (uint64_t)w);
+        s->unreported_written += (size_t)w;
+        touch(s);
+        if (s->state == TERN_SOCKET_STATE_CLOSING) {
+            arm_timer(s, CLOSE_LINGER_MS); /* progress: the peer reads */
+        }
+    }
+    if (s->unreported_written > 0 && s->ev != NULL && s->ev->bytes_written != NULL) {
+        schedule(s);
+    }
+    if (s->wbuf.len == 0 && s->shut_wr_requested && !s->shut_wr_done) {
+        shutdown(s->fd, SHUT_WR);
+        s->shut_wr_done = 1;
+        if (s->state == TERN_SOCKET_STATE_CLOSING && s->peer_eof) {
+            finish(s, 0);
+            return;
+        }
+    }
+    update_watch(s);
+}
+
+static void do_read(tern_socket *s)
+{
+    for (int i = 0; i < READS_PER_WAKE; i++) {
+        size_t room = SIZE_MAX;
+        if (s->state == TERN_SOCKET_STATE_CONNECTED && s->read_limit > 0) {
+            if (s->rbuf.len >= s->read_limit) {
+                break;
+            }
+            room = s->read_limit - s->rbuf.len;
+        }
+        tern__chunk *c = s->rbuf.tail;
+        bool fresh = c == NULL || c->end == TERN__CHUNK_SIZE;
+        if (fresh && (c = tern__chunk_get(s->r)) == NULL) {
+            fail_errno(s, "recv", TERN_ENOMEM);
+            return;
+        }
+        size_t want = TERN__CHUNK_SIZE - c->end;
+        if (want > room) {
+            want = room;
+        }
+        ssize_t n = recv(s->fd, c->data + c->end, want, 0);
+        if (n <= 0) {
+            int e = n < 0 ? errno : 0;
+            if (fresh) {
+                tern__chunk_put(s->r, c);
+            }
+            if (n < 0 && e == EINTR) {
+                continue;
+            }
+            if (n < 0 && e == EAGAIN) {
+                break;
+            }
+            if (n < 0) {
+                errno = e;
+                fail_errno(s, "recv", tern__errno());
+                return;
+            }
+            /* orderly end of the peer's stream */
+            s->peer_eof = 1;
+            if (s->state == TERN_SOCKET_STATE_CLOSING) {
+                if (s->wbuf.len == 0) {
+                    finish(s, 0);
+                    return;
+                }
+            } else {
+                s->pending_ready_read = 1; /* let the app see at_end */
+                schedule(s);
+            }
+            break;
+        }
+        touch(s);
+        tern__count(&s->r->counters.bytes_in, (uint64_t)n);
+        if (s->state == TERN_SOCKET_STATE_CLOSING) {
+            if (fresh) {
+                tern__chunk_put(s->r, c); /* closing: incoming bytes are discarded */
+            }
+            continue;
+        }
+        if (fresh) {
+            if (s->rbuf.tail == NULL) {
+                s->rbuf.head = c;
+            } else {
+                s->rbuf.tail->next = c;
+            }
+            s->rbuf.tail = c;
+        }
+        c->end += (uint32_t)n;
+        s->rbuf.len += (size_t)n;
+        s->pending_ready_read = 1;
+        schedule(s);
+        if ((size_t)n < want) {
+            break; /* the kernel had no more */
+        }
+    }
+    update_watch(s);
+}
+
+static void connected(tern_socket *s)
+{
+    set_state(s, TERN_SOCKET_STATE_CONNECTED);
+    tern__count(&s->r->counters.outgoing, 1);
+    s->pending_connected = 1;
+    schedule(s);
+    touch(s);
+    arm_timer(s, s->idle_timeout_ms);
+    do_write(s); /* what was written while connecting */
+}
+
+static void on_io(struct ev_loop *loop, ev_io *w, int revents)
+{
+    tern_socket *s = container_of(w, tern_socket, io);
+
+    if (s->state == TERN_SOCKET_STATE_CONNECTING) {
+        int err = 0;
+        socklen_t len = sizeof(err);
+        if (getsockopt(s->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0) {
+            err = errno;
+        }
+        if (err != 0) {
+            fail_errno(s, "connect", -err);
+            return;
+        }
+        connected(s);
+        return;
+    }
+    if ((revents & EV_WRITE) && s->fd >= 0) {
+        do_write(s);
+    }
+    if ((revents & EV_READ) && s->fd >= 0) {
+        do_read(s);
+    }
+}
+
+/* ---- delivering events ------------------------------------------------------------------------ */
+
+static void deliver(tern__deferred *d)
+{
+    tern_socket *s = container_of(d, tern_socket, deferred);
+
+    if (s->free_requested && s->in_callback == 0) {
+        release(s);
+        return;
+    }
+    s->in_callback++;
+    while (s->state_head < s->nstates && !s->free_requested) {
+        enum tern_socket_state st = s->states[s->state_head++];
+        if (s->ev != NULL && s->ev->state_changed != NULL) {
+            s->ev->state_changed(s, st, s->user);
+        }
+    }
+    s->state_head = s->nstates = 0;
+    if (s->pending_connected && !s->free_requested) {
+        s->pending_connected = 0;
+        if (s->ev != NULL && s->ev->connected != NULL) {
+            s->ev->connected(s, s->user);
+        }
+    }
+    if (s->pending_ready_read && !s->free_requested) {
+        s->pending_ready_read = 0;
+        if (s->rbuf.len > 0 && s->ev != NULL && s->ev->ready_read != NULL) {
+            s->ev->ready_read(s, s->user);
+        }
+    }
+    if (s->unreported_written > 0 && !s->free_requested) {
+        size_t n = s->unreported_written;
+        s->unreported_written = 0;
+        if (s->ev != NULL && s->ev->bytes_written != NULL) {
+            s->ev->bytes_written(s, n, s->user);
+        }
+    }
+    if (s->peer_eof && s->rbuf.len == 0 && !s->read_finished_sent && !s->free_requested &&
+        s->state != TERN_SOCKET_STATE_CLOSING) {
+        s->read_finished_sent = 1;
+        if (s->ev != NULL && s->ev->read_finished != NULL) {
+            s->ev->read_finished(s, s->user);
+        }
+    }
+    if (s->pending_error && !s->free_requested) {
+        s->pending_error = 0;
+        if (s->ev != NULL && s->ev->error != NULL) {
+            s->ev->error(s, s->err, s->user);
+        }
+    }
+    if (s->pending_disconnected && !s->free_requested) {
+        s->pending_disconnected = 0;
+        if (s->ev != NULL && s->ev->disconnected != NULL) {
+            s->ev->disconnected(s, s->disconnect_reason, s->user);
+        }
+        if (s->owned_by_runtime && s->state == TERN_SOCKET_STATE_UNCONNECTED) {
+            s->free_requested = 1;
+        }
+    }
+    s->in_callback--;
+    if (s->free_requested) {
+        if (s->in_callback == 0 && !s->deferred.queued) {
+            release(s);
+        }
+        return;
+    }
+    /* after the peer's FIN and the last byte read: close, unless half-close is wanted */
+    if (s->state == TERN_SOCKET_STATE_CONNECTED && s->peer_eof && s->rbuf.len == 0 &&
+        !s->half_close) {
+        tern_socket_close(s);
+    }
+}
+
+/* ---- creating ---------------------------------------------------------------------------------- */
+
+tern_socket *tern_socket_new(tern_reactor *r)
+{
+    if (r == NULL) {
+        return NULL;
+    }
+    return socket_alloc(r);
+}
+
+static void attach(tern_socket *s)
+{
+    tern__list_insert(&s->r->sockets, &s->link);
+    s->r->nsockets++;
+    tern__count(&s->r->counters.open, 1);
+}
+
+int tern__socket_adopt(tern_reactor *r, tern_server *srv, int fd)
+{
+    tern_socket *s = socket_alloc(r);
+    if (s == NULL) {
+        return TERN_ENOMEM;
+    }
+    s->fd = fd;
+    s->srv = srv;
+    s->owned_by_runtime = 1;
+    s->state = TERN_SOCKET_STATE_CONNECTED;
+    s->read_limit = srv->read_buffer_size;
+    s->idle_timeout_ms = srv->idle_timeout_ms;
+    apply_options(s);
+    attach(s);
+    tern__count(&r->counters.accepted, 1);
+    touch(s);
+    arm_timer(s, s->idle_timeout_ms);
+
+    s->in_callback++;
+    srv->incoming(srv, s, srv->user);
+    s->in_callback--;
+    if (s->ev == NULL && s->state == TERN_SOCKET_STATE_CONNECTED) {
+        tern__socket_seterr(s, TERN_EINVAL, "incoming: no events were set");
+        finish(s, 0);
+    }
+    if (s->state != TERN_SOCKET_STATE_UNCONNECTED) {
+        update_watch(s);
+    }
+    return 0;
+}
+
+void tern_socket_free(tern_socket *s)
+{
+    if (s == NULL || s->owned_by_runtime) {
+        return;
+    }
+    s->ev = NULL; /* no events after free */
+    if (s->state != TERN_SOCKET_STATE_UNCONNECTED) {
+        finish(s, 0);
+    }
+    s->free_requested = 1;
+    if (s->in_callback == 0 && !s->deferred.queued) {
+        release(s);
+    }
+    /* else: deliver() releases it once the callback stack unwinds */
+}
+
+void tern_socket_set_events(tern_socket *s, const tern_socket_events *events, void *user)
+{
+    s->ev = events;
+    s->user = user;
+}
+
+void *tern_socket_user(const tern_socket *s)
+{
+    return s->user;
+}
+
+tern_reactor *tern_socket_reactor(const tern_socket *s)
+{
+    return s->r;
+}
+
+tern_server *tern_socket_server(const tern_socket *s)
+{
+    return s->srv;
+}
+
+enum tern_socket_state tern_socket_state(const tern_socket *s)
+{
+    return s->state;
+}
+
+/* ---- connecting ---------------------------------------------------------------------------------- */
+
+static void start_connect(tern_socket *s, const struct sockaddr *sa, socklen_t len)
+{
+    char name[64];
+
+    set_state(s, TERN_SOCKET_STATE_CONNECTING);
+    int fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    tern__format_sockaddr(sa, name, sizeof(name));
+    if (fd < 0) {
+        int e = tern__errno();
+        tern__socket_seterr(s, e, "connect %s: socket: %s", name, tern_strerror(e));
+        finish(s, e);
+        return;
+    }
+    s->fd = fd;
+    apply_options(s);
+    if (connect(fd, sa, len) == 0) {
+        connected(s);
+        return;
+    }
+    if (errno != EINPROGRESS) {
+        int e = tern__errno();
+        tern__socket_seterr(s, e, "connect %s: %s", name, tern_strerror(e));
+        finish(s, e);
+        return;
+    }
+    update_watch(s);
+}
+
+void tern__socket_resolved(tern_socket *s, struct tern__resolve *res)
+{
+    s->resolve = NULL;
+    if (s->state != TERN_SOCKET_STATE_HOST_LOOKUP) {
+        return;
+    }
+    if (res->err < 0) {
+        tern__socket_seterr(s, TERN_E_RESOLVE, "lookup %s: %s", res->host,
+                            res->gai != 0 ? gai_strerror(res->gai) : "no address");
+        finish(s, TERN_E_RESOLVE);
+        return;
+    }
+    start_connect(s, (struct sockaddr *)&res->addr, res->addrlen);
+}
+
+static bool numeric_address(const char *host, uint16_t port, struct sockaddr_storage *ss,
+                            socklen_t *len)
+{
+    struct sockaddr_in *in = (struct sockaddr_in *)ss;
+    struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)ss;
+    char buf[64];
+    size_t n = strlen(host);
+
+    memset(ss, 0, sizeof(*ss));
+    if (inet_pton(AF_INET, host, &in->sin_addr) == 1) {
+        in->sin_family = AF_INET;
+        in->sin_port = htons(port);
+        *len = sizeof(*in);
+        return true;
+    }
+    if (n >= 2 && host[0] == '[' && host[n - 1] == ']' && n - 2 < sizeof(buf)) {
+        memcpy(buf, host + 1, n - 2);
+        buf[n - 2] = '\0';
+        host = buf;
+    }
+    if (inet_pton(AF_INET6, host, &in6->sin6_addr) == 1) {
+        in6->sin6_family = AF_INET6;
+        in6->sin6_port = htons(port);
+        *len = sizeof(*in6);
+        return true;
+    }
+    return false;
+}
+
+int tern_socket_connect_to_host(tern_socket *s, const char *host, uint16_t port)
+{
+    struct sockaddr_storage ss;
+    socklen_t len;
+
+    if (s == NULL || host == NULL || host[0] == '\0' || port == 0) {
+        return TERN_EINVAL;
+    }
+    if (s->state != TERN_SOCKET_STATE_UNCONNECTED || s->free_requested) {
+        return TERN_EBUSY;
+    }
+    /* a fresh connection: forget what the previous one left */
+    tern__bufq_clear(s->r, &s->rbuf);
+    s->err = 0;
+    s->errstr[0] = '\0';
+    s->peer_eof = s->read_finished_sent = s->shut_wr_requested = s->shut_wr_done = 0;
+    s->pending_ready_read = s->pending_connected = s->pending_disconnected = 0;
+    s->pending_error = 0;
+    s->port = port;
+
+    bool numeric = numeric_address(host, port, &ss, &len);
+    if (!numeric) {
+        int rc = tern__resolve_start(s, host, port);
+        if (rc < 0) {
+            return rc;
+        }
+    }
+    attach(s);
+    arm_timer(s, s->connect_timeout_ms);
+    if (numeric) {
+        start_connect(s, (struct sockaddr *)&ss, len);
+    } else {
+        set_state(s, TERN_SOCKET_STATE_HOST_LOOKUP);
+    }
+    return 0;
+}
+
+int tern_socket_set_connect_timeout(tern_socket *s, uint32_t ms)
+{
+    s->connect_timeout_ms = ms;
+    return 0;
+}
+
+int tern_socket_set_idle_timeout(tern_socket *s, uint32_t ms)
+{
+    s->idle_timeout_ms = ms;
+    if (s->state == TERN_SOCKET_STATE_CONNECTED) {
+        touch(s);
+        arm_timer(s, ms);
+    }
+    return 0;
+}
+
+/* ---- reading ------------------------------------------------------------------------------------ */
+
+static void after_read(tern_socket *s)
+{
+    update_watch(s); /* below the limit again: resume reading */
+    if (s->peer_eof && s->rbuf.len == 0 && !s->read_finished_sent) {
+        schedule(s); /* read_finished, then the close */
+    }
+}
+
+ssize_t tern_socket_read(tern_socket *s, void *buf, size_t len)
+{
+    if (buf == NULL && len > 0) {
+        return TERN_EINVAL;
+    }
+    size_t n = tern__bufq_peek(&s->rbuf, buf, len);
+    if (n > 0) {
+        tern__bufq_consume(s->r, &s->rbuf, n);
+        after_read(s);
+    }
+    return (ssize_t)n;
+}
+
+ssize_t tern_socket_peek(tern_socket *s, void *buf, size_t len)
+{
+    if (buf == NULL && len > 0) {
+        return TERN_EINVAL;
+    }
+    return (ssize_t)tern__bufq_peek(&s->rbuf, buf, len);
+}
+
+int tern_socket_peek_view(tern_socket *s, tern_buf *out)
+{
+    const tern__chunk *c = s->rbuf.head;
+    out->base = c != NULL ? c->data + c->start : NULL;
+    out->len = c != NULL ? c->end - c->start : 0;
+    return 0;
+}
+
+int tern_socket_consume(tern_socket *s, size_t n)
+{
+    if (n > s->rbuf.len) {
+        return TERN_EINVAL;
+    }
+    if (n > 0) {
+        tern__bufq_consume(s->r, &s->rbuf, n);
+        after_read(s);
+    }
+    return 0;
+}
+
+ssize_t tern_socket_read_line(tern_socket *s, char *buf, size_t len)
+{
+    if (buf == NULL || len < 2) {
+        return TERN_EINVAL;
+    }
+    size_t n = tern__bufq_line_len(&s->rbuf);
+    if (n == 0) {
+        if (s->rbuf.len < len - 1 && !s->peer_eof) {
+            buf[0] = '\0';
+            return 0;
+        }
+        n = s->rbuf.len; /* a line longer than buf, or the last line before the end */
+    }
+    if (n > len - 1) {
+        n = len - 1;
+    }
+    n = tern__bufq_peek(&s->rbuf, buf, n);
+    buf[n] = '\0';
+    if (n > 0) {
+        tern__bufq_consume(s->r, &s->rbuf, n);
+        after_read(s);
+    }
+    return (ssize_t)n;
+}
+
+bool tern_socket_can_read_line(const tern_socket *s)
+{
+    return tern__bufq_line_len(&s->rbuf) > 0;
+}
+
+bool tern_socket_at_end(const tern_socket *s)
+{
+    return s->peer_eof && s->rbuf.len == 0;
+}
+
+size_t tern_socket_bytes_available(const tern_socket *s)
+{
+    return s->rbuf.len;
+}
+
+size_t tern_socket_bytes_to_write(const tern_socket *s)
+{
+    return s->wbuf.len;
+}
+
+/* ---- writing ------------------------------------------------------------------------------------ */
+
+int tern_socket_write(tern_socket *s, const void *data, size_t len)
+{
+    const char *p = data;
+
+    if (data == NULL && len > 0) {
+        return TERN_EINVAL;
+    }
+    switch (s->state) {
+    case TERN_SOCKET_STATE_HOST_LOOKUP:
+    case TERN_SOCKET_STATE_CONNECTING:
+    case TERN_SOCKET_STATE_CONNECTED:
+        break;
+    default:
+        return TERN_ENOTCONN;
+    }
+    if (s->shut_wr_requested) {
+        return TERN_ENOTCONN;
+    }
+    if (s->write_limit > 0 && s->wbuf.len + len > s->write_limit) {
+        return TERN_ENOBUFS;
+    }
+    if (len == 0) {
+        return 0;
+    }
+    /* fast path: nothing queued, connected: hand it to the kernel right away */
+    if (s->wbuf.len == 0 && s->state == TERN_SOCKET_STATE_CONNECTED) {
+        ssize_t w;
+        do {
+            w = send(s->fd, p, len, MSG_NOSIGNAL);
+        } while (w < 0 && errno == EINTR);
+        if (w < 0 && errno != EAGAIN) {
+            fail_errno(s, "send", tern__errno());
+            return 0; /* accepted; the failure arrives as error + disconnected */
+        }
+        if (w > 0) {
+            tern__count(&s->r->counters.bytes_out, (uint64_t)w);
+            s->unreported_written += (size_t)w;
+            touch(s);
+            if (s->ev != NULL && s->ev->bytes_written != NULL) {
+                schedule(s);
+            }
+            p += w;
+            len -= (size_t)w;
+        }
+        if (len == 0) {
+            return 0;
+        }
+    }
+    if (tern__bufq_append(s->r, &s->wbuf, p, len) < 0) {
+        tern__socket_seterr(s, TERN_ENOMEM, "write: out of memory");
+        finish(s, TERN_ENOMEM);
+        return TERN_ENOMEM;
+    }
+    update_watch(s);
+    return 0;
+}
+
+int tern_socket_flush(tern_socket *s)
+{
+    if (s->state != TERN_SOCKET_STATE_CONNECTED && s->state != TERN_SOCKET_STATE_CLOSING) {
+        return TERN_ENOTCONN;
+    }
+    do_write(s);
+    return s->err < 0 && s->state == TERN_SOCKET_STATE_UNCONNECTED ? s->err : 0;
+}
+
+int tern_socket_set_read_buffer_size(tern_socket *s, size_t bytes)
+{
+    s->read_limit = bytes;
+    update_watch(s);
+    return 0;
+}
+
+size_t tern_socket_read_buffer_size(const tern_socket *s)
+{
+    return s->read_limit;
+}
+
+int tern_socket_set_write_buffer_size(tern_socket *s, size_t bytes)
+{
+    s->write_limit = bytes;
+    return 0;
+}
+
+size_t tern_socket_write_buffer_size(const tern_socket *s)
+{
+    return s->write_limit;
+}
+
+void tern_socket_set_half_close(tern_socket *s, bool on)
+{
+    s->half_close = on;
+}
+
+int tern_socket_shutdown_write(tern_socket *s)
+{
+    if (s->state != TERN_SOCKET_STATE_CONNECTED) {
+        return TERN_ENOTCONN;
+    }
+    s->shut_wr_requested = 1;
+    do_write(s);
+    return 0;
+}
+
+/* ---- closing ------------------------------------------------------------------------------------ */
+
+int tern_socket_close(tern_socket *s)
+{
+    switch (s->state) {
+    case TERN_SOCKET_STATE_UNCONNECTED:
+        return TERN_ENOTCONN;
+    case TERN_SOCKET_STATE_CLOSING:
+        return 0;
+    case TERN_SOCKET_STATE_HOST_LOOKUP:
+    case TERN_SOCKET_STATE_CONNECTING:
+        finish(s, 0);
+        return 0;
+    default:
+        break;
+    }
+    set_state(s, TERN_SOCKET_STATE_CLOSING);
+    tern__bufq_clear(s->r, &s->rbuf); /* nobody will read it now */
+    s->shut_wr_requested = 1;
+    arm_timer(s, CLOSE_LINGER_MS);
+    do_write(s);
+    return 0;
+}
+
+void tern_socket_abort(tern_socket *s)
+{
+    if (s->state == TERN_SOCKET_STATE_UNCONNECTED) {
+        return;
+    }
+    tern__bufq_clear(s->r, &s->rbuf);
+    finish(s, 0);
+}
+
+void tern__reactor_abort_all(tern_reactor *r)
+{
+    tern__list *l = r->sockets.next;
+
+    while (l != &r->sockets) {
+        tern__list *next = l->next;
+        tern_socket *s = container_of(l, tern_socket, link);
+        tern__socket_seterr(s, TERN_E_STOPPED, "runtime stopped: connection aborted");
+        tern__bufq_clear(r, &s->rbuf);
+        finish(s, TERN_E_STOPPED);
+        l = next;
+    }
+}
+
+/* ---- options and introspection ------------------------------------------------------------------- */
+
+int tern_socket_set_option(tern_socket *s, enum tern_socket_option opt, int value)
+{
+    switch (opt) {
+    case TERN_SOCKET_OPTION_NODELAY:
+        s->nodelay = value != 0;
+        break;
+    case TERN_SOCKET_OPTION_KEEPALIVE:
+        s->keepalive = value != 0;
+        break;
+    case TERN_SOCKET_OPTION_SEND_BUFFER_SIZE:
+        if (value <= 0) {
+            return TERN_EINVAL;
+        }
+        s->sndbuf = value;
+        break;
+    case TERN_SOCKET_OPTION_RECEIVE_BUFFER_SIZE:
+        if (value <= 0) {
+            return TERN_EINVAL;
+        }
+        s->rcvbuf = value;
+        break;
+    default:
+        return TERN_EINVAL;
+    }
+    if (s->fd >= 0) {
+        int v = value != 0;
+        int rc = 0;
+        switch (opt) {
+        case TERN_SOCKET_OPTION_NODELAY:
+            rc = setsockopt(s->fd, IPPROTO_TCP, TCP_NODELAY, &v, sizeof(v));
+            break;
+        case TERN_SOCKET_OPTION_KEEPALIVE:
+            rc = setsockopt(s->fd, SOL_SOCKET, SO_KEEPALIVE, &v, sizeof(v));
+            break;
+        case TERN_SOCKET_OPTION_SEND_BUFFER_SIZE:
+            rc = setsockopt(s->fd, SOL_SOCKET, SO_SNDBUF, &value, sizeof(value));
+            break;
+        case TERN_SOCKET_OPTION_RECEIVE_BUFFER_SIZE:
+            rc = setsockopt(s->fd, SOL_SOCKET, SO_RCVBUF, &value, sizeof(value));
+            break;
+        }
+        if (rc < 0) {
+            return tern__errno();
+        }
+    }
+    return 0;
+}
+
+int tern_socket_option(const tern_socket *s, enum tern_socket_option opt, int *value)
+{
+    int level = SOL_SOCKET, name;
+    socklen_t len = sizeof(*value);
+
+    if (value == NULL) {
+        return TERN_EINVAL;
+    }
+    switch (opt) {
+    case TERN_SOCKET_OPTION_NODELAY:
+        level = IPPROTO_TCP;
+        name = TCP_NODELAY;
+        break;
+    case TERN_SOCKET_OPTION_KEEPALIVE:
+        name = SO_KEEPALIVE;
+        break;
+    case TERN_SOCKET_OPTION_SEND_BUFFER_SIZE:
+        name = SO_SNDBUF;
+        break;
+    case TERN_SOCKET_OPTION_RECEIVE_BUFFER_SIZE:
+        name = SO_RCVBUF;
+        break;
+    default:
+        return TERN_EINVAL;
+    }
+    if (s->fd < 0) {
+        return TERN_ENOTCONN;
+    }
+    if (getsockopt(s->fd, level, name, value, &len) < 0) {
+        return tern__errno();
+    }
+    if (opt == TERN_SOCKET_OPTION_NODELAY || opt == TERN_SOCKET_OPTION_KEEPALIVE) {
+        *value = *value != 0;
+    }
+    return 0;
+}
+
+int tern_socket_error(const tern_socket *s)
+{
+    return s->err;
+}
+
+const char *tern_socket_error_string(const tern_socket *s)
+{
+    return s->errstr;
+}
+
+static int format_name(const tern_socket *s, bool peer, char *buf, size_t len)
+{
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof(ss);
+
+    if (buf == NULL || len == 0) {
+        return TERN_EINVAL;
+    }
+    buf[0] = '\0';
+    if (s->fd < 0) {
+        return TERN_ENOTCONN;
+    }
+    int rc = peer ? getpeername(s->fd, (struct sockaddr *)&ss, &sl)
+                  : getsockname(s->fd, (struct sockaddr *)&ss, &sl);
+    if (rc < 0) {
+        return tern__errno();
+    }
+    return tern__format_sockaddr((struct sockaddr *)&ss, buf, len);
+}
+
+int tern_socket_peer_address(const tern_socket *s, char *buf, size_t len)
+{
+    return format_name(s, true, buf, len);
+}
+
+int tern_socket_local_address(const tern_socket *s, char *buf, size_t len)
+{
+    return format_name(s, false, buf, len);
+}
+
+int tern_socket_descriptor(const tern_socket *s)
+{
+    return s->fd;
+}

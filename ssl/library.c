@@ -1,0 +1,30 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * TLS library information. This is the first file of ssl/, the only folder that includes
+ * wolfSSL headers; the TLS socket arrives with the next issue.
+ */
+#include <wolfssl/options.h>
+#include <wolfssl/ssl.h>
+#include <wolfssl/version.h>
+
+#include <tern/ssl.h>
+
+bool tern_ssl_supports_ssl(void)
+{
+    return true;
+}
+
+const char *tern_ssl_library_version_string(void)
+{
+    return wolfSSL_lib_version();
+}
+
+unsigned long tern_ssl_library_version_number(void)
+{
+    return (unsigned long)wolfSSL_lib_version_hex();
+}
+
+const char *tern_ssl_library_build_version_string(void)
+{
+    return LIBWOLFSSL_VERSION_STRING;
+}
