@@ -218,6 +218,16 @@ int tern_runtime_stop_on_signals(tern_runtime *rt, uint32_t drain_ms, tern_reloa
     if (rc != 0) {
         return -rc;
     }
+    /* An ignored signal is discarded before sigwait could see it (a shell starts background
+     * jobs with SIGINT ignored): take the default action back; blocked, it never runs. */
+    int sigs[] = {SIGINT, SIGTERM, SIGHUP};
+    for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++) {
+        struct sigaction sa;
+        if (sigaction(sigs[i], NULL, &sa) == 0 && sa.sa_handler == SIG_IGN) {
+            sa.sa_handler = SIG_DFL;
+            sigaction(sigs[i], &sa, NULL);
+        }
+    }
     rt->signals = true;
     rt->signal_drain_ms = drain_ms;
     rt->on_reload = on_reload;
