@@ -69,7 +69,6 @@ struct tern__task {
     void *arg;
     void *arg2;
 };
-CK_RING_PROTOTYPE(tern_task, tern__task)
 
 struct tern__handoff {
     int fd;
@@ -77,9 +76,28 @@ struct tern__handoff {
 };
 CK_RING_PROTOTYPE(tern_handoff, tern__handoff)
 
+/* A bounded multi-producer queue of tasks (runtime/queue.c): producers never wait for one
+ * another; one consumer (pop_sc) or several (pop_mc). */
+struct tern__cell {
+    _Atomic size_t seq;
+    struct tern__task task;
+};
+typedef struct tern__queue {
+    struct tern__cell *cells;
+    size_t mask;
+    _Atomic size_t tail __attribute__((aligned(TERN__CACHELINE))); /* producers */
+    _Atomic size_t head __attribute__((aligned(TERN__CACHELINE))); /* consumer(s) */
+} tern__queue;
+
+int tern__queue_init(tern__queue *q, unsigned capacity);
+void tern__queue_destroy(tern__queue *q);
+int tern__queue_push_mp(tern__queue *q, const struct tern__task *t); /* 0 or TERN_E_QUEUE_FULL */
+bool tern__queue_pop_sc(tern__queue *q, struct tern__task *out);
+bool tern__queue_pop_mc(tern__queue *q, struct tern__task *out);
+size_t tern__queue_size(const tern__queue *q); /* approximate from other threads */
+
 typedef struct tern__mailbox {
-    struct ck_ring ring;
-    struct tern__task *slots;
+    tern__queue tasks;
     struct ck_ring handoff;
     struct tern__handoff *handoff_slots;
     _Atomic int closed; /* set by the owner once it stops taking tasks */
@@ -205,9 +223,9 @@ struct tern_runtime {
     bool acceptor_started;
     tern__counters acceptor_counters __attribute__((aligned(TERN__CACHELINE)));
 
-    /* workers for blocking jobs: an MPMC ring and a semaphore */
-    struct ck_ring work_ring;
-    void **work_slots;
+    /* workers for blocking jobs: an MPMC queue and a semaphore */
+    tern__queue work;
+    bool work_ready;
     unsigned nworkers;
     pthread_t *workers;
     void *work_sem; /* sem_t, kept opaque here */

@@ -1,12 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * A reactor's inbox: a bounded MPSC ring of tasks (any thread posts, the owner takes) and a
- * bounded SPSC ring of accepted descriptors (the acceptor thread puts, the owner takes).
- * Both are Concurrency Kit rings over caller-provided slots: posting never allocates and
- * never blocks; a full ring is reported to the sender, nothing is dropped.
+ * A reactor's inbox: a bounded MPSC queue of tasks (any thread posts, the owner takes;
+ * runtime/queue.c) and a bounded SPSC Concurrency Kit ring of accepted descriptors (the
+ * acceptor thread puts, the owner takes). Posting never allocates and never blocks; a full
+ * queue is reported to the sender, nothing is dropped.
  *
- * Ordering: ck_ring's multi-producer enqueue is linearizable, so tasks from one thread come
- * out in the order that thread posted them.
+ * Ordering: each producer claims slots in increasing order and the consumer takes slots in
+ * order, so tasks from one thread come out in the order that thread posted them.
  */
 #include "internal.h"
 
@@ -24,16 +24,13 @@ static unsigned round_pow2(unsigned n)
 int tern__mailbox_init(tern__mailbox *mb, unsigned capacity, unsigned handoff_capacity)
 {
     /* a ck_ring of size 2^n holds 2^n - 1 entries */
-    unsigned size = round_pow2(capacity + 1);
     unsigned hsize = round_pow2(handoff_capacity + 1);
 
-    mb->slots = calloc(size, sizeof(*mb->slots));
     mb->handoff_slots = calloc(hsize, sizeof(*mb->handoff_slots));
-    if (mb->slots == NULL || mb->handoff_slots == NULL) {
+    if (mb->handoff_slots == NULL || tern__queue_init(&mb->tasks, capacity) < 0) {
         tern__mailbox_destroy(mb);
         return TERN_ENOMEM;
     }
-    ck_ring_init(&mb->ring, size);
     ck_ring_init(&mb->handoff, hsize);
     atomic_store(&mb->closed, 0);
     return 0;
@@ -41,9 +38,8 @@ int tern__mailbox_init(tern__mailbox *mb, unsigned capacity, unsigned handoff_ca
 
 void tern__mailbox_destroy(tern__mailbox *mb)
 {
-    free(mb->slots);
+    tern__queue_destroy(&mb->tasks);
     free(mb->handoff_slots);
-    mb->slots = NULL;
     mb->handoff_slots = NULL;
 }
 
@@ -52,20 +48,12 @@ int tern__mailbox_post_mp(tern__mailbox *mb, const struct tern__task *t)
     if (atomic_load_explicit(&mb->closed, memory_order_acquire)) {
         return TERN_E_STOPPED;
     }
-    TERN__TSAN_RELEASE(mb);
-    if (!ck_ring_enqueue_mpsc_tern_task(&mb->ring, mb->slots, (struct tern__task *)t)) {
-        return TERN_E_QUEUE_FULL;
-    }
-    return 0;
+    return tern__queue_push_mp(&mb->tasks, t);
 }
 
 bool tern__mailbox_take_sc(tern__mailbox *mb, struct tern__task *out)
 {
-    if (!ck_ring_dequeue_mpsc_tern_task(&mb->ring, mb->slots, out)) {
-        return false;
-    }
-    TERN__TSAN_ACQUIRE(mb);
-    return true;
+    return tern__queue_pop_sc(&mb->tasks, out);
 }
 
 int tern__handoff_put_sp(tern__mailbox *mb, int fd, tern_server *srv)

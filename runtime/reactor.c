@@ -142,7 +142,7 @@ static void on_wake(struct ev_loop *loop, ev_async *w, int revents)
     int stops = atomic_load(&r->rt->stopping);
     struct tern__handoff h;
     struct tern__task t;
-    unsigned budget = r->rt->opts.mailbox_capacity;
+    uint64_t budget = r->rt->opts.mailbox_capacity;
 
     if (stops > r->seen_stops) {
         r->seen_stops = stops;
@@ -152,14 +152,16 @@ static void on_wake(struct ev_loop *loop, ev_async *w, int revents)
         tern__server_adopt(r, h.srv, h.fd);
     }
     uint64_t ran = 0;
-    while (budget-- > 0 && tern__mailbox_take_sc(&r->mailbox, &t)) {
+    while (ran < budget && tern__mailbox_take_sc(&r->mailbox, &t)) {
         tern__task_run(r, &t);
         ran++;
     }
     tern__count(&r->counters.tasks_run, ran);
-    if (ck_ring_size(&r->mailbox.ring) > 0) {
-        ev_async_send(r->loop, &r->wake); /* more queued: continue after this turn's I/O */
+    if (ran == budget) {
+        ev_async_send(r->loop, &r->wake); /* maybe more: continue after this turn's I/O */
     }
+    /* Stopped at an empty or not yet published slot: the producer of that slot wakes us
+     * once it has published, so there is nothing to poll. */
 }
 
 static int post(tern_reactor *r, const struct tern__task *t)

@@ -90,60 +90,66 @@ static int validate(tern_runtime *rt)
 
 /* ---- workers: blocking jobs off the reactors ------------------------------------------------ */
 
+static void run_job(tern__worker_job *job)
+{
+    job->work(job);
+    /* The answer goes back as a message. A full mailbox makes the worker wait: it may
+     * block, the reactor may not. A stopped reactor gets the job back as canceled. */
+    for (;;) {
+        int rc = tern_reactor_post(job->reply_to, job->done, job);
+        if (rc != TERN_E_QUEUE_FULL) {
+            if (rc < 0) {
+                job->done(NULL, job);
+            }
+            return;
+        }
+        struct timespec ts = {0, 1000000};
+        nanosleep(&ts, NULL);
+    }
+}
+
 static void *worker_main(void *arg)
 {
     tern_runtime *rt = arg;
     sem_t *sem = rt->work_sem;
+    struct tern__task t;
 
     for (;;) {
         while (sem_wait(sem) != 0) {
         }
-        tern__worker_job *job;
-        if (!ck_ring_dequeue_mpmc(&rt->work_ring, (struct ck_ring_buffer *)rt->work_slots, &job)) {
-            if (atomic_load(&rt->workers_quit)) {
-                return NULL;
-            }
-            continue;
+        if (atomic_load(&rt->workers_quit)) {
+            return NULL;
         }
-        TERN__TSAN_ACQUIRE(&rt->work_ring);
-        job->work(job);
-        /* The answer goes back as a message. A full mailbox makes the worker wait: it may
-         * block, the reactor may not. A stopped reactor gets the job back as canceled. */
-        for (;;) {
-            int rc = tern_reactor_post(job->reply_to, job->done, job);
-            if (rc != TERN_E_QUEUE_FULL) {
-                if (rc < 0) {
-                    job->done(NULL, job);
-                }
-                break;
-            }
-            struct timespec ts = {0, 1000000};
-            nanosleep(&ts, NULL);
+        /* Drain: a wake-up may have been spent on a slot that was claimed but not yet
+         * published; its producer posts again once it is, and whoever wakes takes all. */
+        while (tern__queue_pop_mc(&rt->work, &t)) {
+            run_job(t.arg);
         }
     }
 }
 
 int tern__worker_submit(tern_runtime *rt, tern__worker_job *job)
 {
-    TERN__TSAN_RELEASE(&rt->work_ring);
-    if (!ck_ring_enqueue_mpmc(&rt->work_ring, (struct ck_ring_buffer *)rt->work_slots, job)) {
-        return TERN_E_QUEUE_FULL;
+    struct tern__task t = {NULL, NULL, job, NULL};
+    int rc = tern__queue_push_mp(&rt->work, &t);
+    if (rc < 0) {
+        return rc;
     }
     sem_post(rt->work_sem);
     return 0;
 }
 
-#define WORK_RING_SIZE 4096
+#define WORK_QUEUE_SIZE 4096
 
 static int workers_start(tern_runtime *rt)
 {
-    rt->work_slots = calloc(WORK_RING_SIZE, sizeof(void *));
     rt->work_sem = malloc(sizeof(sem_t));
     rt->workers = calloc(rt->opts.workers, sizeof(pthread_t));
-    if (rt->work_slots == NULL || rt->work_sem == NULL || rt->workers == NULL) {
+    if (rt->work_sem == NULL || rt->workers == NULL ||
+        tern__queue_init(&rt->work, WORK_QUEUE_SIZE) < 0) {
         return TERN_ENOMEM;
     }
-    ck_ring_init(&rt->work_ring, WORK_RING_SIZE);
+    rt->work_ready = true;
     sem_init(rt->work_sem, 0, 0);
     for (unsigned i = 0; i < rt->opts.workers; i++) {
         int rc = pthread_create(&rt->workers[i], NULL, worker_main, rt);
@@ -167,9 +173,9 @@ static void workers_join(tern_runtime *rt)
     }
     rt->nworkers = 0;
     /* jobs never run: hand them back as canceled */
-    tern__worker_job *job;
-    while (rt->work_slots != NULL &&
-           ck_ring_dequeue_mpmc(&rt->work_ring, (struct ck_ring_buffer *)rt->work_slots, &job)) {
+    struct tern__task t;
+    while (rt->work_ready && tern__queue_pop_mc(&rt->work, &t)) {
+        tern__worker_job *job = t.arg;
         job->done(NULL, job);
     }
 }
@@ -379,11 +385,11 @@ void tern_runtime_free(tern_runtime *rt)
         tern__reactor_free(rt->reactors[i]);
     }
     free(rt->reactors);
-    if (rt->work_sem != NULL) {
+    if (rt->work_ready) {
         sem_destroy(rt->work_sem);
-        free(rt->work_sem);
+        tern__queue_destroy(&rt->work);
     }
-    free(rt->work_slots);
+    free(rt->work_sem);
     free(rt->workers);
     free(rt);
 }

@@ -286,10 +286,11 @@ static void do_write(tern_socket *s)
     if (s->wbuf.len == 0 && s->shut_wr_requested && !s->shut_wr_done) {
         shutdown(s->fd, SHUT_WR);
         s->shut_wr_done = 1;
-        if (s->state == TERN_SOCKET_STATE_CLOSING && s->peer_eof) {
-            finish(s, 0);
-            return;
-        }
+    }
+    if (s->state == TERN_SOCKET_STATE_CLOSING && s->wbuf.len == 0 && s->shut_wr_done &&
+        s->peer_eof) {
+        finish(s, 0); /* both FINs are out: nothing left to wait for */
+        return;
     }
     update_watch(s);
 }

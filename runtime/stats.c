@@ -34,7 +34,7 @@ void tern__counters_add(tern_stats *o, const tern__counters *c)
 static void add_reactor(tern_stats *out, const tern_reactor *r)
 {
     tern__counters_add(out, &r->counters);
-    out->mailbox_depth += ck_ring_size(&r->mailbox.ring);
+    out->mailbox_depth += tern__queue_size(&r->mailbox.tasks);
 }
 
 int tern_runtime_stats(const tern_runtime *rt, tern_stats *out)
