@@ -49,6 +49,11 @@ tern_server *tern_server_new(tern_runtime *rt, tern_ssl_config *cfg,
     }
     srv->rt = rt;
     srv->cfg = cfg;
+    if (cfg != NULL) {
+        /* tern_ssl_config starts with a tern__object: a reference, and it is frozen now */
+        tern__object_ref((tern__object *)cfg);
+        atomic_store(&((tern__object *)cfg)->frozen, true);
+    }
     srv->incoming = incoming;
     srv->user = user;
     srv->backlog = 1024;
@@ -602,6 +607,7 @@ void tern__servers_free(tern_runtime *rt)
                 listener_close(&srv->per_reactor[i]);
             }
         }
+        tern__object_unref((tern__object *)srv->cfg);
         free(srv->per_reactor);
         free(srv->dispatched);
         free((void *)srv->finished);

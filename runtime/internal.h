@@ -46,6 +46,7 @@ typedef struct tern__counters {
     _Atomic uint64_t bytes_in, bytes_out, tasks_run, mailbox_full;
     _Atomic uint64_t accept_emfile, accept_enfile, accept_enomem, accept_other, accept_paused;
     _Atomic uint64_t timeouts_idle, timeouts_connect, resets;
+    _Atomic uint64_t handshakes, handshake_failures;
 } tern__counters;
 
 static inline void tern__count(_Atomic uint64_t *c, uint64_t n)
@@ -323,10 +324,40 @@ size_t tern__bufq_line_len(const tern__bufq *q);
 
 /* ---- sockets ---------------------------------------------------------------------------- */
 
-/* How a socket moves bytes: plain TCP here; ssl/ adds TLS. (Redis-style transport table.) */
-typedef struct tern__transport {
-    const char *name;
-} tern__transport;
+/* A reference-counted object that runtime/ can hold without knowing its type: the TLS
+ * configuration of ssl/ starts with one, so a server keeps a reference without runtime/
+ * depending on ssl/. */
+typedef struct tern__object {
+    _Atomic int refs;
+    _Atomic bool frozen;
+    void (*destroy)(struct tern__object *o);
+} tern__object;
+
+static inline void tern__object_ref(tern__object *o)
+{
+    atomic_fetch_add_explicit(&o->refs, 1, memory_order_relaxed);
+}
+static inline void tern__object_unref(tern__object *o)
+{
+    if (o != NULL && atomic_fetch_sub_explicit(&o->refs, 1, memory_order_acq_rel) == 1) {
+        o->destroy(o);
+    }
+}
+
+/* What ssl/ plugs into a socket once encryption starts (Redis-style transport table). The
+ * runtime keeps receiving into `crbuf` and sending from `wbuf`; the TLS layer turns crbuf
+ * into plaintext in `rbuf` and plaintext writes into records in `wbuf`. */
+typedef struct tern__tls_ops {
+    /* Ciphertext is in s->crbuf, or room was made in s->rbuf: advance the handshake and
+     * decrypt what fits. Records failures on the socket itself (finish). */
+    void (*input)(tern_socket *s);
+    /* Encrypt @len plaintext bytes into s->wbuf. 0 or a code. Only after `encrypted`. */
+    int (*write)(tern_socket *s, const void *data, size_t len);
+    /* Queue close_notify into s->wbuf (graceful close). */
+    void (*shutdown)(tern_socket *s);
+    /* Release the TLS state (on free, or when the connection ends). */
+    void (*release)(tern_socket *s);
+} tern__tls_ops;
 
 /* A name lookup for a connect: runs on a worker, answers on the socket's reactor. */
 struct tern__resolve {
@@ -355,6 +386,15 @@ struct tern_socket {
     ev_timer timer;           /* connect deadline, idle timeout, close linger */
     tern__deferred deferred;  /* pending events to deliver */
     tern__bufq rbuf, wbuf;
+    tern__bufq crbuf;         /* TLS: received records not yet decrypted */
+    tern__bufq pbuf;          /* TLS: plaintext written before `encrypted` */
+    const tern__tls_ops *tls_ops;
+    void *tls;                /* ssl/'s per-connection state */
+    tern__object *cfg;        /* the TLS configuration (a reference), or NULL */
+    char *peer_name;          /* TLS client: SNI + verify name (owned) */
+    uint64_t hs_deadline_ms;  /* TLS handshake deadline (loop ms), 0: none */
+    size_t unreported_plain;  /* TLS: plaintext bytes encrypted, not yet reported written */
+    size_t unreported_cipher; /* TLS: record bytes sent, not yet reported */
     size_t read_limit, write_limit;
     size_t unreported_written;
     uint32_t connect_timeout_ms, idle_timeout_ms;
@@ -380,6 +420,11 @@ struct tern_socket {
     unsigned keepalive : 1;
     unsigned closed_counted : 1;
     unsigned pending_error : 1;
+    unsigned mode : 2;              /* enum tern_ssl_mode */
+    unsigned encrypted : 1;
+    unsigned encrypt_on_connect : 1;
+    unsigned pending_mode_changed : 1;
+    unsigned pending_encrypted : 1;
     unsigned watching : 2;    /* EV_READ | EV_WRITE currently watched */
     uint8_t nstates, state_head;
     uint8_t states[8];        /* state changes not yet delivered */
@@ -390,6 +435,15 @@ struct tern_socket {
 
 void tern__socket_seterr(tern_socket *s, int err, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+/* For ssl/: */
+void tern__socket_schedule(tern_socket *s);          /* deliver pending events soon */
+void tern__socket_fail(tern_socket *s, int reason);  /* end now with @reason (error set) */
+void tern__socket_flush(tern_socket *s);             /* send what wbuf holds */
+/* The TLS layer calls this when the handshake completes: `encrypted`, then the queued
+ * plaintext is encrypted and sent. */
+void tern__socket_encrypted(tern_socket *s);
+/* Hook for ssl/ to start a client handshake once a connect completes. */
+extern void (*tern__socket_on_connected_tls)(tern_socket *s);
 /* Abort every socket of @r (stop without drain). */
 void tern__reactor_abort_all(tern_reactor *r);
 

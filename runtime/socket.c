@@ -53,6 +53,15 @@ static void schedule(tern_socket *s)
     tern__reactor_defer(s->r, &s->deferred);
 }
 
+void tern__socket_schedule(tern_socket *s)
+{
+    schedule(s);
+}
+
+void (*tern__socket_on_connected_tls)(tern_socket *s);
+
+#define TLS_INPUT_CAP (64 * 1024) /* records buffered before decryption, at most */
+
 static void set_state(tern_socket *s, enum tern_socket_state st)
 {
     if (s->state == st) {
@@ -113,7 +122,8 @@ static void update_watch(tern_socket *s)
     if (s->state == TERN_SOCKET_STATE_CONNECTING) {
         want = EV_WRITE;
     } else if (s->state == TERN_SOCKET_STATE_CONNECTED || s->state == TERN_SOCKET_STATE_CLOSING) {
-        bool room = s->read_limit == 0 || s->rbuf.len < s->read_limit;
+        bool room = (s->read_limit == 0 || s->rbuf.len < s->read_limit) &&
+                    (s->tls_ops == NULL || s->crbuf.len < TLS_INPUT_CAP);
         if (!s->peer_eof && (room || s->state == TERN_SOCKET_STATE_CLOSING)) {
             want |= EV_READ;
         }
@@ -161,11 +171,20 @@ static void on_timer(struct ev_loop *loop, ev_timer *w, int revents)
     case TERN_SOCKET_STATE_CONNECTED: {
         /* lazy idle timer: I/O only updates last_io_ms; re-arm for what is left */
         uint64_t now = tern_reactor_now_ms(s->r), idle = now - s->last_io_ms;
-        if (s->idle_timeout_ms == 0) {
+        if (s->hs_deadline_ms != 0 && !s->encrypted && now + 1 >= s->hs_deadline_ms) {
+            tern__count(&s->r->counters.handshake_failures, 1);
+            tern__socket_seterr(s, TERN_E_TLS_TIMEOUT, "TLS handshake: not done in time");
+            finish(s, TERN_E_TLS_TIMEOUT);
             break;
         }
-        if (idle + 1 < s->idle_timeout_ms) {
-            arm_timer(s, (uint32_t)(s->idle_timeout_ms - idle));
+        if (s->idle_timeout_ms == 0 || idle + 1 < s->idle_timeout_ms) {
+            uint64_t next = s->idle_timeout_ms != 0 ? s->idle_timeout_ms - idle : UINT32_MAX;
+            if (s->hs_deadline_ms != 0 && !s->encrypted && s->hs_deadline_ms - now < next) {
+                next = s->hs_deadline_ms - now;
+            }
+            if (next != UINT32_MAX) {
+                arm_timer(s, (uint32_t)next);
+            }
             break;
         }
         tern__count(&s->r->counters.timeouts_idle, 1);
@@ -204,6 +223,11 @@ static void finish(tern_socket *s, int reason)
         return;
     }
     bool had_fd = s->fd >= 0;
+    if (had_fd && reason < 0 && s->tls_ops != NULL && s->wbuf.len > 0) {
+        /* a TLS alert waits in wbuf: a peer must learn why it was refused */
+        const tern__chunk *c = s->wbuf.head;
+        (void)!send(s->fd, c->data + c->start, c->end - c->start, MSG_NOSIGNAL | MSG_DONTWAIT);
+    }
     cancel_resolve(s);
     ev_io_stop(s->r->loop, &s->io);
     ev_timer_stop(s->r->loop, &s->timer);
@@ -241,10 +265,22 @@ static void fail_errno(tern_socket *s, const char *what, int err)
     finish(s, err);
 }
 
+void tern__socket_fail(tern_socket *s, int reason)
+{
+    finish(s, reason);
+}
+
 static void release(tern_socket *s)
 {
+    if (s->tls_ops != NULL) {
+        s->tls_ops->release(s);
+    }
+    tern__object_unref(s->cfg);
+    free(s->peer_name);
     tern__bufq_clear(s->r, &s->rbuf);
     tern__bufq_clear(s->r, &s->wbuf);
+    tern__bufq_clear(s->r, &s->crbuf);
+    tern__bufq_clear(s->r, &s->pbuf);
     free(s);
 }
 
@@ -274,13 +310,23 @@ static void do_write(tern_socket *s)
         }
         tern__bufq_consume(s->r, &s->wbuf, (size_t)w);
         tern__count(&s->r->counters.bytes_out, (uint64_t)w);
-        s->unreported_written += (size_t)w;
+        if (s->tls_ops != NULL) {
+            s->unreported_cipher += (size_t)w;
+            if (s->wbuf.len == 0) {
+                /* every record out: the plaintext they carried is written */
+                s->unreported_written += s->unreported_plain;
+                s->unreported_plain = 0;
+            }
+        } else {
+            s->unreported_written += (size_t)w;
+        }
         touch(s);
         if (s->state == TERN_SOCKET_STATE_CLOSING) {
             arm_timer(s, CLOSE_LINGER_MS); /* progress: the peer reads */
         }
     }
-    if (s->unreported_written > 0 && s->ev != NULL && s->ev->bytes_written != NULL) {
+    if ((s->unreported_written > 0 || s->unreported_cipher > 0) && s->ev != NULL &&
+        (s->ev->bytes_written != NULL || s->ev->encrypted_bytes_written != NULL)) {
         schedule(s);
     }
     if (s->wbuf.len == 0 && s->shut_wr_requested && !s->shut_wr_done) {
@@ -297,15 +343,23 @@ static void do_write(tern_socket *s)
 
 static void do_read(tern_socket *s)
 {
+    tern__bufq *q = s->tls_ops != NULL ? &s->crbuf : &s->rbuf;
+
     for (int i = 0; i < READS_PER_WAKE; i++) {
         size_t room = SIZE_MAX;
-        if (s->state == TERN_SOCKET_STATE_CONNECTED && s->read_limit > 0) {
+        if (s->tls_ops != NULL) {
+            if (s->crbuf.len >= TLS_INPUT_CAP ||
+                (s->read_limit > 0 && s->rbuf.len >= s->read_limit)) {
+                break;
+            }
+            room = TLS_INPUT_CAP - s->crbuf.len;
+        } else if (s->state == TERN_SOCKET_STATE_CONNECTED && s->read_limit > 0) {
             if (s->rbuf.len >= s->read_limit) {
                 break;
             }
             room = s->read_limit - s->rbuf.len;
         }
-        tern__chunk *c = s->rbuf.tail;
+        tern__chunk *c = q->tail;
         bool fresh = c == NULL || c->end == TERN__CHUNK_SIZE;
         if (fresh && (c = tern__chunk_get(s->r)) == NULL) {
             fail_errno(s, "recv", TERN_ENOMEM);
@@ -354,22 +408,39 @@ static void do_read(tern_socket *s)
             continue;
         }
         if (fresh) {
-            if (s->rbuf.tail == NULL) {
-                s->rbuf.head = c;
+            if (q->tail == NULL) {
+                q->head = c;
             } else {
-                s->rbuf.tail->next = c;
+                q->tail->next = c;
             }
-            s->rbuf.tail = c;
+            q->tail = c;
         }
         c->end += (uint32_t)n;
-        s->rbuf.len += (size_t)n;
-        s->pending_ready_read = 1;
-        schedule(s);
+        q->len += (size_t)n;
+        if (q == &s->rbuf) {
+            s->pending_ready_read = 1;
+            schedule(s);
+        }
         if ((size_t)n < want) {
             break; /* the kernel had no more */
         }
     }
+    if (s->tls_ops != NULL && s->state == TERN_SOCKET_STATE_CONNECTED) {
+        s->tls_ops->input(s);
+        if (s->state == TERN_SOCKET_STATE_UNCONNECTED) {
+            return;
+        }
+        do_write(s); /* handshake messages, alerts, key updates */
+        return;
+    }
     update_watch(s);
+}
+
+void tern__socket_flush(tern_socket *s)
+{
+    if (s->fd >= 0 && s->state != TERN_SOCKET_STATE_UNCONNECTED) {
+        do_write(s);
+    }
 }
 
 static void connected(tern_socket *s)
@@ -380,6 +451,11 @@ static void connected(tern_socket *s)
     schedule(s);
     touch(s);
     arm_timer(s, s->idle_timeout_ms);
+    if (s->encrypt_on_connect && tern__socket_on_connected_tls != NULL) {
+        s->encrypt_on_connect = 0;
+        tern__socket_on_connected_tls(s); /* starts the client handshake */
+        return;
+    }
     do_write(s); /* what was written while connecting */
 }
 
@@ -432,10 +508,29 @@ static void deliver(tern__deferred *d)
             s->ev->connected(s, s->user);
         }
     }
+    if (s->pending_mode_changed && !s->free_requested) {
+        s->pending_mode_changed = 0;
+        if (s->ev != NULL && s->ev->mode_changed != NULL) {
+            s->ev->mode_changed(s, (enum tern_ssl_mode)s->mode, s->user);
+        }
+    }
+    if (s->pending_encrypted && !s->free_requested) {
+        s->pending_encrypted = 0;
+        if (s->ev != NULL && s->ev->encrypted != NULL) {
+            s->ev->encrypted(s, s->user);
+        }
+    }
     if (s->pending_ready_read && !s->free_requested) {
         s->pending_ready_read = 0;
         if (s->rbuf.len > 0 && s->ev != NULL && s->ev->ready_read != NULL) {
             s->ev->ready_read(s, s->user);
+        }
+    }
+    if (s->unreported_cipher > 0 && !s->free_requested) {
+        size_t n = s->unreported_cipher;
+        s->unreported_cipher = 0;
+        if (s->ev != NULL && s->ev->encrypted_bytes_written != NULL) {
+            s->ev->encrypted_bytes_written(s, n, s->user);
         }
     }
     if (s->unreported_written > 0 && !s->free_requested) {
@@ -510,6 +605,10 @@ int tern__socket_adopt(tern_reactor *r, tern_server *srv, int fd)
     s->state = TERN_SOCKET_STATE_CONNECTED;
     s->read_limit = srv->read_buffer_size;
     s->idle_timeout_ms = srv->idle_timeout_ms;
+    if (srv->cfg != NULL) {
+        s->cfg = (tern__object *)srv->cfg;
+        tern__object_ref(s->cfg);
+    }
     apply_options(s);
     attach(s);
     tern__count(&r->counters.accepted, 1);
@@ -698,10 +797,35 @@ int tern_socket_set_idle_timeout(tern_socket *s, uint32_t ms)
     return 0;
 }
 
+void tern__socket_encrypted(tern_socket *s)
+{
+    s->encrypted = 1;
+    s->hs_deadline_ms = 0;
+    s->pending_encrypted = 1;
+    tern__count(&s->r->counters.handshakes, 1);
+    schedule(s);
+    /* what the application wrote during the handshake goes out now, in order */
+    while (s->pbuf.len > 0 && s->state == TERN_SOCKET_STATE_CONNECTED) {
+        tern_buf v = {s->pbuf.head->data + s->pbuf.head->start,
+                      s->pbuf.head->end - s->pbuf.head->start};
+        if (s->tls_ops->write(s, v.base, v.len) < 0) {
+            return;
+        }
+        s->unreported_plain += v.len;
+        tern__bufq_consume(s->r, &s->pbuf, v.len);
+    }
+}
+
 /* ---- reading ------------------------------------------------------------------------------------ */
 
 static void after_read(tern_socket *s)
 {
+    if (s->tls_ops != NULL && s->crbuf.len > 0 && s->state == TERN_SOCKET_STATE_CONNECTED) {
+        s->tls_ops->input(s); /* room again: decrypt what waited */
+        if (s->state == TERN_SOCKET_STATE_UNCONNECTED) {
+            return;
+        }
+    }
     update_watch(s); /* below the limit again: resume reading */
     if (s->peer_eof && s->rbuf.len == 0 && !s->read_finished_sent) {
         schedule(s); /* read_finished, then the close */
@@ -814,10 +938,28 @@ int tern_socket_write(tern_socket *s, const void *data, size_t len)
     if (s->shut_wr_requested) {
         return TERN_ENOTCONN;
     }
-    if (s->write_limit > 0 && s->wbuf.len + len > s->write_limit) {
+    if (s->write_limit > 0 && s->wbuf.len + s->pbuf.len + len > s->write_limit) {
         return TERN_ENOBUFS;
     }
     if (len == 0) {
+        return 0;
+    }
+    if (s->mode != TERN_SSL_MODE_UNENCRYPTED || s->encrypt_on_connect) {
+        if (!s->encrypted) {
+            /* queued until `encrypted` (QSslSocket does the same) */
+            if (tern__bufq_append(s->r, &s->pbuf, p, len) < 0) {
+                tern__socket_seterr(s, TERN_ENOMEM, "write: out of memory");
+                finish(s, TERN_ENOMEM);
+                return TERN_ENOMEM;
+            }
+            return 0;
+        }
+        int rc = s->tls_ops->write(s, p, len);
+        if (rc < 0) {
+            return rc;
+        }
+        s->unreported_plain += len;
+        do_write(s);
         return 0;
     }
     /* fast path: nothing queued, connected: hand it to the kernel right away */
@@ -915,6 +1057,9 @@ int tern_socket_close(tern_socket *s)
         return 0;
     default:
         break;
+    }
+    if (s->tls_ops != NULL && s->encrypted) {
+        s->tls_ops->shutdown(s); /* close_notify goes out after the queued records */
     }
     set_state(s, TERN_SOCKET_STATE_CLOSING);
     tern__bufq_clear(s->r, &s->rbuf); /* nobody will read it now */

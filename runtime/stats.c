@@ -29,6 +29,8 @@ void tern__counters_add(tern_stats *o, const tern__counters *c)
     o->timeouts_idle += tern__read(&c->timeouts_idle);
     o->timeouts_connect += tern__read(&c->timeouts_connect);
     o->resets += tern__read(&c->resets);
+    o->handshakes += tern__read(&c->handshakes);
+    o->handshake_failures += tern__read(&c->handshake_failures);
 }
 
 static void add_reactor(tern_stats *out, const tern_reactor *r)
@@ -80,7 +82,9 @@ int tern_runtime_reactor_stats(const tern_runtime *rt, unsigned i, tern_stats *o
     XX(accept_paused)                                                                          \
     XX(timeouts_idle)                                                                          \
     XX(timeouts_connect)                                                                       \
-    XX(resets)
+    XX(resets)                                                                                 \
+    XX(handshakes)                                                                             \
+    XX(handshake_failures)
 
 ssize_t tern_stats_format(const tern_stats *st, tern_stats_format_kind kind, char *buf, size_t len)
 {

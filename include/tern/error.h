@@ -57,6 +57,11 @@ extern "C" {
     XX(E_UNSUPPORTED, -4006, USAGE, "not supported by this build")                              \
     XX(E_IDLE_TIMEOUT, -4007, IO, "idle timeout")                                               \
     XX(E_EOF, -4008, CLOSED, "end of stream")                                                   \
+    XX(E_TLS_HANDSHAKE, -4100, PROTO, "TLS handshake failed")                                   \
+    XX(E_TLS_VERIFY, -4101, VERIFY, "peer certificate verification failed")                     \
+    XX(E_TLS_ALERT, -4102, ALERT, "TLS alert received")                                         \
+    XX(E_TLS_PROTOCOL, -4103, PROTO, "TLS protocol error")                                      \
+    XX(E_TLS_TIMEOUT, -4104, IO, "TLS handshake timed out")                                     \
     XX(E_INTERNAL, -4099, INTERNAL, "internal error")
 
 /** The codes, as an enum, so a `switch` over them gets compiler help. */

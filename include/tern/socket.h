@@ -39,6 +39,13 @@ enum tern_socket_state {
     TERN_SOCKET_STATE_CLOSING,     /**< closing: sending what is queued, then closing */
 };
 
+/** TLS modes, as QSslSocket::SslMode. (Protocol enums live in ssl_config.h.) */
+enum tern_ssl_mode {
+    TERN_SSL_MODE_UNENCRYPTED, /**< plain TCP (also during a STARTTLS exchange) */
+    TERN_SSL_MODE_CLIENT,      /**< TLS, client side */
+    TERN_SSL_MODE_SERVER,      /**< TLS, server side */
+};
+
 /** Socket options, as QAbstractSocket::SocketOption. */
 enum tern_socket_option {
     TERN_SOCKET_OPTION_NODELAY,             /**< TCP_NODELAY, 0 or 1 (on by default) */
@@ -68,6 +75,12 @@ typedef struct tern_socket_events {
     /** The socket is closed: @p reason is 0 for an orderly end, else the TERN_E* code. The
      * last event; an accepted socket is freed after it returns. */
     void (*disconnected)(tern_socket *s, int reason, void *user);
+    /** The TLS mode changed (start_*_encryption). */
+    void (*mode_changed)(tern_socket *s, enum tern_ssl_mode mode, void *user);
+    /** The TLS handshake completed: data written before now is sent from here on. */
+    void (*encrypted)(tern_socket *s, void *user);
+    /** @p n bytes of TLS records were handed to the kernel. */
+    void (*encrypted_bytes_written)(tern_socket *s, size_t n, void *user);
 } tern_socket_events;
 
 /**
@@ -217,6 +230,61 @@ TERN_API int tern_socket_local_address(const tern_socket *s, char *buf, size_t l
 
 /** The descriptor, or -1. Do not read, write or close it. @thread owner */
 TERN_API int tern_socket_descriptor(const tern_socket *s);
+
+/* ---- TLS (implemented in ssl/) --------------------------------------------------------- */
+
+/**
+ * The TLS configuration this socket uses (a reference is taken; it is frozen). Sockets
+ * accepted by a server start with the server's. @return 0; TERN_EBUSY once encryption
+ * started; TERN_EINVAL on NULL. @thread owner
+ */
+TERN_API int tern_socket_set_ssl_config(tern_socket *s, tern_ssl_config *cfg);
+
+/**
+ * Starts a server-side handshake on a CONNECTED, UNENCRYPTED socket: at once after accept,
+ * or later after a plaintext exchange (STARTTLS; bytes the peer sent after its STARTTLS
+ * line are kept and fed to TLS). Writes from now on are queued until `encrypted`.
+ * @return 0; TERN_EBUSY if not CONNECTED or not UNENCRYPTED (no effect); TERN_EINVAL if
+ *         the socket has no configuration or it has no certificate and key; TERN_ENOMEM.
+ * @thread owner @events mode_changed, encrypted, error, disconnected
+ */
+TERN_API int tern_socket_start_server_encryption(tern_socket *s);
+
+/** Client-side counterpart of `tern_socket_start_server_encryption` (STARTTLS as a client).
+ * Uses the peer verify name set with `tern_socket_set_peer_verify_name`, if any. @thread owner */
+TERN_API int tern_socket_start_client_encryption(tern_socket *s);
+
+/**
+ * Connects to @p host : @p port (as `tern_socket_connect_to_host`), then starts a client
+ * handshake. @p peer_name is the SNI and the name the certificate must match; NULL means
+ * @p host. Copied. @return as `tern_socket_connect_to_host`; TERN_EINVAL without a
+ * configuration. @thread owner
+ * @events state_changed, connected, mode_changed, encrypted, error, disconnected
+ */
+TERN_API int tern_socket_connect_to_host_encrypted(tern_socket *s, const char *host, uint16_t port,
+                                                   const char *peer_name);
+
+/** The name the peer's certificate must match (and the SNI sent); copied. @thread owner */
+TERN_API int tern_socket_set_peer_verify_name(tern_socket *s, const char *name);
+
+/** The TLS mode. @thread owner */
+TERN_API enum tern_ssl_mode tern_socket_mode(const tern_socket *s);
+
+/** Whether the handshake completed and the connection is encrypted. @thread owner */
+TERN_API bool tern_socket_is_encrypted(const tern_socket *s);
+
+/** The negotiated protocol as TERN_SSL_PROTOCOL_* (0 before `encrypted`). @thread owner */
+TERN_API int tern_socket_session_protocol(const tern_socket *s);
+
+/** The negotiated cipher suite's name, or "" before `encrypted`. @return borrowed while the
+ * connection lives. @thread owner */
+TERN_API const char *tern_socket_session_cipher(const tern_socket *s);
+
+/** TLS record bytes received and not yet decrypted. @thread owner */
+TERN_API size_t tern_socket_encrypted_bytes_available(const tern_socket *s);
+
+/** TLS record bytes queued for the kernel. @thread owner */
+TERN_API size_t tern_socket_encrypted_bytes_to_write(const tern_socket *s);
 
 #ifdef __cplusplus
 }

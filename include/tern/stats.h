@@ -34,6 +34,8 @@ typedef struct tern_stats {
     uint64_t timeouts_idle;         /* ro: sockets closed by the idle timeout */
     uint64_t timeouts_connect;      /* ro: outgoing connects that timed out */
     uint64_t resets;                /* ro: sockets that ended with an error */
+    uint64_t handshakes;            /* ro: TLS handshakes completed */
+    uint64_t handshake_failures;    /* ro: TLS handshakes that failed (incl. timeouts) */
 } tern_stats;
 
 /** Output formats for `tern_stats_format`. */

@@ -10,6 +10,7 @@
 #include <tern/server.h>
 #include <tern/socket.h>
 #include <tern/ssl.h>
+#include <tern/ssl_config.h>
 #include <tern/stats.h>
 #include <tern/version.h>
 

@@ -1,0 +1,126 @@
+/* SPDX-License-Identifier: MIT */
+/**
+ * @file ssl_config.h
+ * The TLS configuration (QSslConfiguration): protocols, ciphers, the local certificate and
+ * key, CA certificates, peer verification. Built on one thread, then shared read-only by
+ * every reactor: it is frozen at first use (a server or socket took it), after which setters
+ * return TERN_EBUSY. Reference counted: `_new` gives one reference, `_ref`/`_unref` are
+ * @thread any.
+ *
+ * Loaders copy what they read. A failed setter leaves the configuration as it was and says
+ * why in `tern_ssl_config_error_string`.
+ */
+#ifndef TERN_SSL_CONFIG_H
+#define TERN_SSL_CONFIG_H
+
+#include <tern/common.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/** TLS protocol versions. */
+enum tern_ssl_protocol {
+    TERN_SSL_PROTOCOL_UNKNOWN = 0,
+    TERN_SSL_PROTOCOL_TLS1_2 = 0x0303,
+    TERN_SSL_PROTOCOL_TLS1_3 = 0x0304,
+};
+
+/** Encodings of certificates and keys. */
+enum tern_encoding {
+    TERN_ENCODING_PEM,
+    TERN_ENCODING_DER,
+};
+
+/** Peer verification modes, as QSslSocket::PeerVerifyMode. */
+enum tern_verify_mode {
+    TERN_VERIFY_AUTO,       /**< QUERY_PEER on servers, VERIFY_PEER on clients (default) */
+    TERN_VERIFY_NONE,       /**< do not ask for / check the peer's certificate */
+    TERN_VERIFY_QUERY_PEER, /**< ask for it; a missing or invalid one is not an error */
+    TERN_VERIFY_VERIFY_PEER /**< require a valid certificate; otherwise ssl_errors, close */
+};
+
+/** Creates a configuration with secure defaults (TLS 1.2..1.3, AEAD suites with forward
+ * secrecy, VERIFY_AUTO). @return it, or NULL when out of memory. @thread setup */
+TERN_API tern_ssl_config *tern_ssl_config_new(void);
+
+/** Adds a reference. @return @p cfg. @thread any */
+TERN_API tern_ssl_config *tern_ssl_config_ref(tern_ssl_config *cfg);
+
+/** Drops a reference; the last frees it (keys are zeroed). NULL is a no-op. @thread any */
+TERN_API void tern_ssl_config_unref(tern_ssl_config *cfg);
+
+/** Why the last failed call failed ("key.pem: wrong passphrase or not a key"), or "".
+ * @return borrowed until the next call on @p cfg. @thread setup */
+TERN_API const char *tern_ssl_config_error_string(const tern_ssl_config *cfg);
+
+/**
+ * Allowed protocol range. @return 0; TERN_EINVAL (unknown version, @p min > @p max);
+ * TERN_EBUSY once frozen. @thread setup
+ */
+TERN_API int tern_ssl_config_set_protocol_range(tern_ssl_config *cfg, enum tern_ssl_protocol min,
+                                                enum tern_ssl_protocol max);
+
+/**
+ * The cipher suites, as a ':'-separated list of names (wolfSSL/OpenSSL or IANA names, TLS
+ * 1.3 suites included). Weak suites (RC4, 3DES, NULL, anonymous, export, the integrity-only
+ * TLS13-SHA256-SHA256) are refused, not filtered: a list naming one is an error.
+ * @return 0; TERN_EINVAL naming the first unknown or weak suite; TERN_EBUSY. @thread setup
+ */
+TERN_API int tern_ssl_config_set_ciphers(tern_ssl_config *cfg, const char *list);
+
+/** The default cipher list (TLS 1.3 AEAD suites, then TLS 1.2 ECDHE AEAD suites).
+ * @return a static string. @thread any */
+TERN_API const char *tern_ssl_default_ciphers(void);
+
+/**
+ * The local certificate, followed by its chain, from a file (PEM: the leaf first, then
+ * intermediates; DER: the leaf alone). @return 0; TERN_EINVAL (unreadable, not a
+ * certificate); TERN_EBUSY. @thread setup
+ */
+TERN_API int tern_ssl_config_set_local_certificate_file(tern_ssl_config *cfg, const char *path,
+                                                        enum tern_encoding enc);
+
+/** Like `tern_ssl_config_set_local_certificate_file` from memory (copied). @thread setup */
+TERN_API int tern_ssl_config_set_local_certificate(tern_ssl_config *cfg, const void *data,
+                                                   size_t len, enum tern_encoding enc);
+
+/**
+ * The private key (RSA or EC; PEM may be encrypted, then @p passphrase decrypts it) from a
+ * file. The key must match the certificate when both are set. @return 0; TERN_EINVAL
+ * (unreadable, wrong passphrase, not a key, does not match the certificate); TERN_EBUSY.
+ * @thread setup
+ */
+TERN_API int tern_ssl_config_set_private_key_file(tern_ssl_config *cfg, const char *path,
+                                                  enum tern_encoding enc, const char *passphrase);
+
+/** Like `tern_ssl_config_set_private_key_file` from memory. @thread setup */
+TERN_API int tern_ssl_config_set_private_key(tern_ssl_config *cfg, const void *data, size_t len,
+                                             enum tern_encoding enc, const char *passphrase);
+
+/** Trusts the CA certificates in a file (PEM: one or more; DER: one). @return 0;
+ * TERN_EINVAL; TERN_EBUSY. @thread setup */
+TERN_API int tern_ssl_config_add_ca_certificates_file(tern_ssl_config *cfg, const char *path,
+                                                      enum tern_encoding enc);
+
+/** Trusts CA certificates from memory. @thread setup */
+TERN_API int tern_ssl_config_add_ca_certificates(tern_ssl_config *cfg, const void *data,
+                                                 size_t len, enum tern_encoding enc);
+
+/** Trusts the system's CA store. @return 0; TERN_EINVAL if none was found. @thread setup */
+TERN_API int tern_ssl_config_add_system_ca_certificates(tern_ssl_config *cfg);
+
+/** The peer verification mode (default AUTO). @thread setup */
+TERN_API int tern_ssl_config_set_peer_verify_mode(tern_ssl_config *cfg, enum tern_verify_mode mode);
+
+/** The longest peer chain accepted (default 9, 0..100). @thread setup */
+TERN_API int tern_ssl_config_set_peer_verify_depth(tern_ssl_config *cfg, int depth);
+
+/** TLS handshake deadline from accept / connect to `encrypted`, in ms (default 10000; 0:
+ * none). A total deadline: a client dripping bytes cannot extend it. @thread setup */
+TERN_API int tern_ssl_config_set_handshake_timeout(tern_ssl_config *cfg, uint32_t ms);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
