@@ -131,3 +131,39 @@ size_t tern__bufq_line_len(const tern__bufq *q)
     }
     return 0;
 }
+
+tern__chunk *tern__bufq_reserve(tern_reactor *r, tern__bufq *q, size_t *room)
+{
+    tern__chunk *c = q->tail;
+    if (c == NULL || c->end == TERN__CHUNK_SIZE) {
+        if ((c = tern__chunk_get(r)) == NULL) {
+            return NULL;
+        }
+    }
+    *room = TERN__CHUNK_SIZE - c->end;
+    return c;
+}
+
+void tern__bufq_commit(tern__bufq *q, tern__chunk *c, size_t n)
+{
+    if (n == 0) {
+        return;
+    }
+    if (c != q->tail) {
+        if (q->tail == NULL) {
+            q->head = c;
+        } else {
+            q->tail->next = c;
+        }
+        q->tail = c;
+    }
+    c->end += (uint32_t)n;
+    q->len += n;
+}
+
+void tern__bufq_cancel(tern_reactor *r, tern__bufq *q, tern__chunk *c)
+{
+    if (c != q->tail) {
+        tern__chunk_put(r, c);
+    }
+}

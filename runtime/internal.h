@@ -321,6 +321,11 @@ void tern__bufq_consume(tern_reactor *r, tern__bufq *q, size_t n);
 void tern__bufq_clear(tern_reactor *r, tern__bufq *q);
 /* Position of the first '\n' + 1, or 0 if none. */
 size_t tern__bufq_line_len(const tern__bufq *q);
+/* Zero-copy filling: a chunk with room (the tail, or a fresh one not yet linked), then
+ * commit what was written into it, or cancel (a fresh chunk goes back to the pool). */
+tern__chunk *tern__bufq_reserve(tern_reactor *r, tern__bufq *q, size_t *room);
+void tern__bufq_commit(tern__bufq *q, tern__chunk *c, size_t n);
+void tern__bufq_cancel(tern_reactor *r, tern__bufq *q, tern__chunk *c);
 
 /* ---- sockets ---------------------------------------------------------------------------- */
 
@@ -357,6 +362,8 @@ typedef struct tern__tls_ops {
     void (*shutdown)(tern_socket *s);
     /* Release the TLS state (on free, or when the connection ends). */
     void (*release)(tern_socket *s);
+    /* An outgoing connect of connect_to_host_encrypted completed: start the handshake. */
+    void (*connected)(tern_socket *s);
 } tern__tls_ops;
 
 /* A name lookup for a connect: runs on a worker, answers on the socket's reactor. */
@@ -442,8 +449,8 @@ void tern__socket_flush(tern_socket *s);             /* send what wbuf holds */
 /* The TLS layer calls this when the handshake completes: `encrypted`, then the queued
  * plaintext is encrypted and sent. */
 void tern__socket_encrypted(tern_socket *s);
-/* Hook for ssl/ to start a client handshake once a connect completes. */
-extern void (*tern__socket_on_connected_tls)(tern_socket *s);
+/* (Re)arms the socket's timer for the nearest of its deadlines (handshake, idle). */
+void tern__socket_rearm(tern_socket *s);
 /* Abort every socket of @r (stop without drain). */
 void tern__reactor_abort_all(tern_reactor *r);
 

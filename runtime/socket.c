@@ -58,8 +58,6 @@ void tern__socket_schedule(tern_socket *s)
     schedule(s);
 }
 
-void (*tern__socket_on_connected_tls)(tern_socket *s);
-
 #define TLS_INPUT_CAP (64 * 1024) /* records buffered before decryption, at most */
 
 static void set_state(tern_socket *s, enum tern_socket_state st)
@@ -154,6 +152,26 @@ static void arm_timer(tern_socket *s, uint32_t ms)
 static void touch(tern_socket *s)
 {
     s->last_io_ms = tern_reactor_now_ms(s->r);
+}
+
+void tern__socket_rearm(tern_socket *s)
+{
+    uint64_t now = tern_reactor_now_ms(s->r), next = UINT32_MAX;
+
+    if (s->state != TERN_SOCKET_STATE_CONNECTED) {
+        return;
+    }
+    if (s->idle_timeout_ms != 0) {
+        uint64_t idle = now - s->last_io_ms;
+        next = idle < s->idle_timeout_ms ? s->idle_timeout_ms - idle : 1;
+    }
+    if (s->hs_deadline_ms != 0 && !s->encrypted) {
+        uint64_t left = s->hs_deadline_ms > now ? s->hs_deadline_ms - now : 1;
+        next = left < next ? left : next;
+    }
+    if (next != UINT32_MAX) {
+        arm_timer(s, (uint32_t)next);
+    }
 }
 
 static void on_timer(struct ev_loop *loop, ev_timer *w, int revents)
@@ -451,9 +469,9 @@ static void connected(tern_socket *s)
     schedule(s);
     touch(s);
     arm_timer(s, s->idle_timeout_ms);
-    if (s->encrypt_on_connect && tern__socket_on_connected_tls != NULL) {
+    if (s->encrypt_on_connect && s->tls_ops != NULL) {
         s->encrypt_on_connect = 0;
-        tern__socket_on_connected_tls(s); /* starts the client handshake */
+        s->tls_ops->connected(s); /* starts the client handshake */
         return;
     }
     do_write(s); /* what was written while connecting */
@@ -756,6 +774,14 @@ int tern_socket_connect_to_host(tern_socket *s, const char *host, uint16_t port)
         return TERN_EBUSY;
     }
     /* a fresh connection: forget what the previous one left */
+    if (s->tls_ops != NULL && !s->encrypt_on_connect) {
+        s->tls_ops->release(s); /* plain again after a TLS connection */
+        s->tls_ops = NULL;
+        s->mode = TERN_SSL_MODE_UNENCRYPTED;
+        s->encrypted = 0;
+        tern__bufq_clear(s->r, &s->crbuf);
+        tern__bufq_clear(s->r, &s->pbuf);
+    }
     tern__bufq_clear(s->r, &s->rbuf);
     s->err = 0;
     s->errstr[0] = '\0';

@@ -1,0 +1,455 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * TLS on a tern_socket: wolfSSL over memory I/O callbacks. The reactor owns the descriptor
+ * and does recv/send (runtime/socket.c); wolfSSL reads records from the socket's `crbuf`
+ * and writes records into its `wbuf`. So the runtime knows exactly how many encrypted bytes
+ * wait each way, applies backpressure, and never blocks in wolfSSL.
+ *
+ * Owner thread only, like the socket. The configuration's contexts are shared read-only.
+ *
+ * Fatal errors: wolfSSL writes its alert through the send callback into wbuf; the runtime
+ * sends it before closing (runtime/socket.c finish), so a refused peer learns why.
+ */
+#include "ssl_internal.h"
+
+#include <wolfssl/error-ssl.h>
+#include <wolfssl/wolfcrypt/error-crypt.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void tls_input(tern_socket *s);
+static int tls_write(tern_socket *s, const void *data, size_t len);
+static void tls_shutdown(tern_socket *s);
+static void tls_release(tern_socket *s);
+static void tls_connected(tern_socket *s);
+
+static const tern__tls_ops tls_ops = {
+    .input = tls_input,
+    .write = tls_write,
+    .shutdown = tls_shutdown,
+    .release = tls_release,
+    .connected = tls_connected,
+};
+
+/* ---- memory I/O ---------------------------------------------------------------------------- */
+
+static int io_recv(WOLFSSL *ssl, char *buf, int sz, void *ctx)
+{
+    tern_socket *s = ctx;
+    size_t n = tern__bufq_peek(&s->crbuf, buf, (size_t)sz);
+    if (n == 0) {
+        return WOLFSSL_CBIO_ERR_WANT_READ; /* the peer's EOF is handled by tls_input */
+    }
+    tern__bufq_consume(s->r, &s->crbuf, n);
+    return (int)n;
+}
+
+static int io_send(WOLFSSL *ssl, char *buf, int sz, void *ctx)
+{
+    tern_socket *s = ctx;
+    if (tern__bufq_append(s->r, &s->wbuf, buf, (size_t)sz) < 0) {
+        return WOLFSSL_CBIO_ERR_GENERAL;
+    }
+    return sz;
+}
+
+/* Certificate problems: remember the first one for the error string. QUERY_PEER accepts
+ * whatever the peer sent; the other modes let wolfSSL refuse. */
+static int verify_cb(int preverify, WOLFSSL_X509_STORE_CTX *store)
+{
+    WOLFSSL *ssl = wolfSSL_X509_STORE_CTX_get_ex_data(store, wolfSSL_get_ex_data_X509_STORE_CTX_idx());
+    tern_socket *s = ssl != NULL ? wolfSSL_GetIOReadCtx(ssl) : NULL;
+    tern__tls *tls = s != NULL ? s->tls : NULL;
+
+    if (preverify || tls == NULL) {
+        return preverify;
+    }
+    int err = wolfSSL_X509_STORE_CTX_get_error(store);
+    if (!tls->verify_failed) {
+        tls->verify_failed = true;
+        snprintf(tls->verify_error, sizeof(tls->verify_error), "%s (%d)",
+                 wolfSSL_X509_verify_cert_error_string(err), err);
+    }
+    const tern_ssl_config *cfg = (const tern_ssl_config *)s->cfg;
+    return cfg->verify_mode == TERN_VERIFY_QUERY_PEER ? 1 : 0;
+}
+
+void tern__tls_ctx_init(WOLFSSL_CTX *ctx);
+void tern__tls_ctx_init(WOLFSSL_CTX *ctx)
+{
+    wolfSSL_CTX_SetIORecv(ctx, io_recv);
+    wolfSSL_CTX_SetIOSend(ctx, io_send);
+}
+
+/* ---- errors ------------------------------------------------------------------------------------ */
+
+int tern__ssl_map_error(int e, char *buf, size_t len)
+{
+    char text[80];
+    wolfSSL_ERR_error_string_n((unsigned long)(e < 0 ? -e : e), text, sizeof(text));
+    snprintf(buf, len, "%s (wolfSSL %d)", text, e);
+
+    switch (e) {
+    case FATAL_ERROR:
+        return TERN_E_TLS_ALERT;
+    case DOMAIN_NAME_MISMATCH:
+    case VERIFY_CERT_ERROR:
+    case ASN_NO_SIGNER_E:
+    case ASN_AFTER_DATE_E:
+    case ASN_BEFORE_DATE_E:
+    case ASN_SELF_SIGNED_E:
+    case NO_PEER_CERT:
+        return TERN_E_TLS_VERIFY;
+    case VERSION_ERROR:
+    case PARSE_ERROR:
+    case UNKNOWN_RECORD_TYPE:
+    case BUFFER_ERROR:
+    case LENGTH_ERROR:
+    case OUT_OF_ORDER_E:
+    case SANITY_MSG_E:
+    case DUPLICATE_MSG_E:
+    case DECRYPT_ERROR:
+    case VERIFY_MAC_ERROR:
+        return TERN_E_TLS_PROTOCOL;
+    case MEMORY_E:
+        return TERN_ENOMEM;
+    default:
+        return TERN_E_TLS_HANDSHAKE;
+    }
+}
+
+static void tls_fail(tern_socket *s, const char *stage, int wolf_err)
+{
+    tern__tls *tls = s->tls;
+    char detail[128];
+    int code = tern__ssl_map_error(wolf_err, detail, sizeof(detail));
+
+    if (tls->verify_failed) {
+        code = TERN_E_TLS_VERIFY;
+        tern__socket_seterr(s, code, "%s: peer certificate: %s", stage, tls->verify_error);
+    } else {
+        tern__socket_seterr(s, code, "%s: %s", stage, detail);
+    }
+    if (!tls->handshake_done) {
+        tern__count(&s->r->counters.handshake_failures, 1);
+    }
+    tern__socket_fail(s, code);
+}
+
+/* ---- the data path ------------------------------------------------------------------------------ */
+
+static void tls_input(tern_socket *s)
+{
+    tern__tls *tls = s->tls;
+
+    if (tls == NULL) {
+        return;
+    }
+    if (!tls->handshake_done) {
+        int rc = tls->server ? wolfSSL_accept(tls->ssl) : wolfSSL_connect(tls->ssl);
+        if (rc != WOLFSSL_SUCCESS) {
+            int err = wolfSSL_get_error(tls->ssl, rc);
+            if (err == WOLFSSL_ERROR_WANT_READ || err == WOLFSSL_ERROR_WANT_WRITE) {
+                if (s->peer_eof && s->crbuf.len == 0) {
+                    tern__socket_seterr(s, TERN_E_TLS_HANDSHAKE,
+                                        "TLS handshake: the peer closed the connection");
+                    tern__count(&s->r->counters.handshake_failures, 1);
+                    tern__socket_fail(s, TERN_E_TLS_HANDSHAKE);
+                }
+                return;
+            }
+            tls_fail(s, "TLS handshake", err);
+            return;
+        }
+        tls->handshake_done = true;
+        tern__socket_encrypted(s);
+        if (s->state != TERN_SOCKET_STATE_CONNECTED) {
+            return;
+        }
+    }
+    /* decrypt while there is room in the read buffer */
+    while (s->state == TERN_SOCKET_STATE_CONNECTED &&
+           (s->read_limit == 0 || s->rbuf.len < s->read_limit)) {
+        size_t room;
+        tern__chunk *c = tern__bufq_reserve(s->r, &s->rbuf, &room);
+        if (c == NULL) {
+            tern__socket_seterr(s, TERN_ENOMEM, "TLS read: out of memory");
+            tern__socket_fail(s, TERN_ENOMEM);
+            return;
+        }
+        if (s->read_limit > 0 && room > s->read_limit - s->rbuf.len) {
+            room = s->read_limit - s->rbuf.len;
+        }
+        int n = wolfSSL_read(tls->ssl, c->data + c->end, (int)room);
+        if (n > 0) {
+            tern__bufq_commit(&s->rbuf, c, (size_t)n);
+            s->pending_ready_read = 1;
+            tern__socket_schedule(s);
+            continue;
+        }
+        tern__bufq_cancel(s->r, &s->rbuf, c);
+        int err = wolfSSL_get_error(tls->ssl, n);
+        if (err == WOLFSSL_ERROR_WANT_READ || err == WOLFSSL_ERROR_WANT_WRITE) {
+            break;
+        }
+        if (err == WOLFSSL_ERROR_ZERO_RETURN) {
+            s->peer_eof = 1; /* close_notify: an orderly end of the peer's stream */
+            s->pending_ready_read = 1;
+            tern__socket_schedule(s);
+            break;
+        }
+        tls_fail(s, "TLS read", err);
+        return;
+    }
+}
+
+static int tls_write(tern_socket *s, const void *data, size_t len)
+{
+    tern__tls *tls = s->tls;
+    const char *p = data;
+
+    while (len > 0) {
+        int chunk = len > (1u << 30) ? (1 << 30) : (int)len;
+        int n = wolfSSL_write(tls->ssl, p, chunk);
+        if (n <= 0) {
+            int err = wolfSSL_get_error(tls->ssl, n);
+            tls_fail(s, "TLS write", err);
+            return s->err < 0 ? s->err : TERN_E_TLS_PROTOCOL;
+        }
+        p += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+static void tls_shutdown(tern_socket *s)
+{
+    tern__tls *tls = s->tls;
+    if (tls != NULL && tls->handshake_done) {
+        (void)wolfSSL_shutdown(tls->ssl); /* close_notify into wbuf; we do not wait for theirs */
+    }
+}
+
+static void tls_release(tern_socket *s)
+{
+    tern__tls *tls = s->tls;
+    if (tls != NULL) {
+        wolfSSL_free(tls->ssl);
+        free(tls);
+        s->tls = NULL;
+    }
+}
+
+/* ---- starting ------------------------------------------------------------------------------------ */
+
+static int tls_begin(tern_socket *s, bool server)
+{
+    tern_ssl_config *cfg = (tern_ssl_config *)s->cfg;
+
+    if (cfg == NULL) {
+        tern__socket_seterr(s, TERN_EINVAL, "TLS: the socket has no configuration");
+        return TERN_EINVAL;
+    }
+    if (server && (!cfg->has_cert || !cfg->has_key)) {
+        tern__socket_seterr(s, TERN_EINVAL, "TLS: the configuration has no certificate and key");
+        return TERN_EINVAL;
+    }
+    tern__ssl_config_freeze(cfg);
+    tern__tls *tls = calloc(1, sizeof(*tls));
+    if (tls == NULL) {
+        return TERN_ENOMEM;
+    }
+    tls->server = server;
+    tls->ssl = wolfSSL_new(server ? cfg->server_ctx : cfg->client_ctx);
+    if (tls->ssl == NULL) {
+        free(tls);
+        return TERN_ENOMEM;
+    }
+    wolfSSL_SetIOReadCtx(tls->ssl, s);
+    wolfSSL_SetIOWriteCtx(tls->ssl, s);
+
+    /* verification per role: AUTO is QUERY_PEER on servers, VERIFY_PEER on clients */
+    enum tern_verify_mode mode = cfg->verify_mode;
+    if (mode == TERN_VERIFY_AUTO) {
+        mode = server ? TERN_VERIFY_QUERY_PEER : TERN_VERIFY_VERIFY_PEER;
+    }
+    int wmode = WOLFSSL_VERIFY_NONE;
+    if (mode == TERN_VERIFY_VERIFY_PEER) {
+        wmode = WOLFSSL_VERIFY_PEER | (server ? WOLFSSL_VERIFY_FAIL_IF_NO_PEER_CERT : 0);
+    } else if (mode == TERN_VERIFY_QUERY_PEER) {
+        wmode = server ? WOLFSSL_VERIFY_PEER : WOLFSSL_VERIFY_NONE;
+    }
+    wolfSSL_set_verify(tls->ssl, wmode, wmode == WOLFSSL_VERIFY_NONE ? NULL : verify_cb);
+
+    if (!server && s->peer_name != NULL) {
+        size_t n = strlen(s->peer_name);
+        if (wolfSSL_UseSNI(tls->ssl, WOLFSSL_SNI_HOST_NAME, s->peer_name, (unsigned short)n) !=
+                WOLFSSL_SUCCESS ||
+            (mode == TERN_VERIFY_VERIFY_PEER &&
+             wolfSSL_check_domain_name(tls->ssl, s->peer_name) != WOLFSSL_SUCCESS)) {
+            wolfSSL_free(tls->ssl);
+            free(tls);
+            return TERN_ENOMEM;
+        }
+    }
+    s->tls = tls;
+    s->tls_ops = &tls_ops;
+    s->mode = server ? TERN_SSL_MODE_SERVER : TERN_SSL_MODE_CLIENT;
+    s->pending_mode_changed = 1;
+    if (cfg->handshake_timeout_ms != 0) {
+        s->hs_deadline_ms = tern_reactor_now_ms(s->r) + cfg->handshake_timeout_ms;
+        tern__socket_rearm(s);
+    }
+    /* STARTTLS: bytes that came after the plaintext command are the first TLS records */
+    while (s->rbuf.len > 0) {
+        tern_buf v;
+        tern_socket_peek_view(s, &v);
+        if (tern__bufq_append(s->r, &s->crbuf, v.base, v.len) < 0) {
+            return TERN_ENOMEM; /* the socket is in TLS mode now: the caller aborts */
+        }
+        tern__bufq_consume(s->r, &s->rbuf, v.len);
+    }
+    tern__socket_schedule(s);
+    tls_input(s);           /* a client's ClientHello; a server's first records, if any */
+    tern__socket_flush(s);
+    return 0;
+}
+
+static int start(tern_socket *s, bool server)
+{
+    if (s->state != TERN_SOCKET_STATE_CONNECTED || s->mode != TERN_SSL_MODE_UNENCRYPTED ||
+        s->tls_ops != NULL) {
+        return TERN_EBUSY;
+    }
+    return tls_begin(s, server);
+}
+
+int tern_socket_start_server_encryption(tern_socket *s)
+{
+    return start(s, true);
+}
+
+int tern_socket_start_client_encryption(tern_socket *s)
+{
+    return start(s, false);
+}
+
+static void tls_connected(tern_socket *s)
+{
+    s->tls_ops = NULL; /* set again by tls_begin */
+    int rc = tls_begin(s, false);
+    if (rc < 0) {
+        tern__socket_seterr(s, rc, "TLS: cannot start the handshake: %s", tern_strerror(rc));
+        tern__socket_fail(s, rc);
+    }
+}
+
+int tern_socket_set_ssl_config(tern_socket *s, tern_ssl_config *cfg)
+{
+    if (s == NULL || cfg == NULL) {
+        return TERN_EINVAL;
+    }
+    if (s->tls_ops != NULL || s->mode != TERN_SSL_MODE_UNENCRYPTED) {
+        return TERN_EBUSY;
+    }
+    tern__object_ref(&cfg->base);
+    tern__ssl_config_freeze(cfg);
+    tern__object_unref(s->cfg);
+    s->cfg = &cfg->base;
+    return 0;
+}
+
+int tern_socket_set_peer_verify_name(tern_socket *s, const char *name)
+{
+    char *copy = NULL;
+    if (name != NULL && (copy = strdup(name)) == NULL) {
+        return TERN_ENOMEM;
+    }
+    free(s->peer_name);
+    s->peer_name = copy;
+    return 0;
+}
+
+int tern_socket_connect_to_host_encrypted(tern_socket *s, const char *host, uint16_t port,
+                                          const char *peer_name)
+{
+    if (s == NULL || host == NULL) {
+        return TERN_EINVAL;
+    }
+    if (s->cfg == NULL) {
+        tern__socket_seterr(s, TERN_EINVAL, "TLS: the socket has no configuration");
+        return TERN_EINVAL;
+    }
+    if (s->state != TERN_SOCKET_STATE_UNCONNECTED) {
+        return TERN_EBUSY;
+    }
+    int rc = tern_socket_set_peer_verify_name(s, peer_name != NULL ? peer_name : host);
+    if (rc < 0) {
+        return rc;
+    }
+    /* a socket reused after a TLS connection starts clean */
+    tls_release(s);
+    s->mode = TERN_SSL_MODE_UNENCRYPTED;
+    s->encrypted = 0;
+    tern__bufq_clear(s->r, &s->crbuf);
+    tern__bufq_clear(s->r, &s->pbuf);
+
+    s->tls_ops = &tls_ops; /* route received bytes to crbuf from the start */
+    s->encrypt_on_connect = 1;
+    rc = tern_socket_connect_to_host(s, host, port);
+    if (rc < 0) {
+        s->tls_ops = NULL;
+        s->encrypt_on_connect = 0;
+    }
+    return rc;
+}
+
+/* ---- introspection ---------------------------------------------------------------------------- */
+
+enum tern_ssl_mode tern_socket_mode(const tern_socket *s)
+{
+    return (enum tern_ssl_mode)s->mode;
+}
+
+bool tern_socket_is_encrypted(const tern_socket *s)
+{
+    return s->encrypted;
+}
+
+int tern_socket_session_protocol(const tern_socket *s)
+{
+    const tern__tls *tls = s->tls;
+    if (tls == NULL || !tls->handshake_done) {
+        return TERN_SSL_PROTOCOL_UNKNOWN;
+    }
+    switch (wolfSSL_version(tls->ssl)) {
+    case TLS1_3_VERSION:
+        return TERN_SSL_PROTOCOL_TLS1_3;
+    case TLS1_2_VERSION:
+        return TERN_SSL_PROTOCOL_TLS1_2;
+    default:
+        return TERN_SSL_PROTOCOL_UNKNOWN;
+    }
+}
+
+const char *tern_socket_session_cipher(const tern_socket *s)
+{
+    const tern__tls *tls = s->tls;
+    if (tls == NULL || !tls->handshake_done) {
+        return "";
+    }
+    const char *name = wolfSSL_get_cipher_name(tls->ssl);
+    return name != NULL ? name : "";
+}
+
+size_t tern_socket_encrypted_bytes_available(const tern_socket *s)
+{
+    return s->crbuf.len;
+}
+
+size_t tern_socket_encrypted_bytes_to_write(const tern_socket *s)
+{
+    return s->tls_ops != NULL ? s->wbuf.len : 0;
+}

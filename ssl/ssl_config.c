@@ -1,0 +1,488 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * tern_ssl_config: settings and the two wolfSSL contexts (server, client) built from them.
+ *
+ * Set up on one thread; frozen at first use (a server took it, or a socket started
+ * encryption with it), then shared read-only by every reactor: wolfSSL contexts are safe to
+ * share for creating connections. Loaders read files themselves so errors name the file.
+ */
+#include "ssl_internal.h"
+
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define DEFAULT_CIPHERS                                                                        \
+    "TLS13-AES128-GCM-SHA256:TLS13-AES256-GCM-SHA384:TLS13-CHACHA20-POLY1305-SHA256:"         \
+    "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"                               \
+    "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"                               \
+    "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305"
+#define MAX_FILE (4 * 1024 * 1024)
+
+void tern__tls_ctx_init(WOLFSSL_CTX *ctx); /* socket_tls.c: I/O and verify callbacks */
+
+static pthread_once_t init_once = PTHREAD_ONCE_INIT;
+
+static void library_init(void)
+{
+    wolfSSL_Init();
+}
+
+static void seterr(tern_ssl_config *cfg, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void seterr(tern_ssl_config *cfg, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(cfg->errstr, sizeof(cfg->errstr), fmt, ap);
+    va_end(ap);
+}
+
+const char *tern_ssl_default_ciphers(void)
+{
+    return DEFAULT_CIPHERS;
+}
+
+static void destroy(tern__object *o)
+{
+    tern_ssl_config *cfg = (tern_ssl_config *)o;
+    wolfSSL_CTX_free(cfg->server_ctx);
+    wolfSSL_CTX_free(cfg->client_ctx);
+    memset(cfg, 0, sizeof(*cfg));
+    free(cfg);
+}
+
+tern_ssl_config *tern_ssl_config_new(void)
+{
+    pthread_once(&init_once, library_init);
+    tern_ssl_config *cfg = calloc(1, sizeof(*cfg));
+    if (cfg == NULL) {
+        return NULL;
+    }
+    atomic_init(&cfg->base.refs, 1);
+    cfg->base.destroy = destroy;
+    cfg->verify_mode = TERN_VERIFY_AUTO;
+    cfg->verify_depth = 9;
+    cfg->handshake_timeout_ms = 10000;
+    cfg->server_ctx = wolfSSL_CTX_new(wolfSSLv23_server_method());
+    cfg->client_ctx = wolfSSL_CTX_new(wolfSSLv23_client_method());
+    if (cfg->server_ctx == NULL || cfg->client_ctx == NULL) {
+        destroy(&cfg->base);
+        return NULL;
+    }
+    WOLFSSL_CTX *ctxs[2] = {cfg->server_ctx, cfg->client_ctx};
+    for (int i = 0; i < 2; i++) {
+        if (wolfSSL_CTX_SetMinVersion(ctxs[i], WOLFSSL_TLSV1_2) != WOLFSSL_SUCCESS ||
+            wolfSSL_CTX_set_cipher_list(ctxs[i], DEFAULT_CIPHERS) != WOLFSSL_SUCCESS) {
+            destroy(&cfg->base);
+            return NULL;
+        }
+        tern__tls_ctx_init(ctxs[i]);
+    }
+    return cfg;
+}
+
+tern_ssl_config *tern_ssl_config_ref(tern_ssl_config *cfg)
+{
+    tern__object_ref(&cfg->base);
+    return cfg;
+}
+
+void tern_ssl_config_unref(tern_ssl_config *cfg)
+{
+    if (cfg != NULL) {
+        tern__object_unref(&cfg->base);
+    }
+}
+
+const char *tern_ssl_config_error_string(const tern_ssl_config *cfg)
+{
+    return cfg != NULL ? cfg->errstr : "";
+}
+
+static int check_setup(tern_ssl_config *cfg)
+{
+    if (cfg == NULL) {
+        return TERN_EINVAL;
+    }
+    if (atomic_load(&cfg->base.frozen)) {
+        seterr(cfg, "the configuration is in use (frozen): build a new one to change it");
+        return TERN_EBUSY;
+    }
+    cfg->errstr[0] = '\0';
+    return 0;
+}
+
+void tern__ssl_config_freeze(tern_ssl_config *cfg)
+{
+    atomic_store(&cfg->base.frozen, true);
+}
+
+/* ---- protocols and ciphers ----------------------------------------------------------------- */
+
+static int wolf_version(enum tern_ssl_protocol p)
+{
+    switch (p) {
+    case TERN_SSL_PROTOCOL_TLS1_2:
+        return TLS1_2_VERSION;
+    case TERN_SSL_PROTOCOL_TLS1_3:
+        return TLS1_3_VERSION;
+    default:
+        return -1;
+    }
+}
+
+int tern_ssl_config_set_protocol_range(tern_ssl_config *cfg, enum tern_ssl_protocol min,
+                                       enum tern_ssl_protocol max)
+{
+    int rc = check_setup(cfg);
+    if (rc < 0) {
+        return rc;
+    }
+    int lo = wolf_version(min), hi = wolf_version(max);
+    if (lo < 0 || hi < 0 || lo > hi) {
+        seterr(cfg, "protocol range 0x%04x..0x%04x: only TLS 1.2 (0x0303) and TLS 1.3 (0x0304), "
+                    "min <= max",
+               (unsigned)min, (unsigned)max);
+        return TERN_EINVAL;
+    }
+    WOLFSSL_CTX *ctxs[2] = {cfg->server_ctx, cfg->client_ctx};
+    for (int i = 0; i < 2; i++) {
+        if (wolfSSL_CTX_set_min_proto_version(ctxs[i], lo) != WOLFSSL_SUCCESS ||
+            wolfSSL_CTX_set_max_proto_version(ctxs[i], hi) != WOLFSSL_SUCCESS) {
+            seterr(cfg, "protocol range: refused by the TLS library");
+            return TERN_EINVAL;
+        }
+    }
+    return 0;
+}
+
+/* Suites that must never be negotiated, whatever the caller asks (FEATURES.md: AEAD only). */
+static bool weak_suite(const char *name)
+{
+    static const char *const bad[] = {"RC4", "DES", "NULL", "ADH", "AECDH", "ANON", "EXP",
+                                      "MD5", "IDEA", "SEED", "CAMELLIA"};
+    char up[128];
+    size_t n = strlen(name);
+
+    if (n >= sizeof(up)) {
+        return true;
+    }
+    for (size_t i = 0; i <= n; i++) {
+        up[i] = (char)(name[i] >= 'a' && name[i] <= 'z' ? name[i] - 32 : name[i]);
+    }
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        if (strstr(up, bad[i]) != NULL) {
+            return true;
+        }
+    }
+    /* integrity-only TLS 1.3 suites (RFC 9150) */
+    if (strcmp(up, "TLS13-SHA256-SHA256") == 0 || strcmp(up, "TLS13-SHA384-SHA384") == 0 ||
+        strcmp(up, "TLS_SHA256_SHA256") == 0 || strcmp(up, "TLS_SHA384_SHA384") == 0) {
+        return true;
+    }
+    /* TLS 1.2 suites without AEAD: CBC with HMAC */
+    return strstr(up, "CBC") != NULL || (strncmp(up, "TLS13", 5) != 0 &&
+                                         strncmp(up, "TLS_", 4) != 0 && strstr(up, "GCM") == NULL &&
+                                         strstr(up, "CHACHA20") == NULL && strstr(up, "CCM") == NULL);
+}
+
+int tern_ssl_config_set_ciphers(tern_ssl_config *cfg, const char *list)
+{
+    int rc = check_setup(cfg);
+    if (rc < 0) {
+        return rc;
+    }
+    if (list == NULL || list[0] == '\0') {
+        seterr(cfg, "ciphers: empty list");
+        return TERN_EINVAL;
+    }
+    char *copy = strdup(list);
+    WOLFSSL_CTX *probe = wolfSSL_CTX_new(wolfSSLv23_client_method());
+    if (copy == NULL || probe == NULL) {
+        free(copy);
+        wolfSSL_CTX_free(probe);
+        return TERN_ENOMEM;
+    }
+    rc = 0;
+    char *save = NULL;
+    for (char *name = strtok_r(copy, ":", &save); name != NULL; name = strtok_r(NULL, ":", &save)) {
+        if (weak_suite(name)) {
+            seterr(cfg, "ciphers: %s is weak (not AEAD, or without authentication) and is refused",
+                   name);
+            rc = TERN_EINVAL;
+            break;
+        }
+        if (wolfSSL_CTX_set_cipher_list(probe, name) != WOLFSSL_SUCCESS) {
+            seterr(cfg, "ciphers: unknown or unavailable suite %s", name);
+            rc = TERN_EINVAL;
+            break;
+        }
+    }
+    free(copy);
+    wolfSSL_CTX_free(probe);
+    if (rc < 0) {
+        return rc;
+    }
+    if (wolfSSL_CTX_set_cipher_list(cfg->server_ctx, list) != WOLFSSL_SUCCESS ||
+        wolfSSL_CTX_set_cipher_list(cfg->client_ctx, list) != WOLFSSL_SUCCESS) {
+        seterr(cfg, "ciphers: the TLS library refused \"%s\"", list);
+        return TERN_EINVAL;
+    }
+    return 0;
+}
+
+/* ---- certificates and keys ----------------------------------------------------------------- */
+
+static int read_file(tern_ssl_config *cfg, const char *what, const char *path, unsigned char **out,
+                     size_t *len)
+{
+    if (path == NULL) {
+        seterr(cfg, "%s: no file name", what);
+        return TERN_EINVAL;
+    }
+    FILE *f = fopen(path, "rb");
+    if (f == NULL) {
+        seterr(cfg, "%s %s: %s", what, path, strerror(errno));
+        return TERN_EINVAL;
+    }
+    unsigned char *buf = malloc(MAX_FILE);
+    size_t n = buf != NULL ? fread(buf, 1, MAX_FILE, f) : 0;
+    bool too_big = buf != NULL && n == MAX_FILE && fgetc(f) != EOF;
+    bool failed = buf == NULL || ferror(f);
+    fclose(f);
+    if (failed || too_big || n == 0) {
+        seterr(cfg, "%s %s: %s", what, path,
+               buf == NULL ? "out of memory" : too_big ? "larger than 4 MiB" : n == 0 ? "empty file" : "read error");
+        free(buf);
+        return TERN_EINVAL;
+    }
+    *out = buf;
+    *len = n;
+    return 0;
+}
+
+static int wolf_format(enum tern_encoding enc)
+{
+    return enc == TERN_ENCODING_DER ? WOLFSSL_FILETYPE_ASN1 : WOLFSSL_FILETYPE_PEM;
+}
+
+static int load_certificate(tern_ssl_config *cfg, const char *name, const void *data, size_t len,
+                            enum tern_encoding enc)
+{
+    WOLFSSL_CTX *ctxs[2] = {cfg->server_ctx, cfg->client_ctx};
+    for (int i = 0; i < 2; i++) {
+        int r = enc == TERN_ENCODING_PEM
+                    ? wolfSSL_CTX_use_certificate_chain_buffer_format(ctxs[i], data, (long)len,
+                                                                     WOLFSSL_FILETYPE_PEM)
+                    : wolfSSL_CTX_use_certificate_buffer(ctxs[i], data, (long)len,
+                                                         WOLFSSL_FILETYPE_ASN1);
+        if (r != WOLFSSL_SUCCESS) {
+            char detail[96];
+            tern__ssl_map_error(r, detail, sizeof(detail));
+            seterr(cfg, "certificate %s: not a %s certificate (%s)", name,
+                   enc == TERN_ENCODING_PEM ? "PEM" : "DER", detail);
+            return TERN_EINVAL;
+        }
+    }
+    cfg->has_cert = true;
+    return 0;
+}
+
+int tern_ssl_config_set_local_certificate(tern_ssl_config *cfg, const void *data, size_t len,
+                                          enum tern_encoding enc)
+{
+    int rc = check_setup(cfg);
+    if (rc < 0) {
+        return rc;
+    }
+    if (data == NULL || len == 0) {
+        seterr(cfg, "certificate: empty");
+        return TERN_EINVAL;
+    }
+    return load_certificate(cfg, "(memory)", data, len, enc);
+}
+
+int tern_ssl_config_set_local_certificate_file(tern_ssl_config *cfg, const char *path,
+                                               enum tern_encoding enc)
+{
+    unsigned char *buf;
+    size_t len;
+    int rc = check_setup(cfg);
+    if (rc < 0 || (rc = read_file(cfg, "certificate", path, &buf, &len)) < 0) {
+        return rc;
+    }
+    rc = load_certificate(cfg, path, buf, len, enc);
+    free(buf);
+    return rc;
+}
+
+static int passwd_cb(char *buf, int size, int rwflag, void *user)
+{
+    const char *pass = user;
+    if (pass == NULL) {
+        return -1;
+    }
+    size_t n = strlen(pass);
+    if (n >= (size_t)size) {
+        return -1;
+    }
+    memcpy(buf, pass, n + 1);
+    return (int)n;
+}
+
+static int load_key(tern_ssl_config *cfg, const char *name, const void *data, size_t len,
+                    enum tern_encoding enc, const char *passphrase)
+{
+    WOLFSSL_CTX *ctxs[2] = {cfg->server_ctx, cfg->client_ctx};
+    for (int i = 0; i < 2; i++) {
+        wolfSSL_CTX_set_default_passwd_cb(ctxs[i], passwd_cb);
+        wolfSSL_CTX_set_default_passwd_cb_userdata(ctxs[i], (void *)passphrase);
+        int r = wolfSSL_CTX_use_PrivateKey_buffer(ctxs[i], data, (long)len, wolf_format(enc));
+        wolfSSL_CTX_set_default_passwd_cb(ctxs[i], NULL);
+        wolfSSL_CTX_set_default_passwd_cb_userdata(ctxs[i], NULL);
+        if (r != WOLFSSL_SUCCESS) {
+            seterr(cfg, "private key %s: %s", name,
+                   passphrase != NULL ? "wrong passphrase, or not an RSA/EC key"
+                                      : "not an RSA/EC key (encrypted keys need a passphrase)");
+            return TERN_EINVAL;
+        }
+        if (cfg->has_cert && wolfSSL_CTX_check_private_key(ctxs[i]) != WOLFSSL_SUCCESS) {
+            seterr(cfg, "private key %s: does not match the certificate", name);
+            return TERN_EINVAL;
+        }
+    }
+    cfg->has_key = true;
+    return 0;
+}
+
+int tern_ssl_config_set_private_key(tern_ssl_config *cfg, const void *data, size_t len,
+                                    enum tern_encoding enc, const char *passphrase)
+{
+    int rc = check_setup(cfg);
+    if (rc < 0) {
+        return rc;
+    }
+    if (data == NULL || len == 0) {
+        seterr(cfg, "private key: empty");
+        return TERN_EINVAL;
+    }
+    return load_key(cfg, "(memory)", data, len, enc, passphrase);
+}
+
+int tern_ssl_config_set_private_key_file(tern_ssl_config *cfg, const char *path,
+                                         enum tern_encoding enc, const char *passphrase)
+{
+    unsigned char *buf;
+    size_t len;
+    int rc = check_setup(cfg);
+    if (rc < 0 || (rc = read_file(cfg, "private key", path, &buf, &len)) < 0) {
+        return rc;
+    }
+    rc = load_key(cfg, path, buf, len, enc, passphrase);
+    memset(buf, 0, len); /* no key bytes left in freed memory */
+    free(buf);
+    return rc;
+}
+
+static int load_ca(tern_ssl_config *cfg, const char *name, const void *data, size_t len,
+                   enum tern_encoding enc)
+{
+    WOLFSSL_CTX *ctxs[2] = {cfg->server_ctx, cfg->client_ctx};
+    for (int i = 0; i < 2; i++) {
+        if (wolfSSL_CTX_load_verify_buffer(ctxs[i], data, (long)len, wolf_format(enc)) !=
+            WOLFSSL_SUCCESS) {
+            seterr(cfg, "CA certificates %s: no usable %s certificate", name,
+                   enc == TERN_ENCODING_PEM ? "PEM" : "DER");
+            return TERN_EINVAL;
+        }
+    }
+    cfg->has_ca = true;
+    return 0;
+}
+
+int tern_ssl_config_add_ca_certificates(tern_ssl_config *cfg, const void *data, size_t len,
+                                        enum tern_encoding enc)
+{
+    int rc = check_setup(cfg);
+    if (rc < 0) {
+        return rc;
+    }
+    if (data == NULL || len == 0) {
+        seterr(cfg, "CA certificates: empty");
+        return TERN_EINVAL;
+    }
+    return load_ca(cfg, "(memory)", data, len, enc);
+}
+
+int tern_ssl_config_add_ca_certificates_file(tern_ssl_config *cfg, const char *path,
+                                             enum tern_encoding enc)
+{
+    unsigned char *buf;
+    size_t len;
+    int rc = check_setup(cfg);
+    if (rc < 0 || (rc = read_file(cfg, "CA certificates", path, &buf, &len)) < 0) {
+        return rc;
+    }
+    rc = load_ca(cfg, path, buf, len, enc);
+    free(buf);
+    return rc;
+}
+
+int tern_ssl_config_add_system_ca_certificates(tern_ssl_config *cfg)
+{
+    int rc = check_setup(cfg);
+    if (rc < 0) {
+        return rc;
+    }
+    if (wolfSSL_CTX_load_system_CA_certs(cfg->server_ctx) != WOLFSSL_SUCCESS ||
+        wolfSSL_CTX_load_system_CA_certs(cfg->client_ctx) != WOLFSSL_SUCCESS) {
+        seterr(cfg, "system CA certificates: none found");
+        return TERN_EINVAL;
+    }
+    cfg->has_ca = true;
+    return 0;
+}
+
+/* ---- verification ---------------------------------------------------------------------------- */
+
+int tern_ssl_config_set_peer_verify_mode(tern_ssl_config *cfg, enum tern_verify_mode mode)
+{
+    int rc = check_setup(cfg);
+    if (rc < 0) {
+        return rc;
+    }
+    if (mode < TERN_VERIFY_AUTO || mode > TERN_VERIFY_VERIFY_PEER) {
+        seterr(cfg, "peer verify mode %d: unknown", (int)mode);
+        return TERN_EINVAL;
+    }
+    cfg->verify_mode = mode;
+    return 0;
+}
+
+int tern_ssl_config_set_peer_verify_depth(tern_ssl_config *cfg, int depth)
+{
+    int rc = check_setup(cfg);
+    if (rc < 0) {
+        return rc;
+    }
+    if (depth < 0 || depth > 100) {
+        seterr(cfg, "peer verify depth %d: out of range 0..100", depth);
+        return TERN_EINVAL;
+    }
+    cfg->verify_depth = depth;
+    wolfSSL_CTX_set_verify_depth(cfg->server_ctx, depth);
+    wolfSSL_CTX_set_verify_depth(cfg->client_ctx, depth);
+    return 0;
+}
+
+int tern_ssl_config_set_handshake_timeout(tern_ssl_config *cfg, uint32_t ms)
+{
+    int rc = check_setup(cfg);
+    if (rc < 0) {
+        return rc;
+    }
+    cfg->handshake_timeout_ms = ms;
+    return 0;
+}

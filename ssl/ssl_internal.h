@@ -1,0 +1,43 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * ssl/'s private declarations: the only header that includes wolfSSL. Builds on runtime/
+ * (runtime/internal.h); nothing in runtime/ includes this.
+ */
+#ifndef TERN_SSL_INTERNAL_H
+#define TERN_SSL_INTERNAL_H
+
+#include <wolfssl/options.h>
+#include <wolfssl/ssl.h>
+
+#include "../runtime/internal.h"
+
+#define TERN__SSL_ERRSTR 256
+
+/* A TLS configuration: the settings, and one wolfSSL context per role built from them.
+ * Frozen (read-only, shared by every reactor) once a server or a socket uses it. */
+struct tern_ssl_config {
+    tern__object base; /* first: runtime/ holds references through it */
+    WOLFSSL_CTX *server_ctx;
+    WOLFSSL_CTX *client_ctx;
+    enum tern_verify_mode verify_mode;
+    int verify_depth;
+    uint32_t handshake_timeout_ms;
+    bool has_cert, has_key, has_ca;
+    char errstr[TERN__SSL_ERRSTR];
+};
+
+/* Per-connection TLS state (socket->tls). */
+typedef struct tern__tls {
+    WOLFSSL *ssl;
+    bool server;
+    bool handshake_done;
+    bool verify_failed;
+    char verify_error[160]; /* the first certificate problem, for the error string */
+} tern__tls;
+
+/* Freezes @cfg (setters return TERN_EBUSY afterwards). */
+void tern__ssl_config_freeze(tern_ssl_config *cfg);
+/* Maps a wolfSSL error to a tern code and writes the detail into @buf. */
+int tern__ssl_map_error(int wolf_err, char *buf, size_t len);
+
+#endif
