@@ -52,6 +52,9 @@ static int io_send(WOLFSSL *ssl, char *buf, int sz, void *ctx)
     if (tern__bufq_append(s->r, &s->wbuf, buf, (size_t)sz) < 0) {
         return WOLFSSL_CBIO_ERR_GENERAL;
     }
+    if (s->tls != NULL) {
+        ((tern__tls *)s->tls)->sent_any = true;
+    }
     return sz;
 }
 
@@ -120,12 +123,41 @@ int tern__ssl_map_error(int e, char *buf, size_t len)
     }
 }
 
+/* RFC 8446 6.2 / RFC 5246 7.2.2: the alert a malformed first flight deserves. */
+static int alert_for(int wolf_err)
+{
+    switch (wolf_err) {
+    case UNKNOWN_RECORD_TYPE:
+    case OUT_OF_ORDER_E:
+    case SANITY_MSG_E:
+        return 10; /* unexpected_message */
+    case VERSION_ERROR:
+        return 70; /* protocol_version */
+    case MATCH_SUITE_ERROR:
+    case UNSUPPORTED_SUITE:
+        return 40; /* handshake_failure */
+    case PARSE_ERROR:
+    case BUFFER_ERROR:
+    case LENGTH_ERROR:
+        return 50; /* decode_error */
+    default:
+        return 80; /* internal_error */
+    }
+}
+
 static void tls_fail(tern_socket *s, const char *stage, int wolf_err)
 {
     tern__tls *tls = s->tls;
     char detail[128];
     int code = tern__ssl_map_error(wolf_err, detail, sizeof(detail));
 
+    if (!tls->handshake_done && !tls->sent_any && s->wbuf.len == 0) {
+        /* wolfSSL refused the peer's first bytes without a word (it does so for an unknown
+         * record type): nothing was negotiated yet, so a plaintext fatal alert is due. */
+        unsigned char alert[7] = {0x15, 0x03, 0x03, 0x00, 0x02, 0x02,
+                                  (unsigned char)alert_for(wolf_err)};
+        (void)tern__bufq_append(s->r, &s->wbuf, alert, sizeof(alert));
+    }
     if (tls->verify_failed) {
         code = TERN_E_TLS_VERIFY;
         tern__socket_seterr(s, code, "%s: peer certificate: %s", stage, tls->verify_error);

@@ -32,6 +32,7 @@ typedef struct tern__tls {
     bool server;
     bool handshake_done;
     bool verify_failed;
+    bool sent_any;          /* wolfSSL wrote records: alerts are its business then */
     char verify_error[160]; /* the first certificate problem, for the error string */
 } tern__tls;
 
