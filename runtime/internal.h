@@ -364,6 +364,8 @@ typedef struct tern__tls_ops {
     void (*release)(tern_socket *s);
     /* An outgoing connect of connect_to_host_encrypted completed: start the handshake. */
     void (*connected)(tern_socket *s);
+    /* Deliver TLS events (peer_verify_error, ssl_errors) from the socket's deliver(). */
+    void (*deliver)(tern_socket *s);
 } tern__tls_ops;
 
 /* A name lookup for a connect: runs on a worker, answers on the socket's reactor. */
@@ -399,6 +401,8 @@ struct tern_socket {
     void *tls;                /* ssl/'s per-connection state */
     tern__object *cfg;        /* the TLS configuration (a reference), or NULL */
     char *peer_name;          /* TLS client: SNI + verify name (owned) */
+    void *ssl_expected;       /* ssl/: errors to ignore, given before TLS started */
+    void (*ssl_expected_free)(void *p);
     uint64_t hs_deadline_ms;  /* TLS handshake deadline (loop ms), 0: none */
     size_t unreported_plain;  /* TLS: plaintext bytes encrypted, not yet reported written */
     size_t unreported_cipher; /* TLS: record bytes sent, not yet reported */
@@ -432,6 +436,7 @@ struct tern_socket {
     unsigned encrypt_on_connect : 1;
     unsigned pending_mode_changed : 1;
     unsigned pending_encrypted : 1;
+    unsigned ignore_all_ssl_errors : 1;
     unsigned watching : 2;    /* EV_READ | EV_WRITE currently watched */
     uint8_t nstates, state_head;
     uint8_t states[8];        /* state changes not yet delivered */

@@ -295,6 +295,9 @@ static void release(tern_socket *s)
     }
     tern__object_unref(s->cfg);
     free(s->peer_name);
+    if (s->ssl_expected_free != NULL) {
+        s->ssl_expected_free(s->ssl_expected);
+    }
     tern__bufq_clear(s->r, &s->rbuf);
     tern__bufq_clear(s->r, &s->wbuf);
     tern__bufq_clear(s->r, &s->crbuf);
@@ -531,6 +534,9 @@ static void deliver(tern__deferred *d)
         if (s->ev != NULL && s->ev->mode_changed != NULL) {
             s->ev->mode_changed(s, (enum tern_ssl_mode)s->mode, s->user);
         }
+    }
+    if (s->tls_ops != NULL && s->tls_ops->deliver != NULL && !s->free_requested) {
+        s->tls_ops->deliver(s); /* ssl_errors and what follows from the answer */
     }
     if (s->pending_encrypted && !s->free_requested) {
         s->pending_encrypted = 0;

@@ -24,8 +24,10 @@ static int tls_write(tern_socket *s, const void *data, size_t len);
 static void tls_shutdown(tern_socket *s);
 static void tls_release(tern_socket *s);
 static void tls_connected(tern_socket *s);
+static void tls_deliver(tern_socket *s);
 
 static const tern__tls_ops tls_ops = {
+    .deliver = tls_deliver,
     .input = tls_input,
     .write = tls_write,
     .shutdown = tls_shutdown,
@@ -58,25 +60,24 @@ static int io_send(WOLFSSL *ssl, char *buf, int sz, void *ctx)
     return sz;
 }
 
-/* Certificate problems: remember the first one for the error string. QUERY_PEER accepts
- * whatever the peer sent; the other modes let wolfSSL refuse. */
+/* Certificate problems are data (QSslError): collect each one with its certificate and let
+ * the handshake finish; the application decides in `ssl_errors` (see tls_deliver). */
 static int verify_cb(int preverify, WOLFSSL_X509_STORE_CTX *store)
 {
-    WOLFSSL *ssl = wolfSSL_X509_STORE_CTX_get_ex_data(store, wolfSSL_get_ex_data_X509_STORE_CTX_idx());
-    tern_socket *s = ssl != NULL ? wolfSSL_GetIOReadCtx(ssl) : NULL;
+    tern_socket *s = store->userCtx; /* wolfSSL_SetCertCbCtx */
     tern__tls *tls = s != NULL ? s->tls : NULL;
 
     if (preverify || tls == NULL) {
         return preverify;
     }
     int err = wolfSSL_X509_STORE_CTX_get_error(store);
-    if (!tls->verify_failed) {
-        tls->verify_failed = true;
-        snprintf(tls->verify_error, sizeof(tls->verify_error), "%s (%d)",
-                 wolfSSL_X509_verify_cert_error_string(err), err);
+    int depth = wolfSSL_X509_STORE_CTX_get_error_depth(store);
+    if (tern__tls_add_verify_error(tls, err, depth, wolfSSL_X509_STORE_CTX_get_current_cert(store)) < 0) {
+        tls->verify_failed = true; /* out of memory: refuse rather than skip a check */
+        snprintf(tls->verify_error, sizeof(tls->verify_error), "out of memory");
+        return 0;
     }
-    const tern_ssl_config *cfg = (const tern_ssl_config *)s->cfg;
-    return cfg->verify_mode == TERN_VERIFY_QUERY_PEER ? 1 : 0;
+    return 1;
 }
 
 void tern__tls_ctx_init(WOLFSSL_CTX *ctx);
@@ -196,10 +197,19 @@ static void tls_input(tern_socket *s)
             return;
         }
         tls->handshake_done = true;
+        if (tls->must_verify && tern_ssl_error_list_count(tls->errors) > 0) {
+            /* hold: no `encrypted`, no data either way, until ssl_errors is answered */
+            tls->verify_pending = true;
+            tern__socket_schedule(s);
+            return;
+        }
         tern__socket_encrypted(s);
         if (s->state != TERN_SOCKET_STATE_CONNECTED) {
             return;
         }
+    }
+    if (tls->verify_pending) {
+        return;
     }
     /* decrypt while there is room in the read buffer */
     while (s->state == TERN_SOCKET_STATE_CONNECTED &&
@@ -237,6 +247,42 @@ static void tls_input(tern_socket *s)
     }
 }
 
+static void tls_deliver(tern_socket *s)
+{
+    tern__tls *tls = s->tls;
+
+    if (tls == NULL || !tls->verify_pending) {
+        return;
+    }
+    tls->verify_pending = false;
+    const tern_ssl_error_list *errs = tls->errors;
+    for (size_t i = 0; i < tern_ssl_error_list_count(errs); i++) {
+        if (s->ev != NULL && s->ev->peer_verify_error != NULL && !s->free_requested &&
+            s->state == TERN_SOCKET_STATE_CONNECTED) {
+            s->ev->peer_verify_error(s, tern_ssl_error_list_at(errs, i), s->user);
+        }
+    }
+    if (s->ev != NULL && s->ev->ssl_errors != NULL && !s->free_requested &&
+        s->state == TERN_SOCKET_STATE_CONNECTED) {
+        s->ev->ssl_errors(s, errs, s->user);
+    }
+    if (s->free_requested || s->state != TERN_SOCKET_STATE_CONNECTED) {
+        return; /* closed or aborted in a callback */
+    }
+    if (!tern__tls_errors_ignored(tls)) {
+        const tern_ssl_error *e = tern_ssl_error_list_at(errs, 0);
+        tern__socket_seterr(s, TERN_E_TLS_VERIFY, "TLS: peer certificate: %s%s",
+                            tern_ssl_error_string(e),
+                            tern_ssl_error_list_count(errs) > 1 ? " (and more)" : "");
+        tern__count(&s->r->counters.handshake_failures, 1);
+        tern__socket_fail(s, TERN_E_TLS_VERIFY);
+        return;
+    }
+    tern__socket_encrypted(s);
+    tls_input(s); /* records that waited behind the decision */
+    tern__socket_flush(s);
+}
+
 static int tls_write(tern_socket *s, const void *data, size_t len)
 {
     tern__tls *tls = s->tls;
@@ -268,6 +314,7 @@ static void tls_release(tern_socket *s)
 {
     tern__tls *tls = s->tls;
     if (tls != NULL) {
+        tern__tls_errors_free(tls);
         wolfSSL_free(tls->ssl);
         free(tls);
         s->tls = NULL;
@@ -301,6 +348,7 @@ static int tls_begin(tern_socket *s, bool server)
     }
     wolfSSL_SetIOReadCtx(tls->ssl, s);
     wolfSSL_SetIOWriteCtx(tls->ssl, s);
+    wolfSSL_SetCertCbCtx(tls->ssl, s);
 
     /* verification per role: AUTO is QUERY_PEER on servers, VERIFY_PEER on clients */
     enum tern_verify_mode mode = cfg->verify_mode;
@@ -314,6 +362,8 @@ static int tls_begin(tern_socket *s, bool server)
         wmode = server ? WOLFSSL_VERIFY_PEER : WOLFSSL_VERIFY_NONE;
     }
     wolfSSL_set_verify(tls->ssl, wmode, wmode == WOLFSSL_VERIFY_NONE ? NULL : verify_cb);
+    tls->must_verify = mode == TERN_VERIFY_VERIFY_PEER;
+    tls->ignore_all = s->ignore_all_ssl_errors;
 
     if (!server && s->peer_name != NULL) {
         size_t n = strlen(s->peer_name);
@@ -321,11 +371,15 @@ static int tls_begin(tern_socket *s, bool server)
                 WOLFSSL_SUCCESS ||
             (mode == TERN_VERIFY_VERIFY_PEER &&
              wolfSSL_check_domain_name(tls->ssl, s->peer_name) != WOLFSSL_SUCCESS)) {
+            tern__tls_errors_free(tls);
             wolfSSL_free(tls->ssl);
             free(tls);
             return TERN_ENOMEM;
         }
     }
+    /* expected errors given before the handshake move in */
+    tls->expected = s->ssl_expected;
+    s->ssl_expected = NULL;
     s->tls = tls;
     s->tls_ops = &tls_ops;
     s->mode = server ? TERN_SSL_MODE_SERVER : TERN_SSL_MODE_CLIENT;

@@ -33,8 +33,23 @@ typedef struct tern__tls {
     bool handshake_done;
     bool verify_failed;
     bool sent_any;          /* wolfSSL wrote records: alerts are its business then */
+    bool ignore_all;        /* tern_socket_ignore_all_ssl_errors */
+    bool verify_pending;    /* handshake done; ssl_errors not yet answered */
+    bool must_verify;       /* VERIFY_PEER: errors close unless ignored */
+    bool peer_loaded;
     char verify_error[160]; /* the first certificate problem, for the error string */
+    tern_ssl_error_list *errors;   /* found during the handshake */
+    tern_ssl_error_list *expected; /* tern_socket_ignore_ssl_errors */
+    tern_certificate *peer;
+    tern_certificate **chain;
+    size_t nchain;
 } tern__tls;
+
+tern_certificate *tern__certificate_from_x509(WOLFSSL_X509 *x);
+int tern__tls_add_verify_error(tern__tls *tls, int err, int depth, WOLFSSL_X509 *x);
+bool tern__tls_errors_ignored(const tern__tls *tls);
+void tern__tls_errors_free(tern__tls *tls);
+int tern__socket_set_expected_errors(tern_socket *s, const tern_ssl_error_list *expected);
 
 /* Freezes @cfg (setters return TERN_EBUSY afterwards). */
 void tern__ssl_config_freeze(tern_ssl_config *cfg);

@@ -40,8 +40,14 @@ typedef struct tern_socket tern_socket;
 typedef struct tern_actor tern_actor;
 /** A one-shot or repeating timer on one reactor. See runtime.h. */
 typedef struct tern_timer tern_timer;
-/** A TLS configuration (ssl/, a later issue). NULL means plaintext wherever one is taken. */
+/** A TLS configuration. NULL means plaintext wherever one is taken. See ssl_config.h. */
 typedef struct tern_ssl_config tern_ssl_config;
+/** An X.509 certificate (immutable, refcounted). See certificate.h. */
+typedef struct tern_certificate tern_certificate;
+/** One certificate verification problem. See ssl_error.h. */
+typedef struct tern_ssl_error tern_ssl_error;
+/** A list of certificate verification problems. See ssl_error.h. */
+typedef struct tern_ssl_error_list tern_ssl_error_list;
 
 #ifdef __cplusplus
 }

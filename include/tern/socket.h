@@ -81,6 +81,12 @@ typedef struct tern_socket_events {
     void (*encrypted)(tern_socket *s, void *user);
     /** @p n bytes of TLS records were handed to the kernel. */
     void (*encrypted_bytes_written)(tern_socket *s, size_t n, void *user);
+    /** One problem with the peer's identity (before `ssl_errors`); see ssl_error.h. */
+    void (*peer_verify_error)(tern_socket *s, const tern_ssl_error *err, void *user);
+    /** Every problem with the peer's identity, once. Unless ignored in here
+     * (`tern_socket_ignore_all_ssl_errors` / `tern_socket_ignore_ssl_errors`), the
+     * connection closes with TERN_E_TLS_VERIFY after it returns. */
+    void (*ssl_errors)(tern_socket *s, const tern_ssl_error_list *errs, void *user);
 } tern_socket_events;
 
 /**

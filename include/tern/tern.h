@@ -11,6 +11,8 @@
 #include <tern/socket.h>
 #include <tern/ssl.h>
 #include <tern/ssl_config.h>
+#include <tern/ssl_error.h>
+#include <tern/certificate.h>
 #include <tern/stats.h>
 #include <tern/version.h>
 

@@ -1,0 +1,365 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Certificate verification errors as data (QSslError), the one place where wolfSSL's verify
+ * codes become tern's, and the socket calls around them: ignore (all, or an expected list
+ * matched by code and certificate), the handshake's error list, the peer's certificates.
+ */
+#include "ssl_internal.h"
+
+#include <wolfssl/error-ssl.h>
+#include <wolfssl/wolfcrypt/error-crypt.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct tern_ssl_error {
+    enum tern_ssl_error_code code;
+    int depth;
+    tern_certificate *cert;
+    char text[160];
+};
+
+struct tern_ssl_error_list {
+    size_t n, cap;
+    struct tern_ssl_error *items;
+};
+
+static const char *const code_names[] = {
+    [TERN_SSL_ERR_UNABLE_TO_GET_ISSUER] = "UNABLE_TO_GET_ISSUER",
+    [TERN_SSL_ERR_SELF_SIGNED] = "SELF_SIGNED",
+    [TERN_SSL_ERR_SELF_SIGNED_IN_CHAIN] = "SELF_SIGNED_IN_CHAIN",
+    [TERN_SSL_ERR_EXPIRED] = "EXPIRED",
+    [TERN_SSL_ERR_NOT_YET_VALID] = "NOT_YET_VALID",
+    [TERN_SSL_ERR_HOSTNAME_MISMATCH] = "HOSTNAME_MISMATCH",
+    [TERN_SSL_ERR_UNTRUSTED_ROOT] = "UNTRUSTED_ROOT",
+    [TERN_SSL_ERR_INVALID_PURPOSE] = "INVALID_PURPOSE",
+    [TERN_SSL_ERR_CHAIN_TOO_LONG] = "CHAIN_TOO_LONG",
+    [TERN_SSL_ERR_NO_PEER_CERTIFICATE] = "NO_PEER_CERTIFICATE",
+    [TERN_SSL_ERR_SIGNATURE_FAILURE] = "SIGNATURE_FAILURE",
+    [TERN_SSL_ERR_OTHER] = "OTHER",
+};
+
+static const char *const code_texts[] = {
+    [TERN_SSL_ERR_UNABLE_TO_GET_ISSUER] = "no trusted issuer certificate",
+    [TERN_SSL_ERR_SELF_SIGNED] = "self-signed certificate",
+    [TERN_SSL_ERR_SELF_SIGNED_IN_CHAIN] = "self-signed certificate in the chain",
+    [TERN_SSL_ERR_EXPIRED] = "certificate has expired",
+    [TERN_SSL_ERR_NOT_YET_VALID] = "certificate is not yet valid",
+    [TERN_SSL_ERR_HOSTNAME_MISMATCH] = "certificate does not match the peer name",
+    [TERN_SSL_ERR_UNTRUSTED_ROOT] = "root certificate is not trusted",
+    [TERN_SSL_ERR_INVALID_PURPOSE] = "certificate cannot be used for this purpose",
+    [TERN_SSL_ERR_CHAIN_TOO_LONG] = "certificate chain is too long",
+    [TERN_SSL_ERR_NO_PEER_CERTIFICATE] = "the peer sent no certificate",
+    [TERN_SSL_ERR_SIGNATURE_FAILURE] = "certificate signature does not verify",
+    [TERN_SSL_ERR_OTHER] = "certificate verification failed",
+};
+
+const char *tern_ssl_error_code_name(enum tern_ssl_error_code code)
+{
+    if ((unsigned)code >= sizeof(code_names) / sizeof(code_names[0]) || code_names[code] == NULL) {
+        return "UNKNOWN";
+    }
+    return code_names[code];
+}
+
+enum tern_ssl_error_code tern_ssl_error_code(const tern_ssl_error *e)
+{
+    return e->code;
+}
+
+const char *tern_ssl_error_name(const tern_ssl_error *e)
+{
+    return tern_ssl_error_code_name(e->code);
+}
+
+const char *tern_ssl_error_string(const tern_ssl_error *e)
+{
+    return e->text;
+}
+
+const tern_certificate *tern_ssl_error_certificate(const tern_ssl_error *e)
+{
+    return e->cert;
+}
+
+size_t tern_ssl_error_list_count(const tern_ssl_error_list *l)
+{
+    return l != NULL ? l->n : 0;
+}
+
+const tern_ssl_error *tern_ssl_error_list_at(const tern_ssl_error_list *l, size_t i)
+{
+    return l != NULL && i < l->n ? &l->items[i] : NULL;
+}
+
+tern_ssl_error_list *tern_ssl_error_list_new(void)
+{
+    return calloc(1, sizeof(tern_ssl_error_list));
+}
+
+static int list_push(tern_ssl_error_list *l, enum tern_ssl_error_code code, int depth,
+                     tern_certificate *cert /* a reference moves in */)
+{
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? l->cap * 2 : 4;
+        struct tern_ssl_error *items = realloc(l->items, cap * sizeof(*items));
+        if (items == NULL) {
+            tern_certificate_unref(cert);
+            return TERN_ENOMEM;
+        }
+        l->items = items;
+        l->cap = cap;
+    }
+    struct tern_ssl_error *e = &l->items[l->n++];
+    e->code = code;
+    e->depth = depth;
+    e->cert = cert;
+    snprintf(e->text, sizeof(e->text), "%s (depth %d)%s%s", code_texts[code], depth,
+             cert != NULL ? ": " : "", cert != NULL ? tern_certificate_subject(cert) : "");
+    return 0;
+}
+
+int tern_ssl_error_list_add(tern_ssl_error_list *l, enum tern_ssl_error_code code,
+                            const tern_certificate *cert)
+{
+    if (l == NULL || code < TERN_SSL_ERR_UNABLE_TO_GET_ISSUER || code > TERN_SSL_ERR_OTHER) {
+        return TERN_EINVAL;
+    }
+    return list_push(l, code, 0, cert != NULL ? tern_certificate_ref((tern_certificate *)cert) : NULL);
+}
+
+void tern_ssl_error_list_free(tern_ssl_error_list *l)
+{
+    if (l == NULL) {
+        return;
+    }
+    for (size_t i = 0; i < l->n; i++) {
+        tern_certificate_unref(l->items[i].cert);
+    }
+    free(l->items);
+    free(l);
+}
+
+/* ---- from wolfSSL ------------------------------------------------------------------------------ */
+
+static enum tern_ssl_error_code map_verify(int err, int depth, const tern_certificate *cert)
+{
+    bool self = cert != NULL && tern_certificate_is_self_signed(cert);
+
+    switch (err) {
+    case WOLFSSL_X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY:
+    case 2: /* X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT */
+    case WOLFSSL_X509_V_ERR_UNABLE_TO_VERIFY_LEAF_SIGNATURE:
+    case ASN_NO_SIGNER_E:
+        if (self) {
+            return depth == 0 ? TERN_SSL_ERR_SELF_SIGNED : TERN_SSL_ERR_SELF_SIGNED_IN_CHAIN;
+        }
+        return TERN_SSL_ERR_UNABLE_TO_GET_ISSUER;
+    case WOLFSSL_X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT:
+    case ASN_SELF_SIGNED_E:
+        return TERN_SSL_ERR_SELF_SIGNED;
+    case 19: /* X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN */
+        return TERN_SSL_ERR_SELF_SIGNED_IN_CHAIN;
+    case WOLFSSL_X509_V_ERR_CERT_HAS_EXPIRED:
+    case ASN_AFTER_DATE_E:
+        return TERN_SSL_ERR_EXPIRED;
+    case WOLFSSL_X509_V_ERR_CERT_NOT_YET_VALID:
+    case ASN_BEFORE_DATE_E:
+        return TERN_SSL_ERR_NOT_YET_VALID;
+    case DOMAIN_NAME_MISMATCH:
+    case 62: /* X509_V_ERR_HOSTNAME_MISMATCH */
+    case 64: /* X509_V_ERR_IP_ADDRESS_MISMATCH */
+        return TERN_SSL_ERR_HOSTNAME_MISMATCH;
+    case 27: /* X509_V_ERR_CERT_UNTRUSTED */
+    case WOLFSSL_X509_V_ERR_CERT_REJECTED:
+        return TERN_SSL_ERR_UNTRUSTED_ROOT;
+    case 26: /* X509_V_ERR_INVALID_PURPOSE */
+    case KEYUSAGE_E:
+    case EXTKEYUSAGE_E:
+        return TERN_SSL_ERR_INVALID_PURPOSE;
+    case WOLFSSL_X509_V_ERR_CERT_CHAIN_TOO_LONG:
+    case WOLFSSL_X509_V_ERR_PATH_LENGTH_EXCEEDED:
+    case MAX_CHAIN_ERROR:
+        return TERN_SSL_ERR_CHAIN_TOO_LONG;
+    case WOLFSSL_X509_V_ERR_CERT_SIGNATURE_FAILURE:
+    case ASN_SIG_CONFIRM_E:
+        return TERN_SSL_ERR_SIGNATURE_FAILURE;
+    case NO_PEER_CERT:
+        return TERN_SSL_ERR_NO_PEER_CERTIFICATE;
+    default:
+        return TERN_SSL_ERR_OTHER;
+    }
+}
+
+int tern__tls_add_verify_error(tern__tls *tls, int err, int depth, WOLFSSL_X509 *x)
+{
+    if (tls->errors == NULL && (tls->errors = tern_ssl_error_list_new()) == NULL) {
+        return TERN_ENOMEM;
+    }
+    tern_certificate *cert = x != NULL ? tern__certificate_from_x509(x) : NULL;
+    enum tern_ssl_error_code code = map_verify(err, depth, cert);
+    /* one entry per (code, certificate): wolfSSL may report a problem more than once */
+    for (size_t i = 0; i < tls->errors->n; i++) {
+        const struct tern_ssl_error *e = &tls->errors->items[i];
+        if (e->code == code && tern_certificate_equals(e->cert, cert)) {
+            tern_certificate_unref(cert);
+            return 0;
+        }
+    }
+    return list_push(tls->errors, code, depth, cert);
+}
+
+/* Whether every error found is ignored (all, or matched by an expected entry). */
+bool tern__tls_errors_ignored(const tern__tls *tls)
+{
+    if (tls->errors == NULL || tls->errors->n == 0 || tls->ignore_all) {
+        return true;
+    }
+    if (tls->expected == NULL) {
+        return false;
+    }
+    for (size_t i = 0; i < tls->errors->n; i++) {
+        const struct tern_ssl_error *e = &tls->errors->items[i];
+        bool matched = false;
+        for (size_t j = 0; j < tls->expected->n && !matched; j++) {
+            const struct tern_ssl_error *x = &tls->expected->items[j];
+            matched = x->code == e->code && (x->cert == NULL || tern_certificate_equals(x->cert, e->cert));
+        }
+        if (!matched) {
+            return false;
+        }
+    }
+    return true;
+}
+
+void tern__tls_errors_free(tern__tls *tls)
+{
+    tern_ssl_error_list_free(tls->errors);
+    tern_ssl_error_list_free(tls->expected);
+    tern_certificate_unref(tls->peer);
+    for (size_t i = 0; i < tls->nchain; i++) {
+        tern_certificate_unref(tls->chain[i]);
+    }
+    free(tls->chain);
+    tls->errors = tls->expected = NULL;
+    tls->peer = NULL;
+    tls->chain = NULL;
+    tls->nchain = 0;
+}
+
+/* ---- on the socket -------------------------------------------------------------------------------- */
+
+void tern_socket_ignore_all_ssl_errors(tern_socket *s)
+{
+    s->ignore_all_ssl_errors = 1;
+    if (s->tls != NULL) {
+        ((tern__tls *)s->tls)->ignore_all = true;
+    }
+}
+
+int tern_socket_ignore_ssl_errors(tern_socket *s, const tern_ssl_error_list *expected)
+{
+    tern__tls *tls = s->tls;
+    if (tls == NULL) {
+        /* before the handshake: kept on the socket until TLS starts */
+        return tern__socket_set_expected_errors(s, expected);
+    }
+    tern_ssl_error_list *copy = tern_ssl_error_list_new();
+    if (copy == NULL) {
+        return TERN_ENOMEM;
+    }
+    for (size_t i = 0; expected != NULL && i < expected->n; i++) {
+        if (tern_ssl_error_list_add(copy, expected->items[i].code, expected->items[i].cert) < 0) {
+            tern_ssl_error_list_free(copy);
+            return TERN_ENOMEM;
+        }
+    }
+    tern_ssl_error_list_free(tls->expected);
+    tls->expected = copy;
+    return 0;
+}
+
+int tern__socket_set_expected_errors(tern_socket *s, const tern_ssl_error_list *expected)
+{
+    tern_ssl_error_list *copy = tern_ssl_error_list_new();
+    if (copy == NULL) {
+        return TERN_ENOMEM;
+    }
+    for (size_t i = 0; expected != NULL && i < expected->n; i++) {
+        if (tern_ssl_error_list_add(copy, expected->items[i].code, expected->items[i].cert) < 0) {
+            tern_ssl_error_list_free(copy);
+            return TERN_ENOMEM;
+        }
+    }
+    if (s->ssl_expected_free != NULL) {
+        s->ssl_expected_free(s->ssl_expected);
+    }
+    s->ssl_expected = copy;
+    s->ssl_expected_free = (void (*)(void *))tern_ssl_error_list_free;
+    return 0;
+}
+
+const tern_ssl_error_list *tern_socket_ssl_handshake_errors(const tern_socket *s)
+{
+    const tern__tls *tls = s->tls;
+    return tls != NULL ? tls->errors : NULL;
+}
+
+/* The peer's certificates, converted once on first use. */
+static void load_peer(tern__tls *tls)
+{
+    if (tls->peer_loaded || !tls->handshake_done) {
+        return;
+    }
+    tls->peer_loaded = true;
+    WOLFSSL_X509 *x = wolfSSL_get_peer_certificate(tls->ssl);
+    if (x != NULL) {
+        tls->peer = tern__certificate_from_x509(x);
+        wolfSSL_X509_free(x);
+    }
+    WOLFSSL_X509_CHAIN *chain = wolfSSL_get_peer_chain(tls->ssl);
+    int n = chain != NULL ? wolfSSL_get_chain_count(chain) : 0;
+    if (n > 0 && (tls->chain = calloc((size_t)n, sizeof(*tls->chain))) != NULL) {
+        for (int i = 0; i < n; i++) {
+            WOLFSSL_X509 *cx = wolfSSL_get_chain_X509(chain, i);
+            if (cx != NULL) {
+                tern_certificate *c = tern__certificate_from_x509(cx);
+                wolfSSL_X509_free(cx);
+                if (c != NULL) {
+                    tls->chain[tls->nchain++] = c;
+                }
+            }
+        }
+    }
+}
+
+const tern_certificate *tern_socket_peer_certificate(const tern_socket *s)
+{
+    tern__tls *tls = s->tls;
+    if (tls == NULL) {
+        return NULL;
+    }
+    load_peer(tls);
+    return tls->peer;
+}
+
+size_t tern_socket_peer_certificate_chain_count(const tern_socket *s)
+{
+    tern__tls *tls = s->tls;
+    if (tls == NULL) {
+        return 0;
+    }
+    load_peer(tls);
+    return tls->nchain;
+}
+
+const tern_certificate *tern_socket_peer_certificate_chain_at(const tern_socket *s, size_t i)
+{
+    tern__tls *tls = s->tls;
+    if (tls == NULL) {
+        return NULL;
+    }
+    load_peer(tls);
+    return i < tls->nchain ? tls->chain[i] : NULL;
+}
