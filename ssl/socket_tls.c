@@ -377,6 +377,17 @@ static int tls_begin(tern_socket *s, bool server)
             return TERN_ENOMEM;
         }
     }
+    if (cfg->alpn != NULL) {
+        char list[1024];
+        snprintf(list, sizeof(list), "%s", cfg->alpn);
+        if (wolfSSL_UseALPN(tls->ssl, list, (unsigned)strlen(list),
+                            WOLFSSL_ALPN_FAILED_ON_MISMATCH) != WOLFSSL_SUCCESS) {
+            tern__tls_errors_free(tls);
+            wolfSSL_free(tls->ssl);
+            free(tls);
+            return TERN_ENOMEM;
+        }
+    }
     /* expected errors given before the handshake move in */
     tls->expected = s->ssl_expected;
     s->ssl_expected = NULL;
@@ -528,6 +539,40 @@ const char *tern_socket_session_cipher(const tern_socket *s)
     }
     const char *name = wolfSSL_get_cipher_name(tls->ssl);
     return name != NULL ? name : "";
+}
+
+const char *tern_socket_alpn_protocol(const tern_socket *s)
+{
+    tern__tls *tls = s->tls;
+    char *name = NULL;
+    unsigned short len = 0;
+
+    if (tls == NULL || !tls->handshake_done) {
+        return "";
+    }
+    if (tls->alpn[0] == '\0' && wolfSSL_ALPN_GetProtocol(tls->ssl, &name, &len) == WOLFSSL_SUCCESS &&
+        name != NULL && len < sizeof(tls->alpn)) {
+        memcpy(tls->alpn, name, len);
+        tls->alpn[len] = '\0';
+    }
+    return tls->alpn;
+}
+
+const char *tern_socket_sni_name(const tern_socket *s)
+{
+    tern__tls *tls = s->tls;
+    if (tls == NULL || !tls->server) {
+        return "";
+    }
+    if (tls->sni[0] == '\0') {
+        void *data = NULL;
+        unsigned short n = wolfSSL_SNI_GetRequest(tls->ssl, WOLFSSL_SNI_HOST_NAME, &data);
+        if (n > 0 && data != NULL && n < sizeof(tls->sni)) {
+            memcpy(tls->sni, data, n);
+            tls->sni[n] = '\0';
+        }
+    }
+    return tls->sni;
 }
 
 size_t tern_socket_encrypted_bytes_available(const tern_socket *s)

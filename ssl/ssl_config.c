@@ -8,11 +8,14 @@
  */
 #include "ssl_internal.h"
 
+#include <wolfssl/wolfcrypt/asn_public.h>
+
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #define DEFAULT_CIPHERS                                                                        \
     "TLS13-AES128-GCM-SHA256:TLS13-AES256-GCM-SHA384:TLS13-CHACHA20-POLY1305-SHA256:"         \
@@ -44,9 +47,22 @@ const char *tern_ssl_default_ciphers(void)
     return DEFAULT_CIPHERS;
 }
 
+static int on_server_name(WOLFSSL *ssl, int *alert, void *arg);
+
 static void destroy(tern__object *o)
 {
     tern_ssl_config *cfg = (tern_ssl_config *)o;
+    for (size_t i = 0; i < cfg->nsni; i++) {
+        free(cfg->sni[i].name);
+        tern_ssl_config_unref(cfg->sni[i].cfg);
+    }
+    free(cfg->sni);
+    free(cfg->alpn);
+    free(cfg->cert_buf);
+    if (cfg->key_der != NULL) {
+        memset(cfg->key_der, 0, cfg->key_der_len);
+        free(cfg->key_der);
+    }
     wolfSSL_CTX_free(cfg->server_ctx);
     wolfSSL_CTX_free(cfg->client_ctx);
     memset(cfg, 0, sizeof(*cfg));
@@ -80,6 +96,9 @@ tern_ssl_config *tern_ssl_config_new(void)
         }
         tern__tls_ctx_init(ctxs[i]);
     }
+    /* always: it makes wolfSSL keep the client's SNI name (tern_socket_sni_name) */
+    wolfSSL_CTX_set_servername_callback(cfg->server_ctx, on_server_name);
+    wolfSSL_CTX_set_servername_arg(cfg->server_ctx, cfg);
     return cfg;
 }
 
@@ -286,6 +305,15 @@ static int load_certificate(tern_ssl_config *cfg, const char *name, const void *
             return TERN_EINVAL;
         }
     }
+    unsigned char *copy = malloc(len);
+    if (copy == NULL) {
+        return TERN_ENOMEM;
+    }
+    memcpy(copy, data, len);
+    free(cfg->cert_buf);
+    cfg->cert_buf = copy;
+    cfg->cert_len = len;
+    cfg->cert_fmt = wolf_format(enc);
     cfg->has_cert = true;
     return 0;
 }
@@ -353,6 +381,28 @@ static int load_key(tern_ssl_config *cfg, const char *name, const void *data, si
             return TERN_EINVAL;
         }
     }
+    /* keep the key as plain DER for per-connection use (SNI): decrypted once, here */
+    unsigned char *der = malloc(len + 1);
+    int der_len = (int)len;
+    if (der == NULL) {
+        return TERN_ENOMEM;
+    }
+    if (enc == TERN_ENCODING_PEM) {
+        der_len = wc_KeyPemToDer(data, (int)len, der, (int)len, passphrase);
+    } else {
+        memcpy(der, data, len);
+    }
+    if (der_len <= 0) {
+        free(der);
+        seterr(cfg, "private key %s: cannot convert to DER", name);
+        return TERN_EINVAL;
+    }
+    if (cfg->key_der != NULL) {
+        memset(cfg->key_der, 0, cfg->key_der_len);
+        free(cfg->key_der);
+    }
+    cfg->key_der = der;
+    cfg->key_der_len = (size_t)der_len;
     cfg->has_key = true;
     return 0;
 }
@@ -484,5 +534,95 @@ int tern_ssl_config_set_handshake_timeout(tern_ssl_config *cfg, uint32_t ms)
         return rc;
     }
     cfg->handshake_timeout_ms = ms;
+    return 0;
+}
+
+/* ---- ALPN and SNI ---------------------------------------------------------------------------- */
+
+int tern_ssl_config_set_alpn(tern_ssl_config *cfg, const char *list)
+{
+    int rc = check_setup(cfg);
+    if (rc < 0) {
+        return rc;
+    }
+    if (list == NULL || list[0] == '\0') {
+        seterr(cfg, "alpn: empty list");
+        return TERN_EINVAL;
+    }
+    for (const char *p = list; *p != '\0';) {
+        size_t n = strcspn(p, ",");
+        if (n == 0 || n > 255) {
+            seterr(cfg, "alpn \"%s\": each protocol name is 1..255 bytes", list);
+            return TERN_EINVAL;
+        }
+        p += n;
+        if (*p == ',') {
+            p++;
+            if (*p == '\0') {
+                seterr(cfg, "alpn \"%s\": empty protocol name", list);
+                return TERN_EINVAL;
+            }
+        }
+    }
+    char *copy = strdup(list);
+    if (copy == NULL) {
+        return TERN_ENOMEM;
+    }
+    free(cfg->alpn);
+    cfg->alpn = copy;
+    return 0;
+}
+
+static int on_server_name(WOLFSSL *ssl, int *alert, void *arg)
+{
+    const tern_ssl_config *cfg = arg;
+    void *data = NULL;
+    unsigned short n = wolfSSL_SNI_GetRequest(ssl, WOLFSSL_SNI_HOST_NAME, &data);
+
+    if (n == 0 || data == NULL) {
+        return 0; /* SSL_TLSEXT_ERR_OK: the default certificate */
+    }
+    for (size_t i = 0; i < cfg->nsni; i++) {
+        const tern_ssl_config *alt = cfg->sni[i].cfg;
+        if (strlen(cfg->sni[i].name) == n && strncasecmp(cfg->sni[i].name, data, n) == 0) {
+            if (wolfSSL_use_certificate_chain_buffer_format(ssl, alt->cert_buf, (long)alt->cert_len,
+                                                            alt->cert_fmt) != WOLFSSL_SUCCESS ||
+                wolfSSL_use_PrivateKey_buffer(ssl, alt->key_der, (long)alt->key_der_len,
+                                              WOLFSSL_FILETYPE_ASN1) != WOLFSSL_SUCCESS) {
+                *alert = 80; /* internal_error */
+                return 2;    /* SSL_TLSEXT_ERR_ALERT_FATAL */
+            }
+            break;
+        }
+    }
+    return 0;
+}
+
+int tern_ssl_config_add_server_name(tern_ssl_config *cfg, const char *name,
+                                    tern_ssl_config *for_name)
+{
+    int rc = check_setup(cfg);
+    if (rc < 0) {
+        return rc;
+    }
+    if (name == NULL || name[0] == '\0' || for_name == NULL || for_name == cfg) {
+        seterr(cfg, "server name: a name and another configuration are needed");
+        return TERN_EINVAL;
+    }
+    if (!for_name->has_cert || !for_name->has_key) {
+        seterr(cfg, "server name %s: its configuration has no certificate and key", name);
+        return TERN_EINVAL;
+    }
+    struct tern__sni_entry *sni = realloc(cfg->sni, (cfg->nsni + 1) * sizeof(*sni));
+    if (sni == NULL) {
+        return TERN_ENOMEM;
+    }
+    cfg->sni = sni;
+    if ((sni[cfg->nsni].name = strdup(name)) == NULL) {
+        return TERN_ENOMEM;
+    }
+    sni[cfg->nsni].cfg = tern_ssl_config_ref(for_name);
+    tern__ssl_config_freeze(for_name);
+    cfg->nsni++;
     return 0;
 }

@@ -23,6 +23,16 @@ struct tern_ssl_config {
     int verify_depth;
     uint32_t handshake_timeout_ms;
     bool has_cert, has_key, has_ca;
+    char *alpn; /* comma-separated, as given */
+    /* the certificate and key as loaded, for SNI selection per connection */
+    unsigned char *cert_buf, *key_der;
+    size_t cert_len, key_der_len;
+    int cert_fmt;
+    struct tern__sni_entry {
+        char *name;
+        tern_ssl_config *cfg;
+    } *sni;
+    size_t nsni;
     char errstr[TERN__SSL_ERRSTR];
 };
 
@@ -37,6 +47,8 @@ typedef struct tern__tls {
     bool verify_pending;    /* handshake done; ssl_errors not yet answered */
     bool must_verify;       /* VERIFY_PEER: errors close unless ignored */
     bool peer_loaded;
+    char alpn[256];
+    char sni[256];
     char verify_error[160]; /* the first certificate problem, for the error string */
     tern_ssl_error_list *errors;   /* found during the handshake */
     tern_ssl_error_list *expected; /* tern_socket_ignore_ssl_errors */

@@ -286,6 +286,14 @@ TERN_API int tern_socket_session_protocol(const tern_socket *s);
  * connection lives. @thread owner */
 TERN_API const char *tern_socket_session_cipher(const tern_socket *s);
 
+/** The ALPN protocol the handshake agreed on, or "" (none, or before `encrypted`).
+ * @return borrowed while the connection's TLS state lives. @thread owner */
+TERN_API const char *tern_socket_alpn_protocol(const tern_socket *s);
+
+/** On a server: the host name the client asked for with SNI, or "" (none).
+ * @return borrowed while the connection's TLS state lives. @thread owner */
+TERN_API const char *tern_socket_sni_name(const tern_socket *s);
+
 /** TLS record bytes received and not yet decrypted. @thread owner */
 TERN_API size_t tern_socket_encrypted_bytes_available(const tern_socket *s);
 

@@ -120,6 +120,24 @@ TERN_API int tern_ssl_config_set_peer_verify_depth(tern_ssl_config *cfg, int dep
  * none). A total deadline: a client dripping bytes cannot extend it. @thread setup */
 TERN_API int tern_ssl_config_set_handshake_timeout(tern_ssl_config *cfg, uint32_t ms);
 
+/**
+ * ALPN protocols, most preferred first, comma-separated ("h2,http/1.1"). A client offers
+ * them; a server picks the first of its own list that the client offers, and refuses the
+ * handshake (no_application_protocol) if the client offers ALPN and none matches.
+ * @return 0; TERN_EINVAL (empty name, a name over 255 bytes); TERN_EBUSY. @thread setup
+ */
+TERN_API int tern_ssl_config_set_alpn(tern_ssl_config *cfg, const char *list);
+
+/**
+ * Server name indication on a server: when a client asks for @p name (exact match, case
+ * insensitive), the handshake uses @p for_name's certificate and key instead of @p cfg's.
+ * @p for_name is referenced and frozen. Clients without SNI, or with another name, get
+ * @p cfg's certificate. @return 0; TERN_EINVAL (@p for_name without certificate and key);
+ * TERN_ENOMEM; TERN_EBUSY. @thread setup
+ */
+TERN_API int tern_ssl_config_add_server_name(tern_ssl_config *cfg, const char *name,
+                                             tern_ssl_config *for_name);
+
 #ifdef __cplusplus
 }
 #endif
