@@ -158,6 +158,8 @@ struct tern_reactor {
     uint64_t nsockets;
     _Atomic unsigned nactors; /* advisory, for actor placement */
     bool draining;            /* stop requested: exit when no socket is left */
+    bool standalone;          /* driven by tern_reactor_run on its creator's thread */
+    _Atomic bool stop_requested; /* standalone: tern_reactor_stop */
     bool stopped;             /* the loop has exited */
     ev_timer drain_timer;
     tern__list listeners;     /* SO_REUSEPORT listeners owned by this reactor */
@@ -193,6 +195,9 @@ static inline void tern__task_run(tern_reactor *r, const struct tern__task *t)
     }
 }
 void tern__reactor_defer(tern_reactor *r, tern__deferred *d);
+void tern__reactor_set_current(tern_reactor *r);
+int tern__workers_start(tern_runtime *rt);
+void tern__workers_join(tern_runtime *rt);
 void tern__actors_reactor_stopped(tern_reactor *r);
 bool tern__on_owner(const tern_reactor *r);
 /* Called by socket.c when a socket opens/closes, so drain can finish. */
@@ -212,6 +217,7 @@ struct tern_runtime {
     tern_reactor **reactors;
     char errstr[TERN__ERRSTR];
     bool started, joined;
+    bool standalone;     /* one reactor driven by its creator's thread */
     _Atomic bool all_exited; /* set by join, read by the signal thread */
     _Atomic int stopping; /* number of stop calls */
     _Atomic uint32_t drain_ms;

@@ -27,6 +27,11 @@ tern_reactor *tern_reactor_current(void)
     return current_reactor;
 }
 
+void tern__reactor_set_current(tern_reactor *r)
+{
+    current_reactor = r;
+}
+
 bool tern__on_owner(const tern_reactor *r)
 {
     return current_reactor == r;
@@ -144,6 +149,9 @@ static void on_wake(struct ev_loop *loop, ev_async *w, int revents)
     struct tern__task t;
     uint64_t budget = r->rt->opts.mailbox_capacity;
 
+    if (r->standalone && atomic_load(&r->stop_requested)) {
+        ev_break(r->loop, EVBREAK_ALL);
+    }
     if (stops > r->seen_stops) {
         r->seen_stops = stops;
         handle_stop(r, stops);
@@ -366,5 +374,90 @@ void tern_timer_free(tern_timer *t)
         t->free_requested = true;
     } else {
         free(t);
+    }
+}
+
+/* ---- standalone reactors --------------------------------------------------------------------- */
+
+tern_reactor *tern_reactor_new(void)
+{
+    tern_runtime_options o;
+    tern_runtime_options_init(&o);
+    o.reactors = 1;
+    o.workers = 1;
+    tern_runtime *rt = tern_runtime_new(&o);
+    if (rt == NULL) {
+        return NULL;
+    }
+    rt->standalone = true;
+    rt->nreactors = 1;
+    rt->reactors = calloc(1, sizeof(*rt->reactors));
+    if (rt->reactors == NULL || (rt->reactors[0] = tern__reactor_new(rt, 0)) == NULL) {
+        tern_runtime_free(rt);
+        return NULL;
+    }
+    tern_reactor *r = rt->reactors[0];
+    r->standalone = true;
+    if (tern__workers_start(rt) < 0) {
+        tern__workers_join(rt);
+        tern_runtime_free(rt);
+        return NULL;
+    }
+    current_reactor = r;
+    return r;
+}
+
+void tern_reactor_free(tern_reactor *r)
+{
+    if (r == NULL || !r->standalone) {
+        return;
+    }
+    tern_runtime *rt = r->rt;
+    tern__reactor_abort_all(r);
+    run_deferred(r);
+    tern__workers_join(rt);    /* lookups in flight come back canceled */
+    tern__reactor_join(r);     /* what is still queued runs with a NULL reactor */
+    if (current_reactor == r) {
+        current_reactor = NULL;
+    }
+    tern_runtime_free(rt);     /* frees the reactor too */
+}
+
+int tern_reactor_run(tern_reactor *r)
+{
+    if (r == NULL || !r->standalone || current_reactor != r) {
+        return TERN_EINVAL;
+    }
+    atomic_store(&r->stop_requested, false);
+    ev_run(r->loop, 0);
+    return 0;
+}
+
+static void on_run_once_timeout(struct ev_loop *loop, ev_timer *w, int revents)
+{
+}
+
+int tern_reactor_run_once(tern_reactor *r, uint32_t timeout_ms)
+{
+    ev_timer t;
+
+    if (r == NULL || current_reactor != r) {
+        return TERN_EINVAL;
+    }
+    ev_timer_init(&t, on_run_once_timeout, timeout_ms / 1000.0, 0.0);
+    ev_timer_start(r->loop, &t);
+    ev_run(r->loop, EVRUN_ONCE);
+    ev_timer_stop(r->loop, &t);
+    return 0;
+}
+
+void tern_reactor_stop(tern_reactor *r)
+{
+    if (r == NULL) {
+        return;
+    }
+    if (r->standalone) {
+        atomic_store(&r->stop_requested, true);
+        ev_async_send(r->loop, &r->wake);
     }
 }

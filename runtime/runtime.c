@@ -141,7 +141,7 @@ int tern__worker_submit(tern_runtime *rt, tern__worker_job *job)
 
 #define WORK_QUEUE_SIZE 4096
 
-static int workers_start(tern_runtime *rt)
+int tern__workers_start(tern_runtime *rt)
 {
     rt->work_sem = malloc(sizeof(sem_t));
     rt->workers = calloc(rt->opts.workers, sizeof(pthread_t));
@@ -162,7 +162,7 @@ static int workers_start(tern_runtime *rt)
     return 0;
 }
 
-static void workers_join(tern_runtime *rt)
+void tern__workers_join(tern_runtime *rt)
 {
     atomic_store(&rt->workers_quit, 1);
     for (unsigned i = 0; i < rt->nworkers; i++) {
@@ -277,7 +277,7 @@ int tern_runtime_start(tern_runtime *rt)
         goto fail;
     }
     rt->started = true;
-    if ((rc = workers_start(rt)) < 0) {
+    if ((rc = tern__workers_start(rt)) < 0) {
         goto fail_threads;
     }
     for (unsigned i = 0; i < rt->nreactors; i++) {
@@ -348,7 +348,7 @@ int tern_runtime_join(tern_runtime *rt)
     for (unsigned i = 0; i < rt->nreactors; i++) {
         tern__reactor_join(rt->reactors[i]);
     }
-    workers_join(rt);
+    tern__workers_join(rt);
     /* jobs handed back may have posted nothing more; run leftovers once again */
     for (unsigned i = 0; i < rt->nreactors; i++) {
         tern__reactor_join(rt->reactors[i]);

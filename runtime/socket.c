@@ -1255,3 +1255,77 @@ int tern_socket_descriptor(const tern_socket *s)
 {
     return s->fd;
 }
+
+/* ---- blocking helpers ---------------------------------------------------------------------------- */
+
+enum wait_for { WAIT_CONNECTED, WAIT_ENCRYPTED, WAIT_READY_READ, WAIT_WRITTEN, WAIT_DISCONNECTED };
+
+static bool wait_done(const tern_socket *s, enum wait_for what)
+{
+    switch (what) {
+    case WAIT_CONNECTED:
+        return s->state == TERN_SOCKET_STATE_CONNECTED || s->state == TERN_SOCKET_STATE_CLOSING;
+    case WAIT_ENCRYPTED:
+        return s->encrypted && !s->pending_encrypted;
+    case WAIT_READY_READ:
+        return s->rbuf.len > 0;
+    case WAIT_WRITTEN:
+        return s->wbuf.len == 0 && s->pbuf.len == 0 &&
+               (s->mode == TERN_SSL_MODE_UNENCRYPTED || s->encrypted);
+    case WAIT_DISCONNECTED:
+        return s->state == TERN_SOCKET_STATE_UNCONNECTED && !s->pending_disconnected &&
+               !s->deferred.queued;
+    }
+    return false;
+}
+
+static int wait_for(tern_socket *s, enum wait_for what, uint32_t timeout_ms)
+{
+    if (s == NULL) {
+        return TERN_EINVAL;
+    }
+    if (!tern__on_owner(s->r) || s->in_callback > 0) {
+        return TERN_EBUSY;
+    }
+    uint64_t deadline = tern_reactor_now_ms(s->r) + timeout_ms;
+    for (;;) {
+        if (wait_done(s, what)) {
+            return 0;
+        }
+        if (what != WAIT_DISCONNECTED && s->state == TERN_SOCKET_STATE_UNCONNECTED &&
+            !s->pending_disconnected) {
+            return s->err < 0 ? s->err : TERN_ENOTCONN;
+        }
+        ev_now_update(s->r->loop);
+        uint64_t now = tern_reactor_now_ms(s->r);
+        if (now >= deadline) {
+            return TERN_ETIMEDOUT;
+        }
+        tern_reactor_run_once(s->r, (uint32_t)(deadline - now));
+    }
+}
+
+int tern_socket_wait_for_connected(tern_socket *s, uint32_t timeout_ms)
+{
+    return wait_for(s, WAIT_CONNECTED, timeout_ms);
+}
+
+int tern_socket_wait_for_encrypted(tern_socket *s, uint32_t timeout_ms)
+{
+    return wait_for(s, WAIT_ENCRYPTED, timeout_ms);
+}
+
+int tern_socket_wait_for_ready_read(tern_socket *s, uint32_t timeout_ms)
+{
+    return wait_for(s, WAIT_READY_READ, timeout_ms);
+}
+
+int tern_socket_wait_for_bytes_written(tern_socket *s, uint32_t timeout_ms)
+{
+    return wait_for(s, WAIT_WRITTEN, timeout_ms);
+}
+
+int tern_socket_wait_for_disconnected(tern_socket *s, uint32_t timeout_ms)
+{
+    return wait_for(s, WAIT_DISCONNECTED, timeout_ms);
+}

@@ -133,6 +133,33 @@ TERN_API tern_runtime *tern_reactor_runtime(const tern_reactor *r);
 /** The loop's cached time in milliseconds (monotonic, updated once per loop turn). @thread owner */
 TERN_API uint64_t tern_reactor_now_ms(const tern_reactor *r);
 
+/**
+ * A reactor driven by the calling thread instead of a runtime thread: for simple blocking
+ * clients, tools and tests (with `tern_socket_wait_for_*`). The calling thread becomes its
+ * owner; it has its own worker thread for name lookups. Tasks may be posted to it from any
+ * thread; they run while the owner runs the loop (`tern_reactor_run`, `_run_once` or a
+ * `wait_for_*`). @return the reactor or NULL (out of memory, or a thread failed).
+ * @thread setup (the calling thread owns it from now on)
+ */
+TERN_API tern_reactor *tern_reactor_new(void);
+
+/** Frees a reactor made with `tern_reactor_new`, aborting its sockets (no events follow;
+ * free your own sockets first). NULL is a no-op. @thread owner */
+TERN_API void tern_reactor_free(tern_reactor *r);
+
+/**
+ * Runs a standalone reactor's loop until `tern_reactor_stop`. @return 0; TERN_EINVAL if
+ * @p r belongs to a runtime or the caller is not its owner. @thread owner (blocking)
+ */
+TERN_API int tern_reactor_run(tern_reactor *r);
+
+/** Runs one turn of a standalone reactor's loop, waiting at most @p timeout_ms for an
+ * event. @return 0; TERN_EINVAL as `tern_reactor_run`. @thread owner (blocking) */
+TERN_API int tern_reactor_run_once(tern_reactor *r, uint32_t timeout_ms);
+
+/** Makes `tern_reactor_run` return after the current turn. @thread any */
+TERN_API void tern_reactor_stop(tern_reactor *r);
+
 /** A timer callback. Stopping or freeing @p t inside it is allowed. */
 typedef void (*tern_timer_fn)(tern_timer *t, void *user);
 

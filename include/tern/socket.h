@@ -237,6 +237,26 @@ TERN_API int tern_socket_local_address(const tern_socket *s, char *buf, size_t l
 /** The descriptor, or -1. Do not read, write or close it. @thread owner */
 TERN_API int tern_socket_descriptor(const tern_socket *s);
 
+/* ---- blocking helpers (QAbstractSocket::waitFor*) ----------------------------------------
+ * For simple clients and tests: each runs the owner reactor's loop (other sockets' events
+ * fire meanwhile) until the condition holds or @p timeout_ms passes. Call them on the
+ * owner thread, outside the socket's own callbacks (TERN_EBUSY otherwise); normally on a
+ * standalone reactor (`tern_reactor_new`). Each returns 0 when the condition holds;
+ * TERN_ETIMEDOUT; or, when the connection ended first, its error (or TERN_ENOTCONN).
+ * @thread owner (blocking)
+ */
+
+/** Until CONNECTED (TCP). */
+TERN_API int tern_socket_wait_for_connected(tern_socket *s, uint32_t timeout_ms);
+/** Until `encrypted` (the TLS handshake completed and was accepted). */
+TERN_API int tern_socket_wait_for_encrypted(tern_socket *s, uint32_t timeout_ms);
+/** Until bytes are available to read (at once if some already are). */
+TERN_API int tern_socket_wait_for_ready_read(tern_socket *s, uint32_t timeout_ms);
+/** Until everything written has been handed to the kernel. */
+TERN_API int tern_socket_wait_for_bytes_written(tern_socket *s, uint32_t timeout_ms);
+/** Until the socket is UNCONNECTED and `disconnected` was delivered; returns 0 then. */
+TERN_API int tern_socket_wait_for_disconnected(tern_socket *s, uint32_t timeout_ms);
+
 /* ---- TLS (implemented in ssl/) --------------------------------------------------------- */
 
 /**
