@@ -947,6 +947,11 @@ size_t tern_socket_bytes_available(const tern_socket *s)
 
 size_t tern_socket_bytes_to_write(const tern_socket *s)
 {
+    /* plaintext, as QSslSocket::bytesToWrite: waiting for the handshake, or encrypted into
+     * records that are not all sent yet */
+    if (s->tls_ops != NULL || s->encrypt_on_connect) {
+        return s->pbuf.len + s->unreported_plain;
+    }
     return s->wbuf.len;
 }
 
@@ -970,7 +975,7 @@ int tern_socket_write(tern_socket *s, const void *data, size_t len)
     if (s->shut_wr_requested) {
         return TERN_ENOTCONN;
     }
-    if (s->write_limit > 0 && s->wbuf.len + s->pbuf.len + len > s->write_limit) {
+    if (s->write_limit > 0 && tern_socket_bytes_to_write(s) + len > s->write_limit) {
         return TERN_ENOBUFS;
     }
     if (len == 0) {

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 
 #define DEFAULT_CIPHERS                                                                        \
     "TLS13-AES128-GCM-SHA256:TLS13-AES256-GCM-SHA384:TLS13-CHACHA20-POLY1305-SHA256:"         \
@@ -81,6 +82,8 @@ tern_ssl_config *tern_ssl_config_new(void)
     cfg->verify_mode = TERN_VERIFY_AUTO;
     cfg->verify_depth = 9;
     cfg->handshake_timeout_ms = 10000;
+    cfg->max_version = TLS1_3_VERSION;
+    cfg->ciphers_have_tls13 = true;
     cfg->server_ctx = wolfSSL_CTX_new(wolfSSLv23_server_method());
     cfg->client_ctx = wolfSSL_CTX_new(wolfSSLv23_client_method());
     if (cfg->server_ctx == NULL || cfg->client_ctx == NULL) {
@@ -166,6 +169,10 @@ int tern_ssl_config_set_protocol_range(tern_ssl_config *cfg, enum tern_ssl_proto
                (unsigned)min, (unsigned)max);
         return TERN_EINVAL;
     }
+    if (hi == TLS1_3_VERSION && !cfg->ciphers_have_tls13) {
+        seterr(cfg, "protocol range: TLS 1.3 allowed but the cipher list has no TLS 1.3 suite");
+        return TERN_EINVAL;
+    }
     WOLFSSL_CTX *ctxs[2] = {cfg->server_ctx, cfg->client_ctx};
     for (int i = 0; i < 2; i++) {
         if (wolfSSL_CTX_set_min_proto_version(ctxs[i], lo) != WOLFSSL_SUCCESS ||
@@ -174,6 +181,7 @@ int tern_ssl_config_set_protocol_range(tern_ssl_config *cfg, enum tern_ssl_proto
             return TERN_EINVAL;
         }
     }
+    cfg->max_version = hi;
     return 0;
 }
 
@@ -225,19 +233,26 @@ int tern_ssl_config_set_ciphers(tern_ssl_config *cfg, const char *list)
         return TERN_ENOMEM;
     }
     rc = 0;
+    bool has13 = false;
     char *save = NULL;
     for (char *name = strtok_r(copy, ":", &save); name != NULL; name = strtok_r(NULL, ":", &save)) {
+        if (wolfSSL_CTX_set_cipher_list(probe, name) != WOLFSSL_SUCCESS) {
+            seterr(cfg, "ciphers: unknown or unavailable suite %s", name);
+            rc = TERN_EINVAL;
+            break;
+        }
         if (weak_suite(name)) {
             seterr(cfg, "ciphers: %s is weak (not AEAD, or without authentication) and is refused",
                    name);
             rc = TERN_EINVAL;
             break;
         }
-        if (wolfSSL_CTX_set_cipher_list(probe, name) != WOLFSSL_SUCCESS) {
-            seterr(cfg, "ciphers: unknown or unavailable suite %s", name);
-            rc = TERN_EINVAL;
-            break;
-        }
+        has13 |= strncmp(name, "TLS13", 5) == 0 || strncmp(name, "TLS_", 4) == 0;
+    }
+    if (rc == 0 && !has13 && cfg->max_version == TLS1_3_VERSION) {
+        seterr(cfg, "ciphers: the list has no TLS 1.3 suite while TLS 1.3 is allowed; add one "
+                    "(e.g. TLS13-AES128-GCM-SHA256) or limit the protocol range to TLS 1.2");
+        rc = TERN_EINVAL;
     }
     free(copy);
     wolfSSL_CTX_free(probe);
@@ -249,6 +264,7 @@ int tern_ssl_config_set_ciphers(tern_ssl_config *cfg, const char *list)
         seterr(cfg, "ciphers: the TLS library refused \"%s\"", list);
         return TERN_EINVAL;
     }
+    cfg->ciphers_have_tls13 = has13;
     return 0;
 }
 
@@ -262,8 +278,15 @@ static int read_file(tern_ssl_config *cfg, const char *what, const char *path, u
         return TERN_EINVAL;
     }
     FILE *f = fopen(path, "rb");
+    struct stat st;
     if (f == NULL) {
         seterr(cfg, "%s %s: %s", what, path, strerror(errno));
+        return TERN_EINVAL;
+    }
+    if (fstat(fileno(f), &st) == 0 && !S_ISREG(st.st_mode)) {
+        seterr(cfg, "%s %s: %s", what, path,
+               S_ISDIR(st.st_mode) ? "is a directory" : "not a regular file");
+        fclose(f);
         return TERN_EINVAL;
     }
     unsigned char *buf = malloc(MAX_FILE);

@@ -23,6 +23,8 @@ struct tern_ssl_config {
     int verify_depth;
     uint32_t handshake_timeout_ms;
     bool has_cert, has_key, has_ca;
+    bool ciphers_have_tls13; /* the cipher list names a TLS 1.3 suite */
+    int max_version;         /* wolfSSL's TLS1_x_VERSION */
     char *alpn; /* comma-separated, as given */
     /* the certificate and key as loaded, for SNI selection per connection */
     unsigned char *cert_buf, *key_der;

@@ -64,7 +64,9 @@ TERN_API int tern_ssl_config_set_protocol_range(tern_ssl_config *cfg, enum tern_
 /**
  * The cipher suites, as a ':'-separated list of names (wolfSSL/OpenSSL or IANA names, TLS
  * 1.3 suites included). Weak suites (RC4, 3DES, NULL, anonymous, export, the integrity-only
- * TLS13-SHA256-SHA256) are refused, not filtered: a list naming one is an error.
+ * TLS13-SHA256-SHA256) are refused, not filtered: a list naming one is an error. While TLS
+ * 1.3 is allowed the list must name a TLS 1.3 suite (otherwise TLS 1.3 would quietly use
+ * suites not in the list): limit the protocol range to TLS 1.2 first for a 1.2-only list.
  * @return 0; TERN_EINVAL naming the first unknown or weak suite; TERN_EBUSY. @thread setup
  */
 TERN_API int tern_ssl_config_set_ciphers(tern_ssl_config *cfg, const char *list);
