@@ -255,6 +255,8 @@ static void finish(tern_socket *s, int reason)
         s->fd = -1;
     }
     tern__bufq_clear(s->r, &s->wbuf);
+    tern__bufq_clear(s->r, &s->pbuf); /* never to be encrypted now */
+    s->unreported_plain = 0;
     if (reason < 0) {
         s->err = reason;
         s->pending_error = 1;
@@ -852,8 +854,9 @@ void tern__socket_encrypted(tern_socket *s)
 
 static void after_read(tern_socket *s)
 {
-    if (s->tls_ops != NULL && s->crbuf.len > 0 && s->state == TERN_SOCKET_STATE_CONNECTED) {
-        s->tls_ops->input(s); /* room again: decrypt what waited */
+    if (s->tls_ops != NULL && s->state == TERN_SOCKET_STATE_CONNECTED) {
+        /* room again: decrypt what waited, in crbuf or already inside wolfSSL's record */
+        s->tls_ops->input(s);
         if (s->state == TERN_SOCKET_STATE_UNCONNECTED) {
             return;
         }

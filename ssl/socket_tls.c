@@ -67,17 +67,32 @@ static int verify_cb(int preverify, WOLFSSL_X509_STORE_CTX *store)
     tern_socket *s = store->userCtx; /* wolfSSL_SetCertCbCtx */
     tern__tls *tls = s != NULL ? s->tls : NULL;
 
-    if (preverify || tls == NULL) {
+    if (tls == NULL) {
         return preverify;
     }
-    int err = wolfSSL_X509_STORE_CTX_get_error(store);
     int depth = wolfSSL_X509_STORE_CTX_get_error_depth(store);
-    if (tern__tls_add_verify_error(tls, err, depth, wolfSSL_X509_STORE_CTX_get_current_cert(store)) < 0) {
+    WOLFSSL_X509 *x = wolfSSL_X509_STORE_CTX_get_current_cert(store);
+    tern__tls_keep_chain_cert(tls, depth, x); /* called for every certificate */
+    if (preverify) {
+        return 1;
+    }
+    int err = wolfSSL_X509_STORE_CTX_get_error(store);
+    if (tern__tls_add_verify_error(tls, err, depth, x) < 0) {
         tls->verify_failed = true; /* out of memory: refuse rather than skip a check */
         snprintf(tls->verify_error, sizeof(tls->verify_error), "out of memory");
         return 0;
     }
-    return 1;
+    if (!tls->must_verify || (s->ev != NULL && s->ev->ssl_errors != NULL)) {
+        return 1; /* QUERY_PEER, or the application decides in ssl_errors */
+    }
+    if (tern__tls_errors_ignored(tls)) {
+        return 1; /* ignored beforehand */
+    }
+    /* Nobody can ignore it: refuse now, so wolfSSL tells the peer with an alert. */
+    const tern_ssl_error *e = tern_ssl_error_list_at(tls->errors, tern_ssl_error_list_count(tls->errors) - 1);
+    tls->verify_failed = true;
+    snprintf(tls->verify_error, sizeof(tls->verify_error), "%s", tern_ssl_error_string(e));
+    return 0;
 }
 
 void tern__tls_ctx_init(WOLFSSL_CTX *ctx);
@@ -550,12 +565,12 @@ const char *tern_socket_alpn_protocol(const tern_socket *s)
     if (tls == NULL || !tls->handshake_done) {
         return "";
     }
-    if (tls->alpn[0] == '\0' && wolfSSL_ALPN_GetProtocol(tls->ssl, &name, &len) == WOLFSSL_SUCCESS &&
-        name != NULL && len < sizeof(tls->alpn)) {
+    if (tls->alpn == NULL && wolfSSL_ALPN_GetProtocol(tls->ssl, &name, &len) == WOLFSSL_SUCCESS &&
+        name != NULL && (tls->alpn = malloc((size_t)len + 1)) != NULL) {
         memcpy(tls->alpn, name, len);
         tls->alpn[len] = '\0';
     }
-    return tls->alpn;
+    return tls->alpn != NULL ? tls->alpn : "";
 }
 
 const char *tern_socket_sni_name(const tern_socket *s)
@@ -564,15 +579,15 @@ const char *tern_socket_sni_name(const tern_socket *s)
     if (tls == NULL || !tls->server) {
         return "";
     }
-    if (tls->sni[0] == '\0') {
+    if (tls->sni == NULL) {
         void *data = NULL;
         unsigned short n = wolfSSL_SNI_GetRequest(tls->ssl, WOLFSSL_SNI_HOST_NAME, &data);
-        if (n > 0 && data != NULL && n < sizeof(tls->sni)) {
+        if (n > 0 && data != NULL && (tls->sni = malloc((size_t)n + 1)) != NULL) {
             memcpy(tls->sni, data, n);
             tls->sni[n] = '\0';
         }
     }
-    return tls->sni;
+    return tls->sni != NULL ? tls->sni : "";
 }
 
 size_t tern_socket_encrypted_bytes_available(const tern_socket *s)

@@ -242,6 +242,9 @@ void tern__tls_errors_free(tern__tls *tls)
         tern_certificate_unref(tls->chain[i]);
     }
     free(tls->chain);
+    free(tls->alpn);
+    free(tls->sni);
+    tls->alpn = tls->sni = NULL;
     tls->errors = tls->expected = NULL;
     tls->peer = NULL;
     tls->chain = NULL;
@@ -306,7 +309,23 @@ const tern_ssl_error_list *tern_socket_ssl_handshake_errors(const tern_socket *s
     return tls != NULL ? tls->errors : NULL;
 }
 
-/* The peer's certificates, converted once on first use. */
+void tern__tls_keep_chain_cert(tern__tls *tls, int depth, WOLFSSL_X509 *x)
+{
+    if (x == NULL || depth < 0 || depth >= TERN__MAX_CHAIN) {
+        return;
+    }
+    if (tls->chain == NULL && (tls->chain = calloc(TERN__MAX_CHAIN, sizeof(*tls->chain))) == NULL) {
+        return;
+    }
+    if (tls->chain[depth] == NULL) {
+        tls->chain[depth] = tern__certificate_from_x509(x);
+    }
+    if ((size_t)depth + 1 > tls->nchain) {
+        tls->nchain = (size_t)depth + 1;
+    }
+}
+
+/* The peer's certificate, converted once on first use. */
 static void load_peer(tern__tls *tls)
 {
     if (tls->peer_loaded || !tls->handshake_done) {
@@ -317,20 +336,8 @@ static void load_peer(tern__tls *tls)
     if (x != NULL) {
         tls->peer = tern__certificate_from_x509(x);
         wolfSSL_X509_free(x);
-    }
-    WOLFSSL_X509_CHAIN *chain = wolfSSL_get_peer_chain(tls->ssl);
-    int n = chain != NULL ? wolfSSL_get_chain_count(chain) : 0;
-    if (n > 0 && (tls->chain = calloc((size_t)n, sizeof(*tls->chain))) != NULL) {
-        for (int i = 0; i < n; i++) {
-            WOLFSSL_X509 *cx = wolfSSL_get_chain_X509(chain, i);
-            if (cx != NULL) {
-                tern_certificate *c = tern__certificate_from_x509(cx);
-                wolfSSL_X509_free(cx);
-                if (c != NULL) {
-                    tls->chain[tls->nchain++] = c;
-                }
-            }
-        }
+    } else if (tls->nchain > 0 && tls->chain[0] != NULL) {
+        tls->peer = tern_certificate_ref(tls->chain[0]);
     }
 }
 
@@ -346,20 +353,12 @@ const tern_certificate *tern_socket_peer_certificate(const tern_socket *s)
 
 size_t tern_socket_peer_certificate_chain_count(const tern_socket *s)
 {
-    tern__tls *tls = s->tls;
-    if (tls == NULL) {
-        return 0;
-    }
-    load_peer(tls);
-    return tls->nchain;
+    const tern__tls *tls = s->tls;
+    return tls != NULL && tls->handshake_done ? tls->nchain : 0;
 }
 
 const tern_certificate *tern_socket_peer_certificate_chain_at(const tern_socket *s, size_t i)
 {
-    tern__tls *tls = s->tls;
-    if (tls == NULL) {
-        return NULL;
-    }
-    load_peer(tls);
-    return i < tls->nchain ? tls->chain[i] : NULL;
+    const tern__tls *tls = s->tls;
+    return tls != NULL && tls->handshake_done && i < tls->nchain ? tls->chain[i] : NULL;
 }

@@ -49,18 +49,21 @@ typedef struct tern__tls {
     bool verify_pending;    /* handshake done; ssl_errors not yet answered */
     bool must_verify;       /* VERIFY_PEER: errors close unless ignored */
     bool peer_loaded;
-    char alpn[256];
-    char sni[256];
-    char verify_error[160]; /* the first certificate problem, for the error string */
+    char *alpn;             /* cached on first query (idle connections hold no copies) */
+    char *sni;
+    char verify_error[96];  /* why a verification was refused during the handshake */
     tern_ssl_error_list *errors;   /* found during the handshake */
     tern_ssl_error_list *expected; /* tern_socket_ignore_ssl_errors */
     tern_certificate *peer;
-    tern_certificate **chain;
+    tern_certificate **chain; /* by depth, collected by the verify callback */
     size_t nchain;
 } tern__tls;
 
+#define TERN__MAX_CHAIN 16
+
 tern_certificate *tern__certificate_from_x509(WOLFSSL_X509 *x);
 int tern__tls_add_verify_error(tern__tls *tls, int err, int depth, WOLFSSL_X509 *x);
+void tern__tls_keep_chain_cert(tern__tls *tls, int depth, WOLFSSL_X509 *x);
 bool tern__tls_errors_ignored(const tern__tls *tls);
 void tern__tls_errors_free(tern__tls *tls);
 int tern__socket_set_expected_errors(tern_socket *s, const tern_ssl_error_list *expected);
