@@ -409,8 +409,11 @@ static void do_read(tern_socket *s)
                 fail_errno(s, "recv", tern__errno());
                 return;
             }
-            /* orderly end of the peer's stream */
+            /* end of the peer's stream: orderly for TCP; for TLS only after close_notify */
             s->peer_eof = 1;
+            if (s->tls_ops == NULL) {
+                s->eof_clean = 1;
+            }
             if (s->state == TERN_SOCKET_STATE_CLOSING) {
                 if (s->wbuf.len == 0) {
                     finish(s, 0);
@@ -597,8 +600,15 @@ static void deliver(tern__deferred *d)
     }
     /* after the peer's FIN and the last byte read: close, unless half-close is wanted */
     if (s->state == TERN_SOCKET_STATE_CONNECTED && s->peer_eof && s->rbuf.len == 0 &&
-        !s->half_close) {
-        tern_socket_close(s);
+        (!s->half_close || !s->eof_clean)) {
+        if (!s->eof_clean && s->encrypted) {
+            /* RFC 8446 6.1: a TLS stream ends with close_notify; a bare FIN may be a
+             * truncation attack, so it is not reported as an orderly end */
+            tern__socket_seterr(s, TERN_E_EOF, "TLS: the peer closed without close_notify");
+            finish(s, TERN_E_EOF);
+        } else {
+            tern_socket_close(s);
+        }
     }
 }
 
@@ -794,6 +804,7 @@ int tern_socket_connect_to_host(tern_socket *s, const char *host, uint16_t port)
     s->err = 0;
     s->errstr[0] = '\0';
     s->peer_eof = s->read_finished_sent = s->shut_wr_requested = s->shut_wr_done = 0;
+    s->eof_clean = 0;
     s->pending_ready_read = s->pending_connected = s->pending_disconnected = 0;
     s->pending_error = 0;
     s->port = port;

@@ -253,6 +253,7 @@ static void tls_input(tern_socket *s)
         }
         if (err == WOLFSSL_ERROR_ZERO_RETURN) {
             s->peer_eof = 1; /* close_notify: an orderly end of the peer's stream */
+            s->eof_clean = 1;
             s->pending_ready_read = 1;
             tern__socket_schedule(s);
             break;

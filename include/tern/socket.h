@@ -17,7 +17,9 @@
  *   and queues nothing (wait for `bytes_written`). Queued bytes are sent in order.
  * - The peer's end of stream (FIN) sets `at_end` once the read buffer is empty and fires
  *   `read_finished`; the socket then closes gracefully after its queued data is sent, unless
- *   `tern_socket_set_half_close(s, true)` keeps it open for writing.
+ *   `tern_socket_set_half_close(s, true)` keeps it open for writing. Under TLS the end of
+ *   stream is close_notify; a bare FIN after the handshake may be a truncation (RFC 8446
+ *   6.1): the socket then ends with `disconnected(TERN_E_EOF)`, never reason 0.
  * - A socket accepted by a server is freed by the runtime after `disconnected` returns; a
  *   socket made with `tern_socket_new` is freed by its owner with `tern_socket_free`.
  */

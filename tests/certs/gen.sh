@@ -1,0 +1,185 @@
+#!/bin/sh
+# SPDX-License-Identifier: MIT
+#
+# Writes tern's test PKI into OUTDIR (created if needed) with the openssl CLI (1.1.1 or 3.x):
+#
+#   ca.pem ca.key              the test CA ("tern test CA")
+#   other-ca.pem other-ca.key  an unrelated CA that signed nothing the tests use
+#   server-rsa.pem/.key        RSA-2048 server cert, DNS:localhost IP:127.0.0.1, chain
+#                              leaf first (leaf, then ca.pem); key PKCS#8 PEM
+#   server-rsa-enc.key         the same RSA key, PKCS#8 PEM encrypted (PBES2 AES-256-CBC),
+#                              passphrase "tern-test"
+#   server-rsa-enc-trad.key    the same, traditional PEM ("Proc-Type: 4,ENCRYPTED",
+#                              DEK-Info AES-256-CBC), passphrase "tern-test"
+#   server-ec.pem/.key         ECDSA P-256 server cert (leaf only), same names
+#   server-ec.der              server-ec.pem's leaf, DER
+#   server-ec.key.der          server-ec.key, DER
+#   client.pem/.key            client certificate (clientAuth), CN "tern test client"
+#   expired.pem/.key           signed by ca, localhost names, valid 2020-01-01..2021-01-01
+#   notyet.pem/.key            signed by ca, localhost names, valid 2090-01-01..2091-01-01
+#   wronghost.pem/.key         signed by ca, DNS:wrong.example only
+#   selfsigned.pem/.key        self-signed, localhost names
+#
+# Valid certificates run from 2024-01-01 to 2049-12-31 (fixed dates: only the keys are
+# random). Idempotent: exits at once when OUTDIR/.stamp exists. Files appear atomically
+# (built in a temporary directory, then moved), so a half-written set is never stamped.
+#
+# Usage: gen.sh OUTDIR
+set -eu
+
+if [ "$#" -ne 1 ] || [ -z "$1" ]; then
+    echo "usage: $0 OUTDIR" >&2
+    exit 2
+fi
+out=$1
+stamp="$out/.stamp"
+[ -f "$stamp" ] && exit 0
+
+command -v openssl >/dev/null 2>&1 || { echo "$0: openssl not found" >&2; exit 1; }
+mkdir -p "$out"
+out=$(cd "$out" && pwd)
+tmp=$(mktemp -d "$out/.gen.XXXXXX")
+trap 'rm -rf "$tmp"' EXIT INT TERM
+cd "$tmp"
+
+START=20240101000000Z
+END=20491231235959Z
+PASS=tern-test
+
+# One config for every step, so the system's openssl.cnf plays no part.
+cat >openssl.cnf <<'EOF'
+[ req ]
+distinguished_name = req_dn
+prompt             = no
+[ req_dn ]
+CN = unused
+
+[ ca ]
+default_ca = test_ca
+[ test_ca ]
+dir              = .
+database         = ./index.txt
+new_certs_dir    = ./newcerts
+serial           = ./serial
+default_md       = sha256
+policy           = policy_any
+unique_subject   = no
+email_in_dn      = no
+copy_extensions  = none
+[ policy_any ]
+commonName       = supplied
+organizationName = optional
+
+[ v3_ca ]
+basicConstraints       = critical, CA:TRUE
+keyUsage               = critical, keyCertSign, cRLSign
+subjectKeyIdentifier   = hash
+[ v3_server ]
+basicConstraints       = critical, CA:FALSE
+keyUsage               = critical, digitalSignature, keyEncipherment
+extendedKeyUsage       = serverAuth
+subjectKeyIdentifier   = hash
+authorityKeyIdentifier = keyid
+subjectAltName         = DNS:localhost, IP:127.0.0.1
+[ v3_wronghost ]
+basicConstraints       = critical, CA:FALSE
+keyUsage               = critical, digitalSignature, keyEncipherment
+extendedKeyUsage       = serverAuth
+subjectKeyIdentifier   = hash
+authorityKeyIdentifier = keyid
+subjectAltName         = DNS:wrong.example
+[ v3_client ]
+basicConstraints       = critical, CA:FALSE
+keyUsage               = critical, digitalSignature
+extendedKeyUsage       = clientAuth
+subjectKeyIdentifier   = hash
+authorityKeyIdentifier = keyid
+[ v3_selfsigned ]
+basicConstraints       = critical, CA:FALSE
+keyUsage               = critical, digitalSignature, keyEncipherment
+extendedKeyUsage       = serverAuth
+subjectKeyIdentifier   = hash
+subjectAltName         = DNS:localhost, IP:127.0.0.1
+EOF
+export OPENSSL_CONF="$tmp/openssl.cnf"
+mkdir newcerts
+: >index.txt
+echo 1000 >serial
+
+rsa_key() { openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$1" 2>/dev/null; }
+ec_key() {
+    openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 \
+        -pkeyopt ec_param_enc:named_curve -out "$1" 2>/dev/null
+}
+
+# openssl ca chatters on stderr ("Using configuration from..."): show it only on failure.
+run_ca() { openssl ca "$@" 2>ca.log || { cat ca.log >&2; return 1; }; }
+
+# make_ca NAME CN: a self-signed CA via `openssl ca -selfsign`, so its dates are fixed too.
+make_ca() {
+    ec_key "$1.key"
+    openssl req -new -key "$1.key" -subj "/CN=$2" -out "$1.csr"
+    run_ca -batch -notext -selfsign -keyfile "$1.key" -in "$1.csr" -out "$1.pem" \
+        -startdate "$START" -enddate "$END" -extensions v3_ca -extfile openssl.cnf \
+        -config openssl.cnf
+}
+
+# sign NAME CN EXTENSIONS START END: NAME.csr from NAME.key, signed by ca.
+sign() {
+    openssl req -new -key "$1.key" -subj "/CN=$2" -out "$1.csr"
+    run_ca -batch -notext -cert ca.pem -keyfile ca.key -in "$1.csr" -out "$1.pem" \
+        -startdate "$4" -enddate "$5" -extensions "$3" -extfile openssl.cnf \
+        -config openssl.cnf
+}
+
+make_ca ca "tern test CA"
+make_ca other-ca "tern unrelated CA"
+
+rsa_key server-rsa.key
+sign server-rsa localhost v3_server "$START" "$END"
+cat ca.pem >>server-rsa.pem          # the chain, leaf first
+openssl pkey -in server-rsa.key -aes256 -passout "pass:$PASS" -out server-rsa-enc.key
+openssl rsa -in server-rsa.key -aes256 -passout "pass:$PASS" -traditional \
+    -out server-rsa-enc-trad.key 2>/dev/null
+
+ec_key server-ec.key
+sign server-ec localhost v3_server "$START" "$END"
+openssl x509 -in server-ec.pem -outform DER -out server-ec.der
+openssl pkey -in server-ec.key -outform DER -out server-ec.key.der
+
+ec_key client.key
+sign client "tern test client" v3_client "$START" "$END"
+
+ec_key expired.key
+sign expired localhost v3_server 20200101000000Z 20210101000000Z
+ec_key notyet.key
+sign notyet localhost v3_server 20900101000000Z 20910101000000Z
+ec_key wronghost.key
+sign wronghost wrong.example v3_wronghost "$START" "$END"
+
+ec_key selfsigned.key
+openssl req -new -key selfsigned.key -subj "/CN=localhost" -out selfsigned.csr
+run_ca -batch -notext -selfsign -keyfile selfsigned.key -in selfsigned.csr \
+    -out selfsigned.pem -startdate "$START" -enddate "$END" -extensions v3_selfsigned \
+    -extfile openssl.cnf -config openssl.cnf
+
+# Sanity: what must verify does, what must not does not.
+openssl verify -CAfile ca.pem server-ec.pem client.pem wronghost.pem >/dev/null
+openssl verify -CAfile ca.pem -untrusted server-rsa.pem server-rsa.pem >/dev/null
+if openssl verify -CAfile ca.pem expired.pem >/dev/null 2>&1 ||
+    openssl verify -CAfile ca.pem notyet.pem >/dev/null 2>&1 ||
+    openssl verify -CAfile ca.pem selfsigned.pem >/dev/null 2>&1 ||
+    openssl verify -CAfile other-ca.pem server-ec.pem >/dev/null 2>&1; then
+    echo "$0: a certificate that must not verify did" >&2
+    exit 1
+fi
+
+files="ca.pem ca.key other-ca.pem other-ca.key server-rsa.pem server-rsa.key
+       server-rsa-enc.key server-rsa-enc-trad.key server-ec.pem server-ec.key server-ec.der
+       server-ec.key.der client.pem client.key expired.pem expired.key notyet.pem notyet.key
+       wronghost.pem wronghost.key selfsigned.pem selfsigned.key"
+for f in $files; do
+    chmod 0644 "$f"
+    mv -f "$f" "$out/$f"
+done
+date -u +%Y-%m-%dT%H:%M:%SZ >"$out/.stamp"
