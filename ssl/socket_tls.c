@@ -407,6 +407,7 @@ static int tls_begin(tern_socket *s, bool server)
     /* expected errors given before the handshake move in */
     tls->expected = s->ssl_expected;
     s->ssl_expected = NULL;
+    s->ssl_expected_free = NULL;
     s->tls = tls;
     s->tls_ops = &tls_ops;
     s->mode = server ? TERN_SSL_MODE_SERVER : TERN_SSL_MODE_CLIENT;

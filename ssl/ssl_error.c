@@ -261,45 +261,42 @@ void tern_socket_ignore_all_ssl_errors(tern_socket *s)
     }
 }
 
+static tern_ssl_error_list *list_copy(const tern_ssl_error_list *from)
+{
+    tern_ssl_error_list *copy = tern_ssl_error_list_new();
+    for (size_t i = 0; copy != NULL && from != NULL && i < from->n; i++) {
+        if (tern_ssl_error_list_add(copy, from->items[i].code, from->items[i].cert) < 0) {
+            tern_ssl_error_list_free(copy);
+            return NULL;
+        }
+    }
+    return copy;
+}
+
+static void free_list(void *p)
+{
+    tern_ssl_error_list_free(p);
+}
+
 int tern_socket_ignore_ssl_errors(tern_socket *s, const tern_ssl_error_list *expected)
 {
     tern__tls *tls = s->tls;
-    if (tls == NULL) {
-        /* before the handshake: kept on the socket until TLS starts */
-        return tern__socket_set_expected_errors(s, expected);
-    }
-    tern_ssl_error_list *copy = tern_ssl_error_list_new();
-    if (copy == NULL) {
-        return TERN_ENOMEM;
-    }
-    for (size_t i = 0; expected != NULL && i < expected->n; i++) {
-        if (tern_ssl_error_list_add(copy, expected->items[i].code, expected->items[i].cert) < 0) {
-            tern_ssl_error_list_free(copy);
-            return TERN_ENOMEM;
-        }
-    }
-    tern_ssl_error_list_free(tls->expected);
-    tls->expected = copy;
-    return 0;
-}
+    tern_ssl_error_list *copy = list_copy(expected);
 
-int tern__socket_set_expected_errors(tern_socket *s, const tern_ssl_error_list *expected)
-{
-    tern_ssl_error_list *copy = tern_ssl_error_list_new();
     if (copy == NULL) {
         return TERN_ENOMEM;
     }
-    for (size_t i = 0; expected != NULL && i < expected->n; i++) {
-        if (tern_ssl_error_list_add(copy, expected->items[i].code, expected->items[i].cert) < 0) {
-            tern_ssl_error_list_free(copy);
-            return TERN_ENOMEM;
-        }
+    if (tls != NULL) {
+        tern_ssl_error_list_free(tls->expected);
+        tls->expected = copy;
+        return 0;
     }
+    /* before the handshake: kept on the socket until TLS starts (tls_begin moves it in) */
     if (s->ssl_expected_free != NULL) {
         s->ssl_expected_free(s->ssl_expected);
     }
     s->ssl_expected = copy;
-    s->ssl_expected_free = (void (*)(void *))tern_ssl_error_list_free;
+    s->ssl_expected_free = free_list;
     return 0;
 }
 

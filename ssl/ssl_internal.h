@@ -66,7 +66,6 @@ int tern__tls_add_verify_error(tern__tls *tls, int err, int depth, WOLFSSL_X509 
 void tern__tls_keep_chain_cert(tern__tls *tls, int depth, WOLFSSL_X509 *x);
 bool tern__tls_errors_ignored(const tern__tls *tls);
 void tern__tls_errors_free(tern__tls *tls);
-int tern__socket_set_expected_errors(tern_socket *s, const tern_ssl_error_list *expected);
 
 /* Freezes @cfg (setters return TERN_EBUSY afterwards). */
 void tern__ssl_config_freeze(tern_ssl_config *cfg);
