@@ -11,7 +11,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #define MAX_SANS 64
 
@@ -27,14 +26,56 @@ struct tern_certificate {
     char *sans[MAX_SANS];
 };
 
+/* Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's days_from_civil). */
+static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
+{
+    y -= m <= 2;
+    int64_t era = (y >= 0 ? y : y - 399) / 400;
+    unsigned yoe = (unsigned)(y - era * 400);
+    unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+    unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + (int64_t)doe - 719468;
+}
+
+static int digits(const unsigned char *p, int n)
+{
+    int v = 0;
+    for (int i = 0; i < n; i++) {
+        if (p[i] < '0' || p[i] > '9') {
+            return -1;
+        }
+        v = v * 10 + (p[i] - '0');
+    }
+    return v;
+}
+
+/* UTCTime "YYMMDDHHMMSSZ" or GeneralizedTime "YYYYMMDDHHMMSSZ" to seconds since the epoch.
+ * Parsed here rather than with wolfSSL_ASN1_TIME_to_tm, whose mktime reads the time zone
+ * under a lock of glibc's that ThreadSanitizer cannot see (and needs none: this is UTC). */
 static int64_t asn1_time(const WOLFSSL_ASN1_TIME *t)
 {
-    struct tm tm;
-    memset(&tm, 0, sizeof(tm));
-    if (t == NULL || wolfSSL_ASN1_TIME_to_tm(t, &tm) != WOLFSSL_SUCCESS) {
+    if (t == NULL) {
         return 0;
     }
-    return (int64_t)timegm(&tm);
+    const unsigned char *p = t->data;
+    int year;
+    if (t->length == 13 && t->type == 23) { /* V_ASN1_UTCTIME, RFC 5280 4.1.2.5.1 */
+        year = digits(p, 2);
+        year += year < 50 ? 2000 : 1900;
+        p += 2;
+    } else if (t->length == 15 && t->type == 24) { /* V_ASN1_GENERALIZEDTIME */
+        year = digits(p, 4);
+        p += 4;
+    } else {
+        return 0;
+    }
+    int mon = digits(p, 2), day = digits(p + 2, 2), hh = digits(p + 4, 2), mm = digits(p + 6, 2),
+        ss = digits(p + 8, 2);
+    if (year < 0 || mon < 1 || mon > 12 || day < 1 || day > 31 || hh < 0 || hh > 23 || mm < 0 ||
+        mm > 59 || ss < 0 || ss > 60 || p[10] != 'Z') {
+        return 0;
+    }
+    return days_from_civil(year, (unsigned)mon, (unsigned)day) * 86400 + hh * 3600 + mm * 60 + ss;
 }
 
 tern_certificate *tern__certificate_from_x509(WOLFSSL_X509 *x)

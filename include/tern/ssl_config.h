@@ -123,9 +123,11 @@ TERN_API int tern_ssl_config_set_peer_verify_depth(tern_ssl_config *cfg, int dep
 TERN_API int tern_ssl_config_set_handshake_timeout(tern_ssl_config *cfg, uint32_t ms);
 
 /**
- * ALPN protocols, most preferred first, comma-separated ("h2,http/1.1"). A client offers
- * them; a server picks the first of its own list that the client offers, and refuses the
- * handshake (no_application_protocol) if the client offers ALPN and none matches.
+ * ALPN protocols, comma-separated ("h2,http/1.1"). A client offers them in this order; a
+ * server accepts the first protocol of the client's list that is also in its own (the
+ * client's preference decides: wolfSSL's server-side selection callback is not in tern's
+ * build), and refuses the handshake (no_application_protocol) if the client offers ALPN and
+ * none matches.
  * @return 0; TERN_EINVAL (empty name, a name over 255 bytes); TERN_EBUSY. @thread setup
  */
 TERN_API int tern_ssl_config_set_alpn(tern_ssl_config *cfg, const char *list);

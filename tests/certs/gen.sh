@@ -19,6 +19,9 @@
 #   notyet.pem/.key            signed by ca, localhost names, valid 2090-01-01..2091-01-01
 #   wronghost.pem/.key         signed by ca, DNS:wrong.example only
 #   selfsigned.pem/.key        self-signed, localhost names
+#   other-client.pem/.key      client certificate signed by other-ca, CN "tern other client"
+#   alt.pem/.key               signed by ca, CN alt.test, DNS:alt.test (the SNI tests)
+#   server-ec.sha256           SHA-256 of server-ec.pem's DER, lowercase hex, one line
 #
 # Valid certificates run from 2024-01-01 to 2049-12-31 (fixed dates: only the keys are
 # random). Idempotent: exits at once when OUTDIR/.stamp exists. Files appear atomically
@@ -88,6 +91,13 @@ extendedKeyUsage       = serverAuth
 subjectKeyIdentifier   = hash
 authorityKeyIdentifier = keyid
 subjectAltName         = DNS:wrong.example
+[ v3_alt ]
+basicConstraints       = critical, CA:FALSE
+keyUsage               = critical, digitalSignature, keyEncipherment
+extendedKeyUsage       = serverAuth
+subjectKeyIdentifier   = hash
+authorityKeyIdentifier = keyid
+subjectAltName         = DNS:alt.test
 [ v3_client ]
 basicConstraints       = critical, CA:FALSE
 keyUsage               = critical, digitalSignature
@@ -146,6 +156,7 @@ ec_key server-ec.key
 sign server-ec localhost v3_server "$START" "$END"
 openssl x509 -in server-ec.pem -outform DER -out server-ec.der
 openssl pkey -in server-ec.key -outform DER -out server-ec.key.der
+openssl dgst -sha256 -r server-ec.der | cut -d' ' -f1 >server-ec.sha256
 
 ec_key client.key
 sign client "tern test client" v3_client "$START" "$END"
@@ -156,6 +167,13 @@ ec_key notyet.key
 sign notyet localhost v3_server 20900101000000Z 20910101000000Z
 ec_key wronghost.key
 sign wronghost wrong.example v3_wronghost "$START" "$END"
+ec_key other-client.key
+openssl req -new -key other-client.key -subj "/CN=tern other client" -out other-client.csr
+run_ca -batch -notext -cert other-ca.pem -keyfile other-ca.key -in other-client.csr \
+    -out other-client.pem -startdate "$START" -enddate "$END" -extensions v3_client \
+    -extfile openssl.cnf -config openssl.cnf
+ec_key alt.key
+sign alt alt.test v3_alt "$START" "$END"
 
 ec_key selfsigned.key
 openssl req -new -key selfsigned.key -subj "/CN=localhost" -out selfsigned.csr
@@ -164,12 +182,13 @@ run_ca -batch -notext -selfsign -keyfile selfsigned.key -in selfsigned.csr \
     -extfile openssl.cnf -config openssl.cnf
 
 # Sanity: what must verify does, what must not does not.
-openssl verify -CAfile ca.pem server-ec.pem client.pem wronghost.pem >/dev/null
+openssl verify -CAfile ca.pem server-ec.pem client.pem wronghost.pem alt.pem >/dev/null
 openssl verify -CAfile ca.pem -untrusted server-rsa.pem server-rsa.pem >/dev/null
 if openssl verify -CAfile ca.pem expired.pem >/dev/null 2>&1 ||
     openssl verify -CAfile ca.pem notyet.pem >/dev/null 2>&1 ||
     openssl verify -CAfile ca.pem selfsigned.pem >/dev/null 2>&1 ||
-    openssl verify -CAfile other-ca.pem server-ec.pem >/dev/null 2>&1; then
+    openssl verify -CAfile other-ca.pem server-ec.pem >/dev/null 2>&1 ||
+    openssl verify -CAfile ca.pem other-client.pem >/dev/null 2>&1; then
     echo "$0: a certificate that must not verify did" >&2
     exit 1
 fi
@@ -177,7 +196,8 @@ fi
 files="ca.pem ca.key other-ca.pem other-ca.key server-rsa.pem server-rsa.key
        server-rsa-enc.key server-rsa-enc-trad.key server-ec.pem server-ec.key server-ec.der
        server-ec.key.der client.pem client.key expired.pem expired.key notyet.pem notyet.key
-       wronghost.pem wronghost.key selfsigned.pem selfsigned.key"
+       wronghost.pem wronghost.key selfsigned.pem selfsigned.key alt.pem alt.key
+       other-client.pem other-client.key server-ec.sha256"
 for f in $files; do
     chmod 0644 "$f"
     mv -f "$f" "$out/$f"
