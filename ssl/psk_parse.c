@@ -235,7 +235,8 @@ int tern__psk_parser_feed(tern__psk_parser *p, const uint8_t *data, size_t len)
     }
     while (len > 0) {
         if (p->hdr_have < 5) {
-            size_t n = 5 - p->hdr_have < len ? 5 - p->hdr_have : len;
+            size_t need = 5u - p->hdr_have;
+            size_t n = need < len ? need : len;
             memcpy(p->hdr + p->hdr_have, data, n);
             p->hdr_have += (uint8_t)n;
             data += n;

@@ -60,6 +60,7 @@ static void destroy(tern__object *o)
     free(cfg->sni);
     free(cfg->alpn);
     free(cfg->cert_buf);
+    free(cfg->ocsp_response);
     if (cfg->key_der != NULL) {
         memset(cfg->key_der, 0, cfg->key_der_len);
         free(cfg->key_der);
@@ -648,4 +649,65 @@ int tern_ssl_config_add_server_name(tern_ssl_config *cfg, const char *name,
     tern__ssl_config_freeze(for_name);
     cfg->nsni++;
     return 0;
+}
+
+/* ---- OCSP stapling ------------------------------------------------------------------------- */
+
+/* wolfSSL asks its OCSP I/O callback to fetch the server certificate's status from the
+ * responder named in the certificate; the configured response answers instead, from memory
+ * (a copy: wolfSSL frees it with ocsp_free). wolfSSL verifies and caches it as usual. */
+static int ocsp_io(void *ctx, const char *url, int url_len, unsigned char *req, int req_len,
+                   unsigned char **resp)
+{
+    const tern_ssl_config *cfg = ctx;
+    if (cfg->ocsp_response == NULL || (*resp = malloc(cfg->ocsp_response_len)) == NULL) {
+        return -1;
+    }
+    memcpy(*resp, cfg->ocsp_response, cfg->ocsp_response_len);
+    return (int)cfg->ocsp_response_len;
+}
+
+static void ocsp_free(void *ctx, unsigned char *resp)
+{
+    free(resp);
+}
+
+int tern_ssl_config_set_ocsp_response(tern_ssl_config *cfg, const void *der, size_t len)
+{
+    int rc = check_setup(cfg);
+    if (rc < 0) {
+        return rc;
+    }
+    if (der == NULL || len == 0 || len > INT32_MAX) {
+        seterr(cfg, "OCSP response: empty");
+        return TERN_EINVAL;
+    }
+    unsigned char *copy = malloc(len);
+    if (copy == NULL) {
+        return TERN_ENOMEM;
+    }
+    memcpy(copy, der, len);
+    if (wolfSSL_CTX_EnableOCSPStapling(cfg->server_ctx) != WOLFSSL_SUCCESS ||
+        wolfSSL_CTX_SetOCSP_Cb(cfg->server_ctx, ocsp_io, ocsp_free, cfg) != WOLFSSL_SUCCESS) {
+        free(copy);
+        seterr(cfg, "OCSP response: stapling is not available in this build");
+        return TERN_E_UNSUPPORTED;
+    }
+    free(cfg->ocsp_response);
+    cfg->ocsp_response = copy;
+    cfg->ocsp_response_len = len;
+    return 0;
+}
+
+int tern_ssl_config_set_ocsp_response_file(tern_ssl_config *cfg, const char *path)
+{
+    unsigned char *buf;
+    size_t len;
+    int rc = check_setup(cfg);
+    if (rc < 0 || (rc = read_file(cfg, "OCSP response", path, &buf, &len)) < 0) {
+        return rc;
+    }
+    rc = tern_ssl_config_set_ocsp_response(cfg, buf, len);
+    free(buf);
+    return rc;
 }

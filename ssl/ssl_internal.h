@@ -30,6 +30,8 @@ struct tern_ssl_config {
     unsigned char *cert_buf, *key_der;
     size_t cert_len, key_der_len;
     int cert_fmt;
+    unsigned char *ocsp_response; /* DER, stapled by servers */
+    size_t ocsp_response_len;
     struct tern__sni_entry {
         char *name;
         tern_ssl_config *cfg;

@@ -142,6 +142,20 @@ TERN_API int tern_ssl_config_set_alpn(tern_ssl_config *cfg, const char *list);
 TERN_API int tern_ssl_config_add_server_name(tern_ssl_config *cfg, const char *name,
                                              tern_ssl_config *for_name);
 
+/**
+ * OCSP stapling on a server: @p der (copied) is the DER OCSP response for the local
+ * certificate, sent to clients that ask for certificate status. wolfSSL checks it before
+ * stapling: it must be signed by (or for) the certificate's issuer, which must be trusted
+ * with `tern_ssl_config_add_ca_certificates*`, and the certificate must name an OCSP
+ * responder (authorityInfoAccess, as public CAs' certificates do); otherwise nothing is
+ * stapled. Replace it by building a new configuration (hot reload).
+ * @return 0; TERN_EINVAL (empty); TERN_ENOMEM; TERN_EBUSY. @thread setup
+ */
+TERN_API int tern_ssl_config_set_ocsp_response(tern_ssl_config *cfg, const void *der, size_t len);
+
+/** Like `tern_ssl_config_set_ocsp_response` from a DER file. @thread setup */
+TERN_API int tern_ssl_config_set_ocsp_response_file(tern_ssl_config *cfg, const char *path);
+
 #ifdef __cplusplus
 }
 #endif

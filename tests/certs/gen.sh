@@ -84,6 +84,14 @@ extendedKeyUsage       = serverAuth
 subjectKeyIdentifier   = hash
 authorityKeyIdentifier = keyid
 subjectAltName         = DNS:localhost, IP:127.0.0.1
+[ v3_ocsp ]
+basicConstraints       = critical, CA:FALSE
+keyUsage               = critical, digitalSignature, keyEncipherment
+extendedKeyUsage       = serverAuth
+subjectKeyIdentifier   = hash
+authorityKeyIdentifier = keyid
+subjectAltName         = DNS:localhost, IP:127.0.0.1
+authorityInfoAccess    = OCSP;URI:http://127.0.0.1:9/ocsp
 [ v3_wronghost ]
 basicConstraints       = critical, CA:FALSE
 keyUsage               = critical, digitalSignature, keyEncipherment
@@ -175,6 +183,14 @@ run_ca -batch -notext -cert other-ca.pem -keyfile other-ca.key -in other-client.
 ec_key alt.key
 sign alt alt.test v3_alt "$START" "$END"
 
+# A server certificate naming an OCSP responder (as public CAs' do), and a signed OCSP
+# response for it (good, next update in ~10 years) for the stapling tests.
+ec_key ocsp-server.key
+sign ocsp-server localhost v3_ocsp "$START" "$END"
+openssl ocsp -issuer ca.pem -cert ocsp-server.pem -no_nonce -reqout ocsp-req.der 2>/dev/null
+openssl ocsp -index index.txt -rsigner ca.pem -rkey ca.key -CA ca.pem -reqin ocsp-req.der \
+    -respout ocsp-server.resp -ndays 3650 >/dev/null 2>&1
+
 ec_key selfsigned.key
 openssl req -new -key selfsigned.key -subj "/CN=localhost" -out selfsigned.csr
 run_ca -batch -notext -selfsign -keyfile selfsigned.key -in selfsigned.csr \
@@ -197,7 +213,8 @@ files="ca.pem ca.key other-ca.pem other-ca.key server-rsa.pem server-rsa.key
        server-rsa-enc.key server-rsa-enc-trad.key server-ec.pem server-ec.key server-ec.der
        server-ec.key.der client.pem client.key expired.pem expired.key notyet.pem notyet.key
        wronghost.pem wronghost.key selfsigned.pem selfsigned.key alt.pem alt.key
-       other-client.pem other-client.key server-ec.sha256"
+       other-client.pem other-client.key server-ec.sha256 ocsp-server.pem ocsp-server.key
+       ocsp-server.resp"
 for f in $files; do
     chmod 0644 "$f"
     mv -f "$f" "$out/$f"
