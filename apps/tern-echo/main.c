@@ -68,6 +68,8 @@ struct app {
     const char *ciphers;
     const char *client_ca;
     const char *alpn;
+    const char *ocsp_response;
+    const char *ocsp_issuer;
     const char *tls_min_name; /* as given, for the log */
     enum tern_ssl_protocol tls_min;
     bool verify_client;
@@ -450,7 +452,11 @@ static void usage(FILE *out)
             "                             verifies; otherwise the handshake fails\n"
             "      --starttls             start in plaintext: the client sends the line\n"
             "                             \"STARTTLS\", the server answers \"OK\", then TLS\n"
-            "      --alpn LIST            ALPN protocols, comma-separated, preferred first\n"
+            "      --alpn LIST            ALPN protocols, comma-separated (the client's\n"
+            "                             order decides among common ones)\n"
+            "      --ocsp-response FILE   staple this DER OCSP response (with --ocsp-issuer:\n"
+            "                             the certificate's issuer, PEM, to check it)\n"
+            "      --ocsp-issuer FILE     the issuer of --cert, trusted to check the response\n"
             "      --plain                serve plaintext TCP; no TLS option may be given\n"
             "      --ciphers LIST         cipher suites, ':'-separated (OpenSSL or IANA\n"
             "                             names, TLS 1.3 suites included); weak suites are\n"
@@ -506,6 +512,8 @@ enum {
     OPT_VERIFY_CLIENT,
     OPT_STARTTLS,
     OPT_ALPN,
+    OPT_OCSP_RESPONSE,
+    OPT_OCSP_ISSUER,
     OPT_PLAIN,
 };
 
@@ -527,6 +535,8 @@ static void check_tls_options(const struct app *app)
         {app->verify_client, "--verify-client"},
         {app->starttls, "--starttls"},
         {app->alpn != NULL, "--alpn"},
+        {app->ocsp_response != NULL, "--ocsp-response"},
+        {app->ocsp_issuer != NULL, "--ocsp-issuer"},
     };
 
     if (app->plain) {
@@ -546,6 +556,10 @@ static void check_tls_options(const struct app *app)
     }
     if (app->key == NULL) {
         app_opt_fail("--cert needs --key");
+    }
+    if ((app->ocsp_response == NULL) != (app->ocsp_issuer == NULL)) {
+        app_opt_fail("--ocsp-response and --ocsp-issuer go together (the response is checked "
+                     "against the certificate's issuer before it is stapled)");
     }
     if (app->verify_client && app->client_ca == NULL) {
         app_opt_fail("--verify-client needs --client-ca (the CAs that client certificates "
@@ -575,6 +589,8 @@ static void parse_args(struct app *app, int argc, char **argv)
         {"verify-client", no_argument, NULL, OPT_VERIFY_CLIENT},
         {"starttls", no_argument, NULL, OPT_STARTTLS},
         {"alpn", required_argument, NULL, OPT_ALPN},
+        {"ocsp-response", required_argument, NULL, OPT_OCSP_RESPONSE},
+        {"ocsp-issuer", required_argument, NULL, OPT_OCSP_ISSUER},
         {"plain", no_argument, NULL, OPT_PLAIN},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
@@ -652,6 +668,12 @@ static void parse_args(struct app *app, int argc, char **argv)
             break;
         case OPT_ALPN:
             app->alpn = optarg;
+            break;
+        case OPT_OCSP_RESPONSE:
+            app->ocsp_response = optarg;
+            break;
+        case OPT_OCSP_ISSUER:
+            app->ocsp_issuer = optarg;
             break;
         case OPT_PLAIN:
             app->plain = true;
@@ -928,6 +950,17 @@ static void build_ssl_config(struct app *app)
                                                       TERN_ENCODING_PEM);
         if (rc < 0) {
             config_fail(app->ssl, "--client-ca", app->client_ca, rc);
+        }
+    }
+    if (app->ocsp_issuer != NULL) {
+        rc = tern_ssl_config_add_ca_certificates_file(app->ssl, app->ocsp_issuer,
+                                                      TERN_ENCODING_PEM);
+        if (rc < 0) {
+            config_fail(app->ssl, "--ocsp-issuer", app->ocsp_issuer, rc);
+        }
+        rc = tern_ssl_config_set_ocsp_response_file(app->ssl, app->ocsp_response);
+        if (rc < 0) {
+            config_fail(app->ssl, "--ocsp-response", app->ocsp_response, rc);
         }
     }
     /* Without --client-ca there is nothing to check a client certificate against: do not

@@ -1,0 +1,68 @@
+#!/bin/sh
+# SPDX-License-Identifier: MIT
+#
+# Interop: OCSP stapling. tern-echo serves a certificate that names an OCSP responder, with
+# --ocsp-response (a "good" response signed by the test CA); `openssl s_client -status`
+# must receive it over TLS 1.3 and TLS 1.2.
+# Exit 0: pass; 77: skipped (no openssl, no test certificates); anything else: fail.
+#
+# Usage: openssl_ocsp.sh TERN_ECHO CERTS_DIR
+set -u
+
+[ "$#" -eq 2 ] || { echo "usage: $0 TERN_ECHO CERTS_DIR" >&2; exit 2; }
+echo_bin=$1
+certs=$2
+command -v openssl >/dev/null 2>&1 || { echo "SKIP: openssl not found"; exit 77; }
+[ -f "$certs/ocsp-server.resp" ] || { echo "SKIP: no OCSP test files in $certs"; exit 77; }
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/tern-ocsp.XXXXXX")
+pid=
+cleanup() {
+    if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
+        kill -TERM "$pid" 2>/dev/null
+        n=0
+        while kill -0 "$pid" 2>/dev/null && [ "$n" -lt 50 ]; do
+            sleep 0.1
+            n=$((n + 1))
+        done
+        kill -KILL "$pid" 2>/dev/null
+        wait "$pid" 2>/dev/null
+    fi
+    rm -rf "$work"
+}
+trap cleanup EXIT
+trap 'exit 1' INT TERM
+fail() {
+    echo "FAIL: $*"
+    cat "$work/server.log" 2>/dev/null
+    exit 1
+}
+
+timeout 40 "$echo_bin" --listen 127.0.0.1:0 --threads 1 \
+    --cert "$certs/ocsp-server.pem" --key "$certs/ocsp-server.key" \
+    --ocsp-response "$certs/ocsp-server.resp" --ocsp-issuer "$certs/ca.pem" \
+    >"$work/server.out" 2>"$work/server.log" &
+pid=$!
+port=
+n=0
+while [ "$n" -lt 100 ] && [ -z "$port" ]; do
+    port=$(sed -n 's/.*listening.*addr=127\.0\.0\.1:\([0-9][0-9]*\).*/\1/p' "$work/server.log" |
+        head -n 1)
+    [ -n "$port" ] && break
+    kill -0 "$pid" 2>/dev/null || fail "tern-echo exited before listening"
+    sleep 0.1
+    n=$((n + 1))
+done
+[ -n "$port" ] || fail "tern-echo did not log its port within 10 s"
+
+for v in tls1_3 tls1_2; do
+    { printf 'hello %s\n' "$v"; sleep 1; } |
+        timeout 10 openssl s_client -connect "127.0.0.1:$port" -servername localhost \
+            -CAfile "$certs/ca.pem" -verify_return_error -status "-$v" \
+            >"$work/$v.out" 2>&1 || fail "$v: s_client failed: $(tail -n 3 "$work/$v.out")"
+    grep -q "OCSP Response Status: successful" "$work/$v.out" || fail "$v: no stapled response"
+    grep -q "Cert Status: good" "$work/$v.out" || fail "$v: the stapled response is not 'good'"
+    grep -q "hello $v" "$work/$v.out" || fail "$v: the line did not come back"
+    echo "ok: $v stapled a good OCSP response"
+done
+exit 0
