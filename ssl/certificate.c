@@ -52,18 +52,14 @@ static int digits(const unsigned char *p, int n)
 /* UTCTime "YYMMDDHHMMSSZ" or GeneralizedTime "YYYYMMDDHHMMSSZ" to seconds since the epoch.
  * Parsed here rather than with wolfSSL_ASN1_TIME_to_tm, whose mktime reads the time zone
  * under a lock of glibc's that ThreadSanitizer cannot see (and needs none: this is UTC). */
-static int64_t asn1_time(const WOLFSSL_ASN1_TIME *t)
+int64_t tern__asn1_time_parse(const unsigned char *p, int len, int type)
 {
-    if (t == NULL) {
-        return 0;
-    }
-    const unsigned char *p = t->data;
     int year;
-    if (t->length == 13 && t->type == 23) { /* V_ASN1_UTCTIME, RFC 5280 4.1.2.5.1 */
+    if (len == 13 && type == 23) { /* V_ASN1_UTCTIME, RFC 5280 4.1.2.5.1 */
         year = digits(p, 2);
         year += year < 50 ? 2000 : 1900;
         p += 2;
-    } else if (t->length == 15 && t->type == 24) { /* V_ASN1_GENERALIZEDTIME */
+    } else if (len == 15 && type == 24) { /* V_ASN1_GENERALIZEDTIME */
         year = digits(p, 4);
         p += 4;
     } else {
@@ -76,6 +72,11 @@ static int64_t asn1_time(const WOLFSSL_ASN1_TIME *t)
         return 0;
     }
     return days_from_civil(year, (unsigned)mon, (unsigned)day) * 86400 + hh * 3600 + mm * 60 + ss;
+}
+
+static int64_t asn1_time(const WOLFSSL_ASN1_TIME *t)
+{
+    return t != NULL ? tern__asn1_time_parse(t->data, t->length, t->type) : 0;
 }
 
 tern_certificate *tern__certificate_from_x509(WOLFSSL_X509 *x)

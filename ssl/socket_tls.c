@@ -393,6 +393,13 @@ static int tls_begin(tern_socket *s, bool server)
             return TERN_ENOMEM;
         }
     }
+    if (!server && cfg->ocsp_policy != TERN_OCSP_OFF &&
+        wolfSSL_UseOCSPStapling(tls->ssl, WOLFSSL_CSR_OCSP, 0) != WOLFSSL_SUCCESS) {
+        tern__tls_errors_free(tls);
+        wolfSSL_free(tls->ssl);
+        free(tls);
+        return TERN_ENOMEM;
+    }
     if (cfg->alpn != NULL) {
         char list[1024];
         snprintf(list, sizeof(list), "%s", cfg->alpn);
@@ -590,6 +597,31 @@ const char *tern_socket_sni_name(const tern_socket *s)
         }
     }
     return tls->sni != NULL ? tls->sni : "";
+}
+
+int tern_socket_ocsp_stapled(const tern_socket *s, int64_t *produced_at)
+{
+    tern__tls *tls = s->tls;
+    unsigned char date[64];
+    int format = 0;
+
+    if (tls == NULL || !tls->handshake_done) {
+        return TERN_ENOTCONN;
+    }
+    memset(date, 0, sizeof(date));
+    if (tls->server ||
+        wolfSSL_get_ocsp_producedDate(tls->ssl, date, sizeof(date), &format) != 0) {
+        return 0;
+    }
+    int len = (int)strnlen((const char *)date, sizeof(date));
+    int64_t t = tern__asn1_time_parse(date, len, format);
+    if (t == 0) {
+        return 0; /* no response was stapled (the date is only set by a verified one) */
+    }
+    if (produced_at != NULL) {
+        *produced_at = t;
+    }
+    return 1;
 }
 
 size_t tern_socket_encrypted_bytes_available(const tern_socket *s)

@@ -711,3 +711,24 @@ int tern_ssl_config_set_ocsp_response_file(tern_ssl_config *cfg, const char *pat
     free(buf);
     return rc;
 }
+
+int tern_ssl_config_set_ocsp_stapling(tern_ssl_config *cfg, enum tern_ocsp_policy policy)
+{
+    int rc = check_setup(cfg);
+    if (rc < 0) {
+        return rc;
+    }
+    if (policy != TERN_OCSP_OFF && policy != TERN_OCSP_REQUEST && policy != TERN_OCSP_REQUIRE) {
+        seterr(cfg, "OCSP stapling policy %d: unknown", (int)policy);
+        return TERN_EINVAL;
+    }
+    if (policy != TERN_OCSP_OFF &&
+        (wolfSSL_CTX_EnableOCSPStapling(cfg->client_ctx) != WOLFSSL_SUCCESS ||
+         (policy == TERN_OCSP_REQUIRE &&
+          wolfSSL_CTX_EnableOCSPMustStaple(cfg->client_ctx) != WOLFSSL_SUCCESS))) {
+        seterr(cfg, "OCSP stapling: not available in this build");
+        return TERN_E_UNSUPPORTED;
+    }
+    cfg->ocsp_policy = policy;
+    return 0;
+}

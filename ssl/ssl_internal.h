@@ -30,6 +30,7 @@ struct tern_ssl_config {
     unsigned char *cert_buf, *key_der;
     size_t cert_len, key_der_len;
     int cert_fmt;
+    int ocsp_policy;              /* enum tern_ocsp_policy, clients */
     unsigned char *ocsp_response; /* DER, stapled by servers */
     size_t ocsp_response_len;
     struct tern__sni_entry {
@@ -64,6 +65,8 @@ typedef struct tern__tls {
 #define TERN__MAX_CHAIN 16
 
 tern_certificate *tern__certificate_from_x509(WOLFSSL_X509 *x);
+/* ASN.1 UTCTime (type 23) / GeneralizedTime (24) digits to seconds since the epoch, 0 if bad. */
+int64_t tern__asn1_time_parse(const unsigned char *data, int len, int type);
 int tern__tls_add_verify_error(tern__tls *tls, int err, int depth, WOLFSSL_X509 *x);
 void tern__tls_keep_chain_cert(tern__tls *tls, int depth, WOLFSSL_X509 *x);
 bool tern__tls_errors_ignored(const tern__tls *tls);

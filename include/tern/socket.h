@@ -316,6 +316,15 @@ TERN_API const char *tern_socket_alpn_protocol(const tern_socket *s);
  * @return borrowed while the connection's TLS state lives. @thread owner */
 TERN_API const char *tern_socket_sni_name(const tern_socket *s);
 
+/**
+ * On a client with an OCSP policy: whether the server stapled a response, which the TLS
+ * library verified (good, for the peer's certificate, signed by its issuer). When it did,
+ * @p produced_at (if not NULL) gets the response's producedAt time (seconds since the
+ * epoch). (The response's bytes are not exposed by this build of the TLS library.)
+ * @return 1 stapled and good; 0 none; TERN_ENOTCONN before `encrypted`. @thread owner
+ */
+TERN_API int tern_socket_ocsp_stapled(const tern_socket *s, int64_t *produced_at);
+
 /** TLS record bytes received and not yet decrypted. @thread owner */
 TERN_API size_t tern_socket_encrypted_bytes_available(const tern_socket *s);
 

@@ -153,6 +153,17 @@ TERN_API int tern_ssl_config_add_server_name(tern_ssl_config *cfg, const char *n
  */
 TERN_API int tern_ssl_config_set_ocsp_response(tern_ssl_config *cfg, const void *der, size_t len);
 
+/** What a client does about the server's certificate status (OCSP stapling). */
+enum tern_ocsp_policy {
+    TERN_OCSP_OFF,     /**< do not ask (default) */
+    TERN_OCSP_REQUEST, /**< ask; a stapled response is verified (revoked or invalid: the
+                        *   handshake fails); no response is fine */
+    TERN_OCSP_REQUIRE, /**< ask, and fail the handshake without a good stapled response */
+};
+
+/** The client's OCSP stapling policy. @return 0; TERN_EINVAL; TERN_EBUSY. @thread setup */
+TERN_API int tern_ssl_config_set_ocsp_stapling(tern_ssl_config *cfg, enum tern_ocsp_policy policy);
+
 /** Like `tern_ssl_config_set_ocsp_response` from a DER file. @thread setup */
 TERN_API int tern_ssl_config_set_ocsp_response_file(tern_ssl_config *cfg, const char *path);
 
