@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <dirent.h>
 #include <sys/stat.h>
 
 #define DEFAULT_CIPHERS                                                                        \
@@ -60,6 +61,7 @@ static void destroy(tern__object *o)
     free(cfg->sni);
     free(cfg->alpn);
     free(cfg->cert_buf);
+    tern_certificate_unref(cfg->local_cert);
     free(cfg->ocsp_response);
     if (cfg->key_der != NULL) {
         memset(cfg->key_der, 0, cfg->key_der_len);
@@ -337,6 +339,8 @@ static int load_certificate(tern_ssl_config *cfg, const char *name, const void *
     free(cfg->cert_buf);
     cfg->cert_buf = copy;
     cfg->cert_len = len;
+    tern_certificate_unref(cfg->local_cert);
+    cfg->local_cert = tern_certificate_new(data, len, enc);
     cfg->cert_fmt = wolf_format(enc);
     cfg->has_cert = true;
     return 0;
@@ -504,6 +508,34 @@ int tern_ssl_config_add_ca_certificates_file(tern_ssl_config *cfg, const char *p
     return rc;
 }
 
+int tern_ssl_config_add_ca_certificates_dir(tern_ssl_config *cfg, const char *dir)
+{
+    int rc = check_setup(cfg);
+    if (rc < 0) {
+        return rc;
+    }
+    DIR *d = dir != NULL ? opendir(dir) : NULL;
+    if (d == NULL) {
+        seterr(cfg, "CA directory %s: %s", dir != NULL ? dir : "(null)", strerror(errno));
+        return TERN_EINVAL;
+    }
+    closedir(d);
+    /* wolfSSL reads every file of the directory; files that are not certificates are
+     * skipped (WOLFSSL_LOAD_FLAG_IGNORE_ERR) */
+    WOLFSSL_CTX *ctxs[2] = {cfg->server_ctx, cfg->client_ctx};
+    for (int i = 0; i < 2; i++) {
+        if (wolfSSL_CTX_load_verify_locations_ex(ctxs[i], NULL, dir,
+                                                 WOLFSSL_LOAD_FLAG_IGNORE_ERR |
+                                                     WOLFSSL_LOAD_FLAG_PEM_CA_ONLY) !=
+            WOLFSSL_SUCCESS) {
+            seterr(cfg, "CA directory %s: no usable PEM CA certificate", dir);
+            return TERN_EINVAL;
+        }
+    }
+    cfg->has_ca = true;
+    return 0;
+}
+
 int tern_ssl_config_add_system_ca_certificates(tern_ssl_config *cfg)
 {
     int rc = check_setup(cfg);
@@ -615,6 +647,10 @@ static int on_server_name(WOLFSSL *ssl, int *alert, void *arg)
                                               WOLFSSL_FILETYPE_ASN1) != WOLFSSL_SUCCESS) {
                 *alert = 80; /* internal_error */
                 return 2;    /* SSL_TLSEXT_ERR_ALERT_FATAL */
+            }
+            tern_socket *s = wolfSSL_GetIOReadCtx(ssl);
+            if (s != NULL && s->tls != NULL) {
+                ((tern__tls *)s->tls)->sni_cfg = alt;
             }
             break;
         }

@@ -238,6 +238,7 @@ void tern__tls_errors_free(tern__tls *tls)
     tern_ssl_error_list_free(tls->errors);
     tern_ssl_error_list_free(tls->expected);
     tern_certificate_unref(tls->peer);
+
     for (size_t i = 0; i < tls->nchain; i++) {
         tern_certificate_unref(tls->chain[i]);
     }
@@ -346,6 +347,16 @@ const tern_certificate *tern_socket_peer_certificate(const tern_socket *s)
     }
     load_peer(tls);
     return tls->peer;
+}
+
+const tern_certificate *tern_socket_local_certificate(const tern_socket *s)
+{
+    const tern__tls *tls = s->tls;
+    if (tls == NULL) {
+        return NULL;
+    }
+    const tern_ssl_config *cfg = tls->sni_cfg != NULL ? tls->sni_cfg : (const tern_ssl_config *)s->cfg;
+    return cfg != NULL ? cfg->local_cert : NULL;
 }
 
 size_t tern_socket_peer_certificate_chain_count(const tern_socket *s)

@@ -30,6 +30,7 @@ struct tern_ssl_config {
     unsigned char *cert_buf, *key_der;
     size_t cert_len, key_der_len;
     int cert_fmt;
+    tern_certificate *local_cert; /* the leaf of cert_buf, for tern_socket_local_certificate */
     int ocsp_policy;              /* enum tern_ocsp_policy, clients */
     unsigned char *ocsp_response; /* DER, stapled by servers */
     size_t ocsp_response_len;
@@ -58,6 +59,7 @@ typedef struct tern__tls {
     tern_ssl_error_list *errors;   /* found during the handshake */
     tern_ssl_error_list *expected; /* tern_socket_ignore_ssl_errors */
     tern_certificate *peer;
+    const tern_ssl_config *sni_cfg; /* the configuration SNI chose, if another one */
     tern_certificate **chain; /* by depth, collected by the verify callback */
     size_t nchain;
 } tern__tls;

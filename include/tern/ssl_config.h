@@ -105,6 +105,10 @@ TERN_API int tern_ssl_config_set_private_key(tern_ssl_config *cfg, const void *d
 TERN_API int tern_ssl_config_add_ca_certificates_file(tern_ssl_config *cfg, const char *path,
                                                       enum tern_encoding enc);
 
+/** Trusts every PEM certificate file in a directory (c_rehash-style hash names are not
+ * needed). @return 0; TERN_EINVAL (unreadable, or no certificate found). @thread setup */
+TERN_API int tern_ssl_config_add_ca_certificates_dir(tern_ssl_config *cfg, const char *dir);
+
 /** Trusts CA certificates from memory. @thread setup */
 TERN_API int tern_ssl_config_add_ca_certificates(tern_ssl_config *cfg, const void *data,
                                                  size_t len, enum tern_encoding enc);

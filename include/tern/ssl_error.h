@@ -80,6 +80,10 @@ TERN_API const tern_ssl_error_list *tern_socket_ssl_handshake_errors(const tern_
 /** The peer's certificate, or NULL (none, or no handshake yet). @return borrowed while the
  * connection's TLS state lives (until free or the next connect). @thread owner */
 TERN_API const tern_certificate *tern_socket_peer_certificate(const tern_socket *s);
+/** The local certificate this connection presented (server, or client with a certificate),
+ * or NULL. @return borrowed while the connection's TLS state lives. @thread owner */
+TERN_API const tern_certificate *tern_socket_local_certificate(const tern_socket *s);
+
 /** The number of certificates the peer sent (leaf first). @thread owner */
 TERN_API size_t tern_socket_peer_certificate_chain_count(const tern_socket *s);
 /** Certificate @p i of the peer's chain, or NULL. @thread owner */

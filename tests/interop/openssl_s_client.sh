@@ -122,6 +122,18 @@ if grep -q "Protocol version" "$work/weak.err"; then
 fi
 echo "ok: weak suites refused"
 
+# Renegotiation (TLS 1.2, s_client's "R" command) is refused: the connection ends with an
+# alert instead of a second handshake, and the line sent after it never comes back.
+{ sleep 0.5; printf 'R\n'; sleep 1; printf 'after renegotiation\n'; sleep 1; } |
+    timeout 10 openssl s_client -connect "127.0.0.1:$port" -servername localhost \
+        -CAfile "$certs/ca.pem" -tls1_2 >"$work/reneg.out" 2>&1
+grep -q "RENEGOTIATING" "$work/reneg.out" || fail "reneg: s_client did not try"
+grep -q "alert" "$work/reneg.out" || fail "reneg: no alert after the attempt"
+if grep -q "^after renegotiation" "$work/reneg.out"; then
+    fail "reneg: data flowed after a renegotiation attempt"
+fi
+echo "ok: renegotiation refused with an alert"
+
 kill -0 "$pid" 2>/dev/null || fail "tern-echo died"
 check_echo after TLSv1.3 -tls1_3
 echo "PASS"

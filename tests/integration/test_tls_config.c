@@ -1,0 +1,118 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * TLS configuration pieces not covered elsewhere: CA certificates from a directory (with a
+ * file that is not a certificate beside them), and the local certificate a connection
+ * presented, seen from both sides.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include <tern/tern.h>
+
+#define CERTS TERN_TEST_CERTS
+
+static tern_certificate *server_local_ref; /* taken on the reactor, compared after join */
+
+static void on_encrypted(tern_socket *s, void *user)
+{
+    const tern_certificate *c = tern_socket_local_certificate(s);
+    if (c != NULL && server_local_ref == NULL) {
+        server_local_ref = tern_certificate_ref((tern_certificate *)c);
+    }
+}
+
+static const tern_socket_events server_events = {.encrypted = on_encrypted};
+
+static void on_incoming(tern_server *srv, tern_socket *s, void *user)
+{
+    tern_socket_set_events(s, &server_events, NULL);
+    tern_socket_start_server_encryption(s);
+}
+
+static tern_certificate *load(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    assert_non_null(f);
+    static char buf[65536];
+    size_t n = fread(buf, 1, sizeof(buf), f);
+    fclose(f);
+    tern_certificate *c = tern_certificate_new(buf, n, TERN_ENCODING_PEM);
+    assert_non_null(c);
+    return c;
+}
+
+static void test_tls_config__ca_directory_and_local_certificates(void **state)
+{
+    if (access(CERTS "/ca.pem", R_OK) != 0) {
+        skip();
+    }
+    /* a directory with the CA and a file that is not a certificate */
+    char dir[] = "/tmp/tern-cadir.XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char path[256], cmd[600];
+    snprintf(cmd, sizeof(cmd), "cp %s/ca.pem %s/ca.pem && echo 'not a certificate' > %s/README",
+             CERTS, dir, dir);
+    assert_int_equal(system(cmd), 0);
+
+    tern_runtime_options o;
+    tern_runtime_options_init(&o);
+    o.reactors = 1;
+    tern_runtime *rt = tern_runtime_new(&o);
+    tern_ssl_config *scfg = tern_ssl_config_new();
+    assert_int_equal(tern_ssl_config_set_local_certificate_file(scfg, CERTS "/server-ec.pem",
+                                                                TERN_ENCODING_PEM), 0);
+    assert_int_equal(tern_ssl_config_set_private_key_file(scfg, CERTS "/server-ec.key",
+                                                          TERN_ENCODING_PEM, NULL), 0);
+    tern_server *srv = tern_server_new(rt, scfg, on_incoming, NULL);
+    tern_ssl_config_unref(scfg);
+    assert_int_equal(tern_server_listen(srv, "127.0.0.1", 0), 0);
+    assert_int_equal(tern_runtime_start(rt), 0);
+
+    tern_reactor *r = tern_reactor_new();
+    tern_ssl_config *ccfg = tern_ssl_config_new();
+    /* a missing directory is a clear error */
+    assert_int_equal(tern_ssl_config_add_ca_certificates_dir(ccfg, "/nonexistent/tern"), TERN_EINVAL);
+    assert_non_null(strstr(tern_ssl_config_error_string(ccfg), "/nonexistent/tern"));
+    assert_int_equal(tern_ssl_config_add_ca_certificates_dir(ccfg, dir), 0);
+    tern_socket *s = tern_socket_new(r);
+    assert_int_equal(tern_socket_set_ssl_config(s, ccfg), 0);
+    tern_ssl_config_unref(ccfg);
+    assert_int_equal(tern_socket_connect_to_host_encrypted(s, "127.0.0.1", tern_server_port(srv),
+                                                           "localhost"), 0);
+    /* verification against the directory's CA succeeds (VERIFY_PEER is the client default) */
+    assert_int_equal(tern_socket_wait_for_encrypted(s, 5000), 0);
+    /* the client presented no certificate; the server presented server-ec.pem */
+    assert_null(tern_socket_local_certificate(s));
+    tern_certificate *expected = load(CERTS "/server-ec.pem");
+    assert_true(tern_certificate_equals(tern_socket_peer_certificate(s), expected));
+    tern_socket_close(s);
+    assert_int_equal(tern_socket_wait_for_disconnected(s, 5000), 0);
+    tern_socket_free(s);
+    tern_reactor_free(r);
+
+    tern_runtime_stop(rt, 1000);
+    tern_runtime_join(rt); /* the server's events ran before: server_local_ref is set */
+    assert_non_null(server_local_ref);
+    assert_true(tern_certificate_equals(server_local_ref, expected));
+    tern_certificate_unref(server_local_ref);
+    tern_certificate_unref(expected);
+    tern_runtime_free(rt);
+
+    snprintf(path, sizeof(path), "rm -rf %s", dir);
+    assert_int_equal(system(path), 0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_tls_config__ca_directory_and_local_certificates),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
