@@ -265,13 +265,9 @@ int tern__psk_parser_feed(tern__psk_parser *p, const uint8_t *data, size_t len)
             }
             continue;
         }
+        /* only handshake records get here: a change_cipher_spec record decided above */
         size_t n = p->rec_left < len ? p->rec_left : len;
-        if (p->rec_type == REC_CCS) {
-            data += n; /* skipped */
-            len -= n;
-            p->rec_left -= (uint32_t)n;
-        }
-        while (p->rec_type == REC_HANDSHAKE && n > 0) {
+        while (n > 0) {
             if (p->msg == NULL && (p->msg = malloc(TERN__PSK_MAX_HANDSHAKE + 4)) == NULL) {
                 return fail(p, "out of memory");
             }

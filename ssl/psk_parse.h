@@ -15,7 +15,10 @@
  * - TLS 1.2: the psk_identity that opens the ClientKeyExchange (RFC 4279 2, RFC 5489 2):
  *   when the ClientHello did not offer TLS 1.3 (or offered no pre_shared_key), the parser goes
  *   on past the ClientHello and reports the identity of the ClientKeyExchange.
- * Records of type change_cipher_spec (middlebox compatibility) are skipped.
+ * A change_cipher_spec record first is an error; one after a TLS 1.2 ClientHello and before any
+ * ClientKeyExchange means an abbreviated (resumed) handshake: NO_PSK. Records must carry
+ * version 3.x and 1..2^14 bytes; an empty TLS 1.2 psk_identity is refused (RFC 4279 allows
+ * it; no deployment uses it, and an empty identity cannot name a key).
  */
 #ifndef TERN_SSL_PSK_PARSE_H
 #define TERN_SSL_PSK_PARSE_H
@@ -31,8 +34,8 @@
 enum tern__psk_result {
     TERN__PSK_NEED_MORE = 0,   /* feed more bytes */
     TERN__PSK_IDENTITIES = 1,  /* `identities` holds what was found (ClientHello or CKE) */
-    TERN__PSK_NO_PSK = 2,      /* a TLS 1.3 ClientHello without pre_shared_key: nothing to
-                                * wait for (a full handshake, or a certificate one) */
+    TERN__PSK_NO_PSK = 2,      /* a TLS 1.3 ClientHello without pre_shared_key, or a TLS 1.2
+                                * resumption: no identity to wait for */
     TERN__PSK_ERROR = -1,      /* malformed; `error` says what; the connection must fail */
 };
 
