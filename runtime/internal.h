@@ -409,6 +409,8 @@ struct tern_socket {
     char *peer_name;          /* TLS client: SNI + verify name (owned) */
     void *ssl_expected;       /* ssl/: errors to ignore, given before TLS started */
     void (*ssl_expected_free)(void *p);
+    void *ssl_psk;            /* ssl/: a client's PSK, given before TLS started */
+    void (*ssl_psk_free)(void *p);
     uint64_t hs_deadline_ms;  /* TLS handshake deadline (loop ms), 0: none */
     size_t unreported_plain;  /* TLS: plaintext bytes encrypted, not yet reported written */
     size_t unreported_cipher; /* TLS: record bytes sent, not yet reported */

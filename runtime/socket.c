@@ -300,6 +300,9 @@ static void release(tern_socket *s)
     if (s->ssl_expected_free != NULL) {
         s->ssl_expected_free(s->ssl_expected);
     }
+    if (s->ssl_psk_free != NULL) {
+        s->ssl_psk_free(s->ssl_psk);
+    }
     tern__bufq_clear(s->r, &s->rbuf);
     tern__bufq_clear(s->r, &s->wbuf);
     tern__bufq_clear(s->r, &s->crbuf);

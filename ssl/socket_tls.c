@@ -45,6 +45,9 @@ static int io_recv(WOLFSSL *ssl, char *buf, int sz, void *ctx)
         return WOLFSSL_CBIO_ERR_WANT_READ; /* the peer's EOF is handled by tls_input */
     }
     tern__bufq_consume(s->r, &s->crbuf, n);
+    if (s->tls != NULL) {
+        ((tern__tls *)s->tls)->wolf_consumed += n;
+    }
     return (int)n;
 }
 
@@ -196,6 +199,9 @@ static void tls_input(tern_socket *s)
         return;
     }
     if (!tls->handshake_done) {
+        if (tls->server && tern__psk_hold(s, tls)) {
+            return; /* the PSK identity is being looked up */
+        }
         int rc = tls->server ? wolfSSL_accept(tls->ssl) : wolfSSL_connect(tls->ssl);
         if (rc != WOLFSSL_SUCCESS) {
             int err = wolfSSL_get_error(tls->ssl, rc);
@@ -267,6 +273,10 @@ static void tls_deliver(tern_socket *s)
 {
     tern__tls *tls = s->tls;
 
+    if (tls != NULL && tls->psk_event_due) {
+        tern__psk_deliver(s, tls);
+        return;
+    }
     if (tls == NULL || !tls->verify_pending) {
         return;
     }
@@ -330,6 +340,7 @@ static void tls_release(tern_socket *s)
 {
     tern__tls *tls = s->tls;
     if (tls != NULL) {
+        tern__psk_release(tls);
         tern__tls_errors_free(tls);
         wolfSSL_free(tls->ssl);
         free(tls);
@@ -347,7 +358,7 @@ static int tls_begin(tern_socket *s, bool server)
         tern__socket_seterr(s, TERN_EINVAL, "TLS: the socket has no configuration");
         return TERN_EINVAL;
     }
-    if (server && (!cfg->has_cert || !cfg->has_key)) {
+    if (server && !cfg->psk_enabled && (!cfg->has_cert || !cfg->has_key)) {
         tern__socket_seterr(s, TERN_EINVAL, "TLS: the configuration has no certificate and key");
         return TERN_EINVAL;
     }
@@ -411,6 +422,7 @@ static int tls_begin(tern_socket *s, bool server)
             return TERN_ENOMEM;
         }
     }
+    tern__psk_setup(s, tls, cfg, server);
     /* expected errors given before the handshake move in */
     tls->expected = s->ssl_expected;
     s->ssl_expected = NULL;

@@ -60,6 +60,7 @@ static void destroy(tern__object *o)
     }
     free(cfg->sni);
     free(cfg->alpn);
+    free(cfg->psk_hint);
     free(cfg->cert_buf);
     tern_certificate_unref(cfg->local_cert);
     free(cfg->ocsp_response);

@@ -32,6 +32,8 @@ struct tern_ssl_config {
     int cert_fmt;
     tern_certificate *local_cert; /* the leaf of cert_buf, for tern_socket_local_certificate */
     int ocsp_policy;              /* enum tern_ocsp_policy, clients */
+    bool psk_enabled;
+    char *psk_hint;
     unsigned char *ocsp_response; /* DER, stapled by servers */
     size_t ocsp_response_len;
     struct tern__sni_entry {
@@ -62,7 +64,29 @@ typedef struct tern__tls {
     const tern_ssl_config *sni_cfg; /* the configuration SNI chose, if another one */
     tern_certificate **chain; /* by depth, collected by the verify callback */
     size_t nchain;
+    /* PSK, servers: the identity is read from the stream before wolfSSL sees it */
+    struct tern__psk_parser *psk_parser;
+    uint64_t psk_fed;         /* stream bytes given to the parser */
+    uint64_t wolf_consumed;   /* stream bytes wolfSSL has read */
+    int psk_state;            /* enum tern__psk_state */
+    bool psk_event_due;
+    struct tern_psk_authenticator *psk_auth;
+    uint8_t psk_key[64];
+    size_t psk_key_len;
 } tern__tls;
+
+enum tern__psk_state {
+    TERN__PSK_STATE_NONE,      /* no identity seen (yet), or not a PSK server */
+    TERN__PSK_STATE_WAITING,   /* the event fired or an answer is awaited: hold wolfSSL */
+    TERN__PSK_STATE_KEY,       /* the key is known: wolfSSL's callback returns it */
+    TERN__PSK_STATE_REJECTED,  /* unknown identity: wolfSSL's callback returns none */
+};
+
+/* psk.c */
+void tern__psk_setup(tern_socket *s, tern__tls *tls, const tern_ssl_config *cfg, bool server);
+bool tern__psk_hold(tern_socket *s, tern__tls *tls); /* true: do not run wolfSSL now */
+void tern__psk_deliver(tern_socket *s, tern__tls *tls);
+void tern__psk_release(tern__tls *tls);
 
 #define TERN__MAX_CHAIN 16
 

@@ -48,6 +48,8 @@ typedef struct tern_certificate tern_certificate;
 typedef struct tern_ssl_error tern_ssl_error;
 /** A list of certificate verification problems. See ssl_error.h. */
 typedef struct tern_ssl_error_list tern_ssl_error_list;
+/** A pending PSK lookup (QSslPreSharedKeyAuthenticator). See psk.h. */
+typedef struct tern_psk_authenticator tern_psk_authenticator;
 
 #ifdef __cplusplus
 }

@@ -89,6 +89,9 @@ typedef struct tern_socket_events {
      * (`tern_socket_ignore_all_ssl_errors` / `tern_socket_ignore_ssl_errors`), the
      * connection closes with TERN_E_TLS_VERIFY after it returns. */
     void (*ssl_errors)(tern_socket *s, const tern_ssl_error_list *errs, void *user);
+    /** Server: a client offered the PSK identity in @p auth; answer, defer, or ignore (=
+     * unknown). See psk.h. */
+    void (*psk_authentication_required)(tern_socket *s, tern_psk_authenticator *auth, void *user);
 } tern_socket_events;
 
 /**

@@ -157,6 +157,19 @@ TERN_API int tern_ssl_config_add_server_name(tern_ssl_config *cfg, const char *n
  */
 TERN_API int tern_ssl_config_set_ocsp_response(tern_ssl_config *cfg, const void *der, size_t len);
 
+/**
+ * Enables PSK: on servers, clients may authenticate with a pre-shared key (the
+ * `psk_authentication_required` event answers); on clients, `tern_socket_set_psk` provides
+ * one. The cipher list becomes the PSK list: TLS 1.3 suites (external PSK, with (EC)DHE), then
+ * TLS 1.2 ECDHE-PSK and plain PSK suites (AES-GCM, ChaCha20, AES-CCM-8, AES-CBC: plain PSK
+ * suites have no forward secrecy; devices need them), then, if the configuration has a
+ * certificate, the certificate suites of the default list. @p hint (TLS 1.2 identity hint,
+ * servers; may be NULL) is copied.
+ * @return 0; TERN_EINVAL (hint over 128 bytes); TERN_E_UNSUPPORTED (no PSK in this build);
+ *         TERN_EBUSY. @thread setup
+ */
+TERN_API int tern_ssl_config_enable_psk(tern_ssl_config *cfg, const char *hint);
+
 /** What a client does about the server's certificate status (OCSP stapling). */
 enum tern_ocsp_policy {
     TERN_OCSP_OFF,     /**< do not ask (default) */

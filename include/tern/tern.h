@@ -13,6 +13,7 @@
 #include <tern/ssl_config.h>
 #include <tern/ssl_error.h>
 #include <tern/certificate.h>
+#include <tern/psk.h>
 #include <tern/stats.h>
 #include <tern/version.h>
 

@@ -1,0 +1,77 @@
+/* SPDX-License-Identifier: MIT */
+/**
+ * @file psk.h
+ * Pre-shared keys (QSslPreSharedKeyAuthenticator), TLS 1.2 PSK suites and TLS 1.3 external
+ * PSK.
+ *
+ * Server side, asynchronously: the runtime reads the client's PSK identity from the
+ * handshake bytes before wolfSSL sees them and fires `psk_authentication_required` with an
+ * authenticator. The handler answers at once (`_complete` / `_reject`), or calls `_defer`
+ * and answers later from any thread (a database, a file store): the handshake waits without
+ * blocking the reactor, and the record that carried the identity is held back until the key
+ * is known. Answering none of the three means "unknown identity". The handshake deadline of
+ * the configuration bounds the wait.
+ *
+ * Client side: `tern_socket_set_psk` before the handshake.
+ */
+#ifndef TERN_PSK_H
+#define TERN_PSK_H
+
+#include <tern/common.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/** The longest identity and key tern accepts. */
+#define TERN_PSK_MAX_IDENTITY 128
+#define TERN_PSK_MAX_KEY 64
+#define TERN_PSK_MIN_KEY 16
+
+/** The identity the client sent: untrusted bytes, not a C string. @return a view valid while
+ * @p a lives. @thread any (while you hold @p a) */
+TERN_API tern_buf tern_psk_authenticator_identity(const tern_psk_authenticator *a);
+
+/** The identity hint the server sent (TLS 1.2), or "". @thread any */
+TERN_API const char *tern_psk_authenticator_identity_hint(const tern_psk_authenticator *a);
+
+/** The longest identity accepted (TERN_PSK_MAX_IDENTITY). */
+TERN_API size_t tern_psk_authenticator_maximum_identity_length(const tern_psk_authenticator *a);
+
+/** The longest key accepted (TERN_PSK_MAX_KEY). */
+TERN_API size_t tern_psk_authenticator_maximum_key_length(const tern_psk_authenticator *a);
+
+/**
+ * Keeps the handshake waiting after the event returns: the caller now holds a reference and
+ * must answer with `_complete` or `_reject` (from any thread), which consume it.
+ * @return @p a. @thread owner (inside `psk_authentication_required`)
+ */
+TERN_API tern_psk_authenticator *tern_psk_authenticator_defer(tern_psk_authenticator *a);
+
+/**
+ * Answers with the key (copied; 16..64 bytes). Inside the event it takes effect when the
+ * event returns; after `_defer`, from any thread, the answer travels to the socket's reactor
+ * and consumes the caller's reference.
+ * @return 0; TERN_EINVAL (key length); TERN_E_QUEUE_FULL (nothing happened, the reference is
+ *         still yours: retry); TERN_ECANCELED (the connection is gone; the reference was
+ *         consumed). @thread any
+ */
+TERN_API int tern_psk_authenticator_complete(tern_psk_authenticator *a, const void *key, size_t len);
+
+/** Refuses: the handshake fails as for an unknown identity. Returns and consumes as
+ * `_complete`. @thread any */
+TERN_API int tern_psk_authenticator_reject(tern_psk_authenticator *a);
+
+/**
+ * A client's identity and key (copied) for the next handshake of @p s: TLS 1.3 external
+ * PSK or a TLS 1.2 PSK suite, whichever the configurations of both sides allow.
+ * @return 0; TERN_EINVAL (identity 1..128 bytes, key 16..64 bytes); TERN_EBUSY once
+ *         encryption started; TERN_ENOMEM. @thread owner
+ */
+TERN_API int tern_socket_set_psk(tern_socket *s, const void *identity, size_t identity_len,
+                                 const void *key, size_t key_len);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,409 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * PSK: the asynchronous server-side lookup and the client's identity and key.
+ *
+ * Server: wolfSSL's PSK callbacks are synchronous, so the identity is read from the stream
+ * (psk_parse.c) before wolfSSL sees the message that carries it; tls_input holds wolfSSL
+ * while the answer is pending (tern__psk_hold). The answer comes inline from the event or,
+ * after _defer, as a task on the socket's reactor; then wolfSSL runs and its callback returns
+ * the key that is already known. The socket and its TLS state are touched on the owner
+ * thread only; another thread touches only the authenticator it was handed, before posting.
+ */
+#include "ssl_internal.h"
+
+#include "psk_parse.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define PSK_CIPHERS                                                                            \
+    "TLS13-AES128-GCM-SHA256:TLS13-CHACHA20-POLY1305-SHA256:TLS13-AES256-GCM-SHA384:"          \
+    "ECDHE-PSK-AES128-GCM-SHA256:ECDHE-PSK-CHACHA20-POLY1305:"                                 \
+    "PSK-AES128-GCM-SHA256:PSK-AES256-GCM-SHA384:PSK-CHACHA20-POLY1305:"                       \
+    "PSK-AES128-CCM-8:PSK-AES128-CBC-SHA256"
+#define CERT_CIPHERS                                                                           \
+    "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"                               \
+    "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"                               \
+    "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305"
+
+enum auth_status { AUTH_PENDING, AUTH_KEY, AUTH_REJECTED };
+
+struct tern_psk_authenticator {
+    _Atomic int refs;
+    tern_socket *s;           /* owner thread only; NULL once the connection is gone */
+    tern_reactor *r;
+    bool deferred;            /* owner: _defer was called in the event */
+    int status;               /* enum auth_status, written before the answer is posted */
+    uint8_t key[TERN_PSK_MAX_KEY];
+    size_t key_len;
+    char hint[TERN_PSK_MAX_IDENTITY + 1];
+    uint16_t identity_len;
+    uint8_t identity[TERN__PSK_MAX_IDENTITY];
+};
+
+typedef struct client_psk {
+    size_t id_len, key_len;
+    char identity[TERN_PSK_MAX_IDENTITY + 1];
+    uint8_t key[TERN_PSK_MAX_KEY];
+} client_psk;
+
+static void auth_unref(tern_psk_authenticator *a)
+{
+    if (a != NULL && atomic_fetch_sub_explicit(&a->refs, 1, memory_order_acq_rel) == 1) {
+        memset(a->key, 0, sizeof(a->key));
+        free(a);
+    }
+}
+
+/* ---- configuration ------------------------------------------------------------------------- */
+
+static unsigned int server_key(WOLFSSL *ssl, const char *identity, unsigned char *key,
+                               unsigned int max);
+static unsigned int server_key13(WOLFSSL *ssl, const char *identity, unsigned char *key,
+                                 unsigned int max, const char **suite);
+static unsigned int client_key(WOLFSSL *ssl, const char *hint, char *identity,
+                               unsigned int id_max, unsigned char *key, unsigned int key_max);
+static unsigned int client_key13(WOLFSSL *ssl, const char *hint, char *identity,
+                                 unsigned int id_max, unsigned char *key, unsigned int key_max,
+                                 const char **suite);
+
+int tern_ssl_config_enable_psk(tern_ssl_config *cfg, const char *hint)
+{
+    if (cfg == NULL) {
+        return TERN_EINVAL;
+    }
+    if (atomic_load(&cfg->base.frozen)) {
+        snprintf(cfg->errstr, sizeof(cfg->errstr), "the configuration is in use (frozen)");
+        return TERN_EBUSY;
+    }
+    if (hint != NULL && strlen(hint) > TERN_PSK_MAX_IDENTITY) {
+        snprintf(cfg->errstr, sizeof(cfg->errstr), "PSK identity hint: over %d bytes",
+                 TERN_PSK_MAX_IDENTITY);
+        return TERN_EINVAL;
+    }
+    const char *list = cfg->has_cert ? PSK_CIPHERS ":" CERT_CIPHERS : PSK_CIPHERS;
+    if (wolfSSL_CTX_set_cipher_list(cfg->server_ctx, list) != WOLFSSL_SUCCESS ||
+        wolfSSL_CTX_set_cipher_list(cfg->client_ctx, list) != WOLFSSL_SUCCESS) {
+        snprintf(cfg->errstr, sizeof(cfg->errstr), "PSK: the TLS library has no PSK suites");
+        return TERN_E_UNSUPPORTED;
+    }
+    char *copy = hint != NULL ? strdup(hint) : NULL;
+    if (hint != NULL && copy == NULL) {
+        return TERN_ENOMEM;
+    }
+    free(cfg->psk_hint);
+    cfg->psk_hint = copy;
+    if (hint != NULL) {
+        wolfSSL_CTX_use_psk_identity_hint(cfg->server_ctx, hint);
+    }
+    /* on the contexts too: wolfSSL decides there whether a server without a certificate can
+     * serve (PSK) and which suites a connection may offer */
+    wolfSSL_CTX_set_psk_server_callback(cfg->server_ctx, server_key);
+    wolfSSL_CTX_set_psk_server_tls13_callback(cfg->server_ctx, server_key13);
+    wolfSSL_CTX_set_psk_client_callback(cfg->client_ctx, client_key);
+    wolfSSL_CTX_set_psk_client_tls13_callback(cfg->client_ctx, client_key13);
+    cfg->psk_enabled = true;
+    cfg->ciphers_have_tls13 = true;
+    return 0;
+}
+
+/* ---- wolfSSL's synchronous callbacks: the answer is already known ---------------------------- */
+
+static unsigned int server_key(WOLFSSL *ssl, const char *identity, unsigned char *key,
+                               unsigned int max)
+{
+    tern_socket *s = wolfSSL_GetIOReadCtx(ssl);
+    tern__tls *tls = s != NULL ? s->tls : NULL;
+    const tern_psk_authenticator *a = tls != NULL ? tls->psk_auth : NULL;
+
+    if (tls == NULL || a == NULL || tls->psk_state != TERN__PSK_STATE_KEY || identity == NULL ||
+        strlen(identity) != a->identity_len || memcmp(identity, a->identity, a->identity_len) != 0 ||
+        tls->psk_key_len > max) {
+        return 0; /* unknown identity: wolfSSL refuses with an alert */
+    }
+    memcpy(key, tls->psk_key, tls->psk_key_len);
+    return (unsigned int)tls->psk_key_len;
+}
+
+static unsigned int server_key13(WOLFSSL *ssl, const char *identity, unsigned char *key,
+                                 unsigned int max, const char **suite)
+{
+    *suite = "TLS13-AES128-GCM-SHA256"; /* a SHA-256 PSK (RFC 8446 4.2.11: hash bound) */
+    return server_key(ssl, identity, key, max);
+}
+
+static unsigned int client_key(WOLFSSL *ssl, const char *hint, char *identity,
+                               unsigned int id_max, unsigned char *key, unsigned int key_max)
+{
+    tern_socket *s = wolfSSL_GetIOReadCtx(ssl);
+    const client_psk *c = s != NULL ? s->ssl_psk : NULL;
+    if (c == NULL || c->id_len >= id_max || c->key_len > key_max) {
+        return 0;
+    }
+    memcpy(identity, c->identity, c->id_len + 1);
+    memcpy(key, c->key, c->key_len);
+    return (unsigned int)c->key_len;
+}
+
+static unsigned int client_key13(WOLFSSL *ssl, const char *hint, char *identity,
+                                 unsigned int id_max, unsigned char *key, unsigned int key_max,
+                                 const char **suite)
+{
+    *suite = "TLS13-AES128-GCM-SHA256";
+    return client_key(ssl, hint, identity, id_max, key, key_max);
+}
+
+void tern__psk_setup(tern_socket *s, tern__tls *tls, const tern_ssl_config *cfg, bool server)
+{
+    if (server && cfg->psk_enabled) {
+        wolfSSL_set_psk_server_callback(tls->ssl, server_key);
+        wolfSSL_set_psk_server_tls13_callback(tls->ssl, server_key13);
+        tls->psk_parser = calloc(1, sizeof(*tls->psk_parser));
+        if (tls->psk_parser != NULL) {
+            tern__psk_parser_init(tls->psk_parser);
+        }
+    } else if (!server && s->ssl_psk != NULL) {
+        wolfSSL_set_psk_client_callback(tls->ssl, client_key);
+        wolfSSL_set_psk_client_tls13_callback(tls->ssl, client_key13);
+    }
+}
+
+void tern__psk_release(tern__tls *tls)
+{
+    if (tls->psk_parser != NULL) {
+        tern__psk_parser_free(tls->psk_parser);
+        free(tls->psk_parser);
+        tls->psk_parser = NULL;
+    }
+    if (tls->psk_auth != NULL) {
+        tls->psk_auth->s = NULL; /* an answer still on its way only frees it */
+        auth_unref(tls->psk_auth);
+        tls->psk_auth = NULL;
+    }
+    memset(tls->psk_key, 0, sizeof(tls->psk_key));
+}
+
+/* ---- holding the handshake ----------------------------------------------------------------- */
+
+static void psk_fail(tern_socket *s, tern__tls *tls, const char *why)
+{
+    tern__socket_seterr(s, TERN_E_TLS_PROTOCOL, "PSK: %s", why);
+    if (!tls->sent_any) {
+        unsigned char alert[7] = {0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 50}; /* decode_error */
+        (void)tern__bufq_append(s->r, &s->wbuf, alert, sizeof(alert));
+    }
+    tern__count(&s->r->counters.handshake_failures, 1);
+    tern__socket_fail(s, TERN_E_TLS_PROTOCOL);
+}
+
+bool tern__psk_hold(tern_socket *s, tern__tls *tls)
+{
+    tern__psk_parser *p = tls->psk_parser;
+
+    if (p == NULL || tls->psk_state == TERN__PSK_STATE_KEY ||
+        tls->psk_state == TERN__PSK_STATE_REJECTED) {
+        return false;
+    }
+    if (tls->psk_state == TERN__PSK_STATE_WAITING) {
+        return true;
+    }
+    /* feed the bytes the parser has not seen: crbuf starts at stream offset wolf_consumed */
+    uint64_t skip = tls->psk_fed - tls->wolf_consumed;
+    int rc = TERN__PSK_NEED_MORE;
+    for (const tern__chunk *c = s->crbuf.head; c != NULL && rc == TERN__PSK_NEED_MORE; c = c->next) {
+        size_t n = c->end - c->start;
+        if (skip >= n) {
+            skip -= n;
+            continue;
+        }
+        rc = tern__psk_parser_feed(p, (const uint8_t *)c->data + c->start + skip, n - skip);
+        tls->psk_fed += n - skip;
+        skip = 0;
+    }
+    switch (rc) {
+    case TERN__PSK_NEED_MORE:
+        /* TLS 1.2 after its ClientHello: let wolfSSL answer it; the identity comes later */
+        return p->stage == 0;
+    case TERN__PSK_IDENTITIES: {
+        tern_psk_authenticator *a = calloc(1, sizeof(*a));
+        if (a == NULL) {
+            psk_fail(s, tls, "out of memory");
+            return true;
+        }
+        atomic_init(&a->refs, 1); /* the socket's */
+        a->s = s;
+        a->r = s->r;
+        a->identity_len = p->identities[0].len;
+        memcpy(a->identity, p->identities[0].bytes, a->identity_len);
+        const tern_ssl_config *cfg = (const tern_ssl_config *)s->cfg;
+        snprintf(a->hint, sizeof(a->hint), "%s", cfg->psk_hint != NULL ? cfg->psk_hint : "");
+        tls->psk_auth = a;
+        tls->psk_state = TERN__PSK_STATE_WAITING;
+        tls->psk_event_due = true;
+        tern__socket_schedule(s);
+        return true;
+    }
+    case TERN__PSK_NO_PSK:
+        tern__psk_parser_free(p);
+        free(p);
+        tls->psk_parser = NULL;
+        return false; /* a certificate handshake, or a resumption */
+    default:
+        psk_fail(s, tls, p->error != NULL ? p->error : "malformed handshake");
+        return true;
+    }
+}
+
+/* Applies an answer on the owner thread and lets the handshake go on. */
+static void apply(tern_socket *s, tern__tls *tls, tern_psk_authenticator *a)
+{
+    if (a->status == AUTH_KEY) {
+        memcpy(tls->psk_key, a->key, a->key_len);
+        tls->psk_key_len = a->key_len;
+        tls->psk_state = TERN__PSK_STATE_KEY;
+    } else {
+        tls->psk_state = TERN__PSK_STATE_REJECTED;
+    }
+    memset(a->key, 0, sizeof(a->key));
+    s->tls_ops->input(s);
+    tern__socket_flush(s);
+}
+
+void tern__psk_deliver(tern_socket *s, tern__tls *tls)
+{
+    tern_psk_authenticator *a = tls->psk_auth;
+
+    if (!tls->psk_event_due || a == NULL) {
+        return;
+    }
+    tls->psk_event_due = false;
+    if (s->ev != NULL && s->ev->psk_authentication_required != NULL) {
+        s->ev->psk_authentication_required(s, a, s->user);
+    }
+    if (s->free_requested || s->state != TERN_SOCKET_STATE_CONNECTED || tls->psk_auth != a) {
+        return;
+    }
+    if (a->deferred && a->status == AUTH_PENDING) {
+        return; /* an answer will come as a task */
+    }
+    apply(s, tls, a);
+}
+
+static void answer_task(tern_reactor *r, void *arg)
+{
+    tern_psk_authenticator *a = arg;
+    tern_socket *s = r != NULL ? a->s : NULL;
+    tern__tls *tls = s != NULL ? s->tls : NULL;
+
+    if (tls != NULL && tls->psk_auth == a && tls->psk_state == TERN__PSK_STATE_WAITING &&
+        s->state == TERN_SOCKET_STATE_CONNECTED) {
+        apply(s, tls, a);
+    }
+    auth_unref(a); /* the answerer's reference */
+}
+
+/* ---- the authenticator --------------------------------------------------------------------- */
+
+tern_buf tern_psk_authenticator_identity(const tern_psk_authenticator *a)
+{
+    tern_buf b = {a->identity, a->identity_len};
+    return b;
+}
+
+const char *tern_psk_authenticator_identity_hint(const tern_psk_authenticator *a)
+{
+    return a->hint;
+}
+
+size_t tern_psk_authenticator_maximum_identity_length(const tern_psk_authenticator *a)
+{
+    return TERN_PSK_MAX_IDENTITY;
+}
+
+size_t tern_psk_authenticator_maximum_key_length(const tern_psk_authenticator *a)
+{
+    return TERN_PSK_MAX_KEY;
+}
+
+tern_psk_authenticator *tern_psk_authenticator_defer(tern_psk_authenticator *a)
+{
+    atomic_fetch_add_explicit(&a->refs, 1, memory_order_relaxed);
+    a->deferred = true;
+    return a;
+}
+
+static int answer(tern_psk_authenticator *a, int status, const void *key, size_t len)
+{
+    if (a == NULL) {
+        return TERN_EINVAL;
+    }
+    if (status == AUTH_KEY && (key == NULL || len < TERN_PSK_MIN_KEY || len > TERN_PSK_MAX_KEY)) {
+        return TERN_EINVAL;
+    }
+    if (status == AUTH_KEY) {
+        memcpy(a->key, key, len);
+        a->key_len = len;
+    }
+    a->status = status;
+    if (!a->deferred) {
+        return 0; /* inside the event: applied when it returns */
+    }
+    int rc = tern_reactor_post(a->r, answer_task, a); /* moves the caller's reference */
+    if (rc == TERN_E_QUEUE_FULL) {
+        a->status = AUTH_PENDING;
+        return rc;
+    }
+    if (rc < 0) {
+        auth_unref(a);
+        return TERN_ECANCELED;
+    }
+    return 0;
+}
+
+int tern_psk_authenticator_complete(tern_psk_authenticator *a, const void *key, size_t len)
+{
+    return answer(a, AUTH_KEY, key, len);
+}
+
+int tern_psk_authenticator_reject(tern_psk_authenticator *a)
+{
+    return answer(a, AUTH_REJECTED, NULL, 0);
+}
+
+/* ---- the client's key ------------------------------------------------------------------------ */
+
+static void client_psk_free(void *p)
+{
+    if (p != NULL) {
+        memset(p, 0, sizeof(client_psk));
+        free(p);
+    }
+}
+
+int tern_socket_set_psk(tern_socket *s, const void *identity, size_t identity_len, const void *key,
+                        size_t key_len)
+{
+    if (s == NULL || identity == NULL || key == NULL || identity_len == 0 ||
+        identity_len > TERN_PSK_MAX_IDENTITY || key_len < TERN_PSK_MIN_KEY ||
+        key_len > TERN_PSK_MAX_KEY || memchr(identity, 0, identity_len) != NULL) {
+        return TERN_EINVAL;
+    }
+    if (s->tls_ops != NULL && !s->encrypt_on_connect) {
+        return TERN_EBUSY;
+    }
+    client_psk *c = calloc(1, sizeof(*c));
+    if (c == NULL) {
+        return TERN_ENOMEM;
+    }
+    memcpy(c->identity, identity, identity_len);
+    c->id_len = identity_len;
+    memcpy(c->key, key, key_len);
+    c->key_len = key_len;
+    if (s->ssl_psk_free != NULL) {
+        s->ssl_psk_free(s->ssl_psk);
+    }
+    s->ssl_psk = c;
+    s->ssl_psk_free = client_psk_free;
+    return 0;
+}
