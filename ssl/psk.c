@@ -284,8 +284,10 @@ void tern__psk_deliver(tern_socket *s, tern__tls *tls)
     if (s->free_requested || s->state != TERN_SOCKET_STATE_CONNECTED || tls->psk_auth != a) {
         return;
     }
-    if (a->deferred && a->status == AUTH_PENDING) {
-        return; /* an answer will come as a task */
+    if (a->deferred) {
+        /* the answer comes as a task, maybe already queued: the answering thread owns
+         * a->status until it posts, so it is not read here */
+        return;
     }
     apply(s, tls, a);
 }
