@@ -370,6 +370,7 @@ static int tls_begin(tern_socket *s, bool server)
     tls->server = server;
     tls->ssl = wolfSSL_new(server ? cfg->server_ctx : cfg->client_ctx);
     if (tls->ssl == NULL) {
+        tern__socket_seterr(s, TERN_ENOMEM, "TLS: the library could not create the connection");
         free(tls);
         return TERN_ENOMEM;
     }
@@ -398,28 +399,19 @@ static int tls_begin(tern_socket *s, bool server)
                 WOLFSSL_SUCCESS ||
             (mode == TERN_VERIFY_VERIFY_PEER &&
              wolfSSL_check_domain_name(tls->ssl, s->peer_name) != WOLFSSL_SUCCESS)) {
-            tern__tls_errors_free(tls);
-            wolfSSL_free(tls->ssl);
-            free(tls);
-            return TERN_ENOMEM;
+            goto fail;
         }
     }
     if (!server && cfg->ocsp_policy != TERN_OCSP_OFF &&
         wolfSSL_UseOCSPStapling(tls->ssl, WOLFSSL_CSR_OCSP, 0) != WOLFSSL_SUCCESS) {
-        tern__tls_errors_free(tls);
-        wolfSSL_free(tls->ssl);
-        free(tls);
-        return TERN_ENOMEM;
+        goto fail;
     }
     if (cfg->alpn != NULL) {
         char list[1024];
         snprintf(list, sizeof(list), "%s", cfg->alpn);
         if (wolfSSL_UseALPN(tls->ssl, list, (unsigned)strlen(list),
                             WOLFSSL_ALPN_FAILED_ON_MISMATCH) != WOLFSSL_SUCCESS) {
-            tern__tls_errors_free(tls);
-            wolfSSL_free(tls->ssl);
-            free(tls);
-            return TERN_ENOMEM;
+            goto fail;
         }
     }
     tern__psk_setup(s, tls, cfg, server);
@@ -448,6 +440,11 @@ static int tls_begin(tern_socket *s, bool server)
     tls_input(s);           /* a client's ClientHello; a server's first records, if any */
     tern__socket_flush(s);
     return 0;
+
+fail:
+    wolfSSL_free(tls->ssl);
+    free(tls);
+    return TERN_ENOMEM;
 }
 
 static int start(tern_socket *s, bool server)
