@@ -71,6 +71,38 @@ TERN_API int tern_psk_authenticator_reject(tern_psk_authenticator *a);
 TERN_API int tern_socket_set_psk(tern_socket *s, const void *identity, size_t identity_len,
                                  const void *key, size_t key_len);
 
+/* ---- identity tables --------------------------------------------------------------------- */
+
+/** An immutable table of identities and keys, as loaded from a file (stunnel's PSKsecrets
+ * format). Immutable once made: any thread may look up concurrently. */
+typedef struct tern_psk_table tern_psk_table;
+
+/**
+ * Loads @p path: one `identity:hexkey` per line (the identity is everything before the last
+ * ':'; 1..128 bytes; the key 16..64 bytes as hex), `#` comments and blank lines ignored,
+ * trailing spaces and CR trimmed. Any bad line refuses the whole file.
+ * @param out  the table, on success
+ * @param err  (may be NULL) receives "FILE:LINE: reason" or "FILE: reason" on failure, and on
+ *             success a warning when the file is readable by group or others ("" otherwise)
+ * @return 0; TERN_EINVAL (a bad line, a duplicate identity, an unreadable file); TERN_ENOMEM.
+ * @thread any (blocking: reads the file)
+ */
+TERN_API int tern_psk_table_load_file(const char *path, tern_psk_table **out, char *err,
+                                      size_t err_len);
+
+/** The number of identities. @thread any */
+TERN_API size_t tern_psk_table_count(const tern_psk_table *t);
+
+/**
+ * Looks up @p identity; copies the key into @p key (at least TERN_PSK_MAX_KEY bytes).
+ * @return the key length (16..64); 0 if the identity is unknown. @thread any
+ */
+TERN_API size_t tern_psk_table_lookup(const tern_psk_table *t, const void *identity, size_t len,
+                                      uint8_t *key);
+
+/** Frees @p t (keys are zeroed). NULL is a no-op. @thread any (once no reader uses it) */
+TERN_API void tern_psk_table_free(tern_psk_table *t);
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,0 +1,195 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * PSK identity tables from files (`identity:hexkey` lines, as stunnel's PSKsecrets). A table
+ * is built once and never changed, so lookups from any thread need no lock; a reload builds a
+ * new table and swaps it (the caller's job, with ck_epoch, in the gateway). Open addressing
+ * with FNV-1a: one probe sequence per lookup, no allocation.
+ */
+#include "ssl_internal.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+typedef struct entry {
+    uint16_t id_len;
+    uint8_t key_len; /* 0: empty slot */
+    uint8_t key[TERN_PSK_MAX_KEY];
+    uint8_t id[TERN_PSK_MAX_IDENTITY];
+} entry;
+
+struct tern_psk_table {
+    size_t count, mask;
+    entry *slots;
+};
+
+static uint64_t hash(const uint8_t *p, size_t n)
+{
+    uint64_t h = 1469598103934665603ull;
+    for (size_t i = 0; i < n; i++) {
+        h = (h ^ p[i]) * 1099511628211ull;
+    }
+    return h;
+}
+
+static entry *find(const tern_psk_table *t, const uint8_t *id, size_t len)
+{
+    for (size_t i = hash(id, len) & t->mask;; i = (i + 1) & t->mask) {
+        entry *e = &t->slots[i];
+        if (e->key_len == 0 || (e->id_len == len && memcmp(e->id, id, len) == 0)) {
+            return e;
+        }
+    }
+}
+
+static int hexval(char c)
+{
+    return c >= '0' && c <= '9' ? c - '0'
+           : c >= 'a' && c <= 'f' ? c - 'a' + 10
+           : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                  : -1;
+}
+
+size_t tern_psk_table_count(const tern_psk_table *t)
+{
+    return t != NULL ? t->count : 0;
+}
+
+size_t tern_psk_table_lookup(const tern_psk_table *t, const void *identity, size_t len,
+                             uint8_t *key)
+{
+    if (t == NULL || identity == NULL || len == 0 || len > TERN_PSK_MAX_IDENTITY) {
+        return 0;
+    }
+    const entry *e = find(t, identity, len);
+    if (e->key_len == 0) {
+        return 0;
+    }
+    memcpy(key, e->key, e->key_len);
+    return e->key_len;
+}
+
+void tern_psk_table_free(tern_psk_table *t)
+{
+    if (t == NULL) {
+        return;
+    }
+    if (t->slots != NULL) {
+        memset(t->slots, 0, (t->mask + 1) * sizeof(entry));
+        free(t->slots);
+    }
+    free(t);
+}
+
+#define FAIL(...)                                                                               \
+    do {                                                                                       \
+        if (err != NULL) {                                                                     \
+            snprintf(err, err_len, __VA_ARGS__);                                               \
+        }                                                                                      \
+        rc = TERN_EINVAL;                                                                      \
+        goto out;                                                                              \
+    } while (0)
+
+int tern_psk_table_load_file(const char *path, tern_psk_table **out, char *err, size_t err_len)
+{
+    int rc = 0;
+    FILE *f = NULL;
+    char *line = NULL;
+    size_t cap = 0;
+    struct stat st;
+    tern_psk_table *t = NULL;
+
+    if (err != NULL && err_len > 0) {
+        err[0] = '\0';
+    }
+    if (path == NULL || out == NULL) {
+        return TERN_EINVAL;
+    }
+    if ((f = fopen(path, "r")) == NULL) {
+        FAIL("%s: %s", path, strerror(errno));
+    }
+    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
+        FAIL("%s: not a regular file", path);
+    }
+    /* size the table from the file: at most one identity per 34 bytes (1 + ':' + 32 hex) */
+    size_t cap_ids = (size_t)st.st_size / 34 + 1, size = 16;
+    while (size < cap_ids * 2) {
+        size <<= 1;
+    }
+    t = calloc(1, sizeof(*t));
+    if (t == NULL || (t->slots = calloc(size, sizeof(entry))) == NULL) {
+        rc = TERN_ENOMEM;
+        goto out;
+    }
+    t->mask = size - 1;
+    ssize_t n;
+    for (unsigned lineno = 1; (n = getline(&line, &cap, f)) >= 0; lineno++) {
+        while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r' || line[n - 1] == ' ' ||
+                         line[n - 1] == '\t')) {
+            line[--n] = '\0';
+        }
+        size_t lead = strspn(line, " \t");
+        if (line[lead] == '\0' || line[lead] == '#') {
+            continue;
+        }
+        char *colon = strrchr(line, ':');
+        if (colon == NULL) {
+            FAIL("%s:%u: expected identity:hexkey", path, lineno);
+        }
+        size_t id_len = (size_t)(colon - line);
+        const char *hex = colon + 1;
+        size_t hex_len = strlen(hex);
+        if (id_len == 0 || id_len > TERN_PSK_MAX_IDENTITY) {
+            FAIL("%s:%u: the identity must be 1..%d bytes", path, lineno, TERN_PSK_MAX_IDENTITY);
+        }
+        if (hex_len % 2 != 0 || hex_len / 2 < TERN_PSK_MIN_KEY || hex_len / 2 > TERN_PSK_MAX_KEY) {
+            FAIL("%s:%u: the key must be %d..%d bytes of hex", path, lineno, TERN_PSK_MIN_KEY,
+                 TERN_PSK_MAX_KEY);
+        }
+        uint8_t key[TERN_PSK_MAX_KEY];
+        for (size_t i = 0; i < hex_len / 2; i++) {
+            int hi = hexval(hex[2 * i]), lo = hexval(hex[2 * i + 1]);
+            if (hi < 0 || lo < 0) {
+                memset(key, 0, sizeof(key));
+                FAIL("%s:%u: the key is not hexadecimal", path, lineno); /* never echo keys */
+            }
+            key[i] = (uint8_t)(hi << 4 | lo);
+        }
+        if (t->count + 1 > size / 2) {
+            memset(key, 0, sizeof(key));
+            FAIL("%s:%u: too many identities for the file's size", path, lineno);
+        }
+        entry *e = find(t, (const uint8_t *)line, id_len);
+        if (e->key_len != 0) {
+            memset(key, 0, sizeof(key));
+            FAIL("%s:%u: duplicate identity", path, lineno);
+        }
+        e->id_len = (uint16_t)id_len;
+        memcpy(e->id, line, id_len);
+        memcpy(e->key, key, hex_len / 2);
+        e->key_len = (uint8_t)(hex_len / 2);
+        memset(key, 0, sizeof(key));
+        t->count++;
+    }
+    if (ferror(f)) {
+        FAIL("%s: read error", path);
+    }
+    if ((st.st_mode & (S_IRWXG | S_IRWXO)) != 0 && err != NULL) {
+        snprintf(err, err_len, "%s: readable by group or others (chmod 600 recommended)", path);
+    }
+out:
+    if (line != NULL) {
+        memset(line, 0, cap);
+        free(line);
+    }
+    if (f != NULL) {
+        fclose(f);
+    }
+    if (rc < 0) {
+        tern_psk_table_free(t);
+        return rc;
+    }
+    *out = t;
+    return 0;
+}

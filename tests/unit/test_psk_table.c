@@ -1,0 +1,149 @@
+/* SPDX-License-Identifier: MIT */
+/* PSK identity files: the format, every kind of bad line, lookups, the permission warning. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include <tern/tern.h>
+
+static char path[64];
+
+static int setup(void **state)
+{
+    snprintf(path, sizeof(path), "/tmp/tern-psk-table.%d", (int)getpid());
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    unlink(path);
+    return 0;
+}
+
+static void write_file(const char *text, mode_t mode)
+{
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs(text, f);
+    fclose(f);
+    assert_int_equal(chmod(path, mode), 0);
+}
+
+static void test_psk_table__loads_and_looks_up(void **state)
+{
+    write_file("# devices\n"
+               "\n"
+               "dev-1:000102030405060708090a0b0c0d0e0f\n"
+               "  \t\n"
+               "site:a:dev-2:FFEEDDCCBBAA99887766554433221100ffeeddccbbaa99887766554433221100\r\n"
+               "dev-3:00112233445566778899aabbccddeeff   \n",
+               0600);
+    tern_psk_table *t = NULL;
+    char err[256];
+    assert_int_equal(tern_psk_table_load_file(path, &t, err, sizeof(err)), 0);
+    assert_string_equal(err, "");
+    assert_int_equal(tern_psk_table_count(t), 3);
+    uint8_t key[TERN_PSK_MAX_KEY];
+    assert_int_equal(tern_psk_table_lookup(t, "dev-1", 5, key), 16);
+    assert_int_equal(key[0], 0x00);
+    assert_int_equal(key[15], 0x0f);
+    /* the identity is everything before the last ':' */
+    assert_int_equal(tern_psk_table_lookup(t, "site:a:dev-2", 12, key), 32);
+    assert_int_equal(key[0], 0xff);
+    assert_int_equal(key[31], 0x00);
+    assert_int_equal(tern_psk_table_lookup(t, "dev-3", 5, key), 16);
+    assert_int_equal(tern_psk_table_lookup(t, "dev-4", 5, key), 0);
+    assert_int_equal(tern_psk_table_lookup(t, "dev-", 4, key), 0);
+    assert_int_equal(tern_psk_table_lookup(t, "", 0, key), 0);
+    tern_psk_table_free(t);
+}
+
+static void test_psk_table__bad_lines_refuse_the_file_with_the_line_number(void **state)
+{
+    static const struct {
+        const char *text;
+        const char *want;
+    } cases[] = {
+        {"ok:000102030405060708090a0b0c0d0e0f\nno colon here\n", ":2: expected identity:hexkey"},
+        {":000102030405060708090a0b0c0d0e0f\n", ":1: the identity must be"},
+        {"short:0001020304\n", ":1: the key must be"},
+        {"odd:000102030405060708090a0b0c0d0e0\n", ":1: the key must be"},
+        {"nothex:zz0102030405060708090a0b0c0d0e0f\n", ":1: the key is not hexadecimal"},
+        {"d:000102030405060708090a0b0c0d0e0f\nd:000102030405060708090a0b0c0d0e0f\n",
+         ":2: duplicate identity"},
+        {"toolong-aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+         "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa:"
+         "000102030405060708090a0b0c0d0e0f\n",
+         ":1: the identity must be"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        write_file(cases[i].text, 0600);
+        tern_psk_table *t = (tern_psk_table *)0x1;
+        char err[256];
+        assert_int_equal(tern_psk_table_load_file(path, &t, err, sizeof(err)), TERN_EINVAL);
+        assert_ptr_equal(t, (tern_psk_table *)0x1); /* untouched on failure */
+        if (strstr(err, cases[i].want) == NULL || strstr(err, path) == NULL) {
+            fail_msg("case %zu: \"%s\" does not say \"%s\"", i, err, cases[i].want);
+        }
+        /* a key never appears in a message */
+        assert_null(strstr(err, "0102030405"));
+    }
+}
+
+static void test_psk_table__missing_file_and_loose_permissions(void **state)
+{
+    tern_psk_table *t = NULL;
+    char err[256];
+    unlink(path);
+    assert_int_equal(tern_psk_table_load_file(path, &t, err, sizeof(err)), TERN_EINVAL);
+    assert_non_null(strstr(err, "No such file"));
+    write_file("dev:000102030405060708090a0b0c0d0e0f\n", 0644);
+    assert_int_equal(tern_psk_table_load_file(path, &t, err, sizeof(err)), 0);
+    assert_non_null(strstr(err, "readable by group or others"));
+    assert_int_equal(tern_psk_table_count(t), 1);
+    tern_psk_table_free(t);
+}
+
+static void test_psk_table__many_identities(void **state)
+{
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    for (int i = 0; i < 5000; i++) {
+        fprintf(f, "device-%05d:%032x\n", i, i);
+    }
+    fclose(f);
+    chmod(path, 0600);
+    tern_psk_table *t = NULL;
+    assert_int_equal(tern_psk_table_load_file(path, &t, NULL, 0), 0);
+    assert_int_equal(tern_psk_table_count(t), 5000);
+    uint8_t key[TERN_PSK_MAX_KEY];
+    char id[32];
+    for (int i = 0; i < 5000; i += 97) {
+        snprintf(id, sizeof(id), "device-%05d", i);
+        assert_int_equal(tern_psk_table_lookup(t, id, strlen(id), key), 16);
+        assert_int_equal(key[15], i & 0xff);
+        assert_int_equal(key[14], (i >> 8) & 0xff);
+    }
+    assert_int_equal(tern_psk_table_lookup(t, "device-05000", 12, key), 0);
+    tern_psk_table_free(t);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_psk_table__loads_and_looks_up, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_psk_table__bad_lines_refuse_the_file_with_the_line_number,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_psk_table__missing_file_and_loose_permissions, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_psk_table__many_identities, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
