@@ -103,6 +103,35 @@ TERN_API size_t tern_psk_table_lookup(const tern_psk_table *t, const void *ident
 /** Frees @p t (keys are zeroed). NULL is a no-op. @thread any (once no reader uses it) */
 TERN_API void tern_psk_table_free(tern_psk_table *t);
 
+/* ---- a reloadable store ------------------------------------------------------------------ */
+
+/** A PSK table that can be replaced while reactors read it: lookups never lock; a reload
+ * swaps the table atomically and frees the old one once no reader can hold it (ck_epoch). */
+typedef struct tern_psk_store tern_psk_store;
+
+/** An empty store. @return it or NULL (out of memory). @thread setup */
+TERN_API tern_psk_store *tern_psk_store_new(void);
+
+/**
+ * Loads @p path (as `tern_psk_table_load_file`) and, only if the whole file is good, makes it
+ * the store's table; otherwise the previous table stays in force. @p err as there.
+ * @return 0; TERN_EINVAL; TERN_ENOMEM. @thread any but a reactor (blocking: reads the file
+ *         and waits for readers of the old table to leave)
+ */
+TERN_API int tern_psk_store_load_file(tern_psk_store *st, const char *path, char *err,
+                                      size_t err_len);
+
+/** Looks up @p identity in the current table (as `tern_psk_table_lookup`). Lock-free.
+ * @return the key length, or 0 if unknown. @thread any */
+TERN_API size_t tern_psk_store_lookup(tern_psk_store *st, const void *identity, size_t len,
+                                      uint8_t *key);
+
+/** The number of identities in the current table. @thread any */
+TERN_API size_t tern_psk_store_count(tern_psk_store *st);
+
+/** Frees the store and its table. Only once no thread uses it. NULL is a no-op. */
+TERN_API void tern_psk_store_free(tern_psk_store *st);
+
 #ifdef __cplusplus
 }
 #endif
