@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 
 #define PSK_CIPHERS                                                                            \
     "TLS13-AES128-GCM-SHA256:TLS13-CHACHA20-POLY1305-SHA256:TLS13-AES256-GCM-SHA384:"          \
@@ -117,10 +118,18 @@ static unsigned int server_key(WOLFSSL *ssl, const char *identity, unsigned char
     tern__tls *tls = s != NULL ? s->tls : NULL;
     const tern_psk_authenticator *a = tls != NULL ? tls->psk_auth : NULL;
 
+    if (tls != NULL && a != NULL && tls->psk_state == TERN__PSK_STATE_REJECTED && max >= 32) {
+        /* RFC 4279 2: hide that the identity is unknown. A random key makes the handshake fail
+         * exactly as a wrong key does (Finished or binder), so the alert is no oracle. */
+        if (getrandom(key, 32, 0) == 32) {
+            return 32;
+        }
+        return 0;
+    }
     if (tls == NULL || a == NULL || tls->psk_state != TERN__PSK_STATE_KEY || identity == NULL ||
         strlen(identity) != a->identity_len || memcmp(identity, a->identity, a->identity_len) != 0 ||
         tls->psk_key_len > max) {
-        return 0; /* unknown identity: wolfSSL refuses with an alert */
+        return 0; /* not the identity that was looked up: wolfSSL refuses */
     }
     memcpy(key, tls->psk_key, tls->psk_key_len);
     return (unsigned int)tls->psk_key_len;
