@@ -217,6 +217,17 @@ bool tern__psk_hold(tern_socket *s, tern__tls *tls)
     if (tls->psk_state == TERN__PSK_STATE_WAITING) {
         return true;
     }
+    if (p->stage == 1) {
+        /* TLS 1.2, ClientHello answered: the ClientKeyExchange carries an identity only if
+         * the suite chosen is a PSK one (a certificate suite's starts with a key share) */
+        const char *suite = wolfSSL_get_cipher_name(tls->ssl);
+        if (suite == NULL || strstr(suite, "PSK") == NULL) {
+            tern__psk_parser_free(p);
+            free(p);
+            tls->psk_parser = NULL;
+            return false;
+        }
+    }
     /* feed the bytes the parser has not seen: crbuf starts at stream offset wolf_consumed */
     uint64_t skip = tls->psk_fed - tls->wolf_consumed;
     int rc = TERN__PSK_NEED_MORE;

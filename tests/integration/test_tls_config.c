@@ -109,10 +109,70 @@ static void test_tls_config__ca_directory_and_local_certificates(void **state)
     assert_int_equal(system(path), 0);
 }
 
+static void on_psk_unused(tern_socket *s, tern_psk_authenticator *a, void *user)
+{
+    fail_msg("a certificate client must not reach the PSK lookup");
+}
+
+static void on_mixed_incoming(tern_server *srv, tern_socket *s, void *user)
+{
+    static const tern_socket_events ev = {.psk_authentication_required = on_psk_unused};
+    tern_socket_set_events(s, &ev, NULL);
+    tern_socket_start_server_encryption(s);
+}
+
+/* A server with a certificate AND PSK: clients without a PSK still get the certificate
+ * handshake on TLS 1.2 and 1.3 (the PSK parser must not mistake a certificate suite's
+ * ClientKeyExchange for a PSK identity). */
+static void test_tls_config__psk_and_certificate_on_one_server(void **state)
+{
+    if (access(CERTS "/ca.pem", R_OK) != 0) {
+        skip();
+    }
+    tern_runtime_options o;
+    tern_runtime_options_init(&o);
+    o.reactors = 1;
+    tern_runtime *rt = tern_runtime_new(&o);
+    tern_ssl_config *scfg = tern_ssl_config_new();
+    assert_int_equal(tern_ssl_config_set_local_certificate_file(scfg, CERTS "/server-ec.pem",
+                                                                TERN_ENCODING_PEM), 0);
+    assert_int_equal(tern_ssl_config_set_private_key_file(scfg, CERTS "/server-ec.key",
+                                                          TERN_ENCODING_PEM, NULL), 0);
+    assert_int_equal(tern_ssl_config_enable_psk(scfg, NULL), 0);
+    tern_server *srv = tern_server_new(rt, scfg, on_mixed_incoming, NULL);
+    tern_ssl_config_unref(scfg);
+    assert_int_equal(tern_server_listen(srv, "127.0.0.1", 0), 0);
+    assert_int_equal(tern_runtime_start(rt), 0);
+
+    tern_reactor *r = tern_reactor_new();
+    for (int v = 0; v < 2; v++) {
+        tern_ssl_config *ccfg = tern_ssl_config_new();
+        assert_int_equal(tern_ssl_config_add_ca_certificates_file(ccfg, CERTS "/ca.pem",
+                                                                  TERN_ENCODING_PEM), 0);
+        enum tern_ssl_protocol p = v == 0 ? TERN_SSL_PROTOCOL_TLS1_2 : TERN_SSL_PROTOCOL_TLS1_3;
+        assert_int_equal(tern_ssl_config_set_protocol_range(ccfg, p, p), 0);
+        tern_socket *s = tern_socket_new(r);
+        assert_int_equal(tern_socket_set_ssl_config(s, ccfg), 0);
+        tern_ssl_config_unref(ccfg);
+        assert_int_equal(tern_socket_connect_to_host_encrypted(s, "127.0.0.1",
+                                                               tern_server_port(srv), "localhost"), 0);
+        assert_int_equal(tern_socket_wait_for_encrypted(s, 5000), 0);
+        assert_int_equal(tern_socket_session_protocol(s), (int)p);
+        assert_null(strstr(tern_socket_session_cipher(s), "PSK"));
+        tern_socket_abort(s);
+        tern_socket_free(s);
+    }
+    tern_reactor_free(r);
+    tern_runtime_stop(rt, 0);
+    tern_runtime_join(rt);
+    tern_runtime_free(rt);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_tls_config__ca_directory_and_local_certificates),
+        cmocka_unit_test(test_tls_config__psk_and_certificate_on_one_server),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
