@@ -210,12 +210,12 @@ bool tern__psk_hold(tern_socket *s, tern__tls *tls)
 {
     tern__psk_parser *p = tls->psk_parser;
 
+    if (tls->psk_state == TERN__PSK_STATE_WAITING) {
+        return true; /* checked first: the parser is gone once the identity was read */
+    }
     if (p == NULL || tls->psk_state == TERN__PSK_STATE_KEY ||
         tls->psk_state == TERN__PSK_STATE_REJECTED) {
         return false;
-    }
-    if (tls->psk_state == TERN__PSK_STATE_WAITING) {
-        return true;
     }
     if (p->stage == 1) {
         /* TLS 1.2, ClientHello answered: the ClientKeyExchange carries an identity only if
@@ -260,6 +260,9 @@ bool tern__psk_hold(tern_socket *s, tern__tls *tls)
         snprintf(a->hint, sizeof(a->hint), "%s", cfg->psk_hint != NULL ? cfg->psk_hint : "");
         tls->psk_auth = a;
         tls->psk_state = TERN__PSK_STATE_WAITING;
+        tern__psk_parser_free(p); /* the identity is copied: the parser's work is done */
+        free(p);
+        tls->psk_parser = NULL;
         tls->psk_event_due = true;
         tern__socket_schedule(s);
         return true;

@@ -268,8 +268,17 @@ int tern__psk_parser_feed(tern__psk_parser *p, const uint8_t *data, size_t len)
         /* only handshake records get here: a change_cipher_spec record decided above */
         size_t n = p->rec_left < len ? p->rec_left : len;
         while (n > 0) {
-            if (p->msg == NULL && (p->msg = malloc(TERN__PSK_MAX_HANDSHAKE + 4)) == NULL) {
-                return fail(p, "out of memory");
+            /* room for the header, then for the whole message once its length is known: a
+             * typical ClientHello needs a few hundred bytes, not the 64 KiB maximum */
+            uint32_t need = p->msg_need != 0 ? p->msg_need : 4;
+            if (p->msg_cap < need) {
+                uint32_t cap = need < 512 ? 512 : need;
+                uint8_t *m = realloc(p->msg, cap);
+                if (m == NULL) {
+                    return fail(p, "out of memory");
+                }
+                p->msg = m;
+                p->msg_cap = cap;
             }
             size_t want = p->msg_have < 4 ? 4 - p->msg_have : p->msg_need - p->msg_have;
             size_t take = want < n ? want : n;
@@ -285,6 +294,14 @@ int tern__psk_parser_feed(tern__psk_parser *p, const uint8_t *data, size_t len)
                     return fail(p, "handshake: message longer than 64 KiB");
                 }
                 p->msg_need = 4 + body;
+                if (p->msg_cap < p->msg_need) {
+                    uint8_t *m = realloc(p->msg, p->msg_need);
+                    if (m == NULL) {
+                        return fail(p, "out of memory");
+                    }
+                    p->msg = m;
+                    p->msg_cap = p->msg_need;
+                }
             }
             if (p->msg_need != 0 && p->msg_have == p->msg_need) {
                 int rc = on_message(p);

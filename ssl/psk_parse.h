@@ -51,7 +51,8 @@ typedef struct tern__psk_parser {
     uint8_t rec_type;
     uint32_t rec_left;      /* bytes of the current record body still to come */
     /* handshake reassembly */
-    uint8_t *msg;           /* TERN__PSK_MAX_HANDSHAKE + 4 bytes, allocated on first use */
+    uint8_t *msg;           /* the message being reassembled, grown to its length */
+    uint32_t msg_cap;
     uint32_t msg_have;      /* bytes of the current message (header included) */
     uint32_t msg_need;      /* 4 + length, once the header is in */
     /* progress */
