@@ -46,6 +46,13 @@
  * directly adds nothing to that (no memory-BIO copies, no reactor, no second runtime's
  * threads), so it is the cheapest client per handshake, and it shares no code with the server.
  *
+ *   psk        (--mode psk, not part of all) the handshake loop with pre-shared keys against a
+ *              PSK-only tern server (tern_ssl_config_enable_psk; psk_authentication_required
+ *              answered inline from a fixed identity/key), one run set per --psk-suite
+ *              (tls12-psk, tls12-ecdhe-psk, tls13-psk_ke, tls13-psk_dhe_ke); with
+ *              --peer stunnel, the same runs against stunnel (PSKsecrets) in front of a
+ *              plaintext echo child, stunnel's CPU from /proc/<pid>/stat.
+ *
  * CPU (handshake, bulk): as bench_echo. The process CPU clock and each client thread's CPU
  * clock are read at the start and end of the measured window; server = process - client
  * threads (reactors, acceptor, workers; the main thread sleeps). Reactor threads' own clocks
@@ -73,6 +80,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -129,6 +137,12 @@ struct opts {
     bool reuseport;
     bool json;
     bool serve_child; /* internal: the idle phase's server process */
+    bool do_psk;      /* --mode psk */
+    unsigned psk_mask; /* bit i: psk_suites[i] */
+    bool peer_stunnel; /* psk: also run against stunnel (started here) */
+    uint16_t peer_port; /* psk: also run against a server already listening there */
+    int peer_pid;       /* ... whose CPU is read from /proc/<pid>/stat (0: not measured) */
+    const char *label;  /* report: the PSK suite of the lines printed */
 };
 
 /* ---- certificate ---------------------------------------------------------------------------- */
@@ -264,9 +278,34 @@ static const tern_socket_events echo_events = {
     .bytes_written = echo_bytes_written,
 };
 
+/* ---- PSK: a fixed identity and key ------------------------------------------------------- */
+
+static const char psk_identity[] = "bench-client";
+static const uint8_t psk_key[32] = {
+    0x8b, 0x1f, 0x3a, 0x52, 0x09, 0xe4, 0x77, 0xc2, 0x5d, 0x90, 0x0e, 0x6a, 0xf3, 0x21, 0xb8, 0x44,
+    0x16, 0xcd, 0x6f, 0x3e, 0xa7, 0x58, 0x02, 0x99, 0xd1, 0x4c, 0xbe, 0x73, 0x2a, 0x85, 0xe0, 0x1b};
+
+/* Answered inline: the fixed identity gets the fixed key, anything else is refused. */
+static void on_psk_required(tern_socket *s, tern_psk_authenticator *auth, void *user)
+{
+    tern_buf id = tern_psk_authenticator_identity(auth);
+    if (id.len == sizeof(psk_identity) - 1 && memcmp(id.base, psk_identity, id.len) == 0) {
+        (void)tern_psk_authenticator_complete(auth, psk_key, sizeof(psk_key));
+    } else {
+        (void)tern_psk_authenticator_reject(auth);
+    }
+}
+
+static const tern_socket_events psk_echo_events = {
+    .ready_read = echo_ready_read,
+    .bytes_written = echo_bytes_written,
+    .psk_authentication_required = on_psk_required,
+};
+
+/* @p user: the events table (echo_events, or psk_echo_events). */
 static void on_incoming(tern_server *srv, tern_socket *s, void *user)
 {
-    tern_socket_set_events(s, &echo_events, user);
+    tern_socket_set_events(s, user != NULL ? user : &echo_events, NULL);
     if (tern_socket_start_server_encryption(s) < 0) {
         tern_socket_abort(s);
     }
@@ -309,6 +348,7 @@ static void server_free(struct tserver *sv)
     sv->cfg = NULL;
 }
 
+/* @p cs NULL: a PSK-only server (tern_ssl_config_enable_psk, no certificate). */
 static int server_start(struct tserver *sv, const struct opts *o, const struct cert_set *cs,
                         char *err, size_t errlen)
 {
@@ -318,9 +358,11 @@ static int server_start(struct tserver *sv, const struct opts *o, const struct c
         snprintf(err, errlen, "tern_ssl_config_new: out of memory");
         return -1;
     }
-    int rc = tern_ssl_config_set_local_certificate(sv->cfg, cs->cert, (size_t)cs->cert_len,
-                                                   TERN_ENCODING_DER);
-    if (rc == 0) {
+    int rc = cs == NULL ? tern_ssl_config_enable_psk(sv->cfg, "tern-bench")
+                        : tern_ssl_config_set_local_certificate(sv->cfg, cs->cert,
+                                                                (size_t)cs->cert_len,
+                                                                TERN_ENCODING_DER);
+    if (rc == 0 && cs != NULL) {
         rc = tern_ssl_config_set_private_key(sv->cfg, cs->key, (size_t)cs->key_len,
                                              TERN_ENCODING_DER, NULL);
     }
@@ -343,7 +385,8 @@ static int server_start(struct tserver *sv, const struct opts *o, const struct c
         server_free(sv);
         return -1;
     }
-    sv->srv = tern_server_new(sv->rt, sv->cfg, on_incoming, NULL);
+    sv->srv = tern_server_new(sv->rt, sv->cfg, on_incoming,
+                              cs == NULL ? (void *)&psk_echo_events : NULL);
     if (sv->srv == NULL) {
         snprintf(err, errlen, "tern_server_new: out of memory");
         server_free(sv);
@@ -1076,6 +1119,7 @@ struct target {
     pid_t pid;
     clockid_t clock;
     bool clock_ok;
+    pid_t backend_pid; /* stunnel's plaintext echo backend (0: none); CPU reported apart */
 };
 
 struct run_result {
@@ -1089,6 +1133,7 @@ struct run_result {
     double server_us;   /* server CPU us per connection (handshake phase) */
     double client_us;   /* client CPU us per connection */
     double p50_ms, p99_ms;
+    double backend_cpu; /* CPU s per wall s of target->backend_pid */
     uint64_t events;
     uint64_t completed_all, handshakes_client, connect_errors, hs_errors, io_errors, mismatches,
         unfinished, lost, drain_resets;
@@ -1141,6 +1186,12 @@ static uint64_t target_cpu_ns(const struct target *t)
         return 0;
     }
     return (ut + st) * (1000000000ull / (unsigned long long)sysconf(_SC_CLK_TCK));
+}
+
+static uint64_t pid_cpu_ns(pid_t pid)
+{
+    struct target t = {.pid = pid};
+    return pid > 0 ? target_cpu_ns(&t) : 0;
 }
 
 static int cmp_u32(const void *a, const void *b)
@@ -1278,6 +1329,7 @@ static int run_once(const struct opts *o, WOLFSSL_CTX *ctx, const struct target 
     pthread_barrier_wait(&rp->barrier); /* 2: go */
 
     uint64_t w0 = 0, w1 = 0, p0 = 0, p1 = 0, c0 = 0, c1 = 0, r0 = 0, r1 = 0, s0 = 0, s1 = 0;
+    uint64_t b0 = 0, b1 = 0;
     if (setup_error == 0) {
         uint64_t now = bench_now_ns();
         if (rp->t_begin > now) {
@@ -1288,6 +1340,7 @@ static int run_once(const struct opts *o, WOLFSSL_CTX *ctx, const struct target 
         c0 = clients_cpu_ns(cl, nthreads);
         r0 = t->sv != NULL ? reactors_cpu_ns(t->sv) : 0;
         s0 = t->sv != NULL ? 0 : target_cpu_ns(t);
+        b0 = pid_cpu_ns(t->backend_pid);
         now = bench_now_ns();
         if (rp->t_end > now) {
             bench_sleep_ns(rp->t_end - now);
@@ -1297,6 +1350,7 @@ static int run_once(const struct opts *o, WOLFSSL_CTX *ctx, const struct target 
         c1 = clients_cpu_ns(cl, nthreads);
         r1 = t->sv != NULL ? reactors_cpu_ns(t->sv) : 0;
         s1 = t->sv != NULL ? 0 : target_cpu_ns(t);
+        b1 = pid_cpu_ns(t->backend_pid);
     }
     for (unsigned i = 0; i < nthreads; i++) {
         pthread_join(cl[i].thread, NULL);
@@ -1355,6 +1409,7 @@ static int run_once(const struct opts *o, WOLFSSL_CTX *ctx, const struct target 
         res->client_cpu = client_s / wall;
         res->server_cpu = server_s / wall;
         res->reactor_cpu = (double)(r1 - r0) / 1e9 / wall;
+        res->backend_cpu = (double)(b1 - b0) / 1e9 / wall;
         double units = phase == PHASE_HS ? (double)res->events : (double)res->events / 1e6;
         res->rate = units / wall;
         res->per_cpu = server_s > 0 ? units / server_s : 0;
@@ -1428,6 +1483,7 @@ static void report(const struct opts *o, const struct target *t, enum phase phas
     SUMMARY(client_us);
     SUMMARY(p50_ms);
     SUMMARY(p99_ms);
+    SUMMARY(backend_cpu);
     uint64_t cerr = 0, hserr = 0, ioerr = 0, mism = 0, unf = 0, lost = 0, resets = 0, hsfail = 0,
              drst = 0, accepted = 0, shs = 0, chs = 0, bin = 0, bout = 0;
     int last_hs_error = 0;
@@ -1461,11 +1517,16 @@ static void report(const struct opts *o, const struct target *t, enum phase phas
     const char *per = phase == PHASE_HS ? "conn" : "MB";
 
     if (o->json) {
-        printf("{\"bench\":\"tls\",\"phase\":\"%s\",\"server\":\"%s\",\"tls\":\"1.%d\","
-               "\"negotiated\":{\"version\":\"%s\",\"cipher\":\"%s\",\"group\":\"%s\"},"
+        printf("{\"bench\":\"tls\",\"phase\":\"%s\",\"server\":\"%s\",",
+               o->label != NULL ? "psk" : phase == PHASE_HS ? "handshake" : "bulk", t->name);
+        if (o->label != NULL) {
+            printf("\"psk_suite\":\"%s\",", o->label);
+        } else {
+            printf("\"tls\":\"1.%d\",", o->tls % 10);
+        }
+        printf("\"negotiated\":{\"version\":\"%s\",\"cipher\":\"%s\",\"group\":\"%s\"},"
                "\"server_threads\":%u,\"client_threads\":%u,",
-               phase == PHASE_HS ? "handshake" : "bulk", t->name, o->tls % 10, ver, cipher, group,
-               tern ? o->server_threads : 1, o->client_threads);
+               ver, cipher, group, tern ? o->server_threads : 1, o->client_threads);
         if (phase == PHASE_HS) {
             printf("\"connections\":%u,\"request_bytes\":%zu,", o->connections, request);
         } else {
@@ -1478,6 +1539,9 @@ static void report(const struct opts *o, const struct target *t, enum phase phas
                o->duration, o->warmup, n, unit, med.rate, lo.rate, hi.rate, med.server_cpu);
         if (tern) {
             printf("\"reactor_cpu_per_wall_median\":%.3f,", med.reactor_cpu);
+        }
+        if (t->backend_pid > 0) {
+            printf("\"backend_cpu_per_wall_median\":%.3f,", med.backend_cpu);
         }
         printf("\"client_cpu_per_wall_median\":%.3f,\"process_cpu_per_wall_median\":%.3f,"
                "\"per_server_cpu_s_median\":%.3f,",
@@ -1517,7 +1581,12 @@ static void report(const struct opts *o, const struct target *t, enum phase phas
         printf("]}\n");
     } else {
         if (phase == PHASE_HS) {
-            printf("tls handshake [%s] %s %s %s T=%u C=%u req=%zuB D=%.1fs runs=%u: median %.0f "
+            if (o->label != NULL) {
+                printf("tls psk %s ", o->label);
+            } else {
+                printf("tls handshake ");
+            }
+            printf("[%s] %s %s %s T=%u C=%u req=%zuB D=%.1fs runs=%u: median %.0f "
                    "%s (min %.0f, max %.0f); latency p50 %.2f ms p99 %.2f ms",
                    t->name, ver, cipher, group, tern ? o->server_threads : 1, o->connections,
                    request, o->duration, n, med.rate, unit, lo.rate, hi.rate, med.p50_ms,
@@ -1531,6 +1600,9 @@ static void report(const struct opts *o, const struct target *t, enum phase phas
         printf("; cpu s/s: server %.2f", med.server_cpu);
         if (tern) {
             printf(" (reactors %.2f)", med.reactor_cpu);
+        }
+        if (t->backend_pid > 0) {
+            printf(" (+ its echo backend %.2f, not counted)", med.backend_cpu);
         }
         printf(" client %.2f process %.2f; %.0f %s per server CPU-s", med.client_cpu, med.proc_cpu,
                med.per_cpu, per);
@@ -2128,6 +2200,324 @@ static void openssl_stop(pid_t pid)
     }
 }
 
+/* ---- PSK mode: client contexts, stunnel as a peer ------------------------------------------ */
+
+/* The four PSK configurations; the client offers exactly one suite (and, for TLS 1.3, one
+ * psk_key_exchange_modes value), so the negotiated one is the one named. */
+struct psk_suite {
+    const char *name;
+    int tls;              /* 12 or 13 */
+    const char *cipher;   /* wolfSSL name, offered alone */
+    const char *ossl;     /* OpenSSL name, for stunnel's ciphers / ciphersuites */
+    int tls13_mode;       /* 1: psk_ke only (wolfSSL_no_dhe_psk); 2: psk_dhe_ke only */
+};
+
+static const struct psk_suite psk_suites[] = {
+    {"tls12-psk", 12, "PSK-AES128-GCM-SHA256", "PSK-AES128-GCM-SHA256", 0},
+    /* OpenSSL has no ECDHE-PSK AES-GCM suite: ChaCha20-Poly1305 is common to both peers */
+    {"tls12-ecdhe-psk", 12, "ECDHE-PSK-CHACHA20-POLY1305", "ECDHE-PSK-CHACHA20-POLY1305", 0},
+    {"tls13-psk_ke", 13, "TLS13-AES128-GCM-SHA256", "TLS_AES_128_GCM_SHA256", 1},
+    {"tls13-psk_dhe_ke", 13, "TLS13-AES128-GCM-SHA256", "TLS_AES_128_GCM_SHA256", 2},
+};
+#define NPSK_SUITES (sizeof(psk_suites) / sizeof(psk_suites[0]))
+
+static unsigned int psk_client_cb(WOLFSSL *ssl, const char *hint, char *identity,
+                                  unsigned int id_max, unsigned char *key, unsigned int key_max)
+{
+    (void)ssl;
+    (void)hint;
+    if (id_max < sizeof(psk_identity) || key_max < sizeof(psk_key)) {
+        return 0;
+    }
+    memcpy(identity, psk_identity, sizeof(psk_identity)); /* NUL included */
+    memcpy(key, psk_key, sizeof(psk_key));
+    return sizeof(psk_key);
+}
+
+static unsigned int psk_client_tls13_cb(WOLFSSL *ssl, const char *hint, char *identity,
+                                        unsigned int id_max, unsigned char *key,
+                                        unsigned int key_max, const char **suite)
+{
+    *suite = "TLS13-AES128-GCM-SHA256";
+    return psk_client_cb(ssl, hint, identity, id_max, key, key_max);
+}
+
+static WOLFSSL_CTX *psk_ctx_new(const struct psk_suite *ps, char *err, size_t errlen)
+{
+    WOLFSSL_CTX *ctx = wolfSSL_CTX_new(ps->tls == 13 ? wolfTLSv1_3_client_method()
+                                                     : wolfTLSv1_2_client_method());
+    if (ctx == NULL) {
+        snprintf(err, errlen, "wolfSSL_CTX_new failed");
+        return NULL;
+    }
+    int groups[1] = {WOLFSSL_ECC_X25519};
+    const char *what = NULL;
+    wolfSSL_CTX_set_verify(ctx, WOLFSSL_VERIFY_NONE, NULL);
+    if (wolfSSL_CTX_set_cipher_list(ctx, ps->cipher) != WOLFSSL_SUCCESS) {
+        what = "cipher list";
+    } else if (wolfSSL_CTX_UseSupportedCurve(ctx, WOLFSSL_ECC_X25519) != WOLFSSL_SUCCESS) {
+        what = "supported groups";
+    } else if (ps->tls == 13 && wolfSSL_CTX_set_groups(ctx, groups, 1) != WOLFSSL_SUCCESS) {
+        what = "key share group";
+    } else if (ps->tls13_mode == 1 && wolfSSL_CTX_no_dhe_psk(ctx) != 0) {
+        what = "wolfSSL_CTX_no_dhe_psk";
+    } else if (ps->tls13_mode == 2 && wolfSSL_CTX_only_dhe_psk(ctx) != 0) {
+        what = "wolfSSL_CTX_only_dhe_psk";
+    }
+    if (what != NULL) {
+        snprintf(err, errlen, "PSK client context %s: %s refused", ps->name, what);
+        wolfSSL_CTX_free(ctx);
+        return NULL;
+    }
+    wolfSSL_CTX_set_psk_client_callback(ctx, psk_client_cb);
+    if (ps->tls == 13) {
+        wolfSSL_CTX_set_psk_client_tls13_callback(ctx, psk_client_tls13_cb);
+    }
+    (void)wolfSSL_CTX_set_session_cache_mode(ctx, WOLFSSL_SESS_CACHE_OFF);
+    (void)wolfSSL_CTX_NoTicketTLSv12(ctx);
+    return ctx;
+}
+
+/* A plaintext echo for stunnel to forward to: a child process (forked before any thread
+ * starts), epoll, non-blocking; it dies with this process (PR_SET_PDEATHSIG). @return its pid
+ * (port in *port), or -1. */
+static pid_t echo_backend_spawn(uint16_t *port)
+{
+    int lfd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof(a);
+    if (lfd < 0 || bind(lfd, (struct sockaddr *)&a, sizeof(a)) != 0 || listen(lfd, 4096) != 0 ||
+        getsockname(lfd, (struct sockaddr *)&a, &len) != 0) {
+        if (lfd >= 0) {
+            close(lfd);
+        }
+        return -1;
+    }
+    *port = ntohs(a.sin_port);
+    fflush(stdout);
+    fflush(stderr);
+    pid_t pid = fork();
+    if (pid != 0) {
+        close(lfd);
+        return pid;
+    }
+    (void)prctl(PR_SET_PDEATHSIG, SIGKILL);
+    int ep = epoll_create1(0);
+    struct epoll_event ev = {.events = EPOLLIN, .data.fd = lfd};
+    if (ep < 0 || epoll_ctl(ep, EPOLL_CTL_ADD, lfd, &ev) != 0) {
+        _exit(1);
+    }
+    static char buf[65536];
+    struct epoll_event evs[64];
+    for (;;) {
+        int n = epoll_wait(ep, evs, 64, 1000);
+        if (getppid() == 1) {
+            _exit(0);
+        }
+        for (int i = 0; i < n; i++) {
+            int fd = evs[i].data.fd;
+            if (fd == lfd) {
+                int c;
+                while ((c = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC)) >= 0) {
+                    struct epoll_event ce = {.events = EPOLLIN, .data.fd = c};
+                    if (epoll_ctl(ep, EPOLL_CTL_ADD, c, &ce) != 0) {
+                        close(c);
+                    }
+                }
+                continue;
+            }
+            /* small requests: a blocking-free echo; whatever cannot be written is dropped and
+             * the connection closed (it never happens with 16-byte requests) */
+            ssize_t r = recv(fd, buf, sizeof(buf), 0);
+            if (r > 0) {
+                if (send(fd, buf, (size_t)r, MSG_NOSIGNAL) != r) {
+                    close(fd);
+                }
+            } else if (r == 0 || (errno != EAGAIN && errno != EINTR)) {
+                close(fd);
+            }
+        }
+    }
+}
+
+/* Starts `stunnel` (foreground) on 127.0.0.1:@p port with a PSKsecrets file, forwarding to
+ * @p backend. @p dir: a temporary directory for its configuration, secrets and log. */
+static pid_t stunnel_spawn(const char *dir, uint16_t port, uint16_t backend)
+{
+    char conf[160], secrets[160], logf[160];
+    snprintf(conf, sizeof(conf), "%s/stunnel.conf", dir);
+    snprintf(secrets, sizeof(secrets), "%s/psk.txt", dir);
+    snprintf(logf, sizeof(logf), "%s/stunnel.log", dir);
+    FILE *f = fopen(secrets, "w");
+    if (f == NULL) {
+        return -1;
+    }
+    (void)fchmod(fileno(f), 0600);
+    fprintf(f, "%s:", psk_identity);
+    for (size_t i = 0; i < sizeof(psk_key); i++) {
+        fprintf(f, "%02x", psk_key[i]);
+    }
+    fprintf(f, "\n");
+    fclose(f);
+    f = fopen(conf, "w");
+    if (f == NULL) {
+        return -1;
+    }
+    /* every PSK suite the client may ask for; ALLOW_NO_DHE_KEX: OpenSSL accepts TLS 1.3
+     * psk_ke (without it an OpenSSL server insists on psk_dhe_ke) */
+    fprintf(f,
+            "foreground = yes\npid =\ndebug = 3\noutput = %s\n\n[psk]\naccept = 127.0.0.1:%u\n"
+            "connect = 127.0.0.1:%u\nPSKsecrets = %s\nPSKidentity = %s\n"
+            "ciphers = PSK-AES128-GCM-SHA256:ECDHE-PSK-CHACHA20-POLY1305\n"
+            "ciphersuites = TLS_AES_128_GCM_SHA256\noptions = ALLOW_NO_DHE_KEX\n"
+            "options = NO_TICKET\n",
+            logf, (unsigned)port, (unsigned)backend, secrets, psk_identity);
+    fclose(f);
+    char *argv[] = {"stunnel", conf, NULL};
+    int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
+    if (devnull < 0) {
+        return -1;
+    }
+    fflush(stdout);
+    fflush(stderr);
+    pid_t pid = fork();
+    if (pid == 0) {
+        (void)prctl(PR_SET_PDEATHSIG, SIGTERM);
+        if (dup2(devnull, 0) < 0 || dup2(devnull, 1) < 0 || dup2(devnull, 2) < 0) {
+            _exit(127);
+        }
+        execvp("stunnel", argv);
+        _exit(127);
+    }
+    close(devnull);
+    if (pid < 0) {
+        return -1;
+    }
+    uint64_t limit = bench_now_ns() + 5000000000ull;
+    while (!port_open(port)) {
+        int st;
+        if (waitpid(pid, &st, WNOHANG) == pid) {
+            return -1;
+        }
+        if (bench_now_ns() > limit) {
+            kill(pid, SIGKILL);
+            waitpid(pid, &st, 0);
+            return -1;
+        }
+        bench_sleep_ns(20000000);
+    }
+    return pid;
+}
+
+static void stunnel_cleanup(const char *dir, bool show_log)
+{
+    char path[160];
+    const char *files[] = {"stunnel.conf", "psk.txt", "stunnel.log"};
+    for (size_t i = 0; i < 3; i++) {
+        snprintf(path, sizeof(path), "%s/%s", dir, files[i]);
+        if (show_log && i == 2) {
+            FILE *f = fopen(path, "r");
+            char line[512];
+            while (f != NULL && fgets(line, sizeof(line), f) != NULL) {
+                fprintf(stderr, "bench_tls: stunnel log: %s", line);
+            }
+            if (f != NULL) {
+                fclose(f);
+            }
+        }
+        unlink(path);
+    }
+    rmdir(dir);
+}
+
+/* --mode psk: for each selected suite, R runs against tern (a PSK-only server) and, when
+ * asked, against stunnel / --peer-port, alternating. @return 0, 1 (a run failed), 2 (setup). */
+static int run_psk(struct opts *o, pid_t backend_pid, uint16_t backend_port)
+{
+    char err[256];
+    static struct tserver sv;
+    static struct run_result res[MAX_RUNS], pres[MAX_RUNS];
+    if (server_start(&sv, o, NULL, err, sizeof(err)) != 0) {
+        fprintf(stderr, "bench_tls: PSK server: %s\n", err);
+        return 2;
+    }
+    struct target tt = {.name = "tern", .port = sv.port, .sv = &sv};
+    struct target pt = {.name = "stunnel", .pid = -1};
+    char dir[64] = "";
+    bool have_peer = false;
+    if (o->peer_stunnel) {
+        uint16_t port = free_port();
+        snprintf(dir, sizeof(dir), "/tmp/bench_tls_stunnel.XXXXXX");
+        if (backend_pid <= 0 || port == 0 || mkdtemp(dir) == NULL) {
+            fprintf(stderr, "bench_tls: --peer stunnel: setup failed; skipped\n");
+            dir[0] = '\0';
+        } else if ((pt.pid = stunnel_spawn(dir, port, backend_port)) <= 0) {
+            fprintf(stderr, "bench_tls: --peer stunnel: cannot start `stunnel` (not installed, "
+                            "or it refused the configuration); skipped\n");
+            stunnel_cleanup(dir, true);
+            dir[0] = '\0';
+            pt.pid = -1;
+        } else {
+            have_peer = true;
+            pt.port = port;
+            pt.clock_ok = false; /* its CPU from /proc/<pid>/stat (utime + stime, all threads) */
+            pt.backend_pid = backend_pid;
+        }
+    } else if (o->peer_port != 0) {
+        have_peer = true;
+        pt.name = "peer";
+        pt.port = o->peer_port;
+        pt.pid = o->peer_pid > 0 ? o->peer_pid : 0;
+    }
+    int status = 0;
+    for (size_t k = 0; k < NPSK_SUITES && status == 0; k++) {
+        if (!(o->psk_mask & (1u << k))) {
+            continue;
+        }
+        const struct psk_suite *ps = &psk_suites[k];
+        WOLFSSL_CTX *ctx = psk_ctx_new(ps, err, sizeof(err));
+        if (ctx == NULL) {
+            fprintf(stderr, "bench_tls: %s\n", err);
+            status = 2;
+            break;
+        }
+        for (unsigned i = 0; i < o->runs && status == 0; i++) {
+            if (run_once(o, ctx, &tt, PHASE_HS, o->request, &res[i]) != 0) {
+                status = 1;
+            }
+            if (have_peer && status == 0 &&
+                run_once(o, ctx, &pt, PHASE_HS, o->request, &pres[i]) != 0) {
+                status = 1;
+            }
+        }
+        if (status == 0) {
+            o->label = ps->name;
+            report(o, &tt, PHASE_HS, o->request, res, o->runs);
+            if (have_peer) {
+                report(o, &pt, PHASE_HS, o->request, pres, o->runs);
+            }
+            o->label = NULL;
+        }
+        wolfSSL_CTX_free(ctx);
+    }
+    if (o->peer_stunnel && pt.pid > 0) {
+        openssl_stop(pt.pid); /* SIGTERM, then SIGKILL after 5 s */
+    }
+    if (dir[0] != '\0') {
+        stunnel_cleanup(dir, status != 0);
+    }
+    if (!o->json) {
+        tern_stats st;
+        char line[1024];
+        if (tern_runtime_stats(sv.rt, &st) == 0 &&
+            tern_stats_format(&st, TERN_STATS_TEXT, line, sizeof(line)) >= 0) {
+            fprintf(stderr, "bench_tls: PSK server stats: %s\n", line);
+        }
+    }
+    server_free(&sv);
+    return status;
+}
+
 /* ---- command line -------------------------------------------------------------------------- */
 
 static void usage(FILE *f)
@@ -2166,6 +2556,17 @@ static void usage(FILE *f)
         "                          runs with tern; both with --request-size 0 (handshake,\n"
         "                          close_notify, close: s_server's -www answer is an HTTP\n"
         "                          status page, not an echo)\n"
+        "      --mode psk          PSK handshakes instead (not part of all): a PSK-only tern\n"
+        "                          server (tern_ssl_config_enable_psk, the identity answered\n"
+        "                          inline); each connection: connect, PSK handshake,\n"
+        "                          --request-size echo, close\n"
+        "      --psk-suite LIST    tls12-psk, tls12-ecdhe-psk, tls13-psk_ke,\n"
+        "                          tls13-psk_dhe_ke, comma-separated (default: all four)\n"
+        "      --peer stunnel      psk: also run against `stunnel` (started here, foreground,\n"
+        "                          PSKsecrets) in front of a plaintext echo child, alternating\n"
+        "                          runs; stunnel's CPU from /proc/<pid>/stat\n"
+        "      --peer-port P       psk: also run against a server already on 127.0.0.1:P\n"
+        "      --peer-pid PID      ... and read its CPU from /proc/PID/stat\n"
         "  -j, --json              one JSON object per phase instead of text\n"
         "  -h, --help\n"
         "  Sizes take k/M (x1000) or Ki/Mi (x1024) suffixes.\n");
@@ -2178,6 +2579,9 @@ enum {
     OPT_SERVER_VERIFY,
     OPT_PEER,
     OPT_SERVE_CHILD,
+    OPT_PSK_SUITE,
+    OPT_PEER_PORT,
+    OPT_PEER_PID,
 };
 
 static int parse_opts(int argc, char **argv, struct opts *o)
@@ -2205,6 +2609,9 @@ static int parse_opts(int argc, char **argv, struct opts *o)
         {"json", no_argument, NULL, 'j'},
         {"help", no_argument, NULL, 'h'},
         {"serve-child", no_argument, NULL, OPT_SERVE_CHILD},
+        {"psk-suite", required_argument, NULL, OPT_PSK_SUITE},
+        {"peer-port", required_argument, NULL, OPT_PEER_PORT},
+        {"peer-pid", required_argument, NULL, OPT_PEER_PID},
         {NULL, 0, NULL, 0},
     };
     uint64_t v;
@@ -2218,8 +2625,10 @@ static int parse_opts(int argc, char **argv, struct opts *o)
             o->do_hs = strcmp(optarg, "handshake") == 0 || strcmp(optarg, "all") == 0;
             o->do_bulk = strcmp(optarg, "bulk") == 0 || strcmp(optarg, "all") == 0;
             o->do_idle = strcmp(optarg, "idle") == 0 || strcmp(optarg, "all") == 0;
-            if (!o->do_hs && !o->do_bulk && !o->do_idle) {
-                fprintf(stderr, "bench_tls: --mode: expected handshake, bulk, idle or all\n");
+            o->do_psk = strcmp(optarg, "psk") == 0;
+            if (!o->do_hs && !o->do_bulk && !o->do_idle && !o->do_psk) {
+                fprintf(stderr,
+                        "bench_tls: --mode: expected handshake, bulk, idle, all or psk\n");
                 return 2;
             }
             break;
@@ -2329,10 +2738,12 @@ static int parse_opts(int argc, char **argv, struct opts *o)
         case OPT_PEER:
             if (strcmp(optarg, "openssl") == 0) {
                 o->peer_openssl = true;
+            } else if (strcmp(optarg, "stunnel") == 0) {
+                o->peer_stunnel = true;
             } else if (strcmp(optarg, "tern") == 0) {
                 o->peer_openssl = false;
             } else {
-                fprintf(stderr, "bench_tls: --peer: expected openssl (nginx is not supported)\n");
+                fprintf(stderr, "bench_tls: --peer: expected openssl, or stunnel with --mode psk (nginx is not supported)\n");
                 return 2;
             }
             break;
@@ -2342,6 +2753,39 @@ static int parse_opts(int argc, char **argv, struct opts *o)
         case OPT_SERVE_CHILD:
             o->serve_child = true;
             break;
+        case OPT_PSK_SUITE: {
+            o->psk_mask = 0;
+            char list[256];
+            snprintf(list, sizeof(list), "%s", optarg);
+            for (char *save = NULL, *tok = strtok_r(list, ",", &save); tok != NULL;
+                 tok = strtok_r(NULL, ",", &save)) {
+                size_t k = 0;
+                while (k < NPSK_SUITES && strcmp(tok, psk_suites[k].name) != 0) {
+                    k++;
+                }
+                if (k == NPSK_SUITES) {
+                    fprintf(stderr, "bench_tls: --psk-suite: expected tls12-psk, "
+                                    "tls12-ecdhe-psk, tls13-psk_ke or tls13-psk_dhe_ke (comma-"
+                                    "separated)\n");
+                    return 2;
+                }
+                o->psk_mask |= 1u << k;
+            }
+            break;
+        }
+        case OPT_PEER_PORT:
+        case OPT_PEER_PID:
+            if (bench_parse_u64(optarg, 1, opt == OPT_PEER_PORT ? 65535 : 4194304, &v) != 0) {
+                fprintf(stderr, "bench_tls: --%s: out of range\n",
+                        opt == OPT_PEER_PORT ? "peer-port" : "peer-pid");
+                return 2;
+            }
+            if (opt == OPT_PEER_PORT) {
+                o->peer_port = (uint16_t)v;
+            } else {
+                o->peer_pid = (int)v;
+            }
+            break;
         case 'h':
             usage(stdout);
             return 1;
@@ -2349,6 +2793,14 @@ static int parse_opts(int argc, char **argv, struct opts *o)
             usage(stderr);
             return 2;
         }
+    }
+    if ((o->peer_stunnel || o->peer_port != 0) && !o->do_psk) {
+        fprintf(stderr, "bench_tls: --peer stunnel and --peer-port need --mode psk\n");
+        return 2;
+    }
+    if (o->peer_openssl && o->do_psk) {
+        fprintf(stderr, "bench_tls: --peer openssl: not with --mode psk (use stunnel)\n");
+        return 2;
     }
     if (optind < argc) {
         fprintf(stderr, "bench_tls: unexpected argument '%s'\n", argv[optind]);
@@ -2396,6 +2848,7 @@ int main(int argc, char **argv)
     o->request = 16;
     o->chunk = 64 * 1024;
     o->window = 4u << 20;
+    o->psk_mask = (1u << NPSK_SUITES) - 1;
     int prc = parse_opts(argc, argv, o);
     if (prc != 0) {
         return prc == 1 ? 0 : prc;
@@ -2411,6 +2864,19 @@ int main(int argc, char **argv)
         return rc;
     }
     pattern_init();
+
+    if (o->do_psk) {
+        /* the echo backend is forked before any thread exists */
+        uint16_t bport = 0;
+        pid_t bpid = o->peer_stunnel ? echo_backend_spawn(&bport) : -1;
+        int rc = run_psk(o, bpid, bport);
+        if (bpid > 0) {
+            kill(bpid, SIGKILL);
+            waitpid(bpid, NULL, 0);
+        }
+        wolfSSL_Cleanup();
+        return rc;
+    }
 
     /* file descriptors: N on each side in the idle phase */
     rlim_t nofile = raise_nofile();
