@@ -446,6 +446,7 @@ struct tern_socket {
     unsigned pending_encrypted : 1;
     unsigned ignore_all_ssl_errors : 1;
     unsigned eof_clean : 1;         /* the end was orderly: FIN (plain) or close_notify (TLS) */
+    unsigned close_notify_sent : 1; /* TLS: our close_notify is queued (FIN may follow) */
     unsigned watching : 2;    /* EV_READ | EV_WRITE currently watched */
     uint8_t nstates, state_head;
     uint8_t states[8];        /* state changes not yet delivered */

@@ -355,7 +355,10 @@ static void do_write(tern_socket *s)
         (s->ev->bytes_written != NULL || s->ev->encrypted_bytes_written != NULL)) {
         schedule(s);
     }
-    if (s->wbuf.len == 0 && s->shut_wr_requested && !s->shut_wr_done) {
+    /* FIN once everything is out; under TLS only after our close_notify (or when closing a
+     * handshake that never completed) */
+    if (s->wbuf.len == 0 && s->shut_wr_requested && !s->shut_wr_done &&
+        (s->tls_ops == NULL || s->close_notify_sent || s->state == TERN_SOCKET_STATE_CLOSING)) {
         shutdown(s->fd, SHUT_WR);
         s->shut_wr_done = 1;
     }
@@ -642,9 +645,10 @@ static void deliver(tern__deferred *d)
         }
         return;
     }
-    /* after the peer's FIN and the last byte read: close, unless half-close is wanted */
+    /* after the peer's FIN and the last byte read: close, unless half-close is wanted and
+     * our own direction is still open */
     if (s->state == TERN_SOCKET_STATE_CONNECTED && s->peer_eof && s->rbuf.len == 0 &&
-        (!s->half_close || !s->eof_clean)) {
+        (!s->half_close || !s->eof_clean || (s->shut_wr_done && s->wbuf.len == 0))) {
         if (!s->eof_clean && s->encrypted) {
             /* RFC 8446 6.1: a TLS stream ends with close_notify; a bare FIN may be a
              * truncation attack, so it is not reported as an orderly end */
@@ -848,7 +852,7 @@ int tern_socket_connect_to_host(tern_socket *s, const char *host, uint16_t port)
     s->err = 0;
     s->errstr[0] = '\0';
     s->peer_eof = s->read_finished_sent = s->shut_wr_requested = s->shut_wr_done = 0;
-    s->eof_clean = 0;
+    s->eof_clean = s->close_notify_sent = 0;
     s->pending_ready_read = s->pending_connected = s->pending_disconnected = 0;
     s->pending_error = 0;
     s->port = port;
@@ -902,6 +906,10 @@ void tern__socket_encrypted(tern_socket *s)
         }
         s->unreported_plain += v.len;
         tern__bufq_consume(s->r, &s->pbuf, v.len);
+    }
+    if (s->shut_wr_requested && !s->close_notify_sent && s->state == TERN_SOCKET_STATE_CONNECTED) {
+        s->tls_ops->shutdown(s); /* shutdown_write was asked during the handshake */
+        s->close_notify_sent = 1;
     }
 }
 
@@ -1133,6 +1141,10 @@ int tern_socket_shutdown_write(tern_socket *s)
         return TERN_ENOTCONN;
     }
     s->shut_wr_requested = 1;
+    if (s->tls_ops != NULL && s->encrypted && !s->close_notify_sent) {
+        s->tls_ops->shutdown(s); /* TLS half-close (RFC 8446 6.1): close_notify, then FIN */
+        s->close_notify_sent = 1;
+    }
     do_write(s);
     return 0;
 }
@@ -1153,8 +1165,9 @@ int tern_socket_close(tern_socket *s)
     default:
         break;
     }
-    if (s->tls_ops != NULL && s->encrypted) {
+    if (s->tls_ops != NULL && s->encrypted && !s->close_notify_sent) {
         s->tls_ops->shutdown(s); /* close_notify goes out after the queued records */
+        s->close_notify_sent = 1;
     }
     set_state(s, TERN_SOCKET_STATE_CLOSING);
     tern__bufq_clear(s->r, &s->rbuf); /* nobody will read it now */

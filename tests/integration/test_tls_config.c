@@ -168,11 +168,96 @@ static void test_tls_config__psk_and_certificate_on_one_server(void **state)
     tern_runtime_free(rt);
 }
 
+/* TLS half-close (RFC 8446 6.1): the client sends its data then close_notify with
+ * shutdown_write; the server reads to the end, answers, closes; the client reads the answer
+ * and both ends finish cleanly. */
+static size_t half_got;
+
+static void half_read(tern_socket *s, void *user)
+{
+    char buf[65536];
+    ssize_t n;
+    while ((n = tern_socket_read(s, buf, sizeof(buf))) > 0) {
+        half_got += (size_t)n;
+    }
+}
+
+static void half_finished(tern_socket *s, void *user)
+{
+    char msg[64];
+    int n = snprintf(msg, sizeof(msg), "got %zu\n", half_got);
+    tern_socket_write(s, msg, (size_t)n);
+    tern_socket_close(s);
+}
+
+static void half_incoming(tern_server *srv, tern_socket *s, void *user)
+{
+    static const tern_socket_events ev = {.ready_read = half_read, .read_finished = half_finished};
+    tern_socket_set_events(s, &ev, NULL);
+    tern_socket_set_half_close(s, true);
+    tern_socket_start_server_encryption(s);
+}
+
+static void test_tls_config__tls_half_close(void **state)
+{
+    if (access(CERTS "/ca.pem", R_OK) != 0) {
+        skip();
+    }
+    for (int v = 0; v < 2; v++) {
+        enum tern_ssl_protocol p = v == 0 ? TERN_SSL_PROTOCOL_TLS1_3 : TERN_SSL_PROTOCOL_TLS1_2;
+        tern_runtime_options o;
+        tern_runtime_options_init(&o);
+        o.reactors = 1;
+        tern_runtime *rt = tern_runtime_new(&o);
+        tern_ssl_config *scfg = tern_ssl_config_new();
+        assert_int_equal(tern_ssl_config_set_local_certificate_file(scfg, CERTS "/server-ec.pem",
+                                                                    TERN_ENCODING_PEM), 0);
+        assert_int_equal(tern_ssl_config_set_private_key_file(scfg, CERTS "/server-ec.key",
+                                                              TERN_ENCODING_PEM, NULL), 0);
+        assert_int_equal(tern_ssl_config_set_protocol_range(scfg, p, p), 0);
+        tern_server *srv = tern_server_new(rt, scfg, half_incoming, NULL);
+        tern_ssl_config_unref(scfg);
+        assert_int_equal(tern_server_listen(srv, "127.0.0.1", 0), 0);
+        half_got = 0;
+        assert_int_equal(tern_runtime_start(rt), 0);
+
+        tern_reactor *r = tern_reactor_new();
+        tern_ssl_config *ccfg = tern_ssl_config_new();
+        assert_int_equal(tern_ssl_config_add_ca_certificates_file(ccfg, CERTS "/ca.pem",
+                                                                  TERN_ENCODING_PEM), 0);
+        tern_socket *s = tern_socket_new(r);
+        assert_int_equal(tern_socket_set_ssl_config(s, ccfg), 0);
+        tern_ssl_config_unref(ccfg);
+        tern_socket_set_half_close(s, true);
+        assert_int_equal(tern_socket_connect_to_host_encrypted(s, "127.0.0.1",
+                                                               tern_server_port(srv), "localhost"), 0);
+        static char data[300000];
+        memset(data, 'x', sizeof(data));
+        assert_int_equal(tern_socket_write(s, data, sizeof(data)), 0);
+        assert_int_equal(tern_socket_wait_for_encrypted(s, 5000), 0);
+        assert_int_equal(tern_socket_shutdown_write(s), 0);
+        char line[64] = "";
+        for (int i = 0; i < 100 && !tern_socket_can_read_line(s); i++) {
+            tern_socket_wait_for_ready_read(s, 100);
+        }
+        assert_true(tern_socket_read_line(s, line, sizeof(line)) > 0);
+        assert_string_equal(line, "got 300000\n");
+        assert_int_equal(tern_socket_wait_for_disconnected(s, 5000), 0);
+        assert_int_equal(tern_socket_error(s), 0); /* an orderly end both ways */
+        tern_socket_free(s);
+        tern_reactor_free(r);
+        tern_runtime_stop(rt, 1000);
+        tern_runtime_join(rt);
+        tern_runtime_free(rt);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_tls_config__ca_directory_and_local_certificates),
         cmocka_unit_test(test_tls_config__psk_and_certificate_on_one_server),
+        cmocka_unit_test(test_tls_config__tls_half_close),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
