@@ -1,0 +1,575 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * tern-gateway's data path (see forward.h).
+ *
+ * One `struct conn` per device connection, shared by the device socket (accepted, freed by
+ * the runtime after its `disconnected`) and the backend socket (ours, freed in its own
+ * `disconnected` or when the device goes first). Both sockets live on the same reactor, so
+ * the struct is touched by one thread only. It is freed once both sockets are gone.
+ *
+ * Phases:
+ *   accepted -> TLS handshake (PSK: the identity is looked up in the store, inline: the
+ *   store is an in-memory table with lock-free lookups) -> `encrypted` -> backend connect
+ *   (device reads pause: its bytes stay in its read buffer, and once that is full the
+ *   runtime stops reading from the kernel) -> `connected` -> forwarding both ways.
+ *
+ * Backpressure: `pump` moves at most "write room" of the destination (its write limit minus
+ * what is queued) from the source's read buffer, and consumes only what the write took. A
+ * full destination stops the pump; its `bytes_written` resumes it. So each direction holds
+ * at most read limit + write limit bytes, and TCP flow control slows the sender.
+ *
+ * Ends of stream (half-close is on for both sockets):
+ *   - the device ends its stream (close_notify, `read_finished` once every byte was moved):
+ *     the backend gets a FIN after its queue (tern_socket_shutdown_write sends the FIN only
+ *     once the queue is empty), and its answer keeps flowing to the device;
+ *   - the backend ends its stream (FIN): the device connection is closed gracefully: the
+ *     queued bytes go out, then close_notify. (tern_socket_shutdown_write on a TLS socket
+ *     sends a bare TCP FIN without close_notify, which a device must treat as a truncation
+ *     attack, so TLS half-close towards the device is not offered by the runtime.)
+ *   - both streams ended: both sockets close gracefully.
+ *   - an error or an abrupt end on either side: the other side is closed gracefully (its
+ *     queue is sent; it does not wait for more input).
+ *   - the backend cannot be reached: the device connection is closed gracefully (TLS
+ *     close_notify), counted (backend_errors) and logged; the gateway keeps serving.
+ */
+#include "forward.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/log.h"
+
+struct conn {
+    struct gw_config *gw;
+    tern_socket *dev; /* NULL once its `disconnected` was delivered */
+    tern_socket *be;  /* NULL until `encrypted`, and once freed */
+    bool be_connected;
+    bool dev_eof;     /* the device's stream ended and every byte was forwarded */
+    bool be_eof;      /* the backend's stream ended and every byte was forwarded */
+    bool be_shut;     /* FIN requested towards the backend */
+    bool counted;     /* holds a slot in the identity table */
+    size_t ident_len; /* 0: no PSK identity (certificate handshake) */
+    uint8_t ident[TERN_PSK_MAX_IDENTITY];
+    char peer[64];
+};
+
+/* ---- counters ------------------------------------------------------------------------- */
+
+static void count(struct conn *c, enum gw_counter which)
+{
+    unsigned i = tern_reactor_index(tern_socket_reactor(c->dev != NULL ? c->dev : c->be));
+    _Atomic uint64_t *slot = &c->gw->counters[i % TERN_MAX_REACTORS].v[which];
+    /* single writer: no read-modify-write needed */
+    atomic_store_explicit(slot, atomic_load_explicit(slot, memory_order_relaxed) + 1,
+                          memory_order_relaxed);
+}
+
+uint64_t gw_counter_sum(const struct gw_config *gw, enum gw_counter which)
+{
+    uint64_t sum = 0;
+    for (unsigned i = 0; i < TERN_MAX_REACTORS; i++) {
+        sum += atomic_load_explicit(&gw->counters[i].v[which], memory_order_relaxed);
+    }
+    return sum;
+}
+
+/* ---- per-identity connection limit ---------------------------------------------------------
+ * A chained hash table of identity -> open connections, behind one mutex. It is touched twice
+ * per connection (PSK handshake, device close), never on the data path, so a lock is
+ * acceptable here; entries whose count drops to zero are removed, so the table holds only
+ * identities with open connections. */
+
+#define IDENT_BUCKETS 4096
+
+struct ident_entry {
+    struct ident_entry *next;
+    unsigned open;
+    size_t len;
+    uint8_t id[TERN_PSK_MAX_IDENTITY];
+};
+
+static pthread_mutex_t ident_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct ident_entry **ident_table;
+
+int gw_ident_limit_init(void)
+{
+    ident_table = calloc(IDENT_BUCKETS, sizeof(*ident_table));
+    return ident_table == NULL ? -1 : 0;
+}
+
+void gw_ident_limit_destroy(void)
+{
+    if (ident_table == NULL) {
+        return;
+    }
+    for (size_t i = 0; i < IDENT_BUCKETS; i++) {
+        struct ident_entry *e = ident_table[i];
+        while (e != NULL) {
+            struct ident_entry *next = e->next;
+            free(e);
+            e = next;
+        }
+    }
+    free(ident_table);
+    ident_table = NULL;
+}
+
+/* FNV-1a: identities are short. */
+static size_t ident_hash(const uint8_t *id, size_t len)
+{
+    uint32_t h = 2166136261u;
+    for (size_t i = 0; i < len; i++) {
+        h = (h ^ id[i]) * 16777619u;
+    }
+    return h % IDENT_BUCKETS;
+}
+
+static struct ident_entry **ident_find(const uint8_t *id, size_t len)
+{
+    struct ident_entry **p = &ident_table[ident_hash(id, len)];
+    while (*p != NULL && ((*p)->len != len || memcmp((*p)->id, id, len) != 0)) {
+        p = &(*p)->next;
+    }
+    return p;
+}
+
+/* Takes a slot for @p id. @return 1 taken; 0 over the limit; -1 out of memory. */
+static int ident_acquire(const uint8_t *id, size_t len, unsigned limit)
+{
+    int rc = 1;
+
+    pthread_mutex_lock(&ident_lock);
+    struct ident_entry **p = ident_find(id, len);
+    if (*p == NULL) {
+        struct ident_entry *e = calloc(1, sizeof(*e));
+        if (e == NULL) {
+            rc = -1;
+        } else {
+            e->len = len;
+            memcpy(e->id, id, len);
+            e->open = 1;
+            *p = e;
+        }
+    } else if ((*p)->open >= limit) {
+        rc = 0;
+    } else {
+        (*p)->open++;
+    }
+    pthread_mutex_unlock(&ident_lock);
+    return rc;
+}
+
+static void ident_release(const uint8_t *id, size_t len)
+{
+    pthread_mutex_lock(&ident_lock);
+    struct ident_entry **p = ident_find(id, len);
+    if (*p != NULL && --(*p)->open == 0) {
+        struct ident_entry *e = *p;
+        *p = e->next;
+        free(e);
+    }
+    pthread_mutex_unlock(&ident_lock);
+}
+
+/* ---- helpers ---------------------------------------------------------------------------- */
+
+/* Untrusted identity bytes as a quoted log value: printable ASCII as is, '"' and '\\'
+ * escaped, anything else as \xHH (NUL bytes included: the identity is not a C string). */
+static const char *quote_bytes(char *buf, size_t len, const uint8_t *p, size_t n)
+{
+    static const char hex[] = "0123456789abcdef";
+    size_t o = 0;
+
+    buf[o++] = '"';
+    for (size_t i = 0; i < n && o + 6 < len; i++) {
+        uint8_t ch = p[i];
+        if (ch == '"' || ch == '\\') {
+            buf[o++] = '\\';
+            buf[o++] = (char)ch;
+        } else if (ch < 0x20 || ch >= 0x7f) {
+            buf[o++] = '\\';
+            buf[o++] = 'x';
+            buf[o++] = hex[ch >> 4];
+            buf[o++] = hex[ch & 15];
+        } else {
+            buf[o++] = (char)ch;
+        }
+    }
+    buf[o++] = '"';
+    buf[o] = '\0';
+    return buf;
+}
+
+/* Room left in @p s's write queue (SIZE_MAX without a limit). */
+static size_t write_room(const tern_socket *s)
+{
+    size_t limit = tern_socket_write_buffer_size(s);
+    size_t queued = tern_socket_bytes_to_write(s);
+
+    if (limit == 0) {
+        return SIZE_MAX;
+    }
+    return queued < limit ? limit - queued : 0;
+}
+
+/* Moves what the destination has room for from @p src's read buffer into @p dst's queue;
+ * bytes are consumed only once the write took them. @return 0, or a write error. */
+static int pump(tern_socket *src, tern_socket *dst)
+{
+    for (;;) {
+        size_t room = write_room(dst);
+        if (room == 0) {
+            return 0; /* dst's bytes_written resumes us */
+        }
+        tern_buf v;
+        if (tern_socket_peek_view(src, &v) < 0 || v.len == 0) {
+            return 0;
+        }
+        size_t n = v.len < room ? v.len : room;
+        int rc = tern_socket_write(dst, v.base, n);
+        if (rc == TERN_ENOBUFS) {
+            return 0;
+        }
+        if (rc < 0) {
+            return rc;
+        }
+        tern_socket_consume(src, n);
+    }
+}
+
+static void conn_maybe_free(struct conn *c)
+{
+    if (c->dev == NULL && c->be == NULL) {
+        free(c);
+    }
+}
+
+/* Graceful close; a socket already closing or closed is left alone. */
+static void close_gracefully(tern_socket *s)
+{
+    if (s != NULL) {
+        (void)tern_socket_close(s);
+    }
+}
+
+/* Device -> backend. */
+static void pump_up(struct conn *c)
+{
+    if (c->dev == NULL || c->be == NULL || !c->be_connected) {
+        return; /* before the backend connects the device's bytes wait in its buffer */
+    }
+    int rc = pump(c->dev, c->be);
+    if (rc < 0 && rc != TERN_ENOTCONN) {
+        app_log(APP_LOG_WARN, "forward to backend failed", "peer=%s err=%s", c->peer,
+                tern_err_name(rc));
+        close_gracefully(c->dev);
+        close_gracefully(c->be);
+    }
+}
+
+/* Backend -> device. */
+static void pump_down(struct conn *c)
+{
+    if (c->dev == NULL || c->be == NULL || !c->be_connected) {
+        return;
+    }
+    int rc = pump(c->be, c->dev);
+    if (rc < 0 && rc != TERN_ENOTCONN) {
+        app_log(APP_LOG_WARN, "forward to device failed", "peer=%s err=%s", c->peer,
+                tern_err_name(rc));
+        close_gracefully(c->dev);
+        close_gracefully(c->be);
+    }
+}
+
+/* Both streams ended: close both (each sends what is queued first). */
+static void check_done(struct conn *c)
+{
+    if (c->dev_eof && c->be_eof) {
+        close_gracefully(c->dev);
+        close_gracefully(c->be);
+    }
+}
+
+/* The device's stream ended and every byte of it was queued to the backend: FIN towards
+ * the backend once that queue is sent (shutdown_write waits for the queue). */
+static void device_stream_ended(struct conn *c)
+{
+    c->dev_eof = true;
+    if (c->be != NULL && c->be_connected && !c->be_shut) {
+        c->be_shut = true;
+        (void)tern_socket_shutdown_write(c->be);
+    }
+    check_done(c);
+}
+
+/* ---- backend socket events ----------------------------------------------------------------- */
+
+static void be_connected(tern_socket *s, void *user)
+{
+    struct conn *c = user;
+
+    c->be_connected = true;
+    count(c, GW_BACKEND_CONNECTS);
+    app_log(APP_LOG_DEBUG, "backend connected", "peer=%s backend=%s", c->peer, c->gw->backend);
+    pump_up(c);   /* what the device sent meanwhile */
+    pump_down(c); /* anything the backend already sent */
+    if (c->dev_eof) {
+        device_stream_ended(c); /* the device ended while we were connecting */
+    }
+}
+
+static void be_ready_read(tern_socket *s, void *user)
+{
+    pump_down(user);
+}
+
+static void be_bytes_written(tern_socket *s, size_t n, void *user)
+{
+    pump_up(user);
+}
+
+static void be_read_finished(tern_socket *s, void *user)
+{
+    struct conn *c = user;
+
+    c->be_eof = true;
+    /* No TLS half-close towards the device (see the top of this file): end it gracefully;
+     * what the backend sent is queued and goes out before close_notify. */
+    close_gracefully(c->dev);
+    check_done(c);
+}
+
+static void be_error(tern_socket *s, int err, void *user)
+{
+    struct conn *c = user;
+    char detail[256];
+
+    if (c->be_connected) {
+        app_log(APP_LOG_DEBUG, "backend connection error", "peer=%s err=%s detail=%s", c->peer,
+                tern_err_name(err),
+                app_log_quote(detail, sizeof(detail), tern_socket_error_string(s)));
+    }
+}
+
+static void be_disconnected(tern_socket *s, int reason, void *user)
+{
+    struct conn *c = user;
+
+    if (!c->be_connected) {
+        char detail[256];
+        count(c, GW_BACKEND_ERRORS);
+        app_log(APP_LOG_WARN, "backend unavailable", "peer=%s backend=%s err=%s detail=%s",
+                c->peer, c->gw->backend, tern_err_name(reason != 0 ? reason : tern_socket_error(s)),
+                app_log_quote(detail, sizeof(detail), tern_socket_error_string(s)));
+    } else {
+        app_log(APP_LOG_DEBUG, "backend disconnected", "peer=%s reason=%s", c->peer,
+                tern_err_name(reason));
+    }
+    close_gracefully(c->dev);
+    tern_socket_free(s); /* legal inside its own callback */
+    c->be = NULL;
+    conn_maybe_free(c);
+}
+
+static const tern_socket_events backend_events = {
+    .connected = be_connected,
+    .ready_read = be_ready_read,
+    .bytes_written = be_bytes_written,
+    .read_finished = be_read_finished,
+    .error = be_error,
+    .disconnected = be_disconnected,
+};
+
+static void start_backend(struct conn *c)
+{
+    struct gw_config *gw = c->gw;
+
+    c->be = tern_socket_new(tern_socket_reactor(c->dev));
+    if (c->be == NULL) {
+        count(c, GW_BACKEND_ERRORS);
+        app_log(APP_LOG_WARN, "backend unavailable", "peer=%s backend=%s err=ENOMEM", c->peer,
+                gw->backend);
+        close_gracefully(c->dev);
+        return;
+    }
+    tern_socket_set_events(c->be, &backend_events, c);
+    tern_socket_set_half_close(c->be, true);
+    (void)tern_socket_set_read_buffer_size(c->be, gw->buffer_size);
+    (void)tern_socket_set_write_buffer_size(c->be, gw->buffer_size);
+    (void)tern_socket_set_connect_timeout(c->be, gw->backend_connect_timeout_ms);
+    int rc = tern_socket_connect_to_host(c->be, gw->backend_host, gw->backend_port);
+    if (rc < 0) {
+        count(c, GW_BACKEND_ERRORS);
+        app_log(APP_LOG_WARN, "backend unavailable", "peer=%s backend=%s err=%s", c->peer,
+                gw->backend, tern_err_name(rc));
+        tern_socket_free(c->be);
+        c->be = NULL;
+        close_gracefully(c->dev);
+    }
+}
+
+/* ---- device socket events ------------------------------------------------------------------ */
+
+static const char *protocol_name(int protocol)
+{
+    switch (protocol) {
+    case TERN_SSL_PROTOCOL_TLS1_2:
+        return "TLSv1.2";
+    case TERN_SSL_PROTOCOL_TLS1_3:
+        return "TLSv1.3";
+    default:
+        return "unknown";
+    }
+}
+
+static void dev_psk(tern_socket *s, tern_psk_authenticator *a, void *user)
+{
+    struct conn *c = user;
+    struct gw_config *gw = c->gw;
+    tern_buf id = tern_psk_authenticator_identity(a);
+    uint8_t key[TERN_PSK_MAX_KEY];
+    char quoted[TERN_PSK_MAX_IDENTITY * 4 + 8];
+
+    if (id.len == 0 || id.len > TERN_PSK_MAX_IDENTITY) {
+        count(c, GW_UNKNOWN_IDENTITY);
+        app_log(APP_LOG_INFO, "psk identity refused", "peer=%s reason=bad-length len=%zu",
+                c->peer, id.len);
+        return; /* no answer: unknown */
+    }
+    quote_bytes(quoted, sizeof(quoted), id.base, id.len);
+    size_t klen = tern_psk_store_lookup(gw->store, id.base, id.len, key);
+    if (klen == 0) {
+        count(c, GW_UNKNOWN_IDENTITY);
+        app_log(APP_LOG_INFO, "psk identity refused", "peer=%s identity=%s reason=unknown",
+                c->peer, quoted);
+        return; /* no answer: unknown identity, the handshake fails */
+    }
+    /* A second request on one connection (a retried ClientHello) keeps the slot it has. */
+    if (gw->max_conn_per_identity > 0 && !c->counted) {
+        int got = ident_acquire(id.base, id.len, gw->max_conn_per_identity);
+        if (got <= 0) {
+            explicit_bzero(key, sizeof(key));
+            if (got == 0) {
+                count(c, GW_IDENTITY_LIMIT);
+            }
+            app_log(APP_LOG_INFO, "psk identity refused", "peer=%s identity=%s reason=%s limit=%u",
+                    c->peer, quoted, got == 0 ? "connection-limit" : "out-of-memory",
+                    gw->max_conn_per_identity);
+            (void)tern_psk_authenticator_reject(a);
+            return;
+        }
+        c->counted = true;
+        c->ident_len = id.len;
+        memcpy(c->ident, id.base, id.len);
+    }
+    int rc = tern_psk_authenticator_complete(a, key, klen);
+    explicit_bzero(key, sizeof(key));
+    if (rc < 0) {
+        app_log(APP_LOG_WARN, "psk answer failed", "peer=%s identity=%s err=%s", c->peer, quoted,
+                tern_err_name(rc));
+        return;
+    }
+    app_log(APP_LOG_INFO, "psk identity accepted", "peer=%s identity=%s", c->peer, quoted);
+}
+
+static void dev_encrypted(tern_socket *s, void *user)
+{
+    struct conn *c = user;
+
+    count(c, GW_HANDSHAKES_OK);
+    app_log(APP_LOG_DEBUG, "encrypted", "peer=%s reactor=%u protocol=%s cipher=%s", c->peer,
+            tern_reactor_index(tern_socket_reactor(s)),
+            protocol_name(tern_socket_session_protocol(s)), tern_socket_session_cipher(s));
+    start_backend(c);
+}
+
+static void dev_ready_read(tern_socket *s, void *user)
+{
+    pump_up(user);
+}
+
+static void dev_bytes_written(tern_socket *s, size_t n, void *user)
+{
+    pump_down(user);
+}
+
+static void dev_read_finished(tern_socket *s, void *user)
+{
+    device_stream_ended(user);
+}
+
+/* Peer-caused failures are routine for a gateway: debug level, except our own faults. */
+static void dev_error(tern_socket *s, int err, void *user)
+{
+    struct conn *c = user;
+    enum app_log_level level =
+        tern_err_category_of(err) == TERN_ERR_CATEGORY_INTERNAL ? APP_LOG_WARN : APP_LOG_DEBUG;
+    char detail[256];
+
+    if (app_log_enabled(level)) {
+        app_log(level, "device connection error", "peer=%s err=%s detail=%s", c->peer,
+                tern_err_name(err),
+                app_log_quote(detail, sizeof(detail), tern_socket_error_string(s)));
+    }
+}
+
+static void dev_disconnected(tern_socket *s, int reason, void *user)
+{
+    struct conn *c = user;
+
+    app_log(APP_LOG_DEBUG, "disconnected", "peer=%s reason=%s", c->peer, tern_err_name(reason));
+    if (c->counted) {
+        ident_release(c->ident, c->ident_len);
+        c->counted = false;
+    }
+    c->dev = NULL; /* the runtime frees it after we return */
+    if (c->be != NULL) {
+        if (c->be_connected) {
+            /* what the device sent is queued: let it go out, then close */
+            close_gracefully(c->be);
+        } else {
+            tern_socket_free(c->be); /* still connecting: no events follow */
+            c->be = NULL;
+        }
+    }
+    conn_maybe_free(c);
+}
+
+static const tern_socket_events device_events = {
+    .ready_read = dev_ready_read,
+    .bytes_written = dev_bytes_written,
+    .read_finished = dev_read_finished,
+    .error = dev_error,
+    .disconnected = dev_disconnected,
+    .encrypted = dev_encrypted,
+    .psk_authentication_required = dev_psk,
+};
+
+void gw_incoming(tern_server *srv, tern_socket *s, void *user)
+{
+    struct gw_config *gw = user;
+    struct conn *c = calloc(1, sizeof(*c));
+
+    if (c == NULL) {
+        app_log_msg(APP_LOG_WARN, "out of memory: connection dropped");
+        tern_socket_abort(s);
+        return;
+    }
+    c->gw = gw;
+    c->dev = s;
+    if (tern_socket_peer_address(s, c->peer, sizeof(c->peer)) < 0) {
+        strcpy(c->peer, "?");
+    }
+    tern_socket_set_events(s, &device_events, c);
+    tern_socket_set_half_close(s, true);
+    (void)tern_socket_set_write_buffer_size(s, gw->buffer_size);
+    (void)tern_socket_set_read_buffer_size(s, gw->buffer_size);
+    int rc = tern_socket_start_server_encryption(s);
+    if (rc < 0) {
+        app_log(APP_LOG_WARN, "cannot start TLS", "peer=%s err=%s", c->peer, tern_err_name(rc));
+        tern_socket_abort(s); /* disconnected follows and frees c */
+    }
+}

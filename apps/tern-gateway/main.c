@@ -1,0 +1,496 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * tern-gateway: a PSK IoT gateway on libtern. Devices connect over TLS with a pre-shared key
+ * (TLS 1.3 external PSK or TLS 1.2 PSK suites; certificate suites too with --cert/--key);
+ * each connection is forwarded as plaintext to a TCP backend (an MQTT broker, say).
+ *
+ * Identities come from a file of `identity:hexkey` lines (stunnel's PSKsecrets format),
+ * loaded into a tern_psk_store: lookups are lock-free on the reactors, and SIGHUP reloads
+ * the file on the signal thread; a broken file is refused (its line is logged) and the old
+ * table stays in force.
+ *
+ * Threads: main() sets everything up, starts the runtime and waits in tern_runtime_join.
+ * Connections live on the reactor threads (forward.c); the backend socket of a connection
+ * is created on the reactor that owns the device socket, so each pair needs no locks.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <tern/tern.h>
+
+#include "common/log.h"
+#include "common/opts.h"
+#include "forward.h"
+
+#define PROGRAM "tern-gateway"
+#define DEFAULT_LISTEN "127.0.0.1:8883"
+#define DEFAULT_DRAIN_MS 5000u
+#define DEFAULT_HANDSHAKE_TIMEOUT_S 10u
+#define BACKEND_CONNECT_TIMEOUT_MS 10000u
+#define BUFFER_SIZE (256u * 1024u)
+#define EXIT_FAILURE_RUNTIME 1
+
+struct app {
+    /* options */
+    const char *listen;
+    const char *psk_file;
+    const char *backend;
+    const char *cert;
+    const char *key;
+    const char *psk_hint;
+    unsigned threads;
+    const char *tls_min_name;
+    enum tern_ssl_protocol tls_min;
+    uint32_t handshake_timeout_s;
+    uint32_t idle_timeout_s;
+    uint32_t drain_ms;
+    /* state */
+    tern_ssl_config *ssl;
+    tern_runtime *rt;
+    struct timespec started;
+    struct gw_config *gw; /* large (counters): on the heap */
+};
+
+/* ---- options ------------------------------------------------------------------------- */
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "Usage: " PROGRAM " --psk-file FILE --backend HOST:PORT [OPTION]...\n"
+            "A TLS-PSK gateway on libtern: devices connect over TLS with a pre-shared key\n"
+            "(TLS 1.3 external PSK or TLS 1.2 PSK suites) and each connection is forwarded\n"
+            "as plaintext to a TCP backend (an MQTT broker, for example).\n"
+            "\n"
+            "Identities:\n"
+            "      --psk-file FILE        one 'identity:hexkey' per line (key 16..64 bytes as\n"
+            "                             hex; '#' comments); keep it mode 600. SIGHUP\n"
+            "                             reloads it; a broken file is refused and the\n"
+            "                             identities loaded before stay in force\n"
+            "      --psk-hint TEXT        TLS 1.2 identity hint sent to devices (none by\n"
+            "                             default)\n"
+            "      --max-conn-per-identity N\n"
+            "                             at most N open connections per identity; 0: no\n"
+            "                             limit (default)\n"
+            "\n"
+            "TLS:\n"
+            "      --cert FILE            a certificate (PEM) for devices that do not use a\n"
+            "                             PSK; needs --key\n"
+            "      --key FILE             its private key (PEM)\n"
+            "      --tls-min VERSION      lowest TLS version accepted: 1.2 (default) or 1.3\n"
+            "      --handshake-timeout S  drop devices that have not finished the handshake\n"
+            "                             after S seconds (default %u; 0: never)\n"
+            "\n"
+            "Gateway:\n"
+            "  -l, --listen HOST:PORT     address to listen on (default " DEFAULT_LISTEN ")\n"
+            "  -b, --backend HOST:PORT    where to forward each connection (plaintext TCP);\n"
+            "                             a name is resolved for each connection\n"
+            "  -t, --threads N            reactor threads, 1..%d (default: online CPUs)\n"
+            "      --idle-timeout S       close device connections idle for S seconds; 0:\n"
+            "                             never (default)\n"
+            "      --drain MS             on SIGINT/SIGTERM, wait up to MS ms for connections\n"
+            "                             to end before closing them (default %u)\n"
+            "      --log-level LEVEL      debug, info (default), warn or error\n"
+            "  -h, --help                 show this help and exit\n"
+            "  -V, --version              show the version and exit\n"
+            "\n"
+            "Try it: printf 'dev1:%%s\\n' $(openssl rand -hex 32) > ids; chmod 600 ids\n"
+            "  " PROGRAM " --psk-file ids --backend 127.0.0.1:1883\n"
+            "  openssl s_client -connect 127.0.0.1:8883 -psk HEXKEY -psk_identity dev1\n"
+            "\n"
+            "Logs go to stderr, one key=value line each; identities are logged, keys never.\n"
+            "SIGHUP reloads --psk-file. SIGINT or SIGTERM stops accepting, drains, prints the\n"
+            "counters and exits 0; a second signal closes at once.\n"
+            "Exit codes: 0 after a clean stop, 1 on a runtime failure, 2 on bad arguments,\n"
+            "an identity, certificate or key file that cannot be used, or an address that\n"
+            "cannot be used.\n",
+            DEFAULT_HANDSHAKE_TIMEOUT_S, TERN_MAX_REACTORS, DEFAULT_DRAIN_MS);
+}
+
+enum {
+    OPT_PSK_FILE = 256,
+    OPT_PSK_HINT,
+    OPT_MAX_PER_IDENTITY,
+    OPT_CERT,
+    OPT_KEY,
+    OPT_TLS_MIN,
+    OPT_HANDSHAKE_TIMEOUT,
+    OPT_IDLE_TIMEOUT,
+    OPT_DRAIN,
+    OPT_LOG_LEVEL,
+};
+
+static void parse_args(struct app *app, int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        {"listen", required_argument, NULL, 'l'},
+        {"backend", required_argument, NULL, 'b'},
+        {"threads", required_argument, NULL, 't'},
+        {"psk-file", required_argument, NULL, OPT_PSK_FILE},
+        {"psk-hint", required_argument, NULL, OPT_PSK_HINT},
+        {"max-conn-per-identity", required_argument, NULL, OPT_MAX_PER_IDENTITY},
+        {"cert", required_argument, NULL, OPT_CERT},
+        {"key", required_argument, NULL, OPT_KEY},
+        {"tls-min", required_argument, NULL, OPT_TLS_MIN},
+        {"handshake-timeout", required_argument, NULL, OPT_HANDSHAKE_TIMEOUT},
+        {"idle-timeout", required_argument, NULL, OPT_IDLE_TIMEOUT},
+        {"drain", required_argument, NULL, OPT_DRAIN},
+        {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
+        {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, 'V'},
+        {NULL, 0, NULL, 0},
+    };
+    int c;
+
+    while ((c = getopt_long(argc, argv, ":l:b:t:hV", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'l':
+            app->listen = optarg;
+            break;
+        case 'b':
+            app->backend = optarg;
+            break;
+        case 't':
+            app->threads = (unsigned)app_opt_uint("--threads", optarg, 1, TERN_MAX_REACTORS);
+            break;
+        case OPT_PSK_FILE:
+            app->psk_file = optarg;
+            break;
+        case OPT_PSK_HINT:
+            if (strlen(optarg) > 128) {
+                app_opt_fail("--psk-hint: longer than 128 bytes");
+            }
+            app->psk_hint = optarg;
+            break;
+        case OPT_MAX_PER_IDENTITY:
+            app->gw->max_conn_per_identity =
+                (unsigned)app_opt_uint("--max-conn-per-identity", optarg, 0, 100000000);
+            break;
+        case OPT_CERT:
+            app->cert = optarg;
+            break;
+        case OPT_KEY:
+            app->key = optarg;
+            break;
+        case OPT_TLS_MIN: {
+            static const char *const versions[] = {"1.2", "1.3", NULL};
+            static const enum tern_ssl_protocol protocols[] = {TERN_SSL_PROTOCOL_TLS1_2,
+                                                               TERN_SSL_PROTOCOL_TLS1_3};
+            app->tls_min = protocols[app_opt_choice("--tls-min", optarg, versions)];
+            app->tls_min_name = optarg;
+            break;
+        }
+        case OPT_HANDSHAKE_TIMEOUT:
+            app->handshake_timeout_s =
+                (uint32_t)app_opt_uint("--handshake-timeout", optarg, 0, 3600);
+            break;
+        case OPT_IDLE_TIMEOUT:
+            app->idle_timeout_s = (uint32_t)app_opt_uint("--idle-timeout", optarg, 0, 7 * 86400);
+            break;
+        case OPT_DRAIN:
+            app->drain_ms = (uint32_t)app_opt_uint("--drain", optarg, 0, 3600u * 1000);
+            break;
+        case OPT_LOG_LEVEL: {
+            static const char *const levels[] = {"debug", "info", "warn", "error", NULL};
+            app_log_set_level((enum app_log_level)app_opt_choice("--log-level", optarg, levels));
+            break;
+        }
+        case 'h':
+            usage(stdout);
+            exit(0);
+        case 'V':
+            printf(PROGRAM " %s\n", tern_version_string());
+            exit(0);
+        default:
+            app_opt_getopt_fail(c, argv);
+        }
+    }
+    if (optind < argc) {
+        app_opt_fail("unexpected argument '%s'", argv[optind]);
+    }
+    if (app->psk_file == NULL) {
+        app_opt_fail("--psk-file is required (the devices' identities and keys)");
+    }
+    if (app->backend == NULL) {
+        app_opt_fail("--backend is required (HOST:PORT to forward connections to)");
+    }
+    if ((app->cert == NULL) != (app->key == NULL)) {
+        app_opt_fail(app->cert == NULL ? "--key needs --cert" : "--cert needs --key");
+    }
+
+    char host[256];
+    uint16_t port;
+    int rc = tern_parse_host_port(app->listen, host, sizeof(host), &port);
+    if (rc < 0) {
+        app_opt_fail("--listen: cannot parse '%s' (expected HOST:PORT, [IPV6]:PORT or :PORT)",
+                     app->listen);
+    }
+    struct gw_config *gw = app->gw;
+    rc = tern_parse_host_port(app->backend, gw->backend_host, sizeof(gw->backend_host),
+                              &gw->backend_port);
+    if (rc < 0 || gw->backend_host[0] == '\0' || gw->backend_port == 0) {
+        app_opt_fail("--backend: cannot parse '%s' (expected HOST:PORT or [IPV6]:PORT with a "
+                     "host and a port other than 0)",
+                     app->backend);
+    }
+    gw->backend = app->backend;
+}
+
+/* "host:port" as it will be logged: the bound port (useful with port 0). */
+static void bound_address(const struct app *app, tern_server *srv, char *out, size_t len)
+{
+    char host[256] = "";
+    uint16_t port = 0;
+
+    (void)tern_parse_host_port(app->listen, host, sizeof(host), &port);
+    port = tern_server_port(srv);
+    if (host[0] == '\0') {
+        snprintf(out, len, "*:%u", (unsigned)port);
+    } else if (strchr(host, ':') != NULL) {
+        snprintf(out, len, "[%s]:%u", host, (unsigned)port);
+    } else {
+        snprintf(out, len, "%s:%u", host, (unsigned)port);
+    }
+}
+
+/* ---- setup ----------------------------------------------------------------------------- */
+
+_Noreturn static void setup_fail(const char *opt, const char *arg, const char *why)
+{
+    fprintf(stderr, PROGRAM ": %s %s: %s\n", opt, arg, why);
+    exit(APP_EXIT_USAGE);
+}
+
+/* setup_fail with the configuration's reason, without repeating "FILE: " when it starts so. */
+_Noreturn static void config_fail(const tern_ssl_config *cfg, const char *opt, const char *arg,
+                                  int rc)
+{
+    const char *why = tern_ssl_config_error_string(cfg);
+    size_t n = strlen(arg);
+
+    if (why == NULL || why[0] == '\0') {
+        why = tern_strerror(rc);
+    } else {
+        const char *at = strstr(why, arg);
+        if (at != NULL && at[n] == ':' && at[n + 1] == ' ' &&
+            memchr(why, ':', (size_t)(at - why)) == NULL) {
+            why = at + n + 2;
+        }
+    }
+    setup_fail(opt, arg, why);
+}
+
+static void load_identities(struct app *app)
+{
+    char err[512] = "";
+
+    app->gw->store = tern_psk_store_new();
+    if (app->gw->store == NULL) {
+        fprintf(stderr, PROGRAM ": out of memory\n");
+        exit(EXIT_FAILURE_RUNTIME);
+    }
+    int rc = tern_psk_store_load_file(app->gw->store, app->psk_file, err, sizeof(err));
+    if (rc < 0) {
+        /* err is "FILE:LINE: reason" or "FILE: reason" */
+        fprintf(stderr, PROGRAM ": %s\n",
+                err[0] != '\0' ? err : tern_strerror(rc));
+        exit(rc == TERN_ENOMEM ? EXIT_FAILURE_RUNTIME : APP_EXIT_USAGE);
+    }
+    if (err[0] != '\0') {
+        char quoted[600];
+        app_log(APP_LOG_WARN, "psk file permissions", "warning=%s",
+                app_log_quote(quoted, sizeof(quoted), err));
+    }
+    app_log(APP_LOG_INFO, "identities loaded", "count=%zu", tern_psk_store_count(app->gw->store));
+}
+
+/* SIGHUP, on the runtime's signal thread (never a reactor): the store swaps its table only
+ * if the whole file is good; reactors keep looking up without a lock meanwhile. */
+static void on_reload(tern_runtime *rt, void *user)
+{
+    struct app *app = user;
+    char err[512] = "";
+    char quoted[600];
+
+    int rc = tern_psk_store_load_file(app->gw->store, app->psk_file, err, sizeof(err));
+    if (rc < 0) {
+        app_log(APP_LOG_WARN, "SIGHUP: identity file refused; the previous identities stay",
+                "err=%s reason=%s", tern_err_name(rc),
+                app_log_quote(quoted, sizeof(quoted), err[0] != '\0' ? err : tern_strerror(rc)));
+        return;
+    }
+    if (err[0] != '\0') {
+        app_log(APP_LOG_WARN, "psk file permissions", "warning=%s",
+                app_log_quote(quoted, sizeof(quoted), err));
+    }
+    app_log(APP_LOG_INFO, "SIGHUP: identities reloaded", "count=%zu",
+            tern_psk_store_count(app->gw->store));
+}
+
+static void build_ssl_config(struct app *app)
+{
+    int rc;
+
+    app->ssl = tern_ssl_config_new();
+    if (app->ssl == NULL) {
+        fprintf(stderr, PROGRAM ": out of memory\n");
+        exit(EXIT_FAILURE_RUNTIME);
+    }
+    if ((rc = tern_ssl_config_set_protocol_range(app->ssl, app->tls_min,
+                                                 TERN_SSL_PROTOCOL_TLS1_3)) < 0) {
+        config_fail(app->ssl, "--tls-min", app->tls_min_name ? app->tls_min_name : "1.2", rc);
+    }
+    /* The certificate first: enable_psk adds the certificate suites only when there is one. */
+    if (app->cert != NULL) {
+        rc = tern_ssl_config_set_local_certificate_file(app->ssl, app->cert, TERN_ENCODING_PEM);
+        if (rc < 0) {
+            config_fail(app->ssl, "--cert", app->cert, rc);
+        }
+        rc = tern_ssl_config_set_private_key_file(app->ssl, app->key, TERN_ENCODING_PEM, NULL);
+        if (rc < 0) {
+            config_fail(app->ssl, "--key", app->key, rc);
+        }
+    }
+    if ((rc = tern_ssl_config_enable_psk(app->ssl, app->psk_hint)) < 0) {
+        const char *why = tern_ssl_config_error_string(app->ssl);
+        fprintf(stderr, PROGRAM ": cannot enable PSK: %s\n",
+                why[0] != '\0' ? why : tern_strerror(rc));
+        exit(rc == TERN_E_UNSUPPORTED ? EXIT_FAILURE_RUNTIME : APP_EXIT_USAGE);
+    }
+    if ((rc = tern_ssl_config_set_peer_verify_mode(app->ssl, TERN_VERIFY_NONE)) < 0 ||
+        (rc = tern_ssl_config_set_handshake_timeout(app->ssl,
+                                                    app->handshake_timeout_s * 1000u)) < 0) {
+        const char *why = tern_ssl_config_error_string(app->ssl);
+        fprintf(stderr, PROGRAM ": TLS setup failed: %s\n",
+                why[0] != '\0' ? why : tern_strerror(rc));
+        exit(EXIT_FAILURE_RUNTIME);
+    }
+}
+
+/* ---- stats --------------------------------------------------------------------------- */
+
+static double seconds_since(const struct timespec *t0)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (double)(now.tv_sec - t0->tv_sec) + (double)(now.tv_nsec - t0->tv_nsec) / 1e9;
+}
+
+static void log_stats(struct app *app, const char *msg)
+{
+    tern_stats st;
+    char text[2048];
+    const struct gw_config *gw = app->gw;
+
+    if (tern_runtime_stats(app->rt, &st) < 0) {
+        return;
+    }
+    if (tern_stats_format(&st, TERN_STATS_TEXT, text, sizeof(text)) < 0) {
+        return;
+    }
+    app_log(APP_LOG_INFO, msg,
+            "uptime_s=%.1f %s gw_handshakes_ok=%llu gw_unknown_identity=%llu "
+            "gw_identity_limit=%llu gw_backend_connects=%llu gw_backend_errors=%llu",
+            seconds_since(&app->started), text,
+            (unsigned long long)gw_counter_sum(gw, GW_HANDSHAKES_OK),
+            (unsigned long long)gw_counter_sum(gw, GW_UNKNOWN_IDENTITY),
+            (unsigned long long)gw_counter_sum(gw, GW_IDENTITY_LIMIT),
+            (unsigned long long)gw_counter_sum(gw, GW_BACKEND_CONNECTS),
+            (unsigned long long)gw_counter_sum(gw, GW_BACKEND_ERRORS));
+}
+
+/* ---- main ---------------------------------------------------------------------------- */
+
+int main(int argc, char **argv)
+{
+    struct app app = {
+        .listen = DEFAULT_LISTEN,
+        .tls_min = TERN_SSL_PROTOCOL_TLS1_2,
+        .handshake_timeout_s = DEFAULT_HANDSHAKE_TIMEOUT_S,
+        .drain_ms = DEFAULT_DRAIN_MS,
+    };
+    tern_runtime_options ro;
+    int exit_code = EXIT_FAILURE_RUNTIME;
+    int rc;
+
+    app_opt_set_program(PROGRAM);
+    app.gw = calloc(1, sizeof(*app.gw));
+    if (app.gw == NULL || gw_ident_limit_init() < 0) {
+        fprintf(stderr, PROGRAM ": out of memory\n");
+        return EXIT_FAILURE_RUNTIME;
+    }
+    app.gw->backend_connect_timeout_ms = BACKEND_CONNECT_TIMEOUT_MS;
+    app.gw->buffer_size = BUFFER_SIZE;
+    parse_args(&app, argc, argv);
+    load_identities(&app); /* exits 2 with "FILE:LINE: reason" on a bad file */
+    build_ssl_config(&app);
+    signal(SIGPIPE, SIG_IGN);
+
+    tern_runtime_options_init(&ro);
+    ro.reactors = app.threads;
+    app.rt = tern_runtime_new(&ro);
+    if (app.rt == NULL) {
+        app_log_msg(APP_LOG_ERROR, "out of memory");
+        goto out;
+    }
+    tern_server *srv = tern_server_new(app.rt, app.ssl, gw_incoming, app.gw);
+    if (srv == NULL) {
+        app_log_msg(APP_LOG_ERROR, "out of memory");
+        goto out;
+    }
+    if ((rc = tern_server_set_idle_timeout(srv, app.idle_timeout_s * 1000u)) < 0) {
+        app_log(APP_LOG_ERROR, "server setup failed", "err=%s", tern_err_name(rc));
+        goto out;
+    }
+    if ((rc = tern_server_listen_address(srv, app.listen)) < 0) {
+        const char *why = tern_server_error_string(srv);
+        if (why[0] != '\0') {
+            fprintf(stderr, PROGRAM ": %s\n", why);
+        } else {
+            fprintf(stderr, PROGRAM ": cannot listen on %s: %s\n", app.listen, tern_strerror(rc));
+        }
+        exit_code = APP_EXIT_USAGE;
+        goto out;
+    }
+    if ((rc = tern_runtime_stop_on_signals(app.rt, app.drain_ms, on_reload, &app)) < 0) {
+        app_log(APP_LOG_ERROR, "cannot handle signals", "err=%s", tern_err_name(rc));
+        goto out;
+    }
+    clock_gettime(CLOCK_MONOTONIC, &app.started);
+    if ((rc = tern_runtime_start(app.rt)) < 0) {
+        const char *why = tern_runtime_error_string(app.rt);
+        fprintf(stderr, PROGRAM ": cannot start: %s\n", why[0] != '\0' ? why : tern_strerror(rc));
+        exit_code = rc == TERN_EINVAL ? APP_EXIT_USAGE : EXIT_FAILURE_RUNTIME;
+        goto out;
+    }
+
+    char addr[300];
+    char hint[160];
+    bound_address(&app, srv, addr, sizeof(addr));
+    app_log(APP_LOG_INFO, "listening",
+            "addr=%s backend=%s threads=%u tls_min=%s cert=%s psk_hint=%s identities=%zu "
+            "max_conn_per_identity=%u handshake_timeout_s=%u idle_timeout_s=%u drain_ms=%u "
+            "version=%s",
+            addr, app.backend, tern_runtime_reactor_count(app.rt),
+            app.tls_min_name ? app.tls_min_name : "1.2", app.cert ? "on" : "off",
+            app_log_quote(hint, sizeof(hint), app.psk_hint ? app.psk_hint : ""),
+            tern_psk_store_count(app.gw->store), app.gw->max_conn_per_identity,
+            (unsigned)app.handshake_timeout_s, (unsigned)app.idle_timeout_s,
+            (unsigned)app.drain_ms, tern_version_string());
+
+    rc = tern_runtime_join(app.rt);
+    log_stats(&app, "stopped");
+    exit_code = rc < 0 ? EXIT_FAILURE_RUNTIME : 0;
+
+out:
+    tern_runtime_free(app.rt);
+    tern_ssl_config_unref(app.ssl);
+    tern_psk_store_free(app.gw->store);
+    gw_ident_limit_destroy();
+    free(app.gw);
+    return exit_code;
+}

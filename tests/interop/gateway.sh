@@ -1,0 +1,327 @@
+#!/bin/sh
+# SPDX-License-Identifier: MIT
+#
+# Interop: tern-gateway (TLS-PSK in front of a plaintext backend: tern-echo --plain) against
+# `openssl s_client` (and `gnutls-cli` when present):
+#   - TLS 1.3 external PSK and TLS 1.2 PSK-AES128-GCM-SHA256: a line comes back through the
+#     gateway and the backend;
+#   - an unknown identity and a wrong key are refused;
+#   - a bad identity file at start: exit 2 naming FILE:LINE;
+#   - an identity added to the file + SIGHUP: it connects;
+#   - a broken file + SIGHUP: refused (the log names the line), the old identities work;
+#   - --max-conn-per-identity: a second connection of one identity refused while the first
+#     is open;
+#   - the backend down: the device connection is closed, counted; the gateway keeps serving.
+# Exit 0: pass; 77: skipped (no openssl); anything else: fail.
+#
+# Usage: gateway.sh TERN_GATEWAY TERN_ECHO
+set -u
+
+if [ "$#" -ne 2 ]; then
+    echo "usage: $0 TERN_GATEWAY TERN_ECHO" >&2
+    exit 2
+fi
+gw_bin=$1
+echo_bin=$2
+
+if ! command -v openssl >/dev/null 2>&1; then
+    echo "SKIP: openssl not found"
+    exit 77
+fi
+for b in "$gw_bin" "$echo_bin"; do
+    if [ ! -x "$b" ]; then
+        echo "FAIL: $b is not executable"
+        exit 1
+    fi
+done
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/tern-gateway.XXXXXX")
+gw_pid=
+be_pid=
+dog_pid=
+gw2_pid=
+dog2_pid=
+held_pid=
+
+# Stops one process we started: TERM, up to 5 s, then KILL; always reaped.
+stop_pid() {
+    p=$1
+    [ -n "$p" ] || return 0
+    if kill -0 "$p" 2>/dev/null; then
+        kill -TERM "$p" 2>/dev/null
+        n=0
+        while kill -0 "$p" 2>/dev/null && [ "$n" -lt 50 ]; do
+            sleep 0.1
+            n=$((n + 1))
+        done
+        kill -KILL "$p" 2>/dev/null
+    fi
+    wait "$p" 2>/dev/null
+    return 0
+}
+cleanup() {
+    [ -n "$dog_pid" ] && kill -TERM "$dog_pid" 2>/dev/null && wait "$dog_pid" 2>/dev/null
+    [ -n "$dog2_pid" ] && kill -TERM "$dog2_pid" 2>/dev/null && wait "$dog2_pid" 2>/dev/null
+    stop_pid "$held_pid"
+    stop_pid "$gw2_pid"
+    stop_pid "$gw_pid"
+    stop_pid "$be_pid"
+    rm -rf "$work"
+}
+trap cleanup EXIT
+trap 'exit 1' INT TERM
+
+fail() {
+    echo "FAIL: $*"
+    echo "---- tern-gateway log"
+    cat "$work/gw.log" 2>/dev/null
+    echo "---- backend log"
+    cat "$work/be.log" 2>/dev/null
+    exit 1
+}
+
+# wait_port LOG PID NAME: the port from "listening ... addr=127.0.0.1:PORT".
+wait_port() {
+    n=0
+    while [ "$n" -lt 100 ]; do
+        p=$(sed -n 's/.*msg="listening".*addr=127\.0\.0\.1:\([0-9][0-9]*\).*/\1/p' "$1" |
+            head -n 1)
+        if [ -n "$p" ]; then
+            echo "$p"
+            return 0
+        fi
+        kill -0 "$2" 2>/dev/null || return 1
+        sleep 0.1
+        n=$((n + 1))
+    done
+    return 1
+}
+
+# wait_log PATTERN: up to 5 s for the gateway log to show PATTERN.
+wait_log() {
+    n=0
+    while [ "$n" -lt 50 ]; do
+        grep -q "$1" "$work/gw.log" && return 0
+        sleep 0.1
+        n=$((n + 1))
+    done
+    return 1
+}
+
+key1=00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff
+key2=0123456789abcdef0123456789abcdef
+key3=fedcba9876543210fedcba9876543210fedcba98
+wrong=ffffffffffffffffffffffffffffffff
+
+# ---- the backend: tern-echo in plaintext
+timeout 55 "$echo_bin" --plain --listen 127.0.0.1:0 --threads 1 \
+    >/dev/null 2>"$work/be.log" &
+be_pid=$!
+be_port=$(wait_port "$work/be.log" "$be_pid") || fail "tern-echo did not log its port"
+echo "backend tern-echo (pid $be_pid) on 127.0.0.1:$be_port"
+
+# ---- a bad identity file at start: exit 2, "FILE:LINE: reason"
+printf 'dev1:%s\nbadline-without-key\n' "$key1" >"$work/bad.psk"
+chmod 600 "$work/bad.psk"
+timeout 10 "$gw_bin" --listen 127.0.0.1:0 --psk-file "$work/bad.psk" \
+    --backend "127.0.0.1:$be_port" >/dev/null 2>"$work/bad.err"
+rc=$?
+cat "$work/bad.err"
+[ "$rc" -eq 2 ] || fail "bad identity file: exit $rc, expected 2"
+grep -q "bad.psk:2:" "$work/bad.err" || fail "bad identity file: no FILE:LINE in the message"
+echo "ok: bad file at start refused (exit 2, line 2)"
+
+# ---- the gateway
+ids="$work/ids.psk"
+printf '# devices\ndev1:%s\ndev2:%s\n' "$key1" "$key2" >"$ids"
+chmod 600 "$ids"
+# Not under timeout(1): the test signals the gateway itself (SIGHUP), and timeout forwards
+# only the first SIGHUP it gets. A watchdog bounds its life instead.
+"$gw_bin" --listen 127.0.0.1:0 --threads 2 --psk-file "$ids" \
+    --backend "127.0.0.1:$be_port" --psk-hint tern-test --drain 500 \
+    >/dev/null 2>"$work/gw.log" &
+gw_pid=$!
+(
+    trap 'exit 0' TERM
+    n=0
+    while [ "$n" -lt 550 ] && kill -0 "$gw_pid" 2>/dev/null; do
+        sleep 0.1
+        n=$((n + 1))
+    done
+    kill -KILL "$gw_pid" 2>/dev/null
+) >/dev/null 2>&1 &
+dog_pid=$!
+port=$(wait_port "$work/gw.log" "$gw_pid") || fail "tern-gateway did not log its port"
+echo "tern-gateway (pid $gw_pid) on 127.0.0.1:$port"
+
+# s_client NAME ARGS...: sends a line, waits 1 s for the answer, then ends.
+s_client() {
+    name=$1
+    shift
+    line="hello gateway $name $$"
+    { printf '%s\n' "$line"; sleep 1; } |
+        timeout 10 openssl s_client -connect "127.0.0.1:$port" -brief "$@" \
+            >"$work/$name.out" 2>"$work/$name.err"
+    rc=$?
+    echo "---- s_client $name: exit $rc"
+    cat "$work/$name.err"
+    return "$rc"
+}
+
+# check_echo NAME VERSION ARGS...: the line comes back over VERSION.
+check_echo() {
+    name=$1
+    version=$2
+    shift 2
+    s_client "$name" "$@" || fail "$name: s_client failed"
+    grep -q "hello gateway $name $$" "$work/$name.out" || fail "$name: the line did not come back"
+    grep -q "Protocol version: $version" "$work/$name.err" || fail "$name: not $version"
+    echo "ok: $name"
+}
+
+# check_refused NAME ARGS...: no line comes back.
+check_refused() {
+    name=$1
+    shift
+    s_client "$name" "$@"
+    if grep -q "hello gateway $name $$" "$work/$name.out"; then
+        fail "$name: a refused client got its line back"
+    fi
+    echo "ok: $name refused"
+}
+
+check_echo psk13 TLSv1.3 -tls1_3 -psk "$key1" -psk_identity dev1
+check_echo psk12 TLSv1.2 -tls1_2 -cipher PSK-AES128-GCM-SHA256 -psk "$key2" -psk_identity dev2
+
+check_refused unknown13 -tls1_3 -psk "$key1" -psk_identity nobody
+wait_log 'identity="nobody" reason=unknown' || fail "the unknown identity was not logged"
+check_refused unknown12 -tls1_2 -cipher PSK-AES128-GCM-SHA256 -psk "$key1" -psk_identity nobody
+check_refused wrongkey13 -tls1_3 -psk "$wrong" -psk_identity dev1
+check_refused wrongkey12 -tls1_2 -cipher PSK-AES128-GCM-SHA256 -psk "$wrong" -psk_identity dev2
+if grep -q "$key1\|$key2" "$work/gw.log"; then
+    fail "a key appears in the log"
+fi
+
+# ---- gnutls-cli, when present
+if command -v gnutls-cli >/dev/null 2>&1; then
+    line="hello gateway gnutls $$"
+    { printf '%s\n' "$line"; sleep 1; } |
+        timeout 10 gnutls-cli --port "$port" --pskusername dev1 --pskkey "$key1" \
+            --priority 'NORMAL:+PSK:+ECDHE-PSK' 127.0.0.1 \
+            >"$work/gnutls.out" 2>"$work/gnutls.err"
+    echo "---- gnutls-cli: exit $?"
+    grep -q "$line" "$work/gnutls.out" || {
+        cat "$work/gnutls.err" "$work/gnutls.out"
+        fail "gnutls-cli: the line did not come back"
+    }
+    echo "ok: gnutls-cli"
+else
+    echo "note: gnutls-cli not found, its check is skipped"
+fi
+
+# ---- SIGHUP: a new identity
+printf '# devices\ndev1:%s\ndev2:%s\ndev3:%s\n' "$key1" "$key2" "$key3" >"$ids.new"
+chmod 600 "$ids.new"
+mv "$ids.new" "$ids"
+check_refused before_reload -tls1_3 -psk "$key3" -psk_identity dev3
+kill -HUP "$gw_pid" || fail "cannot signal the gateway"
+wait_log 'identities reloaded" count=3' || fail "SIGHUP: no reload logged"
+check_echo reload13 TLSv1.3 -tls1_3 -psk "$key3" -psk_identity dev3
+check_echo reload12 TLSv1.2 -tls1_2 -cipher PSK-AES128-GCM-SHA256 -psk "$key3" -psk_identity dev3
+
+# ---- SIGHUP: a broken file is refused, the old identities stay
+printf 'dev1:%s\ndev4:nothex\n' "$key1" >"$ids.new"
+chmod 600 "$ids.new"
+mv "$ids.new" "$ids"
+kill -HUP "$gw_pid" || fail "cannot signal the gateway"
+wait_log 'identity file refused' || fail "SIGHUP: the broken file was not refused"
+grep 'identity file refused' "$work/gw.log" | grep -q 'ids.psk:2:' ||
+    fail "SIGHUP: the log does not name the broken line"
+check_echo after_broken_dev3 TLSv1.3 -tls1_3 -psk "$key3" -psk_identity dev3
+check_echo after_broken_dev2 TLSv1.2 -tls1_2 -cipher PSK-AES128-GCM-SHA256 -psk "$key2" -psk_identity dev2
+
+# ---- a group/other-readable file: loaded, with a warning
+printf 'dev1:%s\n' "$key1" >"$ids.new"
+chmod 644 "$ids.new"
+mv "$ids.new" "$ids"
+kill -HUP "$gw_pid" || fail "cannot signal the gateway"
+wait_log 'identities reloaded" count=1' || fail "SIGHUP: the readable file was not loaded"
+grep -q 'psk file permissions' "$work/gw.log" || fail "no warning for a readable file"
+check_refused after_shrink -tls1_3 -psk "$key3" -psk_identity dev3
+echo "ok: readable file warned about, dev3 gone"
+
+# ---- --max-conn-per-identity 1, on a second gateway: a second connection of dev1 is refused
+# while the first is open, and accepted once it closed.
+"$gw_bin" --listen 127.0.0.1:0 --threads 2 --psk-file "$ids" --backend "127.0.0.1:$be_port" \
+    --max-conn-per-identity 1 --drain 0 >/dev/null 2>"$work/gw2.log" &
+gw2_pid=$!
+(
+    trap 'exit 0' TERM
+    n=0
+    while [ "$n" -lt 300 ] && kill -0 "$gw2_pid" 2>/dev/null; do
+        sleep 0.1
+        n=$((n + 1))
+    done
+    kill -KILL "$gw2_pid" 2>/dev/null
+) >/dev/null 2>&1 &
+dog2_pid=$!
+port2=$(wait_port "$work/gw2.log" "$gw2_pid") || fail "the second gateway did not log its port"
+{ printf 'held\n'; sleep 3; } |
+    timeout 10 openssl s_client -connect "127.0.0.1:$port2" -brief -tls1_3 -psk "$key1" \
+        -psk_identity dev1 >"$work/held.out" 2>"$work/held.err" &
+held_pid=$!
+n=0
+while ! grep -q held "$work/held.out" 2>/dev/null && [ "$n" -lt 50 ]; do
+    sleep 0.1
+    n=$((n + 1))
+done
+grep -q held "$work/held.out" || fail "limit: the first connection did not get through"
+saved_port=$port
+port=$port2
+check_refused over_limit -tls1_3 -psk "$key1" -psk_identity dev1
+grep -q 'reason=connection-limit' "$work/gw2.log" || fail "limit: the refusal was not logged"
+wait "$held_pid"
+# the slot is released when the gateway sees the close: allow it a moment
+n=0
+while [ "$n" -lt 5 ]; do
+    s_client under_limit -tls1_3 -psk "$key1" -psk_identity dev1 &&
+        grep -q "hello gateway under_limit $$" "$work/under_limit.out" && break
+    sleep 0.5
+    n=$((n + 1))
+done
+grep -q "hello gateway under_limit $$" "$work/under_limit.out" ||
+    fail "limit: dev1 refused after its connection closed"
+echo "ok: per-identity limit"
+port=$saved_port
+kill -TERM "$dog2_pid" 2>/dev/null
+wait "$dog2_pid" 2>/dev/null
+stop_pid "$gw2_pid"
+grep 'msg="stopped"' "$work/gw2.log" | grep -q 'gw_identity_limit=1' ||
+    fail "limit: not counted in the stats line"
+
+# ---- the backend goes down: refused cleanly, counted, the gateway serves on
+stop_pid "$be_pid"
+be_pid=
+check_refused backend_down -tls1_3 -psk "$key1" -psk_identity dev1
+wait_log 'backend unavailable' || fail "backend down: not logged"
+kill -0 "$gw_pid" 2>/dev/null || fail "the gateway died with its backend"
+
+# ---- clean stop with the counters
+kill -TERM "$gw_pid"
+n=0
+while kill -0 "$gw_pid" 2>/dev/null && [ "$n" -lt 100 ]; do
+    sleep 0.1
+    n=$((n + 1))
+done
+kill -0 "$gw_pid" 2>/dev/null && fail "the gateway did not stop on SIGTERM within 10 s"
+wait "$gw_pid"
+rc=$?
+gw_pid=
+[ "$rc" -eq 0 ] || fail "the gateway exited $rc after SIGTERM"
+stats=$(grep 'msg="stopped"' "$work/gw.log")
+[ -n "$stats" ] || fail "no stats line on exit"
+echo "$stats"
+echo "$stats" | grep -q 'gw_handshakes_ok=[1-9]' || fail "stats: no handshakes counted"
+echo "$stats" | grep -q 'gw_unknown_identity=[1-9]' || fail "stats: no unknown identity counted"
+echo "$stats" | grep -q 'gw_backend_errors=[1-9]' || fail "stats: no backend error counted"
+echo "PASS"
