@@ -54,7 +54,8 @@ TERN_API tern_psk_authenticator *tern_psk_authenticator_defer(tern_psk_authentic
  * and consumes the caller's reference.
  * @return 0; TERN_EINVAL (key length); TERN_E_QUEUE_FULL (nothing happened, the reference is
  *         still yours: retry); TERN_ECANCELED (the connection is gone; the reference was
- *         consumed). @thread any
+ *         consumed). @thread any, while the runtime exists: a thread that answers must have
+ *         returned from this call before `tern_runtime_free`.
  */
 TERN_API int tern_psk_authenticator_complete(tern_psk_authenticator *a, const void *key, size_t len);
 

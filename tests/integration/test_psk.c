@@ -37,6 +37,19 @@ typedef struct fixture {
 
 static fixture *F;
 
+/* The threads that answer slow lookups: joined before the runtime goes away (a thread still
+ * inside tern_psk_authenticator_complete must not outlive the reactor it posts to). */
+static pthread_t slow_threads[MAX_CLIENTS * 4];
+static _Atomic int slow_count;
+
+static void join_slow_threads(void)
+{
+    int n = atomic_exchange(&slow_count, 0);
+    for (int i = 0; i < n; i++) {
+        pthread_join(slow_threads[i], NULL);
+    }
+}
+
 static uint64_t now_ms(void)
 {
     struct timespec ts;
@@ -68,9 +81,10 @@ static void on_psk(tern_socket *s, tern_psk_authenticator *a, void *user)
     if (strncmp(name, "fast-", 5) == 0) {
         assert_int_equal(tern_psk_authenticator_complete(a, KEY, sizeof(KEY)), 0);
     } else if (strncmp(name, "slow-", 5) == 0) {
-        pthread_t t;
-        assert_int_equal(pthread_create(&t, NULL, slow_lookup, tern_psk_authenticator_defer(a)), 0);
-        pthread_detach(t);
+        int k = atomic_fetch_add(&slow_count, 1);
+        assert_true(k < MAX_CLIENTS * 4);
+        assert_int_equal(pthread_create(&slow_threads[k], NULL, slow_lookup,
+                                        tern_psk_authenticator_defer(a)), 0);
     } else if (strncmp(name, "wrong-", 6) == 0) {
         assert_int_equal(tern_psk_authenticator_complete(a, OTHER_KEY, sizeof(OTHER_KEY)), 0);
     } else if (strncmp(name, "short-", 6) == 0) {
@@ -211,6 +225,7 @@ static int setup(void **state)
 
 static int teardown(void **state)
 {
+    join_slow_threads();
     tern_runtime_stop(F->crt, 0);
     tern_runtime_join(F->crt);
     tern_runtime_stop(F->srt, 0);
