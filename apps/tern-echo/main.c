@@ -35,6 +35,7 @@
 
 #include "common/log.h"
 #include "common/opts.h"
+#include "common/setup.h"
 
 #define PROGRAM "tern-echo"
 #define DEFAULT_LISTEN "127.0.0.1:8443"
@@ -706,53 +707,9 @@ static void parse_args(struct app *app, int argc, char **argv)
     }
 }
 
-/* "host:port" as it will be logged: the bound port (useful with port 0), IPv6 bracketed. */
-static void bound_address(const struct app *app, tern_server *srv, char *out, size_t len)
-{
-    char host[256] = "";
-    uint16_t port = 0;
-
-    (void)tern_parse_host_port(app->listen, host, sizeof(host), &port);
-    port = tern_server_port(srv);
-    if (host[0] == '\0') {
-        snprintf(out, len, "*:%u", (unsigned)port);
-    } else if (strchr(host, ':') != NULL) {
-        snprintf(out, len, "[%s]:%u", host, (unsigned)port);
-    } else {
-        snprintf(out, len, "%s:%u", host, (unsigned)port);
-    }
-}
 
 /* ---- TLS configuration ---------------------------------------------------------------- */
 
-/* Reports a file or configuration problem in one line ("tern-echo: --key key.pem: ...") and
- * exits with the usage code. Setup only: nothing runs yet, so exiting is safe. */
-_Noreturn static void setup_fail(const char *opt, const char *arg, const char *why)
-{
-    fprintf(stderr, PROGRAM ": %s %s: %s\n", opt, arg, why);
-    exit(APP_EXIT_USAGE);
-}
-
-/* setup_fail with the configuration's reason for @p rc. The reason often starts with what
- * was loaded and the file name ("private key key.pem: ..."), which the line already gives:
- * that prefix is not repeated. */
-_Noreturn static void config_fail(const tern_ssl_config *cfg, const char *opt, const char *arg,
-                                  int rc)
-{
-    const char *why = tern_ssl_config_error_string(cfg);
-    size_t n = strlen(arg);
-
-    if (why == NULL || why[0] == '\0') {
-        why = tern_strerror(rc);
-    } else {
-        const char *at = strstr(why, arg);
-        if (at != NULL && at[n] == ':' && at[n + 1] == ' ' &&
-            memchr(why, ':', (size_t)(at - why)) == NULL) {
-            why = at + n + 2;
-        }
-    }
-    setup_fail(opt, arg, why);
-}
 
 /*
  * Reads up to @p cap bytes of @p path into @p buf with read(2): no stdio buffer keeps a copy
@@ -798,18 +755,18 @@ static char *read_pem_file(const char *opt, const char *path, size_t *len)
     char *buf = malloc(MAX_PEM_FILE + 1);
 
     if (buf == NULL) {
-        setup_fail(opt, path, "out of memory");
+        app_setup_fail(opt, path, "out of memory");
     }
     ssize_t n = read_into(path, buf, MAX_PEM_FILE);
     if (n == -2) {
-        setup_fail(opt, path, "larger than 1 MiB: not a certificate file");
+        app_setup_fail(opt, path, "larger than 1 MiB: not a certificate file");
     }
     if (n < 0) {
-        setup_fail(opt, path, strerror(errno));
+        app_setup_fail(opt, path, strerror(errno));
     }
     buf[n] = '\0';
     if (strstr(buf, "-----BEGIN CERTIFICATE-----") == NULL) {
-        setup_fail(opt, path, "no PEM certificate in it (expected -----BEGIN CERTIFICATE-----)");
+        app_setup_fail(opt, path, "no PEM certificate in it (expected -----BEGIN CERTIFICATE-----)");
     }
     *len = (size_t)n;
     return buf;
@@ -821,7 +778,7 @@ static void load_certificate(struct app *app)
 {
     int rc = tern_ssl_config_set_local_certificate_file(app->ssl, app->cert, TERN_ENCODING_PEM);
     if (rc < 0) {
-        config_fail(app->ssl, "--cert", app->cert, rc);
+        app_config_fail(app->ssl, "--cert", app->cert, rc);
     }
     if (app->chain == NULL) {
         return;
@@ -831,7 +788,7 @@ static void load_certificate(struct app *app)
     char *chain = read_pem_file("--chain", app->chain, &chain_len);
     char *both = malloc(cert_len + 1 + chain_len);
     if (both == NULL) {
-        setup_fail("--chain", app->chain, "out of memory");
+        app_setup_fail("--chain", app->chain, "out of memory");
     }
     size_t len = cert_len;
     memcpy(both, cert, cert_len);
@@ -842,7 +799,7 @@ static void load_certificate(struct app *app)
     len += chain_len;
     rc = tern_ssl_config_set_local_certificate(app->ssl, both, len, TERN_ENCODING_PEM);
     if (rc < 0) {
-        config_fail(app->ssl, "--chain", app->chain, rc);
+        app_config_fail(app->ssl, "--chain", app->chain, rc);
     }
     free(both);
     free(chain);
@@ -881,7 +838,7 @@ static void read_passphrase(const char *path, char *pass)
     }
     if (why != NULL) {
         explicit_bzero(pass, MAX_PASSPHRASE + 2);
-        setup_fail("--key-pass-file", path, why);
+        app_setup_fail("--key-pass-file", path, why);
     }
 }
 
@@ -915,10 +872,10 @@ static void load_private_key(struct app *app)
     explicit_bzero(pass, sizeof(pass));
     if (rc < 0) {
         if (app->key_pass_file == NULL && key_looks_encrypted(app->key)) {
-            setup_fail("--key", app->key,
+            app_setup_fail("--key", app->key,
                        "the key is encrypted: give its passphrase with --key-pass-file");
         }
-        config_fail(app->ssl, "--key", app->key, rc);
+        app_config_fail(app->ssl, "--key", app->key, rc);
     }
 }
 
@@ -935,13 +892,13 @@ static void build_ssl_config(struct app *app)
     if (app->tls_min_name != NULL &&
         (rc = tern_ssl_config_set_protocol_range(app->ssl, app->tls_min,
                                                  TERN_SSL_PROTOCOL_TLS1_3)) < 0) {
-        config_fail(app->ssl, "--tls-min", app->tls_min_name, rc);
+        app_config_fail(app->ssl, "--tls-min", app->tls_min_name, rc);
     }
     if (app->ciphers != NULL && (rc = tern_ssl_config_set_ciphers(app->ssl, app->ciphers)) < 0) {
-        config_fail(app->ssl, "--ciphers", app->ciphers, rc);
+        app_config_fail(app->ssl, "--ciphers", app->ciphers, rc);
     }
     if (app->alpn != NULL && (rc = tern_ssl_config_set_alpn(app->ssl, app->alpn)) < 0) {
-        config_fail(app->ssl, "--alpn", app->alpn, rc);
+        app_config_fail(app->ssl, "--alpn", app->alpn, rc);
     }
     load_certificate(app);
     load_private_key(app);
@@ -949,18 +906,18 @@ static void build_ssl_config(struct app *app)
         rc = tern_ssl_config_add_ca_certificates_file(app->ssl, app->client_ca,
                                                       TERN_ENCODING_PEM);
         if (rc < 0) {
-            config_fail(app->ssl, "--client-ca", app->client_ca, rc);
+            app_config_fail(app->ssl, "--client-ca", app->client_ca, rc);
         }
     }
     if (app->ocsp_issuer != NULL) {
         rc = tern_ssl_config_add_ca_certificates_file(app->ssl, app->ocsp_issuer,
                                                       TERN_ENCODING_PEM);
         if (rc < 0) {
-            config_fail(app->ssl, "--ocsp-issuer", app->ocsp_issuer, rc);
+            app_config_fail(app->ssl, "--ocsp-issuer", app->ocsp_issuer, rc);
         }
         rc = tern_ssl_config_set_ocsp_response_file(app->ssl, app->ocsp_response);
         if (rc < 0) {
-            config_fail(app->ssl, "--ocsp-response", app->ocsp_response, rc);
+            app_config_fail(app->ssl, "--ocsp-response", app->ocsp_response, rc);
         }
     }
     /* Without --client-ca there is nothing to check a client certificate against: do not
@@ -1042,7 +999,7 @@ int main(int argc, char **argv)
     }
 
     char addr[300];
-    bound_address(&app, srv, addr, sizeof(addr));
+    app_bound_address(app.listen, srv, addr, sizeof(addr));
     char tls[160];
     if (app.ssl == NULL) {
         snprintf(tls, sizeof(tls), "off");

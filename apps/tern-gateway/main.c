@@ -25,6 +25,7 @@
 
 #include "common/log.h"
 #include "common/opts.h"
+#include "common/setup.h"
 #include "forward.h"
 
 #define PROGRAM "tern-gateway"
@@ -240,49 +241,9 @@ static void parse_args(struct app *app, int argc, char **argv)
     gw->backend = app->backend;
 }
 
-/* "host:port" as it will be logged: the bound port (useful with port 0). */
-static void bound_address(const struct app *app, tern_server *srv, char *out, size_t len)
-{
-    char host[256] = "";
-    uint16_t port = 0;
-
-    (void)tern_parse_host_port(app->listen, host, sizeof(host), &port);
-    port = tern_server_port(srv);
-    if (host[0] == '\0') {
-        snprintf(out, len, "*:%u", (unsigned)port);
-    } else if (strchr(host, ':') != NULL) {
-        snprintf(out, len, "[%s]:%u", host, (unsigned)port);
-    } else {
-        snprintf(out, len, "%s:%u", host, (unsigned)port);
-    }
-}
 
 /* ---- setup ----------------------------------------------------------------------------- */
 
-_Noreturn static void setup_fail(const char *opt, const char *arg, const char *why)
-{
-    fprintf(stderr, PROGRAM ": %s %s: %s\n", opt, arg, why);
-    exit(APP_EXIT_USAGE);
-}
-
-/* setup_fail with the configuration's reason, without repeating "FILE: " when it starts so. */
-_Noreturn static void config_fail(const tern_ssl_config *cfg, const char *opt, const char *arg,
-                                  int rc)
-{
-    const char *why = tern_ssl_config_error_string(cfg);
-    size_t n = strlen(arg);
-
-    if (why == NULL || why[0] == '\0') {
-        why = tern_strerror(rc);
-    } else {
-        const char *at = strstr(why, arg);
-        if (at != NULL && at[n] == ':' && at[n + 1] == ' ' &&
-            memchr(why, ':', (size_t)(at - why)) == NULL) {
-            why = at + n + 2;
-        }
-    }
-    setup_fail(opt, arg, why);
-}
 
 static void load_identities(struct app *app)
 {
@@ -342,17 +303,17 @@ static void build_ssl_config(struct app *app)
     }
     if ((rc = tern_ssl_config_set_protocol_range(app->ssl, app->tls_min,
                                                  TERN_SSL_PROTOCOL_TLS1_3)) < 0) {
-        config_fail(app->ssl, "--tls-min", app->tls_min_name ? app->tls_min_name : "1.2", rc);
+        app_config_fail(app->ssl, "--tls-min", app->tls_min_name ? app->tls_min_name : "1.2", rc);
     }
     /* The certificate first: enable_psk adds the certificate suites only when there is one. */
     if (app->cert != NULL) {
         rc = tern_ssl_config_set_local_certificate_file(app->ssl, app->cert, TERN_ENCODING_PEM);
         if (rc < 0) {
-            config_fail(app->ssl, "--cert", app->cert, rc);
+            app_config_fail(app->ssl, "--cert", app->cert, rc);
         }
         rc = tern_ssl_config_set_private_key_file(app->ssl, app->key, TERN_ENCODING_PEM, NULL);
         if (rc < 0) {
-            config_fail(app->ssl, "--key", app->key, rc);
+            app_config_fail(app->ssl, "--key", app->key, rc);
         }
     }
     if ((rc = tern_ssl_config_enable_psk(app->ssl, app->psk_hint)) < 0) {
@@ -470,7 +431,7 @@ int main(int argc, char **argv)
 
     char addr[300];
     char hint[160];
-    bound_address(&app, srv, addr, sizeof(addr));
+    app_bound_address(app.listen, srv, addr, sizeof(addr));
     app_log(APP_LOG_INFO, "listening",
             "addr=%s backend=%s threads=%u tls_min=%s cert=%s psk_hint=%s identities=%zu "
             "max_conn_per_identity=%u handshake_timeout_s=%u idle_timeout_s=%u drain_ms=%u "

@@ -1,0 +1,25 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Set-up helpers shared by tern's programs: reporting a file or TLS configuration problem in
+ * one line and exiting with the usage code, and the listening address as it is logged.
+ */
+#ifndef TERN_APPS_SETUP_H
+#define TERN_APPS_SETUP_H
+
+#include <stddef.h>
+
+#include <tern/tern.h>
+
+/** Prints "<program>: OPT ARG: WHY" on stderr and exits with APP_EXIT_USAGE. Setup only. */
+_Noreturn void app_setup_fail(const char *opt, const char *arg, const char *why);
+
+/** app_setup_fail with @p cfg's reason for @p rc, without repeating "ARG: " when the reason
+ * already starts with the file name ("private key key.pem: ..."). */
+_Noreturn void app_config_fail(const tern_ssl_config *cfg, const char *opt, const char *arg,
+                               int rc);
+
+/** "host:port" as logged: the host of @p listen and the port @p srv bound (useful with port
+ * 0); "*:port" for any address, IPv6 hosts bracketed. */
+void app_bound_address(const char *listen, const tern_server *srv, char *out, size_t len);
+
+#endif
