@@ -707,9 +707,7 @@ static void parse_args(struct app *app, int argc, char **argv)
     }
 }
 
-
 /* ---- TLS configuration ---------------------------------------------------------------- */
-
 
 /*
  * Reads up to @p cap bytes of @p path into @p buf with read(2): no stdio buffer keeps a copy

@@ -241,9 +241,7 @@ static void parse_args(struct app *app, int argc, char **argv)
     gw->backend = app->backend;
 }
 
-
 /* ---- setup ----------------------------------------------------------------------------- */
-
 
 static void load_identities(struct app *app)
 {
