@@ -162,16 +162,10 @@ struct tern_reactor {
     _Atomic bool stop_requested; /* standalone: tern_reactor_stop */
     bool stopped;             /* the loop has exited */
     ev_timer drain_timer;
-    tern__list listeners;     /* SO_REUSEPORT listeners owned by this reactor */
-    char *scratch;            /* a receive buffer for sockets whose own buffer is empty */
-    size_t scratch_len;
     struct tern__chunk *chunk_pool; /* free buffer chunks (see buffer.c) */
     unsigned chunk_pool_len;
     pthread_t thread;
     bool thread_started;
-
-    /* written by this reactor, read by the acceptor (least connections, limits) */
-    _Atomic uint64_t closed_accepted __attribute__((aligned(TERN__CACHELINE)));
 
     tern__counters counters __attribute__((aligned(TERN__CACHELINE)));
 
@@ -261,7 +255,6 @@ typedef struct tern__listener {
     tern_reactor *owner; /* NULL: the acceptor thread */
     tern__counters *counters;
     struct ev_loop *loop;
-    tern__list link;
     int fd;
 } tern__listener;
 
@@ -424,7 +417,6 @@ struct tern_socket {
     /* flags */
     unsigned owned_by_runtime : 1;
     unsigned free_requested : 1;
-    unsigned freed_events : 1;
     unsigned peer_eof : 1;
     unsigned read_finished_sent : 1;
     unsigned half_close : 1;
@@ -434,10 +426,8 @@ struct tern_socket {
     unsigned pending_ready_read : 1;
     unsigned pending_connected : 1;
     unsigned pending_disconnected : 1;
-    unsigned pending_read_finished : 1;
     unsigned nodelay : 1;
     unsigned keepalive : 1;
-    unsigned closed_counted : 1;
     unsigned pending_error : 1;
     unsigned mode : 2;              /* enum tern_ssl_mode */
     unsigned encrypted : 1;

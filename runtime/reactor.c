@@ -218,7 +218,6 @@ tern_reactor *tern__reactor_new(tern_runtime *rt, unsigned index)
     r->rt = rt;
     r->index = index;
     tern__list_init(&r->sockets);
-    tern__list_init(&r->listeners);
     tern__list_init(&r->actors);
     r->loop = ev_loop_new(EVFLAG_AUTO | EVFLAG_NOSIGMASK);
     if (r->loop == NULL || tern__mailbox_init(&r->mailbox, rt->opts.mailbox_capacity,
@@ -299,7 +298,6 @@ void tern__reactor_free(tern_reactor *r)
         return;
     }
     tern__reactor_chunks_free(r);
-    free(r->scratch);
     if (r->loop != NULL) {
         ev_loop_destroy(r->loop);
     }
