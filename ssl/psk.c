@@ -198,10 +198,7 @@ void tern__psk_release(tern__tls *tls)
 static void psk_fail(tern_socket *s, tern__tls *tls, const char *why)
 {
     tern__socket_seterr(s, TERN_E_TLS_PROTOCOL, "PSK: %s", why);
-    if (!tls->sent_any) {
-        unsigned char alert[7] = {0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 50}; /* decode_error */
-        (void)tern__bufq_append(s->r, &s->wbuf, alert, sizeof(alert));
-    }
+    tern__tls_plain_alert(s, tls, 50); /* decode_error */
     tern__count(&s->r->counters.handshake_failures, 1);
     tern__socket_fail(s, TERN_E_TLS_PROTOCOL);
 }

@@ -164,18 +164,26 @@ static int alert_for(int wolf_err)
     }
 }
 
+void tern__tls_plain_alert(tern_socket *s, tern__tls *tls, int description)
+{
+    /* Only before anything was negotiated may an alert go out in plaintext; once wolfSSL
+     * wrote records, alerts are its business. */
+    if (tls->sent_any || s->wbuf.len != 0) {
+        return;
+    }
+    unsigned char alert[7] = {0x15, 0x03, 0x03, 0x00, 0x02, 0x02, (unsigned char)description};
+    (void)tern__bufq_append(s->r, &s->wbuf, alert, sizeof(alert));
+}
+
 static void tls_fail(tern_socket *s, const char *stage, int wolf_err)
 {
     tern__tls *tls = s->tls;
     char detail[128];
     int code = tern__ssl_map_error(wolf_err, detail, sizeof(detail));
 
-    if (!tls->handshake_done && !tls->sent_any && s->wbuf.len == 0) {
-        /* wolfSSL refused the peer's first bytes without a word (it does so for an unknown
-         * record type): nothing was negotiated yet, so a plaintext fatal alert is due. */
-        unsigned char alert[7] = {0x15, 0x03, 0x03, 0x00, 0x02, 0x02,
-                                  (unsigned char)alert_for(wolf_err)};
-        (void)tern__bufq_append(s->r, &s->wbuf, alert, sizeof(alert));
+    if (!tls->handshake_done) {
+        /* wolfSSL refuses some first flights without a word (an unknown record type) */
+        tern__tls_plain_alert(s, tls, alert_for(wolf_err));
     }
     if (tls->verify_failed) {
         code = TERN_E_TLS_VERIFY;

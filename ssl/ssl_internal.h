@@ -82,6 +82,9 @@ enum tern__psk_state {
     TERN__PSK_STATE_REJECTED,  /* unknown identity: wolfSSL's callback returns none */
 };
 
+/* A fatal plaintext alert with @description, if nothing was sent in this handshake yet. */
+void tern__tls_plain_alert(tern_socket *s, tern__tls *tls, int description);
+
 /* psk.c */
 void tern__psk_setup(tern_socket *s, tern__tls *tls, const tern_ssl_config *cfg, bool server);
 bool tern__psk_hold(tern_socket *s, tern__tls *tls); /* true: do not run wolfSSL now */
