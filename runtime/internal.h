@@ -190,8 +190,6 @@ static inline void tern__task_run(tern_reactor *r, const struct tern__task *t)
 }
 void tern__reactor_defer(tern_reactor *r, tern__deferred *d);
 void tern__reactor_set_current(tern_reactor *r);
-int tern__workers_start(tern_runtime *rt);
-void tern__workers_join(tern_runtime *rt);
 void tern__actors_reactor_stopped(tern_reactor *r);
 bool tern__on_owner(const tern_reactor *r);
 /* Called by socket.c when a socket opens/closes, so drain can finish. */
@@ -204,6 +202,24 @@ typedef struct tern__worker_job {
     tern_reactor *reply_to;
     tern_task_fn done; /* then posted to reply_to with the job as arg */
 } tern__worker_job;
+
+/* A pool of worker threads for blocking jobs (pool.c): a bounded MPMC queue + a semaphore. */
+typedef struct tern__pool {
+    tern__queue q;
+    bool ready;
+    unsigned n;
+    pthread_t *threads;
+    void *sem; /* sem_t, kept opaque here */
+    _Atomic int quit;
+} tern__pool;
+/* Starts @threads threads (0: a pool that refuses every job with TERN_E_UNSUPPORTED). */
+int tern__pool_start(tern__pool *p, unsigned threads, unsigned capacity, char *err, size_t len);
+/* Runs job->work on a worker, then posts job->done(job->reply_to, job); a job that never ran
+ * (the pool joined first) gets job->done(NULL, job). 0; TERN_E_QUEUE_FULL;
+ * TERN_E_UNSUPPORTED (no threads). Any thread. */
+int tern__pool_submit(tern__pool *p, tern__worker_job *job);
+void tern__pool_join(tern__pool *p);    /* stops the threads; queued jobs come back canceled */
+void tern__pool_destroy(tern__pool *p); /* after join */
 
 struct tern_runtime {
     tern_runtime_options opts;
@@ -224,13 +240,9 @@ struct tern_runtime {
     bool acceptor_started;
     tern__counters acceptor_counters __attribute__((aligned(TERN__CACHELINE)));
 
-    /* workers for blocking jobs: an MPMC queue and a semaphore */
-    tern__queue work;
-    bool work_ready;
-    unsigned nworkers;
-    pthread_t *workers;
-    void *work_sem; /* sem_t, kept opaque here */
-    _Atomic int workers_quit;
+    /* workers for blocking jobs: name lookups, and PSK store queries */
+    tern__pool work;
+    tern__pool psk;
 
     /* signals */
     bool signals;
@@ -243,8 +255,8 @@ struct tern_runtime {
 
 void tern__runtime_seterr(tern_runtime *rt, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
-/* Runs job->work on a worker, then posts job->done(job->reply_to, job). Any thread. */
-int tern__worker_submit(tern_runtime *rt, tern__worker_job *job);
+int tern__workers_start(tern_runtime *rt); /* both pools */
+void tern__workers_join(tern_runtime *rt);
 
 /* ---- acceptor / servers ----------------------------------------------------------------- */
 

@@ -383,6 +383,7 @@ tern_reactor *tern_reactor_new(void)
     tern_runtime_options_init(&o);
     o.reactors = 1;
     o.workers = 1;
+    o.psk_workers = 1;
     tern_runtime *rt = tern_runtime_new(&o);
     if (rt == NULL) {
         return NULL;

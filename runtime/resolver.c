@@ -60,7 +60,7 @@ int tern__resolve_start(tern_socket *s, const char *host, uint16_t port)
     res->job.work = resolve_work;
     res->job.reply_to = s->r;
     res->job.done = resolve_done;
-    int rc = tern__worker_submit(s->r->rt, &res->job);
+    int rc = tern__pool_submit(&s->r->rt->work, &res->job);
     if (rc < 0) {
         free(res);
         return rc;

@@ -8,7 +8,6 @@
  */
 #include "internal.h"
 
-#include <semaphore.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -25,6 +24,8 @@ void tern_runtime_options_init(tern_runtime_options *o)
     o->mailbox_capacity = 8192;
     o->handoff_capacity = 4096;
     o->workers = 2;
+    o->psk_workers = 2;
+    o->psk_queue_capacity = 1024;
     o->emfile_backoff_ms = 100;
 }
 
@@ -80,6 +81,15 @@ static int validate(tern_runtime *rt)
         tern__runtime_seterr(rt, "workers: %u is out of range 1..64", o->workers);
         return TERN_EINVAL;
     }
+    if (o->psk_workers > 256) {
+        tern__runtime_seterr(rt, "psk_workers: %u is out of range 0..256", o->psk_workers);
+        return TERN_EINVAL;
+    }
+    if (o->psk_queue_capacity < 16 || o->psk_queue_capacity > (1u << 20)) {
+        tern__runtime_seterr(rt, "psk_queue_capacity: %u is out of range 16..%u",
+                             o->psk_queue_capacity, 1u << 20);
+        return TERN_EINVAL;
+    }
     if (o->emfile_backoff_ms < 1 || o->emfile_backoff_ms > 60000) {
         tern__runtime_seterr(rt, "emfile_backoff_ms: %u is out of range 1..60000",
                              o->emfile_backoff_ms);
@@ -90,94 +100,23 @@ static int validate(tern_runtime *rt)
 
 /* ---- workers: blocking jobs off the reactors ------------------------------------------------ */
 
-static void run_job(tern__worker_job *job)
-{
-    job->work(job);
-    /* The answer goes back as a message. A full mailbox makes the worker wait: it may
-     * block, the reactor may not. A stopped reactor gets the job back as canceled. */
-    for (;;) {
-        int rc = tern_reactor_post(job->reply_to, job->done, job);
-        if (rc != TERN_E_QUEUE_FULL) {
-            if (rc < 0) {
-                job->done(NULL, job);
-            }
-            return;
-        }
-        struct timespec ts = {0, 1000000};
-        nanosleep(&ts, NULL);
-    }
-}
-
-static void *worker_main(void *arg)
-{
-    tern_runtime *rt = arg;
-    sem_t *sem = rt->work_sem;
-    struct tern__task t;
-
-    for (;;) {
-        while (sem_wait(sem) != 0) {
-        }
-        if (atomic_load(&rt->workers_quit)) {
-            return NULL;
-        }
-        /* Drain: a wake-up may have been spent on a slot that was claimed but not yet
-         * published; its producer posts again once it is, and whoever wakes takes all. */
-        while (tern__queue_pop_mc(&rt->work, &t)) {
-            run_job(t.arg);
-        }
-    }
-}
-
-int tern__worker_submit(tern_runtime *rt, tern__worker_job *job)
-{
-    struct tern__task t = {NULL, NULL, job, NULL};
-    int rc = tern__queue_push_mp(&rt->work, &t);
-    if (rc < 0) {
-        return rc;
-    }
-    sem_post(rt->work_sem);
-    return 0;
-}
-
 #define WORK_QUEUE_SIZE 4096
 
 int tern__workers_start(tern_runtime *rt)
 {
-    rt->work_sem = malloc(sizeof(sem_t));
-    rt->workers = calloc(rt->opts.workers, sizeof(pthread_t));
-    if (rt->work_sem == NULL || rt->workers == NULL ||
-        tern__queue_init(&rt->work, WORK_QUEUE_SIZE) < 0) {
-        return TERN_ENOMEM;
+    int rc = tern__pool_start(&rt->work, rt->opts.workers, WORK_QUEUE_SIZE, rt->errstr,
+                              sizeof(rt->errstr));
+    if (rc == 0) {
+        rc = tern__pool_start(&rt->psk, rt->opts.psk_workers, rt->opts.psk_queue_capacity,
+                              rt->errstr, sizeof(rt->errstr));
     }
-    rt->work_ready = true;
-    sem_init(rt->work_sem, 0, 0);
-    for (unsigned i = 0; i < rt->opts.workers; i++) {
-        int rc = pthread_create(&rt->workers[i], NULL, worker_main, rt);
-        if (rc != 0) {
-            tern__runtime_seterr(rt, "worker thread: %s", strerror(rc));
-            return -rc;
-        }
-        rt->nworkers++;
-    }
-    return 0;
+    return rc;
 }
 
 void tern__workers_join(tern_runtime *rt)
 {
-    atomic_store(&rt->workers_quit, 1);
-    for (unsigned i = 0; i < rt->nworkers; i++) {
-        sem_post(rt->work_sem);
-    }
-    for (unsigned i = 0; i < rt->nworkers; i++) {
-        pthread_join(rt->workers[i], NULL);
-    }
-    rt->nworkers = 0;
-    /* jobs never run: hand them back as canceled */
-    struct tern__task t;
-    while (rt->work_ready && tern__queue_pop_mc(&rt->work, &t)) {
-        tern__worker_job *job = t.arg;
-        job->done(NULL, job);
-    }
+    tern__pool_join(&rt->psk);
+    tern__pool_join(&rt->work);
 }
 
 /* ---- signals ------------------------------------------------------------------------------ */
@@ -385,12 +324,8 @@ void tern_runtime_free(tern_runtime *rt)
         tern__reactor_free(rt->reactors[i]);
     }
     free(rt->reactors);
-    if (rt->work_ready) {
-        sem_destroy(rt->work_sem);
-        tern__queue_destroy(&rt->work);
-    }
-    free(rt->work_sem);
-    free(rt->workers);
+    tern__pool_destroy(&rt->psk);
+    tern__pool_destroy(&rt->work);
     free(rt);
 }
 

@@ -28,6 +28,8 @@ typedef struct tern_runtime_options {
     unsigned mailbox_capacity;   /* rw: tasks per reactor mailbox, 16..1<<20, rounded up to 2^n */
     unsigned handoff_capacity;   /* rw: accepted fds in flight per reactor, 16..1<<20 */
     unsigned workers;            /* rw: threads for blocking work (name lookups), 1..64 */
+    unsigned psk_workers;        /* rw: threads that call a PSK lookup callback, 0..256 */
+    unsigned psk_queue_capacity; /* rw: PSK lookups queued for them, 16..1<<20 (2^n) */
     uint32_t emfile_backoff_ms;  /* rw: pause of accepting after EMFILE/ENFILE, 1..60000 */
 } tern_runtime_options;
 
@@ -43,7 +45,7 @@ typedef void (*tern_task_fn)(tern_reactor *r, void *arg);
 
 /**
  * Fills @p o with the defaults: reactors 0 (online CPUs), no pinning, mailbox 8192, handoff
- * 4096, workers 2, EMFILE backoff 100 ms. @thread any
+ * 4096, workers 2, PSK workers 2 with a queue of 1024, EMFILE backoff 100 ms. @thread any
  */
 TERN_API void tern_runtime_options_init(tern_runtime_options *o);
 
