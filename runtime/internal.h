@@ -47,6 +47,8 @@ typedef struct tern__counters {
     _Atomic uint64_t accept_emfile, accept_enfile, accept_enomem, accept_other, accept_paused;
     _Atomic uint64_t timeouts_idle, timeouts_connect, resets;
     _Atomic uint64_t handshakes, handshake_failures;
+    _Atomic uint64_t psk_lookups, psk_unknown, psk_bad_key, psk_timeouts, psk_overload;
+    _Atomic uint64_t psk_store_errors, psk_pending; /* psk_pending: a gauge, +1 and -1 */
 } tern__counters;
 
 static inline void tern__count(_Atomic uint64_t *c, uint64_t n)
@@ -377,6 +379,8 @@ typedef struct tern__tls_ops {
     void (*connected)(tern_socket *s);
     /* Deliver TLS events (peer_verify_error, ssl_errors) from the socket's deliver(). */
     void (*deliver)(tern_socket *s);
+    /* The handshake deadline passed: true if TLS failed the socket with its own reason. */
+    bool (*expired)(tern_socket *s);
 } tern__tls_ops;
 
 /* A name lookup for a connect: runs on a worker, answers on the socket's reactor. */

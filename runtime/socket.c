@@ -190,6 +190,9 @@ static void on_timer(struct ev_loop *loop, ev_timer *w, int revents)
         /* lazy idle timer: I/O only updates last_io_ms; re-arm for what is left */
         uint64_t now = tern_reactor_now_ms(s->r), idle = now - s->last_io_ms;
         if (s->hs_deadline_ms != 0 && !s->encrypted && now + 1 >= s->hs_deadline_ms) {
+            if (s->tls_ops != NULL && s->tls_ops->expired != NULL && s->tls_ops->expired(s)) {
+                break;
+            }
             tern__count(&s->r->counters.handshake_failures, 1);
             tern__socket_seterr(s, TERN_E_TLS_TIMEOUT, "TLS handshake: not done in time");
             finish(s, TERN_E_TLS_TIMEOUT);

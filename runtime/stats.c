@@ -31,6 +31,13 @@ void tern__counters_add(tern_stats *o, const tern__counters *c)
     o->resets += tern__read(&c->resets);
     o->handshakes += tern__read(&c->handshakes);
     o->handshake_failures += tern__read(&c->handshake_failures);
+    o->psk_lookups += tern__read(&c->psk_lookups);
+    o->psk_unknown += tern__read(&c->psk_unknown);
+    o->psk_bad_key += tern__read(&c->psk_bad_key);
+    o->psk_timeouts += tern__read(&c->psk_timeouts);
+    o->psk_overload += tern__read(&c->psk_overload);
+    o->psk_store_errors += tern__read(&c->psk_store_errors);
+    o->psk_pending += tern__read(&c->psk_pending);
 }
 
 static void add_reactor(tern_stats *out, const tern_reactor *r)
@@ -84,7 +91,14 @@ int tern_runtime_reactor_stats(const tern_runtime *rt, unsigned i, tern_stats *o
     XX(timeouts_connect)                                                                       \
     XX(resets)                                                                                 \
     XX(handshakes)                                                                             \
-    XX(handshake_failures)
+    XX(handshake_failures)                                                                     \
+    XX(psk_lookups)                                                                            \
+    XX(psk_unknown)                                                                            \
+    XX(psk_bad_key)                                                                            \
+    XX(psk_timeouts)                                                                           \
+    XX(psk_overload)                                                                           \
+    XX(psk_store_errors)                                                                       \
+    XX(psk_pending)
 
 ssize_t tern_stats_format(const tern_stats *st, tern_stats_format_kind kind, char *buf, size_t len)
 {

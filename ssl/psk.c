@@ -13,6 +13,7 @@
 
 #include "psk_parse.h"
 
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,8 +35,13 @@ struct tern_psk_authenticator {
     _Atomic int refs;
     tern_socket *s;           /* owner thread only; NULL once the connection is gone */
     tern_reactor *r;
-    bool deferred;            /* owner: _defer was called in the event */
+    bool deferred;            /* owner: _defer was called in the event, or a store asked */
     int status;               /* enum auth_status, written before the answer is posted */
+    int reason;               /* enum tern__psk_reason, with AUTH_REJECTED */
+    _Atomic bool gone;        /* the connection ended: a store need not be asked */
+    tern__worker_job job;     /* a store lookup on the runtime's PSK workers */
+    tern_psk_lookup_fn lookup;
+    void *lookup_ctx;
     uint8_t key[TERN_PSK_MAX_KEY];
     size_t key_len;
     char hint[TERN_PSK_MAX_IDENTITY + 1];
@@ -109,6 +115,40 @@ int tern_ssl_config_enable_psk(tern_ssl_config *cfg, const char *hint)
     return 0;
 }
 
+int tern_ssl_config_set_psk_lookup(tern_ssl_config *cfg, tern_psk_lookup_fn fn, void *ctx)
+{
+    if (cfg == NULL) {
+        return TERN_EINVAL;
+    }
+    if (atomic_load(&cfg->base.frozen)) {
+        snprintf(cfg->errstr, sizeof(cfg->errstr), "the configuration is in use (frozen)");
+        return TERN_EBUSY;
+    }
+    cfg->psk_lookup = fn;
+    cfg->psk_lookup_ctx = ctx;
+    return 0;
+}
+
+int tern_ssl_config_set_psk_limits(tern_ssl_config *cfg, uint32_t lookup_timeout_ms,
+                                   uint32_t max_pending)
+{
+    if (cfg == NULL) {
+        return TERN_EINVAL;
+    }
+    if (max_pending < 1 || max_pending > (1u << 20)) {
+        snprintf(cfg->errstr, sizeof(cfg->errstr), "PSK: max_pending %u is out of range 1..%u",
+                 max_pending, 1u << 20);
+        return TERN_EINVAL;
+    }
+    if (atomic_load(&cfg->base.frozen)) {
+        snprintf(cfg->errstr, sizeof(cfg->errstr), "the configuration is in use (frozen)");
+        return TERN_EBUSY;
+    }
+    cfg->psk_lookup_timeout_ms = lookup_timeout_ms;
+    cfg->psk_max_pending = max_pending;
+    return 0;
+}
+
 /* ---- wolfSSL's synchronous callbacks: the answer is already known ---------------------------- */
 
 static unsigned int server_key(WOLFSSL *ssl, const char *identity, unsigned char *key,
@@ -178,8 +218,11 @@ void tern__psk_setup(tern_socket *s, tern__tls *tls, const tern_ssl_config *cfg,
     }
 }
 
-void tern__psk_release(tern__tls *tls)
+static void settled(tern_socket *s, tern__tls *tls, bool rearm);
+
+void tern__psk_release(tern_socket *s, tern__tls *tls)
 {
+    settled(s, tls, false);
     if (tls->psk_parser != NULL) {
         tern__psk_parser_free(tls->psk_parser);
         free(tls->psk_parser);
@@ -187,6 +230,7 @@ void tern__psk_release(tern__tls *tls)
     }
     if (tls->psk_auth != NULL) {
         tls->psk_auth->s = NULL; /* an answer still on its way only frees it */
+        atomic_store_explicit(&tls->psk_auth->gone, true, memory_order_relaxed);
         auth_unref(tls->psk_auth);
         tls->psk_auth = NULL;
     }
@@ -201,6 +245,102 @@ static void psk_fail(tern_socket *s, tern__tls *tls, const char *why)
     tern__tls_plain_alert(s, tls, 50); /* decode_error */
     tern__count(&s->r->counters.handshake_failures, 1);
     tern__socket_fail(s, TERN_E_TLS_PROTOCOL);
+}
+
+/* The handshake starts waiting for an answer: counted in the reactor's gauge, and the lookup
+ * timeout stands in for the handshake deadline when it is sooner. */
+static void waiting(tern_socket *s, tern__tls *tls, const tern_ssl_config *cfg)
+{
+    tern__count(&s->r->counters.psk_pending, 1);
+    tls->psk_pending = true;
+    if (cfg->psk_lookup_timeout_ms != 0) {
+        uint64_t at = tern_reactor_now_ms(s->r) + cfg->psk_lookup_timeout_ms;
+        if (s->hs_deadline_ms == 0 || at < s->hs_deadline_ms) {
+            tls->psk_saved_deadline = s->hs_deadline_ms;
+            tls->psk_deadline_set = true;
+            s->hs_deadline_ms = at;
+            tern__socket_rearm(s);
+        }
+    }
+}
+
+/* The wait is over (an answer, or the connection ended). */
+static void settled(tern_socket *s, tern__tls *tls, bool rearm)
+{
+    if (tls->psk_pending) {
+        tls->psk_pending = false;
+        tern__count(&s->r->counters.psk_pending, (uint64_t)-1);
+    }
+    if (tls->psk_deadline_set) {
+        tls->psk_deadline_set = false;
+        s->hs_deadline_ms = tls->psk_saved_deadline;
+        if (rearm) {
+            tern__socket_rearm(s);
+        }
+    }
+}
+
+/* The identity for messages: printable ASCII kept, anything else as \xNN, cut at 64 bytes. */
+static const char *printable_identity(const tern_psk_authenticator *a, char *buf, size_t len)
+{
+    size_t o = 0;
+    for (size_t i = 0; i < a->identity_len && i < 64 && o + 5 < len; i++) {
+        uint8_t c = a->identity[i];
+        if (c >= 0x20 && c < 0x7f && c != '"' && c != '\\') {
+            buf[o++] = (char)c;
+        } else {
+            o += (size_t)snprintf(buf + o, len - o, "\\x%02x", c);
+        }
+    }
+    if (a->identity_len > 64 && o + 4 < len) {
+        memcpy(buf + o, "...", 3);
+        o += 3;
+    }
+    buf[o] = '\0';
+    return buf;
+}
+
+bool tern__psk_expired(tern_socket *s, tern__tls *tls)
+{
+    if (tls == NULL || tls->psk_state != TERN__PSK_STATE_WAITING || !tls->psk_deadline_set ||
+        tls->psk_auth == NULL) {
+        return false;
+    }
+    char id[300];
+    const tern_ssl_config *cfg = (const tern_ssl_config *)s->cfg;
+    tern__count(&s->r->counters.psk_timeouts, 1);
+    tern__count(&s->r->counters.handshake_failures, 1);
+    tern__socket_seterr(s, TERN_E_TLS_TIMEOUT, "PSK: no answer for identity \"%s\" within %u ms",
+                        printable_identity(tls->psk_auth, id, sizeof(id)),
+                        cfg->psk_lookup_timeout_ms);
+    tern__tls_plain_alert(s, tls, 40); /* handshake_failure */
+    tern__socket_fail(s, TERN_E_TLS_TIMEOUT);
+    return true;
+}
+
+bool tern__psk_explain_failure(tern_socket *s, tern__tls *tls, const char *stage,
+                               const char *detail)
+{
+    char id[300];
+    if (!tls->server || tls->handshake_done || tls->psk_auth == NULL) {
+        return false;
+    }
+    printable_identity(tls->psk_auth, id, sizeof(id));
+    if (tls->psk_state == TERN__PSK_STATE_KEY) {
+        tern__count(&s->r->counters.psk_bad_key, 1);
+        tern__socket_seterr(s, TERN_E_TLS_HANDSHAKE,
+                            "%s: PSK identity \"%s\": the peer's key differs (%s)", stage, id,
+                            detail);
+        return true;
+    }
+    if (tls->psk_state == TERN__PSK_STATE_REJECTED) {
+        static const char *why[] = {"unknown identity", "the store failed",
+                                    "too many lookups queued"};
+        tern__socket_seterr(s, TERN_E_TLS_HANDSHAKE, "%s: PSK identity \"%s\": %s", stage, id,
+                            why[tls->psk_reason]);
+        return true;
+    }
+    return false;
 }
 
 bool tern__psk_hold(tern_socket *s, tern__tls *tls)
@@ -243,6 +383,18 @@ bool tern__psk_hold(tern_socket *s, tern__tls *tls)
         /* TLS 1.2 after its ClientHello: let wolfSSL answer it; the identity comes later */
         return p->stage == 0;
     case TERN__PSK_IDENTITIES: {
+        const tern_ssl_config *cfg = (const tern_ssl_config *)s->cfg;
+        tern__count(&s->r->counters.psk_lookups, 1);
+        if (tern__read(&s->r->counters.psk_pending) >= cfg->psk_max_pending) {
+            tern__count(&s->r->counters.psk_overload, 1);
+            tern__socket_seterr(s, TERN_E_TLS_HANDSHAKE,
+                                "PSK: %u handshakes already wait for a lookup on this reactor",
+                                cfg->psk_max_pending);
+            tern__tls_plain_alert(s, tls, 40); /* handshake_failure */
+            tern__count(&s->r->counters.handshake_failures, 1);
+            tern__socket_fail(s, TERN_E_TLS_HANDSHAKE);
+            return true;
+        }
         tern_psk_authenticator *a = calloc(1, sizeof(*a));
         if (a == NULL) {
             psk_fail(s, tls, "out of memory");
@@ -253,10 +405,10 @@ bool tern__psk_hold(tern_socket *s, tern__tls *tls)
         a->r = s->r;
         a->identity_len = p->identities[0].len;
         memcpy(a->identity, p->identities[0].bytes, a->identity_len);
-        const tern_ssl_config *cfg = (const tern_ssl_config *)s->cfg;
         snprintf(a->hint, sizeof(a->hint), "%s", cfg->psk_hint != NULL ? cfg->psk_hint : "");
         tls->psk_auth = a;
         tls->psk_state = TERN__PSK_STATE_WAITING;
+        waiting(s, tls, cfg);
         tern__psk_parser_free(p); /* the identity is copied: the parser's work is done */
         free(p);
         tls->psk_parser = NULL;
@@ -278,16 +430,71 @@ bool tern__psk_hold(tern_socket *s, tern__tls *tls)
 /* Applies an answer on the owner thread and lets the handshake go on. */
 static void apply(tern_socket *s, tern__tls *tls, tern_psk_authenticator *a)
 {
+    settled(s, tls, true);
     if (a->status == AUTH_KEY) {
         memcpy(tls->psk_key, a->key, a->key_len);
         tls->psk_key_len = a->key_len;
         tls->psk_state = TERN__PSK_STATE_KEY;
     } else {
         tls->psk_state = TERN__PSK_STATE_REJECTED;
+        tls->psk_reason = a->status == AUTH_REJECTED ? a->reason : TERN__PSK_REASON_UNKNOWN;
+        _Atomic uint64_t *c = tls->psk_reason == TERN__PSK_REASON_OVERLOAD
+                                  ? &s->r->counters.psk_overload
+                              : tls->psk_reason == TERN__PSK_REASON_STORE_ERROR
+                                  ? &s->r->counters.psk_store_errors
+                                  : &s->r->counters.psk_unknown;
+        tern__count(c, 1);
     }
     memset(a->key, 0, sizeof(a->key));
     s->tls_ops->input(s);
     tern__socket_flush(s);
+}
+
+static void answer_task(tern_reactor *r, void *arg);
+
+/* On a PSK worker: ask the store; the answer then goes to the socket's reactor. */
+static void store_work(tern__worker_job *job)
+{
+    tern_psk_authenticator *a = (tern_psk_authenticator *)((char *)job -
+                                                          offsetof(tern_psk_authenticator, job));
+    if (atomic_load_explicit(&a->gone, memory_order_relaxed)) {
+        a->status = AUTH_REJECTED;
+        a->reason = TERN__PSK_REASON_UNKNOWN;
+        return;
+    }
+    size_t len = 0;
+    tern_psk_lookup_result rc = a->lookup(a->lookup_ctx, a->identity, a->identity_len, a->key, &len);
+    if (rc == TERN_PSK_FOUND && len >= TERN_PSK_MIN_KEY && len <= TERN_PSK_MAX_KEY) {
+        a->key_len = len;
+        a->status = AUTH_KEY;
+        return;
+    }
+    memset(a->key, 0, sizeof(a->key));
+    a->status = AUTH_REJECTED;
+    a->reason = rc == TERN_PSK_UNKNOWN ? TERN__PSK_REASON_UNKNOWN : TERN__PSK_REASON_STORE_ERROR;
+}
+
+static void store_done(tern_reactor *r, void *arg)
+{
+    tern__worker_job *job = arg;
+    answer_task(r, (char *)job - offsetof(tern_psk_authenticator, job));
+}
+
+static void ask_store(tern_socket *s, tern_psk_authenticator *a, const tern_ssl_config *cfg)
+{
+    a->lookup = cfg->psk_lookup;
+    a->lookup_ctx = cfg->psk_lookup_ctx;
+    a->job.work = store_work;
+    a->job.done = store_done;
+    a->job.reply_to = s->r;
+    a->deferred = true;
+    atomic_fetch_add_explicit(&a->refs, 1, memory_order_relaxed); /* the worker's */
+    if (tern__pool_submit(&s->r->rt->psk, &a->job) < 0) {
+        atomic_fetch_sub_explicit(&a->refs, 1, memory_order_relaxed);
+        a->deferred = false;
+        a->status = AUTH_REJECTED;
+        a->reason = TERN__PSK_REASON_OVERLOAD;
+    }
 }
 
 void tern__psk_deliver(tern_socket *s, tern__tls *tls)
@@ -308,6 +515,13 @@ void tern__psk_deliver(tern_socket *s, tern__tls *tls)
         /* the answer comes as a task, maybe already queued: the answering thread owns
          * a->status until it posts, so it is not read here */
         return;
+    }
+    const tern_ssl_config *cfg = (const tern_ssl_config *)s->cfg;
+    if (a->status == AUTH_PENDING && cfg->psk_lookup != NULL) {
+        ask_store(s, a, cfg);
+        if (a->deferred) {
+            return;
+        }
     }
     apply(s, tls, a);
 }

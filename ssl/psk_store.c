@@ -118,6 +118,14 @@ size_t tern_psk_store_lookup(tern_psk_store *st, const void *identity, size_t le
     return n;
 }
 
+tern_psk_lookup_result tern_psk_store_lookup_fn(void *store, const void *identity,
+                                                size_t identity_len, uint8_t *key,
+                                                size_t *key_len)
+{
+    *key_len = tern_psk_store_lookup(store, identity, identity_len, key);
+    return *key_len != 0 ? TERN_PSK_FOUND : TERN_PSK_UNKNOWN;
+}
+
 size_t tern_psk_store_count(tern_psk_store *st)
 {
     record *rec = st != NULL ? reader_record(st) : NULL;

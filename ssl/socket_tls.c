@@ -26,6 +26,11 @@ static void tls_release(tern_socket *s);
 static void tls_connected(tern_socket *s);
 static void tls_deliver(tern_socket *s);
 
+static bool tls_expired(tern_socket *s)
+{
+    return tern__psk_expired(s, s->tls);
+}
+
 static const tern__tls_ops tls_ops = {
     .deliver = tls_deliver,
     .input = tls_input,
@@ -33,6 +38,7 @@ static const tern__tls_ops tls_ops = {
     .shutdown = tls_shutdown,
     .release = tls_release,
     .connected = tls_connected,
+    .expired = tls_expired,
 };
 
 /* ---- memory I/O ---------------------------------------------------------------------------- */
@@ -188,6 +194,8 @@ static void tls_fail(tern_socket *s, const char *stage, int wolf_err)
     if (tls->verify_failed) {
         code = TERN_E_TLS_VERIFY;
         tern__socket_seterr(s, code, "%s: peer certificate: %s", stage, tls->verify_error);
+    } else if (tern__psk_explain_failure(s, tls, stage, detail)) {
+        code = TERN_E_TLS_HANDSHAKE;
     } else {
         tern__socket_seterr(s, code, "%s: %s", stage, detail);
     }
@@ -348,7 +356,7 @@ static void tls_release(tern_socket *s)
 {
     tern__tls *tls = s->tls;
     if (tls != NULL) {
-        tern__psk_release(tls);
+        tern__psk_release(s, tls);
         tern__tls_errors_free(tls);
         wolfSSL_free(tls->ssl);
         free(tls);

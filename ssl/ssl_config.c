@@ -86,6 +86,8 @@ tern_ssl_config *tern_ssl_config_new(void)
     cfg->verify_mode = TERN_VERIFY_AUTO;
     cfg->verify_depth = 9;
     cfg->handshake_timeout_ms = 10000;
+    cfg->psk_lookup_timeout_ms = 5000;
+    cfg->psk_max_pending = 1024;
     cfg->max_version = TLS1_3_VERSION;
     cfg->ciphers_have_tls13 = true;
     cfg->server_ctx = wolfSSL_CTX_new(wolfSSLv23_server_method());

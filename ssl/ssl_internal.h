@@ -34,6 +34,10 @@ struct tern_ssl_config {
     int ocsp_policy;              /* enum tern_ocsp_policy, clients */
     bool psk_enabled;
     char *psk_hint;
+    tern_psk_lookup_fn psk_lookup; /* a store on the runtime's PSK workers, or NULL */
+    void *psk_lookup_ctx;
+    uint32_t psk_lookup_timeout_ms; /* 0: only the handshake deadline bounds the wait */
+    uint32_t psk_max_pending;       /* handshakes waiting for an answer, per reactor */
     unsigned char *ocsp_response; /* DER, stapled by servers */
     size_t ocsp_response_len;
     struct tern__sni_entry {
@@ -73,7 +77,17 @@ typedef struct tern__tls {
     struct tern_psk_authenticator *psk_auth;
     uint8_t psk_key[64];
     size_t psk_key_len;
+    uint64_t psk_saved_deadline; /* s->hs_deadline_ms while the lookup deadline stands in */
+    bool psk_deadline_set;       /* the lookup timeout is the socket's deadline now */
+    bool psk_pending;            /* counted in the reactor's psk_pending gauge */
+    int psk_reason;              /* why it was rejected: enum tern__psk_reason */
 } tern__tls;
+
+enum tern__psk_reason {
+    TERN__PSK_REASON_UNKNOWN,     /* no such identity (or no answer) */
+    TERN__PSK_REASON_STORE_ERROR, /* the store failed: treated as unknown on the wire */
+    TERN__PSK_REASON_OVERLOAD,    /* the lookup queue was full or had no workers */
+};
 
 enum tern__psk_state {
     TERN__PSK_STATE_NONE,      /* no identity seen (yet), or not a PSK server */
@@ -89,7 +103,13 @@ void tern__tls_plain_alert(tern_socket *s, tern__tls *tls, int description);
 void tern__psk_setup(tern_socket *s, tern__tls *tls, const tern_ssl_config *cfg, bool server);
 bool tern__psk_hold(tern_socket *s, tern__tls *tls); /* true: do not run wolfSSL now */
 void tern__psk_deliver(tern_socket *s, tern__tls *tls);
-void tern__psk_release(tern__tls *tls);
+void tern__psk_release(tern_socket *s, tern__tls *tls);
+/* The handshake deadline fired: true if it was the PSK lookup's (the socket failed). */
+bool tern__psk_expired(tern_socket *s, tern__tls *tls);
+/* The handshake failed in wolfSSL: true if a PSK reason explains it (message and counters
+ * set on @s), false for the generic message. */
+bool tern__psk_explain_failure(tern_socket *s, tern__tls *tls, const char *stage,
+                               const char *detail);
 
 #define TERN__MAX_CHAIN 16
 

@@ -9,8 +9,9 @@
  * authenticator. The handler answers at once (`_complete` / `_reject`), or calls `_defer`
  * and answers later from any thread (a database, a file store): the handshake waits without
  * blocking the reactor, and the record that carried the identity is held back until the key
- * is known. Answering none of the three means "unknown identity". The handshake deadline of
- * the configuration bounds the wait.
+ * is known. Answering none of the three means "unknown identity", unless the configuration
+ * has a store (`tern_ssl_config_set_psk_lookup`): then the store answers on a PSK worker
+ * thread. The lookup timeout and the handshake deadline bound the wait.
  *
  * Client side: `tern_socket_set_psk` before the handshake.
  */
@@ -72,6 +73,51 @@ TERN_API int tern_psk_authenticator_reject(tern_psk_authenticator *a);
 TERN_API int tern_socket_set_psk(tern_socket *s, const void *identity, size_t identity_len,
                                  const void *key, size_t key_len);
 
+/* ---- stores: lookups on the runtime's PSK workers ---------------------------------------- */
+
+/** A store's answer. */
+typedef enum tern_psk_lookup_result {
+    TERN_PSK_FOUND = 0,        /**< the key is in @p key, its length in @p key_len */
+    TERN_PSK_UNKNOWN = 1,      /**< no such identity */
+    TERN_PSK_LOOKUP_ERROR = 2, /**< the store failed (counted apart; unknown on the wire) */
+} tern_psk_lookup_result;
+
+/**
+ * A store: called on one of the runtime's PSK worker threads (`psk_workers`), never on a
+ * reactor, so it may block (a database, a file, a remote service). Several workers may call
+ * it at once. @p identity is untrusted bytes, not NUL-terminated. On TERN_PSK_FOUND it writes
+ * 16..TERN_PSK_MAX_KEY bytes into @p key and their number into @p key_len (any other length
+ * counts as a store error).
+ */
+typedef tern_psk_lookup_result (*tern_psk_lookup_fn)(void *ctx, const void *identity,
+                                                     size_t identity_len, uint8_t *key,
+                                                     size_t *key_len);
+
+/**
+ * Server configurations with PSK enabled: identities that `psk_authentication_required`
+ * leaves unanswered (no handler, or a handler that neither answers nor defers) are queued
+ * for @p fn on the PSK workers of the socket's runtime. The handshake waits without
+ * blocking its reactor. A full queue (`psk_queue_capacity`) or a runtime with no PSK
+ * workers refuses the handshake like an unknown identity, counted as `psk_overload`.
+ * @p fn NULL removes the store. @return 0; TERN_EINVAL; TERN_EBUSY (frozen). @thread setup
+ */
+TERN_API int tern_ssl_config_set_psk_lookup(tern_ssl_config *cfg, tern_psk_lookup_fn fn,
+                                            void *ctx);
+
+/**
+ * Bounds on waiting for PSK answers (event, deferred answer or store alike).
+ * @param lookup_timeout_ms  a lookup not answered within this fails the handshake
+ *                           (TERN_E_TLS_TIMEOUT, counted as `psk_timeouts`); the handshake
+ *                           timeout still bounds the whole handshake. 0: no separate
+ *                           bound. Default 5000.
+ * @param max_pending        handshakes of one reactor that may wait for an answer at once;
+ *                           one more is refused like an unknown identity (`psk_overload`).
+ *                           1..1<<20, default 1024.
+ * @return 0; TERN_EINVAL; TERN_EBUSY (frozen). @thread setup
+ */
+TERN_API int tern_ssl_config_set_psk_limits(tern_ssl_config *cfg, uint32_t lookup_timeout_ms,
+                                            uint32_t max_pending);
+
 /* ---- identity tables --------------------------------------------------------------------- */
 
 /** An immutable table of identities and keys, as loaded from a file (stunnel's PSKsecrets
@@ -129,6 +175,12 @@ TERN_API size_t tern_psk_store_lookup(tern_psk_store *st, const void *identity, 
 
 /** The number of identities in the current table. @thread any */
 TERN_API size_t tern_psk_store_count(tern_psk_store *st);
+
+/** A `tern_psk_lookup_fn` over a `tern_psk_store` (pass the store as @p ctx): for a
+ * configuration that should look identities up on the PSK workers rather than inline. */
+TERN_API tern_psk_lookup_result tern_psk_store_lookup_fn(void *store, const void *identity,
+                                                         size_t identity_len, uint8_t *key,
+                                                         size_t *key_len);
 
 /** Frees the store and its table. Only once no thread uses it. NULL is a no-op. */
 TERN_API void tern_psk_store_free(tern_psk_store *st);

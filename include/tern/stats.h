@@ -36,6 +36,13 @@ typedef struct tern_stats {
     uint64_t resets;                /* ro: sockets that ended with an error */
     uint64_t handshakes;            /* ro: TLS handshakes completed */
     uint64_t handshake_failures;    /* ro: TLS handshakes that failed (incl. timeouts) */
+    uint64_t psk_lookups;           /* ro: PSK identities asked of the event or a store */
+    uint64_t psk_unknown;           /* ro: identities refused as unknown (event or store) */
+    uint64_t psk_bad_key;           /* ro: handshakes that failed after a key was given */
+    uint64_t psk_timeouts;          /* ro: lookups not answered within the lookup timeout */
+    uint64_t psk_overload;          /* ro: refused: too many lookups waiting, queue full */
+    uint64_t psk_store_errors;      /* ro: a store callback answered "error" */
+    uint64_t psk_pending;           /* ro: handshakes waiting for a PSK answer now */
 } tern_stats;
 
 /** Output formats for `tern_stats_format`. */

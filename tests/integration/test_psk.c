@@ -23,11 +23,18 @@
 static const uint8_t KEY[16] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16};
 static const uint8_t OTHER_KEY[16] = {9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9};
 
-#define MAX_CLIENTS 32
+#define MAX_CLIENTS 128
 
 typedef struct fixture {
     tern_runtime *srt, *crt;
     uint16_t port;
+    tern_runtime *srt2; /* a store on 1 PSK worker, queue 16, 20 pending, 1.5 s timeout */
+    uint16_t port2;
+    /* the stores' gates: slow lookups wait for the fast handshakes, hanging ones for the end */
+    pthread_mutex_t gate_lock;
+    pthread_cond_t gate_cond;
+    int fast_done, fast_expected;
+    bool hang_open;
     _Atomic int events, encrypted_server, order_next;
     _Atomic int done, ok, failed;
     _Atomic int slow_answered;
@@ -67,6 +74,60 @@ static void *slow_lookup(void *arg)
     int rc = tern_psk_authenticator_complete(a, KEY, sizeof(KEY));
     assert_true(rc == 0 || rc == TERN_ECANCELED);
     return NULL;
+}
+
+/* Waits (bounded: 10 s) until @p open says so. */
+static void gate_wait(bool (*open)(void))
+{
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += 10;
+    pthread_mutex_lock(&F->gate_lock);
+    while (!open()) {
+        if (pthread_cond_timedwait(&F->gate_cond, &F->gate_lock, &until) != 0) {
+            break;
+        }
+    }
+    pthread_mutex_unlock(&F->gate_lock);
+}
+
+static bool fast_all_done(void)
+{
+    return F->fast_done >= F->fast_expected;
+}
+
+static bool hang_released(void)
+{
+    return F->hang_open;
+}
+
+/* The store on the PSK workers, for identities the event leaves unanswered:
+ * "store-fast-N" at once; "store-slow-N" only once every fast handshake of the test is done
+ * (so the order of completion proves that they never waited behind a slow lookup);
+ * "store-hang-N" until the test ends; "store-error-N" fails; "store-short-N" returns an 8-byte
+ * key (a store error); anything else is unknown. */
+static tern_psk_lookup_result store_lookup(void *ctx, const void *identity, size_t len,
+                                           uint8_t *key, size_t *key_len)
+{
+    char name[64];
+    snprintf(name, sizeof(name), "%.*s", (int)len, (const char *)identity);
+    assert_ptr_equal(ctx, F);
+    if (strncmp(name, "store-slow-", 11) == 0) {
+        gate_wait(fast_all_done);
+    } else if (strncmp(name, "store-hang-", 11) == 0) {
+        gate_wait(hang_released);
+    } else if (strncmp(name, "store-error-", 12) == 0) {
+        return TERN_PSK_LOOKUP_ERROR;
+    } else if (strncmp(name, "store-short-", 12) == 0) {
+        memcpy(key, KEY, 8);
+        *key_len = 8;
+        return TERN_PSK_FOUND;
+    } else if (strncmp(name, "store-fast-", 11) != 0) {
+        return TERN_PSK_UNKNOWN;
+    }
+    memcpy(key, KEY, sizeof(KEY));
+    *key_len = sizeof(KEY);
+    return TERN_PSK_FOUND;
 }
 
 /* Identities: "fast-N" answered inline, "slow-N" by a thread after 200 ms, "unknown-N"
@@ -124,6 +185,7 @@ typedef struct client {
     char identity[32];
     const uint8_t *key;
     bool tls12;
+    uint16_t port; /* 0: the first server */
     int number;
     tern_socket *s;
     int result; /* 1 echoed, -1 failed */
@@ -142,6 +204,12 @@ static void on_client_read(tern_socket *s, void *user)
         c->result = 1;
         int k = atomic_fetch_add(&F->order_next, 1);
         F->order[k] = c->number;
+        if (strncmp(c->identity, "store-fast-", 11) == 0) {
+            pthread_mutex_lock(&F->gate_lock);
+            F->fast_done++;
+            pthread_cond_broadcast(&F->gate_cond);
+            pthread_mutex_unlock(&F->gate_lock);
+        }
         tern_socket_close(s);
     }
 }
@@ -149,6 +217,9 @@ static void on_client_read(tern_socket *s, void *user)
 static void on_client_disconnected(tern_socket *s, int reason, void *user)
 {
     client *c = user;
+    if (getenv("TEST_PSK_DEBUG") != NULL && c->result != 1) {
+        fprintf(stderr, "%s: %s\n", c->identity, tern_socket_error_string(s));
+    }
     if (c->result == 0) {
         c->result = -1;
     }
@@ -180,7 +251,9 @@ static void start_client(tern_reactor *r, void *arg)
     tern_ssl_config_unref(cfg);
     assert_int_equal(tern_socket_set_psk(c->s, c->identity, strlen(c->identity), c->key, 16), 0);
     tern_socket_set_events(c->s, &client_events, c);
-    assert_int_equal(tern_socket_connect_to_host_encrypted(c->s, "127.0.0.1", F->port, NULL), 0);
+    assert_int_equal(tern_socket_connect_to_host_encrypted(c->s, "127.0.0.1",
+                                                           c->port != 0 ? c->port : F->port,
+                                                           NULL), 0);
 }
 
 static void run_clients(client *cs, int n, unsigned timeout_ms)
@@ -206,18 +279,38 @@ static void run_clients(client *cs, int n, unsigned timeout_ms)
 static int setup(void **state)
 {
     F = calloc(1, sizeof(*F));
+    pthread_mutex_init(&F->gate_lock, NULL);
+    pthread_cond_init(&F->gate_cond, NULL);
     tern_runtime_options o;
     tern_runtime_options_init(&o);
     o.reactors = 1; /* one server reactor: a slow lookup must not hold the others */
+    o.psk_workers = 16;
     F->srt = tern_runtime_new(&o);
+    o.psk_workers = 2;
     F->crt = tern_runtime_new(&o);
     tern_ssl_config *cfg = tern_ssl_config_new();
     assert_int_equal(tern_ssl_config_enable_psk(cfg, "tern-test"), 0);
+    assert_int_equal(tern_ssl_config_set_psk_lookup(cfg, store_lookup, F), 0);
     tern_server *srv = tern_server_new(F->srt, cfg, on_incoming, NULL);
     tern_ssl_config_unref(cfg);
     assert_int_equal(tern_server_listen(srv, "127.0.0.1", 0), 0);
     F->port = tern_server_port(srv);
     assert_int_equal(tern_runtime_start(F->srt), 0);
+
+    /* the bounded server: 1 PSK worker, 16 queued, 20 pending, lookups time out at 1.5 s */
+    o.psk_workers = 1;
+    o.psk_queue_capacity = 16;
+    F->srt2 = tern_runtime_new(&o);
+    cfg = tern_ssl_config_new();
+    assert_int_equal(tern_ssl_config_enable_psk(cfg, "tern-test"), 0);
+    assert_int_equal(tern_ssl_config_set_psk_lookup(cfg, store_lookup, F), 0);
+    assert_int_equal(tern_ssl_config_set_psk_limits(cfg, 1500, 20), 0);
+    assert_int_equal(tern_ssl_config_set_psk_limits(cfg, 1500, 0), TERN_EINVAL);
+    srv = tern_server_new(F->srt2, cfg, on_incoming, NULL);
+    tern_ssl_config_unref(cfg);
+    assert_int_equal(tern_server_listen(srv, "127.0.0.1", 0), 0);
+    F->port2 = tern_server_port(srv);
+    assert_int_equal(tern_runtime_start(F->srt2), 0);
     assert_int_equal(tern_runtime_start(F->crt), 0);
     *state = F;
     return 0;
@@ -226,12 +319,21 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     join_slow_threads();
+    pthread_mutex_lock(&F->gate_lock);
+    F->hang_open = true; /* lets blocked store calls return: the pools can then join */
+    pthread_cond_broadcast(&F->gate_cond);
+    pthread_mutex_unlock(&F->gate_lock);
+    tern_runtime_stop(F->srt2, 0);
+    tern_runtime_join(F->srt2);
+    tern_runtime_free(F->srt2);
     tern_runtime_stop(F->crt, 0);
     tern_runtime_join(F->crt);
     tern_runtime_stop(F->srt, 0);
     tern_runtime_join(F->srt);
     tern_runtime_free(F->crt);
     tern_runtime_free(F->srt);
+    pthread_cond_destroy(&F->gate_cond);
+    pthread_mutex_destroy(&F->gate_lock);
     free(F);
     return 0;
 }
@@ -241,10 +343,10 @@ static int teardown(void **state)
 static void test_psk__tls13_and_tls12_inline_and_deferred(void **state)
 {
     client cs[4] = {
-        {"fast-13", KEY, false, 0, NULL, 0},
-        {"fast-12", KEY, true, 0, NULL, 0},
-        {"slow-13", KEY, false, 0, NULL, 0},
-        {"slow-12", KEY, true, 0, NULL, 0},
+        {"fast-13", KEY, false, 0, 0, NULL, 0},
+        {"fast-12", KEY, true, 0, 0, NULL, 0},
+        {"slow-13", KEY, false, 0, 0, NULL, 0},
+        {"slow-12", KEY, true, 0, 0, NULL, 0},
     };
     run_clients(cs, 4, 10000);
     for (int i = 0; i < 4; i++) {
@@ -257,11 +359,11 @@ static void test_psk__unknown_identity_wrong_key_and_bad_answers_fail(void **sta
     tern_stats before, after;
     tern_runtime_stats(F->srt, &before);
     client cs[5] = {
-        {"unknown-13", KEY, false, 0, NULL, 0},
-        {"unknown-12", KEY, true, 0, NULL, 0},
-        {"wrong-13", KEY, false, 0, NULL, 0},
-        {"wrong-12", KEY, true, 0, NULL, 0},
-        {"short-13", KEY, false, 0, NULL, 0},
+        {"unknown-13", KEY, false, 0, 0, NULL, 0},
+        {"unknown-12", KEY, true, 0, 0, NULL, 0},
+        {"wrong-13", KEY, false, 0, 0, NULL, 0},
+        {"wrong-12", KEY, true, 0, 0, NULL, 0},
+        {"short-13", KEY, false, 0, 0, NULL, 0},
     };
     run_clients(cs, 5, 10000);
     for (int i = 0; i < 5; i++) {
@@ -275,6 +377,7 @@ static void test_psk__slow_lookups_do_not_stall_fast_ones(void **state)
 {
     enum { N = 20 };
     client cs[N];
+    memset(cs, 0, sizeof(cs));
     for (int i = 0; i < N; i++) {
         /* even: slow (200 ms on a thread), odd: fast (inline) */
         snprintf(cs[i].identity, sizeof(cs[i].identity), "%s-%d", i % 2 == 0 ? "slow" : "fast", i);
@@ -297,12 +400,96 @@ static void test_psk__slow_lookups_do_not_stall_fast_ones(void **state)
     assert_int_equal(seen_slow, N / 2);
 }
 
+static void test_psk__store_lookups_on_workers_do_not_wait_behind_slow_ones(void **state)
+{
+    enum { N = 100, SLOW = 12 };
+    static client cs[N];
+    tern_stats before, after;
+    tern_runtime_stats(F->srt, &before);
+    memset(cs, 0, sizeof(cs));
+    pthread_mutex_lock(&F->gate_lock);
+    F->fast_done = 0;
+    F->fast_expected = N - SLOW;
+    pthread_mutex_unlock(&F->gate_lock);
+    for (int i = 0; i < N; i++) {
+        /* every 8th is slow (12 of 100), the rest fast; TLS 1.2 and 1.3 mixed */
+        bool slow = i % 8 == 0 && i / 8 < SLOW;
+        snprintf(cs[i].identity, sizeof(cs[i].identity), "store-%s-%d", slow ? "slow" : "fast", i);
+        cs[i].key = KEY;
+        cs[i].tls12 = i % 3 == 0;
+    }
+    run_clients(cs, N, 30000);
+    assert_int_equal(atomic_load(&F->ok), N);
+    /* every fast handshake completed while the slow lookups were still blocked in the store */
+    int seen_slow = 0;
+    for (int k = 0; k < N; k++) {
+        if (strncmp(cs[F->order[k]].identity, "store-slow-", 11) == 0) {
+            seen_slow++;
+        } else {
+            assert_int_equal(seen_slow, 0);
+        }
+    }
+    assert_int_equal(seen_slow, SLOW);
+    tern_runtime_stats(F->srt, &after);
+    assert_int_equal(after.psk_lookups - before.psk_lookups, N);
+    assert_int_equal(after.psk_pending, 0);
+}
+
+static void test_psk__store_errors_and_unknown_identities_are_counted_apart(void **state)
+{
+    tern_stats before, after;
+    tern_runtime_stats(F->srt, &before);
+    client cs[4] = {
+        {"store-error-13", KEY, false, 0, 0, NULL, 0},
+        {"store-short-12", KEY, true, 0, 0, NULL, 0},
+        {"store-nobody-13", KEY, false, 0, 0, NULL, 0},
+        {"store-fast-wrong", OTHER_KEY, true, 0, 0, NULL, 0},
+    };
+    run_clients(cs, 4, 10000);
+    for (int i = 0; i < 4; i++) {
+        assert_int_equal(cs[i].result, -1);
+    }
+    tern_runtime_stats(F->srt, &after);
+    assert_int_equal(after.psk_store_errors - before.psk_store_errors, 2);
+    assert_int_equal(after.psk_unknown - before.psk_unknown, 1);
+    assert_int_equal(after.psk_bad_key - before.psk_bad_key, 1);
+    assert_int_equal(after.handshake_failures - before.handshake_failures, 4);
+}
+
+static void test_psk__full_queue_and_pending_bound_refuse_and_lookups_time_out(void **state)
+{
+    enum { N = 24 };
+    static client cs[N];
+    tern_stats before, after;
+    tern_runtime_stats(F->srt2, &before);
+    memset(cs, 0, sizeof(cs));
+    for (int i = 0; i < N; i++) {
+        snprintf(cs[i].identity, sizeof(cs[i].identity), "store-hang-%d", i);
+        cs[i].key = KEY;
+        cs[i].tls12 = i % 2 == 0;
+        cs[i].port = F->port2;
+    }
+    run_clients(cs, N, 20000);
+    assert_int_equal(atomic_load(&F->failed), N);
+    tern_runtime_stats(F->srt2, &after);
+    uint64_t overload = after.psk_overload - before.psk_overload;
+    uint64_t timeouts = after.psk_timeouts - before.psk_timeouts;
+    /* 20 may wait (4 refused by the bound); of those, 1 is with the worker and 16 queued
+     * (3 refused by the full queue; 1 more if the worker had not taken its first yet) */
+    assert_true(overload == 7 || overload == 8);
+    assert_int_equal(overload + timeouts, N);
+    assert_int_equal(after.psk_pending, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_psk__tls13_and_tls12_inline_and_deferred),
         cmocka_unit_test(test_psk__unknown_identity_wrong_key_and_bad_answers_fail),
         cmocka_unit_test(test_psk__slow_lookups_do_not_stall_fast_ones),
+        cmocka_unit_test(test_psk__store_lookups_on_workers_do_not_wait_behind_slow_ones),
+        cmocka_unit_test(test_psk__store_errors_and_unknown_identities_are_counted_apart),
+        cmocka_unit_test(test_psk__full_queue_and_pending_bound_refuse_and_lookups_time_out),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
