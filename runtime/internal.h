@@ -253,6 +253,8 @@ struct tern_runtime {
     uint32_t signal_drain_ms;
     tern_reload_fn on_reload;
     void *reload_user;
+    tern_reload_fn on_usr1;
+    void *usr1_user;
 };
 
 void tern__runtime_seterr(tern_runtime *rt, const char *fmt, ...)

@@ -127,6 +127,7 @@ static void signal_set(sigset_t *set)
     sigaddset(set, SIGINT);
     sigaddset(set, SIGTERM);
     sigaddset(set, SIGHUP);
+    sigaddset(set, SIGUSR1);
 }
 
 static void *signal_main(void *arg)
@@ -142,6 +143,8 @@ static void *signal_main(void *arg)
             tern_runtime_stop(rt, rt->signal_drain_ms);
         } else if (sig == SIGHUP && rt->on_reload != NULL) {
             rt->on_reload(rt, rt->reload_user);
+        } else if (sig == SIGUSR1 && rt->on_usr1 != NULL) {
+            rt->on_usr1(rt, rt->usr1_user);
         }
     }
     return NULL;
@@ -165,7 +168,7 @@ int tern_runtime_stop_on_signals(tern_runtime *rt, uint32_t drain_ms, tern_reloa
     }
     /* An ignored signal is discarded before sigwait could see it (a shell starts background
      * jobs with SIGINT ignored): take the default action back; blocked, it never runs. */
-    int sigs[] = {SIGINT, SIGTERM, SIGHUP};
+    int sigs[] = {SIGINT, SIGTERM, SIGHUP, SIGUSR1};
     for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++) {
         struct sigaction sa;
         if (sigaction(sigs[i], NULL, &sa) == 0 && sa.sa_handler == SIG_IGN) {
@@ -177,6 +180,19 @@ int tern_runtime_stop_on_signals(tern_runtime *rt, uint32_t drain_ms, tern_reloa
     rt->signal_drain_ms = drain_ms;
     rt->on_reload = on_reload;
     rt->reload_user = user;
+    return 0;
+}
+
+int tern_runtime_on_usr1(tern_runtime *rt, tern_reload_fn fn, void *user)
+{
+    if (rt == NULL) {
+        return TERN_EINVAL;
+    }
+    if (rt->started) {
+        return TERN_EBUSY;
+    }
+    rt->on_usr1 = fn;
+    rt->usr1_user = user;
     return 0;
 }
 

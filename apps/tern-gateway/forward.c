@@ -8,8 +8,9 @@
  * the struct is touched by one thread only. It is freed once both sockets are gone.
  *
  * Phases:
- *   accepted -> TLS handshake (PSK: the identity is looked up in the store, inline: the
- *   store is an in-memory table with lock-free lookups) -> `encrypted` -> backend connect
+ *   accepted -> TLS handshake (PSK: the identity is looked up in the store, inline by
+ *   default: the store is an in-memory table with lock-free lookups; with --auth-workers on
+ *   the runtime's PSK workers) -> `encrypted` -> backend connect
  *   (device reads pause: its bytes stay in its read buffer, and once that is full the
  *   runtime stops reading from the kernel) -> `connected` -> forwarding both ways.
  *
@@ -22,10 +23,10 @@
  *   - the device ends its stream (close_notify, `read_finished` once every byte was moved):
  *     the backend gets a FIN after its queue (tern_socket_shutdown_write sends the FIN only
  *     once the queue is empty), and its answer keeps flowing to the device;
- *   - the backend ends its stream (FIN): the device connection is closed gracefully: the
- *     queued bytes go out, then close_notify. (tern_socket_shutdown_write on a TLS socket
- *     sends a bare TCP FIN without close_notify, which a device must treat as a truncation
- *     attack, so TLS half-close towards the device is not offered by the runtime.)
+ *   - the backend ends its stream (FIN): TLS half-close towards the device (RFC 8446 6.1):
+ *     the queued bytes go out, then close_notify and a FIN; the device may go on sending
+ *     until it ends its own stream (a TLS 1.2 peer usually answers close_notify with its
+ *     own at once).
  *   - both streams ended: both sockets close gracefully.
  *   - an error or an abrupt end on either side: the other side is closed gracefully (its
  *     queue is sent; it does not wait for more input).
@@ -36,10 +37,12 @@
 
 #include <pthread.h>
 #include <stdio.h>
+#include <sys/socket.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "common/log.h"
+#include "proxy.h"
 
 struct conn {
     struct gw_config *gw;
@@ -49,6 +52,9 @@ struct conn {
     bool dev_eof;     /* the device's stream ended and every byte was forwarded */
     bool be_eof;      /* the backend's stream ended and every byte was forwarded */
     bool be_shut;     /* FIN requested towards the backend */
+    bool dev_shut;    /* close_notify + FIN requested towards the device */
+    bool encrypted;   /* the device's handshake completed */
+    bool refused;     /* a refusal was logged already */
     bool counted;     /* holds a slot in the identity table */
     size_t ident_len; /* 0: no PSK identity (certificate handshake) */
     uint8_t ident[TERN_PSK_MAX_IDENTITY];
@@ -307,12 +313,48 @@ static void device_stream_ended(struct conn *c)
 
 /* ---- backend socket events ----------------------------------------------------------------- */
 
+static const char *protocol_name(int protocol);
+
+/* The PROXY v2 header goes first on the backend connection. @return 0 or a write error. */
+static int send_proxy_header(struct conn *c)
+{
+    struct sockaddr_storage src, dst;
+    socklen_t slen = sizeof(src), dlen = sizeof(dst);
+    uint8_t hdr[GW_PROXY_V2_MAX];
+    int fd = tern_socket_descriptor(c->dev);
+
+    memset(&src, 0, sizeof(src));
+    memset(&dst, 0, sizeof(dst));
+    if (getpeername(fd, (struct sockaddr *)&src, &slen) < 0 ||
+        getsockname(fd, (struct sockaddr *)&dst, &dlen) < 0) {
+        src.ss_family = AF_UNSPEC; /* LOCAL: the backend sees the gateway's address */
+    }
+    size_t n = gw_proxy_v2_header(hdr, sizeof(hdr), (struct sockaddr *)&src,
+                                  (struct sockaddr *)&dst,
+                                  protocol_name(tern_socket_session_protocol(c->dev)),
+                                  tern_socket_session_cipher(c->dev), c->ident, c->ident_len);
+    if (n == 0) {
+        return TERN_ENOBUFS;
+    }
+    return tern_socket_write(c->be, hdr, n);
+}
+
 static void be_connected(tern_socket *s, void *user)
 {
     struct conn *c = user;
 
     c->be_connected = true;
     count(c, GW_BACKEND_CONNECTS);
+    if (c->gw->proxy_v2 && c->dev != NULL) {
+        int rc = send_proxy_header(c);
+        if (rc < 0) {
+            app_log(APP_LOG_WARN, "PROXY header not sent", "peer=%s err=%s", c->peer,
+                    tern_err_name(rc));
+            close_gracefully(c->dev);
+            close_gracefully(c->be);
+            return;
+        }
+    }
     app_log(APP_LOG_DEBUG, "backend connected", "peer=%s backend=%s", c->peer, c->gw->backend);
     pump_up(c);   /* what the device sent meanwhile */
     pump_down(c); /* anything the backend already sent */
@@ -336,9 +378,13 @@ static void be_read_finished(tern_socket *s, void *user)
     struct conn *c = user;
 
     c->be_eof = true;
-    /* No TLS half-close towards the device (see the top of this file): end it gracefully;
-     * what the backend sent is queued and goes out before close_notify. */
-    close_gracefully(c->dev);
+    /* TLS half-close: what the backend sent is queued and goes out before close_notify */
+    if (c->dev != NULL && !c->dev_shut) {
+        c->dev_shut = true;
+        if (tern_socket_shutdown_write(c->dev) < 0) {
+            close_gracefully(c->dev);
+        }
+    }
     check_done(c);
 }
 
@@ -425,6 +471,31 @@ static const char *protocol_name(int protocol)
     }
 }
 
+/* Takes a slot of the identity's connection limit (once per connection: a retried
+ * ClientHello keeps it). @return true to go on. */
+static bool take_identity_slot(struct conn *c, tern_psk_authenticator *a, const char *quoted)
+{
+    struct gw_config *gw = c->gw;
+
+    if (gw->max_conn_per_identity == 0 || c->counted) {
+        return true;
+    }
+    int got = ident_acquire(c->ident, c->ident_len, gw->max_conn_per_identity);
+    if (got <= 0) {
+        if (got == 0) {
+            count(c, GW_IDENTITY_LIMIT);
+        }
+        app_log(APP_LOG_INFO, "psk identity refused", "peer=%s identity=%s reason=%s limit=%u",
+                c->peer, quoted, got == 0 ? "connection-limit" : "out-of-memory",
+                gw->max_conn_per_identity);
+        c->refused = true;
+        (void)tern_psk_authenticator_reject(a);
+        return false;
+    }
+    c->counted = true;
+    return true;
+}
+
 static void dev_psk(tern_socket *s, tern_psk_authenticator *a, void *user)
 {
     struct conn *c = user;
@@ -434,36 +505,34 @@ static void dev_psk(tern_socket *s, tern_psk_authenticator *a, void *user)
     char quoted[TERN_PSK_MAX_IDENTITY * 4 + 8];
 
     if (id.len == 0 || id.len > TERN_PSK_MAX_IDENTITY) {
-        count(c, GW_UNKNOWN_IDENTITY);
         app_log(APP_LOG_INFO, "psk identity refused", "peer=%s reason=bad-length len=%zu",
                 c->peer, id.len);
-        return; /* no answer: unknown */
+        c->refused = true;
+        (void)tern_psk_authenticator_reject(a);
+        return;
     }
-    quote_bytes(quoted, sizeof(quoted), id.base, id.len);
-    size_t klen = tern_psk_store_lookup(gw->store, id.base, id.len, key);
-    if (klen == 0) {
-        count(c, GW_UNKNOWN_IDENTITY);
-        app_log(APP_LOG_INFO, "psk identity refused", "peer=%s identity=%s reason=unknown",
-                c->peer, quoted);
-        return; /* no answer: unknown identity, the handshake fails */
-    }
-    /* A second request on one connection (a retried ClientHello) keeps the slot it has. */
-    if (gw->max_conn_per_identity > 0 && !c->counted) {
-        int got = ident_acquire(id.base, id.len, gw->max_conn_per_identity);
-        if (got <= 0) {
-            explicit_bzero(key, sizeof(key));
-            if (got == 0) {
-                count(c, GW_IDENTITY_LIMIT);
-            }
-            app_log(APP_LOG_INFO, "psk identity refused", "peer=%s identity=%s reason=%s limit=%u",
-                    c->peer, quoted, got == 0 ? "connection-limit" : "out-of-memory",
-                    gw->max_conn_per_identity);
-            (void)tern_psk_authenticator_reject(a);
-            return;
-        }
-        c->counted = true;
+    if (!c->counted) {
         c->ident_len = id.len;
         memcpy(c->ident, id.base, id.len);
+    }
+    quote_bytes(quoted, sizeof(quoted), id.base, id.len);
+    if (gw->store_on_workers) {
+        /* unanswered: the runtime asks the store on a PSK worker; failures are logged by
+         * dev_error with the identity */
+        (void)take_identity_slot(c, a, quoted);
+        return;
+    }
+    size_t klen = tern_psk_store_lookup(gw->store, id.base, id.len, key);
+    if (klen == 0) {
+        app_log(APP_LOG_INFO, "psk identity refused", "peer=%s identity=%s reason=unknown",
+                c->peer, quoted);
+        c->refused = true;
+        (void)tern_psk_authenticator_reject(a);
+        return;
+    }
+    if (!take_identity_slot(c, a, quoted)) {
+        explicit_bzero(key, sizeof(key));
+        return;
     }
     int rc = tern_psk_authenticator_complete(a, key, klen);
     explicit_bzero(key, sizeof(key));
@@ -472,14 +541,14 @@ static void dev_psk(tern_socket *s, tern_psk_authenticator *a, void *user)
                 tern_err_name(rc));
         return;
     }
-    app_log(APP_LOG_INFO, "psk identity accepted", "peer=%s identity=%s", c->peer, quoted);
+    app_log(APP_LOG_DEBUG, "psk identity accepted", "peer=%s identity=%s", c->peer, quoted);
 }
 
 static void dev_encrypted(tern_socket *s, void *user)
 {
     struct conn *c = user;
 
-    count(c, GW_HANDSHAKES_OK);
+    c->encrypted = true;
     app_log(APP_LOG_DEBUG, "encrypted", "peer=%s reactor=%u protocol=%s cipher=%s", c->peer,
             tern_reactor_index(tern_socket_reactor(s)),
             protocol_name(tern_socket_session_protocol(s)), tern_socket_session_cipher(s));
@@ -507,10 +576,17 @@ static void dev_error(tern_socket *s, int err, void *user)
     struct conn *c = user;
     enum app_log_level level =
         tern_err_category_of(err) == TERN_ERR_CATEGORY_INTERNAL ? APP_LOG_WARN : APP_LOG_DEBUG;
-    char detail[256];
+    char detail[512];
 
+    /* a PSK handshake that failed for a reason not logged yet (a wrong key, a store lookup
+     * refused or timed out): the message names the identity, never the key */
+    bool psk_failure = !c->encrypted && c->ident_len > 0 && !c->refused;
+    if (psk_failure && level < APP_LOG_INFO) {
+        level = APP_LOG_INFO;
+    }
     if (app_log_enabled(level)) {
-        app_log(level, "device connection error", "peer=%s err=%s detail=%s", c->peer,
+        app_log(level, psk_failure ? "psk handshake failed" : "device connection error",
+                "peer=%s err=%s detail=%s", c->peer,
                 tern_err_name(err),
                 app_log_quote(detail, sizeof(detail), tern_socket_error_string(s)));
     }

@@ -18,8 +18,7 @@
 /* Gateway counters, one padded slot per reactor: each reactor writes only its own slot
  * (relaxed load + store, never a shared read-modify-write), main sums them on exit. */
 enum gw_counter {
-    GW_HANDSHAKES_OK,     /* TLS handshakes completed (PSK or certificate) */
-    GW_UNKNOWN_IDENTITY,  /* PSK identities not in the table */
+    /* handshakes, unknown identities, wrong keys and lookup timeouts: tern_stats */
     GW_IDENTITY_LIMIT,    /* refused: the identity has --max-conn-per-identity open */
     GW_BACKEND_CONNECTS,  /* backend connections established */
     GW_BACKEND_ERRORS,    /* backend connections that failed to open */
@@ -37,6 +36,8 @@ struct gw_config {
     uint16_t backend_port;
     const char *backend; /* as given, for logs */
     unsigned max_conn_per_identity; /* 0: no limit */
+    bool store_on_workers;          /* lookups on the PSK workers, not inline */
+    bool proxy_v2;                  /* send a PROXY v2 header to the backend */
     uint32_t backend_connect_timeout_ms;
     size_t buffer_size; /* read and write limit of each side */
     struct gw_counters counters[TERN_MAX_REACTORS];

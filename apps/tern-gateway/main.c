@@ -45,6 +45,7 @@ struct app {
     const char *key;
     const char *psk_hint;
     unsigned threads;
+    unsigned auth_workers; /* 0: lookups inline on the reactors */
     const char *tls_min_name;
     enum tern_ssl_protocol tls_min;
     uint32_t handshake_timeout_s;
@@ -77,6 +78,9 @@ static void usage(FILE *out)
             "      --max-conn-per-identity N\n"
             "                             at most N open connections per identity; 0: no\n"
             "                             limit (default)\n"
+            "      --auth-workers N       look identities up on N threads of their own (0..256)\n"
+            "                             instead of inline on the reactors (default 0: the\n"
+            "                             table is in memory, a lookup never blocks)\n"
             "\n"
             "TLS:\n"
             "      --cert FILE            a certificate (PEM) for devices that do not use a\n"
@@ -91,6 +95,9 @@ static void usage(FILE *out)
             "  -b, --backend HOST:PORT    where to forward each connection (plaintext TCP);\n"
             "                             a name is resolved for each connection\n"
             "  -t, --threads N            reactor threads, 1..%d (default: online CPUs)\n"
+            "      --proxy-protocol v2    start each backend connection with a PROXY v2\n"
+            "                             header: the device's address, the TLS version and\n"
+            "                             cipher, the PSK identity in TLV 0xE0\n"
             "      --idle-timeout S       close device connections idle for S seconds; 0:\n"
             "                             never (default)\n"
             "      --drain MS             on SIGINT/SIGTERM, wait up to MS ms for connections\n"
@@ -104,8 +111,8 @@ static void usage(FILE *out)
             "  openssl s_client -connect 127.0.0.1:8883 -psk HEXKEY -psk_identity dev1\n"
             "\n"
             "Logs go to stderr, one key=value line each; identities are logged, keys never.\n"
-            "SIGHUP reloads --psk-file. SIGINT or SIGTERM stops accepting, drains, prints the\n"
-            "counters and exits 0; a second signal closes at once.\n"
+            "SIGHUP reloads --psk-file. SIGUSR1 logs the counters. SIGINT or SIGTERM stops\n"
+            "accepting, drains, logs the counters and exits 0; a second signal closes at once.\n"
             "Exit codes: 0 after a clean stop, 1 on a runtime failure, 2 on bad arguments,\n"
             "an identity, certificate or key file that cannot be used, or an address that\n"
             "cannot be used.\n",
@@ -123,6 +130,8 @@ enum {
     OPT_IDLE_TIMEOUT,
     OPT_DRAIN,
     OPT_LOG_LEVEL,
+    OPT_AUTH_WORKERS,
+    OPT_PROXY_PROTOCOL,
 };
 
 static void parse_args(struct app *app, int argc, char **argv)
@@ -141,6 +150,8 @@ static void parse_args(struct app *app, int argc, char **argv)
         {"idle-timeout", required_argument, NULL, OPT_IDLE_TIMEOUT},
         {"drain", required_argument, NULL, OPT_DRAIN},
         {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
+        {"auth-workers", required_argument, NULL, OPT_AUTH_WORKERS},
+        {"proxy-protocol", required_argument, NULL, OPT_PROXY_PROTOCOL},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
@@ -171,6 +182,16 @@ static void parse_args(struct app *app, int argc, char **argv)
             app->gw->max_conn_per_identity =
                 (unsigned)app_opt_uint("--max-conn-per-identity", optarg, 0, 100000000);
             break;
+        case OPT_AUTH_WORKERS:
+            app->auth_workers = (unsigned)app_opt_uint("--auth-workers", optarg, 0, 256);
+            app->gw->store_on_workers = app->auth_workers > 0;
+            break;
+        case OPT_PROXY_PROTOCOL: {
+            static const char *const versions[] = {"v2", NULL};
+            (void)app_opt_choice("--proxy-protocol", optarg, versions);
+            app->gw->proxy_v2 = true;
+            break;
+        }
         case OPT_CERT:
             app->cert = optarg;
             break;
@@ -320,6 +341,12 @@ static void build_ssl_config(struct app *app)
                 why[0] != '\0' ? why : tern_strerror(rc));
         exit(rc == TERN_E_UNSUPPORTED ? EXIT_FAILURE_RUNTIME : APP_EXIT_USAGE);
     }
+    if (app->auth_workers > 0 &&
+        (rc = tern_ssl_config_set_psk_lookup(app->ssl, tern_psk_store_lookup_fn,
+                                             app->gw->store)) < 0) {
+        fprintf(stderr, PROGRAM ": PSK store setup failed: %s\n", tern_strerror(rc));
+        exit(EXIT_FAILURE_RUNTIME);
+    }
     if ((rc = tern_ssl_config_set_peer_verify_mode(app->ssl, TERN_VERIFY_NONE)) < 0 ||
         (rc = tern_ssl_config_set_handshake_timeout(app->ssl,
                                                     app->handshake_timeout_s * 1000u)) < 0) {
@@ -351,15 +378,23 @@ static void log_stats(struct app *app, const char *msg)
     if (tern_stats_format(&st, TERN_STATS_TEXT, text, sizeof(text)) < 0) {
         return;
     }
+    /* the outcomes first, then every runtime counter */
     app_log(APP_LOG_INFO, msg,
-            "uptime_s=%.1f %s gw_handshakes_ok=%llu gw_unknown_identity=%llu "
-            "gw_identity_limit=%llu gw_backend_connects=%llu gw_backend_errors=%llu",
-            seconds_since(&app->started), text,
-            (unsigned long long)gw_counter_sum(gw, GW_HANDSHAKES_OK),
-            (unsigned long long)gw_counter_sum(gw, GW_UNKNOWN_IDENTITY),
+            "uptime_s=%.1f handshakes_ok=%llu unknown_identity=%llu bad_key=%llu "
+            "lookup_timeouts=%llu identity_limit=%llu backend_connects=%llu "
+            "backend_errors=%llu %s",
+            seconds_since(&app->started), (unsigned long long)st.handshakes,
+            (unsigned long long)st.psk_unknown, (unsigned long long)st.psk_bad_key,
+            (unsigned long long)st.psk_timeouts,
             (unsigned long long)gw_counter_sum(gw, GW_IDENTITY_LIMIT),
             (unsigned long long)gw_counter_sum(gw, GW_BACKEND_CONNECTS),
-            (unsigned long long)gw_counter_sum(gw, GW_BACKEND_ERRORS));
+            (unsigned long long)gw_counter_sum(gw, GW_BACKEND_ERRORS), text);
+}
+
+/* SIGUSR1, on the signal thread: the counters are readable from any thread. */
+static void on_usr1(tern_runtime *rt, void *user)
+{
+    log_stats(user, "stats");
 }
 
 /* ---- main ---------------------------------------------------------------------------- */
@@ -391,6 +426,7 @@ int main(int argc, char **argv)
 
     tern_runtime_options_init(&ro);
     ro.reactors = app.threads;
+    ro.psk_workers = app.auth_workers;
     app.rt = tern_runtime_new(&ro);
     if (app.rt == NULL) {
         app_log_msg(APP_LOG_ERROR, "out of memory");
@@ -415,7 +451,8 @@ int main(int argc, char **argv)
         exit_code = APP_EXIT_USAGE;
         goto out;
     }
-    if ((rc = tern_runtime_stop_on_signals(app.rt, app.drain_ms, on_reload, &app)) < 0) {
+    if ((rc = tern_runtime_stop_on_signals(app.rt, app.drain_ms, on_reload, &app)) < 0 ||
+        (rc = tern_runtime_on_usr1(app.rt, on_usr1, &app)) < 0) {
         app_log(APP_LOG_ERROR, "cannot handle signals", "err=%s", tern_err_name(rc));
         goto out;
     }
@@ -431,10 +468,11 @@ int main(int argc, char **argv)
     char hint[160];
     app_bound_address(app.listen, srv, addr, sizeof(addr));
     app_log(APP_LOG_INFO, "listening",
-            "addr=%s backend=%s threads=%u tls_min=%s cert=%s psk_hint=%s identities=%zu "
-            "max_conn_per_identity=%u handshake_timeout_s=%u idle_timeout_s=%u drain_ms=%u "
-            "version=%s",
-            addr, app.backend, tern_runtime_reactor_count(app.rt),
+            "addr=%s backend=%s threads=%u auth_workers=%u proxy_protocol=%s tls_min=%s "
+            "cert=%s psk_hint=%s identities=%zu max_conn_per_identity=%u "
+            "handshake_timeout_s=%u idle_timeout_s=%u drain_ms=%u version=%s",
+            addr, app.backend, tern_runtime_reactor_count(app.rt), app.auth_workers,
+            app.gw->proxy_v2 ? "v2" : "off",
             app.tls_min_name ? app.tls_min_name : "1.2", app.cert ? "on" : "off",
             app_log_quote(hint, sizeof(hint), app.psk_hint ? app.psk_hint : ""),
             tern_psk_store_count(app.gw->store), app.gw->max_conn_per_identity,

@@ -107,13 +107,21 @@ typedef void (*tern_reload_fn)(tern_runtime *rt, void *user);
 
 /**
  * For programs: SIGINT and SIGTERM stop the runtime with a drain of @p drain_ms, a second
- * one stops at once; SIGHUP calls @p on_reload (if not NULL). Blocks those signals in the
+ * one stops at once; SIGHUP calls @p on_reload (if not NULL), SIGUSR1 the function of
+ * `tern_runtime_on_usr1` (if any; otherwise it is ignored). Blocks those signals in the
  * calling thread and in every thread the runtime starts, and waits for them on a thread
  * of its own (sigwait), so no async-signal-safety traps. Call before `tern_runtime_start`.
  * @return 0; TERN_EBUSY if the runtime already started; a system code. @thread setup
  */
 TERN_API int tern_runtime_stop_on_signals(tern_runtime *rt, uint32_t drain_ms,
                                           tern_reload_fn on_reload, void *user);
+
+/**
+ * With `tern_runtime_stop_on_signals`: SIGUSR1 calls @p fn on the signal thread (print
+ * statistics, rotate a log). NULL removes it. @return 0; TERN_EINVAL; TERN_EBUSY once
+ * started. @thread setup
+ */
+TERN_API int tern_runtime_on_usr1(tern_runtime *rt, tern_reload_fn fn, void *user);
 
 /**
  * Posts @p fn(@p r, @p arg) to @p r's mailbox and wakes it. Never blocks, never allocates.

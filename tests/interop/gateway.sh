@@ -66,7 +66,7 @@ cleanup() {
     stop_pid "$gw2_pid"
     stop_pid "$gw_pid"
     stop_pid "$be_pid"
-    rm -rf "$work"
+    [ -n "${KEEP_WORK:-}" ] || rm -rf "$work"
 }
 trap cleanup EXIT
 trap 'exit 1' INT TERM
@@ -198,6 +198,8 @@ wait_log 'identity="nobody" reason=unknown' || fail "the unknown identity was no
 check_refused unknown12 -tls1_2 -cipher PSK-AES128-GCM-SHA256 -psk "$key1" -psk_identity nobody
 check_refused wrongkey13 -tls1_3 -psk "$wrong" -psk_identity dev1
 check_refused wrongkey12 -tls1_2 -cipher PSK-AES128-GCM-SHA256 -psk "$wrong" -psk_identity dev2
+wait_log 'psk handshake failed.*identity \\"dev1\\"' ||
+    fail "the wrong key was not logged with its identity"
 if grep -q "$key1\|$key2" "$work/gw.log"; then
     fail "a key appears in the log"
 fi
@@ -218,6 +220,12 @@ if command -v gnutls-cli >/dev/null 2>&1; then
 else
     echo "note: gnutls-cli not found, its check is skipped"
 fi
+
+# ---- SIGUSR1: the counters, and the gateway goes on
+kill -USR1 "$gw_pid" || fail "cannot signal the gateway"
+wait_log 'msg="stats".*bad_key=[1-9]' || fail "SIGUSR1: no stats line with the wrong keys"
+kill -0 "$gw_pid" 2>/dev/null || fail "the gateway died on SIGUSR1"
+echo "ok: SIGUSR1 stats"
 
 # ---- SIGHUP: a new identity
 printf '# devices\ndev1:%s\ndev2:%s\ndev3:%s\n' "$key1" "$key2" "$key3" >"$ids.new"
@@ -251,9 +259,11 @@ check_refused after_shrink -tls1_3 -psk "$key3" -psk_identity dev3
 echo "ok: readable file warned about, dev3 gone"
 
 # ---- --max-conn-per-identity 1, on a second gateway: a second connection of dev1 is refused
-# while the first is open, and accepted once it closed.
+# while the first is open, and accepted once it closed. This one looks identities up on its
+# PSK workers and sends a PROXY v2 header, which the echo backend sends back to the device.
 "$gw_bin" --listen 127.0.0.1:0 --threads 2 --psk-file "$ids" --backend "127.0.0.1:$be_port" \
-    --max-conn-per-identity 1 --drain 0 >/dev/null 2>"$work/gw2.log" &
+    --max-conn-per-identity 1 --auth-workers 2 --proxy-protocol v2 --drain 0 \
+    >/dev/null 2>"$work/gw2.log" &
 gw2_pid=$!
 (
     trap 'exit 0' TERM
@@ -292,11 +302,18 @@ done
 grep -q "hello gateway under_limit $$" "$work/under_limit.out" ||
     fail "limit: dev1 refused after its connection closed"
 echo "ok: per-identity limit"
+# the PROXY v2 header came back through the echo: its signature, the TLS version, the
+# identity TLV (type 0xE0, length 4, "dev1")
+grep -aq 'QUIT' "$work/under_limit.out" || fail "proxy v2: no header before the data"
+grep -aq 'TLSv1.3' "$work/under_limit.out" || fail "proxy v2: no TLS version TLV"
+od -An -tx1 "$work/under_limit.out" | tr -d ' \n' | grep -q 'e0000464657631' ||
+    fail "proxy v2: no identity TLV"
+echo "ok: proxy v2 header with the identity"
 port=$saved_port
 kill -TERM "$dog2_pid" 2>/dev/null
 wait "$dog2_pid" 2>/dev/null
 stop_pid "$gw2_pid"
-grep 'msg="stopped"' "$work/gw2.log" | grep -q 'gw_identity_limit=1' ||
+grep 'msg="stopped"' "$work/gw2.log" | grep -q 'identity_limit=1' ||
     fail "limit: not counted in the stats line"
 
 # ---- the backend goes down: refused cleanly, counted, the gateway serves on
@@ -321,7 +338,8 @@ gw_pid=
 stats=$(grep 'msg="stopped"' "$work/gw.log")
 [ -n "$stats" ] || fail "no stats line on exit"
 echo "$stats"
-echo "$stats" | grep -q 'gw_handshakes_ok=[1-9]' || fail "stats: no handshakes counted"
-echo "$stats" | grep -q 'gw_unknown_identity=[1-9]' || fail "stats: no unknown identity counted"
-echo "$stats" | grep -q 'gw_backend_errors=[1-9]' || fail "stats: no backend error counted"
+echo "$stats" | grep -q ' handshakes_ok=[1-9]' || fail "stats: no handshakes counted"
+echo "$stats" | grep -q ' unknown_identity=[1-9]' || fail "stats: no unknown identity counted"
+echo "$stats" | grep -q ' bad_key=[1-9]' || fail "stats: no wrong key counted"
+echo "$stats" | grep -q ' backend_errors=[1-9]' || fail "stats: no backend error counted"
 echo "PASS"
