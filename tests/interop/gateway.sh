@@ -23,6 +23,7 @@ if [ "$#" -ne 2 ]; then
 fi
 gw_bin=$1
 echo_bin=$2
+. "$(dirname "$0")/lib.sh"
 
 if ! command -v openssl >/dev/null 2>&1; then
     echo "SKIP: openssl not found"
@@ -43,22 +44,6 @@ gw2_pid=
 dog2_pid=
 held_pid=
 
-# Stops one process we started: TERM, up to 5 s, then KILL; always reaped.
-stop_pid() {
-    p=$1
-    [ -n "$p" ] || return 0
-    if kill -0 "$p" 2>/dev/null; then
-        kill -TERM "$p" 2>/dev/null
-        n=0
-        while kill -0 "$p" 2>/dev/null && [ "$n" -lt 50 ]; do
-            sleep 0.1
-            n=$((n + 1))
-        done
-        kill -KILL "$p" 2>/dev/null
-    fi
-    wait "$p" 2>/dev/null
-    return 0
-}
 cleanup() {
     [ -n "$dog_pid" ] && kill -TERM "$dog_pid" 2>/dev/null && wait "$dog_pid" 2>/dev/null
     [ -n "$dog2_pid" ] && kill -TERM "$dog2_pid" 2>/dev/null && wait "$dog2_pid" 2>/dev/null
@@ -78,23 +63,6 @@ fail() {
     echo "---- backend log"
     cat "$work/be.log" 2>/dev/null
     exit 1
-}
-
-# wait_port LOG PID NAME: the port from "listening ... addr=127.0.0.1:PORT".
-wait_port() {
-    n=0
-    while [ "$n" -lt 100 ]; do
-        p=$(sed -n 's/.*msg="listening".*addr=127\.0\.0\.1:\([0-9][0-9]*\).*/\1/p' "$1" |
-            head -n 1)
-        if [ -n "$p" ]; then
-            echo "$p"
-            return 0
-        fi
-        kill -0 "$2" 2>/dev/null || return 1
-        sleep 0.1
-        n=$((n + 1))
-    done
-    return 1
 }
 
 # wait_log PATTERN: up to 5 s for the gateway log to show PATTERN.
