@@ -13,6 +13,8 @@
 
 #include "psk_parse.h"
 
+#include <wolfssl/wolfcrypt/dh.h>
+
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,6 +24,7 @@
 #define PSK_CIPHERS                                                                            \
     "TLS13-AES128-GCM-SHA256:TLS13-CHACHA20-POLY1305-SHA256:TLS13-AES256-GCM-SHA384:"          \
     "ECDHE-PSK-AES128-GCM-SHA256:ECDHE-PSK-CHACHA20-POLY1305:"                                 \
+    "DHE-PSK-AES128-GCM-SHA256:DHE-PSK-CHACHA20-POLY1305:"                                     \
     "PSK-AES128-GCM-SHA256:PSK-AES256-GCM-SHA384:PSK-CHACHA20-POLY1305:"                       \
     "PSK-AES128-CCM-8:PSK-AES128-CBC-SHA256"
 #define CERT_CIPHERS                                                                           \
@@ -104,6 +107,15 @@ int tern_ssl_config_enable_psk(tern_ssl_config *cfg, const char *hint)
     if (hint != NULL) {
         wolfSSL_CTX_use_psk_identity_hint(cfg->server_ctx, hint);
     }
+#if !defined(NO_DH) && defined(HAVE_FFDHE_2048)
+    /* DHE-PSK suites: the RFC 7919 ffdhe2048 group (a known safe prime, no generation) */
+    const DhParams *dh = wc_Dh_ffdhe2048_Get();
+    if (dh == NULL || wolfSSL_CTX_SetTmpDH(cfg->server_ctx, dh->p, (int)dh->p_len, dh->g,
+                                           (int)dh->g_len) != WOLFSSL_SUCCESS) {
+        snprintf(cfg->errstr, sizeof(cfg->errstr), "PSK: cannot set the ffdhe2048 group");
+        return TERN_E_UNSUPPORTED;
+    }
+#endif
     /* on the contexts too: wolfSSL decides there whether a server without a certificate can
      * serve (PSK) and which suites a connection may offer */
     wolfSSL_CTX_set_psk_server_callback(cfg->server_ctx, server_key);

@@ -160,6 +160,17 @@ check_refused() {
 
 check_echo psk13 TLSv1.3 -tls1_3 -psk "$key1" -psk_identity dev1
 check_echo psk12 TLSv1.2 -tls1_2 -cipher PSK-AES128-GCM-SHA256 -psk "$key2" -psk_identity dev2
+check_echo ecdhe_psk12 TLSv1.2 -tls1_2 -cipher ECDHE-PSK-CHACHA20-POLY1305 -psk "$key2" \
+    -psk_identity dev2
+check_echo dhe_psk12 TLSv1.2 -tls1_2 -cipher DHE-PSK-AES128-GCM-SHA256 -psk "$key2" \
+    -psk_identity dev2
+grep -q 'Server Temp Key: DH, 2048 bits' "$work/dhe_psk12.err" ||
+    fail "dhe_psk12: not the 2048-bit ffdhe group"
+check_echo psk12_ccm8 TLSv1.2 -tls1_2 -cipher PSK-AES128-CCM8 -psk "$key2" -psk_identity dev2
+check_echo psk12_cbc TLSv1.2 -tls1_2 -cipher PSK-AES128-CBC-SHA256 -psk "$key2" -psk_identity dev2
+check_echo psk12_chacha TLSv1.2 -tls1_2 -cipher PSK-CHACHA20-POLY1305 -psk "$key2" \
+    -psk_identity dev2
+check_echo psk13_ke TLSv1.3 -tls1_3 -allow_no_dhe_kex -psk "$key1" -psk_identity dev1
 
 check_refused unknown13 -tls1_3 -psk "$key1" -psk_identity nobody
 wait_log 'identity="nobody" reason=unknown' || fail "the unknown identity was not logged"
