@@ -72,9 +72,20 @@ static void set_state(tern_socket *s, enum tern_socket_state st)
     }
 }
 
-static tern_socket *socket_alloc(tern_reactor *r)
+/*
+ * A socket made with `tern_socket_new` carries what only outgoing connections use: the local
+ * address bound before connect. Accepted sockets (owned_by_runtime) are a bare tern_socket;
+ * the base comes first, so release() frees either kind through the tern_socket pointer.
+ */
+struct client_socket {
+    struct tern_socket base;
+    struct sockaddr_storage local; /* bound before connect when local_len > 0 */
+    socklen_t local_len;
+};
+
+static tern_socket *socket_alloc(tern_reactor *r, size_t size)
 {
-    tern_socket *s = calloc(1, sizeof(*s));
+    tern_socket *s = calloc(1, size);
     if (s == NULL) {
         return NULL;
     }
@@ -670,7 +681,7 @@ tern_socket *tern_socket_new(tern_reactor *r)
     if (r == NULL) {
         return NULL;
     }
-    return socket_alloc(r);
+    return socket_alloc(r, sizeof(struct client_socket));
 }
 
 static void attach(tern_socket *s)
@@ -682,7 +693,7 @@ static void attach(tern_socket *s)
 
 int tern__socket_adopt(tern_reactor *r, tern_server *srv, int fd)
 {
-    tern_socket *s = socket_alloc(r);
+    tern_socket *s = socket_alloc(r, sizeof(*s));
     if (s == NULL) {
         return TERN_ENOMEM;
     }
@@ -759,6 +770,72 @@ enum tern_socket_state tern_socket_state(const tern_socket *s)
 
 /* ---- connecting ---------------------------------------------------------------------------------- */
 
+/*
+ * Binds a client socket's descriptor to the address of `tern_socket_set_local_address`, if
+ * any. IP_BIND_ADDRESS_NO_PORT defers the choice of the local port to connect(), which then
+ * picks one free for this 4-tuple, not one free for the address alone: many source
+ * addresses multiply the ephemeral ports available. @return 0; < 0 once finished.
+ */
+static int bind_local(tern_socket *s, const struct sockaddr *peer, const char *name)
+{
+    if (s->owned_by_runtime) {
+        return 0;
+    }
+    struct client_socket *cs = (struct client_socket *)s;
+    if (cs->local_len == 0) {
+        return 0;
+    }
+    char local[64];
+    tern__format_sockaddr((const struct sockaddr *)&cs->local, local, sizeof(local));
+    if (cs->local.ss_family != peer->sa_family) {
+        tern__socket_seterr(s, TERN_E_ADDRESS, "connect %s: local address %s: not the same family",
+                            name, local);
+        finish(s, TERN_E_ADDRESS);
+        return TERN_E_ADDRESS;
+    }
+#ifdef IP_BIND_ADDRESS_NO_PORT
+    int one = 1;
+    (void)setsockopt(s->fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof(one));
+#endif
+    if (bind(s->fd, (const struct sockaddr *)&cs->local, cs->local_len) < 0) {
+        int e = tern__errno();
+        tern__socket_seterr(s, e, "connect %s: bind %s: %s", name, local, tern_strerror(e));
+        finish(s, e);
+        return e;
+    }
+    return 0;
+}
+
+int tern_socket_set_local_address(tern_socket *s, const char *ip)
+{
+    if (s == NULL || s->owned_by_runtime) {
+        return TERN_EINVAL;
+    }
+    if (s->state != TERN_SOCKET_STATE_UNCONNECTED) {
+        return TERN_EBUSY;
+    }
+    struct client_socket *cs = (struct client_socket *)s;
+    if (ip == NULL || ip[0] == '\0') {
+        cs->local_len = 0;
+        return 0;
+    }
+    struct sockaddr_storage ss;
+    memset(&ss, 0, sizeof(ss));
+    struct sockaddr_in *in = (struct sockaddr_in *)&ss;
+    struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
+    if (inet_pton(AF_INET, ip, &in->sin_addr) == 1) {
+        in->sin_family = AF_INET;
+        cs->local_len = sizeof(*in);
+    } else if (inet_pton(AF_INET6, ip, &in6->sin6_addr) == 1) {
+        in6->sin6_family = AF_INET6;
+        cs->local_len = sizeof(*in6);
+    } else {
+        return TERN_E_ADDRESS;
+    }
+    cs->local = ss;
+    return 0;
+}
+
 static void start_connect(tern_socket *s, const struct sockaddr *sa, socklen_t len)
 {
     char name[64];
@@ -774,6 +851,9 @@ static void start_connect(tern_socket *s, const struct sockaddr *sa, socklen_t l
     }
     s->fd = fd;
     apply_options(s);
+    if (bind_local(s, sa, name) < 0) {
+        return; /* finished with the error */
+    }
     if (connect(fd, sa, len) == 0) {
         connected(s);
         return;

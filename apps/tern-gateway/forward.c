@@ -46,6 +46,8 @@
 
 struct conn {
     struct gw_config *gw;
+    struct conn *prev, *next; /* gw->live[reactor]: open device connections */
+    unsigned reactor;
     tern_socket *dev; /* NULL once its `disconnected` was delivered */
     tern_socket *be;  /* NULL until `encrypted`, and once freed */
     bool be_connected;
@@ -243,6 +245,31 @@ static int pump(tern_socket *src, tern_socket *dst)
         }
         tern_socket_consume(src, n);
     }
+}
+
+/* The reactor's list of open device connections (touched on that reactor only). */
+static void link_live(struct conn *c)
+{
+    struct conn **head = &c->gw->live[c->reactor];
+    c->prev = NULL;
+    c->next = *head;
+    if (*head != NULL) {
+        (*head)->prev = c;
+    }
+    *head = c;
+}
+
+static void unlink_live(struct conn *c)
+{
+    if (c->prev != NULL) {
+        c->prev->next = c->next;
+    } else if (c->gw->live[c->reactor] == c) {
+        c->gw->live[c->reactor] = c->next;
+    }
+    if (c->next != NULL) {
+        c->next->prev = c->prev;
+    }
+    c->prev = c->next = NULL;
 }
 
 static void conn_maybe_free(struct conn *c)
@@ -602,6 +629,7 @@ static void dev_disconnected(tern_socket *s, int reason, void *user)
         c->counted = false;
     }
     c->dev = NULL; /* the runtime frees it after we return */
+    unlink_live(c);
     if (c->be != NULL) {
         if (c->be_connected) {
             /* what the device sent is queued: let it go out, then close */
@@ -636,6 +664,8 @@ void gw_incoming(tern_server *srv, tern_socket *s, void *user)
     }
     c->gw = gw;
     c->dev = s;
+    c->reactor = tern_reactor_index(tern_socket_reactor(s)) % TERN_MAX_REACTORS;
+    link_live(c);
     if (tern_socket_peer_address(s, c->peer, sizeof(c->peer)) < 0) {
         strcpy(c->peer, "?");
     }
@@ -647,5 +677,48 @@ void gw_incoming(tern_server *srv, tern_socket *s, void *user)
     if (rc < 0) {
         app_log(APP_LOG_WARN, "cannot start TLS", "peer=%s err=%s", c->peer, tern_err_name(rc));
         tern_socket_abort(s); /* disconnected follows and frees c */
+    }
+}
+
+/* ---- closing connections of removed identities ----------------------------------------------- */
+
+static void sweep_removed(tern_reactor *r, void *arg)
+{
+    struct gw_config *gw = arg;
+    uint8_t key[TERN_PSK_MAX_KEY];
+    char quoted[TERN_PSK_MAX_IDENTITY * 4 + 8];
+    unsigned closed = 0;
+
+    if (r == NULL) {
+        return; /* the runtime stopped first */
+    }
+    for (struct conn *c = gw->live[tern_reactor_index(r) % TERN_MAX_REACTORS]; c != NULL;
+         c = c->next) {
+        if (c->dev == NULL || c->ident_len == 0 || !c->encrypted) {
+            continue; /* certificate clients, handshakes still running */
+        }
+        if (tern_psk_store_lookup(gw->store, c->ident, c->ident_len, key) != 0) {
+            continue;
+        }
+        app_log(APP_LOG_INFO, "identity removed: closing its connection", "peer=%s identity=%s",
+                c->peer, quote_bytes(quoted, sizeof(quoted), c->ident, c->ident_len));
+        close_gracefully(c->dev);
+        closed++;
+    }
+    explicit_bzero(key, sizeof(key));
+    if (closed > 0) {
+        app_log(APP_LOG_INFO, "connections of removed identities closed", "reactor=%u count=%u",
+                tern_reactor_index(r), closed);
+    }
+}
+
+void gw_close_removed(tern_runtime *rt, struct gw_config *gw)
+{
+    for (unsigned i = 0; i < tern_runtime_reactor_count(rt); i++) {
+        int rc = tern_reactor_post(tern_runtime_reactor(rt, i), sweep_removed, gw);
+        if (rc < 0) {
+            app_log(APP_LOG_WARN, "cannot close connections of removed identities",
+                    "reactor=%u err=%s", i, tern_err_name(rc));
+        }
     }
 }

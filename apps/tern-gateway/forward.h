@@ -25,6 +25,8 @@ enum gw_counter {
     GW_COUNTER_COUNT,
 };
 
+struct conn;
+
 struct gw_counters {
     _Alignas(64) _Atomic uint64_t v[GW_COUNTER_COUNT];
 };
@@ -41,10 +43,18 @@ struct gw_config {
     uint32_t backend_connect_timeout_ms;
     size_t buffer_size; /* read and write limit of each side */
     struct gw_counters counters[TERN_MAX_REACTORS];
+    struct conn *live[TERN_MAX_REACTORS]; /* each reactor's open device connections */
 };
 
 /** The server's `incoming` callback (@p user is the struct gw_config). */
 void gw_incoming(tern_server *srv, tern_socket *s, void *user);
+
+/**
+ * After an identity reload: closes (gracefully) the device connections whose identity is no
+ * longer in the store, on every reactor of @p rt (posted there: each reactor walks its own
+ * connections). @thread any
+ */
+void gw_close_removed(tern_runtime *rt, struct gw_config *gw);
 
 /** Sums counter @p which over every reactor. @thread any */
 uint64_t gw_counter_sum(const struct gw_config *gw, enum gw_counter which);

@@ -15,7 +15,9 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <pthread.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,6 +34,7 @@
 #define DEFAULT_LISTEN "127.0.0.1:8883"
 #define DEFAULT_DRAIN_MS 5000u
 #define DEFAULT_HANDSHAKE_TIMEOUT_S 10u
+#define DEFAULT_WATCH_S 2u
 #define BACKEND_CONNECT_TIMEOUT_MS 10000u
 #define BUFFER_SIZE (256u * 1024u)
 #define EXIT_FAILURE_RUNTIME 1
@@ -46,6 +49,8 @@ struct app {
     const char *psk_hint;
     unsigned threads;
     unsigned auth_workers; /* 0: lookups inline on the reactors */
+    bool close_removed;    /* after a reload, close connections of removed identities */
+    uint32_t watch_s;      /* poll --psk-file for changes every watch_s seconds; 0: off */
     const char *tls_min_name;
     enum tern_ssl_protocol tls_min;
     uint32_t handshake_timeout_s;
@@ -56,6 +61,14 @@ struct app {
     tern_runtime *rt;
     struct timespec started;
     struct gw_config *gw; /* large (counters): on the heap */
+    /* reloads come from the signal thread (SIGHUP) and the watcher thread: one at a time */
+    pthread_mutex_t reload_lock;
+    struct stat loaded; /* the file as last loaded (or refused) */
+    pthread_t watcher;
+    bool watcher_started;
+    pthread_mutex_t watch_lock;
+    pthread_cond_t watch_cond;
+    bool watch_quit;
 };
 
 /* ---- options ------------------------------------------------------------------------- */
@@ -78,6 +91,11 @@ static void usage(FILE *out)
             "      --max-conn-per-identity N\n"
             "                             at most N open connections per identity; 0: no\n"
             "                             limit (default)\n"
+            "      --watch S              reload --psk-file when it changed (checked every S\n"
+            "                             seconds, once it stopped changing; default 2; 0:\n"
+            "                             only on SIGHUP)\n"
+            "      --close-removed        after a reload, close the connections of identities\n"
+            "                             that are no longer in the file\n"
             "      --auth-workers N       look identities up on N threads of their own (0..256)\n"
             "                             instead of inline on the reactors (default 0: the\n"
             "                             table is in memory, a lookup never blocks)\n"
@@ -132,6 +150,8 @@ enum {
     OPT_LOG_LEVEL,
     OPT_AUTH_WORKERS,
     OPT_PROXY_PROTOCOL,
+    OPT_WATCH,
+    OPT_CLOSE_REMOVED,
 };
 
 static void parse_args(struct app *app, int argc, char **argv)
@@ -151,6 +171,8 @@ static void parse_args(struct app *app, int argc, char **argv)
         {"drain", required_argument, NULL, OPT_DRAIN},
         {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
         {"auth-workers", required_argument, NULL, OPT_AUTH_WORKERS},
+        {"watch", required_argument, NULL, OPT_WATCH},
+        {"close-removed", no_argument, NULL, OPT_CLOSE_REMOVED},
         {"proxy-protocol", required_argument, NULL, OPT_PROXY_PROTOCOL},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
@@ -185,6 +207,12 @@ static void parse_args(struct app *app, int argc, char **argv)
         case OPT_AUTH_WORKERS:
             app->auth_workers = (unsigned)app_opt_uint("--auth-workers", optarg, 0, 256);
             app->gw->store_on_workers = app->auth_workers > 0;
+            break;
+        case OPT_WATCH:
+            app->watch_s = (uint32_t)app_opt_uint("--watch", optarg, 0, 3600);
+            break;
+        case OPT_CLOSE_REMOVED:
+            app->close_removed = true;
             break;
         case OPT_PROXY_PROTOCOL: {
             static const char *const versions[] = {"v2", NULL};
@@ -286,29 +314,88 @@ static void load_identities(struct app *app)
                 app_log_quote(quoted, sizeof(quoted), err));
     }
     app_log(APP_LOG_INFO, "identities loaded", "count=%zu", tern_psk_store_count(app->gw->store));
+    (void)stat(app->psk_file, &app->loaded);
 }
 
-/* SIGHUP, on the runtime's signal thread (never a reactor): the store swaps its table only
- * if the whole file is good; reactors keep looking up without a lock meanwhile. */
-static void on_reload(tern_runtime *rt, void *user)
+static bool same_file(const struct stat *a, const struct stat *b)
 {
-    struct app *app = user;
+    return a->st_ino == b->st_ino && a->st_dev == b->st_dev && a->st_size == b->st_size &&
+           a->st_mtim.tv_sec == b->st_mtim.tv_sec && a->st_mtim.tv_nsec == b->st_mtim.tv_nsec;
+}
+
+/* Reloads --psk-file (SIGHUP on the signal thread, or the watcher thread; never a reactor):
+ * the store swaps its table only if the whole file is good; reactors keep looking up
+ * without a lock meanwhile. */
+static void reload(struct app *app, const char *why)
+{
     char err[512] = "";
     char quoted[600];
 
+    pthread_mutex_lock(&app->reload_lock);
+    struct stat st;
+    if (stat(app->psk_file, &st) == 0) {
+        app->loaded = st; /* refused or not: this version was seen */
+    }
     int rc = tern_psk_store_load_file(app->gw->store, app->psk_file, err, sizeof(err));
     if (rc < 0) {
-        app_log(APP_LOG_WARN, "SIGHUP: identity file refused; the previous identities stay",
-                "err=%s reason=%s", tern_err_name(rc),
+        app_log(APP_LOG_WARN, "identity file refused; the previous identities stay",
+                "trigger=%s err=%s reason=%s", why, tern_err_name(rc),
                 app_log_quote(quoted, sizeof(quoted), err[0] != '\0' ? err : tern_strerror(rc)));
+        pthread_mutex_unlock(&app->reload_lock);
         return;
     }
     if (err[0] != '\0') {
         app_log(APP_LOG_WARN, "psk file permissions", "warning=%s",
                 app_log_quote(quoted, sizeof(quoted), err));
     }
-    app_log(APP_LOG_INFO, "SIGHUP: identities reloaded", "count=%zu",
+    app_log(APP_LOG_INFO, "identities reloaded", "trigger=%s count=%zu", why,
             tern_psk_store_count(app->gw->store));
+    if (app->close_removed) {
+        gw_close_removed(app->rt, app->gw);
+    }
+    pthread_mutex_unlock(&app->reload_lock);
+}
+
+static void on_reload(tern_runtime *rt, void *user)
+{
+    reload(user, "SIGHUP");
+}
+
+/* The watcher: polls the file's identity (inode, size, mtime); a change is loaded once two
+ * polls agree, so a file being written is not read half way. */
+static void *watch_main(void *arg)
+{
+    struct app *app = arg;
+    struct stat last, now;
+    bool changed = false;
+
+    memset(&last, 0, sizeof(last));
+    pthread_mutex_lock(&app->watch_lock);
+    while (!app->watch_quit) {
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_sec += app->watch_s;
+        pthread_cond_timedwait(&app->watch_cond, &app->watch_lock, &until);
+        if (app->watch_quit) {
+            break;
+        }
+        pthread_mutex_unlock(&app->watch_lock);
+        if (stat(app->psk_file, &now) == 0) {
+            pthread_mutex_lock(&app->reload_lock);
+            bool differs = !same_file(&now, &app->loaded);
+            pthread_mutex_unlock(&app->reload_lock);
+            if (differs && changed && same_file(&now, &last)) {
+                reload(app, "file-change");
+                changed = false;
+            } else {
+                changed = differs;
+            }
+            last = now;
+        }
+        pthread_mutex_lock(&app->watch_lock);
+    }
+    pthread_mutex_unlock(&app->watch_lock);
+    return NULL;
 }
 
 static void build_ssl_config(struct app *app)
@@ -406,6 +493,10 @@ int main(int argc, char **argv)
         .tls_min = TERN_SSL_PROTOCOL_TLS1_2,
         .handshake_timeout_s = DEFAULT_HANDSHAKE_TIMEOUT_S,
         .drain_ms = DEFAULT_DRAIN_MS,
+        .watch_s = DEFAULT_WATCH_S,
+        .reload_lock = PTHREAD_MUTEX_INITIALIZER,
+        .watch_lock = PTHREAD_MUTEX_INITIALIZER,
+        .watch_cond = PTHREAD_COND_INITIALIZER,
     };
     tern_runtime_options ro;
     int exit_code = EXIT_FAILURE_RUNTIME;
@@ -470,16 +561,34 @@ int main(int argc, char **argv)
     app_log(APP_LOG_INFO, "listening",
             "addr=%s backend=%s threads=%u auth_workers=%u proxy_protocol=%s tls_min=%s "
             "cert=%s psk_hint=%s identities=%zu max_conn_per_identity=%u "
-            "handshake_timeout_s=%u idle_timeout_s=%u drain_ms=%u version=%s",
+            "handshake_timeout_s=%u idle_timeout_s=%u drain_ms=%u watch_s=%u close_removed=%s "
+            "version=%s",
             addr, app.backend, tern_runtime_reactor_count(app.rt), app.auth_workers,
             app.gw->proxy_v2 ? "v2" : "off",
             app.tls_min_name ? app.tls_min_name : "1.2", app.cert ? "on" : "off",
             app_log_quote(hint, sizeof(hint), app.psk_hint ? app.psk_hint : ""),
             tern_psk_store_count(app.gw->store), app.gw->max_conn_per_identity,
             (unsigned)app.handshake_timeout_s, (unsigned)app.idle_timeout_s,
-            (unsigned)app.drain_ms, tern_version_string());
+            (unsigned)app.drain_ms, (unsigned)app.watch_s, app.close_removed ? "on" : "off",
+            tern_version_string());
+
+    if (app.watch_s > 0) {
+        rc = pthread_create(&app.watcher, NULL, watch_main, &app);
+        if (rc != 0) {
+            app_log(APP_LOG_WARN, "cannot watch the identity file; SIGHUP reloads it",
+                    "err=%s", strerror(rc));
+        }
+        app.watcher_started = rc == 0;
+    }
 
     rc = tern_runtime_join(app.rt);
+    if (app.watcher_started) {
+        pthread_mutex_lock(&app.watch_lock);
+        app.watch_quit = true;
+        pthread_cond_signal(&app.watch_cond);
+        pthread_mutex_unlock(&app.watch_lock);
+        pthread_join(app.watcher, NULL);
+    }
     log_stats(&app, "stopped");
     exit_code = rc < 0 ? EXIT_FAILURE_RUNTIME : 0;
 

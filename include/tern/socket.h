@@ -132,6 +132,19 @@ TERN_API enum tern_socket_state tern_socket_state(const tern_socket *s);
  */
 TERN_API int tern_socket_connect_to_host(tern_socket *s, const char *host, uint16_t port);
 
+/**
+ * The local address that the next connections of @p s are made from (bind before connect),
+ * as a numeric IPv4 or IPv6 address; the local port is still chosen by the kernel, at
+ * connect time, per destination (so a load generator with many source addresses on loopback,
+ * 127.0.0.2..127.0.0.20, gets that many times the ephemeral ports). NULL or "" clears it.
+ * Copied; kept across connections of @p s. Only for sockets made with `tern_socket_new`.
+ * @return 0; TERN_E_ADDRESS (not a numeric address); TERN_EBUSY unless UNCONNECTED;
+ *         TERN_EINVAL (NULL socket, or a socket accepted by a server). A bind that fails at
+ *         connect time (address not on this host: TERN_EADDRNOTAVAIL; another family than
+ *         the peer's: TERN_E_ADDRESS) arrives as `error` + `disconnected`. @thread owner
+ */
+TERN_API int tern_socket_set_local_address(tern_socket *s, const char *ip);
+
 /** Deadline for connect (lookup included), in ms; 0: none. Default 30000. @thread owner */
 TERN_API int tern_socket_set_connect_timeout(tern_socket *s, uint32_t ms);
 

@@ -82,7 +82,7 @@ key3=fedcba9876543210fedcba9876543210fedcba98
 wrong=ffffffffffffffffffffffffffffffff
 
 # ---- the backend: tern-echo in plaintext
-timeout 55 "$echo_bin" --plain --listen 127.0.0.1:0 --threads 1 \
+timeout 140 "$echo_bin" --plain --listen 127.0.0.1:0 --threads 1 \
     >/dev/null 2>"$work/be.log" &
 be_pid=$!
 be_port=$(wait_port "$work/be.log" "$be_pid") || fail "tern-echo did not log its port"
@@ -106,13 +106,13 @@ chmod 600 "$ids"
 # Not under timeout(1): the test signals the gateway itself (SIGHUP), and timeout forwards
 # only the first SIGHUP it gets. A watchdog bounds its life instead.
 "$gw_bin" --listen 127.0.0.1:0 --threads 2 --psk-file "$ids" \
-    --backend "127.0.0.1:$be_port" --psk-hint tern-test --drain 500 \
+    --backend "127.0.0.1:$be_port" --psk-hint tern-test --drain 500 --watch 0 \
     >/dev/null 2>"$work/gw.log" &
 gw_pid=$!
 (
     trap 'exit 0' TERM
     n=0
-    while [ "$n" -lt 550 ] && kill -0 "$gw_pid" 2>/dev/null; do
+    while [ "$n" -lt 1400 ] && kill -0 "$gw_pid" 2>/dev/null; do
         sleep 0.1
         n=$((n + 1))
     done
@@ -206,15 +206,32 @@ wait_log 'msg="stats".*bad_key=[1-9]' || fail "SIGUSR1: no stats line with the w
 kill -0 "$gw_pid" 2>/dev/null || fail "the gateway died on SIGUSR1"
 echo "ok: SIGUSR1 stats"
 
-# ---- SIGHUP: a new identity
+# ---- SIGHUP: a new identity, while dev1 streams 300 lines (none may be lost)
+{
+    i=0
+    while [ "$i" -lt 300 ]; do
+        printf 'stream line %d\n' "$i"
+        i=$((i + 1))
+        sleep 0.01
+    done
+    sleep 1
+} | timeout 30 openssl s_client -connect "127.0.0.1:$port" -quiet -tls1_3 -psk "$key1" \
+    -psk_identity dev1 >"$work/stream.out" 2>"$work/stream.err" &
+stream_pid=$!
+sleep 0.5
 printf '# devices\ndev1:%s\ndev2:%s\ndev3:%s\n' "$key1" "$key2" "$key3" >"$ids.new"
 chmod 600 "$ids.new"
 mv "$ids.new" "$ids"
 check_refused before_reload -tls1_3 -psk "$key3" -psk_identity dev3
 kill -HUP "$gw_pid" || fail "cannot signal the gateway"
-wait_log 'identities reloaded" count=3' || fail "SIGHUP: no reload logged"
+wait_log 'identities reloaded" trigger=SIGHUP count=3' || fail "SIGHUP: no reload logged"
 check_echo reload13 TLSv1.3 -tls1_3 -psk "$key3" -psk_identity dev3
 check_echo reload12 TLSv1.2 -tls1_2 -cipher PSK-AES128-GCM-SHA256 -psk "$key3" -psk_identity dev3
+wait "$stream_pid"
+got=$(grep -c '^stream line' "$work/stream.out")
+[ "$got" -eq 300 ] && tail -n 1 "$work/stream.out" | grep -q '^stream line 299$' ||
+    fail "the connection streaming across the reload lost lines ($got of 300 back)"
+echo "ok: 300 lines streamed across the reload, none lost"
 
 # ---- SIGHUP: a broken file is refused, the old identities stay
 printf 'dev1:%s\ndev4:nothex\n' "$key1" >"$ids.new"
@@ -232,7 +249,7 @@ printf 'dev1:%s\n' "$key1" >"$ids.new"
 chmod 644 "$ids.new"
 mv "$ids.new" "$ids"
 kill -HUP "$gw_pid" || fail "cannot signal the gateway"
-wait_log 'identities reloaded" count=1' || fail "SIGHUP: the readable file was not loaded"
+wait_log 'identities reloaded" trigger=SIGHUP count=1' || fail "SIGHUP: the readable file was not loaded"
 grep -q 'psk file permissions' "$work/gw.log" || fail "no warning for a readable file"
 check_refused after_shrink -tls1_3 -psk "$key3" -psk_identity dev3
 echo "ok: readable file warned about, dev3 gone"
@@ -242,12 +259,13 @@ echo "ok: readable file warned about, dev3 gone"
 # PSK workers and sends a PROXY v2 header, which the echo backend sends back to the device.
 "$gw_bin" --listen 127.0.0.1:0 --threads 2 --psk-file "$ids" --backend "127.0.0.1:$be_port" \
     --max-conn-per-identity 1 --auth-workers 2 --proxy-protocol v2 --drain 0 \
+    --watch 1 --close-removed \
     >/dev/null 2>"$work/gw2.log" &
 gw2_pid=$!
 (
     trap 'exit 0' TERM
     n=0
-    while [ "$n" -lt 300 ] && kill -0 "$gw2_pid" 2>/dev/null; do
+    while [ "$n" -lt 1000 ] && kill -0 "$gw2_pid" 2>/dev/null; do
         sleep 0.1
         n=$((n + 1))
     done
@@ -288,6 +306,40 @@ grep -aq 'TLSv1.3' "$work/under_limit.out" || fail "proxy v2: no TLS version TLV
 od -An -tx1 "$work/under_limit.out" | tr -d ' \n' | grep -q 'e0000464657631' ||
     fail "proxy v2: no identity TLV"
 echo "ok: proxy v2 header with the identity"
+
+# ---- --watch 1 --close-removed: the file loses dev1 while dev1 is connected: the change is
+# picked up without a signal and dev1's connection is closed
+{ printf 'held2\n'; sleep 15; } |
+    timeout 20 openssl s_client -connect "127.0.0.1:$port2" -quiet -tls1_3 -psk "$key1" \
+        -psk_identity dev1 >"$work/held2.out" 2>"$work/held2.err" &
+held_pid=$!
+n=0
+while ! grep -aq held2 "$work/held2.out" 2>/dev/null && [ "$n" -lt 50 ]; do
+    sleep 0.1
+    n=$((n + 1))
+done
+grep -aq held2 "$work/held2.out" || fail "watch: dev1 did not get through"
+printf 'dev2:%s\n' "$key2" >"$ids.new"
+chmod 600 "$ids.new"
+mv "$ids.new" "$ids"
+n=0
+while ! grep -q 'identity removed: closing.*identity="dev1"' "$work/gw2.log" && [ "$n" -lt 100 ]; do
+    sleep 0.1
+    n=$((n + 1))
+done
+grep -q 'identities reloaded" trigger=file-change count=1' "$work/gw2.log" ||
+    fail "watch: the changed file was not reloaded"
+grep -q 'identity removed: closing.*identity="dev1"' "$work/gw2.log" ||
+    fail "watch: dev1's connection was not closed"
+n=0
+while kill -0 "$held_pid" 2>/dev/null && [ "$n" -lt 50 ]; do
+    sleep 0.1
+    n=$((n + 1))
+done
+kill -0 "$held_pid" 2>/dev/null && fail "watch: dev1's client still connected"
+wait "$held_pid" 2>/dev/null
+held_pid=
+echo "ok: file change reloaded, the removed identity's connection closed"
 port=$saved_port
 kill -TERM "$dog2_pid" 2>/dev/null
 wait "$dog2_pid" 2>/dev/null
