@@ -112,7 +112,9 @@ static int parse_pre_shared_key(tern__psk_parser *p, rd *ext)
         if (id.bad || ids.bad || id.left == 0) {
             return fail(p, "pre_shared_key: malformed identity");
         }
-        if (!keep_identity(p, id.p, id.left)) {
+        if (id.left > TERN__PSK_MAX_EXTERNAL) {
+            p->tickets = p->tickets < 255 ? p->tickets + 1 : 255; /* resumption: wolfSSL's */
+        } else if (!keep_identity(p, id.p, id.left)) {
             return fail(p, "pre_shared_key: identity longer than 255 bytes");
         }
         nids++;
@@ -184,7 +186,7 @@ static int parse_client_hello(tern__psk_parser *p, rd *m)
         }
     }
     if (psk) {
-        return decide(p, TERN__PSK_IDENTITIES);
+        return decide(p, p->count > 0 ? TERN__PSK_IDENTITIES : TERN__PSK_NO_PSK);
     }
     if (p->offers_tls13) {
         return decide(p, TERN__PSK_NO_PSK);

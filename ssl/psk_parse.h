@@ -29,12 +29,15 @@
 
 #define TERN__PSK_MAX_IDENTITIES 8    /* identities kept from one ClientHello */
 #define TERN__PSK_MAX_IDENTITY 255    /* bytes per identity kept; longer is an error */
+#define TERN__PSK_MAX_EXTERNAL 128    /* TLS 1.3: a longer identity is a session ticket (ours
+                                       * are > 146 bytes): left to wolfSSL, not kept */
 #define TERN__PSK_MAX_HANDSHAKE 65536 /* largest handshake message reassembled */
 
 enum tern__psk_result {
     TERN__PSK_NEED_MORE = 0,   /* feed more bytes */
     TERN__PSK_IDENTITIES = 1,  /* `identities` holds what was found (ClientHello or CKE) */
-    TERN__PSK_NO_PSK = 2,      /* a TLS 1.3 ClientHello without pre_shared_key, or a TLS 1.2
+    TERN__PSK_NO_PSK = 2,      /* a TLS 1.3 ClientHello without pre_shared_key or whose
+                                * identities are all session tickets, or a TLS 1.2
                                 * resumption: no identity to wait for */
     TERN__PSK_ERROR = -1,      /* malformed; `error` says what; the connection must fail */
 };
@@ -60,6 +63,7 @@ typedef struct tern__psk_parser {
     uint8_t offers_tls13;   /* the ClientHello listed 0x0304 in supported_versions */
     uint8_t from_cke;       /* the identities came from a TLS 1.2 ClientKeyExchange */
     uint8_t count;          /* identities found */
+    uint8_t tickets;        /* TLS 1.3 identities skipped as session tickets */
     int8_t result;          /* the result once decided (stage 2) */
     tern__psk_identity identities[TERN__PSK_MAX_IDENTITIES];
     const char *error;      /* static text when TERN__PSK_ERROR was returned */

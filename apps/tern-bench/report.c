@@ -70,7 +70,7 @@ void bench_report_live(FILE *out, bool tty, const struct bench_result *res,
         }                                                                                          \
     } while (0)
 
-    ADD("[%4us%s]", (unsigned)sec->t, sec->warmup ? " warm-up" : "");
+    ADD("[%6.1fs%s]", (double)(sec->t - 1) + sec->dur_s, sec->warmup ? " warm-up" : "");
     for (unsigned t = 0; t < BENCH_NTYPES; t++) {
         if (sec->delta.ok[t] == 0 && so_far[t].count == 0) {
             continue;

@@ -727,10 +727,10 @@ static void test_psk_parse__tls13_identities_after_the_eighth_are_not_kept(void 
     }
 }
 
-static void test_psk_parse__tls13_identity_of_255_bytes_is_kept(void **state)
+static void test_psk_parse__tls13_identity_of_128_bytes_is_kept(void **state)
 {
     (void)state;
-    uint8_t big[TERN__PSK_MAX_IDENTITY];
+    uint8_t big[TERN__PSK_MAX_EXTERNAL];
     for (size_t i = 0; i < sizeof big; i++) {
         big[i] = (uint8_t)(i * 7 + 1);
     }
@@ -741,6 +741,33 @@ static void test_psk_parse__tls13_identity_of_255_bytes_is_kept(void **state)
     f.ch.n_ids = 2;
     outcome o = run_flow_all_splits(&f);
     assert_ids(&o, ids, 2);
+}
+
+/* Longer TLS 1.3 identities are session tickets: skipped (wolfSSL resumes with them), the
+ * external ones around them kept; tickets alone are NO_PSK. */
+static void test_psk_parse__tls13_tickets_are_skipped(void **state)
+{
+    (void)state;
+    static uint8_t ticket[1000];
+    memset(ticket, 'T', sizeof ticket);
+    static const size_t lens[] = {TERN__PSK_MAX_EXTERNAL + 1, 200, 1000};
+    for (size_t i = 0; i < sizeof lens / sizeof lens[0]; i++) {
+        psk_id with_external[3] = {{ticket, lens[i]}, name_id("device-7"), {ticket, lens[i]}};
+        flow f = tls13_flow(0);
+        f.ch.psk = 1;
+        f.ch.ids = with_external;
+        f.ch.n_ids = 3;
+        outcome o = run_flow_all_splits(&f);
+        psk_id kept[1] = {name_id("device-7")};
+        assert_ids(&o, kept, 1);
+
+        psk_id alone[1] = {{ticket, lens[i]}};
+        f.ch.ids = alone;
+        f.ch.n_ids = 1;
+        o = run_flow_all_splits(&f);
+        assert_int_equal(o.r, TERN__PSK_NO_PSK);
+        assert_int_equal(o.count, 0);
+    }
 }
 
 static void test_psk_parse__tls13_without_pre_shared_key_is_no_psk(void **state)
@@ -1312,7 +1339,7 @@ static void test_psk_parse__truncated_client_key_exchange_is_an_error(void **sta
     b_free(&cke);
 }
 
-static void test_psk_parse__identity_longer_than_255_is_an_error(void **state)
+static void test_psk_parse__cke_identity_longer_than_255_is_an_error(void **state)
 {
     (void)state;
     static uint8_t big[1000];
@@ -1320,21 +1347,7 @@ static void test_psk_parse__identity_longer_than_255_is_an_error(void **state)
     static const size_t lens[] = {TERN__PSK_MAX_IDENTITY + 1, 300, 1000};
     for (size_t i = 0; i < sizeof lens / sizeof lens[0]; i++) {
         char what[80];
-        /* TLS 1.3: alone, or second of three */
-        for (size_t pos = 0; pos < 2; pos++) {
-            psk_id ids[3] = {name_id("first"), name_id("second"), name_id("third")};
-            ids[pos ? 1 : 0].p = big;
-            ids[pos ? 1 : 0].len = lens[i];
-            flow f = tls13_flow(0);
-            f.ch.psk = 1;
-            f.ch.ids = ids;
-            f.ch.n_ids = pos ? 3 : 1;
-            bytes s = {0};
-            assert_true(build_stream(&s, &f, NULL));
-            snprintf(what, sizeof what, "TLS 1.3 identity of %zu bytes", lens[i]);
-            assert_true(stream_gives_error(&s, what));
-            b_free(&s);
-        }
+        /* TLS 1.3: longer identities are tickets (test_psk_parse__tls13_tickets_are_skipped) */
         /* TLS 1.2 CKE */
         for (size_t ec = 0; ec <= 65; ec += 65) {
             flow f = tls12_flow("", ec);
@@ -1700,7 +1713,8 @@ int main(void)
         cmocka_unit_test(test_psk_parse__tls13_one_identity),
         cmocka_unit_test(test_psk_parse__tls13_several_identities_up_to_eight),
         cmocka_unit_test(test_psk_parse__tls13_identities_after_the_eighth_are_not_kept),
-        cmocka_unit_test(test_psk_parse__tls13_identity_of_255_bytes_is_kept),
+        cmocka_unit_test(test_psk_parse__tls13_identity_of_128_bytes_is_kept),
+        cmocka_unit_test(test_psk_parse__tls13_tickets_are_skipped),
         cmocka_unit_test(test_psk_parse__tls13_without_pre_shared_key_is_no_psk),
         cmocka_unit_test(test_psk_parse__largest_record_and_handshake_message_are_accepted),
         cmocka_unit_test(test_psk_parse__tls12_plain_psk_identity_from_cke),
@@ -1721,7 +1735,7 @@ int main(void)
         cmocka_unit_test(test_psk_parse__handshake_length_one_long_completed_by_the_next_record),
         cmocka_unit_test(test_psk_parse__truncated_client_hello_is_an_error),
         cmocka_unit_test(test_psk_parse__truncated_client_key_exchange_is_an_error),
-        cmocka_unit_test(test_psk_parse__identity_longer_than_255_is_an_error),
+        cmocka_unit_test(test_psk_parse__cke_identity_longer_than_255_is_an_error),
         cmocka_unit_test(test_psk_parse__zero_length_identity_is_an_error),
         cmocka_unit_test(test_psk_parse__empty_cke_identity),
         cmocka_unit_test(test_psk_parse__record_length_over_the_limit_is_an_error),
