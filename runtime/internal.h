@@ -46,7 +46,7 @@ typedef struct tern__counters {
     _Atomic uint64_t bytes_in, bytes_out, tasks_run, mailbox_full;
     _Atomic uint64_t accept_emfile, accept_enfile, accept_enomem, accept_other, accept_paused;
     _Atomic uint64_t timeouts_idle, timeouts_connect, resets;
-    _Atomic uint64_t handshakes, handshake_failures;
+    _Atomic uint64_t handshakes, handshake_failures, handshakes_resumed, handshakes_psk;
     _Atomic uint64_t psk_lookups, psk_unknown, psk_bad_key, psk_timeouts, psk_overload;
     _Atomic uint64_t psk_store_errors, psk_pending; /* psk_pending: a gauge, +1 and -1 */
 } tern__counters;
@@ -422,6 +422,8 @@ struct tern_socket {
     void (*ssl_expected_free)(void *p);
     void *ssl_psk;            /* ssl/: a client's PSK, given before TLS started */
     void (*ssl_psk_free)(void *p);
+    void *ssl_session;        /* ssl/: a client's session to offer, given before TLS started */
+    void (*ssl_session_free)(void *p);
     uint64_t hs_deadline_ms;  /* TLS handshake deadline (loop ms), 0: none */
     size_t unreported_plain;  /* TLS: plaintext bytes encrypted, not yet reported written */
     size_t unreported_cipher; /* TLS: record bytes sent, not yet reported */

@@ -31,6 +31,8 @@ void tern__counters_add(tern_stats *o, const tern__counters *c)
     o->resets += tern__read(&c->resets);
     o->handshakes += tern__read(&c->handshakes);
     o->handshake_failures += tern__read(&c->handshake_failures);
+    o->handshakes_resumed += tern__read(&c->handshakes_resumed);
+    o->handshakes_psk += tern__read(&c->handshakes_psk);
     o->psk_lookups += tern__read(&c->psk_lookups);
     o->psk_unknown += tern__read(&c->psk_unknown);
     o->psk_bad_key += tern__read(&c->psk_bad_key);
@@ -92,6 +94,8 @@ int tern_runtime_reactor_stats(const tern_runtime *rt, unsigned i, tern_stats *o
     XX(resets)                                                                                 \
     XX(handshakes)                                                                             \
     XX(handshake_failures)                                                                     \
+    XX(handshakes_resumed)                                                                     \
+    XX(handshakes_psk)                                                                         \
     XX(psk_lookups)                                                                            \
     XX(psk_unknown)                                                                            \
     XX(psk_bad_key)                                                                            \

@@ -196,6 +196,11 @@ static void tls_fail(tern_socket *s, const char *stage, int wolf_err)
         tern__socket_seterr(s, code, "%s: peer certificate: %s", stage, tls->verify_error);
     } else if (tern__psk_explain_failure(s, tls, stage, detail)) {
         code = TERN_E_TLS_HANDSHAKE;
+    } else if (!tls->handshake_done && tern__session_failed(s, tls)) {
+        tern__socket_seterr(s, code,
+                            "%s: %s (a session was offered: if the server refused it, this TLS "
+                            "library cannot fall back; connect again without it)",
+                            stage, detail);
     } else {
         tern__socket_seterr(s, code, "%s: %s", stage, detail);
     }
@@ -234,6 +239,11 @@ static void tls_input(tern_socket *s)
             return;
         }
         tls->handshake_done = true;
+        if (wolfSSL_session_reused(tls->ssl)) {
+            tern__count(&s->r->counters.handshakes_resumed, 1);
+        } else if (tls->psk_state == TERN__PSK_STATE_KEY || (!tls->server && s->ssl_psk != NULL)) {
+            tern__count(&s->r->counters.handshakes_psk, 1);
+        }
         if (tls->must_verify && tern_ssl_error_list_count(tls->errors) > 0) {
             /* hold: no `encrypted`, no data either way, until ssl_errors is answered */
             tls->verify_pending = true;
@@ -292,6 +302,12 @@ static void tls_deliver(tern_socket *s)
     if (tls != NULL && tls->psk_event_due) {
         tern__psk_deliver(s, tls);
         return;
+    }
+    if (tls != NULL && tls->ticket_due) {
+        tern__session_deliver(s, tls);
+        if (s->free_requested || s->state != TERN_SOCKET_STATE_CONNECTED) {
+            return;
+        }
     }
     if (tls == NULL || !tls->verify_pending) {
         return;
@@ -431,6 +447,7 @@ static int tls_begin(tern_socket *s, bool server)
         }
     }
     tern__psk_setup(s, tls, cfg, server);
+    tern__session_setup(s, tls, cfg, server);
     /* expected errors given before the handshake move in */
     tls->expected = s->ssl_expected;
     s->ssl_expected = NULL;

@@ -61,6 +61,7 @@ static void destroy(tern__object *o)
     free(cfg->sni);
     free(cfg->alpn);
     free(cfg->psk_hint);
+    tern__client_sessions_free(cfg->client_sessions);
     free(cfg->cert_buf);
     tern_certificate_unref(cfg->local_cert);
     free(cfg->ocsp_response);
@@ -96,6 +97,10 @@ tern_ssl_config *tern_ssl_config_new(void)
         destroy(&cfg->base);
         return NULL;
     }
+    /* tickets resume without server state; wolfSSL's session-id cache is process-wide and
+     * locked: off on servers unless asked for (tern_ssl_config_set_session_cache) */
+    wolfSSL_CTX_set_session_cache_mode(cfg->server_ctx, WOLFSSL_SESS_CACHE_OFF);
+    wolfSSL_CTX_UseSessionTicket(cfg->client_ctx);
     WOLFSSL_CTX *ctxs[2] = {cfg->server_ctx, cfg->client_ctx};
     for (int i = 0; i < 2; i++) {
         if (wolfSSL_CTX_SetMinVersion(ctxs[i], WOLFSSL_TLSV1_2) != WOLFSSL_SUCCESS ||

@@ -12,6 +12,7 @@
 #include "../runtime/internal.h"
 
 #define TERN__SSL_ERRSTR 256
+#define TERN__PEER_KEY 300 /* "host:port" of a client session */
 
 /* A TLS configuration: the settings, and one wolfSSL context per role built from them.
  * Frozen (read-only, shared by every reactor) once a server or a socket uses it. */
@@ -38,6 +39,9 @@ struct tern_ssl_config {
     void *psk_lookup_ctx;
     uint32_t psk_lookup_timeout_ms; /* 0: only the handshake deadline bounds the wait */
     uint32_t psk_max_pending;       /* handshakes waiting for an answer, per reactor */
+    struct tern_ticket_keys *ticket_keys; /* servers: tern's keys seal tickets (or NULL) */
+    unsigned tickets13;
+    struct tern__client_sessions *client_sessions; /* clients: sessions by peer, or NULL */
     unsigned char *ocsp_response; /* DER, stapled by servers */
     size_t ocsp_response_len;
     struct tern__sni_entry {
@@ -81,6 +85,8 @@ typedef struct tern__tls {
     bool psk_deadline_set;       /* the lookup timeout is the socket's deadline now */
     bool psk_pending;            /* counted in the reactor's psk_pending gauge */
     int psk_reason;              /* why it was rejected: enum tern__psk_reason */
+    bool ticket_due;             /* client: a session ticket arrived, event not yet fired */
+    bool offered_session;        /* client: a session was offered in the ClientHello */
 } tern__tls;
 
 enum tern__psk_reason {
@@ -98,6 +104,14 @@ enum tern__psk_state {
 
 /* A fatal plaintext alert with @description, if nothing was sent in this handshake yet. */
 void tern__tls_plain_alert(tern_socket *s, tern__tls *tls, int description);
+
+/* session.c */
+void tern__session_setup(tern_socket *s, tern__tls *tls, const tern_ssl_config *cfg,
+                         bool server);
+void tern__session_deliver(tern_socket *s, tern__tls *tls);
+/* A client handshake failed: true if it had offered a session (then dropped from the store). */
+bool tern__session_failed(tern_socket *s, tern__tls *tls);
+void tern__client_sessions_free(struct tern__client_sessions *cs);
 
 /* psk.c */
 void tern__psk_setup(tern_socket *s, tern__tls *tls, const tern_ssl_config *cfg, bool server);

@@ -71,6 +71,10 @@ struct app {
     const char *alpn;
     const char *ocsp_response;
     const char *ocsp_issuer;
+    const char *ticket_keys_file;  /* shared ticket keys; else tern's own, rotated */
+    uint32_t ticket_lifetime_s;
+    unsigned session_tickets;      /* TLS 1.3 tickets per handshake */
+    tern_ticket_keys *tickets;
     const char *tls_min_name; /* as given, for the log */
     enum tern_ssl_protocol tls_min;
     bool verify_client;
@@ -400,10 +404,21 @@ static void on_reload(tern_runtime *rt, void *user)
 
     if (app->ssl == NULL) {
         app_log_msg(APP_LOG_INFO, "SIGHUP: nothing to reload (plaintext server)");
-    } else {
-        app_log_msg(APP_LOG_WARN,
-                    "SIGHUP: reloading the certificate is not supported yet; restart to load it");
+        return;
     }
+    if (app->ticket_keys_file != NULL) {
+        char err[512] = "", quoted[600];
+        int rc = tern_ticket_keys_load_file(app->tickets, app->ticket_keys_file, err, sizeof(err));
+        if (rc < 0) {
+            app_log(APP_LOG_WARN, "SIGHUP: ticket key file refused; the keys in force stay",
+                    "reason=%s", app_log_quote(quoted, sizeof(quoted), err));
+        } else {
+            app_log(APP_LOG_INFO, "SIGHUP: ticket keys reloaded", "count=%zu",
+                    tern_ticket_keys_count(app->tickets));
+        }
+    }
+    app_log_msg(APP_LOG_WARN,
+                "SIGHUP: reloading the certificate is not supported yet; restart to load it");
 }
 
 /* ---- options ------------------------------------------------------------------------- */
@@ -458,6 +473,13 @@ static void usage(FILE *out)
             "      --ocsp-response FILE   staple this DER OCSP response (with --ocsp-issuer:\n"
             "                             the certificate's issuer, PEM, to check it)\n"
             "      --ocsp-issuer FILE     the issuer of --cert, trusted to check the response\n"
+            "      --ticket-keys FILE     seal session tickets with these keys (96 hex digits\n"
+            "                             per line, the first seals; openssl rand -hex 48),\n"
+            "                             shared with other servers; SIGHUP reloads it.\n"
+            "                             Default: tern's own keys, rotated every lifetime/2\n"
+            "      --ticket-lifetime S    how long a ticket resumes (default 7200)\n"
+            "      --session-tickets N    TLS 1.3 tickets after each handshake (0..16,\n"
+            "                             default 1; 0: no resumption by ticket)\n"
             "      --plain                serve plaintext TCP; no TLS option may be given\n"
             "      --ciphers LIST         cipher suites, ':'-separated (OpenSSL or IANA\n"
             "                             names, TLS 1.3 suites included); weak suites are\n"
@@ -514,6 +536,9 @@ enum {
     OPT_STARTTLS,
     OPT_ALPN,
     OPT_OCSP_RESPONSE,
+    OPT_TICKET_KEYS,
+    OPT_TICKET_LIFETIME,
+    OPT_SESSION_TICKETS,
     OPT_OCSP_ISSUER,
     OPT_PLAIN,
 };
@@ -538,6 +563,7 @@ static void check_tls_options(const struct app *app)
         {app->alpn != NULL, "--alpn"},
         {app->ocsp_response != NULL, "--ocsp-response"},
         {app->ocsp_issuer != NULL, "--ocsp-issuer"},
+        {app->ticket_keys_file != NULL, "--ticket-keys"},
     };
 
     if (app->plain) {
@@ -591,6 +617,9 @@ static void parse_args(struct app *app, int argc, char **argv)
         {"starttls", no_argument, NULL, OPT_STARTTLS},
         {"alpn", required_argument, NULL, OPT_ALPN},
         {"ocsp-response", required_argument, NULL, OPT_OCSP_RESPONSE},
+        {"ticket-keys", required_argument, NULL, OPT_TICKET_KEYS},
+        {"ticket-lifetime", required_argument, NULL, OPT_TICKET_LIFETIME},
+        {"session-tickets", required_argument, NULL, OPT_SESSION_TICKETS},
         {"ocsp-issuer", required_argument, NULL, OPT_OCSP_ISSUER},
         {"plain", no_argument, NULL, OPT_PLAIN},
         {"help", no_argument, NULL, 'h'},
@@ -672,6 +701,15 @@ static void parse_args(struct app *app, int argc, char **argv)
             break;
         case OPT_OCSP_RESPONSE:
             app->ocsp_response = optarg;
+            break;
+        case OPT_TICKET_KEYS:
+            app->ticket_keys_file = optarg;
+            break;
+        case OPT_TICKET_LIFETIME:
+            app->ticket_lifetime_s = (uint32_t)app_opt_uint("--ticket-lifetime", optarg, 1, 604800);
+            break;
+        case OPT_SESSION_TICKETS:
+            app->session_tickets = (unsigned)app_opt_uint("--session-tickets", optarg, 0, 16);
             break;
         case OPT_OCSP_ISSUER:
             app->ocsp_issuer = optarg;
@@ -918,6 +956,31 @@ static void build_ssl_config(struct app *app)
             app_config_fail(app->ssl, "--ocsp-response", app->ocsp_response, rc);
         }
     }
+    /* Session tickets: keys from the file (shared), or tern's own, rotated. */
+    app->tickets = tern_ticket_keys_new(app->ticket_lifetime_s,
+                                        app->ticket_keys_file != NULL ? TERN_TICKET_ROTATE_NEVER
+                                                                      : 0);
+    if (app->tickets == NULL) {
+        fprintf(stderr, PROGRAM ": cannot make session ticket keys\n");
+        exit(EXIT_FAILURE_RUNTIME);
+    }
+    if (app->ticket_keys_file != NULL) {
+        char err[512] = "";
+        rc = tern_ticket_keys_load_file(app->tickets, app->ticket_keys_file, err, sizeof(err));
+        if (rc < 0) {
+            fprintf(stderr, PROGRAM ": --ticket-keys: %s\n", err[0] != '\0' ? err : tern_strerror(rc));
+            exit(APP_EXIT_USAGE);
+        }
+        if (err[0] != '\0') {
+            char quoted[600];
+            app_log(APP_LOG_WARN, "ticket key file permissions", "warning=%s",
+                    app_log_quote(quoted, sizeof(quoted), err));
+        }
+    }
+    if ((rc = tern_ssl_config_set_ticket_keys(app->ssl, app->tickets)) < 0 ||
+        (rc = tern_ssl_config_set_session_tickets(app->ssl, app->session_tickets, true)) < 0) {
+        app_config_fail(app->ssl, "--session-tickets", "", rc);
+    }
     /* Without --client-ca there is nothing to check a client certificate against: do not
      * ask for one (the default, AUTO, would). */
     enum tern_verify_mode mode = app->client_ca == NULL ? TERN_VERIFY_NONE
@@ -940,6 +1003,7 @@ int main(int argc, char **argv)
         .balance = TERN_BALANCE_ROUND_ROBIN,
         .drain_ms = DEFAULT_DRAIN_MS,
         .tls_min = TERN_SSL_PROTOCOL_TLS1_2,
+        .session_tickets = 1,
     };
     tern_runtime_options ro;
     int exit_code = EXIT_FAILURE_RUNTIME;
@@ -1025,5 +1089,6 @@ out:
     tern_actor_unref(app.stats_actor);
     tern_runtime_free(app.rt);
     tern_ssl_config_unref(app.ssl); /* the server held its own reference */
+    tern_ticket_keys_free(app.tickets);
     return exit_code;
 }

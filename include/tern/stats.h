@@ -36,6 +36,8 @@ typedef struct tern_stats {
     uint64_t resets;                /* ro: sockets that ended with an error */
     uint64_t handshakes;            /* ro: TLS handshakes completed */
     uint64_t handshake_failures;    /* ro: TLS handshakes that failed (incl. timeouts) */
+    uint64_t handshakes_resumed;    /* ro: of `handshakes`, those that resumed a session */
+    uint64_t handshakes_psk;        /* ro: of `handshakes`, those with an external PSK */
     uint64_t psk_lookups;           /* ro: PSK identities asked of the event or a store */
     uint64_t psk_unknown;           /* ro: identities refused as unknown (event or store) */
     uint64_t psk_bad_key;           /* ro: handshakes that failed after a key was given */

@@ -14,6 +14,7 @@
 #include <tern/ssl_error.h>
 #include <tern/certificate.h>
 #include <tern/psk.h>
+#include <tern/session.h>
 #include <tern/stats.h>
 #include <tern/version.h>
 
