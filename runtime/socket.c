@@ -317,6 +317,9 @@ static void release(tern_socket *s)
     if (s->ssl_psk_free != NULL) {
         s->ssl_psk_free(s->ssl_psk);
     }
+    if (s->ssl_session_free != NULL) {
+        s->ssl_session_free(s->ssl_session);
+    }
     tern__bufq_clear(s->r, &s->rbuf);
     tern__bufq_clear(s->r, &s->wbuf);
     tern__bufq_clear(s->r, &s->crbuf);

@@ -647,10 +647,30 @@ static void abort_all(struct bench_worker *w)
     }
 }
 
+/* Open loop: the arrivals that were due by now and never started (the target fell behind
+ * so far that even the connection cap was reached); reported, since their latency is
+ * unknown but at least their wait. */
+static void count_backlog(struct bench_worker *w)
+{
+    if (w->period_ns == 0 || w->finished) {
+        return;
+    }
+    uint64_t now = bench_now_us();
+    uint64_t elapsed_ns = (now - w->b->t0_us) * 1000u;
+    if (elapsed_ns < w->offset_ns) {
+        return;
+    }
+    uint64_t due = (elapsed_ns - w->offset_ns) / w->period_ns + 1; /* arrivals 0..k due */
+    if (due > w->next_arrival && (w->quota == 0 || w->launched < w->quota)) {
+        w->backlog_at_end += due - w->next_arrival;
+    }
+}
+
 static void on_end(tern_timer *t, void *user)
 {
     struct bench_worker *w = user;
 
+    count_backlog(w);
     abort_all(w);
     finish_worker(w);
 }
@@ -704,6 +724,7 @@ static void stop_task(tern_reactor *r, void *arg)
     if (r == NULL) {
         return;
     }
+    count_backlog(w);
     abort_all(w);
     finish_worker(w);
 }

@@ -122,6 +122,7 @@ struct bench_worker {
     size_t ndetails;
     uint64_t details_dropped;           /* errors whose text did not fit the table */
     uint64_t aborted_at_end;            /* measured operations cut by the end of the run */
+    uint64_t backlog_at_end;            /* open loop: arrivals due, not started at the end */
 
     struct bench_counts live;           /* everything, the warm-up included */
     bench_hist ihist[BENCH_NTYPES];     /* latencies since the last tick */

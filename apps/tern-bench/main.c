@@ -914,6 +914,7 @@ static void collect(struct bench *b, struct bench_result *res, uint64_t end_us)
             bench_hist_merge(&res->hist[t], &w->hist[t]);
         }
         res->aborted_at_end += w->aborted_at_end;
+        res->backlog_at_end += w->backlog_at_end;
         res->details_dropped += w->details_dropped;
         for (size_t d = 0; d < w->ndetails; d++) {
             size_t j = 0;

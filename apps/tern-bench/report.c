@@ -151,6 +151,11 @@ void bench_report_summary(FILE *out, const struct bench_result *res)
         fprintf(out, "cut by the end of the run (not counted): %llu\n",
                 (unsigned long long)res->aborted_at_end);
     }
+    if (res->backlog_at_end > 0) {
+        fprintf(out,
+                "scheduled but never started (the target fell behind the rate): %llu\n",
+                (unsigned long long)res->backlog_at_end);
+    }
     fprintf(out, "\nerrors: %llu\n", (unsigned long long)errors);
     for (unsigned k = 0; k < BENCH_NERRS; k++) {
         if (res->total.errors[k] == 0) {
@@ -307,7 +312,8 @@ int bench_report_json(FILE *out, const struct bench_result *res)
     json_number(out, per_s(res->total.bytes_in, res->measured_s) / 1e6);
     fputs(", \"mb_per_s_out\": ", out);
     json_number(out, per_s(res->total.bytes_out, res->measured_s) / 1e6);
-    fprintf(out, ", \"aborted_at_end\": %llu},\n", (unsigned long long)res->aborted_at_end);
+    fprintf(out, ", \"aborted_at_end\": %llu, \"backlog_at_end\": %llu},\n",
+            (unsigned long long)res->aborted_at_end, (unsigned long long)res->backlog_at_end);
 
     fputs("  \"types\": {", out);
     bool first = true;

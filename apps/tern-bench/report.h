@@ -34,6 +34,7 @@ struct bench_result {
     size_t ndetails;
     uint64_t details_dropped;
     uint64_t aborted_at_end;
+    uint64_t backlog_at_end;      /* open loop: arrivals due, never started */
     struct bench_second *series;
     size_t nseries;
 };

@@ -92,6 +92,9 @@ typedef struct tern_socket_events {
     /** Server: a client offered the PSK identity in @p auth; answer, defer, or ignore (=
      * unknown). See psk.h. */
     void (*psk_authentication_required)(tern_socket *s, tern_psk_authenticator *auth, void *user);
+    /** Client: the server sent a session ticket (QSslSocket's newSessionTicketReceived): the
+     * session can now be exported (`tern_socket_session_export`, session.h) and resumed. */
+    void (*new_session_ticket)(tern_socket *s, void *user);
 } tern_socket_events;
 
 /**

@@ -1,0 +1,245 @@
+#!/bin/sh
+# SPDX-License-Identifier: MIT
+#
+# Interop: tern-bench against real servers on loopback:
+#   - tern-echo (TLS, the test PKI): --count 200 handshakes, zero errors, strict JSON with the
+#     same figures; handshakes with one request each; echo round trips; --source-addrs
+#     (the server sees the connections come from 127.0.0.2 and 127.0.0.3);
+#   - `openssl s_server`: --count 200 handshakes, TLS 1.3 and 1.2, zero errors;
+#   - tern-gateway with a certificate and a PSK file (full and PSK handshakes on one port):
+#     --mix full=50,psk=50 over 10,000 handshakes lands within 2% of the ratio, zero errors;
+#   - a target refusing everything: the run ends (exit 1) and reports the refusals.
+# JSON is checked by test_bench_json (a strict checker; python3 and jq are not on a fresh
+# Debian), which also reads the figures out of it.
+# Exit 0: pass; 77: skipped (no openssl, no test certificates); anything else: fail.
+#
+# Usage: tern_bench.sh TERN_BENCH TERN_ECHO TERN_GATEWAY JSON_CHECK CERTS_DIR
+set -u
+
+if [ "$#" -ne 5 ]; then
+    echo "usage: $0 TERN_BENCH TERN_ECHO TERN_GATEWAY JSON_CHECK CERTS_DIR" >&2
+    exit 2
+fi
+bench=$1
+echo_bin=$2
+gw_bin=$3
+json_check=$4
+certs=$5
+. "$(dirname "$0")/lib.sh"
+
+if ! command -v openssl >/dev/null 2>&1; then
+    echo "SKIP: openssl not found"
+    exit 77
+fi
+if [ ! -f "$certs/ca.pem" ]; then
+    echo "SKIP: no test certificates in $certs"
+    exit 77
+fi
+for b in "$bench" "$echo_bin" "$gw_bin" "$json_check"; do
+    if [ ! -x "$b" ]; then
+        echo "FAIL: $b is not executable"
+        exit 1
+    fi
+done
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/tern-bench.XXXXXX")
+echo_pid=
+ss_pid=
+gw_pid=
+be_pid=
+cleanup() {
+    stop_pid "$ss_pid"
+    stop_pid "$gw_pid"
+    stop_pid "$be_pid"
+    stop_pid "$echo_pid"
+    [ -n "${KEEP_WORK:-}" ] || rm -rf "$work"
+}
+trap cleanup EXIT
+trap 'exit 1' INT TERM
+
+fail() {
+    echo "FAIL: $*"
+    for f in "$work"/*.log "$work"/*.out; do
+        [ -f "$f" ] || continue
+        echo "---- $(basename "$f") (last 30 lines)"
+        tail -n 30 "$f"
+    done
+    exit 1
+}
+
+# json FILE PATH: the value at PATH in FILE (after a strict check of the whole file).
+json() {
+    "$json_check" "$1" "$2" || fail "$1: no $2 (or not strict JSON)"
+}
+
+# check_run NAME COUNT_TYPE EXPECTED: the JSON of run NAME is strict, has zero errors and
+# EXPECTED operations of type COUNT_TYPE.
+check_run() {
+    "$json_check" "$work/$1.json" >/dev/null 2>"$work/$1.check" ||
+        fail "$1: JSON: $(cat "$work/$1.check")"
+    errors=$(json "$work/$1.json" totals.errors)
+    [ "$errors" = 0 ] || fail "$1: $errors errors"
+    n=$(json "$work/$1.json" "types.$2.count")
+    [ "$n" = "$3" ] || fail "$1: $n $2 operations, expected $3"
+    ok=$(json "$work/$1.json" totals.ok)
+    series=$(json "$work/$1.json" series)
+    [ "$series" -ge 1 ] || fail "$1: no per-second series"
+    echo "ok: $1 ($n $2, $ok operations in all, $series seconds in the series)"
+}
+
+# ---- tern-echo ---------------------------------------------------------------------------------
+timeout 150 "$echo_bin" --listen 127.0.0.1:0 --threads 1 --log-level debug \
+    --cert "$certs/server-ec.pem" --key "$certs/server-ec.key" \
+    >"$work/echo.out" 2>"$work/echo.log" &
+echo_pid=$!
+port=$(wait_port "$work/echo.log" "$echo_pid") || fail "tern-echo did not start"
+echo "tern-echo (pid $echo_pid) on 127.0.0.1:$port"
+
+timeout 60 "$bench" --target "127.0.0.1:$port" --ca "$certs/ca.pem" --sni localhost \
+    --count 200 --connections 4 --json "$work/echo-hs.json" --csv "$work/echo-hs.csv" \
+    >"$work/echo-hs.out" 2>&1 || fail "echo-hs: tern-bench exited $?"
+check_run echo-hs full 200
+grep -q '^full  *200 ' "$work/echo-hs.out" || fail "echo-hs: no summary line for full"
+grep -q '^errors: 0$' "$work/echo-hs.out" || fail "echo-hs: the summary shows errors"
+head -n 1 "$work/echo-hs.csv" | grep -q '^second,dur_s,warmup,ok_full' ||
+    fail "echo-hs: CSV header"
+# stdout is not a terminal: the live lines are plain lines, no carriage returns
+if tr -d '\n' <"$work/echo-hs.out" | grep -q "$(printf '\r')"; then
+    fail "echo-hs: carriage returns in the output of a non-terminal"
+fi
+
+timeout 60 "$bench" --target "127.0.0.1:$port" --ca "$certs/ca.pem" --sni localhost --tls 1.2 \
+    --count 200 --payload 100 --quiet --json "$work/echo-req.json" \
+    >"$work/echo-req.out" 2>&1 || fail "echo-req: tern-bench exited $?"
+check_run echo-req request 200
+[ "$(json "$work/echo-req.json" totals.bytes_in)" = 20000 ] || fail "echo-req: bytes_in"
+
+timeout 60 "$bench" --target "127.0.0.1:$port" --ca "$certs/ca.pem" --sni localhost \
+    --mode echo --count 500 --payload 512 --connections 3 --quiet --json "$work/echo-rt.json" \
+    >"$work/echo-rt.out" 2>&1 || fail "echo-rt: tern-bench exited $?"
+check_run echo-rt request 500
+
+timeout 60 "$bench" --target "127.0.0.1:$port" --ca "$certs/ca.pem" --sni localhost \
+    --count 40 --source-addrs 127.0.0.2-127.0.0.3 --quiet --json "$work/echo-src.json" \
+    >"$work/echo-src.out" 2>&1 || fail "echo-src: tern-bench exited $?"
+check_run echo-src full 40
+grep -q 'msg="accepted" peer=127\.0\.0\.2:' "$work/echo.log" ||
+    fail "echo-src: no connection from 127.0.0.2"
+grep -q 'msg="accepted" peer=127\.0\.0\.3:' "$work/echo.log" ||
+    fail "echo-src: no connection from 127.0.0.3"
+echo "ok: --source-addrs (connections from 127.0.0.2 and 127.0.0.3)"
+
+# a certificate that does not match the name asked for: verify errors, exit 1
+timeout 60 "$bench" --target "127.0.0.1:$port" --ca "$certs/ca.pem" --sni wrong.example \
+    --count 5 --quiet --json "$work/echo-verify.json" >"$work/echo-verify.out" 2>&1
+rc=$?
+[ "$rc" = 1 ] || fail "echo-verify: exit $rc, expected 1"
+[ "$(json "$work/echo-verify.json" errors.verify)" = 5 ] || fail "echo-verify: verify errors"
+echo "ok: verify failures counted"
+stop_pid "$echo_pid"
+echo_pid=
+
+# ---- openssl s_server ----------------------------------------------------------------------------
+# It serves one connection at a time; -rev reads nothing from stdin. It prints ACCEPT once
+# it listens; a port taken by someone else makes it exit at once: try another.
+n=0
+ss_port=
+while [ "$n" -lt 5 ]; do
+    try=$((20000 + ($$ * 7 + n * 4099) % 40000))
+    timeout 100 openssl s_server -accept "127.0.0.1:$try" -cert "$certs/server-ec.pem" \
+        -key "$certs/server-ec.key" -rev >"$work/s_server.log" 2>&1 &
+    ss_pid=$!
+    k=0
+    while [ "$k" -lt 50 ] && kill -0 "$ss_pid" 2>/dev/null &&
+        ! grep -q '^ACCEPT' "$work/s_server.log"; do
+        sleep 0.1
+        k=$((k + 1))
+    done
+    if kill -0 "$ss_pid" 2>/dev/null && grep -q '^ACCEPT' "$work/s_server.log"; then
+        ss_port=$try
+        break
+    fi
+    stop_pid "$ss_pid"
+    ss_pid=
+    n=$((n + 1))
+done
+[ -n "$ss_port" ] || fail "openssl s_server did not start (5 ports tried)"
+echo "openssl s_server (pid $ss_pid) on 127.0.0.1:$ss_port"
+for v in 1.3 1.2; do
+    timeout 60 "$bench" --target "127.0.0.1:$ss_port" --ca "$certs/ca.pem" --sni localhost \
+        --tls "$v" --count 200 --connections 2 --quiet --json "$work/ss-$v.json" \
+        >"$work/ss-$v.out" 2>&1 || fail "s_server TLS $v: tern-bench exited $?"
+    check_run "ss-$v" full 200
+done
+stop_pid "$ss_pid"
+ss_pid=
+
+# ---- tern-gateway: certificate and PSK on one port -----------------------------------------------
+key1=00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff
+key2=0123456789abcdef0123456789abcdef
+printf 'dev1:%s\ndev2:%s\n' "$key1" "$key2" >"$work/ids.psk"
+chmod 600 "$work/ids.psk"
+timeout 150 "$echo_bin" --plain --listen 127.0.0.1:0 --threads 1 \
+    >"$work/be.out" 2>"$work/be.log" &
+be_pid=$!
+be_port=$(wait_port "$work/be.log" "$be_pid") || fail "the backend did not start"
+timeout 150 "$gw_bin" --listen 127.0.0.1:0 --backend "127.0.0.1:$be_port" \
+    --psk-file "$work/ids.psk" --cert "$certs/server-ec.pem" --key "$certs/server-ec.key" \
+    --threads 1 >"$work/gw.out" 2>"$work/gw.log" &
+gw_pid=$!
+gw_port=$(wait_port "$work/gw.log" "$gw_pid") || fail "tern-gateway did not start"
+echo "tern-gateway (pid $gw_pid) on 127.0.0.1:$gw_port, backend 127.0.0.1:$be_port"
+
+timeout 120 "$bench" --target "127.0.0.1:$gw_port" --ca "$certs/ca.pem" --sni localhost \
+    --mix full=50,psk=50 --psk-file "$work/ids.psk" --count 10000 --connections 8 \
+    --json "$work/mix.json" >"$work/mix.out" 2>&1 || fail "mix: tern-bench exited $?"
+"$json_check" "$work/mix.json" >/dev/null 2>"$work/mix.check" ||
+    fail "mix: JSON: $(cat "$work/mix.check")"
+[ "$(json "$work/mix.json" totals.errors)" = 0 ] || fail "mix: errors"
+full=$(json "$work/mix.json" types.full.count)
+psk=$(json "$work/mix.json" types.psk.count)
+[ $((full + psk)) = 10000 ] || fail "mix: $full full + $psk psk is not 10000"
+# within 2% of 50%: 4800..5200 of 10,000
+for n in "$full" "$psk"; do
+    if [ "$n" -lt 4800 ] || [ "$n" -gt 5200 ]; then
+        fail "mix: $full full / $psk psk is not within 2% of 50/50"
+    fi
+done
+echo "ok: mix full=50,psk=50 over 10000 handshakes: $full full, $psk psk"
+
+timeout 60 "$bench" --target "127.0.0.1:$gw_port" --mode psk --tls 1.2 \
+    --psk-identity dev2 --psk-key "$key2" --count 200 --payload 64 --quiet \
+    --json "$work/psk12.json" >"$work/psk12.out" 2>&1 || fail "psk12: tern-bench exited $?"
+check_run psk12 psk 200
+
+# a wrong key: refused by the gateway, counted, exit 1
+timeout 60 "$bench" --target "127.0.0.1:$gw_port" --mode psk --psk-identity dev2 \
+    --psk-key "${key2}00" --count 5 --quiet --json "$work/pskbad.json" \
+    >"$work/pskbad.out" 2>&1
+rc=$?
+[ "$rc" = 1 ] || fail "pskbad: exit $rc, expected 1"
+[ "$(json "$work/pskbad.json" totals.errors)" = 5 ] || fail "pskbad: not 5 errors"
+echo "ok: a wrong PSK key is counted as errors"
+
+# ---- a target that refuses everything --------------------------------------------------------------
+# The backend's port, once it is stopped, refuses (nothing listens there any more).
+stop_pid "$be_pid"
+be_pid=
+start=$(date +%s)
+timeout 30 "$bench" --target "127.0.0.1:$be_port" --insecure --duration 2 --connections 2 \
+    --json "$work/refused.json" >"$work/refused.out" 2>&1
+rc=$?
+end=$(date +%s)
+[ "$rc" = 1 ] || fail "refused: exit $rc, expected 1"
+[ $((end - start)) -le 10 ] || fail "refused: took $((end - start)) s for a 2 s run"
+refused=$(json "$work/refused.json" errors.refused)
+[ "$refused" -gt 0 ] || fail "refused: no refusals counted"
+[ "$(json "$work/refused.json" totals.ok)" = 0 ] || fail "refused: operations succeeded"
+grep -q '^  refused ' "$work/refused.out" || fail "refused: no breakdown in the summary"
+echo "ok: a refusing target ends with exit 1 ($refused refusals in 2 s)"
+
+timeout 30 "$bench" --target "127.0.0.1:$be_port" --insecure --count 50 --quiet \
+    >"$work/refused-count.out" 2>&1
+rc=$?
+[ "$rc" = 1 ] || fail "refused (--count): exit $rc, expected 1"
+echo "PASS"
