@@ -15,6 +15,19 @@
  * start, so a server that stalls the client (no free connection, a full connection cap) is
  * charged for the wait: coordinated omission is not hidden.
  *
+ * Resumption (--mode resume, --mix ...,resume=N). Each worker keeps one session per operation
+ * it may have in flight (a slot, struct bench_session); a resume pick takes a free slot, a
+ * filled one if there is any. A slot with a session offers it (tern_socket_set_session); the
+ * handshake's latency is recorded as "resume" when the server resumed it, else as "full" and
+ * counted in `full_instead` (full_instead_of_resumed: reported, not an error), and the new
+ * session replaces the old one. An empty slot primes: a full handshake, counted in `primed`,
+ * whose session fills the slot. TLS 1.2 tickets come inside the handshake, so the session is
+ * taken at `encrypted`; a TLS 1.3 ticket comes after it, so such an operation ends (and
+ * closes) only once `new_session_ticket` fired, after its request if it has one, within
+ * --timeout (else a `no_ticket` error). A handshake that fails with a session offered drops
+ * it; TERN_E_TLS_PROTOCOL there is the wolfSSL 5.7.x client that cannot fall back when a
+ * TLS 1.2 server refuses the session (session.h): counted as `resume_refused`.
+ *
  * Measuring. An operation counts when it started at or after the warm-up ended; operations
  * cut by the end of the run count as neither success nor error. With --count each worker
  * launches its share of the measured operations, then finishes once they ended (each is
@@ -43,6 +56,11 @@ struct bench_conn {
     bool in_op;                     /* an operation is in progress (holds an inflight slot) */
     bool handshaken;                /* `encrypted` fired */
     bool closing;                   /* we closed it; waiting for `disconnected` */
+    bool has_slot;                  /* resume: holds w->sessions[slot] while in operation */
+    bool offered;                   /* resume: offered the slot's session */
+    bool want_session;              /* resume: its new session is to fill the slot */
+    bool awaiting_ticket;           /* done, but for the TLS 1.3 ticket (want_session) */
+    unsigned slot;
 };
 
 static void pump(struct bench_worker *w);
@@ -58,7 +76,7 @@ uint64_t bench_now_us(void)
 static const char *const type_names[BENCH_NTYPES] = {"full", "psk", "resume", "request"};
 static const char *const err_names[BENCH_NERRS] = {
     "refused", "reset",  "timeout", "alert",        "verify", "handshake",
-    "closed",  "address", "resolve", "psk_not_used", "other",
+    "closed",  "address", "resolve", "psk_not_used", "resume_refused", "no_ticket", "other",
 };
 
 const char *bench_type_name(enum bench_type type)
@@ -195,12 +213,15 @@ static void op_begin(struct bench_worker *w, struct bench_conn *c, uint64_t star
     }
 }
 
+static void slot_release(struct bench_worker *w, struct bench_conn *c);
+
 static void op_end(struct bench_worker *w, struct bench_conn *c)
 {
     if (c->in_op) {
         c->in_op = false;
         w->inflight--;
     }
+    slot_release(w, c);
 }
 
 static void unlink_conn(struct bench_worker *w, struct bench_conn *c)
@@ -225,9 +246,132 @@ static void unlink_conn(struct bench_worker *w, struct bench_conn *c)
 /* Frees @p c and its socket (legal inside the socket's callbacks). */
 static void drop_conn(struct bench_worker *w, struct bench_conn *c)
 {
+    slot_release(w, c);
     unlink_conn(w, c);
     tern_socket_free(c->s);
     free(c);
+}
+
+/* ---- sessions (resume) ------------------------------------------------------------------- */
+
+static void session_clear(struct bench_session *ss)
+{
+    if (ss->data != NULL) {
+        explicit_bzero(ss->data, ss->cap);
+    }
+    ss->len = 0;
+}
+
+/* Takes a free slot for resume pick @p c: one with a session if there is any. */
+static void slot_take(struct bench_worker *w, struct bench_conn *c)
+{
+    if (w->nready > 0) {
+        c->slot = w->ready[--w->nready];
+    } else if (w->nempty > 0) {
+        c->slot = w->empty[--w->nempty];
+    } else {
+        return; /* more resume picks in flight than max_inflight: cannot happen */
+    }
+    c->has_slot = true;
+}
+
+static void slot_release(struct bench_worker *w, struct bench_conn *c)
+{
+    if (!c->has_slot) {
+        return;
+    }
+    c->has_slot = false;
+    if (w->sessions[c->slot].len > 0) {
+        w->ready[w->nready++] = c->slot;
+    } else {
+        w->empty[w->nempty++] = c->slot;
+    }
+}
+
+/* Stores the session of @p c's socket in its slot. @return true if stored; on failure the
+ * slot keeps what it had. */
+static bool slot_store(struct bench_worker *w, struct bench_conn *c)
+{
+    if (!c->has_slot) {
+        return false;
+    }
+    struct bench_session *ss = &w->sessions[c->slot];
+    ssize_t n = tern_socket_session_export(c->s, NULL, 0); /* the size it needs */
+    if (n <= 0) {
+        return false;
+    }
+    if ((size_t)n > ss->cap) {
+        size_t cap = (size_t)n < 1024 ? 1024 : (size_t)n;
+        uint8_t *bigger = malloc(cap);
+        if (bigger == NULL) {
+            return false;
+        }
+        session_clear(ss);
+        free(ss->data);
+        ss->data = bigger;
+        ss->cap = cap;
+    }
+    n = tern_socket_session_export(c->s, ss->data, ss->cap);
+    if (n <= 0 || (size_t)n > ss->cap) {
+        session_clear(ss);
+        return false;
+    }
+    if ((size_t)n < ss->len) {
+        explicit_bzero(ss->data + n, ss->len - (size_t)n); /* the rest of the old session */
+    }
+    ss->len = (size_t)n;
+    return true;
+}
+
+/* Offers the slot's session on resume pick @p c (before connecting), or leaves the slot
+ * empty for a priming full handshake. @return 0 or the code of a failed set-up. */
+static int offer_session(struct bench_worker *w, struct bench_conn *c)
+{
+    slot_take(w, c);
+    if (!c->has_slot || w->sessions[c->slot].len == 0) {
+        return 0;
+    }
+    struct bench_session *ss = &w->sessions[c->slot];
+    int rc = tern_socket_set_session(c->s, ss->data, ss->len);
+    if (rc == TERN_EINVAL) {
+        session_clear(ss); /* not a session this build reads: prime a new one */
+        return 0;
+    }
+    c->offered = rc == 0;
+    return rc;
+}
+
+/* Counts a resume pick that made a full handshake: a refused offer or a priming one. */
+static void count_resume_full(struct bench_worker *w, struct bench_conn *c)
+{
+    if (c->offered) {
+        w->live.full_instead++;
+        w->final.full_instead += c->measured ? 1 : 0;
+    } else {
+        w->live.primed++;
+        w->final.primed += c->measured ? 1 : 0;
+    }
+}
+
+/*
+ * A resume pick's handshake completed: @return the type its latency counts as. Unless the
+ * offered session was resumed, the slot is to get the new session: at once in TLS 1.2
+ * (the ticket came inside the handshake), after `new_session_ticket` in TLS 1.3.
+ */
+static enum bench_type resume_outcome(struct bench_worker *w, struct bench_conn *c)
+{
+    if (c->offered && tern_socket_session_reused(c->s)) {
+        return BENCH_TYPE_RESUME;
+    }
+    count_resume_full(w, c);
+    if (c->has_slot) {
+        if (tern_socket_session_protocol(c->s) == TERN_SSL_PROTOCOL_TLS1_3) {
+            c->want_session = true;
+        } else if (!slot_store(w, c)) {
+            session_clear(&w->sessions[c->slot]); /* the old one was not resumed either */
+        }
+    }
+    return BENCH_TYPE_FULL;
 }
 
 /* ---- connections ------------------------------------------------------------------------- */
@@ -245,7 +389,7 @@ static enum bench_type next_type(struct bench_worker *w)
         /* smooth weighted round robin: the ratio holds exactly over every 100 picks */
         unsigned best = 0;
         for (unsigned i = 0; i < BENCH_NHANDSHAKE_TYPES; i++) {
-            w->wrr[i] += cfg->mix[i];
+            w->wrr[i] += (int)cfg->mix[i];
             if (w->wrr[i] > w->wrr[best]) {
                 best = i;
             }
@@ -308,8 +452,9 @@ static void conn_encrypted(tern_socket *s, void *user)
         pump(w);
         return;
     }
+    enum bench_type type = c->type == BENCH_TYPE_RESUME ? resume_outcome(w, c) : c->type;
     if (c->in_op || persistent_mode(cfg)) {
-        record_ok(w, c, c->type, c->start_us, now); /* the handshake's latency */
+        record_ok(w, c, type, c->start_us, now); /* the handshake's latency */
     }
     switch (cfg->mode) {
     case BENCH_MODE_THROUGHPUT:
@@ -334,9 +479,15 @@ static void conn_encrypted(tern_socket *s, void *user)
     op_done(w, c, now);
 }
 
-/* The operation of a handshake-mode connection completed: close it, start the next. */
+/* The operation of a handshake-mode connection completed: close it, start the next; a
+ * TLS 1.3 resume pick that is to store its session first waits for the ticket (the idle
+ * timeout, --timeout, bounds the wait: `disconnected` then counts a no_ticket error). */
 static void op_done(struct bench_worker *w, struct bench_conn *c, uint64_t now)
 {
+    if (c->want_session) {
+        c->awaiting_ticket = true;
+        return;
+    }
     op_end(w, c);
     c->closing = true;
     if (tern_socket_close(c->s) < 0) {
@@ -393,18 +544,54 @@ static void conn_bytes_written(tern_socket *s, size_t n, void *user)
     }
 }
 
+/* TLS 1.3 (and any new ticket of a resumed connection): the session can be stored now. */
+static void conn_new_session_ticket(tern_socket *s, void *user)
+{
+    struct bench_conn *c = user;
+    struct bench_worker *w = c->w;
+
+    if (c->closing || !c->has_slot || !c->handshaken) {
+        return;
+    }
+    (void)slot_store(w, c); /* a failure leaves the slot as it was; the next pick will tell */
+    if (!c->want_session) {
+        return; /* a resumed connection: its slot now has the newer ticket */
+    }
+    c->want_session = false;
+    if (c->awaiting_ticket) {
+        c->awaiting_ticket = false;
+        op_done(w, c, bench_now_us());
+    }
+}
+
 static void conn_disconnected(tern_socket *s, int reason, void *user)
 {
     struct bench_conn *c = user;
     struct bench_worker *w = c->w;
     bool failed = c->in_op || (!c->closing && persistent_mode(w->b->cfg));
 
-    if (failed) {
+    if (c->awaiting_ticket) {
+        /* the handshake (and request) counted; only the session to resume is missing */
+        char text[200];
+        int err = reason != 0 ? reason : tern_socket_error(s);
+        snprintf(text, sizeof(text), "%s: no TLS 1.3 session ticket after the handshake",
+                 err != 0 ? tern_err_name(err) : "closed");
+        record_error(w, c, BENCH_ERR_NO_TICKET, text);
+    } else if (failed) {
         int err = reason != 0 ? reason : tern_socket_error(s);
         enum bench_err kind = bench_err_classify(err);
         char text[200];
         const char *why = tern_socket_error_string(s);
         snprintf(text, sizeof(text), "%s: %s", tern_err_name(err), why[0] != '\0' ? why : "-");
+        if (c->offered && !c->handshaken && kind != BENCH_ERR_REFUSED &&
+            kind != BENCH_ERR_RESET && kind != BENCH_ERR_TIMEOUT && kind != BENCH_ERR_ADDRESS &&
+            kind != BENCH_ERR_RESOLVE) {
+            /* the offered session broke the handshake: drop it, the next pick primes */
+            session_clear(&w->sessions[c->slot]);
+            if (err == TERN_E_TLS_PROTOCOL) {
+                kind = BENCH_ERR_RESUME_REFUSED;
+            }
+        }
         if (!c->in_op && c->handshaken) {
             /* a long-lived connection died between operations: one failure, now */
             c->measured = bench_now_us() >= warmup_end_us(w);
@@ -424,6 +611,7 @@ static const tern_socket_events conn_events = {
     .ready_read = conn_ready_read,
     .bytes_written = conn_bytes_written,
     .disconnected = conn_disconnected,
+    .new_session_ticket = conn_new_session_ticket,
 };
 
 /* Opens one connection; its handshake is the operation begun at @p start_us (closed loop:
@@ -475,6 +663,9 @@ static bool open_conn(struct bench_worker *w, uint64_t start_us, bool op)
         const struct bench_psk *p = &cfg->psks[w->psk_next];
         w->psk_next = (w->psk_next + 1) % cfg->npsks;
         rc = tern_socket_set_psk(c->s, p->identity, p->identity_len, p->key, p->key_len);
+    }
+    if (rc == 0 && c->type == BENCH_TYPE_RESUME) {
+        rc = offer_session(w, c);
     }
     if (rc == 0) {
         rc = tern_socket_connect_to_host_encrypted(c->s, cfg->host, cfg->port, cfg->sni);
@@ -742,6 +933,8 @@ int bench_load_init(struct bench *b)
     }
     b->nworkers = n;
     atomic_init(&b->done, 0);
+    bool resume = cfg->mode == BENCH_MODE_RESUME ||
+                  (cfg->mode == BENCH_MODE_MIX && cfg->mix[BENCH_TYPE_RESUME] > 0);
     for (unsigned i = 0; i < n; i++) {
         struct bench_worker *w = &b->workers[i];
         w->b = b;
@@ -774,6 +967,19 @@ int bench_load_init(struct bench *b)
         w->chunk = calloc(1, CHUNK_BYTES);
         if (w->chunk == NULL) {
             return TERN_ENOMEM;
+        }
+        if (resume && w->max_inflight > 0) {
+            unsigned n_slots = w->max_inflight;
+            w->sessions = calloc(n_slots, sizeof(*w->sessions));
+            w->ready = calloc(n_slots, sizeof(*w->ready));
+            w->empty = calloc(n_slots, sizeof(*w->empty));
+            if (w->sessions == NULL || w->ready == NULL || w->empty == NULL) {
+                return TERN_ENOMEM;
+            }
+            for (unsigned k = 0; k < n_slots; k++) {
+                w->empty[k] = n_slots - 1 - k; /* slot 0 is taken first */
+            }
+            w->nempty = n_slots;
         }
     }
     return 0;
@@ -817,8 +1023,18 @@ uint64_t bench_worker_take(struct bench_worker *w, struct bench_counts *counts,
 void bench_load_free(struct bench *b)
 {
     for (unsigned i = 0; i < b->nworkers; i++) {
-        pthread_mutex_destroy(&b->workers[i].lock);
-        free(b->workers[i].chunk);
+        struct bench_worker *w = &b->workers[i];
+        pthread_mutex_destroy(&w->lock);
+        free(w->chunk);
+        if (w->sessions != NULL) {
+            for (unsigned k = 0; k < w->max_inflight; k++) {
+                session_clear(&w->sessions[k]); /* they hold the sessions' secrets */
+                free(w->sessions[k].data);
+            }
+        }
+        free(w->sessions);
+        free(w->ready);
+        free(w->empty);
     }
     free(b->workers);
     b->workers = NULL;

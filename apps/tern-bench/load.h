@@ -27,14 +27,19 @@
 /** What each connection (or request) does. */
 enum bench_mode {
     BENCH_MODE_HANDSHAKE,  /* full handshake, optional request, close */
-    BENCH_MODE_RESUME,     /* resumption (needs a session API: not in this build yet) */
+    BENCH_MODE_RESUME,     /* resumed handshakes (sessions kept per connection slot), close */
     BENCH_MODE_PSK,        /* PSK handshake, optional request, close */
     BENCH_MODE_MIX,        /* full / psk / resume in the ratio of --mix */
     BENCH_MODE_THROUGHPUT, /* long-lived connections streaming, MB/s */
     BENCH_MODE_ECHO,       /* long-lived connections, request/response round trips */
 };
 
-/** What a latency is recorded as. The first three are handshake types (--mix). */
+/**
+ * What a latency is recorded as. The first three are handshake types (--mix). A resume pick
+ * records its latency as "resume" only when the server resumed the offered session; a
+ * resume pick that had no session yet (priming) or that the server answered with a full
+ * handshake records it as "full", and is counted in `primed` / `full_instead`.
+ */
 enum bench_type {
     BENCH_TYPE_FULL,
     BENCH_TYPE_PSK,
@@ -56,6 +61,11 @@ enum bench_err {
     BENCH_ERR_ADDRESS,      /* local address problems: EADDRNOTAVAIL (ports exhausted)... */
     BENCH_ERR_RESOLVE,      /* TERN_E_RESOLVE */
     BENCH_ERR_PSK_NOT_USED, /* a PSK attempt that ended in a certificate handshake */
+    BENCH_ERR_RESUME_REFUSED, /* an offered session made the handshake fail (wolfSSL 5.7.x
+                               * clients cannot fall back when a TLS 1.2 server refuses it:
+                               * TERN_E_TLS_PROTOCOL); the session is dropped */
+    BENCH_ERR_NO_TICKET,    /* a handshake that was to store a session got no TLS 1.3 ticket
+                             * within --timeout (the handshake itself counted as done) */
     BENCH_ERR_OTHER,
     BENCH_NERRS,
 };
@@ -96,6 +106,9 @@ struct bench_counts {
     uint64_t ok[BENCH_NTYPES];     /* operations completed, per type */
     uint64_t errors[BENCH_NERRS];  /* failed attempts, per kind */
     uint64_t bytes_in, bytes_out;  /* application bytes received / sent */
+    uint64_t full_instead;         /* resume handshakes that offered a session and got a full
+                                    * handshake (full_instead_of_resumed; not an error) */
+    uint64_t primed;               /* resume picks with no session yet: a full handshake */
 };
 
 /** A distinct error text ("handshake: received alert handshake_failure") and its count. */
@@ -108,6 +121,17 @@ struct bench_detail {
 
 struct bench_conn;
 struct bench;
+
+/**
+ * One session kept for resume handshakes (a connection slot's). A worker has as many as it
+ * may have operations in flight; each operation that picked "resume" holds one until it
+ * ends. The bytes hold the session's secret: zeroed when replaced or freed.
+ */
+struct bench_session {
+    uint8_t *data;
+    size_t len; /* 0: none yet (the next pick primes it with a full handshake) */
+    size_t cap;
+};
 
 /** One reactor's share of the load. */
 struct bench_worker {
@@ -136,7 +160,8 @@ struct bench_worker {
     uint64_t next_arrival;              /* open loop: the next scheduled arrival */
     uint64_t period_ns;                 /* open loop: between two arrivals */
     uint64_t offset_ns;                 /* open loop: this worker's phase */
-    unsigned wrr[BENCH_NHANDSHAKE_TYPES]; /* smooth weighted round robin state (mix) */
+    int wrr[BENCH_NHANDSHAKE_TYPES];    /* smooth weighted round robin credits (mix):
+                                         * signed, a picked type goes below zero */
     size_t psk_next, source_next;
     bool stopping, finished;
     tern_timer *tick;                   /* once a second */
@@ -144,6 +169,9 @@ struct bench_worker {
     tern_timer *end;                    /* duration mode: the end */
     uint64_t second;                    /* the last second published */
     uint8_t *chunk;                     /* bytes to write (zeroes) */
+    struct bench_session *sessions;     /* resume: max_inflight slots (NULL without resume) */
+    unsigned *ready, *empty;            /* resume: free slots with / without a session */
+    unsigned nready, nempty;
 
     /* --- published under `lock` -------------------------------------------------------- */
     pthread_mutex_t lock;

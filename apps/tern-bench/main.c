@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * tern-bench: a TLS load generator on libtern's own client sockets and reactors. It opens
- * full or PSK handshakes (or a mix of them in a set ratio), request/response round trips, or
- * streams, in a closed loop (N connections) or an open loop (--rate, latency from the
+ * full, resumed or PSK handshakes (or a mix of them in a set ratio), request/response round
+ * trips, or streams, in a closed loop (N connections) or an open loop (--rate, latency from the
  * scheduled start), and reports rates and latency percentiles per handshake type, errors by
  * kind, a live line once a second, JSON and CSV.
  *
@@ -50,9 +50,6 @@
 /* How long main() waits for a slow worker's tick before printing a second without it. */
 #define LATE_TICK_US 500000
 
-static const char *const resume_missing =
-    PROGRAM ": --mode resume: session resumption is not in this build yet";
-
 struct options {
     const char *target;
     const char *mode_name;
@@ -77,23 +74,30 @@ static void usage(FILE *out)
 {
     fprintf(out,
             "Usage: " PROGRAM " --target HOST:PORT [OPTION]...\n"
-            "A TLS load generator on libtern: full and PSK handshakes (or a mix of them),\n"
-            "request/response round trips, or streams; rates and latency percentiles per\n"
-            "handshake type, errors by kind.\n"
+            "A TLS load generator on libtern: full, resumed and PSK handshakes (or a mix of\n"
+            "them), request/response round trips, or streams; rates and latency percentiles\n"
+            "per handshake type, errors by kind.\n"
             "\n"
             "Load:\n"
             "      --target HOST:PORT     the TLS server (required)\n"
             "      --mode MODE            handshake (default): connect, full handshake,\n"
             "                               optionally one request (--payload), close;\n"
             "                             psk: the same with a PSK handshake;\n"
+            "                             resume: the same with resumed handshakes: each\n"
+            "                               connection slot keeps a session (made by a\n"
+            "                               first, priming full handshake; in TLS 1.3 it\n"
+            "                               waits for the ticket) and offers it; one the\n"
+            "                               server does not resume counts as\n"
+            "                               full_instead_of_resumed, its new session kept;\n"
             "                             mix: handshake types in the ratio of --mix;\n"
             "                             echo: round trips of --payload bytes on\n"
             "                               long-lived connections;\n"
             "                             throughput: long-lived connections streaming\n"
             "                               both ways, MB/s;\n"
-            "                             resume: not in this build yet\n"
-            "      --mix LIST             full=N,psk=N (percent, summing to 100; default\n"
-            "                             full=50,psk=50); implies --mode mix\n"
+            "      --mix LIST             full=N,psk=N,resume=N (percent, summing to 100;\n"
+            "                             default full=50,psk=50); implies --mode mix. A\n"
+            "                             resume pick without a session yet primes one: a\n"
+            "                             full handshake, counted under full\n"
             "  -c, --connections N        concurrent connections (default %d); with --rate,\n"
             "                             the most in progress at once (default %d)\n"
             "  -t, --threads N            reactor threads, 1..%d (default 1)\n"
@@ -134,8 +138,13 @@ static void usage(FILE *out)
             "  -V, --version              show the version and exit\n"
             "\n"
             "A live line prints once a second (rewritten in place on a terminal), then a\n"
-            "summary: per type count, rate, latency p50/p90/p99/p99.9/max; errors by kind\n"
-            "(refused, reset, timeout, alert, verify, handshake, closed, address...).\n"
+            "summary: per type count, rate, latency p50/p90/p99/p99.9/max (\"resume\": the\n"
+            "handshakes that resumed; the others count as \"full\"); with resumption, the\n"
+            "sessions offered, resumed, not resumed (a warning above 1%%) and primed; errors\n"
+            "by kind (refused, reset, timeout, alert, verify, handshake, closed, address,\n"
+            "resume_refused: a TLS 1.2 server refused the offered session, which wolfSSL\n"
+            "5.7 clients cannot fall back from, so the session is dropped; no_ticket: no\n"
+            "TLS 1.3 ticket within --timeout...).\n"
             "Exit codes: 0 when every operation succeeded, 1 when any failed or none\n"
             "completed, 2 on bad arguments or files.\n",
             DEFAULT_CONNECTIONS, DEFAULT_OPEN_LOOP_CONNECTIONS, TERN_MAX_REACTORS,
@@ -209,11 +218,6 @@ static void parse_mix(const char *text, struct bench_config *cfg)
     }
     if (sum != 100) {
         app_opt_fail("--mix: the percentages add up to %u, not 100", sum);
-    }
-    if (cfg->mix[BENCH_TYPE_RESUME] > 0) {
-        fprintf(stderr, PROGRAM ": --mix resume=%u: session resumption is not in this build yet\n",
-                cfg->mix[BENCH_TYPE_RESUME]);
-        exit(APP_EXIT_USAGE);
     }
 }
 
@@ -337,7 +341,12 @@ static void add_source(struct bench_config *cfg, size_t *cap, const char *addr)
         }
         cfg->sources = grown;
     }
-    snprintf(cfg->sources[cfg->nsources++], sizeof(cfg->sources[0]), "%s", addr);
+    /* a numeric address fits (INET6_ADDRSTRLEN is 46); checked rather than truncated */
+    size_t len = strlen(addr);
+    if (len >= sizeof(cfg->sources[0])) {
+        app_opt_fail("--source-addrs: '%s' is too long for an address", addr);
+    }
+    memcpy(cfg->sources[cfg->nsources++], addr, len + 1);
 }
 
 /* --source-addrs 127.0.0.2-127.0.0.20,10.0.0.1,::1 */
@@ -556,10 +565,6 @@ static void check_args(struct options *o, struct bench_config *cfg)
     if (o->target == NULL) {
         app_opt_fail("--target HOST:PORT is required");
     }
-    if (cfg->mode == BENCH_MODE_RESUME) {
-        fprintf(stderr, "%s\n", resume_missing);
-        exit(APP_EXIT_USAGE);
-    }
     if (o->mix != NULL) {
         if (o->mode_name != NULL && cfg->mode != BENCH_MODE_MIX) {
             app_opt_fail("--mix needs --mode mix (not --mode %s)", o->mode_name);
@@ -663,6 +668,11 @@ static tern_ssl_config *make_ssl_config(const struct options *o, bool psk)
     if (o->alpn != NULL && (rc = tern_ssl_config_set_alpn(ssl, o->alpn)) < 0) {
         app_config_fail(ssl, "--alpn", o->alpn, rc);
     }
+    /* No session store of the library's own: a "full" handshake must stay a full one; resume
+     * picks offer the sessions that load.c keeps per connection slot. */
+    if ((rc = tern_ssl_config_set_client_sessions(ssl, 0, NULL, NULL)) < 0) {
+        app_config_fail(ssl, "sessions", "off", rc);
+    }
     uint32_t timeout_ms = (uint32_t)((o->timeout_s > 0 ? o->timeout_s : DEFAULT_TIMEOUT_S) * 1000u);
     if ((rc = tern_ssl_config_set_handshake_timeout(ssl, timeout_ms)) < 0) {
         app_config_fail(ssl, "--timeout", "", rc);
@@ -704,13 +714,13 @@ static void build_ssl(const struct options *o, struct bench_config *cfg,
         break;
     case BENCH_MODE_MIX:
         want_psk = cfg->mix[BENCH_TYPE_PSK] > 0;
-        want_full = cfg->mix[BENCH_TYPE_FULL] > 0;
+        want_full = cfg->mix[BENCH_TYPE_FULL] > 0 || cfg->mix[BENCH_TYPE_RESUME] > 0;
         break;
     case BENCH_MODE_ECHO:
     case BENCH_MODE_THROUGHPUT:
         want_psk = psk_given, want_full = !psk_given;
         break;
-    default:
+    default: /* handshake, resume */
         want_psk = false, want_full = true;
     }
     if (want_psk) {
@@ -784,6 +794,8 @@ static void add_counts(struct bench_counts *into, const struct bench_counts *c)
     }
     into->bytes_in += c->bytes_in;
     into->bytes_out += c->bytes_out;
+    into->full_instead += c->full_instead;
+    into->primed += c->primed;
 }
 
 static void sub_counts(struct bench_counts *d, const struct bench_counts *a,
@@ -797,6 +809,8 @@ static void sub_counts(struct bench_counts *d, const struct bench_counts *a,
     }
     d->bytes_in = a->bytes_in - b->bytes_in;
     d->bytes_out = a->bytes_out - b->bytes_out;
+    d->full_instead = a->full_instead - b->full_instead;
+    d->primed = a->primed - b->primed;
 }
 
 /* Takes what the workers published and records it as second @p t, ending at @p end_us. */

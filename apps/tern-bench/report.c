@@ -56,6 +56,24 @@ static double per_s(uint64_t n, double s)
     return s > 0 ? (double)n / s : 0.0;
 }
 
+static double pct(uint64_t n, uint64_t of)
+{
+    return of > 0 ? 100.0 * (double)n / (double)of : 0.0;
+}
+
+/* Whether the run makes resume picks (and so has resumption figures). */
+static bool resume_used(const struct bench_config *cfg)
+{
+    return cfg->mode == BENCH_MODE_RESUME ||
+           (cfg->mode == BENCH_MODE_MIX && cfg->mix[BENCH_TYPE_RESUME] > 0);
+}
+
+/* Resume handshakes that offered a session and ended: resumed, full instead, refused. */
+static uint64_t resume_offered(const struct bench_counts *c)
+{
+    return c->ok[BENCH_TYPE_RESUME] + c->full_instead + c->errors[BENCH_ERR_RESUME_REFUSED];
+}
+
 void bench_report_live(FILE *out, bool tty, const struct bench_result *res,
                        const struct bench_second *sec, const bench_hist *so_far)
 {
@@ -80,6 +98,9 @@ void bench_report_live(FILE *out, bool tty, const struct bench_result *res,
             per_s(sec->delta.ok[t], sec->dur_s), fmt_us(p50, sizeof(p50),
                                                         bench_hist_percentile(&so_far[t], 50)),
             fmt_us(p99, sizeof(p99), bench_hist_percentile(&so_far[t], 99)));
+    }
+    if (sec->delta.full_instead > 0) {
+        ADD(" not resumed %llu |", (unsigned long long)sec->delta.full_instead);
     }
     if (res->cfg->mode == BENCH_MODE_THROUGHPUT) {
         ADD(" in %.1f MB/s out %.1f MB/s |", per_s(sec->delta.bytes_in, sec->dur_s) / 1e6,
@@ -140,6 +161,29 @@ void bench_report_summary(FILE *out, const struct bench_result *res)
     uint64_t errors = bench_counts_errors(&res->total);
     fprintf(out, "%-9s %10llu %10.1f\n", "total", (unsigned long long)ok,
             per_s(ok, res->measured_s));
+    if (resume_used(cfg)) {
+        const struct bench_counts *c = &res->total;
+        uint64_t offered = resume_offered(c);
+        uint64_t refused = c->errors[BENCH_ERR_RESUME_REFUSED];
+        fprintf(out, "\nresumption: %llu sessions offered, %llu resumed (%.2f%%)\n",
+                (unsigned long long)offered, (unsigned long long)c->ok[BENCH_TYPE_RESUME],
+                pct(c->ok[BENCH_TYPE_RESUME], offered));
+        fprintf(out, "  %-24s %10llu  (%.2f%%, %.1f/s; counted under full)\n",
+                "full_instead_of_resumed", (unsigned long long)c->full_instead,
+                pct(c->full_instead, offered), per_s(c->full_instead, res->measured_s));
+        fprintf(out, "  %-24s %10llu  (errors: resume_refused)\n", "refused",
+                (unsigned long long)refused);
+        fprintf(out, "  %-24s %10llu  (full handshakes that made a session; under full)\n",
+                "primed", (unsigned long long)c->primed);
+        if (pct(c->full_instead + refused, offered) > 1.0) {
+            fprintf(out,
+                    "WARNING: %.2f%% of the offered sessions were not resumed (%llu full "
+                    "handshakes instead, %llu refused):\n         expired tickets, or servers "
+                    "behind the target that do not share their ticket keys?\n",
+                    pct(c->full_instead + refused, offered), (unsigned long long)c->full_instead,
+                    (unsigned long long)refused);
+        }
+    }
     if (res->total.bytes_in > 0 || res->total.bytes_out > 0) {
         fprintf(out, "\nbytes: in %llu (%.2f MB/s), out %llu (%.2f MB/s)\n",
                 (unsigned long long)res->total.bytes_in,
@@ -161,7 +205,7 @@ void bench_report_summary(FILE *out, const struct bench_result *res)
         if (res->total.errors[k] == 0) {
             continue;
         }
-        fprintf(out, "  %-13s %10llu\n", bench_err_name((enum bench_err)k),
+        fprintf(out, "  %-15s %10llu\n", bench_err_name((enum bench_err)k),
                 (unsigned long long)res->total.errors[k]);
         for (size_t i = 0; i < res->ndetails; i++) {
             if (res->details[i].kind == (enum bench_err)k) {
@@ -228,6 +272,27 @@ static void json_latency(FILE *out, const bench_hist *h)
             (unsigned long long)bench_hist_percentile(h, 99.9), (unsigned long long)h->max);
 }
 
+/* Resumption figures (zeroes when the run made no resume picks): the sessions offered
+ * (resumed + full_instead_of_resumed + refused), full_instead_of_resumed with its rate (per
+ * second) and its share of the offered ones, and the priming full handshakes. */
+static void json_resumption(FILE *out, const struct bench_result *res)
+{
+    const struct bench_counts *c = &res->total;
+    uint64_t offered = resume_offered(c);
+
+    fprintf(out, "  \"resumption\": {\"offered\": %llu, \"resumed\": %llu, \"resumed_pct\": ",
+            (unsigned long long)offered, (unsigned long long)c->ok[BENCH_TYPE_RESUME]);
+    json_number(out, pct(c->ok[BENCH_TYPE_RESUME], offered));
+    fprintf(out, ", \"full_instead_of_resumed\": {\"count\": %llu, \"rate\": ",
+            (unsigned long long)c->full_instead);
+    json_number(out, per_s(c->full_instead, res->measured_s));
+    fputs(", \"pct\": ", out);
+    json_number(out, pct(c->full_instead, offered));
+    fprintf(out, "}, \"refused\": %llu, \"primed\": %llu},\n",
+            (unsigned long long)c->errors[BENCH_ERR_RESUME_REFUSED],
+            (unsigned long long)c->primed);
+}
+
 static void json_config(FILE *out, const struct bench_result *res)
 {
     const struct bench_config *cfg = res->cfg;
@@ -283,9 +348,12 @@ static void json_series(FILE *out, const struct bench_result *res)
             fprintf(out, "%s\"%s\": %llu", t > 0 ? ", " : "", bench_type_name((enum bench_type)t),
                     (unsigned long long)s->p99[t]);
         }
-        fprintf(out, "}, \"errors\": %llu, \"bytes_in\": %llu, \"bytes_out\": %llu}",
+        fprintf(out,
+                "}, \"errors\": %llu, \"full_instead_of_resumed\": %llu, \"bytes_in\": %llu, "
+                "\"bytes_out\": %llu}",
                 (unsigned long long)bench_counts_errors(&s->delta),
-                (unsigned long long)s->delta.bytes_in, (unsigned long long)s->delta.bytes_out);
+                (unsigned long long)s->delta.full_instead, (unsigned long long)s->delta.bytes_in,
+                (unsigned long long)s->delta.bytes_out);
     }
     fputs(res->nseries > 0 ? "\n  ]\n" : "]\n", out);
 }
@@ -314,6 +382,7 @@ int bench_report_json(FILE *out, const struct bench_result *res)
     json_number(out, per_s(res->total.bytes_out, res->measured_s) / 1e6);
     fprintf(out, ", \"aborted_at_end\": %llu, \"backlog_at_end\": %llu},\n",
             (unsigned long long)res->aborted_at_end, (unsigned long long)res->backlog_at_end);
+    json_resumption(out, res);
 
     fputs("  \"types\": {", out);
     bool first = true;
@@ -358,7 +427,7 @@ int bench_report_csv(FILE *out, const struct bench_result *res)
         const char *n = bench_type_name((enum bench_type)t);
         fprintf(out, ",ok_%s,p50_us_%s,p99_us_%s", n, n, n);
     }
-    fputs(",errors,bytes_in,bytes_out\n", out);
+    fputs(",errors,bytes_in,bytes_out,full_instead_of_resumed\n", out);
     for (size_t i = 0; i < res->nseries; i++) {
         const struct bench_second *s = &res->series[i];
         fprintf(out, "%llu,%.3f,%d", (unsigned long long)s->t, s->dur_s, s->warmup ? 1 : 0);
@@ -366,8 +435,9 @@ int bench_report_csv(FILE *out, const struct bench_result *res)
             fprintf(out, ",%llu,%llu,%llu", (unsigned long long)s->delta.ok[t],
                     (unsigned long long)s->p50[t], (unsigned long long)s->p99[t]);
         }
-        fprintf(out, ",%llu,%llu,%llu\n", (unsigned long long)bench_counts_errors(&s->delta),
-                (unsigned long long)s->delta.bytes_in, (unsigned long long)s->delta.bytes_out);
+        fprintf(out, ",%llu,%llu,%llu,%llu\n", (unsigned long long)bench_counts_errors(&s->delta),
+                (unsigned long long)s->delta.bytes_in, (unsigned long long)s->delta.bytes_out,
+                (unsigned long long)s->delta.full_instead);
     }
     return ferror(out) ? -1 : 0;
 }

@@ -4,8 +4,12 @@
 # Interop: tern-bench against real servers on loopback:
 #   - tern-echo (TLS, the test PKI): --count 200 handshakes, zero errors, strict JSON with the
 #     same figures; handshakes with one request each; echo round trips; --source-addrs
-#     (the server sees the connections come from 127.0.0.2 and 127.0.0.3);
-#   - `openssl s_server`: --count 200 handshakes, TLS 1.3 and 1.2, zero errors;
+#     (the server sees the connections come from 127.0.0.2 and 127.0.0.3); --mode resume
+#     over TLS 1.3 and 1.2 (tern-echo issues tickets by default): zero errors, at least 95%
+#     of the offered sessions resumed; --mix full=50,resume=50 over 2,000 handshakes and
+#     full=70,resume=30 over 1,000 land within 2% of the ratio;
+#   - `openssl s_server`: --count 200 handshakes, TLS 1.3 and 1.2, zero errors; the same
+#     with --mode resume (tickets on by default there too), at least 95% resumed;
 #   - tern-gateway with a certificate and a PSK file (full and PSK handshakes on one port):
 #     --mix full=50,psk=50 over 10,000 handshakes lands within 2% of the ratio, zero errors;
 #   - a target refusing everything: the run ends (exit 1) and reports the refusals.
@@ -87,6 +91,26 @@ check_run() {
     echo "ok: $1 ($n $2, $ok operations in all, $series seconds in the series)"
 }
 
+# check_resume NAME: the JSON of resume run NAME is strict, has zero errors, and at least 95%
+# of the sessions it offered were resumed (the others made full handshakes instead).
+check_resume() {
+    "$json_check" "$work/$1.json" >/dev/null 2>"$work/$1.check" ||
+        fail "$1: JSON: $(cat "$work/$1.check")"
+    errors=$(json "$work/$1.json" totals.errors)
+    [ "$errors" = 0 ] || fail "$1: $errors errors"
+    offered=$(json "$work/$1.json" resumption.offered)
+    resumed=$(json "$work/$1.json" resumption.resumed)
+    instead=$(json "$work/$1.json" resumption.full_instead_of_resumed.count)
+    primed=$(json "$work/$1.json" resumption.primed)
+    [ "$offered" -gt 0 ] || fail "$1: no session offered"
+    [ "$(json "$work/$1.json" types.resume.count)" = "$resumed" ] ||
+        fail "$1: types.resume.count is not resumption.resumed"
+    [ $((resumed * 100)) -ge $((offered * 95)) ] ||
+        fail "$1: only $resumed of $offered offered sessions resumed ($instead full instead)"
+    echo "ok: $1 ($resumed of $offered offered sessions resumed, $instead full instead," \
+        "$primed priming full handshakes)"
+}
+
 # ---- tern-echo ---------------------------------------------------------------------------------
 timeout 150 "$echo_bin" --listen 127.0.0.1:0 --threads 1 --log-level debug \
     --cert "$certs/server-ec.pem" --key "$certs/server-ec.key" \
@@ -129,6 +153,55 @@ grep -q 'msg="accepted" peer=127\.0\.0\.3:' "$work/echo.log" ||
     fail "echo-src: no connection from 127.0.0.3"
 echo "ok: --source-addrs (connections from 127.0.0.2 and 127.0.0.3)"
 
+# resumption: every connection slot primes a session once, then offers it
+for v in 1.3 1.2; do
+    timeout 60 "$bench" --target "127.0.0.1:$port" --ca "$certs/ca.pem" --sni localhost \
+        --tls "$v" --mode resume --count 1000 --connections 4 --json "$work/echo-resume-$v.json" \
+        >"$work/echo-resume-$v.out" 2>&1 || fail "echo-resume-$v: tern-bench exited $?"
+    check_resume "echo-resume-$v"
+    grep -q '^resume  *[0-9]' "$work/echo-resume-$v.out" ||
+        fail "echo-resume-$v: no summary line for resume"
+    grep -q '^resumption: ' "$work/echo-resume-$v.out" ||
+        fail "echo-resume-$v: no resumption figures in the summary"
+done
+# with a request per connection (the TLS 1.3 ticket arrives before the echo)
+timeout 60 "$bench" --target "127.0.0.1:$port" --ca "$certs/ca.pem" --sni localhost \
+    --mode resume --count 300 --payload 64 --connections 3 --quiet \
+    --json "$work/echo-resume-req.json" >"$work/echo-resume-req.out" 2>&1 ||
+    fail "echo-resume-req: tern-bench exited $?"
+check_resume echo-resume-req
+[ "$(json "$work/echo-resume-req.json" types.request.count)" = 300 ] ||
+    fail "echo-resume-req: not 300 requests"
+
+# the mix: resume picks are 50% of 2,000; a pick's priming full handshake counts under full
+timeout 60 "$bench" --target "127.0.0.1:$port" --ca "$certs/ca.pem" --sni localhost \
+    --mix full=50,resume=50 --count 2000 --connections 4 --quiet \
+    --json "$work/echo-mixr.json" >"$work/echo-mixr.out" 2>&1 ||
+    fail "echo-mixr: tern-bench exited $?"
+check_resume echo-mixr
+full=$(json "$work/echo-mixr.json" types.full.count)
+resume=$(json "$work/echo-mixr.json" types.resume.count)
+[ $((full + resume)) = 2000 ] || fail "echo-mixr: $full full + $resume resume is not 2000"
+# within 2% of 50%: 960..1040 of 2,000
+for n in "$full" "$resume"; do
+    if [ "$n" -lt 960 ] || [ "$n" -gt 1040 ]; then
+        fail "echo-mixr: $full full / $resume resume is not within 2% of 50/50"
+    fi
+done
+echo "ok: mix full=50,resume=50 over 2000 handshakes: $full full, $resume resume"
+# an uneven ratio (the round robin's credits go below zero: a wrap-around picked one type
+# nearly always)
+timeout 60 "$bench" --target "127.0.0.1:$port" --ca "$certs/ca.pem" --sni localhost \
+    --mix full=70,resume=30 --count 1000 --connections 2 --quiet \
+    --json "$work/echo-mix73.json" >"$work/echo-mix73.out" 2>&1 ||
+    fail "echo-mix73: tern-bench exited $?"
+full=$(json "$work/echo-mix73.json" types.full.count)
+resume=$(json "$work/echo-mix73.json" types.resume.count)
+if [ "$full" -lt 680 ] || [ "$full" -gt 720 ] || [ $((full + resume)) != 1000 ]; then
+    fail "echo-mix73: $full full / $resume resume is not within 2% of 70/30"
+fi
+echo "ok: mix full=70,resume=30 over 1000 handshakes: $full full, $resume resume"
+
 # a certificate that does not match the name asked for: verify errors, exit 1
 timeout 60 "$bench" --target "127.0.0.1:$port" --ca "$certs/ca.pem" --sni wrong.example \
     --count 5 --quiet --json "$work/echo-verify.json" >"$work/echo-verify.out" 2>&1
@@ -170,6 +243,11 @@ for v in 1.3 1.2; do
         --tls "$v" --count 200 --connections 2 --quiet --json "$work/ss-$v.json" \
         >"$work/ss-$v.out" 2>&1 || fail "s_server TLS $v: tern-bench exited $?"
     check_run "ss-$v" full 200
+    timeout 60 "$bench" --target "127.0.0.1:$ss_port" --ca "$certs/ca.pem" --sni localhost \
+        --tls "$v" --mode resume --count 200 --connections 2 --quiet \
+        --json "$work/ss-resume-$v.json" >"$work/ss-resume-$v.out" 2>&1 ||
+        fail "s_server resume TLS $v: tern-bench exited $?"
+    check_resume "ss-resume-$v"
 done
 stop_pid "$ss_pid"
 ss_pid=

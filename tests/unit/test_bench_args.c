@@ -128,8 +128,9 @@ static void test_bench_args__numbers(void **state)
 
 static void test_bench_args__modes(void **state)
 {
-    expect_usage_error("--mode resume: session resumption is not in this build yet", "--target",
-                       "127.0.0.1:1", "--mode", "resume", NULL);
+    expect_usage_error("--mode resume makes no PSK handshakes", "--target", "127.0.0.1:1",
+                       "--mode", "resume", "--psk-identity", "a", "--psk-key",
+                       "00112233445566778899aabbccddeeff", NULL);
     expect_usage_error("--mode: unknown value 'fast'", "--target", "127.0.0.1:1", "--mode",
                        "fast", NULL);
     expect_usage_error("exclude each other", "--target", "127.0.0.1:1", "--count", "5",
@@ -149,8 +150,10 @@ static void test_bench_args__mix(void **state)
 {
     expect_usage_error("add up to 90, not 100", "--target", "127.0.0.1:1", "--mix",
                        "full=60,psk=30", NULL);
-    expect_usage_error("--mix resume=40: session resumption is not in this build yet", "--target",
-                       "127.0.0.1:1", "--mix", "full=60,resume=40", NULL);
+    expect_usage_error("add up to 110, not 100", "--target", "127.0.0.1:1", "--mix",
+                       "full=60,resume=50", NULL);
+    expect_usage_error("--mode mix with psk= needs a PSK", "--target", "127.0.0.1:1", "--mix",
+                       "full=60,resume=30,psk=10", NULL);
     expect_usage_error("--mix: unknown value 'bogus'", "--target", "127.0.0.1:1", "--mix",
                        "full=50,bogus=50", NULL);
     expect_usage_error("given twice", "--target", "127.0.0.1:1", "--mix", "full=50,full=50",

@@ -366,8 +366,9 @@ static void test_bench_json__report_is_strict(void **state)
     struct bench_config cfg;
     memset(&cfg, 0, sizeof(cfg));
     cfg.mode = BENCH_MODE_MIX;
-    cfg.mix[BENCH_TYPE_FULL] = 60;
+    cfg.mix[BENCH_TYPE_FULL] = 40;
     cfg.mix[BENCH_TYPE_PSK] = 40;
+    cfg.mix[BENCH_TYPE_RESUME] = 20;
     cfg.connections = 10;
     cfg.threads = 2;
     cfg.duration_us = 3000000;
@@ -387,9 +388,16 @@ static void test_bench_json__report_is_strict(void **state)
     for (int i = 1; i <= 400; i++) {
         bench_hist_record(&res->hist[BENCH_TYPE_PSK], (uint64_t)i * 5);
     }
+    for (int i = 1; i <= 190; i++) {
+        bench_hist_record(&res->hist[BENCH_TYPE_RESUME], (uint64_t)i * 3);
+    }
     res->total.ok[BENCH_TYPE_FULL] = 600;
     res->total.ok[BENCH_TYPE_PSK] = 400;
+    res->total.ok[BENCH_TYPE_RESUME] = 190;
+    res->total.full_instead = 6;
+    res->total.primed = 10;
     res->total.errors[BENCH_ERR_ALERT] = 3;
+    res->total.errors[BENCH_ERR_RESUME_REFUSED] = 4;
     res->ndetails = 2;
     res->details[0].kind = BENCH_ERR_ALERT;
     res->details[0].count = 2;
@@ -429,9 +437,28 @@ static void test_bench_json__report_is_strict(void **state)
     assert_true(json_check(buf, len, "series.0.warmup", &ps));
     assert_string_equal(ps.found, "true");
     assert_true(json_check(buf, len, "totals.errors", &ps));
-    assert_string_equal(ps.found, "3");
+    assert_string_equal(ps.found, "7"); /* 3 alerts, 4 refused resumptions */
     assert_true(json_check(buf, len, "errors.alert", &ps));
     assert_string_equal(ps.found, "3");
+    assert_true(json_check(buf, len, "types.resume.count", &ps));
+    assert_string_equal(ps.found, "190");
+    assert_true(json_check(buf, len, "errors.resume_refused", &ps));
+    assert_string_equal(ps.found, "4");
+    /* offered: 190 resumed + 6 full instead + 4 refused */
+    assert_true(json_check(buf, len, "resumption.offered", &ps));
+    assert_string_equal(ps.found, "200");
+    assert_true(json_check(buf, len, "resumption.resumed_pct", &ps));
+    assert_string_equal(ps.found, "95.000");
+    assert_true(json_check(buf, len, "resumption.full_instead_of_resumed.count", &ps));
+    assert_string_equal(ps.found, "6");
+    assert_true(json_check(buf, len, "resumption.full_instead_of_resumed.rate", &ps));
+    assert_string_equal(ps.found, "2.000");
+    assert_true(json_check(buf, len, "resumption.full_instead_of_resumed.pct", &ps));
+    assert_string_equal(ps.found, "3.000");
+    assert_true(json_check(buf, len, "resumption.primed", &ps));
+    assert_string_equal(ps.found, "10");
+    assert_true(json_check(buf, len, "series.0.full_instead_of_resumed", &ps));
+    assert_string_equal(ps.found, "0");
     assert_true(json_check(buf, len, "config.target", &ps));
     assert_string_equal(ps.found, "host\\\"with\\\\quote:443");
 
