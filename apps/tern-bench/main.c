@@ -56,6 +56,7 @@ struct options {
     const char *mix;
     const char *tls;
     const char *ciphers;
+    const char *groups;
     const char *sni;
     const char *alpn;
     const char *ca;
@@ -117,6 +118,8 @@ static void usage(FILE *out)
             "\n"
             "TLS:\n"
             "      --tls VERSION          1.2 or 1.3 only (default: either)\n"
+            "      --groups LIST          key-exchange groups, ':'-separated, first preferred\n"
+            "                             (the TLS 1.3 key share): X25519, P-256, P-384...\n"
             "      --ciphers LIST         cipher suites, ':'-separated\n"
             "      --sni NAME             server name sent and verified (default: the\n"
             "                             target's host)\n"
@@ -162,6 +165,7 @@ enum {
     OPT_SOURCE_ADDRS,
     OPT_TLS,
     OPT_CIPHERS,
+    OPT_GROUPS,
     OPT_SNI,
     OPT_ALPN,
     OPT_CA,
@@ -445,6 +449,7 @@ static void parse_args(struct options *o, struct bench_config *cfg, int argc, ch
         {"source-addrs", required_argument, NULL, OPT_SOURCE_ADDRS},
         {"tls", required_argument, NULL, OPT_TLS},
         {"ciphers", required_argument, NULL, OPT_CIPHERS},
+        {"groups", required_argument, NULL, OPT_GROUPS},
         {"sni", required_argument, NULL, OPT_SNI},
         {"alpn", required_argument, NULL, OPT_ALPN},
         {"ca", required_argument, NULL, OPT_CA},
@@ -508,6 +513,9 @@ static void parse_args(struct options *o, struct bench_config *cfg, int argc, ch
             o->tls = optarg;
             break;
         }
+        case OPT_GROUPS:
+            o->groups = optarg;
+            break;
         case OPT_CIPHERS:
             o->ciphers = optarg;
             break;
@@ -661,6 +669,9 @@ static tern_ssl_config *make_ssl_config(const struct options *o, bool psk)
         const char *why = tern_ssl_config_error_string(ssl);
         fprintf(stderr, PROGRAM ": PSK: %s\n", why[0] != '\0' ? why : tern_strerror(rc));
         exit(APP_EXIT_USAGE);
+    }
+    if (o->groups != NULL && (rc = tern_ssl_config_set_groups(ssl, o->groups)) < 0) {
+        app_config_fail(ssl, "--groups", o->groups, rc);
     }
     if (o->ciphers != NULL && (rc = tern_ssl_config_set_ciphers(ssl, o->ciphers)) < 0) {
         app_config_fail(ssl, "--ciphers", o->ciphers, rc);

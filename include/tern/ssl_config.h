@@ -71,6 +71,16 @@ TERN_API int tern_ssl_config_set_protocol_range(tern_ssl_config *cfg, enum tern_
  */
 TERN_API int tern_ssl_config_set_ciphers(tern_ssl_config *cfg, const char *list);
 
+/**
+ * The key-exchange groups, in order of preference, ':'-separated: X25519, P-256 (also
+ * secp256r1, prime256v1), P-384, P-521, X448, ffdhe2048, ffdhe3072. A client sends its TLS
+ * 1.3 key share for the first one; a TLS 1.3 server accepts only these (a TLS 1.2 server
+ * picks among the client's curves whatever this list says: wolfSSL's behaviour).
+ * Default: wolfSSL's (P-256 and X25519 among the first).
+ * @return 0; TERN_EINVAL naming the first unknown group; TERN_EBUSY. @thread setup
+ */
+TERN_API int tern_ssl_config_set_groups(tern_ssl_config *cfg, const char *list);
+
 /** The default cipher list (TLS 1.3 AEAD suites, then TLS 1.2 ECDHE AEAD suites).
  * @return a static string. @thread any */
 TERN_API const char *tern_ssl_default_ciphers(void);

@@ -168,6 +168,70 @@ static void test_tls_config__psk_and_certificate_on_one_server(void **state)
     tern_runtime_free(rt);
 }
 
+/* Key-exchange groups: a TLS 1.3 server that allows only X25519 serves a client whose list
+ * has it (first or not) and refuses one offering P-256 alone; unknown names are refused.
+ * (A TLS 1.2 server picks among the client's curves whatever its list: wolfSSL's choice.) */
+static void test_tls_config__groups(void **state)
+{
+    if (access(CERTS "/ca.pem", R_OK) != 0) {
+        skip();
+    }
+    tern_runtime_options o;
+    tern_runtime_options_init(&o);
+    o.reactors = 1;
+    tern_runtime *rt = tern_runtime_new(&o);
+    tern_ssl_config *scfg = tern_ssl_config_new();
+    assert_int_equal(tern_ssl_config_set_local_certificate_file(scfg, CERTS "/server-ec.pem",
+                                                                TERN_ENCODING_PEM), 0);
+    assert_int_equal(tern_ssl_config_set_private_key_file(scfg, CERTS "/server-ec.key",
+                                                          TERN_ENCODING_PEM, NULL), 0);
+    assert_int_equal(tern_ssl_config_set_groups(scfg, "X25519"), 0);
+    assert_int_equal(tern_ssl_config_set_groups(scfg, "X25519:brainpool"), TERN_EINVAL);
+    assert_non_null(strstr(tern_ssl_config_error_string(scfg), "brainpool"));
+    assert_int_equal(tern_ssl_config_set_groups(scfg, ""), TERN_EINVAL);
+    tern_server *srv = tern_server_new(rt, scfg, on_mixed_incoming, NULL);
+    tern_ssl_config_unref(scfg);
+    assert_int_equal(tern_server_listen(srv, "127.0.0.1", 0), 0);
+    assert_int_equal(tern_runtime_start(rt), 0);
+
+    static const struct {
+        const char *groups;
+        int tls;
+        bool ok;
+    } cases[] = {
+        {"X25519:P-256", 13, true}, {"P-256:x25519", 13, true}, {"P-256", 13, false},
+        {"X25519", 12, true},
+    };
+    tern_reactor *r = tern_reactor_new();
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        tern_ssl_config *ccfg = tern_ssl_config_new();
+        assert_int_equal(tern_ssl_config_add_ca_certificates_file(ccfg, CERTS "/ca.pem",
+                                                                  TERN_ENCODING_PEM), 0);
+        enum tern_ssl_protocol p =
+            cases[i].tls == 12 ? TERN_SSL_PROTOCOL_TLS1_2 : TERN_SSL_PROTOCOL_TLS1_3;
+        assert_int_equal(tern_ssl_config_set_protocol_range(ccfg, p, p), 0);
+        assert_int_equal(tern_ssl_config_set_groups(ccfg, cases[i].groups), 0);
+        tern_socket *s = tern_socket_new(r);
+        assert_int_equal(tern_socket_set_ssl_config(s, ccfg), 0);
+        tern_ssl_config_unref(ccfg);
+        assert_int_equal(tern_socket_connect_to_host_encrypted(s, "127.0.0.1",
+                                                               tern_server_port(srv), "localhost"), 0);
+        int rc = tern_socket_wait_for_encrypted(s, 5000);
+        if (cases[i].ok != (rc == 0)) {
+            fail_msg("groups %s over TLS 1.%d: %s (%s)", cases[i].groups, cases[i].tls % 10,
+                     tern_err_name(rc), tern_socket_error_string(s));
+        }
+        if (tern_socket_state(s) != TERN_SOCKET_STATE_UNCONNECTED) {
+            tern_socket_abort(s);
+        }
+        tern_socket_free(s);
+    }
+    tern_reactor_free(r);
+    tern_runtime_stop(rt, 0);
+    tern_runtime_join(rt);
+    tern_runtime_free(rt);
+}
+
 /* TLS half-close (RFC 8446 6.1): the client sends its data then close_notify with
  * shutdown_write; the server reads to the end, answers, closes; the client reads the answer
  * and both ends finish cleanly. */
@@ -258,6 +322,7 @@ int main(void)
         cmocka_unit_test(test_tls_config__ca_directory_and_local_certificates),
         cmocka_unit_test(test_tls_config__psk_and_certificate_on_one_server),
         cmocka_unit_test(test_tls_config__tls_half_close),
+        cmocka_unit_test(test_tls_config__groups),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
