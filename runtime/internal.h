@@ -205,6 +205,11 @@ typedef struct tern__worker_job {
     tern_task_fn done; /* then posted to reply_to with the job as arg */
 } tern__worker_job;
 
+/* Starts a helper thread of the library (a worker, a ticket-key rotation) with every signal
+ * blocked: signals belong to the program's threads (or the runtime's signal thread), never
+ * to a thread it does not know about, whatever the creating thread's mask. 0 or -errno. */
+int tern__thread_start_quiet(pthread_t *t, void *(*fn)(void *), void *arg);
+
 /* A pool of worker threads for blocking jobs (pool.c): a bounded MPMC queue + a semaphore. */
 typedef struct tern__pool {
     tern__queue q;

@@ -7,10 +7,21 @@
 #include "internal.h"
 
 #include <semaphore.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+
+int tern__thread_start_quiet(pthread_t *t, void *(*fn)(void *), void *arg)
+{
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, &old);
+    int rc = pthread_create(t, NULL, fn, arg); /* the new thread inherits `all` */
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    return -rc;
+}
 
 static void run_job(tern__worker_job *job)
 {
@@ -64,10 +75,10 @@ int tern__pool_start(tern__pool *p, unsigned threads, unsigned capacity, char *e
     sem_init(p->sem, 0, 0);
     p->ready = true;
     for (unsigned i = 0; i < threads; i++) {
-        int rc = pthread_create(&p->threads[i], NULL, pool_main, p);
+        int rc = tern__thread_start_quiet(&p->threads[i], pool_main, p);
         if (rc != 0) {
-            snprintf(err, len, "worker thread: %s", strerror(rc));
-            return -rc;
+            snprintf(err, len, "worker thread: %s", strerror(-rc));
+            return rc;
         }
         p->n++;
     }

@@ -176,7 +176,8 @@ tern_ticket_keys *tern_ticket_keys_new(uint32_t lifetime_s, uint32_t rotate_s)
         return NULL;
     }
     if (rotate_s != TERN_TICKET_ROTATE_NEVER) {
-        k->thread_started = pthread_create(&k->thread, NULL, rotation_main, k) == 0;
+        /* made before a program blocks its signals, maybe: it must never receive one */
+        k->thread_started = tern__thread_start_quiet(&k->thread, rotation_main, k) == 0;
         if (!k->thread_started) {
             tern_ticket_keys_free(k);
             return NULL;

@@ -135,4 +135,10 @@ grep 'ticket key file refused' "$work/a.log" | grep -q 'keys:2:' ||
     fail "a broken key file was not refused with its line"
 expect "$(connect "tls1_3-kept" "$port_a" tls1_3 "$work/n-tls1_3" -)" Reused \
     "keys in force after a refused file"
+# the server with tern's own (rotating) keys has a rotation thread: a SIGHUP must reach the
+# signal thread, not kill the process
+kill -HUP "$pc"
+sleep 0.5
+kill -0 "$pc" 2>/dev/null || fail "tern-echo with rotating ticket keys died on SIGHUP"
+expect "$(connect "tls1_3-c-alive" "$port_c" tls1_3 - -)" New "SIGHUP with rotating keys"
 echo "PASS"
