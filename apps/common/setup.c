@@ -1,6 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 #include "setup.h"
 
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,4 +48,14 @@ void app_bound_address(const char *listen, const tern_server *srv, char *out, si
     } else {
         snprintf(out, len, "%s:%u", host, (unsigned)port);
     }
+}
+
+long app_heap_in_use_kib(void)
+{
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 33))
+    struct mallinfo2 mi = mallinfo2();
+    return (long)((mi.uordblks + mi.hblkhd) / 1024);
+#else
+    return -1;
+#endif
 }

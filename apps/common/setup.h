@@ -22,4 +22,8 @@ _Noreturn void app_config_fail(const tern_ssl_config *cfg, const char *opt, cons
  * 0); "*:port" for any address, IPv6 hosts bracketed. */
 void app_bound_address(const char *listen, const tern_server *srv, char *out, size_t len);
 
+/* Bytes malloc has handed out and not got back, in KiB (glibc's mallinfo2); -1 elsewhere.
+ * Beside VmRSS it tells live memory from what the allocator keeps. */
+long app_heap_in_use_kib(void);
+
 #endif

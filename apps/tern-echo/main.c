@@ -344,7 +344,8 @@ static void log_stats(struct app *app, const char *msg)
     if (n < 0) {
         return;
     }
-    app_log(APP_LOG_INFO, msg, "uptime_s=%.1f %s", seconds_since(&app->started), text);
+    app_log(APP_LOG_INFO, msg, "uptime_s=%.1f heap_kib=%ld %s", seconds_since(&app->started),
+            app_heap_in_use_kib(), text);
 }
 
 static void stats_tick(tern_timer *t, void *user)

@@ -467,10 +467,10 @@ static void log_stats(struct app *app, const char *msg)
     }
     /* the outcomes first, then every runtime counter */
     app_log(APP_LOG_INFO, msg,
-            "uptime_s=%.1f handshakes_ok=%llu unknown_identity=%llu bad_key=%llu "
+            "uptime_s=%.1f heap_kib=%ld handshakes_ok=%llu unknown_identity=%llu bad_key=%llu "
             "lookup_timeouts=%llu identity_limit=%llu backend_connects=%llu "
             "backend_errors=%llu %s",
-            seconds_since(&app->started), (unsigned long long)st.handshakes,
+            seconds_since(&app->started), app_heap_in_use_kib(), (unsigned long long)st.handshakes,
             (unsigned long long)st.psk_unknown, (unsigned long long)st.psk_bad_key,
             (unsigned long long)st.psk_timeouts,
             (unsigned long long)gw_counter_sum(gw, GW_IDENTITY_LIMIT),
