@@ -3,7 +3,8 @@
  * Servers and the acceptor.
  *
  * Set-up (new, setters, listen) runs on one thread before the runtime starts. At start, each
- * server gets per-reactor counters, and with SO_REUSEPORT one listener per reactor.
+ * server gets per-reactor counters, and with SO_REUSEPORT one listener per reactor; with a
+ * single reactor, that reactor watches the one listener itself (no acceptor thread).
  *
  * The acceptor thread runs its own libev loop with one watcher per (non-reuseport) listener.
  * It accepts with accept4 until EAGAIN (at most a batch per wake-up, for fairness), picks a
@@ -458,7 +459,10 @@ int tern__servers_prepare(tern_runtime *rt)
         if (srv->dispatched == NULL || srv->finished == NULL) {
             return TERN_ENOMEM;
         }
-        if (!srv->listening || !srv->reuseport) {
+        /* One reactor accepts on the listener itself: no acceptor thread, no hand-off (a
+         * thread wake-up and a ring per connection saved); several share the port with
+         * SO_REUSEPORT when asked, else the acceptor thread deals connections out. */
+        if (!srv->listening || (!srv->reuseport && n > 1)) {
             continue;
         }
         srv->per_reactor = calloc(n, sizeof(*srv->per_reactor));

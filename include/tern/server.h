@@ -4,7 +4,8 @@
  * A server listens on one address; the runtime's acceptor thread accepts connections and
  * hands each descriptor to a reactor over that reactor's lock-free ring (round robin or
  * least connections), or, with `tern_server_set_reuseport`, every reactor accepts on its own
- * SO_REUSEPORT listener. The `incoming` callback then runs on the reactor that owns the new
+ * SO_REUSEPORT listener. A runtime with one reactor accepts on that reactor, without the
+ * acceptor thread. The `incoming` callback then runs on the reactor that owns the new
  * socket, which starts CONNECTED.
  *
  * Accepted sockets belong to the runtime: they are freed after their `disconnected` event
