@@ -47,6 +47,7 @@ struct app {
     const char *cert;
     const char *key;
     const char *psk_hint;
+    const char *ciphers;
     unsigned threads;
     unsigned auth_workers; /* 0: lookups inline on the reactors */
     bool close_removed;    /* after a reload, close connections of removed identities */
@@ -105,6 +106,10 @@ static void usage(FILE *out)
             "                             PSK; needs --key\n"
             "      --key FILE             its private key (PEM)\n"
             "      --tls-min VERSION      lowest TLS version accepted: 1.2 (default) or 1.3\n"
+            "      --ciphers LIST         the suites to allow, ':'-separated, instead of the\n"
+            "                             PSK default (TLS 1.3, ECDHE-PSK, DHE-PSK, then the\n"
+            "                             plain PSK suites); e.g. TLS13-AES128-GCM-SHA256:\n"
+            "                             ECDHE-PSK-CHACHA20-POLY1305 for forward secrecy only\n"
             "      --handshake-timeout S  drop devices that have not finished the handshake\n"
             "                             after S seconds (default %u; 0: never)\n"
             "\n"
@@ -140,6 +145,7 @@ static void usage(FILE *out)
 enum {
     OPT_PSK_FILE = 256,
     OPT_PSK_HINT,
+    OPT_CIPHERS,
     OPT_MAX_PER_IDENTITY,
     OPT_CERT,
     OPT_KEY,
@@ -162,6 +168,7 @@ static void parse_args(struct app *app, int argc, char **argv)
         {"threads", required_argument, NULL, 't'},
         {"psk-file", required_argument, NULL, OPT_PSK_FILE},
         {"psk-hint", required_argument, NULL, OPT_PSK_HINT},
+        {"ciphers", required_argument, NULL, OPT_CIPHERS},
         {"max-conn-per-identity", required_argument, NULL, OPT_MAX_PER_IDENTITY},
         {"cert", required_argument, NULL, OPT_CERT},
         {"key", required_argument, NULL, OPT_KEY},
@@ -193,6 +200,9 @@ static void parse_args(struct app *app, int argc, char **argv)
             break;
         case OPT_PSK_FILE:
             app->psk_file = optarg;
+            break;
+        case OPT_CIPHERS:
+            app->ciphers = optarg;
             break;
         case OPT_PSK_HINT:
             if (strlen(optarg) > 128) {
@@ -427,6 +437,9 @@ static void build_ssl_config(struct app *app)
         fprintf(stderr, PROGRAM ": cannot enable PSK: %s\n",
                 why[0] != '\0' ? why : tern_strerror(rc));
         exit(rc == TERN_E_UNSUPPORTED ? EXIT_FAILURE_RUNTIME : APP_EXIT_USAGE);
+    }
+    if (app->ciphers != NULL && (rc = tern_ssl_config_set_ciphers(app->ssl, app->ciphers)) < 0) {
+        app_config_fail(app->ssl, "--ciphers", app->ciphers, rc);
     }
     if (app->auth_workers > 0 &&
         (rc = tern_ssl_config_set_psk_lookup(app->ssl, tern_psk_store_lookup_fn,

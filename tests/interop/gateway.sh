@@ -260,6 +260,7 @@ echo "ok: readable file warned about, dev3 gone"
 "$gw_bin" --listen 127.0.0.1:0 --threads 2 --psk-file "$ids" --backend "127.0.0.1:$be_port" \
     --max-conn-per-identity 1 --auth-workers 2 --proxy-protocol v2 --drain 0 \
     --watch 1 --close-removed \
+    --ciphers TLS13-AES128-GCM-SHA256:ECDHE-PSK-CHACHA20-POLY1305 \
     >/dev/null 2>"$work/gw2.log" &
 gw2_pid=$!
 (
@@ -306,6 +307,12 @@ grep -aq 'TLSv1.3' "$work/under_limit.out" || fail "proxy v2: no TLS version TLV
 od -An -tx1 "$work/under_limit.out" | tr -d ' \n' | grep -q 'e0000464657631' ||
     fail "proxy v2: no identity TLV"
 echo "ok: proxy v2 header with the identity"
+# --ciphers: forward secrecy only on this gateway: plain PSK refused, ECDHE-PSK served (dev1
+# is the only identity now; its one slot is free again once under_limit's close was seen)
+check_refused plain_psk_off -tls1_2 -cipher PSK-AES128-GCM-SHA256 -psk "$key1" -psk_identity dev1
+sleep 0.5
+check_echo ecdhe_psk_on TLSv1.2 -tls1_2 -cipher ECDHE-PSK-CHACHA20-POLY1305 -psk "$key1" \
+    -psk_identity dev1
 
 # ---- --watch 1 --close-removed: the file loses dev1 while dev1 is connected: the change is
 # picked up without a signal and dev1's connection is closed
