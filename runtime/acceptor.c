@@ -21,6 +21,7 @@
 #include <netdb.h>
 #include <stdarg.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -242,6 +243,7 @@ static int open_listener(tern_server *srv, int *out)
         return rc;
     }
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)); /* inherited when accepted */
     if (srv->reuseport && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0) {
         rc = tern__errno();
         seterr(srv, "listen %s: SO_REUSEPORT: %s", name, tern_strerror(rc));

@@ -103,10 +103,14 @@ static tern_socket *socket_alloc(tern_reactor *r, size_t size)
     return s;
 }
 
-static void apply_options(tern_socket *s)
+/* @p accepted: the descriptor came from a listener, which set TCP_NODELAY for it (Linux
+ * copies it to accepted sockets): one system call less per connection. */
+static void apply_options(tern_socket *s, bool accepted)
 {
     int v = s->nodelay;
-    setsockopt(s->fd, IPPROTO_TCP, TCP_NODELAY, &v, sizeof(v));
+    if (!accepted || !v) {
+        setsockopt(s->fd, IPPROTO_TCP, TCP_NODELAY, &v, sizeof(v));
+    }
     if (s->keepalive) {
         v = 1;
         setsockopt(s->fd, SOL_SOCKET, SO_KEEPALIVE, &v, sizeof(v));
@@ -710,7 +714,7 @@ int tern__socket_adopt(tern_reactor *r, tern_server *srv, int fd)
         s->cfg = (tern__object *)srv->cfg;
         tern__object_ref(s->cfg);
     }
-    apply_options(s);
+    apply_options(s, true);
     attach(s);
     tern__count(&r->counters.accepted, 1);
     touch(s);
@@ -853,7 +857,7 @@ static void start_connect(tern_socket *s, const struct sockaddr *sa, socklen_t l
         return;
     }
     s->fd = fd;
-    apply_options(s);
+    apply_options(s, false);
     if (bind_local(s, sa, name) < 0) {
         return; /* finished with the error */
     }

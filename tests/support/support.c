@@ -915,6 +915,13 @@ void ts_echo_incoming(tern_server *srv, tern_socket *s, void *user)
             VIOLATION(e); /* Linux reports twice the size asked for */
         }
     }
+    /* TCP_NODELAY comes from the listener (accepted sockets inherit it): check the kernel's */
+    int nodelay = 0;
+    socklen_t nlen = sizeof(nodelay);
+    if (getsockopt(tern_socket_descriptor(s), IPPROTO_TCP, TCP_NODELAY, &nodelay, &nlen) != 0 ||
+        nodelay == 0) {
+        VIOLATION(e);
+    }
     if (e->half_close) {
         tern_socket_set_half_close(s, true);
     }
