@@ -9,6 +9,7 @@
 struct tern__published_record {
     ck_epoch_record_t r;
     struct tern__published_record *next;
+    const void *owner; /* the reading thread (the address of its thread-local cache) */
 };
 
 static _Atomic uint64_t next_id = 1;
@@ -21,12 +22,13 @@ static _Thread_local struct {
 } cache[CACHE];
 static _Thread_local unsigned cache_next;
 
-static tern__published_record *new_record(tern__published *p)
+static tern__published_record *new_record(tern__published *p, const void *owner)
 {
     tern__published_record *rec = calloc(1, sizeof(*rec));
     if (rec == NULL) {
         return NULL;
     }
+    rec->owner = owner;
     ck_epoch_register(&p->epoch, &rec->r, NULL);
     rec->next = p->records;
     p->records = rec;
@@ -40,7 +42,7 @@ int tern__published_init(tern__published *p, void *initial)
     p->records = NULL;
     p->id = atomic_fetch_add(&next_id, 1);
     atomic_init(&p->ptr, initial);
-    if ((p->writer = new_record(p)) == NULL) {
+    if ((p->writer = new_record(p, NULL)) == NULL) {
         pthread_mutex_destroy(&p->lock);
         return TERN_ENOMEM;
     }
@@ -68,8 +70,18 @@ tern__published_record *tern__published_enter(tern__published *p, void **value)
         }
     }
     if (rec == NULL) {
+        /* not cached (first read by this thread, or pushed out by others): this thread's
+         * record if it has one, so a thread reading many published values in turn never
+         * registers more than one record per value */
         pthread_mutex_lock(&p->lock);
-        rec = new_record(p);
+        for (tern__published_record *r = p->records; r != NULL && rec == NULL; r = r->next) {
+            if (r->owner == (const void *)cache) {
+                rec = r;
+            }
+        }
+        if (rec == NULL) {
+            rec = new_record(p, cache);
+        }
         pthread_mutex_unlock(&p->lock);
         if (rec == NULL) {
             *value = NULL;
@@ -115,4 +127,15 @@ void *tern__published_update(tern__published *p, void *(*fn)(void *arg, void *cu
     void *old = next != cur ? swap_locked(p, next) : NULL;
     pthread_mutex_unlock(&p->lock);
     return old;
+}
+
+size_t tern__published_records(tern__published *p)
+{
+    size_t n = 0;
+    pthread_mutex_lock(&p->lock);
+    for (tern__published_record *r = p->records; r != NULL; r = r->next) {
+        n++;
+    }
+    pthread_mutex_unlock(&p->lock);
+    return n;
 }

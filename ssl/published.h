@@ -14,6 +14,7 @@
 #include <ck_epoch.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdint.h>
 
 typedef struct tern__published_record tern__published_record;
@@ -45,5 +46,8 @@ void *tern__published_swap(tern__published *p, void *value);
  * (the caller's to free), else NULL. Blocking, as _swap. */
 void *tern__published_update(tern__published *p, void *(*fn)(void *arg, void *current),
                              void *arg);
+
+/* Epoch records registered (the writer's included): for tests. */
+size_t tern__published_records(tern__published *p);
 
 #endif

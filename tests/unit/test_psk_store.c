@@ -19,6 +19,8 @@
 
 #include <tern/tern.h>
 
+#include "published.h" /* ssl/'s published pointer, internal (tern_static has it) */
+
 static char path_a[64], path_b[64], path_bad[64];
 static tern_psk_store *store;
 static _Atomic int stop_readers;
@@ -93,10 +95,37 @@ static void test_psk_store__reloads_under_readers(void **state)
     unlink(path_bad);
 }
 
+/* A thread reading more published values than its cache holds, in turn, keeps one epoch
+ * record per value: records do not pile up with every cache miss. */
+static void test_psk_store__many_values_one_record_per_thread(void **state)
+{
+    enum { VALUES = 12, ROUNDS = 200 };
+    tern__published p[VALUES];
+    int values[VALUES];
+    for (int i = 0; i < VALUES; i++) {
+        values[i] = i;
+        assert_int_equal(tern__published_init(&p[i], &values[i]), 0);
+    }
+    for (int round = 0; round < ROUNDS; round++) {
+        for (int i = 0; i < VALUES; i++) {
+            void *v;
+            tern__published_record *rec = tern__published_enter(&p[i], &v);
+            assert_non_null(rec);
+            assert_ptr_equal(v, &values[i]);
+            tern__published_leave(&p[i], rec);
+        }
+    }
+    for (int i = 0; i < VALUES; i++) {
+        assert_int_equal(tern__published_records(&p[i]), 2); /* the writer's and ours */
+        assert_ptr_equal(tern__published_destroy(&p[i]), &values[i]);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_psk_store__reloads_under_readers),
+        cmocka_unit_test(test_psk_store__many_values_one_record_per_thread),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
