@@ -26,7 +26,6 @@ typedef struct entry {
 struct tern__client_sessions {
     tern_session_store_ops ops; /* user's, or the built-in one below */
     void *ctx;
-    bool builtin;
     pthread_mutex_t lock;
     size_t capacity, count;
     entry *head;
@@ -163,7 +162,6 @@ int tern_ssl_config_set_client_sessions(tern_ssl_config *cfg, size_t capacity,
         cs->ops.get = builtin_get;
         cs->ops.put = builtin_put;
         cs->ctx = cs;
-        cs->builtin = true;
         cs->capacity = capacity;
     }
     cfg->client_sessions = cs;

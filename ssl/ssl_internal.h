@@ -39,8 +39,6 @@ struct tern_ssl_config {
     void *psk_lookup_ctx;
     uint32_t psk_lookup_timeout_ms; /* 0: only the handshake deadline bounds the wait */
     uint32_t psk_max_pending;       /* handshakes waiting for an answer, per reactor */
-    struct tern_ticket_keys *ticket_keys; /* servers: tern's keys seal tickets (or NULL) */
-    unsigned tickets13;
     struct tern__client_sessions *client_sessions; /* clients: sessions by peer, or NULL */
     unsigned char *ocsp_response; /* DER, stapled by servers */
     size_t ocsp_response_len;

@@ -482,7 +482,6 @@ int tern_ssl_config_set_ticket_keys(tern_ssl_config *cfg, tern_ticket_keys *k)
         snprintf(cfg->errstr, sizeof(cfg->errstr), "ticket keys: the TLS library refused them");
         return TERN_E_UNSUPPORTED;
     }
-    cfg->ticket_keys = k;
     return 0;
 }
 
@@ -503,7 +502,6 @@ int tern_ssl_config_set_session_tickets(tern_ssl_config *cfg, unsigned tls13_cou
     if (!tls12) {
         wolfSSL_CTX_NoTicketTLSv12(cfg->server_ctx);
     }
-    cfg->tickets13 = tls13_count;
     return 0;
 }
 
