@@ -59,3 +59,10 @@ long app_heap_in_use_kib(void)
     return -1;
 #endif
 }
+
+double app_seconds_since(const struct timespec *t0)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (double)(now.tv_sec - t0->tv_sec) + (double)(now.tv_nsec - t0->tv_nsec) / 1e9;
+}

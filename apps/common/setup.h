@@ -7,6 +7,7 @@
 #define TERN_APPS_SETUP_H
 
 #include <stddef.h>
+#include <time.h>
 
 #include <tern/tern.h>
 
@@ -21,6 +22,9 @@ _Noreturn void app_config_fail(const tern_ssl_config *cfg, const char *opt, cons
 /** "host:port" as logged: the host of @p listen and the port @p srv bound (useful with port
  * 0); "*:port" for any address, IPv6 hosts bracketed. */
 void app_bound_address(const char *listen, const tern_server *srv, char *out, size_t len);
+
+/* Seconds from @p t0 (CLOCK_MONOTONIC) to now: the uptime of the stats lines. */
+double app_seconds_since(const struct timespec *t0);
 
 /* Bytes malloc has handed out and not got back, in KiB (glibc's mallinfo2); -1 elsewhere.
  * Beside VmRSS it tells live memory from what the allocator keeps. */

@@ -324,13 +324,6 @@ static void on_incoming(tern_server *srv, tern_socket *s, void *user)
 
 /* ---- stats --------------------------------------------------------------------------- */
 
-static double seconds_since(const struct timespec *t0)
-{
-    struct timespec now;
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    return (double)(now.tv_sec - t0->tv_sec) + (double)(now.tv_nsec - t0->tv_nsec) / 1e9;
-}
-
 /* Logs "msg" with uptime and every counter (tern_stats_format's key=value line). */
 static void log_stats(struct app *app, const char *msg)
 {
@@ -344,7 +337,7 @@ static void log_stats(struct app *app, const char *msg)
     if (n < 0) {
         return;
     }
-    app_log(APP_LOG_INFO, msg, "uptime_s=%.1f heap_kib=%ld %s", seconds_since(&app->started),
+    app_log(APP_LOG_INFO, msg, "uptime_s=%.1f heap_kib=%ld %s", app_seconds_since(&app->started),
             app_heap_in_use_kib(), text);
 }
 

@@ -459,13 +459,6 @@ static void build_ssl_config(struct app *app)
 
 /* ---- stats --------------------------------------------------------------------------- */
 
-static double seconds_since(const struct timespec *t0)
-{
-    struct timespec now;
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    return (double)(now.tv_sec - t0->tv_sec) + (double)(now.tv_nsec - t0->tv_nsec) / 1e9;
-}
-
 static void log_stats(struct app *app, const char *msg)
 {
     tern_stats st;
@@ -483,7 +476,7 @@ static void log_stats(struct app *app, const char *msg)
             "uptime_s=%.1f heap_kib=%ld handshakes_ok=%llu unknown_identity=%llu bad_key=%llu "
             "lookup_timeouts=%llu identity_limit=%llu backend_connects=%llu "
             "backend_errors=%llu %s",
-            seconds_since(&app->started), app_heap_in_use_kib(), (unsigned long long)st.handshakes,
+            app_seconds_since(&app->started), app_heap_in_use_kib(), (unsigned long long)st.handshakes,
             (unsigned long long)st.psk_unknown, (unsigned long long)st.psk_bad_key,
             (unsigned long long)st.psk_timeouts,
             (unsigned long long)gw_counter_sum(gw, GW_IDENTITY_LIMIT),
