@@ -124,25 +124,49 @@ static void on_mixed_incoming(tern_server *srv, tern_socket *s, void *user)
 /* A server with a certificate AND PSK: clients without a PSK still get the certificate
  * handshake on TLS 1.2 and 1.3 (the PSK parser must not mistake a certificate suite's
  * ClientKeyExchange for a PSK identity). */
-static void test_tls_config__psk_and_certificate_on_one_server(void **state)
+/* A server with the EC test certificate on a started 1-reactor runtime; @p configure (may be
+ * NULL) adds to its configuration first. */
+static tern_server *ec_server(tern_runtime **rt, void (*configure)(tern_ssl_config *cfg))
 {
-    if (access(CERTS "/ca.pem", R_OK) != 0) {
-        skip();
-    }
     tern_runtime_options o;
     tern_runtime_options_init(&o);
     o.reactors = 1;
-    tern_runtime *rt = tern_runtime_new(&o);
+    *rt = tern_runtime_new(&o);
     tern_ssl_config *scfg = tern_ssl_config_new();
     assert_int_equal(tern_ssl_config_set_local_certificate_file(scfg, CERTS "/server-ec.pem",
                                                                 TERN_ENCODING_PEM), 0);
     assert_int_equal(tern_ssl_config_set_private_key_file(scfg, CERTS "/server-ec.key",
                                                           TERN_ENCODING_PEM, NULL), 0);
-    assert_int_equal(tern_ssl_config_enable_psk(scfg, NULL), 0);
-    tern_server *srv = tern_server_new(rt, scfg, on_mixed_incoming, NULL);
+    if (configure != NULL) {
+        configure(scfg);
+    }
+    tern_server *srv = tern_server_new(*rt, scfg, on_mixed_incoming, NULL);
     tern_ssl_config_unref(scfg);
     assert_int_equal(tern_server_listen(srv, "127.0.0.1", 0), 0);
-    assert_int_equal(tern_runtime_start(rt), 0);
+    assert_int_equal(tern_runtime_start(*rt), 0);
+    return srv;
+}
+
+static void with_psk(tern_ssl_config *cfg)
+{
+    assert_int_equal(tern_ssl_config_enable_psk(cfg, NULL), 0);
+}
+
+static void x25519_only(tern_ssl_config *cfg)
+{
+    assert_int_equal(tern_ssl_config_set_groups(cfg, "X25519"), 0);
+    assert_int_equal(tern_ssl_config_set_groups(cfg, "X25519:brainpool"), TERN_EINVAL);
+    assert_non_null(strstr(tern_ssl_config_error_string(cfg), "brainpool"));
+    assert_int_equal(tern_ssl_config_set_groups(cfg, ""), TERN_EINVAL);
+}
+
+static void test_tls_config__psk_and_certificate_on_one_server(void **state)
+{
+    if (access(CERTS "/ca.pem", R_OK) != 0) {
+        skip();
+    }
+    tern_runtime *rt;
+    tern_server *srv = ec_server(&rt, with_psk);
 
     tern_reactor *r = tern_reactor_new();
     for (int v = 0; v < 2; v++) {
@@ -176,23 +200,8 @@ static void test_tls_config__groups(void **state)
     if (access(CERTS "/ca.pem", R_OK) != 0) {
         skip();
     }
-    tern_runtime_options o;
-    tern_runtime_options_init(&o);
-    o.reactors = 1;
-    tern_runtime *rt = tern_runtime_new(&o);
-    tern_ssl_config *scfg = tern_ssl_config_new();
-    assert_int_equal(tern_ssl_config_set_local_certificate_file(scfg, CERTS "/server-ec.pem",
-                                                                TERN_ENCODING_PEM), 0);
-    assert_int_equal(tern_ssl_config_set_private_key_file(scfg, CERTS "/server-ec.key",
-                                                          TERN_ENCODING_PEM, NULL), 0);
-    assert_int_equal(tern_ssl_config_set_groups(scfg, "X25519"), 0);
-    assert_int_equal(tern_ssl_config_set_groups(scfg, "X25519:brainpool"), TERN_EINVAL);
-    assert_non_null(strstr(tern_ssl_config_error_string(scfg), "brainpool"));
-    assert_int_equal(tern_ssl_config_set_groups(scfg, ""), TERN_EINVAL);
-    tern_server *srv = tern_server_new(rt, scfg, on_mixed_incoming, NULL);
-    tern_ssl_config_unref(scfg);
-    assert_int_equal(tern_server_listen(srv, "127.0.0.1", 0), 0);
-    assert_int_equal(tern_runtime_start(rt), 0);
+    tern_runtime *rt;
+    tern_server *srv = ec_server(&rt, x25519_only);
 
     static const struct {
         const char *groups;
