@@ -12,22 +12,14 @@ set -u
 [ "$#" -eq 2 ] || { echo "usage: $0 TERN_ECHO CERTS_DIR" >&2; exit 2; }
 echo_bin=$1
 certs=$2
+. "$(dirname "$0")/lib.sh"
 command -v openssl >/dev/null 2>&1 || { echo "SKIP: openssl not found"; exit 77; }
 [ -f "$certs/ocsp-server.resp" ] || { echo "SKIP: no OCSP test files in $certs"; exit 77; }
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/tern-ocsp.XXXXXX")
 pid=
 cleanup() {
-    if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
-        kill -TERM "$pid" 2>/dev/null
-        n=0
-        while kill -0 "$pid" 2>/dev/null && [ "$n" -lt 50 ]; do
-            sleep 0.1
-            n=$((n + 1))
-        done
-        kill -KILL "$pid" 2>/dev/null
-        wait "$pid" 2>/dev/null
-    fi
+    stop_pid "$pid"
     rm -rf "$work"
 }
 trap cleanup EXIT
@@ -43,17 +35,8 @@ timeout 40 "$echo_bin" --listen 127.0.0.1:0 --threads 1 \
     --ocsp-response "$certs/ocsp-server.resp" --ocsp-issuer "$certs/ca.pem" \
     >"$work/server.out" 2>"$work/server.log" &
 pid=$!
-port=
-n=0
-while [ "$n" -lt 100 ] && [ -z "$port" ]; do
-    port=$(sed -n 's/.*listening.*addr=127\.0\.0\.1:\([0-9][0-9]*\).*/\1/p' "$work/server.log" |
-        head -n 1)
-    [ -n "$port" ] && break
-    kill -0 "$pid" 2>/dev/null || fail "tern-echo exited before listening"
-    sleep 0.1
-    n=$((n + 1))
-done
-[ -n "$port" ] || fail "tern-echo did not log its port within 10 s"
+port=$(wait_port "$work/server.log" "$pid") ||
+    fail "tern-echo did not log its port within 10 s (or exited)"
 
 for v in tls1_3 tls1_2; do
     { printf 'hello %s\n' "$v"; sleep 1; } |

@@ -16,6 +16,7 @@ if [ "$#" -ne 2 ]; then
 fi
 echo_bin=$1
 certs=$2
+. "$(dirname "$0")/lib.sh"
 
 if ! command -v openssl >/dev/null 2>&1; then
     echo "SKIP: openssl not found"
@@ -37,16 +38,7 @@ fi
 work=$(mktemp -d "${TMPDIR:-/tmp}/tern-interop.XXXXXX")
 pid=
 cleanup() {
-    if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
-        kill -TERM "$pid" 2>/dev/null
-        n=0
-        while kill -0 "$pid" 2>/dev/null && [ "$n" -lt 50 ]; do
-            sleep 0.1
-            n=$((n + 1))
-        done
-        kill -KILL "$pid" 2>/dev/null
-        wait "$pid" 2>/dev/null
-    fi
+    stop_pid "$pid"
     rm -rf "$work"
 }
 trap cleanup EXIT
@@ -64,17 +56,8 @@ timeout 50 "$echo_bin" --listen 127.0.0.1:0 --threads 1 \
     --cert "$certs/server-rsa.pem" --key "$certs/server-rsa.key" \
     >"$work/server.out" 2>"$work/server.log" &
 pid=$!
-port=
-n=0
-while [ "$n" -lt 100 ]; do
-    port=$(sed -n 's/.*listening.*addr=127\.0\.0\.1:\([0-9][0-9]*\).*/\1/p' "$work/server.log" |
-        head -n 1)
-    [ -n "$port" ] && break
-    kill -0 "$pid" 2>/dev/null || fail "tern-echo exited before listening"
-    sleep 0.1
-    n=$((n + 1))
-done
-[ -n "$port" ] || fail "tern-echo did not log its port within 10 s"
+port=$(wait_port "$work/server.log" "$pid") ||
+    fail "tern-echo did not log its port within 10 s (or exited)"
 echo "tern-echo (pid $pid) listens on 127.0.0.1:$port"
 
 # s_client CASE ARGS...: sends a line, waits 1 s for the echo, then ends (stdin EOF with
