@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -108,6 +109,20 @@ static inline int bench_parse_u64(const char *s, uint64_t lo, uint64_t hi, uint6
     }
     *out = v;
     return 0;
+}
+
+/* An option's whole number in [lo, hi] (as bench_parse_u64); otherwise a one-line message
+ * naming @p prog and @p name, and exit status 2 (bad arguments). */
+static inline uint64_t bench_opt_u64(const char *prog, const char *name, const char *arg,
+                                     uint64_t lo, uint64_t hi)
+{
+    uint64_t v;
+    if (bench_parse_u64(arg, lo, hi, &v) != 0) {
+        fprintf(stderr, "%s: %s: expected %llu..%llu (k, M, Ki, Mi suffixes allowed), got '%s'\n",
+                prog, name, (unsigned long long)lo, (unsigned long long)hi, arg);
+        exit(2);
+    }
+    return v;
 }
 
 /* Parses a decimal fraction in [lo, hi] (seconds, for example). 0 on success, -1 otherwise. */

@@ -1088,41 +1088,22 @@ static int parse_opts(int argc, char **argv, struct opts *o)
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    uint64_t v;
     double d;
     int opt;
 
     while ((opt = getopt_long(argc, argv, "T:t:C:K:d:w:g:r:q:s:W:p:RBjh", longopts, NULL)) != -1) {
         switch (opt) {
         case 'T':
-            if (bench_parse_u64(optarg, 1, TERN_MAX_REACTORS, &v) != 0) {
-                fprintf(stderr, "bench_echo: --server-threads: expected 1..%d\n",
-                        TERN_MAX_REACTORS);
-                return 2;
-            }
-            o->server_threads = (unsigned)v;
+            o->server_threads = (unsigned)bench_opt_u64("bench_echo", "--server-threads", optarg, 1, TERN_MAX_REACTORS);
             break;
         case 't':
-            if (bench_parse_u64(optarg, 1, MAX_CLIENT_THREADS, &v) != 0) {
-                fprintf(stderr, "bench_echo: --client-threads: expected 1..%d\n",
-                        MAX_CLIENT_THREADS);
-                return 2;
-            }
-            o->client_threads = (unsigned)v;
+            o->client_threads = (unsigned)bench_opt_u64("bench_echo", "--client-threads", optarg, 1, MAX_CLIENT_THREADS);
             break;
         case 'C':
-            if (bench_parse_u64(optarg, 1, 10000, &v) != 0) {
-                fprintf(stderr, "bench_echo: --clients: expected 1..10000\n");
-                return 2;
-            }
-            o->clients = (unsigned)v;
+            o->clients = (unsigned)bench_opt_u64("bench_echo", "--clients", optarg, 1, 10000);
             break;
         case 'K':
-            if (bench_parse_u64(optarg, 1, 10000, &v) != 0) {
-                fprintf(stderr, "bench_echo: --streams: expected 1..10000\n");
-                return 2;
-            }
-            o->streams = (unsigned)v;
+            o->streams = (unsigned)bench_opt_u64("bench_echo", "--streams", optarg, 1, 10000);
             break;
         case 'd':
         case 'w':
@@ -1138,32 +1119,16 @@ static int parse_opts(int argc, char **argv, struct opts *o)
             *(opt == 'd' ? &o->duration : opt == 'w' ? &o->warmup : &o->grace) = d;
             break;
         case 'r':
-            if (bench_parse_u64(optarg, 1, MAX_RUNS, &v) != 0) {
-                fprintf(stderr, "bench_echo: --runs: expected 1..%d\n", MAX_RUNS);
-                return 2;
-            }
-            o->runs = (unsigned)v;
+            o->runs = (unsigned)bench_opt_u64("bench_echo", "--runs", optarg, 1, MAX_RUNS);
             break;
         case 'q':
-            if (bench_parse_u64(optarg, 1, 4096, &v) != 0) {
-                fprintf(stderr, "bench_echo: --request-size: expected 1..4096\n");
-                return 2;
-            }
-            o->request = (size_t)v;
+            o->request = (size_t)bench_opt_u64("bench_echo", "--request-size", optarg, 1, 4096);
             break;
         case 's':
-            if (bench_parse_u64(optarg, 1, MAX_CHUNK, &v) != 0) {
-                fprintf(stderr, "bench_echo: --write-size: expected 1..%u\n", MAX_CHUNK);
-                return 2;
-            }
-            o->chunk = (size_t)v;
+            o->chunk = (size_t)bench_opt_u64("bench_echo", "--write-size", optarg, 1, MAX_CHUNK);
             break;
         case 'W':
-            if (bench_parse_u64(optarg, 1, UINT64_C(1) << 32, &v) != 0) {
-                fprintf(stderr, "bench_echo: --window: expected 1..4Gi\n");
-                return 2;
-            }
-            o->window = (size_t)v;
+            o->window = (size_t)bench_opt_u64("bench_echo", "--window", optarg, 1, UINT64_C(1) << 32);
             break;
         case 'p':
             if (strcmp(optarg, "conn") == 0) {

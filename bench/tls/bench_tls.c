@@ -2679,48 +2679,22 @@ static int parse_opts(int argc, char **argv, struct opts *o)
             *(opt == 'r' ? &o->runs : &o->idle_runs) = (unsigned)v;
             break;
         case 'T':
-            if (bench_parse_u64(optarg, 1, TERN_MAX_REACTORS, &v) != 0) {
-                fprintf(stderr, "bench_tls: --server-threads: expected 1..%d\n",
-                        TERN_MAX_REACTORS);
-                return 2;
-            }
-            o->server_threads = (unsigned)v;
+            o->server_threads = (unsigned)bench_opt_u64("bench_tls", "--server-threads", optarg, 1, TERN_MAX_REACTORS);
             break;
         case 't':
-            if (bench_parse_u64(optarg, 1, MAX_CLIENT_THREADS, &v) != 0) {
-                fprintf(stderr, "bench_tls: --client-threads: expected 1..%d\n",
-                        MAX_CLIENT_THREADS);
-                return 2;
-            }
-            o->client_threads = (unsigned)v;
+            o->client_threads = (unsigned)bench_opt_u64("bench_tls", "--client-threads", optarg, 1, MAX_CLIENT_THREADS);
             break;
         case 'q':
-            if (bench_parse_u64(optarg, 0, 4096, &v) != 0) {
-                fprintf(stderr, "bench_tls: --request-size: expected 0..4096\n");
-                return 2;
-            }
-            o->request = (size_t)v;
+            o->request = (size_t)bench_opt_u64("bench_tls", "--request-size", optarg, 0, 4096);
             break;
         case 's':
-            if (bench_parse_u64(optarg, 1, MAX_CHUNK, &v) != 0) {
-                fprintf(stderr, "bench_tls: --write-size: expected 1..%u\n", MAX_CHUNK);
-                return 2;
-            }
-            o->chunk = (size_t)v;
+            o->chunk = (size_t)bench_opt_u64("bench_tls", "--write-size", optarg, 1, MAX_CHUNK);
             break;
         case 'W':
-            if (bench_parse_u64(optarg, 1, UINT64_C(1) << 32, &v) != 0) {
-                fprintf(stderr, "bench_tls: --window: expected 1..4Gi\n");
-                return 2;
-            }
-            o->window = (size_t)v;
+            o->window = (size_t)bench_opt_u64("bench_tls", "--window", optarg, 1, UINT64_C(1) << 32);
             break;
         case 'n':
-            if (bench_parse_u64(optarg, 1, 1000000, &v) != 0) {
-                fprintf(stderr, "bench_tls: --idle: expected 1..1000000\n");
-                return 2;
-            }
-            o->idle_n = (unsigned)v;
+            o->idle_n = (unsigned)bench_opt_u64("bench_tls", "--idle", optarg, 1, 1000000);
             break;
         case OPT_SERVER_VERIFY:
             if (strcmp(optarg, "none") == 0) {
