@@ -15,6 +15,7 @@
 #include <wolfssl/error-ssl.h>
 #include <wolfssl/wolfcrypt/error-crypt.h>
 
+#include <arpa/inet.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -123,6 +124,7 @@ int tern__ssl_map_error(int e, char *buf, size_t len)
     case FATAL_ERROR:
         return TERN_E_TLS_ALERT;
     case DOMAIN_NAME_MISMATCH:
+    case IPADDR_MISMATCH:
     case VERIFY_CERT_ERROR:
     case ASN_NO_SIGNER_E:
     case ASN_AFTER_DATE_E:
@@ -382,6 +384,12 @@ static void tls_release(tern_socket *s)
 
 /* ---- starting ------------------------------------------------------------------------------------ */
 
+static bool is_ip_literal(const char *name)
+{
+    unsigned char addr[sizeof(struct in6_addr)];
+    return inet_pton(AF_INET, name, addr) == 1 || inet_pton(AF_INET6, name, addr) == 1;
+}
+
 static int tls_begin(tern_socket *s, bool server)
 {
     tern_ssl_config *cfg = (tern_ssl_config *)s->cfg;
@@ -427,11 +435,19 @@ static int tls_begin(tern_socket *s, bool server)
 
     if (!server && s->peer_name != NULL) {
         size_t n = strlen(s->peer_name);
-        if (wolfSSL_UseSNI(tls->ssl, WOLFSSL_SNI_HOST_NAME, s->peer_name, (unsigned short)n) !=
-                WOLFSSL_SUCCESS ||
+        /* RFC 6066 section 3: no IP literals in server_name; an address is verified against
+         * the certificate's IP addresses (RFC 6125 section 1.7.2), a name against its names */
+        bool ip = is_ip_literal(s->peer_name);
+        if ((!ip && wolfSSL_UseSNI(tls->ssl, WOLFSSL_SNI_HOST_NAME, s->peer_name,
+                                   (unsigned short)n) != WOLFSSL_SUCCESS) ||
             (mode == TERN_VERIFY_VERIFY_PEER &&
-             wolfSSL_check_domain_name(tls->ssl, s->peer_name) != WOLFSSL_SUCCESS)) {
-            goto fail;
+             (ip ? wolfSSL_check_ip_address(tls->ssl, s->peer_name)
+                 : wolfSSL_check_domain_name(tls->ssl, s->peer_name)) != WOLFSSL_SUCCESS)) {
+            tern__socket_seterr(s, TERN_EINVAL, "TLS: the TLS library refused the peer name \"%s\"",
+                                s->peer_name);
+            wolfSSL_free(tls->ssl);
+            free(tls);
+            return TERN_EINVAL;
         }
     }
     if (!server && cfg->ocsp_policy != TERN_OCSP_OFF &&

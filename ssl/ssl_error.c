@@ -168,6 +168,7 @@ static enum tern_ssl_error_code map_verify(int err, int depth, const tern_certif
     case ASN_BEFORE_DATE_E:
         return TERN_SSL_ERR_NOT_YET_VALID;
     case DOMAIN_NAME_MISMATCH:
+    case IPADDR_MISMATCH:
     case 62: /* X509_V_ERR_HOSTNAME_MISMATCH */
     case 64: /* X509_V_ERR_IP_ADDRESS_MISMATCH */
         return TERN_SSL_ERR_HOSTNAME_MISMATCH;
