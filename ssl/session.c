@@ -227,6 +227,7 @@ void tern__session_setup(tern_socket *s, tern__tls *tls, const tern_ssl_config *
         return;
     }
     wolfSSL_set_SessionTicket_cb(tls->ssl, on_ticket, s);
+    tern__groups_client_setup(tls, cfg);
     offered *o = s->ssl_session;
     if (o != NULL) {
         tls->offered_session = offer(tls, o->data, o->len); /* checked when it was set */

@@ -110,6 +110,11 @@ tern_ssl_config *tern_ssl_config_new(void)
         }
         tern__tls_ctx_init(ctxs[i]);
     }
+    /* tern's own group lists, not the library's (which changes between releases) */
+    if (tern__groups_set_defaults(cfg) < 0) {
+        destroy(&cfg->base);
+        return NULL;
+    }
     /* always: it makes wolfSSL keep the client's SNI name (tern_socket_sni_name) */
     wolfSSL_CTX_set_servername_callback(cfg->server_ctx, on_server_name);
     wolfSSL_CTX_set_servername_arg(cfg->server_ctx, cfg);
@@ -231,59 +236,24 @@ static bool weak_suite(const char *name)
                                          strstr(up, "CHACHA20") == NULL && strstr(up, "CCM") == NULL);
 }
 
-/* tern's names (and OpenSSL's) to wolfSSL's group ids */
-static const struct {
-    const char *name;
-    int id;
-} group_names[] = {
-    {"X25519", WOLFSSL_ECC_X25519},        {"P-256", WOLFSSL_ECC_SECP256R1},
-    {"secp256r1", WOLFSSL_ECC_SECP256R1},  {"prime256v1", WOLFSSL_ECC_SECP256R1},
-    {"P-384", WOLFSSL_ECC_SECP384R1},      {"secp384r1", WOLFSSL_ECC_SECP384R1},
-    {"P-521", WOLFSSL_ECC_SECP521R1},      {"secp521r1", WOLFSSL_ECC_SECP521R1},
-    {"X448", WOLFSSL_ECC_X448},            {"ffdhe2048", WOLFSSL_FFDHE_2048},
-    {"ffdhe3072", WOLFSSL_FFDHE_3072},
-};
-
 int tern_ssl_config_set_groups(tern_ssl_config *cfg, const char *list)
 {
     int rc = check_setup(cfg);
     if (rc < 0) {
         return rc;
     }
-    if (list == NULL || list[0] == '\0') {
-        seterr(cfg, "groups: empty list");
-        return TERN_EINVAL;
-    }
     int ids[16];
-    int n = 0;
-    const char *p = list;
-    while (*p != '\0') {
-        size_t len = strcspn(p, ":");
-        size_t i = 0;
-        while (i < sizeof(group_names) / sizeof(group_names[0]) &&
-               (strlen(group_names[i].name) != len ||
-                strncasecmp(group_names[i].name, p, len) != 0)) {
-            i++;
-        }
-        if (i == sizeof(group_names) / sizeof(group_names[0])) {
-            seterr(cfg, "groups: unknown group \"%.*s\"", (int)len, p);
-            return TERN_EINVAL;
-        }
-        if (n == (int)(sizeof(ids) / sizeof(ids[0]))) {
-            seterr(cfg, "groups: more than 16");
-            return TERN_EINVAL;
-        }
-        ids[n++] = group_names[i].id;
-        p += len;
-        if (*p == ':') {
-            p++;
-        }
+    int n = tern__groups_parse(list, ids, (int)(sizeof(ids) / sizeof(ids[0])), cfg->errstr,
+                               sizeof(cfg->errstr));
+    if (n < 0) {
+        return n;
     }
     if (wolfSSL_CTX_set_groups(cfg->server_ctx, ids, n) != WOLFSSL_SUCCESS ||
         wolfSSL_CTX_set_groups(cfg->client_ctx, ids, n) != WOLFSSL_SUCCESS) {
-        seterr(cfg, "groups: the TLS library refused \"%s\" (a group this build lacks?)", list);
+        seterr(cfg, "groups: the TLS library refused \"%s\"", list);
         return TERN_E_UNSUPPORTED;
     }
+    tern__groups_key_shares(cfg, ids, n);
     return 0;
 }
 

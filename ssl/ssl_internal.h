@@ -26,6 +26,8 @@ struct tern_ssl_config {
     bool has_cert, has_key, has_ca;
     bool ciphers_have_tls13; /* the cipher list names a TLS 1.3 suite */
     int max_version;         /* wolfSSL's TLS1_x_VERSION */
+    uint16_t key_shares[2];  /* clients, TLS 1.3: the key shares to send (groups.c) ... */
+    int nkey_shares;         /* ... 0: wolfSSL's one share for the first group */
     char *alpn; /* comma-separated, as given */
     /* the certificate and key as loaded, for SNI selection per connection */
     unsigned char *cert_buf, *key_der;
@@ -110,6 +112,16 @@ void tern__session_deliver(tern_socket *s, tern__tls *tls);
 /* A client handshake failed: true if it had offered a session (then dropped from the store). */
 bool tern__session_failed(tern_socket *s, tern__tls *tls);
 void tern__client_sessions_free(struct tern__client_sessions *cs);
+
+/* groups.c: key-exchange groups. Parses a ':'-separated list into @ids (at most @max): the
+ * count, or TERN_EINVAL (unknown) / TERN_E_UNSUPPORTED (not in this build) with @err set. */
+int tern__groups_parse(const char *list, int *ids, int max, char *err, size_t errlen);
+/* The key shares a client sends for the list @ids (cfg->key_shares). */
+void tern__groups_key_shares(tern_ssl_config *cfg, const int *ids, int n);
+/* tern's default lists on a new configuration's two contexts. */
+int tern__groups_set_defaults(tern_ssl_config *cfg);
+/* A client connection: adds the configuration's key shares. */
+void tern__groups_client_setup(tern__tls *tls, const tern_ssl_config *cfg);
 
 /* psk.c */
 void tern__psk_setup(tern_socket *s, tern__tls *tls, const tern_ssl_config *cfg, bool server);

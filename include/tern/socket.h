@@ -327,6 +327,12 @@ TERN_API int tern_socket_session_protocol(const tern_socket *s);
  * connection lives. @thread owner */
 TERN_API const char *tern_socket_session_cipher(const tern_socket *s);
 
+/** The key-exchange group the handshake used, by tern's name (see `tern_ssl_config_set_groups`:
+ * "X25519", "P-256", "X25519MLKEM768"...), or "" (before `encrypted`, or none: a TLS 1.2
+ * resumption, a TLS 1.3 PSK without (EC)DHE, a static-PSK suite). @return a static string
+ * (borrowed while the connection lives). @thread owner */
+TERN_API const char *tern_socket_session_group(const tern_socket *s);
+
 /** The ALPN protocol the handshake agreed on, or "" (none, or before `encrypted`).
  * @return borrowed while the connection's TLS state lives. @thread owner */
 TERN_API const char *tern_socket_alpn_protocol(const tern_socket *s);

@@ -72,12 +72,33 @@ TERN_API int tern_ssl_config_set_protocol_range(tern_ssl_config *cfg, enum tern_
 TERN_API int tern_ssl_config_set_ciphers(tern_ssl_config *cfg, const char *list);
 
 /**
- * The key-exchange groups, in order of preference, ':'-separated: X25519, P-256 (also
- * secp256r1, prime256v1), P-384, P-521, X448, ffdhe2048, ffdhe3072. A client sends its TLS
- * 1.3 key share for the first one; a TLS 1.3 server accepts only these (a TLS 1.2 server
- * picks among the client's curves whatever this list says: wolfSSL's behaviour).
- * Default: wolfSSL's (P-256 and X25519 among the first).
- * @return 0; TERN_EINVAL naming the first unknown group; TERN_EBUSY. @thread setup
+ * The key-exchange groups, in order of preference, ':'-separated, by their IANA/OpenSSL names
+ * (case does not matter): the post-quantum hybrids X25519MLKEM768, SecP256r1MLKEM768,
+ * SecP384r1MLKEM1024 (TLS 1.3 only); X25519, P-256 (also secp256r1, prime256v1), P-384
+ * (secp384r1), P-521 (secp521r1), X448, ffdhe2048, ffdhe3072. A group this build of the TLS
+ * library lacks is refused ("groups: X448 is not in this build"), never silently dropped.
+ * The list applies to both roles of the configuration:
+ * - A TLS 1.3 client offers these groups and sends a key share for the first one; when the
+ *   first is a hybrid it sends one for the first classic group too (as browsers do), so that a
+ *   server without the hybrid needs no HelloRetryRequest (a round trip more).
+ * - A TLS 1.3 server picks, among the key shares the client sent, the one of its most
+ *   preferred group; it asks for another share (HelloRetryRequest) only when none of the
+ *   client's shares is in its list. (A TLS 1.2 server picks among the client's curves.)
+ *
+ * Defaults, set by tern (not the TLS library's, which changed in wolfSSL 5.9 to put hybrids
+ * and larger curves first):
+ * - servers: X25519MLKEM768, SecP256r1MLKEM768, SecP384r1MLKEM1024, X25519, P-256, P-384,
+ *   P-521, ffdhe2048: a client offering a hybrid gets it (post-quantum protection for those
+ *   that ask: one ML-KEM encapsulation more per handshake); a client offering only classic
+ *   groups gets the group of its key share at once, no retry.
+ * - clients: X25519, P-256, P-384, P-521, ffdhe2048, one key share (X25519): the fastest
+ *   classic handshake, accepted by every current server without a retry; the hybrid is not
+ *   offered unless asked for ("X25519MLKEM768:X25519"), because it adds ~1.2 KiB to the
+ *   ClientHello and, listed without a key share, may make a server that prefers it ask for
+ *   one.
+ * The group a connection used: `tern_socket_session_group`.
+ * @return 0; TERN_EINVAL naming the first unknown group (or an empty list or element);
+ *         TERN_E_UNSUPPORTED naming a group this build lacks; TERN_EBUSY. @thread setup
  */
 TERN_API int tern_ssl_config_set_groups(tern_ssl_config *cfg, const char *list);
 
