@@ -12,7 +12,8 @@
  * rotation the previous key still resumes; past its lifetime, or sealed with a key the server
  * never had, a ticket gives a full handshake that succeeds; a key file shared by two servers
  * resumes across them, also after a reload with a new first key; export/import round trip and
- * bad bytes; the client's per-peer store; external PSK then resumption; the stats.
+ * bad bytes; the client's per-peer store; external PSK then resumption; the stats; tickets that
+ * advertise no early data (read by `openssl s_client`, skipped without it).
  */
 #include <pthread.h>
 #include <setjmp.h>
@@ -512,6 +513,73 @@ static void test_session__psk_then_resumption(void **state)
     assert_int_equal(after.handshake_failures - before.handshake_failures, 0);
 }
 
+/* Runs @p cmd with the shell; its output (truncated to @p len - 1 bytes) goes to @p out.
+ * @return whether the command could be started (its status is not looked at). */
+static bool command_output(const char *cmd, char *out, size_t len)
+{
+    FILE *f = popen(cmd, "r");
+    if (f == NULL) {
+        return false;
+    }
+    size_t n = 0, k;
+    char chunk[512];
+    while ((k = fread(chunk, 1, sizeof(chunk), f)) > 0) {
+        size_t take = k < len - 1 - n ? k : len - 1 - n;
+        memcpy(out + n, chunk, take);
+        n += take;
+    }
+    out[n] = '\0';
+    pclose(f);
+    return true;
+}
+
+/*
+ * RFC 8446 4.6.1: a NewSessionTicket carries an early_data extension only if the server
+ * would accept 0-RTT data with it; tern never does (the wolfSSL build has no early data),
+ * so no ticket may advertise any (wolfSSL before 5.9 put max_early_data_size 4096 in every
+ * ticket). The tickets are encrypted on the wire and wolfSSL without early data does not
+ * even parse the extension, so an independent client reads them: `openssl s_client
+ * -sess_out` keeps the ticket's max_early_data, which `openssl sess_id -text` prints.
+ */
+static void test_session__tickets_advertise_no_early_data(void **state)
+{
+    static char out[16384];
+    if (!command_output("openssl version 2>/dev/null", out, sizeof(out)) ||
+        strncmp(out, "OpenSSL ", 8) != 0) {
+        skip(); /* no openssl: the test PKI would be missing too */
+    }
+    static const int servers[] = {S_AUTO, S_PSK};
+    for (size_t i = 0; i < sizeof(servers) / sizeof(servers[0]); i++) {
+        char sess[256], cmd[768];
+        snprintf(sess, sizeof(sess), "%s/tern-early-%d-%zu.pem",
+                 getenv("TMPDIR") != NULL ? getenv("TMPDIR") : "/tmp", (int)getpid(), i);
+        unlink(sess);
+        /* s_client runs until its stdin ends: end it once the tickets were written */
+        snprintf(cmd, sizeof(cmd),
+                 "timeout 10 openssl s_client -connect 127.0.0.1:%u -tls1_3 -servername "
+                 "localhost -sess_out %s >/dev/null 2>&1",
+                 (unsigned)F->port[servers[i]], sess);
+        FILE *in = popen(cmd, "w");
+        assert_non_null(in);
+        bool written = false;
+        struct stat st;
+        TS_WAIT_UNTIL(written, stat(sess, &st) == 0 && st.st_size > 0, 5000);
+        ts_sleep_ms(100); /* the second ticket (two per connection) rewrites the file */
+        pclose(in);
+        assert_true(written);
+        snprintf(cmd, sizeof(cmd), "openssl sess_id -in %s -noout -text 2>&1", sess);
+        assert_true(command_output(cmd, out, sizeof(out)));
+        unlink(sess);
+        const char *early = strstr(out, "Max Early Data:");
+        ts_log("server %d: %.*s", servers[i], (int)strcspn(early != NULL ? early : out, "\n"),
+               early != NULL ? early : out);
+        assert_non_null(strstr(out, "Protocol  : TLSv1.3"));
+        assert_non_null(strstr(out, "TLS session ticket lifetime hint:")); /* from a ticket */
+        assert_non_null(early);
+        assert_int_equal(strtoul(early + strlen("Max Early Data:"), NULL, 10), 0);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -523,6 +591,7 @@ int main(void)
         cmocka_unit_test(test_session__export_import_round_trip_and_bad_bytes),
         cmocka_unit_test(test_session__client_store_resumes_by_peer),
         cmocka_unit_test(test_session__psk_then_resumption),
+        cmocka_unit_test(test_session__tickets_advertise_no_early_data),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
