@@ -452,6 +452,16 @@ static void conn_encrypted(tern_socket *s, void *user)
         pump(w);
         return;
     }
+    if (w->negotiated.protocol[0] == '\0') {
+        struct bench_negotiated *n = &w->negotiated;
+        int p = tern_socket_session_protocol(s);
+        const char *v = p == TERN_SSL_PROTOCOL_TLS1_3   ? "TLS 1.3"
+                        : p == TERN_SSL_PROTOCOL_TLS1_2 ? "TLS 1.2"
+                                                        : "?";
+        snprintf(n->protocol, sizeof(n->protocol), "%s", v);
+        snprintf(n->cipher, sizeof(n->cipher), "%s", tern_socket_session_cipher(s));
+        snprintf(n->group, sizeof(n->group), "%s", tern_socket_session_group(s));
+    }
     enum bench_type type = c->type == BENCH_TYPE_RESUME ? resume_outcome(w, c) : c->type;
     if (c->in_op || persistent_mode(cfg)) {
         record_ok(w, c, type, c->start_us, now); /* the handshake's latency */

@@ -119,6 +119,13 @@ struct bench_detail {
 };
 #define BENCH_MAX_DETAILS 16
 
+/** What a handshake agreed on (a worker's first completed one): "" while none has. */
+struct bench_negotiated {
+    char protocol[8]; /* "TLS 1.3", "TLS 1.2" */
+    char cipher[64];
+    char group[32];   /* key exchange ("X25519MLKEM768"); "" without one */
+};
+
 struct bench_conn;
 struct bench;
 
@@ -147,6 +154,7 @@ struct bench_worker {
     uint64_t details_dropped;           /* errors whose text did not fit the table */
     uint64_t aborted_at_end;            /* measured operations cut by the end of the run */
     uint64_t backlog_at_end;            /* open loop: arrivals due, not started at the end */
+    struct bench_negotiated negotiated; /* the first handshake's */
 
     struct bench_counts live;           /* everything, the warm-up included */
     bench_hist ihist[BENCH_NTYPES];     /* latencies since the last tick */

@@ -119,7 +119,11 @@ static void usage(FILE *out)
             "TLS:\n"
             "      --tls VERSION          1.2 or 1.3 only (default: either)\n"
             "      --groups LIST          key-exchange groups, ':'-separated, first preferred\n"
-            "                             (the TLS 1.3 key share): X25519, P-256, P-384...\n"
+            "                             (the TLS 1.3 key share; a hybrid first adds one\n"
+            "                             for the first classic group): X25519MLKEM768,\n"
+            "                             SecP256r1MLKEM768, SecP384r1MLKEM1024, X25519,\n"
+            "                             P-256, P-384, P-521, ffdhe2048 (default: X25519:\n"
+            "                             P-256:P-384:P-521:ffdhe2048)\n"
             "      --ciphers LIST         cipher suites, ':'-separated\n"
             "      --sni NAME             server name sent and verified (default: the\n"
             "                             target's host)\n"
@@ -939,6 +943,9 @@ static void collect(struct bench *b, struct bench_result *res, uint64_t end_us)
             bench_hist_merge(&res->hist[t], &w->hist[t]);
         }
         res->aborted_at_end += w->aborted_at_end;
+        if (res->negotiated.protocol[0] == '\0') {
+            res->negotiated = w->negotiated;
+        }
         res->backlog_at_end += w->backlog_at_end;
         res->details_dropped += w->details_dropped;
         for (size_t d = 0; d < w->ndetails; d++) {

@@ -138,6 +138,11 @@ void bench_report_summary(FILE *out, const struct bench_result *res)
     if (res->interrupted) {
         fprintf(out, " (interrupted)");
     }
+    if (res->negotiated.protocol[0] != '\0') {
+        fprintf(out, "\nnegotiated (first handshake): %s, %s, group %s", res->negotiated.protocol,
+                res->negotiated.cipher,
+                res->negotiated.group[0] != '\0' ? res->negotiated.group : "none");
+    }
     fprintf(out, "\n\n");
 
     fprintf(out, "%-9s %10s %10s %9s %9s %9s %9s %9s %9s\n", "type", "count", "rate/s", "p50",
@@ -367,7 +372,13 @@ int bench_report_json(FILE *out, const struct bench_result *res)
     json_string(out, tern_version_string());
     fputs(",\n", out);
     json_config(out, res);
-    fputs("  \"measured_s\": ", out);
+    fputs("  \"negotiated\": {\"protocol\": ", out);
+    json_string(out, res->negotiated.protocol);
+    fputs(", \"cipher\": ", out);
+    json_string(out, res->negotiated.cipher);
+    fputs(", \"group\": ", out);
+    json_string(out, res->negotiated.group);
+    fputs("},\n  \"measured_s\": ", out);
     json_number(out, res->measured_s);
     fprintf(out, ",\n  \"interrupted\": %s,\n", res->interrupted ? "true" : "false");
     fprintf(out,

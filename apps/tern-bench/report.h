@@ -35,6 +35,7 @@ struct bench_result {
     uint64_t details_dropped;
     uint64_t aborted_at_end;
     uint64_t backlog_at_end;      /* open loop: arrivals due, never started */
+    struct bench_negotiated negotiated; /* the first handshake of the first worker with one */
     struct bench_second *series;
     size_t nseries;
 };

@@ -204,9 +204,11 @@ static void echo_encrypted(tern_socket *s, void *user)
         if (tern_socket_peer_address(s, peer, sizeof(peer)) < 0) {
             strcpy(peer, "?");
         }
-        app_log(APP_LOG_DEBUG, "encrypted", "peer=%s reactor=%u protocol=%s cipher=%s", peer,
-                tern_reactor_index(tern_socket_reactor(s)),
-                protocol_name(tern_socket_session_protocol(s)), tern_socket_session_cipher(s));
+        const char *group = tern_socket_session_group(s);
+        app_log(APP_LOG_DEBUG, "encrypted", "peer=%s reactor=%u protocol=%s cipher=%s group=%s",
+                peer, tern_reactor_index(tern_socket_reactor(s)),
+                protocol_name(tern_socket_session_protocol(s)), tern_socket_session_cipher(s),
+                group[0] != '\0' ? group : "none");
     }
 }
 
@@ -495,7 +497,8 @@ static void usage(FILE *out)
             "                             to end before closing them (default %u)\n"
             "      --stats-interval S     log the counters every S seconds; 0: off (default)\n"
             "      --log-level LEVEL      debug, info (default), warn or error; debug logs\n"
-            "                             each connection, with its TLS protocol and cipher\n"
+            "                             each connection, with its TLS protocol, cipher\n"
+            "                             and key-exchange group\n"
             "  -h, --help                 show this help and exit\n"
             "  -V, --version              show the version and exit\n"
             "\n"

@@ -3,7 +3,9 @@
 #
 # Interop: tern-bench against real servers on loopback:
 #   - tern-echo (TLS, the test PKI): --count 200 handshakes, zero errors, strict JSON with the
-#     same figures; handshakes with one request each; echo round trips; --source-addrs
+#     same figures (the group negotiated: X25519 by default); --groups X25519MLKEM768: 300
+#     hybrid handshakes, the group in the JSON, the summary and tern-echo's debug lines;
+#     handshakes with one request each; echo round trips; --source-addrs
 #     (the server sees the connections come from 127.0.0.2 and 127.0.0.3); --mode resume
 #     over TLS 1.3 and 1.2 (tern-echo issues tickets by default): zero errors, at least 95%
 #     of the offered sessions resumed; --mix full=50,resume=50 over 2,000 handshakes and
@@ -131,6 +133,24 @@ head -n 1 "$work/echo-hs.csv" | grep -q '^second,dur_s,warmup,ok_full' ||
 if tr -d '\n' <"$work/echo-hs.out" | grep -q "$(printf '\r')"; then
     fail "echo-hs: carriage returns in the output of a non-terminal"
 fi
+
+# the default offer is X25519 (one key share); the negotiated group is in the JSON
+[ "$(json "$work/echo-hs.json" negotiated.group)" = X25519 ] ||
+    fail "echo-hs: negotiated $(json "$work/echo-hs.json" negotiated.group), expected X25519"
+
+# post-quantum hybrid key exchange: offered by tern-bench, preferred by tern-echo, and in
+# tern-echo's debug line of each connection
+timeout 60 "$bench" --target "127.0.0.1:$port" --ca "$certs/ca.pem" --sni localhost --tls 1.3 \
+    --groups X25519MLKEM768 --count 300 --connections 4 --quiet --json "$work/echo-pq.json" \
+    >"$work/echo-pq.out" 2>&1 || fail "echo-pq: tern-bench exited $?"
+check_run echo-pq full 300
+got=$(json "$work/echo-pq.json" negotiated.group)
+[ "$got" = X25519MLKEM768 ] || fail "echo-pq: negotiated $got, expected X25519MLKEM768"
+grep -q 'negotiated (first handshake): TLS 1.3, .*, group X25519MLKEM768' "$work/echo-pq.out" ||
+    fail "echo-pq: the summary does not name the group"
+n=$(grep -c 'msg="encrypted" .* group=X25519MLKEM768' "$work/echo.log")
+[ "$n" -ge 300 ] || fail "echo-pq: tern-echo logged group=X25519MLKEM768 $n times, expected 300"
+echo "ok: --groups X25519MLKEM768: 300 hybrid handshakes, tern-echo logged the group"
 
 timeout 60 "$bench" --target "127.0.0.1:$port" --ca "$certs/ca.pem" --sni localhost --tls 1.2 \
     --count 200 --payload 100 --quiet --json "$work/echo-req.json" \
