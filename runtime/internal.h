@@ -49,6 +49,7 @@ typedef struct tern__counters {
     _Atomic uint64_t handshakes, handshake_failures, handshakes_resumed, handshakes_psk;
     _Atomic uint64_t psk_lookups, psk_unknown, psk_bad_key, psk_timeouts, psk_overload;
     _Atomic uint64_t psk_store_errors, psk_pending; /* psk_pending: a gauge, +1 and -1 */
+    _Atomic uint64_t psk_no_suite;
 } tern__counters;
 
 static inline void tern__count(_Atomic uint64_t *c, uint64_t n)

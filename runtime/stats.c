@@ -40,6 +40,7 @@ void tern__counters_add(tern_stats *o, const tern__counters *c)
     o->psk_overload += tern__read(&c->psk_overload);
     o->psk_store_errors += tern__read(&c->psk_store_errors);
     o->psk_pending += tern__read(&c->psk_pending);
+    o->psk_no_suite += tern__read(&c->psk_no_suite);
 }
 
 static void add_reactor(tern_stats *out, const tern_reactor *r)
@@ -102,7 +103,8 @@ int tern_runtime_reactor_stats(const tern_runtime *rt, unsigned i, tern_stats *o
     XX(psk_timeouts)                                                                           \
     XX(psk_overload)                                                                           \
     XX(psk_store_errors)                                                                       \
-    XX(psk_pending)
+    XX(psk_pending)                                                                            \
+    XX(psk_no_suite)
 
 ssize_t tern_stats_format(const tern_stats *st, tern_stats_format_kind kind, char *buf, size_t len)
 {

@@ -21,8 +21,17 @@
 #include <string.h>
 #include <sys/random.h>
 
+/* TLS 1.3 first, AEADs with full tags before CCM-8 (RFC 8446 B.4, IANA "Recommended": N),
+ * which only constrained devices ask for; a PSK takes the first suite of its hash that the
+ * client offers (pick_suite). */
+#ifdef HAVE_AESCCM
+#define PSK13_CCM "TLS13-AES128-CCM-SHA256:TLS13-AES128-CCM-8-SHA256:"
+#else
+#define PSK13_CCM ""
+#endif
 #define PSK_CIPHERS                                                                            \
     "TLS13-AES128-GCM-SHA256:TLS13-CHACHA20-POLY1305-SHA256:TLS13-AES256-GCM-SHA384:"          \
+    PSK13_CCM                                                                                  \
     "ECDHE-PSK-AES128-GCM-SHA256:ECDHE-PSK-CHACHA20-POLY1305:"                                 \
     "DHE-PSK-AES128-GCM-SHA256:DHE-PSK-CHACHA20-POLY1305:"                                     \
     "PSK-AES128-GCM-SHA256:PSK-AES256-GCM-SHA384:PSK-CHACHA20-POLY1305:"                       \
@@ -34,6 +43,23 @@
 
 enum auth_status { AUTH_PENDING, AUTH_KEY, AUTH_REJECTED };
 
+/* The TLS 1.3 suites {0x13, n} (RFC 8446 B.4), by n, with the hash each binds a PSK to. */
+static const struct {
+    const char *name; /* wolfSSL's */
+    uint8_t hash;     /* tern_psk_hash */
+} suites13[6] = {
+    [1] = {"TLS13-AES128-GCM-SHA256", TERN_PSK_HASH_SHA256},
+    [2] = {"TLS13-AES256-GCM-SHA384", TERN_PSK_HASH_SHA384},
+    [3] = {"TLS13-CHACHA20-POLY1305-SHA256", TERN_PSK_HASH_SHA256},
+    [4] = {"TLS13-AES128-CCM-SHA256", TERN_PSK_HASH_SHA256},
+    [5] = {"TLS13-AES128-CCM-8-SHA256", TERN_PSK_HASH_SHA256},
+};
+
+static const char *hash_name(int hash)
+{
+    return hash == TERN_PSK_HASH_SHA384 ? "SHA-384" : "SHA-256";
+}
+
 struct tern_psk_authenticator {
     _Atomic int refs;
     tern_socket *s;           /* owner thread only; NULL once the connection is gone */
@@ -41,6 +67,7 @@ struct tern_psk_authenticator {
     bool deferred;            /* owner: _defer was called in the event, or a store asked */
     int status;               /* enum auth_status, written before the answer is posted */
     int reason;               /* enum tern__psk_reason, with AUTH_REJECTED */
+    int hash;                 /* tern_psk_hash of the key, with AUTH_KEY */
     _Atomic bool gone;        /* the connection ended: a store need not be asked */
     tern__worker_job job;     /* a store lookup on the runtime's PSK workers */
     tern_psk_lookup_fn lookup;
@@ -54,6 +81,7 @@ struct tern_psk_authenticator {
 
 typedef struct client_psk {
     size_t id_len, key_len;
+    int hash; /* tern_psk_hash */
     char identity[TERN_PSK_MAX_IDENTITY + 1];
     uint8_t key[TERN_PSK_MAX_KEY];
 } client_psk;
@@ -76,7 +104,29 @@ static unsigned int client_key(WOLFSSL *ssl, const char *hint, char *identity,
                                unsigned int id_max, unsigned char *key, unsigned int key_max);
 static unsigned int client_key13(WOLFSSL *ssl, const char *hint, char *identity,
                                  unsigned int id_max, unsigned char *key, unsigned int key_max,
-                                 const char **suite);
+                                 const char *suite);
+
+void tern__psk_ciphers(tern_ssl_config *cfg, const char *list)
+{
+    size_t n = 0;
+    memset(cfg->psk13_order, 0, sizeof(cfg->psk13_order));
+    for (const char *p = list; p != NULL && *p != '\0' && n + 1 < sizeof(cfg->psk13_order);) {
+        const char *end = strchr(p, ':');
+        size_t len = end != NULL ? (size_t)(end - p) : strlen(p);
+        char name[64];
+        unsigned char b0 = 0, b1 = 0;
+        int flags = 0;
+        if (len > 0 && len < sizeof(name)) {
+            memcpy(name, p, len);
+            name[len] = '\0';
+            if (wolfSSL_get_cipher_suite_from_name(name, &b0, &b1, &flags) == 0 && b0 == 0x13 &&
+                b1 >= 1 && b1 <= 5 && memchr(cfg->psk13_order, b1, n) == NULL) {
+                cfg->psk13_order[n++] = b1;
+            }
+        }
+        p = end != NULL ? end + 1 : NULL;
+    }
+}
 
 int tern_ssl_config_enable_psk(tern_ssl_config *cfg, const char *hint)
 {
@@ -98,6 +148,7 @@ int tern_ssl_config_enable_psk(tern_ssl_config *cfg, const char *hint)
         snprintf(cfg->errstr, sizeof(cfg->errstr), "PSK: the TLS library has no PSK suites");
         return TERN_E_UNSUPPORTED;
     }
+    tern__psk_ciphers(cfg, list);
     char *copy = hint != NULL ? strdup(hint) : NULL;
     if (hint != NULL && copy == NULL) {
         return TERN_ENOMEM;
@@ -121,7 +172,9 @@ int tern_ssl_config_enable_psk(tern_ssl_config *cfg, const char *hint)
     wolfSSL_CTX_set_psk_server_callback(cfg->server_ctx, server_key);
     wolfSSL_CTX_set_psk_server_tls13_callback(cfg->server_ctx, server_key13);
     wolfSSL_CTX_set_psk_client_callback(cfg->client_ctx, client_key);
-    wolfSSL_CTX_set_psk_client_tls13_callback(cfg->client_ctx, client_key13);
+    /* clients: the callback that is told each suite (the key goes with every suite of its
+     * hash, so the server may pick any of them; wolfSSL checks the hash of its pick) */
+    wolfSSL_CTX_set_psk_client_cs_callback(cfg->client_ctx, client_key13);
     cfg->psk_enabled = true;
     cfg->ciphers_have_tls13 = true;
     return 0;
@@ -163,8 +216,8 @@ int tern_ssl_config_set_psk_limits(tern_ssl_config *cfg, uint32_t lookup_timeout
 
 /* ---- wolfSSL's synchronous callbacks: the answer is already known ---------------------------- */
 
-static unsigned int server_key(WOLFSSL *ssl, const char *identity, unsigned char *key,
-                               unsigned int max)
+static unsigned int psk_key(WOLFSSL *ssl, const char *identity, unsigned char *key,
+                            unsigned int max)
 {
     tern_socket *s = wolfSSL_GetIOReadCtx(ssl);
     tern__tls *tls = s != NULL ? s->tls : NULL;
@@ -187,11 +240,31 @@ static unsigned int server_key(WOLFSSL *ssl, const char *identity, unsigned char
     return (unsigned int)tls->psk_key_len;
 }
 
+/* TLS 1.2 (RFC 4279). wolfSSL also calls it in TLS 1.3 when server_key13 found no key, and
+ * would then use the key with TLS13-AES128-GCM-SHA256 whatever its hash: not in TLS 1.3. */
+static unsigned int server_key(WOLFSSL *ssl, const char *identity, unsigned char *key,
+                               unsigned int max)
+{
+    if (wolfSSL_version(ssl) == TLS1_3_VERSION) {
+        return 0;
+    }
+    return psk_key(ssl, identity, key, max);
+}
+
+/* TLS 1.3. wolfSSL walks the suites both sides share, in the server's order, and takes the key
+ * when the suite named here is the one it is at; so this names the suite that pick_suite
+ * chose when the answer came (RFC 8446 4.2.11: a PSK's hash binds its suites), or no key. */
 static unsigned int server_key13(WOLFSSL *ssl, const char *identity, unsigned char *key,
                                  unsigned int max, const char **suite)
 {
-    *suite = "TLS13-AES128-GCM-SHA256"; /* a SHA-256 PSK (RFC 8446 4.2.11: hash bound) */
-    return server_key(ssl, identity, key, max);
+    tern_socket *s = wolfSSL_GetIOReadCtx(ssl);
+    const tern__tls *tls = s != NULL ? s->tls : NULL;
+
+    if (tls == NULL || tls->psk_suite == 0) {
+        return 0; /* no suite of the key's hash: no PSK (a certificate, or refused earlier) */
+    }
+    *suite = suites13[tls->psk_suite].name;
+    return psk_key(ssl, identity, key, max);
 }
 
 static unsigned int client_key(WOLFSSL *ssl, const char *hint, char *identity,
@@ -207,11 +280,22 @@ static unsigned int client_key(WOLFSSL *ssl, const char *hint, char *identity,
     return (unsigned int)c->key_len;
 }
 
+/* TLS 1.3, once per suite of the client's list while it writes its ClientHello, and once with
+ * the server's pick: the key for the suites of its hash, none for the others. */
 static unsigned int client_key13(WOLFSSL *ssl, const char *hint, char *identity,
                                  unsigned int id_max, unsigned char *key, unsigned int key_max,
-                                 const char **suite)
+                                 const char *suite)
 {
-    *suite = "TLS13-AES128-GCM-SHA256";
+    tern_socket *s = wolfSSL_GetIOReadCtx(ssl);
+    const client_psk *c = s != NULL ? s->ssl_psk : NULL;
+    unsigned char b0 = 0, b1 = 0;
+    int flags = 0;
+
+    if (c == NULL || suite == NULL ||
+        wolfSSL_get_cipher_suite_from_name(suite, &b0, &b1, &flags) != 0 || b0 != 0x13 ||
+        b1 < 1 || b1 > 5 || suites13[b1].hash != c->hash) {
+        return 0;
+    }
     return client_key(ssl, hint, identity, id_max, key, key_max);
 }
 
@@ -226,7 +310,7 @@ void tern__psk_setup(tern_socket *s, tern__tls *tls, const tern_ssl_config *cfg,
         }
     } else if (!server && s->ssl_psk != NULL) {
         wolfSSL_set_psk_client_callback(tls->ssl, client_key);
-        wolfSSL_set_psk_client_tls13_callback(tls->ssl, client_key13);
+        wolfSSL_set_psk_client_cs_callback(tls->ssl, client_key13);
     }
 }
 
@@ -347,7 +431,7 @@ bool tern__psk_explain_failure(tern_socket *s, tern__tls *tls, const char *stage
     }
     if (tls->psk_state == TERN__PSK_STATE_REJECTED) {
         static const char *why[] = {"unknown identity", "the store failed",
-                                    "too many lookups queued"};
+                                    "too many lookups queued", "no shared suite for this PSK"};
         tern__socket_seterr(s, TERN_E_TLS_HANDSHAKE, "%s: PSK identity \"%s\": %s", stage, id,
                             why[tls->psk_reason]);
         return true;
@@ -419,6 +503,9 @@ bool tern__psk_hold(tern_socket *s, tern__tls *tls)
         memcpy(a->identity, p->identities[0].bytes, a->identity_len);
         snprintf(a->hint, sizeof(a->hint), "%s", cfg->psk_hint != NULL ? cfg->psk_hint : "");
         tls->psk_auth = a;
+        tls->psk_hello = !p->from_cke && p->offers_tls13 && cfg->max_version == TLS1_3_VERSION;
+        tls->psk_offered13 = p->tls13_suites;
+        tls->psk_binder_len = p->binder_len;
         tls->psk_state = TERN__PSK_STATE_WAITING;
         waiting(s, tls, cfg);
         tern__psk_parser_free(p); /* the identity is copied: the parser's work is done */
@@ -439,14 +526,78 @@ bool tern__psk_hold(tern_socket *s, tern__tls *tls)
     }
 }
 
+/* TLS 1.3: the suite for a key of @hash (tls->psk_suite), the first of the server's list that
+ * the client offers and whose hash the client bound the key with (its binder's length,
+ * RFC 8446 4.2.11.2). False if there is none. */
+static bool pick_suite(tern__tls *tls, const tern_ssl_config *cfg, int hash)
+{
+    tls->psk_suite = 0;
+    if (tls->psk_binder_len != (hash == TERN_PSK_HASH_SHA384 ? 48 : 32)) {
+        return false;
+    }
+    for (size_t i = 0; i < sizeof(cfg->psk13_order) && cfg->psk13_order[i] != 0; i++) {
+        uint8_t n = cfg->psk13_order[i];
+        if (suites13[n].hash == hash && (tls->psk_offered13 & (1u << n)) != 0) {
+            tls->psk_suite = n;
+            return true;
+        }
+    }
+    return false;
+}
+
+/* RFC 8446 4.1.1, 9.1: no suite both sides can use with this key: handshake_failure, said as
+ * such (not as a wrong key). An unknown identity was answered as a SHA-256 one: its failure
+ * looks the same on the wire and its message still says "unknown identity". */
+static void no_shared_suite(tern_socket *s, tern__tls *tls, int hash)
+{
+    char id[300], offered[160] = "";
+    size_t o = 0;
+
+    printable_identity(tls->psk_auth, id, sizeof(id));
+    for (unsigned n = 1; n <= 5; n++) {
+        if ((tls->psk_offered13 & (1u << n)) != 0 && o + 40 < sizeof(offered)) {
+            o += (size_t)snprintf(offered + o, sizeof(offered) - o, "%s%s", o > 0 ? "," : "",
+                                  suites13[n].name);
+        }
+    }
+    const char *bound = tls->psk_binder_len == 32   ? "SHA-256"
+                        : tls->psk_binder_len == 48 ? "SHA-384"
+                                                    : "another hash";
+    if (tls->psk_state == TERN__PSK_STATE_KEY) {
+        tern__count(&s->r->counters.psk_no_suite, 1);
+        tls->psk_state = TERN__PSK_STATE_REJECTED;
+        tls->psk_reason = TERN__PSK_REASON_NO_SUITE;
+        tern__socket_seterr(s, TERN_E_TLS_HANDSHAKE,
+                            "TLS handshake: PSK identity \"%s\": no shared suite for this PSK "
+                            "(a %s key; the client binds it with %s and offers %s); sent alert "
+                            "handshake_failure",
+                            id, hash_name(hash), bound, o > 0 ? offered : "no TLS 1.3 suite");
+    } else {
+        tern__socket_seterr(s, TERN_E_TLS_HANDSHAKE,
+                            "TLS handshake: PSK identity \"%s\": %s; sent alert handshake_failure", id,
+                            tls->psk_reason == TERN__PSK_REASON_STORE_ERROR ? "the store failed"
+                            : tls->psk_reason == TERN__PSK_REASON_OVERLOAD
+                                ? "too many lookups queued"
+                                : "unknown identity");
+    }
+    memset(tls->psk_key, 0, sizeof(tls->psk_key));
+    tern__tls_plain_alert(s, tls, 40); /* handshake_failure */
+    tern__count(&s->r->counters.handshake_failures, 1);
+    tern__socket_fail(s, TERN_E_TLS_HANDSHAKE);
+}
+
 /* Applies an answer on the owner thread and lets the handshake go on. */
 static void apply(tern_socket *s, tern__tls *tls, tern_psk_authenticator *a)
 {
+    const tern_ssl_config *cfg = (const tern_ssl_config *)s->cfg;
+    int hash = TERN_PSK_HASH_SHA256; /* unknown identities pass for SHA-256 ones */
+
     settled(s, tls, true);
     if (a->status == AUTH_KEY) {
         memcpy(tls->psk_key, a->key, a->key_len);
         tls->psk_key_len = a->key_len;
         tls->psk_state = TERN__PSK_STATE_KEY;
+        hash = a->hash;
     } else {
         tls->psk_state = TERN__PSK_STATE_REJECTED;
         tls->psk_reason = a->status == AUTH_REJECTED ? a->reason : TERN__PSK_REASON_UNKNOWN;
@@ -458,6 +609,20 @@ static void apply(tern_socket *s, tern__tls *tls, tern_psk_authenticator *a)
         tern__count(c, 1);
     }
     memset(a->key, 0, sizeof(a->key));
+    if (tls->psk_hello && !pick_suite(tls, cfg, hash)) {
+        if (!cfg->has_cert) {
+            no_shared_suite(s, tls, hash);
+            tern__socket_flush(s);
+            return;
+        }
+        if (tls->psk_state == TERN__PSK_STATE_KEY) {
+            /* wolfSSL goes on with the certificate, without the PSK (RFC 8446 4.2.11): not a
+             * PSK handshake, and if it fails, the suites are why */
+            memset(tls->psk_key, 0, sizeof(tls->psk_key));
+            tls->psk_state = TERN__PSK_STATE_REJECTED;
+            tls->psk_reason = TERN__PSK_REASON_NO_SUITE;
+        }
+    }
     s->tls_ops->input(s);
     tern__socket_flush(s);
 }
@@ -476,8 +641,10 @@ static void store_work(tern__worker_job *job)
     }
     size_t len = 0;
     tern_psk_lookup_result rc = a->lookup(a->lookup_ctx, a->identity, a->identity_len, a->key, &len);
-    if (rc == TERN_PSK_FOUND && len >= TERN_PSK_MIN_KEY && len <= TERN_PSK_MAX_KEY) {
+    if ((rc == TERN_PSK_FOUND || rc == TERN_PSK_FOUND_SHA384) && len >= TERN_PSK_MIN_KEY &&
+        len <= TERN_PSK_MAX_KEY) {
         a->key_len = len;
+        a->hash = rc == TERN_PSK_FOUND_SHA384 ? TERN_PSK_HASH_SHA384 : TERN_PSK_HASH_SHA256;
         a->status = AUTH_KEY;
         return;
     }
@@ -619,6 +786,15 @@ int tern_psk_authenticator_reject(tern_psk_authenticator *a)
     return answer(a, AUTH_REJECTED, NULL, 0);
 }
 
+int tern_psk_authenticator_set_key_hash(tern_psk_authenticator *a, tern_psk_hash hash)
+{
+    if (a == NULL || (hash != TERN_PSK_HASH_SHA256 && hash != TERN_PSK_HASH_SHA384)) {
+        return TERN_EINVAL;
+    }
+    a->hash = hash; /* read by the owner only after the answer is applied or posted */
+    return 0;
+}
+
 /* ---- the client's key ------------------------------------------------------------------------ */
 
 static void client_psk_free(void *p)
@@ -648,10 +824,24 @@ int tern_socket_set_psk(tern_socket *s, const void *identity, size_t identity_le
     c->id_len = identity_len;
     memcpy(c->key, key, key_len);
     c->key_len = key_len;
+    c->hash = TERN_PSK_HASH_SHA256;
     if (s->ssl_psk_free != NULL) {
         s->ssl_psk_free(s->ssl_psk);
     }
     s->ssl_psk = c;
     s->ssl_psk_free = client_psk_free;
+    return 0;
+}
+
+int tern_socket_set_psk_hash(tern_socket *s, tern_psk_hash hash)
+{
+    if (s == NULL || s->ssl_psk == NULL || s->ssl_psk_free != client_psk_free ||
+        (hash != TERN_PSK_HASH_SHA256 && hash != TERN_PSK_HASH_SHA384)) {
+        return TERN_EINVAL;
+    }
+    if (s->tls_ops != NULL && !s->encrypt_on_connect) {
+        return TERN_EBUSY;
+    }
+    ((client_psk *)s->ssl_psk)->hash = hash;
     return 0;
 }

@@ -105,7 +105,7 @@ static int parse_pre_shared_key(tern__psk_parser *p, rd *ext)
     if (ids.bad || ids.left < 7) {
         return fail(p, "pre_shared_key: identities vector too short or truncated");
     }
-    unsigned nids = 0;
+    unsigned nids = 0, first_kept = ~0u;
     while (ids.left > 0) {
         rd id = rd_vec(&ids, 2);
         (void)rd_int(&ids, 4); /* obfuscated_ticket_age */
@@ -116,6 +116,8 @@ static int parse_pre_shared_key(tern__psk_parser *p, rd *ext)
             p->tickets = p->tickets < 255 ? p->tickets + 1 : 255; /* resumption: wolfSSL's */
         } else if (!keep_identity(p, id.p, id.left)) {
             return fail(p, "pre_shared_key: identity longer than 255 bytes");
+        } else if (first_kept == ~0u && p->count == 1) {
+            first_kept = nids; /* identities[0]: its binder tells the client's hash */
         }
         nids++;
     }
@@ -128,6 +130,9 @@ static int parse_pre_shared_key(tern__psk_parser *p, rd *ext)
         rd b = rd_vec(&binders, 1);
         if (b.bad || binders.bad || b.left < 32) {
             return fail(p, "pre_shared_key: malformed binder");
+        }
+        if (nbinders == first_kept) {
+            p->binder_len = (uint8_t)b.left;
         }
         nbinders++;
     }
@@ -151,6 +156,12 @@ static int parse_client_hello(tern__psk_parser *p, rd *m)
     rd comp = rd_vec(m, 1);
     if (m->bad || sid.left > 32 || suites.left < 2 || suites.left % 2 != 0 || comp.left < 1) {
         return fail(p, "ClientHello: malformed fixed part");
+    }
+    while (suites.left > 0) {
+        uint32_t cs = rd_int(&suites, 2);
+        if (cs >= 0x1301 && cs <= 0x1305) {
+            p->tls13_suites |= (uint8_t)(1u << (cs & 0xff)); /* RFC 8446 B.4 */
+        }
     }
     if (m->left > 0) {
         rd exts = rd_vec(m, 2);

@@ -11,7 +11,8 @@
  *
  * What it finds:
  * - TLS 1.3: the identities of the ClientHello's pre_shared_key extension (RFC 8446 4.2.11),
- *   and whether the client offers TLS 1.3 (supported_versions, 4.2.1).
+ *   the binder length of the first one kept (its hash), the TLS 1.3 suites offered, and
+ *   whether the client offers TLS 1.3 (supported_versions, 4.2.1).
  * - TLS 1.2: the psk_identity that opens the ClientKeyExchange (RFC 4279 2, RFC 5489 2):
  *   when the ClientHello did not offer TLS 1.3 (or offered no pre_shared_key), the parser goes
  *   on past the ClientHello and reports the identity of the ClientKeyExchange.
@@ -64,6 +65,10 @@ typedef struct tern__psk_parser {
     uint8_t from_cke;       /* the identities came from a TLS 1.2 ClientKeyExchange */
     uint8_t count;          /* identities found */
     uint8_t tickets;        /* TLS 1.3 identities skipped as session tickets */
+    uint8_t tls13_suites;   /* bit n: the ClientHello offered the TLS 1.3 suite {0x13, n},
+                             * n 1..5 (RFC 8446 B.4) */
+    uint8_t binder_len;     /* TLS 1.3: the binder length of identities[0] (32: SHA-256,
+                             * 48: SHA-384; RFC 8446 4.2.11.2) */
     int8_t result;          /* the result once decided (stage 2) */
     tern__psk_identity identities[TERN__PSK_MAX_IDENTITIES];
     const char *error;      /* static text when TERN__PSK_ERROR was returned */

@@ -39,24 +39,34 @@ int tern_psk_store_load_file(tern_psk_store *st, const char *path, char *err, si
     return 0;
 }
 
-size_t tern_psk_store_lookup(tern_psk_store *st, const void *identity, size_t len, uint8_t *key)
+size_t tern_psk_store_lookup_with_hash(tern_psk_store *st, const void *identity, size_t len,
+                                       uint8_t *key, tern_psk_hash *hash)
 {
     void *t;
     tern__published_record *rec = st != NULL ? tern__published_enter(&st->table, &t) : NULL;
     if (rec == NULL) {
         return 0;
     }
-    size_t n = t != NULL ? tern_psk_table_lookup(t, identity, len, key) : 0;
+    size_t n = t != NULL ? tern_psk_table_lookup_with_hash(t, identity, len, key, hash) : 0;
     tern__published_leave(&st->table, rec);
     return n;
+}
+
+size_t tern_psk_store_lookup(tern_psk_store *st, const void *identity, size_t len, uint8_t *key)
+{
+    return tern_psk_store_lookup_with_hash(st, identity, len, key, NULL);
 }
 
 tern_psk_lookup_result tern_psk_store_lookup_fn(void *store, const void *identity,
                                                 size_t identity_len, uint8_t *key,
                                                 size_t *key_len)
 {
-    *key_len = tern_psk_store_lookup(store, identity, identity_len, key);
-    return *key_len != 0 ? TERN_PSK_FOUND : TERN_PSK_UNKNOWN;
+    tern_psk_hash hash = TERN_PSK_HASH_SHA256;
+    *key_len = tern_psk_store_lookup_with_hash(store, identity, identity_len, key, &hash);
+    if (*key_len == 0) {
+        return TERN_PSK_UNKNOWN;
+    }
+    return hash == TERN_PSK_HASH_SHA384 ? TERN_PSK_FOUND_SHA384 : TERN_PSK_FOUND;
 }
 
 size_t tern_psk_store_count(tern_psk_store *st)

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * PSK identity tables from files (`identity:hexkey` lines, as stunnel's PSKsecrets). A table
+ * PSK identity tables from files (`identity:hexkey` lines, as stunnel's PSKsecrets, with an
+ * optional `:sha256` / `:sha384` field: the key's TLS 1.3 hash). A table
  * is built once and never changed, so lookups from any thread need no lock; a reload builds a
  * new table and swaps it (the caller's job, with ck_epoch, in the gateway). Open addressing
  * with FNV-1a: one probe sequence per lookup, no allocation.
@@ -10,11 +11,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 
 typedef struct entry {
     uint16_t id_len;
     uint8_t key_len; /* 0: empty slot */
+    uint8_t hash;    /* tern_psk_hash */
     uint8_t key[TERN_PSK_MAX_KEY];
     uint8_t id[TERN_PSK_MAX_IDENTITY];
 } entry;
@@ -56,8 +59,8 @@ size_t tern_psk_table_count(const tern_psk_table *t)
     return t != NULL ? t->count : 0;
 }
 
-size_t tern_psk_table_lookup(const tern_psk_table *t, const void *identity, size_t len,
-                             uint8_t *key)
+size_t tern_psk_table_lookup_with_hash(const tern_psk_table *t, const void *identity, size_t len,
+                                       uint8_t *key, tern_psk_hash *hash)
 {
     if (t == NULL || identity == NULL || len == 0 || len > TERN_PSK_MAX_IDENTITY) {
         return 0;
@@ -67,7 +70,26 @@ size_t tern_psk_table_lookup(const tern_psk_table *t, const void *identity, size
         return 0;
     }
     memcpy(key, e->key, e->key_len);
+    if (hash != NULL) {
+        *hash = (tern_psk_hash)e->hash;
+    }
     return e->key_len;
+}
+
+size_t tern_psk_table_lookup(const tern_psk_table *t, const void *identity, size_t len,
+                             uint8_t *key)
+{
+    return tern_psk_table_lookup_with_hash(t, identity, len, key, NULL);
+}
+
+static bool all_hex(const char *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (hexval(p[i]) < 0) {
+            return false;
+        }
+    }
+    return true;
 }
 
 void tern_psk_table_free(tern_psk_table *t)
@@ -137,6 +159,31 @@ int tern_psk_table_load_file(const char *path, tern_psk_table **out, char *err, 
         if (colon == NULL) {
             FAIL("%s:%u: expected identity:hexkey", path, lineno);
         }
+        /* identity:hexkey[:hash] (identities may hold ':', keys and hash names never do): a
+         * last field that is not hex is the hash if it names one or follows what looks like a
+         * key, so that a typo in either is reported as such */
+        uint8_t hash = TERN_PSK_HASH_SHA256;
+        if (!all_hex(colon + 1, strlen(colon + 1)) && colon > line) {
+            char *prev = colon - 1;
+            while (prev > line && *prev != ':') {
+                prev--;
+            }
+            size_t prev_len = (size_t)(colon - prev - 1);
+            bool named = strcasecmp(colon + 1, "sha256") == 0 || strcasecmp(colon + 1, "sha384") == 0;
+            if (*prev == ':' && (named || (prev_len >= 2 * TERN_PSK_MIN_KEY &&
+                                           all_hex(prev + 1, prev_len)))) {
+                const char *name = colon + 1;
+                if (strcasecmp(name, "sha256") == 0) {
+                    hash = TERN_PSK_HASH_SHA256;
+                } else if (strcasecmp(name, "sha384") == 0) {
+                    hash = TERN_PSK_HASH_SHA384;
+                } else {
+                    FAIL("%s:%u: unknown hash \"%.16s\" (sha256 or sha384)", path, lineno, name);
+                }
+                *colon = '\0';
+                colon = prev;
+            }
+        }
         size_t id_len = (size_t)(colon - line);
         const char *hex = colon + 1;
         size_t hex_len = strlen(hex);
@@ -169,6 +216,7 @@ int tern_psk_table_load_file(const char *path, tern_psk_table **out, char *err, 
         memcpy(e->id, line, id_len);
         memcpy(e->key, key, hex_len / 2);
         e->key_len = (uint8_t)(hex_len / 2);
+        e->hash = hash;
         memset(key, 0, sizeof(key));
         t->count++;
     }

@@ -100,6 +100,11 @@ tern_ssl_config *tern_ssl_config_new(void)
     /* tickets resume without server state; wolfSSL's session-id cache is process-wide and
      * locked: off on servers unless asked for (tern_ssl_config_set_session_cache) */
     wolfSSL_CTX_set_session_cache_mode(cfg->server_ctx, WOLFSSL_SESS_CACHE_OFF);
+#ifdef WOLFSSL_EARLY_DATA
+    /* tern accepts no 0-RTT data, so its tickets offer none (RFC 8446 4.6.1), whatever a
+     * wolfSSL built with early data would default to (5.7 put 4096 in every ticket) */
+    wolfSSL_CTX_set_max_early_data(cfg->server_ctx, 0);
+#endif
     wolfSSL_CTX_UseSessionTicket(cfg->client_ctx);
     WOLFSSL_CTX *ctxs[2] = {cfg->server_ctx, cfg->client_ctx};
     for (int i = 0; i < 2; i++) {
@@ -110,6 +115,7 @@ tern_ssl_config *tern_ssl_config_new(void)
         }
         tern__tls_ctx_init(ctxs[i]);
     }
+    tern__psk_ciphers(cfg, DEFAULT_CIPHERS);
     /* tern's own group lists, not the library's (which changes between releases) */
     if (tern__groups_set_defaults(cfg) < 0) {
         destroy(&cfg->base);
@@ -307,6 +313,7 @@ int tern_ssl_config_set_ciphers(tern_ssl_config *cfg, const char *list)
         return TERN_EINVAL;
     }
     cfg->ciphers_have_tls13 = has13;
+    tern__psk_ciphers(cfg, list);
     return 0;
 }
 

@@ -41,6 +41,8 @@ struct tern_ssl_config {
     void *psk_lookup_ctx;
     uint32_t psk_lookup_timeout_ms; /* 0: only the handshake deadline bounds the wait */
     uint32_t psk_max_pending;       /* handshakes waiting for an answer, per reactor */
+    uint8_t psk13_order[6];         /* TLS 1.3 suites {0x13, n} of the cipher list, by
+                                     * preference: the n, 0-terminated (tern__psk_ciphers) */
     struct tern__client_sessions *client_sessions; /* clients: sessions by peer, or NULL */
     unsigned char *ocsp_response; /* DER, stapled by servers */
     size_t ocsp_response_len;
@@ -85,6 +87,10 @@ typedef struct tern__tls {
     bool psk_deadline_set;       /* the lookup timeout is the socket's deadline now */
     bool psk_pending;            /* counted in the reactor's psk_pending gauge */
     int psk_reason;              /* why it was rejected: enum tern__psk_reason */
+    bool psk_hello;              /* TLS 1.3: the identity came in the ClientHello */
+    uint8_t psk_offered13;       /* its TLS 1.3 suites (psk_parser's tls13_suites) */
+    uint8_t psk_binder_len;      /* the first identity's binder length (its hash) */
+    uint8_t psk_suite;           /* TLS 1.3: the suite {0x13, n} picked for the key; 0 none */
     bool ticket_due;             /* client: a session ticket arrived, event not yet fired */
     bool offered_session;        /* client: a session was offered in the ClientHello */
 } tern__tls;
@@ -93,6 +99,7 @@ enum tern__psk_reason {
     TERN__PSK_REASON_UNKNOWN,     /* no such identity (or no answer) */
     TERN__PSK_REASON_STORE_ERROR, /* the store failed: treated as unknown on the wire */
     TERN__PSK_REASON_OVERLOAD,    /* the lookup queue was full or had no workers */
+    TERN__PSK_REASON_NO_SUITE,    /* TLS 1.3: the client offers no suite of the key's hash */
 };
 
 enum tern__psk_state {
@@ -128,6 +135,9 @@ void tern__psk_setup(tern_socket *s, tern__tls *tls, const tern_ssl_config *cfg,
 bool tern__psk_hold(tern_socket *s, tern__tls *tls); /* true: do not run wolfSSL now */
 void tern__psk_deliver(tern_socket *s, tern__tls *tls);
 void tern__psk_release(tern_socket *s, tern__tls *tls);
+/* The cipher list @list (':'-separated) is now the configuration's: notes its TLS 1.3 suites
+ * in order (cfg->psk13_order), from which PSK handshakes pick one of the key's hash. */
+void tern__psk_ciphers(tern_ssl_config *cfg, const char *list);
 /* The handshake deadline fired: true if it was the PSK lookup's (the socket failed). */
 bool tern__psk_expired(tern_socket *s, tern__tls *tls);
 /* The handshake failed in wolfSSL: true if a PSK reason explains it (message and counters

@@ -549,7 +549,8 @@ static void dev_psk(tern_socket *s, tern_psk_authenticator *a, void *user)
         (void)take_identity_slot(c, a, quoted);
         return;
     }
-    size_t klen = tern_psk_store_lookup(gw->store, id.base, id.len, key);
+    tern_psk_hash hash = TERN_PSK_HASH_SHA256;
+    size_t klen = tern_psk_store_lookup_with_hash(gw->store, id.base, id.len, key, &hash);
     if (klen == 0) {
         app_log(APP_LOG_INFO, "psk identity refused", "peer=%s identity=%s reason=unknown",
                 c->peer, quoted);
@@ -561,7 +562,10 @@ static void dev_psk(tern_socket *s, tern_psk_authenticator *a, void *user)
         explicit_bzero(key, sizeof(key));
         return;
     }
-    int rc = tern_psk_authenticator_complete(a, key, klen);
+    int rc = tern_psk_authenticator_set_key_hash(a, hash);
+    if (rc == 0) {
+        rc = tern_psk_authenticator_complete(a, key, klen);
+    }
     explicit_bzero(key, sizeof(key));
     if (rc < 0) {
         app_log(APP_LOG_WARN, "psk answer failed", "peer=%s identity=%s err=%s", c->peer, quoted,

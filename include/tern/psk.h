@@ -13,7 +13,11 @@
  * has a store (`tern_ssl_config_set_psk_lookup`): then the store answers on a PSK worker
  * thread. The lookup timeout and the handshake deadline bound the wait.
  *
- * Client side: `tern_socket_set_psk` before the handshake.
+ * Client side: `tern_socket_set_psk` (and `tern_socket_set_psk_hash`) before the handshake.
+ *
+ * TLS 1.3 binds an external PSK to a hash (`tern_psk_hash`, SHA-256 unless said otherwise):
+ * the server answers with a suite of that hash, or refuses with "no shared suite for this
+ * PSK".
  */
 #ifndef TERN_PSK_H
 #define TERN_PSK_H
@@ -28,6 +32,21 @@ extern "C" {
 #define TERN_PSK_MAX_IDENTITY 128
 #define TERN_PSK_MAX_KEY 64
 #define TERN_PSK_MIN_KEY 16
+
+/**
+ * The hash a key is bound to in TLS 1.3 (RFC 8446 4.2.11: an external PSK MUST be used only
+ * with suites of its hash; it keys the binder). SHA-256 keys serve TLS_AES_128_GCM_SHA256,
+ * TLS_CHACHA20_POLY1305_SHA256, TLS_AES_128_CCM_SHA256 and TLS_AES_128_CCM_8_SHA256; SHA-384
+ * keys serve TLS_AES_256_GCM_SHA384. The server picks, in the order of its cipher list, the
+ * first suite of the key's hash that the client offers; a client that offers none, or binds
+ * the key with the other hash, is refused with a handshake_failure alert and the error
+ * "no shared suite for this PSK" (counted as `psk_no_suite`), never as a wrong key. TLS 1.2
+ * PSK suites ignore it (each suite names its own PRF hash).
+ */
+typedef enum tern_psk_hash {
+    TERN_PSK_HASH_SHA256 = 0, /**< the default */
+    TERN_PSK_HASH_SHA384 = 1,
+} tern_psk_hash;
 
 /** The identity the client sent: untrusted bytes, not a C string. @return a view valid while
  * @p a lives. @thread any (while you hold @p a) */
@@ -65,6 +84,17 @@ TERN_API int tern_psk_authenticator_complete(tern_psk_authenticator *a, const vo
 TERN_API int tern_psk_authenticator_reject(tern_psk_authenticator *a);
 
 /**
+ * Says the TLS 1.3 hash of the key that `_complete` gives next (default SHA-256; see
+ * `tern_psk_hash`). Call it before `_complete`, on the thread that completes: inside the
+ * event, or after `_defer` while you hold the reference. Unknown identities (`_reject`) are
+ * answered as SHA-256 identities are, so the two cannot be told apart on the wire; the hash
+ * of a SHA-384 identity can be learned by a client that offers suites of one hash only (the
+ * price of telling a suite mismatch apart from a wrong key).
+ * @return 0; TERN_EINVAL (NULL, or not a `tern_psk_hash`). @thread any (while you hold @p a)
+ */
+TERN_API int tern_psk_authenticator_set_key_hash(tern_psk_authenticator *a, tern_psk_hash hash);
+
+/**
  * A client's identity and key (copied) for the next handshake of @p s: TLS 1.3 external
  * PSK or a TLS 1.2 PSK suite, whichever the configurations of both sides allow.
  * @return 0; TERN_EINVAL (identity 1..128 bytes, key 16..64 bytes); TERN_EBUSY once
@@ -73,6 +103,16 @@ TERN_API int tern_psk_authenticator_reject(tern_psk_authenticator *a);
 TERN_API int tern_socket_set_psk(tern_socket *s, const void *identity, size_t identity_len,
                                  const void *key, size_t key_len);
 
+/**
+ * The TLS 1.3 hash of the key given to `tern_socket_set_psk` (which resets it to SHA-256).
+ * The client offers the key with the suites of its cipher list that have this hash (the
+ * configuration needs at least one, e.g. TLS13-AES256-GCM-SHA384 for SHA-384, or the key is
+ * not offered in TLS 1.3), and accepts whichever of them the server picks.
+ * @return 0; TERN_EINVAL (no key set yet, or not a `tern_psk_hash`); TERN_EBUSY once
+ *         encryption started. @thread owner
+ */
+TERN_API int tern_socket_set_psk_hash(tern_socket *s, tern_psk_hash hash);
+
 /* ---- stores: lookups on the runtime's PSK workers ---------------------------------------- */
 
 /** A store's answer. */
@@ -80,14 +120,15 @@ typedef enum tern_psk_lookup_result {
     TERN_PSK_FOUND = 0,        /**< the key is in @p key, its length in @p key_len */
     TERN_PSK_UNKNOWN = 1,      /**< no such identity */
     TERN_PSK_LOOKUP_ERROR = 2, /**< the store failed (counted apart; unknown on the wire) */
+    TERN_PSK_FOUND_SHA384 = 3, /**< as FOUND, for a key bound to SHA-384 (`tern_psk_hash`) */
 } tern_psk_lookup_result;
 
 /**
  * A store: called on one of the runtime's PSK worker threads (`psk_workers`), never on a
  * reactor, so it may block (a database, a file, a remote service). Several workers may call
- * it at once. @p identity is untrusted bytes, not NUL-terminated. On TERN_PSK_FOUND it writes
- * 16..TERN_PSK_MAX_KEY bytes into @p key and their number into @p key_len (any other length
- * counts as a store error).
+ * it at once. @p identity is untrusted bytes, not NUL-terminated. On TERN_PSK_FOUND (a
+ * SHA-256 key) or TERN_PSK_FOUND_SHA384 it writes 16..TERN_PSK_MAX_KEY bytes into @p key and
+ * their number into @p key_len (any other length counts as a store error).
  */
 typedef tern_psk_lookup_result (*tern_psk_lookup_fn)(void *ctx, const void *identity,
                                                      size_t identity_len, uint8_t *key,
@@ -125,9 +166,13 @@ TERN_API int tern_ssl_config_set_psk_limits(tern_ssl_config *cfg, uint32_t looku
 typedef struct tern_psk_table tern_psk_table;
 
 /**
- * Loads @p path: one `identity:hexkey` per line (the identity is everything before the last
- * ':'; 1..128 bytes; the key 16..64 bytes as hex), `#` comments and blank lines ignored,
- * trailing spaces and CR trimmed. Any bad line refuses the whole file.
+ * Loads @p path: one `identity:hexkey` or `identity:hexkey:hash` per line, `#` comments and
+ * blank lines ignored, trailing spaces and CR trimmed. The key is 16..64 bytes as hex; the
+ * optional hash is `sha256` (the default) or `sha384` (`tern_psk_hash`, TLS 1.3 only). The
+ * identity is everything before the key's ':' (1..128 bytes; it may hold ':'). A last field
+ * is the hash when it says sha256/sha384 (any case), or when it is not hexadecimal and follows
+ * a field that looks like a key (32+ hex digits). Any bad line (an unknown hash such as `md5`
+ * included) refuses the whole file.
  * @param out  the table, on success
  * @param err  (may be NULL) receives "FILE:LINE: reason" or "FILE: reason" on failure, and on
  *             success a warning when the file is readable by group or others ("" otherwise)
@@ -146,6 +191,13 @@ TERN_API size_t tern_psk_table_count(const tern_psk_table *t);
  */
 TERN_API size_t tern_psk_table_lookup(const tern_psk_table *t, const void *identity, size_t len,
                                       uint8_t *key);
+
+/**
+ * As `tern_psk_table_lookup`, and stores the key's hash in @p hash when found (@p hash may
+ * be NULL). @return the key length, or 0 if unknown. @thread any
+ */
+TERN_API size_t tern_psk_table_lookup_with_hash(const tern_psk_table *t, const void *identity,
+                                                size_t len, uint8_t *key, tern_psk_hash *hash);
 
 /** Frees @p t (keys are zeroed). NULL is a no-op. @thread any (once no reader uses it) */
 TERN_API void tern_psk_table_free(tern_psk_table *t);
@@ -173,11 +225,17 @@ TERN_API int tern_psk_store_load_file(tern_psk_store *st, const char *path, char
 TERN_API size_t tern_psk_store_lookup(tern_psk_store *st, const void *identity, size_t len,
                                       uint8_t *key);
 
+/** As `tern_psk_store_lookup`, with the key's hash (`tern_psk_table_lookup_with_hash`), both
+ * from the same table. @thread any */
+TERN_API size_t tern_psk_store_lookup_with_hash(tern_psk_store *st, const void *identity,
+                                                size_t len, uint8_t *key, tern_psk_hash *hash);
+
 /** The number of identities in the current table. @thread any */
 TERN_API size_t tern_psk_store_count(tern_psk_store *st);
 
 /** A `tern_psk_lookup_fn` over a `tern_psk_store` (pass the store as @p ctx): for a
- * configuration that should look identities up on the PSK workers rather than inline. */
+ * configuration that should look identities up on the PSK workers rather than inline.
+ * Answers TERN_PSK_FOUND_SHA384 for `:sha384` identities. */
 TERN_API tern_psk_lookup_result tern_psk_store_lookup_fn(void *store, const void *identity,
                                                          size_t identity_len, uint8_t *key,
                                                          size_t *key_len);

@@ -45,6 +45,8 @@ typedef struct tern_stats {
     uint64_t psk_overload;          /* ro: refused: too many lookups waiting, queue full */
     uint64_t psk_store_errors;      /* ro: a store callback answered "error" */
     uint64_t psk_pending;           /* ro: handshakes waiting for a PSK answer now */
+    uint64_t psk_no_suite;          /* ro: TLS 1.3 PSK handshakes refused: the client offered
+                                     * no suite of the key's hash (`tern_psk_hash`) */
 } tern_stats;
 
 /** Output formats for `tern_stats_format`. */

@@ -3,7 +3,8 @@
  * PSK end to end in one process: a PSK server on one reactor answers identities inline or
  * from another thread; clients on a second runtime connect with tern_socket_set_psk.
  * The ordering case is the point of the design: with one server reactor, handshakes whose
- * lookups are fast complete while slow lookups are still waiting.
+ * lookups are fast complete while slow lookups are still waiting. TLS 1.3 keys carry a hash
+ * (tern_psk_hash): every suite of it works, a client without one is told "no shared suite".
  */
 #include <pthread.h>
 #include <setjmp.h>
@@ -40,6 +41,9 @@ typedef struct fixture {
     _Atomic int slow_answered;
     int order[MAX_CLIENTS]; /* encrypted order on the server: client number */
     _Atomic int first_fast_done_before_slow;
+    /* the server's last failed handshake, for the tests that check its message */
+    pthread_mutex_t err_lock;
+    char server_error[512];
 } fixture;
 
 static fixture *F;
@@ -71,6 +75,17 @@ static void *slow_lookup(void *arg)
     tern_psk_authenticator *a = arg;
     usleep(200 * 1000); /* a slow store */
     atomic_fetch_add(&F->slow_answered, 1);
+    int rc = tern_psk_authenticator_complete(a, KEY, sizeof(KEY));
+    assert_true(rc == 0 || rc == TERN_ECANCELED);
+    return NULL;
+}
+
+/* "slow384-N": a SHA-384 key from another thread (the hash set there, before completing). */
+static void *slow_lookup384(void *arg)
+{
+    tern_psk_authenticator *a = arg;
+    usleep(50 * 1000);
+    assert_int_equal(tern_psk_authenticator_set_key_hash(a, TERN_PSK_HASH_SHA384), 0);
     int rc = tern_psk_authenticator_complete(a, KEY, sizeof(KEY));
     assert_true(rc == 0 || rc == TERN_ECANCELED);
     return NULL;
@@ -122,6 +137,10 @@ static tern_psk_lookup_result store_lookup(void *ctx, const void *identity, size
         memcpy(key, KEY, 8);
         *key_len = 8;
         return TERN_PSK_FOUND;
+    } else if (strncmp(name, "store-sha384-", 13) == 0) {
+        memcpy(key, KEY, sizeof(KEY));
+        *key_len = sizeof(KEY);
+        return TERN_PSK_FOUND_SHA384;
     } else if (strncmp(name, "store-fast-", 11) != 0) {
         return TERN_PSK_UNKNOWN;
     }
@@ -131,7 +150,8 @@ static tern_psk_lookup_result store_lookup(void *ctx, const void *identity, size
 }
 
 /* Identities: "fast-N" answered inline, "slow-N" by a thread after 200 ms, "unknown-N"
- * never (unknown), "wrong-N" with another key. */
+ * never (unknown), "wrong-N" with another key, "sha384-N" inline with a SHA-384 key,
+ * "slow384-N" by a thread with one. */
 static void on_psk(tern_socket *s, tern_psk_authenticator *a, void *user)
 {
     tern_buf id = tern_psk_authenticator_identity(a);
@@ -145,6 +165,15 @@ static void on_psk(tern_socket *s, tern_psk_authenticator *a, void *user)
         int k = atomic_fetch_add(&slow_count, 1);
         assert_true(k < MAX_CLIENTS * 4);
         assert_int_equal(pthread_create(&slow_threads[k], NULL, slow_lookup,
+                                        tern_psk_authenticator_defer(a)), 0);
+    } else if (strncmp(name, "sha384-", 7) == 0) {
+        assert_int_equal(tern_psk_authenticator_set_key_hash(a, (tern_psk_hash)7), TERN_EINVAL);
+        assert_int_equal(tern_psk_authenticator_set_key_hash(a, TERN_PSK_HASH_SHA384), 0);
+        assert_int_equal(tern_psk_authenticator_complete(a, KEY, sizeof(KEY)), 0);
+    } else if (strncmp(name, "slow384-", 8) == 0) {
+        int k = atomic_fetch_add(&slow_count, 1);
+        assert_true(k < MAX_CLIENTS * 4);
+        assert_int_equal(pthread_create(&slow_threads[k], NULL, slow_lookup384,
                                         tern_psk_authenticator_defer(a)), 0);
     } else if (strncmp(name, "wrong-", 6) == 0) {
         assert_int_equal(tern_psk_authenticator_complete(a, OTHER_KEY, sizeof(OTHER_KEY)), 0);
@@ -167,10 +196,20 @@ static void on_server_read(tern_socket *s, void *user)
     }
 }
 
+static void on_server_disconnected(tern_socket *s, int reason, void *user)
+{
+    if (reason < 0 && !tern_socket_is_encrypted(s)) {
+        pthread_mutex_lock(&F->err_lock);
+        snprintf(F->server_error, sizeof(F->server_error), "%s", tern_socket_error_string(s));
+        pthread_mutex_unlock(&F->err_lock);
+    }
+}
+
 static const tern_socket_events server_events = {
     .psk_authentication_required = on_psk,
     .encrypted = on_server_encrypted,
     .ready_read = on_server_read,
+    .disconnected = on_server_disconnected,
 };
 
 static void on_incoming(tern_server *srv, tern_socket *s, void *user)
@@ -189,10 +228,16 @@ typedef struct client {
     int number;
     tern_socket *s;
     int result; /* 1 echoed, -1 failed */
+    const char *ciphers; /* the client's cipher list, or NULL: the PSK default */
+    tern_psk_hash hash;  /* the key's TLS 1.3 hash */
+    char suite[48];      /* the suite negotiated */
+    char error[256];     /* the client's error string, if it failed */
 } client;
 
 static void on_client_encrypted(tern_socket *s, void *user)
 {
+    client *c = user;
+    snprintf(c->suite, sizeof(c->suite), "%s", tern_socket_session_cipher(s));
     tern_socket_write(s, "ping\n", 5);
 }
 
@@ -222,6 +267,7 @@ static void on_client_disconnected(tern_socket *s, int reason, void *user)
     }
     if (c->result == 0) {
         c->result = -1;
+        snprintf(c->error, sizeof(c->error), "%s", tern_socket_error_string(s));
     }
     atomic_fetch_add(c->result == 1 ? &F->ok : &F->failed, 1);
     atomic_fetch_add(&F->done, 1);
@@ -246,10 +292,15 @@ static void start_client(tern_reactor *r, void *arg)
                                                             TERN_SSL_PROTOCOL_TLS1_2), 0);
     }
     assert_int_equal(tern_ssl_config_enable_psk(cfg, NULL), 0);
+    if (c->ciphers != NULL) {
+        assert_int_equal(tern_ssl_config_set_ciphers(cfg, c->ciphers), 0);
+    }
     c->s = tern_socket_new(r);
     assert_int_equal(tern_socket_set_ssl_config(c->s, cfg), 0);
     tern_ssl_config_unref(cfg);
+    assert_int_equal(tern_socket_set_psk_hash(c->s, c->hash), TERN_EINVAL); /* no key yet */
     assert_int_equal(tern_socket_set_psk(c->s, c->identity, strlen(c->identity), c->key, 16), 0);
+    assert_int_equal(tern_socket_set_psk_hash(c->s, c->hash), 0);
     tern_socket_set_events(c->s, &client_events, c);
     assert_int_equal(tern_socket_connect_to_host_encrypted(c->s, "127.0.0.1",
                                                            c->port != 0 ? c->port : F->port,
@@ -265,6 +316,7 @@ static void run_clients(client *cs, int n, unsigned timeout_ms)
     for (int i = 0; i < n; i++) {
         cs[i].number = i;
         cs[i].result = 0;
+        cs[i].suite[0] = cs[i].error[0] = '\0';
         assert_int_equal(tern_reactor_post(tern_runtime_reactor(F->crt, 0), start_client, &cs[i]), 0);
     }
     uint64_t deadline = now_ms() + timeout_ms;
@@ -280,6 +332,7 @@ static int setup(void **state)
 {
     F = calloc(1, sizeof(*F));
     pthread_mutex_init(&F->gate_lock, NULL);
+    pthread_mutex_init(&F->err_lock, NULL);
     pthread_cond_init(&F->gate_cond, NULL);
     tern_runtime_options o;
     tern_runtime_options_init(&o);
@@ -334,6 +387,7 @@ static int teardown(void **state)
     tern_runtime_free(F->srt);
     pthread_cond_destroy(&F->gate_cond);
     pthread_mutex_destroy(&F->gate_lock);
+    pthread_mutex_destroy(&F->err_lock);
     free(F);
     return 0;
 }
@@ -343,10 +397,10 @@ static int teardown(void **state)
 static void test_psk__tls13_and_tls12_inline_and_deferred(void **state)
 {
     client cs[4] = {
-        {"fast-13", KEY, false, 0, 0, NULL, 0},
-        {"fast-12", KEY, true, 0, 0, NULL, 0},
-        {"slow-13", KEY, false, 0, 0, NULL, 0},
-        {"slow-12", KEY, true, 0, 0, NULL, 0},
+        {.identity = "fast-13", .key = KEY, .tls12 = false},
+        {.identity = "fast-12", .key = KEY, .tls12 = true},
+        {.identity = "slow-13", .key = KEY, .tls12 = false},
+        {.identity = "slow-12", .key = KEY, .tls12 = true},
     };
     run_clients(cs, 4, 10000);
     for (int i = 0; i < 4; i++) {
@@ -359,11 +413,11 @@ static void test_psk__unknown_identity_wrong_key_and_bad_answers_fail(void **sta
     tern_stats before, after;
     tern_runtime_stats(F->srt, &before);
     client cs[5] = {
-        {"unknown-13", KEY, false, 0, 0, NULL, 0},
-        {"unknown-12", KEY, true, 0, 0, NULL, 0},
-        {"wrong-13", KEY, false, 0, 0, NULL, 0},
-        {"wrong-12", KEY, true, 0, 0, NULL, 0},
-        {"short-13", KEY, false, 0, 0, NULL, 0},
+        {.identity = "unknown-13", .key = KEY, .tls12 = false},
+        {.identity = "unknown-12", .key = KEY, .tls12 = true},
+        {.identity = "wrong-13", .key = KEY, .tls12 = false},
+        {.identity = "wrong-12", .key = KEY, .tls12 = true},
+        {.identity = "short-13", .key = KEY, .tls12 = false},
     };
     run_clients(cs, 5, 10000);
     for (int i = 0; i < 5; i++) {
@@ -371,6 +425,160 @@ static void test_psk__unknown_identity_wrong_key_and_bad_answers_fail(void **sta
     }
     tern_runtime_stats(F->srt, &after);
     assert_int_equal(after.handshake_failures - before.handshake_failures, 5);
+    /* no oracle: the client sees the same failure for an unknown identity and a wrong key */
+    assert_string_equal(cs[0].error, cs[2].error);
+    assert_string_equal(cs[1].error, cs[3].error);
+    assert_null(strstr(cs[0].error, "no shared suite"));
+}
+
+/* Waits (bounded: 5 s) until the server's last failed handshake names @p identity, and
+ * copies its error string into @p out. */
+static void server_error_for(const char *identity, char *out, size_t len)
+{
+    char quoted[64];
+    uint64_t deadline = now_ms() + 5000;
+    bool found = false;
+    snprintf(quoted, sizeof(quoted), "\"%s\"", identity);
+    do {
+        pthread_mutex_lock(&F->err_lock);
+        snprintf(out, len, "%s", F->server_error);
+        pthread_mutex_unlock(&F->err_lock);
+        found = strstr(out, quoted) != NULL;
+        if (!found) {
+            usleep(2000);
+        }
+    } while (!found && now_ms() < deadline);
+    if (!found) {
+        fail_msg("the server did not fail %s; its last error: %s", identity, out);
+    }
+}
+
+static void test_psk__tls13_every_suite_of_the_key_hash(void **state)
+{
+    static const char *sha256_suites[] = {
+        "TLS13-AES128-GCM-SHA256",
+        "TLS13-CHACHA20-POLY1305-SHA256",
+        "TLS13-AES128-CCM-SHA256",
+        "TLS13-AES128-CCM-8-SHA256",
+    };
+    enum { N = 4 + 6 };
+    static client cs[N];
+    tern_stats before, after;
+    tern_runtime_stats(F->srt, &before);
+    memset(cs, 0, sizeof(cs));
+    for (int i = 0; i < 4; i++) {
+        /* SHA-256 keys, inline and from the store, with each SHA-256 suite alone */
+        snprintf(cs[i].identity, sizeof(cs[i].identity), "%s-%d", i % 2 ? "store-fast" : "fast",
+                 i);
+        cs[i].ciphers = sha256_suites[i];
+    }
+    /* SHA-384 keys: inline, deferred to a thread, and from the store */
+    snprintf(cs[4].identity, sizeof(cs[4].identity), "sha384-4");
+    cs[4].ciphers = "TLS13-AES256-GCM-SHA384";
+    snprintf(cs[5].identity, sizeof(cs[5].identity), "slow384-5");
+    cs[5].ciphers = "TLS13-AES256-GCM-SHA384";
+    snprintf(cs[6].identity, sizeof(cs[6].identity), "store-sha384-6");
+    cs[6].ciphers = "TLS13-AES256-GCM-SHA384";
+    /* the client's whole PSK list: the key's hash picks the suite */
+    snprintf(cs[7].identity, sizeof(cs[7].identity), "sha384-7");
+    snprintf(cs[8].identity, sizeof(cs[8].identity), "fast-8");
+    /* the server's order wins among the suites of the hash that the client offers */
+    snprintf(cs[9].identity, sizeof(cs[9].identity), "fast-9");
+    cs[9].ciphers = "TLS13-AES128-CCM-SHA256:TLS13-CHACHA20-POLY1305-SHA256";
+    for (int i = 0; i < N; i++) {
+        cs[i].key = KEY;
+        cs[i].hash = i >= 4 && i <= 7 ? TERN_PSK_HASH_SHA384 : TERN_PSK_HASH_SHA256;
+    }
+    run_clients(cs, N, 10000);
+    for (int i = 0; i < N; i++) {
+        if (cs[i].result != 1) {
+            fail_msg("%s (%s): %s", cs[i].identity, cs[i].ciphers ? cs[i].ciphers : "default",
+                     cs[i].error);
+        }
+    }
+    for (int i = 0; i < 4; i++) {
+        assert_string_equal(cs[i].suite, sha256_suites[i]);
+    }
+    for (int i = 4; i <= 7; i++) {
+        assert_string_equal(cs[i].suite, "TLS13-AES256-GCM-SHA384");
+    }
+    assert_string_equal(cs[8].suite, "TLS13-AES128-GCM-SHA256");
+    assert_string_equal(cs[9].suite, "TLS13-CHACHA20-POLY1305-SHA256");
+    join_slow_threads();
+    tern_runtime_stats(F->srt, &after);
+    assert_int_equal(after.handshakes_psk - before.handshakes_psk, N);
+    assert_int_equal(after.psk_no_suite - before.psk_no_suite, 0);
+}
+
+/* The client's error says it received a fatal alert, and when it names the alert, that it is
+ * handshake_failure. */
+static bool got_handshake_failure(const char *err)
+{
+    const char *named = strstr(err, "; received alert ");
+    return strstr(err, "received alert") != NULL && strstr(err, "decrypt") == NULL &&
+           strstr(err, "illegal_parameter") == NULL &&
+           (named == NULL || strncmp(named + 17, "handshake_failure", 17) == 0);
+}
+
+static void test_psk__suite_mismatch_is_reported_as_such_not_as_a_wrong_key(void **state)
+{
+    tern_stats before, after;
+    char err[512];
+    client cs[1];
+
+    static const struct {
+        const char *identity, *ciphers;
+        tern_psk_hash hash;
+    } cases[] = {
+        /* a SHA-256 key; the client offers (and binds with) SHA-384 only */
+        {"fast-m1", "TLS13-AES256-GCM-SHA384", TERN_PSK_HASH_SHA384},
+        /* a SHA-384 key; the client offers SHA-256 suites only */
+        {"sha384-m2", "TLS13-AES128-GCM-SHA256:TLS13-CHACHA20-POLY1305-SHA256",
+         TERN_PSK_HASH_SHA256},
+        /* a SHA-384 key the client binds with SHA-256 although it offers a SHA-384 suite */
+        {"sha384-m3", NULL, TERN_PSK_HASH_SHA256},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        tern_runtime_stats(F->srt, &before);
+        memset(cs, 0, sizeof(cs));
+        snprintf(cs[0].identity, sizeof(cs[0].identity), "%s", cases[i].identity);
+        cs[0].key = KEY;
+        cs[0].ciphers = cases[i].ciphers;
+        cs[0].hash = cases[i].hash;
+        run_clients(cs, 1, 10000);
+        assert_int_equal(cs[0].result, -1);
+        /* the client got an alert: handshake_failure (RFC 8446 4.1.1, 9.1; the interop test
+         * reads its number from openssl), never the binder's */
+        if (!got_handshake_failure(cs[0].error)) {
+            fail_msg("case %zu: client: %s", i, cs[0].error);
+        }
+        server_error_for(cases[i].identity, err, sizeof(err));
+        if (strstr(err, "no shared suite for this PSK") == NULL || strstr(err, "differs") != NULL) {
+            fail_msg("case %zu: server: %s", i, err);
+        }
+        tern_runtime_stats(F->srt, &after);
+        assert_int_equal(after.psk_no_suite - before.psk_no_suite, 1);
+        assert_int_equal(after.psk_bad_key - before.psk_bad_key, 0);
+        assert_int_equal(after.handshake_failures - before.handshake_failures, 1);
+    }
+    /* an unknown identity passes for a SHA-256 one: against a SHA-384-only client it fails
+     * as "fast-m1" did on the wire, and the server still says what it was */
+    tern_runtime_stats(F->srt, &before);
+    memset(cs, 0, sizeof(cs));
+    snprintf(cs[0].identity, sizeof(cs[0].identity), "unknown-m4");
+    cs[0].key = KEY;
+    cs[0].ciphers = "TLS13-AES256-GCM-SHA384";
+    cs[0].hash = TERN_PSK_HASH_SHA384;
+    run_clients(cs, 1, 10000);
+    assert_int_equal(cs[0].result, -1);
+    assert_true(got_handshake_failure(cs[0].error));
+    server_error_for("unknown-m4", err, sizeof(err));
+    if (strstr(err, "unknown identity") == NULL) {
+        fail_msg("server: %s", err);
+    }
+    tern_runtime_stats(F->srt, &after);
+    assert_int_equal(after.psk_unknown - before.psk_unknown, 1);
+    assert_int_equal(after.psk_no_suite - before.psk_no_suite, 0);
 }
 
 static void test_psk__slow_lookups_do_not_stall_fast_ones(void **state)
@@ -440,10 +648,10 @@ static void test_psk__store_errors_and_unknown_identities_are_counted_apart(void
     tern_stats before, after;
     tern_runtime_stats(F->srt, &before);
     client cs[4] = {
-        {"store-error-13", KEY, false, 0, 0, NULL, 0},
-        {"store-short-12", KEY, true, 0, 0, NULL, 0},
-        {"store-nobody-13", KEY, false, 0, 0, NULL, 0},
-        {"store-fast-wrong", OTHER_KEY, true, 0, 0, NULL, 0},
+        {.identity = "store-error-13", .key = KEY, .tls12 = false},
+        {.identity = "store-short-12", .key = KEY, .tls12 = true},
+        {.identity = "store-nobody-13", .key = KEY, .tls12 = false},
+        {.identity = "store-fast-wrong", .key = OTHER_KEY, .tls12 = true},
     };
     run_clients(cs, 4, 10000);
     for (int i = 0; i < 4; i++) {
@@ -486,6 +694,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_psk__tls13_and_tls12_inline_and_deferred),
         cmocka_unit_test(test_psk__unknown_identity_wrong_key_and_bad_answers_fail),
+        cmocka_unit_test(test_psk__tls13_every_suite_of_the_key_hash),
+        cmocka_unit_test(test_psk__suite_mismatch_is_reported_as_such_not_as_a_wrong_key),
         cmocka_unit_test(test_psk__slow_lookups_do_not_stall_fast_ones),
         cmocka_unit_test(test_psk__store_lookups_on_workers_do_not_wait_behind_slow_ones),
         cmocka_unit_test(test_psk__store_errors_and_unknown_identities_are_counted_apart),

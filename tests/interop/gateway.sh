@@ -5,6 +5,10 @@
 # `openssl s_client` (and `gnutls-cli` when present):
 #   - TLS 1.3 external PSK and TLS 1.2 PSK-AES128-GCM-SHA256: a line comes back through the
 #     gateway and the backend;
+#   - TLS 1.3 with every suite of the key's hash: the SHA-256 suites with -psk, and
+#     TLS_AES_256_GCM_SHA384 for a `:sha384` identity through -psk_session (openssl's -psk
+#     binds the key with SHA-256 whatever the suites); a suite mismatch gets alert 40
+#     (handshake_failure) and the log says "no shared suite for this PSK";
 #   - an unknown identity and a wrong key are refused;
 #   - a bad identity file at start: exit 2 naming FILE:LINE;
 #   - an identity added to the file + SIGHUP: it connects;
@@ -79,6 +83,7 @@ wait_log() {
 key1=00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff
 key2=0123456789abcdef0123456789abcdef
 key3=fedcba9876543210fedcba9876543210fedcba98
+key5=5555555555555555555555555555555555555555555555555555555555555555
 wrong=ffffffffffffffffffffffffffffffff
 
 # ---- the backend: tern-echo in plaintext
@@ -101,7 +106,7 @@ echo "ok: bad file at start refused (exit 2, line 2)"
 
 # ---- the gateway
 ids="$work/ids.psk"
-printf '# devices\ndev1:%s\ndev2:%s\n' "$key1" "$key2" >"$ids"
+printf '# devices\ndev1:%s\ndev2:%s\ndev5:%s:sha384\n' "$key1" "$key2" "$key5" >"$ids"
 chmod 600 "$ids"
 # Not under timeout(1): the test signals the gateway itself (SIGHUP), and timeout forwards
 # only the first SIGHUP it gets. A watchdog bounds its life instead.
@@ -182,6 +187,64 @@ wait_log 'psk handshake failed.*identity \\"dev1\\"' ||
 if grep -q "$key1\|$key2" "$work/gw.log"; then
     fail "a key appears in the log"
 fi
+
+# ---- TLS 1.3: every suite of the key's hash
+differs_before=$(grep -c 'differs' "$work/gw.log")
+for cs in TLS_AES_128_GCM_SHA256 TLS_CHACHA20_POLY1305_SHA256 TLS_AES_128_CCM_SHA256 \
+    TLS_AES_128_CCM_8_SHA256; do
+    check_echo "suite_$cs" TLSv1.3 -tls1_3 -ciphersuites "$cs" -psk "$key1" -psk_identity dev1
+    grep -q "Ciphersuite: $cs" "$work/suite_$cs.err" || fail "suite_$cs: another suite was used"
+done
+# SHA-384: openssl's -psk always binds with SHA-256 (s_client's psk_use_session_cb), so a
+# SHA-384 key goes in a session file: TLS 1.3, TLS_AES_256_GCM_SHA384, the key as its
+# master key; s_client takes the identity from -psk_identity.
+printf '%s\n' 'asn1=SEQUENCE:sess' '[sess]' 'version=INTEGER:1' 'ssl_version=INTEGER:0x0304' \
+    'cipher=FORMAT:HEX,OCTETSTRING:1302' 'session_id=OCTETSTRING:' \
+    "master_key=FORMAT:HEX,OCTETSTRING:$key5" >"$work/sess384.cnf"
+openssl asn1parse -genconf "$work/sess384.cnf" -out "$work/sess384.der" -noout ||
+    fail "cannot make the SHA-384 session file"
+{
+    echo "-----BEGIN SSL SESSION PARAMETERS-----"
+    openssl base64 -in "$work/sess384.der"
+    echo "-----END SSL SESSION PARAMETERS-----"
+} >"$work/sess384.pem"
+check_echo suite_sha384 TLSv1.3 -tls1_3 -ciphersuites TLS_AES_256_GCM_SHA384 \
+    -psk_session "$work/sess384.pem" -psk_identity dev5
+grep -q "Ciphersuite: TLS_AES_256_GCM_SHA384" "$work/suite_sha384.err" ||
+    fail "suite_sha384: not TLS_AES_256_GCM_SHA384"
+check_echo suite_sha384_all TLSv1.3 -tls1_3 -psk_session "$work/sess384.pem" -psk_identity dev5
+grep -q "Ciphersuite: TLS_AES_256_GCM_SHA384" "$work/suite_sha384_all.err" ||
+    fail "suite_sha384_all: the SHA-384 key did not pick TLS_AES_256_GCM_SHA384"
+
+# check_no_suite NAME IDENTITY ARGS...: refused with alert 40 (handshake_failure), logged as
+# a suite mismatch of IDENTITY, not as a wrong key.
+check_no_suite() {
+    name=$1
+    identity=$2
+    shift 2
+    check_refused "$name" "$@"
+    grep -q "alert number 40" "$work/$name.err" || fail "$name: no handshake_failure alert"
+    wait_log "identity ..$identity..: no shared suite for this PSK" ||
+        fail "$name: the mismatch was not logged as such"
+}
+# a SHA-256 key and TLS_AES_256_GCM_SHA384 only (-psk binds it with SHA-256 yet offers no
+# SHA-256 suite): what `-ciphersuites TLS_AES_256_GCM_SHA384 -psk` gets
+check_no_suite no_suite_256 dev1 -tls1_3 -ciphersuites TLS_AES_256_GCM_SHA384 -psk "$key1" \
+    -psk_identity dev1
+# a SHA-384 key and SHA-256 suites only
+check_no_suite no_suite_384 dev5 -tls1_3 -ciphersuites TLS_CHACHA20_POLY1305_SHA256 \
+    -psk "$key5" -psk_identity dev5
+# an unknown identity fails as a SHA-256 one does on the wire (alert 40 here too)
+check_refused no_suite_unknown -tls1_3 -ciphersuites TLS_AES_256_GCM_SHA384 -psk "$key1" \
+    -psk_identity nobody384
+grep -q "alert number 40" "$work/no_suite_unknown.err" || fail "no_suite_unknown: not alert 40"
+wait_log 'identity="nobody384" reason=unknown' || fail "no_suite_unknown: not logged"
+[ "$(grep -c 'differs' "$work/gw.log")" -eq "$differs_before" ] ||
+    fail "a suite mismatch was logged as a wrong key"
+if grep -q "$key5" "$work/gw.log"; then
+    fail "a key appears in the log"
+fi
+echo "ok: every TLS 1.3 suite of the key's hash; mismatches refused as such"
 
 # ---- gnutls-cli, when present
 if command -v gnutls-cli >/dev/null 2>&1; then

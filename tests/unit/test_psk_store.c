@@ -95,6 +95,39 @@ static void test_psk_store__reloads_under_readers(void **state)
     unlink(path_bad);
 }
 
+/* The store answers with the key's hash: inline lookups and the lookup function alike. */
+static void test_psk_store__answers_with_the_key_hash(void **state)
+{
+    char path[64], err[256];
+    uint8_t key[TERN_PSK_MAX_KEY];
+    size_t len = 0;
+    tern_psk_hash hash = TERN_PSK_HASH_SHA256;
+
+    snprintf(path, sizeof(path), "/tmp/tern-store-hash.%d", (int)getpid());
+    write_file(path, "dev-256:11111111111111111111111111111111\n"
+                     "dev-384:22222222222222222222222222222222:sha384\n");
+    tern_psk_store *st = tern_psk_store_new();
+    assert_non_null(st);
+    assert_int_equal(tern_psk_store_load_file(st, path, err, sizeof(err)), 0);
+    assert_int_equal(tern_psk_store_lookup_with_hash(st, "dev-384", 7, key, &hash), 16);
+    assert_int_equal(hash, TERN_PSK_HASH_SHA384);
+    assert_int_equal(tern_psk_store_lookup_with_hash(st, "dev-256", 7, key, &hash), 16);
+    assert_int_equal(hash, TERN_PSK_HASH_SHA256);
+    assert_int_equal(tern_psk_store_lookup_fn(st, "dev-384", 7, key, &len), TERN_PSK_FOUND_SHA384);
+    assert_int_equal(len, 16);
+    assert_int_equal(key[0], 0x22);
+    assert_int_equal(tern_psk_store_lookup_fn(st, "dev-256", 7, key, &len), TERN_PSK_FOUND);
+    assert_int_equal(tern_psk_store_lookup_fn(st, "nobody", 6, key, &len), TERN_PSK_UNKNOWN);
+    /* a bad hash refuses the reload with FILE:LINE; the table in force stays */
+    write_file(path, "dev-256:11111111111111111111111111111111:md5\n");
+    assert_int_equal(tern_psk_store_load_file(st, path, err, sizeof(err)), TERN_EINVAL);
+    assert_non_null(strstr(err, ":1: unknown hash"));
+    assert_non_null(strstr(err, path));
+    assert_int_equal(tern_psk_store_lookup_fn(st, "dev-384", 7, key, &len), TERN_PSK_FOUND_SHA384);
+    tern_psk_store_free(st);
+    unlink(path);
+}
+
 /* A thread reading more published values than its cache holds, in turn, keeps one epoch
  * record per value: records do not pile up with every cache miss. */
 static void test_psk_store__many_values_one_record_per_thread(void **state)
@@ -125,6 +158,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_psk_store__reloads_under_readers),
+        cmocka_unit_test(test_psk_store__answers_with_the_key_hash),
         cmocka_unit_test(test_psk_store__many_values_one_record_per_thread),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

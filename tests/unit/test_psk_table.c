@@ -78,6 +78,14 @@ static void test_psk_table__bad_lines_refuse_the_file_with_the_line_number(void 
         {"nothex:zz0102030405060708090a0b0c0d0e0f\n", ":1: the key is not hexadecimal"},
         {"d:000102030405060708090a0b0c0d0e0f\nd:000102030405060708090a0b0c0d0e0f\n",
          ":2: duplicate identity"},
+        {"ok:000102030405060708090a0b0c0d0e0f:sha384\nmd:000102030405060708090a0b0c0d0e0f:md5\n",
+         ":2: unknown hash \"md5\" (sha256 or sha384)"},
+        {"sha1:000102030405060708090a0b0c0d0e0f:sha1\n", ":1: unknown hash \"sha1\""},
+        {"sha512:000102030405060708090a0b0c0d0e0f:sha512\n", ":1: unknown hash \"sha512\""},
+        {"empty:000102030405060708090a0b0c0d0e0f:\n", ":1: the key must be"},
+        {":000102030405060708090a0b0c0d0e0f:sha384\n", ":1: the identity must be"},
+        {"short:0001020304:sha384\n", ":1: the key must be"},
+        {"bad:zz0102030405060708090a0b0c0d0e0f:sha384\n", ":1: the key is not hexadecimal"},
         {"toolong-aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
          "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa:"
          "000102030405060708090a0b0c0d0e0f\n",
@@ -95,6 +103,41 @@ static void test_psk_table__bad_lines_refuse_the_file_with_the_line_number(void 
         /* a key never appears in a message */
         assert_null(strstr(err, "0102030405"));
     }
+}
+
+static void test_psk_table__a_third_field_gives_the_key_hash(void **state)
+{
+    write_file("plain:000102030405060708090a0b0c0d0e0f\n"
+               "big:00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff:sha384\n"
+               "named:000102030405060708090a0b0c0d0e0f:sha256\n"
+               "upper:000102030405060708090a0b0c0d0e0f:SHA384  \r\n"
+               "site:a:dev:fedcba9876543210fedcba9876543210:sha384\n",
+               0600);
+    tern_psk_table *t = NULL;
+    char err[256];
+    assert_int_equal(tern_psk_table_load_file(path, &t, err, sizeof(err)), 0);
+    assert_int_equal(tern_psk_table_count(t), 5);
+    uint8_t key[TERN_PSK_MAX_KEY];
+    tern_psk_hash hash = (tern_psk_hash)99;
+    assert_int_equal(tern_psk_table_lookup_with_hash(t, "plain", 5, key, &hash), 16);
+    assert_int_equal(hash, TERN_PSK_HASH_SHA256); /* the default */
+    assert_int_equal(tern_psk_table_lookup_with_hash(t, "big", 3, key, &hash), 32);
+    assert_int_equal(hash, TERN_PSK_HASH_SHA384);
+    assert_int_equal(key[31], 0xff);
+    assert_int_equal(tern_psk_table_lookup_with_hash(t, "named", 5, key, &hash), 16);
+    assert_int_equal(hash, TERN_PSK_HASH_SHA256);
+    assert_int_equal(tern_psk_table_lookup_with_hash(t, "upper", 5, key, &hash), 16);
+    assert_int_equal(hash, TERN_PSK_HASH_SHA384);
+    /* identities keep their ':'; the key is the field before the hash */
+    assert_int_equal(tern_psk_table_lookup_with_hash(t, "site:a:dev", 10, key, &hash), 16);
+    assert_int_equal(hash, TERN_PSK_HASH_SHA384);
+    assert_int_equal(key[0], 0xfe);
+    assert_int_equal(tern_psk_table_lookup_with_hash(t, "big", 3, key, NULL), 32);
+    assert_int_equal(tern_psk_table_lookup(t, "big", 3, key), 32); /* the hash is optional */
+    hash = (tern_psk_hash)99;
+    assert_int_equal(tern_psk_table_lookup_with_hash(t, "nobody", 6, key, &hash), 0);
+    assert_int_equal(hash, 99); /* untouched when unknown */
+    tern_psk_table_free(t);
 }
 
 static void test_psk_table__missing_file_and_loose_permissions(void **state)
@@ -141,6 +184,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_psk_table__loads_and_looks_up, setup, teardown),
         cmocka_unit_test_setup_teardown(test_psk_table__bad_lines_refuse_the_file_with_the_line_number,
                                         setup, teardown),
+        cmocka_unit_test_setup_teardown(test_psk_table__a_third_field_gives_the_key_hash, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_psk_table__missing_file_and_loose_permissions, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_psk_table__many_identities, setup, teardown),
