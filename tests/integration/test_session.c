@@ -238,6 +238,7 @@ static const tern_socket_events client_events = {
 typedef struct result {
     bool reused;
     bool ticket;
+    char group[32]; /* tern_socket_session_group */
     size_t session_len;
     uint8_t session[8192];
 } result;
@@ -298,6 +299,7 @@ static int connect_try(tern_ssl_config *cfg, int server, const result *offer, re
     }
     out->reused = tern_socket_session_reused(s);
     out->ticket = ticket_seen;
+    snprintf(out->group, sizeof(out->group), "%s", tern_socket_session_group(s));
     ssize_t len = tern_socket_session_export(s, out->session, sizeof(out->session));
     assert_true(len > 0 && (size_t)len <= sizeof(out->session));
     out->session_len = (size_t)len;
@@ -317,16 +319,20 @@ static void reset_seen(void)
 
 /* ---- tests ------------------------------------------------------------------------------------- */
 
-static void resumes_across_reactors(tern_ssl_config *cfg)
+/* @p resumed_group: the key exchange of a resumed handshake (TLS 1.3 psk_dhe_ke: the first
+ * handshake's group again; TLS 1.2: none) */
+static void resumes_across_reactors(tern_ssl_config *cfg, const char *resumed_group)
 {
     static result first, again;
     reset_seen();
     connect_once(cfg, S_AUTO, NULL, &first);
     assert_false(first.reused);
     assert_true(first.ticket);
+    assert_string_equal(first.group, "X25519"); /* tern's client default */
     for (int i = 0; i < 4; i++) {
         connect_once(cfg, S_AUTO, &first, &again);
         assert_true(again.reused);
+        assert_string_equal(again.group, resumed_group);
     }
     /* the server side: the first on one reactor, resumed ones on both */
     pthread_mutex_lock(&F->lock);
@@ -345,14 +351,14 @@ static void test_session__tls13_ticket_resumes_on_another_reactor(void **state)
 {
     tern_stats before, after;
     tern_runtime_stats(F->rt, &before);
-    resumes_across_reactors(F->client13);
+    resumes_across_reactors(F->client13, "X25519");
     tern_runtime_stats(F->rt, &after);
     assert_int_equal(after.handshakes_resumed - before.handshakes_resumed, 4);
 }
 
 static void test_session__tls12_ticket_resumes_on_another_reactor(void **state)
 {
-    resumes_across_reactors(F->client12);
+    resumes_across_reactors(F->client12, "");
 }
 
 static void test_session__previous_key_resumes_after_rotation(void **state)
