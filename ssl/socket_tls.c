@@ -166,6 +166,7 @@ static int alert_for(int wolf_err)
     case PARSE_ERROR:
     case BUFFER_ERROR:
     case LENGTH_ERROR:
+    case HANDSHAKE_SIZE_ERROR: /* over wolfSSL's MAX_HANDSHAKE_SZ (docs/build.md) */
         return 50; /* decode_error */
     default:
         return 80; /* internal_error */
@@ -183,16 +184,47 @@ void tern__tls_plain_alert(tern_socket *s, tern__tls *tls, int description)
     (void)tern__bufq_append(s->r, &s->wbuf, alert, sizeof(alert));
 }
 
+/* Appends to @p buf which alert ended the connection: the fatal one the peer sent, else the
+ * one wolfSSL sent, else the plaintext one tern sent (@p plain, or -1). A log line must say
+ * it, and a fatal error without one is a bug to see. */
+static void alert_note(tern__tls *tls, int plain, char *buf, size_t len)
+{
+    WOLFSSL_ALERT_HISTORY h;
+    size_t used = strlen(buf);
+    if (used >= len) {
+        return;
+    }
+    if (wolfSSL_get_alert_history(tls->ssl, &h) != WOLFSSL_SUCCESS) {
+        h.last_rx.code = h.last_rx.level = h.last_tx.code = h.last_tx.level = -1;
+    }
+    if (h.last_rx.level == alert_fatal && h.last_rx.code >= 0) {
+        snprintf(buf + used, len - used, "; received alert %s",
+                 wolfSSL_alert_desc_string_long(h.last_rx.code));
+    } else if (h.last_tx.level == alert_fatal && h.last_tx.code >= 0) {
+        snprintf(buf + used, len - used, "; sent alert %s",
+                 wolfSSL_alert_desc_string_long(h.last_tx.code));
+    } else if (plain >= 0) {
+        snprintf(buf + used, len - used, "; sent alert %s", wolfSSL_alert_desc_string_long(plain));
+    } else {
+        snprintf(buf + used, len - used, "; no alert sent");
+    }
+}
+
 static void tls_fail(tern_socket *s, const char *stage, int wolf_err)
 {
     tern__tls *tls = s->tls;
-    char detail[128];
+    char detail[192];
     int code = tern__ssl_map_error(wolf_err, detail, sizeof(detail));
+    int plain = -1;
 
     if (!tls->handshake_done) {
         /* wolfSSL refuses some first flights without a word (an unknown record type) */
+        if (!tls->sent_any && s->wbuf.len == 0) {
+            plain = alert_for(wolf_err);
+        }
         tern__tls_plain_alert(s, tls, alert_for(wolf_err));
     }
+    alert_note(tls, plain, detail, sizeof(detail));
     if (tls->verify_failed) {
         code = TERN_E_TLS_VERIFY;
         tern__socket_seterr(s, code, "%s: peer certificate: %s", stage, tls->verify_error);
