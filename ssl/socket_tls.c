@@ -13,6 +13,7 @@
 #include "ssl_internal.h"
 
 #include <wolfssl/error-ssl.h>
+#include <wolfssl/version.h>
 #include <wolfssl/wolfcrypt/error-crypt.h>
 
 #include <arpa/inet.h>
@@ -422,6 +423,17 @@ static bool is_ip_literal(const char *name)
     return inet_pton(AF_INET, name, addr) == 1 || inet_pton(AF_INET6, name, addr) == 1;
 }
 
+/* wolfSSL_check_ip_address came in wolfSSL 5.9.1; before it, check_domain_name matched an
+ * address against the IP SANs too (a system wolfSSL may be older) */
+static int check_ip_address(WOLFSSL *ssl, const char *ip)
+{
+#if defined(LIBWOLFSSL_VERSION_HEX) && LIBWOLFSSL_VERSION_HEX >= 0x05009001
+    return wolfSSL_check_ip_address(ssl, ip);
+#else
+    return wolfSSL_check_domain_name(ssl, ip);
+#endif
+}
+
 static int tls_begin(tern_socket *s, bool server)
 {
     tern_ssl_config *cfg = (tern_ssl_config *)s->cfg;
@@ -473,7 +485,7 @@ static int tls_begin(tern_socket *s, bool server)
         if ((!ip && wolfSSL_UseSNI(tls->ssl, WOLFSSL_SNI_HOST_NAME, s->peer_name,
                                    (unsigned short)n) != WOLFSSL_SUCCESS) ||
             (mode == TERN_VERIFY_VERIFY_PEER &&
-             (ip ? wolfSSL_check_ip_address(tls->ssl, s->peer_name)
+             (ip ? check_ip_address(tls->ssl, s->peer_name)
                  : wolfSSL_check_domain_name(tls->ssl, s->peer_name)) != WOLFSSL_SUCCESS)) {
             tern__socket_seterr(s, TERN_EINVAL, "TLS: the TLS library refused the peer name \"%s\"",
                                 s->peer_name);
