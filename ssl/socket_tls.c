@@ -185,10 +185,13 @@ void tern__tls_plain_alert(tern_socket *s, tern__tls *tls, int description)
     (void)tern__bufq_append(s->r, &s->wbuf, alert, sizeof(alert));
 }
 
-/* Appends to @p buf which alert ended the connection: the fatal one the peer sent, else the
+/* Appends to @p buf which alert ended the connection: the one the peer sent, else the
  * one wolfSSL sent, else the plaintext one tern sent (@p plain, or -1). A log line must say
- * it, and a fatal error without one is a bug to see. */
-static void alert_note(tern__tls *tls, int plain, char *buf, size_t len)
+ * it, and a fatal error without one is a bug to see. The peer's alert is the cause when
+ * wolfSSL failed on it (FATAL_ERROR: a fatal alert, or in TLS 1.3 any error alert, RFC 8446
+ * 6.2, whatever its level); an alert it refused (an unprotected one after the handshake) is
+ * not, and the unexpected_message sent for it is named instead. */
+static void alert_note(tern__tls *tls, int wolf_err, int plain, char *buf, size_t len)
 {
     WOLFSSL_ALERT_HISTORY h;
     size_t used = strlen(buf);
@@ -198,10 +201,13 @@ static void alert_note(tern__tls *tls, int plain, char *buf, size_t len)
     if (wolfSSL_get_alert_history(tls->ssl, &h) != WOLFSSL_SUCCESS) {
         h.last_rx.code = h.last_rx.level = h.last_tx.code = h.last_tx.level = -1;
     }
-    if (h.last_rx.level == alert_fatal && h.last_rx.code >= 0) {
+    bool sent = h.last_tx.level == alert_fatal && h.last_tx.code >= 0;
+    bool received = h.last_rx.code >= 0 &&
+                    (wolf_err == FATAL_ERROR || (h.last_rx.level == alert_fatal && !sent));
+    if (received) {
         snprintf(buf + used, len - used, "; received alert %s",
                  wolfSSL_alert_desc_string_long(h.last_rx.code));
-    } else if (h.last_tx.level == alert_fatal && h.last_tx.code >= 0) {
+    } else if (sent) {
         snprintf(buf + used, len - used, "; sent alert %s",
                  wolfSSL_alert_desc_string_long(h.last_tx.code));
     } else if (plain >= 0) {
@@ -225,7 +231,7 @@ static void tls_fail(tern_socket *s, const char *stage, int wolf_err)
         }
         tern__tls_plain_alert(s, tls, alert_for(wolf_err));
     }
-    alert_note(tls, plain, detail, sizeof(detail));
+    alert_note(tls, wolf_err, plain, detail, sizeof(detail));
     if (tls->verify_failed) {
         code = TERN_E_TLS_VERIFY;
         tern__socket_seterr(s, code, "%s: peer certificate: %s", stage, tls->verify_error);

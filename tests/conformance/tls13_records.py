@@ -14,6 +14,8 @@ alert. Refusals:
   - a plaintext alert from a client that has not sent an encrypted record yet (it could not
     go on after the ServerHello): a close, no alert back (sections 5, 6); after the handshake
     an unprotected alert is an unexpected record: unexpected_message;
+  - an error alert of level "warning" is fatal all the same (section 6.2): a close, and the
+    log names the alert received;
   - a KeyUpdate of 0 or 2 bytes: decode_error; with request value 2: illegal_parameter
     (section 4.6.3);
   - a record longer than 2^14 + 256 bytes (section 5.2), or an inner plaintext (content,
@@ -134,6 +136,14 @@ def plaintext_alert_after_handshake(port):
     return c
 
 
+def encrypted_alert(level):
+    def case(port):
+        c = connected(port)
+        c.send_protected(bytes([level, 40]), ALERT)  # handshake_failure
+        return c
+    return case
+
+
 def key_update_empty(port):
     c = connected(port)
     c.key_update(b"")
@@ -225,7 +235,11 @@ CASES = [
     ("plaintext alert after the ServerHello: a close", plaintext_alert_after_server_hello,
      None, b"", True, "received alert handshake_failure"),
     ("plaintext alert after the handshake", plaintext_alert_after_handshake,
-     UNEXPECTED_MESSAGE, b"", True, None),
+     UNEXPECTED_MESSAGE, b"", True, sent(UNEXPECTED_MESSAGE)),
+    ("fatal alert: a close (control)", encrypted_alert(2), None, b"", True,
+     "received alert handshake_failure"),
+    ("error alert of warning level: a close", encrypted_alert(1), None, b"", True,
+     "received alert handshake_failure"),
     ("KeyUpdate of 0 bytes", key_update_empty, DECODE_ERROR, b"", True, sent(DECODE_ERROR)),
     ("KeyUpdate of 2 bytes", key_update_two_bytes, DECODE_ERROR, b"", True,
      sent(DECODE_ERROR)),
