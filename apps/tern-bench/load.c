@@ -414,13 +414,8 @@ static void fill(struct bench_worker *w, struct bench_conn *c)
     bool stream = w->b->cfg->mode == BENCH_MODE_THROUGHPUT;
 
     while (stream || c->to_send > 0) {
-        size_t limit = tern_socket_write_buffer_size(c->s);
-        size_t queued = tern_socket_bytes_to_write(c->s);
-        size_t n = CHUNK_BYTES;
-        if (limit != 0) {
-            size_t room = queued < limit ? limit - queued : 0;
-            n = room < n ? room : n;
-        }
+        size_t room = tern_socket_write_room(c->s);
+        size_t n = room < CHUNK_BYTES ? room : CHUNK_BYTES;
         if (!stream && c->to_send < n) {
             n = c->to_send;
         }

@@ -15,8 +15,8 @@
  * owns its socket, so the per-connection code needs no locks. The optional stats reporter
  * is an actor on reactor 0 that owns a repeating timer there.
  *
- * Backpressure: a connection moves at most "write room" bytes (write_buffer_size minus
- * bytes_to_write) from its read buffer to its write queue, and consumes only what the
+ * Backpressure: a connection moves at most tern_socket_write_room bytes (write_buffer_size
+ * minus bytes_to_write) from its read buffer to its write queue, and consumes only what the
  * write took. When the queue is full it stops and waits for `bytes_written`; meanwhile the
  * read buffer fills, the runtime stops reading from the kernel, and TCP flow control slows
  * the client down. Memory per connection stays bounded by the two buffer limits.
@@ -96,18 +96,6 @@ static const char *const balance_names[] = {
 
 /* ---- echo ---------------------------------------------------------------------------- */
 
-/* Free space in the write queue; SIZE_MAX when it has no limit. */
-static size_t write_room(const tern_socket *s)
-{
-    size_t limit = tern_socket_write_buffer_size(s);
-    size_t queued = tern_socket_bytes_to_write(s);
-
-    if (limit == 0) {
-        return SIZE_MAX;
-    }
-    return queued < limit ? limit - queued : 0;
-}
-
 /*
  * Moves what fits from the read buffer to the write queue. Bytes are peeked, written, and
  * consumed only once the write took them, so a refused write (TERN_ENOBUFS) loses nothing:
@@ -119,7 +107,7 @@ static void echo_pump(tern_socket *s)
 
     for (;;) {
         size_t avail = tern_socket_bytes_available(s);
-        size_t n = write_room(s);
+        size_t n = tern_socket_write_room(s);
         if (n > avail) {
             n = avail;
         }

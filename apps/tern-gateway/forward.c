@@ -210,24 +210,12 @@ static const char *quote_bytes(char *buf, size_t len, const uint8_t *p, size_t n
     return buf;
 }
 
-/* Room left in @p s's write queue (SIZE_MAX without a limit). */
-static size_t write_room(const tern_socket *s)
-{
-    size_t limit = tern_socket_write_buffer_size(s);
-    size_t queued = tern_socket_bytes_to_write(s);
-
-    if (limit == 0) {
-        return SIZE_MAX;
-    }
-    return queued < limit ? limit - queued : 0;
-}
-
 /* Moves what the destination has room for from @p src's read buffer into @p dst's queue;
  * bytes are consumed only once the write took them. @return 0, or a write error. */
 static int pump(tern_socket *src, tern_socket *dst)
 {
     for (;;) {
-        size_t room = write_room(dst);
+        size_t room = tern_socket_write_room(dst);
         if (room == 0) {
             return 0; /* dst's bytes_written resumes us */
         }

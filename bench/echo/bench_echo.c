@@ -90,9 +90,7 @@ static uint64_t echo_backpressure_total(void)
 static void echo_pump(tern_socket *s)
 {
     for (;;) {
-        size_t limit = tern_socket_write_buffer_size(s);
-        size_t queued = tern_socket_bytes_to_write(s);
-        size_t room = limit == 0 ? SIZE_MAX : (queued < limit ? limit - queued : 0);
+        size_t room = tern_socket_write_room(s);
         if (room == 0) {
             echo_count(
                 &echo_counters[tern_reactor_index(tern_socket_reactor(s)) % TERN_MAX_REACTORS]

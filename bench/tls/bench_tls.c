@@ -241,9 +241,7 @@ static int write_pem_files(const struct cert_set *cs, char *dir, size_t dirlen, 
 static void echo_pump(tern_socket *s)
 {
     for (;;) {
-        size_t limit = tern_socket_write_buffer_size(s);
-        size_t queued = tern_socket_bytes_to_write(s);
-        size_t room = limit == 0 ? SIZE_MAX : (queued < limit ? limit - queued : 0);
+        size_t room = tern_socket_write_room(s);
         if (room == 0) {
             return;
         }

@@ -10,7 +10,7 @@ static void on_ready_read(tern_socket *s, void *user)
     tern_buf in;
     /* echo what fits in the write queue; the rest waits for bytes_written (backpressure) */
     while (tern_socket_peek_view(s, &in) == 0 && in.len > 0) {
-        size_t room = tern_socket_write_buffer_size(s) - tern_socket_bytes_to_write(s);
+        size_t room = tern_socket_write_room(s); /* SIZE_MAX without a limit */
         size_t n = in.len < room ? in.len : room;
         if (n == 0 || tern_socket_write(s, in.base, n) < 0) {
             return;

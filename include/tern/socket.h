@@ -215,6 +215,18 @@ TERN_API int tern_socket_set_write_buffer_size(tern_socket *s, size_t bytes);
 /** The write queue limit. @thread owner */
 TERN_API size_t tern_socket_write_buffer_size(const tern_socket *s);
 
+/**
+ * The write room: how many more bytes `tern_socket_write` accepts before the queue reaches
+ * `write_buffer_size` (that limit minus `tern_socket_bytes_to_write`; 0 when the queue is at
+ * or past it, after the limit was lowered). A relay or an echo moves at most this much from
+ * its input, consumes what the write took, and at 0 waits for `bytes_written`: end-to-end
+ * backpressure. It says nothing about the socket's state (a write may still return
+ * TERN_ENOTCONN).
+ * @return the room in bytes; SIZE_MAX when the queue has no limit (`write_buffer_size` 0).
+ * @thread owner
+ */
+TERN_API size_t tern_socket_write_room(const tern_socket *s);
+
 /** After the peer's FIN, keep the socket open for writing (default off). @thread owner */
 TERN_API void tern_socket_set_half_close(tern_socket *s, bool on);
 

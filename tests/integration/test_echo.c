@@ -3,7 +3,8 @@
  * Plaintext echo over loopback: 500 concurrent connections with random sizes up to 1 MiB,
  * half of them tern client sockets (the connect path, writes queued while connecting, write
  * limits), half plain poll() clients; every byte is checked in both directions. Then a slow
- * reader against a small server read buffer, read_line / can_read_line, and half-close.
+ * reader against a small server read buffer, read_line / can_read_line, half-close, and the
+ * write room.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -156,9 +157,7 @@ static void client_pump(tclient *c)
 {
     uint8_t chunk[CLIENT_CHUNK];
     while (c->sent < c->size) {
-        size_t limit = tern_socket_write_buffer_size(c->s);
-        size_t queued = tern_socket_bytes_to_write(c->s);
-        size_t room = queued >= limit ? 0 : limit - queued;
+        size_t room = tern_socket_write_room(c->s);
         if (room == 0) {
             return; /* bytes_written resumes */
         }
@@ -168,7 +167,7 @@ static void client_pump(tclient *c)
         ts_pattern_fill(chunk, n, c->seed, c->sent);
         int rc = tern_socket_write(c->s, chunk, n);
         if (rc == TERN_ENOBUFS) {
-            client_fail(c, "write of %zu with %zu of %zu queued: ENOBUFS", n, queued, limit);
+            client_fail(c, "write of %zu with a room of %zu: ENOBUFS", n, room);
             return;
         }
         if (rc < 0) {
@@ -733,6 +732,61 @@ static void test_echo__server_half_close_writes_after_peer_fin(void **state)
     assert_int_equal(atomic_load(&f->echo.violations), 0);
 }
 
+/* ---- write room ------------------------------------------------------------------------ */
+
+/* The room a write has left, on a client socket driven by this thread: while CONNECTING every
+ * write is queued, so the queue is known to the byte; then the kernel takes it. */
+static void test_echo__write_room_follows_the_limit_and_the_queue(void **state)
+{
+    fixture *f = *state;
+    static const uint8_t bytes[1000];
+    /* The echo server sends the bytes back; the client does not read them (1000 bytes). */
+    f->rt = ts_runtime_new(1, 0);
+    assert_non_null(f->rt);
+    tern_server *srv = ts_echo_server(f->rt, &f->echo);
+    assert_non_null(srv);
+    assert_int_equal(tern_runtime_start(f->rt), 0);
+    f->started = true;
+    tern_reactor *r = tern_reactor_new();
+    assert_non_null(r);
+    tern_socket *s = tern_socket_new(r);
+    assert_non_null(s);
+
+    assert_int_equal(tern_socket_write_room(s), (size_t)4 << 20); /* the default limit */
+    assert_int_equal(tern_socket_set_write_buffer_size(s, 0), 0);
+    assert_true(tern_socket_write_room(s) == SIZE_MAX); /* no limit: never wraps */
+    assert_int_equal(tern_socket_connect_to_host(s, "127.0.0.1", tern_server_port(srv)), 0);
+    assert_int_equal(tern_socket_write(s, bytes, 300), 0); /* queued while connecting */
+    assert_int_equal(tern_socket_bytes_to_write(s), 300);
+    assert_true(tern_socket_write_room(s) == SIZE_MAX);
+
+    assert_int_equal(tern_socket_set_write_buffer_size(s, 1000), 0);
+    assert_int_equal(tern_socket_write_room(s), 700);
+    assert_int_equal(tern_socket_write(s, bytes, 701), TERN_ENOBUFS); /* one past the room */
+    assert_int_equal(tern_socket_write_room(s), 700);
+    assert_int_equal(tern_socket_write(s, bytes, 700), 0); /* exactly the room */
+    assert_int_equal(tern_socket_write_room(s), 0);
+    assert_int_equal(tern_socket_write(s, bytes, 1), TERN_ENOBUFS);
+    assert_int_equal(tern_socket_set_write_buffer_size(s, 100), 0); /* below the queue */
+    assert_int_equal(tern_socket_write_room(s), 0);
+
+    /* Connected and flushed: the whole limit is free again. */
+    assert_int_equal(tern_socket_set_write_buffer_size(s, 1000), 0);
+    int rc = tern_socket_wait_for_bytes_written(s, 5000);
+    if (rc < 0) {
+        fail_msg("wait_for_bytes_written: %s: %s", tern_err_name(rc), tern_socket_error_string(s));
+    }
+    assert_int_equal(tern_socket_state(s), TERN_SOCKET_STATE_CONNECTED);
+    assert_int_equal(tern_socket_bytes_to_write(s), 0);
+    assert_int_equal(tern_socket_write_room(s), 1000);
+    assert_int_equal(tern_socket_flush(s), 0);
+    assert_int_equal(tern_socket_write_room(s), 1000);
+
+    tern_socket_abort(s);
+    tern_socket_free(s);
+    tern_reactor_free(r);
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
@@ -743,6 +797,7 @@ int main(void)
         T(test_echo__read_line_and_can_read_line),
         T(test_echo__half_close_then_eof),
         T(test_echo__server_half_close_writes_after_peer_fin),
+        T(test_echo__write_room_follows_the_limit_and_the_queue),
     };
 #undef T
     return cmocka_run_group_tests(tests, NULL, NULL);

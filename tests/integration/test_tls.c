@@ -120,9 +120,7 @@ static void srv_pump(tern_socket *s, tsrv *sv)
         if (avail == 0) {
             return;
         }
-        size_t limit = tern_socket_write_buffer_size(s);
-        size_t queued = tern_socket_bytes_to_write(s);
-        size_t room = limit == 0 ? avail : (queued >= limit ? 0 : limit - queued);
+        size_t room = tern_socket_write_room(s);
         if (room == 0) {
             atomic_fetch_add_explicit(&sv->write_full, 1, memory_order_relaxed);
             return; /* bytes_written resumes */
@@ -399,9 +397,7 @@ static void cl_pump(tcl *c)
 {
     uint8_t chunk[CLIENT_CHUNK];
     while (c->state == 0 && c->may_write && !c->closing && c->sent < c->size) {
-        size_t limit = tern_socket_write_buffer_size(c->s);
-        size_t queued = tern_socket_bytes_to_write(c->s);
-        size_t room = limit == 0 ? SIZE_MAX : (queued >= limit ? 0 : limit - queued);
+        size_t room = tern_socket_write_room(c->s);
         if (room == 0) {
             return; /* bytes_written resumes */
         }
@@ -411,8 +407,8 @@ static void cl_pump(tcl *c)
         ts_pattern_fill(chunk, n, c->seed, c->sent);
         int rc = tern_socket_write(c->s, chunk, n);
         if (rc != 0) {
-            CL_FAIL(c, "write of %zu at %zu/%zu (%zu of %zu queued, state %d, mode %d): %s: %s",
-                    n, c->sent, c->size, queued, limit, (int)tern_socket_state(c->s),
+            CL_FAIL(c, "write of %zu at %zu/%zu (room %zu, state %d, mode %d): %s: %s",
+                    n, c->sent, c->size, room, (int)tern_socket_state(c->s),
                     (int)tern_socket_mode(c->s), tern_err_name(rc),
                     tern_socket_error_string(c->s));
             return;

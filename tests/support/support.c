@@ -772,9 +772,7 @@ static void echo_pump(tern_socket *s, ts_echo *e)
         if (avail == 0) {
             return;
         }
-        size_t limit = tern_socket_write_buffer_size(s);
-        size_t queued = tern_socket_bytes_to_write(s);
-        size_t room = limit == 0 ? avail : (queued >= limit ? 0 : limit - queued);
+        size_t room = tern_socket_write_room(s);
         if (room == 0) {
             atomic_fetch_add_explicit(&e->write_full, 1, memory_order_relaxed);
             return; /* bytes_written resumes */
