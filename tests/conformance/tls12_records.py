@@ -12,9 +12,11 @@ RFC 5746), with tls_peer.Tls12Client (ECDHE, AES-128-GCM):
   - a record over 2^14 + 2048 bytes (section 6.2.3) or a plaintext over 2^14 bytes:
     record_overflow.
 Each case asserts the exact alert and level, the data echoed, the close, and that
-tern-echo's log line names the alert it sent.
+tern-echo's log line names the alert it sent. With TERN_GATEWAY, the renegotiation and CCS
+cases run again against tern-gateway with PSK-AES128-GCM-SHA256 (the devices' suite), in
+front of a plaintext tern-echo.
 
-Usage: tls12_records.py TERN_ECHO CERTS_DIR   (exit 0 pass, 77 skip, 1 fail)
+Usage: tls12_records.py TERN_ECHO CERTS_DIR [TERN_GATEWAY]   (exit 0 pass, 77 skip, 1 fail)
 """
 
 import os
@@ -35,15 +37,22 @@ WARNING = 1
 MAX = 1 << 14
 
 
+PSK = None  # (identity, key) for the gateway's cases
+
+
+def client(port):
+    return Tls12Client(port, psk=PSK)
+
+
 def before_ccs(port):
-    c = Tls12Client(port)
+    c = client(port)
     if not c.handshake():
         raise PeerError("handshake refused: %s" % c.out)
     return c
 
 
 def connected(port):
-    c = Tls12Client(port)
+    c = client(port)
     c.connect()
     return c
 
@@ -126,11 +135,40 @@ CASES = [
 ]
 
 
+# The size limits are wolfSSL's record layer alone: once is enough.
+GATEWAY_CASES = [c for c in CASES if c[1] not in (ciphertext_over_limit, plaintext_over_limit)]
+
+
+def run_gateway(gw_bin, echo_bin, work):
+    """The cases against tern-gateway (PSK) in front of a plaintext tern-echo."""
+    global PSK
+    PSK = (b"conf-dev", bytes(range(32)))
+    ids = os.path.join(work, "ids.psk")
+    with open(os.open(ids, os.O_WRONLY | os.O_CREAT, 0o600), "w") as f:
+        f.write("%s:%s\n" % (PSK[0].decode(), PSK[1].hex()))
+    backend = TernServer([echo_bin, "--plain"], os.path.join(work, "backend.log"))
+    try:
+        gw = TernServer([gw_bin, "--psk-file", ids, "--backend", "127.0.0.1:%d" % backend.port],
+                        os.path.join(work, "gateway.log"))
+        try:
+            print("-- tern-gateway, PSK-AES128-GCM-SHA256")
+            failures = run_cases(GATEWAY_CASES, gw)
+            if not gw.alive():
+                print("FAIL: tern-gateway died")
+                failures += 1
+        finally:
+            gw.stop()
+    finally:
+        backend.stop()
+    return failures
+
+
 def main():
-    if len(sys.argv) != 3:
-        print("usage: %s TERN_ECHO CERTS_DIR" % sys.argv[0], file=sys.stderr)
+    if len(sys.argv) not in (3, 4):
+        print("usage: %s TERN_ECHO CERTS_DIR [TERN_GATEWAY]" % sys.argv[0], file=sys.stderr)
         return 2
     echo_bin, certs = sys.argv[1], sys.argv[2]
+    gw_bin = sys.argv[3] if len(sys.argv) == 4 else None
     if not os.path.isfile(os.path.join(certs, "server-rsa.pem")):
         print("SKIP: no test certificates in %s" % certs)
         return 77
@@ -139,12 +177,15 @@ def main():
                              "--key", os.path.join(certs, "server-rsa.key")],
                             os.path.join(work, "server.log"))
         try:
+            print("-- tern-echo, ECDHE-RSA-AES128-GCM-SHA256")
             failures = run_cases(CASES, server)
             if not server.alive():
                 print("FAIL: tern-echo died")
                 failures += 1
         finally:
             server.stop()
+        if gw_bin is not None:
+            failures += run_gateway(gw_bin, echo_bin, work)
     print("PASS" if failures == 0 else "%d case(s) failed" % failures)
     return 0 if failures == 0 else 1
 

@@ -8,7 +8,8 @@ What it speaks (enough to reach the encrypted phase of tern's servers, nothing m
     (section 4.6.3). The server's Finished is checked; its certificate is not (any is
     accepted: the tests are about records, not trust).
   - TLS 1.2 (RFC 5246, RFC 8422): ECDHE-RSA/ECDSA-AES128-GCM-SHA256 over X25519 or P-256,
-    the PRF of RFC 5246 section 5, AES-GCM records of RFC 5288, renegotiation_info (RFC 5746).
+    or PSK-AES128-GCM-SHA256 (RFC 4279, RFC 5487); the PRF of RFC 5246 section 5, AES-GCM
+    records of RFC 5288, renegotiation_info (RFC 5746).
 
 After a case has sent its records, `outcome()` reads what the server answers until it
 closes or falls silent: the first alert (level, description), the application data that
@@ -526,14 +527,19 @@ def strip_inner(inner):
 # ---- TLS 1.2 ----------------------------------------------------------------------------------
 
 class Tls12Client:
-    """A TLS 1.2 ECDHE client with AES-128-GCM; stops before its ChangeCipherSpec so a case can
-    replace it, or completes with connect()."""
+    """A TLS 1.2 client with AES-128-GCM: ECDHE (certificate servers), or with psk=(identity,
+    key) plain PSK, PSK-AES128-GCM-SHA256 (RFC 4279 section 2, RFC 5487: the devices' suite).
+    It stops before its ChangeCipherSpec so a case can replace it, or completes with
+    connect()."""
 
-    SUITES = [0xC02F, 0xC02B]  # ECDHE-RSA / ECDHE-ECDSA with AES_128_GCM_SHA256
+    ECDHE_SUITES = [0xC02F, 0xC02B]  # ECDHE-RSA / ECDHE-ECDSA with AES_128_GCM_SHA256
+    PSK_SUITES = [0x00A8]            # TLS_PSK_WITH_AES_128_GCM_SHA256
 
-    def __init__(self, port, server_name="localhost"):
+    def __init__(self, port, server_name="localhost", psk=None):
         self.conn = Conn(port)
         self.server_name = server_name
+        self.psk = psk
+        self.SUITES = self.PSK_SUITES if psk is not None else self.ECDHE_SUITES
         self.write = None
         self.read = None
         self.transcript = b""
@@ -594,6 +600,12 @@ class Tls12Client:
                     done = True
             if done:
                 break
+        if self.psk is not None:
+            # RFC 4279 section 2: the identity; premaster = N, N zeros, N, the key
+            identity, key = self.psk
+            self.transcript += self.finish_key_exchange(
+                vec16(identity), u16(len(key)) + bytes(len(key)) + u16(len(key)) + key)
+            return True
         if ske is None or ske[0] != 3:
             raise PeerError("no named-curve ServerKeyExchange")
         group = struct.unpack("!H", ske[1:3])[0]
@@ -611,14 +623,20 @@ class Tls12Client:
                                                 serialization.PublicFormat.UncompressedPoint)
         else:
             raise PeerError("group %04x not offered" % group)
-        cke = handshake_msg(CLIENT_KEY_EXCHANGE, vec8(pub))
-        self.transcript += cke
+        self.transcript += self.finish_key_exchange(vec8(pub), shared)
+        return True
+
+    def finish_key_exchange(self, exchange_keys, premaster):
+        """Sends the ClientKeyExchange and derives the keys (RFC 5246 8.1, 6.3); returns the
+        message for the transcript."""
+        cke = handshake_msg(CLIENT_KEY_EXCHANGE, exchange_keys)
         self.conn.send(record(HANDSHAKE, cke))
-        self.master = prf12(shared, b"master secret", self.client_random + self.server_random, 48)
+        self.master = prf12(premaster, b"master secret",
+                            self.client_random + self.server_random, 48)
         block = prf12(self.master, b"key expansion", self.server_random + self.client_random, 40)
         self.next_write = Protection12(block[0:16], block[32:36])
         self.next_read = Protection12(block[16:32], block[36:40])
-        return True
+        return cke
 
     def finish(self, timeout=5.0):
         """CCS + Finished, then the server's CCS + Finished."""
