@@ -107,7 +107,7 @@ static void identity_file(const uint8_t *d, size_t n)
         CHECK(t != NULL);
         CHECK(is_warning(err));
         CHECK(tern_psk_table_count(t) <= lines);
-    } else {
+    } else if (rc == TERN_EINVAL) {
         CHECK(err[0] != '\0');
     }
 
@@ -143,7 +143,7 @@ static void ticket_key_file(const uint8_t *d, size_t n)
         CHECK(tern_ticket_keys_load_file(k, path, err, sizeof(err)) == 0);
         CHECK(tern_ticket_keys_count(k) == count);
     } else {
-        CHECK(err[0] != '\0');
+        CHECK(rc != TERN_EINVAL || err[0] != '\0');
         CHECK(tern_ticket_keys_count(k) == 1); /* the set in force stays */
     }
     CHECK(tern_ticket_keys_lifetime(k) == 3600);
