@@ -181,6 +181,41 @@ static void test_conf_tls12__x25519_low_order_point_is_illegal_parameter(void **
     expect_cke_refused(&a);
 }
 
+/* RFC 8422 5.11 takes X25519 from RFC 7748, whose section 5 says the receiver MUST mask the
+ * top bit of the last byte: a valid value with it set is the same valid value
+ * (scripts/wolfssl-patches/0008-x25519-mask-top-bit-accept-non-canonical.patch; 5.9.2
+ * refused it, with bad_record_mac before patch 0004). */
+static void test_conf_tls12__x25519_value_with_top_bit_set_is_accepted(void **state)
+{
+    (void)state;
+    uint8_t v[32];
+    memcpy(v, tb_x25519_share, sizeof(v));
+    v[31] |= 0x80;
+    tb_answer a;
+    key_exchange(TB_GROUP_X25519, v, sizeof(v), 300, &a);
+    char line[384];
+    if (a.alert >= 0 || a.eof || a.reset || !a.timed_out) {
+        fail_msg("an X25519 value with its top bit set was refused: %s",
+                 tb_answer_str(&a, line, sizeof(line)));
+    }
+    assert_true(cs_wait_disconnected(&server, closed, 3000));
+}
+
+static void test_conf_tls12__x25519_low_order_point_with_top_bit_set_is_illegal_parameter(
+    void **state)
+{
+    (void)state;
+    /* the order-8 point of the test above, top bit set */
+    const uint8_t order8[32] = {
+        0xe0, 0xeb, 0x7a, 0x7c, 0x3b, 0x41, 0xb8, 0xae, 0x16, 0x56, 0xe3, 0xfa,
+        0xf1, 0x9f, 0xc4, 0x6a, 0xda, 0x09, 0x8d, 0xeb, 0x9c, 0x32, 0xb1, 0xfd,
+        0x86, 0x62, 0x05, 0x16, 0x5f, 0x49, 0xb8, 0x80,
+    };
+    tb_answer a;
+    key_exchange(TB_GROUP_X25519, order8, sizeof(order8), 3000, &a);
+    expect_cke_refused(&a);
+}
+
 /* ---- record sizes --------------------------------------------------------------------------- */
 
 /* A ClientHello (TLS 1.3 if @p tls13) padded to @p total bytes, sent as one record whose
@@ -261,6 +296,9 @@ int main(void)
         cmocka_unit_test(test_conf_tls12__p256_truncated_point_is_illegal_parameter),
         cmocka_unit_test(test_conf_tls12__x25519_all_zero_value_is_illegal_parameter),
         cmocka_unit_test(test_conf_tls12__x25519_low_order_point_is_illegal_parameter),
+        cmocka_unit_test(test_conf_tls12__x25519_value_with_top_bit_set_is_accepted),
+        cmocka_unit_test(
+            test_conf_tls12__x25519_low_order_point_with_top_bit_set_is_illegal_parameter),
         cmocka_unit_test(test_conf_tls12__record_of_2_14_bytes_is_accepted),
         cmocka_unit_test(test_conf_tls12__tls13_record_over_2_14_plus_256_is_record_overflow),
         cmocka_unit_test(test_conf_tls12__tls12_record_over_2_14_plus_2048_is_record_overflow),

@@ -60,8 +60,13 @@ enum {
     TB_EXT_RENEGOTIATION_INFO = 0xff01,
 };
 
-/* Named groups and suites the tests use. */
+/* Named groups and suites the tests use. The hybrids: draft-ietf-tls-ecdhe-mlkem. */
 enum { TB_GROUP_P256 = 0x0017, TB_GROUP_P384 = 0x0018, TB_GROUP_X25519 = 0x001d };
+enum {
+    TB_GROUP_SECP256R1MLKEM768 = 0x11eb,
+    TB_GROUP_X25519MLKEM768 = 0x11ec,
+    TB_GROUP_SECP384R1MLKEM1024 = 0x11ed,
+};
 enum {
     TB_TLS_AES_128_GCM_SHA256 = 0x1301,
     TB_TLS_AES_256_GCM_SHA384 = 0x1302,
@@ -157,6 +162,19 @@ void tb_handshake(tb_buf *msg, unsigned type, const void *body, size_t len);
  * clear) and the P-256 generator point in uncompressed form (a valid public key). */
 extern const uint8_t tb_x25519_share[32];
 extern const uint8_t tb_p256_generator[65];
+/* The P-384 generator point, uncompressed (a valid public key). */
+extern const uint8_t tb_p384_generator[97];
+
+/* ML-KEM (FIPS 203): an encapsulation key is ByteEncode12 of k * 256 coefficients followed
+ * by the 32-byte seed rho, 384 * k + 32 bytes (k = 3: ML-KEM-768, 1184 bytes; k = 4:
+ * ML-KEM-1024, 1568 bytes). */
+#define TB_MLKEM_EK_LEN(k) (384u * (k) + 32u)
+
+/* Writes TB_MLKEM_EK_LEN(@p k) bytes to @p out: an encapsulation key whose coefficients are
+ * all below q = 3329 (it passes FIPS 203 7.2's modulus check; no decapsulation key belongs
+ * to it, which a server encapsulating to it cannot tell). If @p bad is set, coefficient
+ * number @p bad_index is @p bad_value (>= 3329: the modulus check fails). */
+void tb_mlkem_ek(uint8_t *out, unsigned k, bool bad, size_t bad_index, unsigned bad_value);
 
 /* ---- reading the server's answer ----------------------------------------------------------- */
 
