@@ -22,6 +22,8 @@
 
 #include <tern/tern.h>
 
+#include "owner.h"
+
 #define container_of(ptr, type, member) ((type *)((char *)(ptr) - offsetof(type, member)))
 #define TERN__CACHELINE 64
 #define TERN__ERRSTR 160

@@ -16,6 +16,7 @@
 #include "internal.h"
 
 #include <sched.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -37,6 +38,36 @@ bool tern__on_owner(const tern_reactor *r)
     return current_reactor == r;
 }
 
+/* ---- the owner check (owner.h) ------------------------------------------------------------- */
+
+bool tern__owner_ok(const tern_reactor *r)
+{
+    if (current_reactor == r) {
+        return true;
+    }
+    /* A runtime's reactor that stopped for good: its objects belong to the joining thread. The
+     * flag is atomic, so asking from a wrong thread is itself no race. */
+    return !r->standalone && atomic_load_explicit(&r->mailbox.closed, memory_order_acquire);
+}
+
+void tern__owner_fail(const tern_reactor *r, const char *func)
+{
+    const tern_reactor *cur = current_reactor;
+    char here[48];
+
+    if (cur == NULL) {
+        snprintf(here, sizeof(here), "a thread that runs no reactor");
+    } else {
+        snprintf(here, sizeof(here), "the thread of reactor %u", cur->index);
+    }
+    fprintf(stderr,
+            "tern: %s: called on %s, but the object belongs to %sreactor %u: @thread owner "
+            "functions must run on the owner's thread (post a task with tern_reactor_post)\n",
+            func, here, r->standalone ? "the standalone " : "", r->index);
+    fflush(stderr);
+    abort();
+}
+
 unsigned tern_reactor_index(const tern_reactor *r)
 {
     return r->index;
@@ -49,6 +80,7 @@ tern_runtime *tern_reactor_runtime(const tern_reactor *r)
 
 uint64_t tern_reactor_now_ms(const tern_reactor *r)
 {
+    TERN_ASSERT_OWNER(r);
     return (uint64_t)(ev_now(r->loop) * 1000.0);
 }
 
@@ -330,6 +362,7 @@ static void on_timer(struct ev_loop *loop, ev_timer *w, int revents)
 
 tern_timer *tern_timer_new(tern_reactor *r, tern_timer_fn fn, void *user)
 {
+    TERN_ASSERT_OWNER(r);
     if (r == NULL || fn == NULL) {
         return NULL;
     }
@@ -344,8 +377,14 @@ tern_timer *tern_timer_new(tern_reactor *r, tern_timer_fn fn, void *user)
     return t;
 }
 
+tern_reactor *tern__timer_reactor(const tern_timer *t)
+{
+    return t != NULL ? t->r : NULL;
+}
+
 int tern_timer_start(tern_timer *t, uint64_t after_ms, uint64_t repeat_ms)
 {
+    TERN_ASSERT_OWNER(t);
     if (t == NULL) {
         return TERN_EINVAL;
     }
@@ -357,6 +396,7 @@ int tern_timer_start(tern_timer *t, uint64_t after_ms, uint64_t repeat_ms)
 
 void tern_timer_stop(tern_timer *t)
 {
+    TERN_ASSERT_OWNER(t);
     if (t != NULL) {
         ev_timer_stop(t->r->loop, &t->w);
     }
@@ -364,6 +404,7 @@ void tern_timer_stop(tern_timer *t)
 
 void tern_timer_free(tern_timer *t)
 {
+    TERN_ASSERT_OWNER(t);
     if (t == NULL) {
         return;
     }
@@ -411,6 +452,7 @@ void tern_reactor_free(tern_reactor *r)
     if (r == NULL || !r->standalone) {
         return;
     }
+    TERN_ASSERT_OWNER(r);
     tern_runtime *rt = r->rt;
     tern__reactor_abort_all(r);
     run_deferred(r);
@@ -424,6 +466,7 @@ void tern_reactor_free(tern_reactor *r)
 
 int tern_reactor_run(tern_reactor *r)
 {
+    TERN_ASSERT_OWNER(r);
     if (r == NULL || !r->standalone || current_reactor != r) {
         return TERN_EINVAL;
     }
@@ -440,6 +483,7 @@ int tern_reactor_run_once(tern_reactor *r, uint32_t timeout_ms)
 {
     ev_timer t;
 
+    TERN_ASSERT_OWNER(r);
     if (r == NULL || current_reactor != r) {
         return TERN_EINVAL;
     }

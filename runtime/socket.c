@@ -685,6 +685,7 @@ static void deliver(tern__deferred *d)
 
 tern_socket *tern_socket_new(tern_reactor *r)
 {
+    TERN_ASSERT_OWNER(r);
     if (r == NULL) {
         return NULL;
     }
@@ -735,6 +736,7 @@ int tern__socket_adopt(tern_reactor *r, tern_server *srv, int fd)
 
 void tern_socket_free(tern_socket *s)
 {
+    TERN_ASSERT_OWNER(s);
     if (s == NULL || s->owned_by_runtime) {
         return;
     }
@@ -751,12 +753,14 @@ void tern_socket_free(tern_socket *s)
 
 void tern_socket_set_events(tern_socket *s, const tern_socket_events *events, void *user)
 {
+    TERN_ASSERT_OWNER(s);
     s->ev = events;
     s->user = user;
 }
 
 void *tern_socket_user(const tern_socket *s)
 {
+    TERN_ASSERT_OWNER(s);
     return s->user;
 }
 
@@ -765,13 +769,20 @@ tern_reactor *tern_socket_reactor(const tern_socket *s)
     return s->r;
 }
 
+tern_reactor *tern__socket_owner(const tern_socket *s)
+{
+    return s != NULL ? s->r : NULL;
+}
+
 tern_server *tern_socket_server(const tern_socket *s)
 {
+    TERN_ASSERT_OWNER(s);
     return s->srv;
 }
 
 enum tern_socket_state tern_socket_state(const tern_socket *s)
 {
+    TERN_ASSERT_OWNER(s);
     return s->state;
 }
 
@@ -815,6 +826,7 @@ static int bind_local(tern_socket *s, const struct sockaddr *peer, const char *n
 
 int tern_socket_set_local_address(tern_socket *s, const char *ip)
 {
+    TERN_ASSERT_OWNER(s);
     if (s == NULL || s->owned_by_runtime) {
         return TERN_EINVAL;
     }
@@ -920,6 +932,7 @@ static bool numeric_address(const char *host, uint16_t port, struct sockaddr_sto
 
 int tern_socket_connect_to_host(tern_socket *s, const char *host, uint16_t port)
 {
+    TERN_ASSERT_OWNER(s);
     struct sockaddr_storage ss;
     socklen_t len;
 
@@ -966,12 +979,14 @@ int tern_socket_connect_to_host(tern_socket *s, const char *host, uint16_t port)
 
 int tern_socket_set_connect_timeout(tern_socket *s, uint32_t ms)
 {
+    TERN_ASSERT_OWNER(s);
     s->connect_timeout_ms = ms;
     return 0;
 }
 
 int tern_socket_set_idle_timeout(tern_socket *s, uint32_t ms)
 {
+    TERN_ASSERT_OWNER(s);
     s->idle_timeout_ms = ms;
     if (s->state == TERN_SOCKET_STATE_CONNECTED) {
         touch(s);
@@ -1022,6 +1037,7 @@ static void after_read(tern_socket *s)
 
 ssize_t tern_socket_read(tern_socket *s, void *buf, size_t len)
 {
+    TERN_ASSERT_OWNER(s);
     if (buf == NULL && len > 0) {
         return TERN_EINVAL;
     }
@@ -1035,6 +1051,7 @@ ssize_t tern_socket_read(tern_socket *s, void *buf, size_t len)
 
 ssize_t tern_socket_peek(tern_socket *s, void *buf, size_t len)
 {
+    TERN_ASSERT_OWNER(s);
     if (buf == NULL && len > 0) {
         return TERN_EINVAL;
     }
@@ -1043,6 +1060,7 @@ ssize_t tern_socket_peek(tern_socket *s, void *buf, size_t len)
 
 int tern_socket_peek_view(tern_socket *s, tern_buf *out)
 {
+    TERN_ASSERT_OWNER(s);
     const tern__chunk *c = s->rbuf.head;
     out->base = c != NULL ? c->data + c->start : NULL;
     out->len = c != NULL ? c->end - c->start : 0;
@@ -1051,6 +1069,7 @@ int tern_socket_peek_view(tern_socket *s, tern_buf *out)
 
 int tern_socket_consume(tern_socket *s, size_t n)
 {
+    TERN_ASSERT_OWNER(s);
     if (n > s->rbuf.len) {
         return TERN_EINVAL;
     }
@@ -1063,6 +1082,7 @@ int tern_socket_consume(tern_socket *s, size_t n)
 
 ssize_t tern_socket_read_line(tern_socket *s, char *buf, size_t len)
 {
+    TERN_ASSERT_OWNER(s);
     if (buf == NULL || len < 2) {
         return TERN_EINVAL;
     }
@@ -1088,21 +1108,25 @@ ssize_t tern_socket_read_line(tern_socket *s, char *buf, size_t len)
 
 bool tern_socket_can_read_line(const tern_socket *s)
 {
+    TERN_ASSERT_OWNER(s);
     return tern__bufq_line_len(&s->rbuf) > 0;
 }
 
 bool tern_socket_at_end(const tern_socket *s)
 {
+    TERN_ASSERT_OWNER(s);
     return s->peer_eof && s->rbuf.len == 0;
 }
 
 size_t tern_socket_bytes_available(const tern_socket *s)
 {
+    TERN_ASSERT_OWNER(s);
     return s->rbuf.len;
 }
 
 size_t tern_socket_bytes_to_write(const tern_socket *s)
 {
+    TERN_ASSERT_OWNER(s);
     /* plaintext, as QSslSocket::bytesToWrite: waiting for the handshake, or encrypted into
      * records that are not all sent yet */
     if (s->tls_ops != NULL || s->encrypt_on_connect) {
@@ -1115,6 +1139,7 @@ size_t tern_socket_bytes_to_write(const tern_socket *s)
 
 int tern_socket_write(tern_socket *s, const void *data, size_t len)
 {
+    TERN_ASSERT_OWNER(s);
     const char *p = data;
 
     if (data == NULL && len > 0) {
@@ -1190,6 +1215,7 @@ int tern_socket_write(tern_socket *s, const void *data, size_t len)
 
 int tern_socket_flush(tern_socket *s)
 {
+    TERN_ASSERT_OWNER(s);
     if (s->state != TERN_SOCKET_STATE_CONNECTED && s->state != TERN_SOCKET_STATE_CLOSING) {
         return TERN_ENOTCONN;
     }
@@ -1199,6 +1225,7 @@ int tern_socket_flush(tern_socket *s)
 
 int tern_socket_set_read_buffer_size(tern_socket *s, size_t bytes)
 {
+    TERN_ASSERT_OWNER(s);
     s->read_limit = bytes;
     update_watch(s);
     return 0;
@@ -1206,22 +1233,26 @@ int tern_socket_set_read_buffer_size(tern_socket *s, size_t bytes)
 
 size_t tern_socket_read_buffer_size(const tern_socket *s)
 {
+    TERN_ASSERT_OWNER(s);
     return s->read_limit;
 }
 
 int tern_socket_set_write_buffer_size(tern_socket *s, size_t bytes)
 {
+    TERN_ASSERT_OWNER(s);
     s->write_limit = bytes;
     return 0;
 }
 
 size_t tern_socket_write_buffer_size(const tern_socket *s)
 {
+    TERN_ASSERT_OWNER(s);
     return s->write_limit;
 }
 
 size_t tern_socket_write_room(const tern_socket *s)
 {
+    TERN_ASSERT_OWNER(s);
     if (s->write_limit == 0) {
         return SIZE_MAX;
     }
@@ -1231,11 +1262,13 @@ size_t tern_socket_write_room(const tern_socket *s)
 
 void tern_socket_set_half_close(tern_socket *s, bool on)
 {
+    TERN_ASSERT_OWNER(s);
     s->half_close = on;
 }
 
 int tern_socket_shutdown_write(tern_socket *s)
 {
+    TERN_ASSERT_OWNER(s);
     if (s->state != TERN_SOCKET_STATE_CONNECTED) {
         return TERN_ENOTCONN;
     }
@@ -1252,6 +1285,7 @@ int tern_socket_shutdown_write(tern_socket *s)
 
 int tern_socket_close(tern_socket *s)
 {
+    TERN_ASSERT_OWNER(s);
     switch (s->state) {
     case TERN_SOCKET_STATE_UNCONNECTED:
         return TERN_ENOTCONN;
@@ -1278,6 +1312,7 @@ int tern_socket_close(tern_socket *s)
 
 void tern_socket_abort(tern_socket *s)
 {
+    TERN_ASSERT_OWNER(s);
     if (s->state == TERN_SOCKET_STATE_UNCONNECTED) {
         return;
     }
@@ -1303,6 +1338,7 @@ void tern__reactor_abort_all(tern_reactor *r)
 
 int tern_socket_set_option(tern_socket *s, enum tern_socket_option opt, int value)
 {
+    TERN_ASSERT_OWNER(s);
     switch (opt) {
     case TERN_SOCKET_OPTION_NODELAY:
         s->nodelay = value != 0;
@@ -1351,6 +1387,7 @@ int tern_socket_set_option(tern_socket *s, enum tern_socket_option opt, int valu
 
 int tern_socket_option(const tern_socket *s, enum tern_socket_option opt, int *value)
 {
+    TERN_ASSERT_OWNER(s);
     int level = SOL_SOCKET, name;
     socklen_t len = sizeof(*value);
 
@@ -1388,11 +1425,13 @@ int tern_socket_option(const tern_socket *s, enum tern_socket_option opt, int *v
 
 int tern_socket_error(const tern_socket *s)
 {
+    TERN_ASSERT_OWNER(s);
     return s->err;
 }
 
 const char *tern_socket_error_string(const tern_socket *s)
 {
+    TERN_ASSERT_OWNER(s);
     return s->errstr;
 }
 
@@ -1418,16 +1457,19 @@ static int format_name(const tern_socket *s, bool peer, char *buf, size_t len)
 
 int tern_socket_peer_address(const tern_socket *s, char *buf, size_t len)
 {
+    TERN_ASSERT_OWNER(s);
     return format_name(s, true, buf, len);
 }
 
 int tern_socket_local_address(const tern_socket *s, char *buf, size_t len)
 {
+    TERN_ASSERT_OWNER(s);
     return format_name(s, false, buf, len);
 }
 
 int tern_socket_descriptor(const tern_socket *s)
 {
+    TERN_ASSERT_OWNER(s);
     return s->fd;
 }
 
@@ -1482,25 +1524,30 @@ static int wait_for(tern_socket *s, enum wait_for what, uint32_t timeout_ms)
 
 int tern_socket_wait_for_connected(tern_socket *s, uint32_t timeout_ms)
 {
+    TERN_ASSERT_OWNER(s);
     return wait_for(s, WAIT_CONNECTED, timeout_ms);
 }
 
 int tern_socket_wait_for_encrypted(tern_socket *s, uint32_t timeout_ms)
 {
+    TERN_ASSERT_OWNER(s);
     return wait_for(s, WAIT_ENCRYPTED, timeout_ms);
 }
 
 int tern_socket_wait_for_ready_read(tern_socket *s, uint32_t timeout_ms)
 {
+    TERN_ASSERT_OWNER(s);
     return wait_for(s, WAIT_READY_READ, timeout_ms);
 }
 
 int tern_socket_wait_for_bytes_written(tern_socket *s, uint32_t timeout_ms)
 {
+    TERN_ASSERT_OWNER(s);
     return wait_for(s, WAIT_WRITTEN, timeout_ms);
 }
 
 int tern_socket_wait_for_disconnected(tern_socket *s, uint32_t timeout_ms)
 {
+    TERN_ASSERT_OWNER(s);
     return wait_for(s, WAIT_DISCONNECTED, timeout_ms);
 }

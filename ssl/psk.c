@@ -743,6 +743,7 @@ size_t tern_psk_authenticator_maximum_key_length(const tern_psk_authenticator *a
 
 tern_psk_authenticator *tern_psk_authenticator_defer(tern_psk_authenticator *a)
 {
+    TERN_ASSERT_OWNER(a->r);
     atomic_fetch_add_explicit(&a->refs, 1, memory_order_relaxed);
     a->deferred = true;
     return a;
@@ -808,6 +809,7 @@ static void client_psk_free(void *p)
 int tern_socket_set_psk(tern_socket *s, const void *identity, size_t identity_len, const void *key,
                         size_t key_len)
 {
+    TERN_ASSERT_OWNER(s);
     if (s == NULL || identity == NULL || key == NULL || identity_len == 0 ||
         identity_len > TERN_PSK_MAX_IDENTITY || key_len < TERN_PSK_MIN_KEY ||
         key_len > TERN_PSK_MAX_KEY || memchr(identity, 0, identity_len) != NULL) {
@@ -835,6 +837,7 @@ int tern_socket_set_psk(tern_socket *s, const void *identity, size_t identity_le
 
 int tern_socket_set_psk_hash(tern_socket *s, tern_psk_hash hash)
 {
+    TERN_ASSERT_OWNER(s);
     if (s == NULL || s->ssl_psk == NULL || s->ssl_psk_free != client_psk_free ||
         (hash != TERN_PSK_HASH_SHA256 && hash != TERN_PSK_HASH_SHA384)) {
         return TERN_EINVAL;

@@ -286,6 +286,7 @@ bool tern__session_failed(tern_socket *s, tern__tls *tls)
 
 bool tern_socket_session_reused(const tern_socket *s)
 {
+    TERN_ASSERT_OWNER(s);
     const tern__tls *tls = s != NULL ? s->tls : NULL;
     return tls != NULL && s->tls_ops != NULL && tls->handshake_done &&
            wolfSSL_session_reused(tls->ssl) == 1;
@@ -293,6 +294,7 @@ bool tern_socket_session_reused(const tern_socket *s)
 
 ssize_t tern_socket_session_export(tern_socket *s, void *buf, size_t len)
 {
+    TERN_ASSERT_OWNER(s);
     tern__tls *tls = s != NULL ? s->tls : NULL;
     if (s == NULL || (buf == NULL && len > 0)) {
         return TERN_EINVAL;
@@ -322,6 +324,7 @@ ssize_t tern_socket_session_export(tern_socket *s, void *buf, size_t len)
 
 int tern_socket_set_session(tern_socket *s, const void *data, size_t len)
 {
+    TERN_ASSERT_OWNER(s);
     if (s == NULL || data == NULL || len == 0 || len > MAX_SESSION) {
         return TERN_EINVAL;
     }

@@ -557,11 +557,13 @@ static int start(tern_socket *s, bool server)
 
 int tern_socket_start_server_encryption(tern_socket *s)
 {
+    TERN_ASSERT_OWNER(s);
     return start(s, true);
 }
 
 int tern_socket_start_client_encryption(tern_socket *s)
 {
+    TERN_ASSERT_OWNER(s);
     return start(s, false);
 }
 
@@ -577,6 +579,7 @@ static void tls_connected(tern_socket *s)
 
 int tern_socket_set_ssl_config(tern_socket *s, tern_ssl_config *cfg)
 {
+    TERN_ASSERT_OWNER(s);
     if (s == NULL || cfg == NULL) {
         return TERN_EINVAL;
     }
@@ -592,6 +595,7 @@ int tern_socket_set_ssl_config(tern_socket *s, tern_ssl_config *cfg)
 
 int tern_socket_set_peer_verify_name(tern_socket *s, const char *name)
 {
+    TERN_ASSERT_OWNER(s);
     char *copy = NULL;
     if (name != NULL && (copy = strdup(name)) == NULL) {
         return TERN_ENOMEM;
@@ -604,6 +608,7 @@ int tern_socket_set_peer_verify_name(tern_socket *s, const char *name)
 int tern_socket_connect_to_host_encrypted(tern_socket *s, const char *host, uint16_t port,
                                           const char *peer_name)
 {
+    TERN_ASSERT_OWNER(s);
     if (s == NULL || host == NULL) {
         return TERN_EINVAL;
     }
@@ -639,16 +644,19 @@ int tern_socket_connect_to_host_encrypted(tern_socket *s, const char *host, uint
 
 enum tern_ssl_mode tern_socket_mode(const tern_socket *s)
 {
+    TERN_ASSERT_OWNER(s);
     return (enum tern_ssl_mode)s->mode;
 }
 
 bool tern_socket_is_encrypted(const tern_socket *s)
 {
+    TERN_ASSERT_OWNER(s);
     return s->encrypted;
 }
 
 int tern_socket_session_protocol(const tern_socket *s)
 {
+    TERN_ASSERT_OWNER(s);
     const tern__tls *tls = s->tls;
     if (tls == NULL || !tls->handshake_done) {
         return TERN_SSL_PROTOCOL_UNKNOWN;
@@ -665,6 +673,7 @@ int tern_socket_session_protocol(const tern_socket *s)
 
 const char *tern_socket_session_cipher(const tern_socket *s)
 {
+    TERN_ASSERT_OWNER(s);
     const tern__tls *tls = s->tls;
     if (tls == NULL || !tls->handshake_done) {
         return "";
@@ -675,6 +684,7 @@ const char *tern_socket_session_cipher(const tern_socket *s)
 
 const char *tern_socket_alpn_protocol(const tern_socket *s)
 {
+    TERN_ASSERT_OWNER(s);
     tern__tls *tls = s->tls;
     char *name = NULL;
     unsigned short len = 0;
@@ -692,6 +702,7 @@ const char *tern_socket_alpn_protocol(const tern_socket *s)
 
 const char *tern_socket_sni_name(const tern_socket *s)
 {
+    TERN_ASSERT_OWNER(s);
     tern__tls *tls = s->tls;
     if (tls == NULL || !tls->server) {
         return "";
@@ -709,6 +720,7 @@ const char *tern_socket_sni_name(const tern_socket *s)
 
 int tern_socket_ocsp_stapled(const tern_socket *s, int64_t *produced_at)
 {
+    TERN_ASSERT_OWNER(s);
     tern__tls *tls = s->tls;
     unsigned char date[64];
     int format = 0;
@@ -734,10 +746,12 @@ int tern_socket_ocsp_stapled(const tern_socket *s, int64_t *produced_at)
 
 size_t tern_socket_encrypted_bytes_available(const tern_socket *s)
 {
+    TERN_ASSERT_OWNER(s);
     return s->crbuf.len;
 }
 
 size_t tern_socket_encrypted_bytes_to_write(const tern_socket *s)
 {
+    TERN_ASSERT_OWNER(s);
     return s->tls_ops != NULL ? s->wbuf.len : 0;
 }

@@ -257,6 +257,7 @@ void tern__tls_errors_free(tern__tls *tls)
 
 void tern_socket_ignore_all_ssl_errors(tern_socket *s)
 {
+    TERN_ASSERT_OWNER(s);
     s->ignore_all_ssl_errors = 1;
     if (s->tls != NULL) {
         ((tern__tls *)s->tls)->ignore_all = true;
@@ -282,6 +283,7 @@ static void free_list(void *p)
 
 int tern_socket_ignore_ssl_errors(tern_socket *s, const tern_ssl_error_list *expected)
 {
+    TERN_ASSERT_OWNER(s);
     tern__tls *tls = s->tls;
     tern_ssl_error_list *copy = list_copy(expected);
 
@@ -304,6 +306,7 @@ int tern_socket_ignore_ssl_errors(tern_socket *s, const tern_ssl_error_list *exp
 
 const tern_ssl_error_list *tern_socket_ssl_handshake_errors(const tern_socket *s)
 {
+    TERN_ASSERT_OWNER(s);
     const tern__tls *tls = s->tls;
     return tls != NULL ? tls->errors : NULL;
 }
@@ -342,6 +345,7 @@ static void load_peer(tern__tls *tls)
 
 const tern_certificate *tern_socket_peer_certificate(const tern_socket *s)
 {
+    TERN_ASSERT_OWNER(s);
     tern__tls *tls = s->tls;
     if (tls == NULL) {
         return NULL;
@@ -352,6 +356,7 @@ const tern_certificate *tern_socket_peer_certificate(const tern_socket *s)
 
 const tern_certificate *tern_socket_local_certificate(const tern_socket *s)
 {
+    TERN_ASSERT_OWNER(s);
     const tern__tls *tls = s->tls;
     if (tls == NULL) {
         return NULL;
@@ -362,12 +367,14 @@ const tern_certificate *tern_socket_local_certificate(const tern_socket *s)
 
 size_t tern_socket_peer_certificate_chain_count(const tern_socket *s)
 {
+    TERN_ASSERT_OWNER(s);
     const tern__tls *tls = s->tls;
     return tls != NULL && tls->handshake_done ? tls->nchain : 0;
 }
 
 const tern_certificate *tern_socket_peer_certificate_chain_at(const tern_socket *s, size_t i)
 {
+    TERN_ASSERT_OWNER(s);
     const tern__tls *tls = s->tls;
     return tls != NULL && tls->handshake_done && i < tls->nchain ? tls->chain[i] : NULL;
 }
