@@ -432,8 +432,8 @@ bool tern__psk_explain_failure(tern_socket *s, tern__tls *tls, const char *stage
     if (tls->psk_state == TERN__PSK_STATE_REJECTED) {
         static const char *why[] = {"unknown identity", "the store failed",
                                     "too many lookups queued", "no shared suite for this PSK"};
-        tern__socket_seterr(s, TERN_E_TLS_HANDSHAKE, "%s: PSK identity \"%s\": %s", stage, id,
-                            why[tls->psk_reason]);
+        tern__socket_seterr(s, TERN_E_TLS_HANDSHAKE, "%s: PSK identity \"%s\": %s (%s)", stage,
+                            id, why[tls->psk_reason], detail);
         return true;
     }
     return false;

@@ -581,6 +581,64 @@ static void test_psk__suite_mismatch_is_reported_as_such_not_as_a_wrong_key(void
     assert_int_equal(after.psk_no_suite - before.psk_no_suite, 0);
 }
 
+/* RFC 8446 4.2.11, 6.2: a binder that does not verify ("unable to ... validate a PSK binder")
+ * is refused with decrypt_error. An unknown identity is answered with a random key, so it
+ * fails the same way: the client reads the same alert and the same error for both, and only
+ * the server's message says which it was. wolfSSL 5.9.2 sends illegal_parameter
+ * (scripts/wolfssl-patches/0100-tls13-psk-binder-decrypt-error.patch). */
+static void test_psk__tls13_wrong_key_and_unknown_identity_get_decrypt_error_alike(void **state)
+{
+    static const struct {
+        const char *identity;
+        const uint8_t *key;       /* the client's */
+        tern_psk_hash hash;       /* the client binds with */
+        const char *ciphers;      /* the client's */
+        const char *server_says;  /* in the server's error string */
+    } cases[] = {
+        {"wrong-d1", KEY, TERN_PSK_HASH_SHA256, NULL, "the peer's key differs"},
+        {"unknown-d2", KEY, TERN_PSK_HASH_SHA256, NULL, "unknown identity"},
+        {"store-fast-d3", OTHER_KEY, TERN_PSK_HASH_SHA256, NULL, "the peer's key differs"},
+        {"store-nobody-d4", KEY, TERN_PSK_HASH_SHA256, NULL, "unknown identity"},
+        {"sha384-d5", OTHER_KEY, TERN_PSK_HASH_SHA384, "TLS13-AES256-GCM-SHA384",
+         "the peer's key differs"},
+    };
+    enum { N = sizeof(cases) / sizeof(cases[0]) };
+    char first[256] = "", err[512];
+    client cs[1];
+    tern_stats before, after;
+
+    tern_runtime_stats(F->srt, &before);
+    for (size_t i = 0; i < N; i++) {
+        memset(cs, 0, sizeof(cs));
+        snprintf(cs[0].identity, sizeof(cs[0].identity), "%s", cases[i].identity);
+        cs[0].key = cases[i].key;
+        cs[0].hash = cases[i].hash;
+        cs[0].ciphers = cases[i].ciphers;
+        run_clients(cs, 1, 10000);
+        assert_int_equal(cs[0].result, -1);
+        if (strstr(cs[0].error, "received alert decrypt_error") == NULL) {
+            fail_msg("%s: client: %s", cases[i].identity, cs[0].error);
+        }
+        /* no oracle: the same error, word for word, whatever the cause */
+        if (i == 0) {
+            snprintf(first, sizeof(first), "%s", cs[0].error);
+        } else if (strcmp(first, cs[0].error) != 0) {
+            fail_msg("%s: client: \"%s\", for %s: \"%s\"", cases[i].identity, cs[0].error,
+                     cases[0].identity, first);
+        }
+        server_error_for(cases[i].identity, err, sizeof(err));
+        if (strstr(err, cases[i].server_says) == NULL ||
+            strstr(err, "sent alert decrypt_error") == NULL) {
+            fail_msg("%s: server: %s", cases[i].identity, err);
+        }
+    }
+    tern_runtime_stats(F->srt, &after);
+    assert_int_equal(after.psk_bad_key - before.psk_bad_key, 3);
+    assert_int_equal(after.psk_unknown - before.psk_unknown, 2);
+    assert_int_equal(after.psk_no_suite - before.psk_no_suite, 0);
+    assert_int_equal(after.handshake_failures - before.handshake_failures, N);
+}
+
 static void test_psk__slow_lookups_do_not_stall_fast_ones(void **state)
 {
     enum { N = 20 };
@@ -696,6 +754,7 @@ int main(void)
         cmocka_unit_test(test_psk__unknown_identity_wrong_key_and_bad_answers_fail),
         cmocka_unit_test(test_psk__tls13_every_suite_of_the_key_hash),
         cmocka_unit_test(test_psk__suite_mismatch_is_reported_as_such_not_as_a_wrong_key),
+        cmocka_unit_test(test_psk__tls13_wrong_key_and_unknown_identity_get_decrypt_error_alike),
         cmocka_unit_test(test_psk__slow_lookups_do_not_stall_fast_ones),
         cmocka_unit_test(test_psk__store_lookups_on_workers_do_not_wait_behind_slow_ones),
         cmocka_unit_test(test_psk__store_errors_and_unknown_identities_are_counted_apart),

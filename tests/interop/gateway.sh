@@ -9,7 +9,8 @@
 #     TLS_AES_256_GCM_SHA384 for a `:sha384` identity through -psk_session (openssl's -psk
 #     binds the key with SHA-256 whatever the suites); a suite mismatch gets alert 40
 #     (handshake_failure) and the log says "no shared suite for this PSK";
-#   - an unknown identity and a wrong key are refused;
+#   - an unknown identity and a wrong key are refused (TLS 1.3: both with alert 51,
+#     decrypt_error);
 #   - a bad identity file at start: exit 2 naming FILE:LINE;
 #   - an identity added to the file + SIGHUP: it connects;
 #   - a broken file + SIGHUP: refused (the log names the line), the old identities work;
@@ -181,6 +182,12 @@ check_refused unknown13 -tls1_3 -psk "$key1" -psk_identity nobody
 wait_log 'identity="nobody" reason=unknown' || fail "the unknown identity was not logged"
 check_refused unknown12 -tls1_2 -cipher PSK-AES128-GCM-SHA256 -psk "$key1" -psk_identity nobody
 check_refused wrongkey13 -tls1_3 -psk "$wrong" -psk_identity dev1
+# RFC 8446 6.2: a binder that does not verify gets decrypt_error (51); an unknown identity
+# (answered with a random key) the same, so the two look alike
+# (scripts/wolfssl-patches/0100-tls13-psk-binder-decrypt-error.patch)
+for name in unknown13 wrongkey13; do
+    grep -q "alert number 51" "$work/$name.err" || fail "$name: no decrypt_error alert"
+done
 check_refused wrongkey12 -tls1_2 -cipher PSK-AES128-GCM-SHA256 -psk "$wrong" -psk_identity dev2
 wait_log 'psk handshake failed.*identity \\"dev1\\"' ||
     fail "the wrong key was not logged with its identity"
