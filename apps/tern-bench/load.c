@@ -668,6 +668,9 @@ static bool open_conn(struct bench_worker *w, uint64_t start_us, bool op)
         const struct bench_psk *p = &cfg->psks[w->psk_next];
         w->psk_next = (w->psk_next + 1) % cfg->npsks;
         rc = tern_socket_set_psk(c->s, p->identity, p->identity_len, p->key, p->key_len);
+        if (rc == 0) {
+            rc = tern_socket_set_psk_hash(c->s, p->hash);
+        }
     }
     if (rc == 0 && c->type == BENCH_TYPE_RESUME) {
         rc = offer_session(w, c);

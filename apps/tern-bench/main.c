@@ -46,7 +46,6 @@
 #define DEFAULT_ECHO_PAYLOAD 64
 #define MAX_PAYLOAD (1024 * 1024)
 #define MAX_SOURCES 65536
-#define MAX_PSK_LINE 512
 /* How long main() waits for a slow worker's tick before printing a second without it. */
 #define LATE_TICK_US 500000
 
@@ -134,7 +133,8 @@ static void usage(FILE *out)
             "      --psk-identity ID      PSK identity (with --psk-key)\n"
             "      --psk-key HEX          its key, 16..64 bytes in hex\n"
             "      --psk-file FILE        identities to use in turn: identity:hexkey lines,\n"
-            "                             '#' comments\n"
+            "                             ':sha384' after the key for a TLS 1.3 SHA-384 key\n"
+            "                             (tern-gateway's format), '#' comments\n"
             "\n"
             "Output:\n"
             "      --json FILE            the figures and a per-second series as JSON\n"
@@ -265,73 +265,40 @@ static size_t parse_key(const char *hex, size_t len, uint8_t *key, const char **
     return len / 2;
 }
 
-/* --psk-file: identity:hexkey lines (the identity is what comes before the last ':'), '#'
- * comments and blank lines skipped, trailing spaces and CR trimmed. Errors: FILE:LINE. */
+/* --psk-file: read by the library's own parser (tern_psk_table_load_file: identity:hexkey
+ * lines with an optional :sha256/:sha384 field, as tern-gateway reads them), so a file that
+ * works there works here; the identities are used in the file's order. Errors: FILE:LINE. */
 static struct bench_psk *load_psk_file(const char *path, size_t *count)
 {
-    FILE *f = fopen(path, "r");
-    struct bench_psk *psks = NULL;
-    size_t n = 0, cap = 0;
-    char line[MAX_PSK_LINE + 2];
-    unsigned lineno = 0;
+    tern_psk_table *t = NULL;
+    char err[512];
 
-    if (f == NULL) {
-        app_setup_fail("--psk-file", path, strerror(errno));
+    int rc = tern_psk_table_load_file(path, &t, err, sizeof(err));
+    if (rc < 0) {
+        /* err begins with the file's name: "FILE:LINE: reason" or "FILE: reason" */
+        fprintf(stderr, PROGRAM ": --psk-file %s\n", err[0] != '\0' ? err : tern_strerror(rc));
+        exit(APP_EXIT_USAGE);
     }
-    while (fgets(line, sizeof(line), f) != NULL) {
-        lineno++;
-        size_t len = strlen(line);
-        if (len == sizeof(line) - 1 && line[len - 1] != '\n') {
-            fprintf(stderr, PROGRAM ": %s:%u: line longer than %d bytes\n", path, lineno,
-                    MAX_PSK_LINE);
-            exit(APP_EXIT_USAGE);
-        }
-        while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r' ||
-                           line[len - 1] == ' ' || line[len - 1] == '\t')) {
-            line[--len] = '\0';
-        }
-        if (len == 0 || line[0] == '#') {
-            continue;
-        }
-        const char *why = NULL;
-        char *colon = strrchr(line, ':');
-        size_t id_len = colon != NULL ? (size_t)(colon - line) : 0;
-        struct bench_psk psk;
-        memset(&psk, 0, sizeof(psk));
-        if (colon == NULL) {
-            why = "expected identity:hexkey";
-        } else if (id_len == 0) {
-            why = "empty identity";
-        } else if (id_len > TERN_PSK_MAX_IDENTITY) {
-            why = "identity longer than 128 bytes";
-        } else {
-            psk.key_len = parse_key(colon + 1, strlen(colon + 1), psk.key, &why);
-        }
-        if (why != NULL) {
-            fprintf(stderr, PROGRAM ": %s:%u: %s\n", path, lineno, why);
-            exit(APP_EXIT_USAGE);
-        }
-        memcpy(psk.identity, line, id_len);
-        psk.identity_len = id_len;
-        if (n == cap) {
-            cap = cap == 0 ? 16 : cap * 2;
-            struct bench_psk *grown = realloc(psks, cap * sizeof(*psks));
-            if (grown == NULL) {
-                app_setup_fail("--psk-file", path, "out of memory");
-            }
-            psks = grown;
-        }
-        psks[n++] = psk;
+    if (err[0] != '\0') {
+        fprintf(stderr, PROGRAM ": warning: --psk-file %s\n", err);
     }
-    bool failed = ferror(f);
-    fclose(f);
-    explicit_bzero(line, sizeof(line));
-    if (failed) {
-        app_setup_fail("--psk-file", path, "read error");
-    }
+    size_t n = tern_psk_table_count(t);
     if (n == 0) {
+        tern_psk_table_free(t);
         app_setup_fail("--psk-file", path, "no identities in it (expected identity:hexkey lines)");
     }
+    struct bench_psk *psks = calloc(n, sizeof(*psks));
+    if (psks == NULL) {
+        tern_psk_table_free(t);
+        app_setup_fail("--psk-file", path, "out of memory");
+    }
+    for (size_t i = 0; i < n; i++) {
+        tern_buf id = {NULL, 0};
+        psks[i].key_len = tern_psk_table_entry(t, i, &id, psks[i].key, &psks[i].hash);
+        memcpy(psks[i].identity, id.base, id.len);
+        psks[i].identity_len = id.len;
+    }
+    tern_psk_table_free(t); /* zeroes its keys */
     *count = n;
     return psks;
 }
@@ -756,6 +723,7 @@ static void build_ssl(const struct options *o, struct bench_config *cfg,
             psks->identity_len = id_len;
             const char *why = NULL;
             psks->key_len = parse_key(o->psk_key, strlen(o->psk_key), psks->key, &why);
+            psks->hash = TERN_PSK_HASH_SHA256;
             if (why != NULL) {
                 app_opt_fail("--psk-key: %s", why);
             }

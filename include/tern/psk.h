@@ -199,6 +199,16 @@ TERN_API size_t tern_psk_table_lookup(const tern_psk_table *t, const void *ident
 TERN_API size_t tern_psk_table_lookup_with_hash(const tern_psk_table *t, const void *identity,
                                                 size_t len, uint8_t *key, tern_psk_hash *hash);
 
+/**
+ * The identity on the file's @p index-th identity line (0 .. count - 1, in the file's order),
+ * for a client that takes a table's identities in turn (tern-bench). Copies its key into
+ * @p key (at least TERN_PSK_MAX_KEY bytes) and stores its hash in @p hash (may be NULL).
+ * @param identity  (may be NULL) receives the identity, borrowed from @p t until it is freed
+ * @return the key length (16..64); 0 if @p index is not below the count. @thread any
+ */
+TERN_API size_t tern_psk_table_entry(const tern_psk_table *t, size_t index, tern_buf *identity,
+                                     uint8_t *key, tern_psk_hash *hash);
+
 /** Frees @p t (keys are zeroed). NULL is a no-op. @thread any (once no reader uses it) */
 TERN_API void tern_psk_table_free(tern_psk_table *t);
 

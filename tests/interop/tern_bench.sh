@@ -14,6 +14,8 @@
 #     with --mode resume (tickets on by default there too), at least 95% resumed;
 #   - tern-gateway with a certificate and a PSK file (full and PSK handshakes on one port):
 #     --mix full=50,psk=50 over 10,000 handshakes lands within 2% of the ratio, zero errors;
+#     --psk-file with a `:sha384` identity (the gateway's file format): TLS 1.3 with
+#     TLS13-AES256-GCM-SHA384;
 #   - a target refusing everything: the run ends (exit 1) and reports the refusals.
 # JSON is checked by test_bench_json (a strict checker; python3 and jq are not on a fresh
 # Debian), which also reads the figures out of it.
@@ -275,8 +277,10 @@ ss_pid=
 # ---- tern-gateway: certificate and PSK on one port -----------------------------------------------
 key1=00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff
 key2=0123456789abcdef0123456789abcdef
-printf 'dev1:%s\ndev2:%s\n' "$key1" "$key2" >"$work/ids.psk"
-chmod 600 "$work/ids.psk"
+key3=fedcba9876543210fedcba9876543210fedcba9876543210fedcba9876543210
+printf 'dev1:%s\ndev2:%s\ndev3:%s:sha384\n' "$key1" "$key2" "$key3" >"$work/ids.psk"
+printf '# dev3 of the gateway file, alone\ndev3:%s:sha384\n' "$key3" >"$work/ids384.psk"
+chmod 600 "$work/ids.psk" "$work/ids384.psk"
 timeout 150 "$echo_bin" --plain --listen 127.0.0.1:0 --threads 1 \
     >"$work/be.out" 2>"$work/be.log" &
 be_pid=$!
@@ -309,6 +313,18 @@ timeout 60 "$bench" --target "127.0.0.1:$gw_port" --mode psk --tls 1.2 \
     --psk-identity dev2 --psk-key "$key2" --count 200 --payload 64 --quiet \
     --json "$work/psk12.json" >"$work/psk12.out" 2>&1 || fail "psk12: tern-bench exited $?"
 check_run psk12 psk 200
+
+# a :sha384 identity from the same file format as the gateway's: TLS 1.3 with the suite of
+# that hash (tern-bench passes the hash with tern_socket_set_psk_hash; without it the key is
+# bound with SHA-256 and the gateway refuses: no shared suite for this PSK)
+timeout 60 "$bench" --target "127.0.0.1:$gw_port" --mode psk --psk-file "$work/ids384.psk" \
+    --count 100 --connections 2 --quiet --json "$work/psk384.json" >"$work/psk384.out" 2>&1 ||
+    fail "psk384: tern-bench exited $? ($(tail -n 3 "$work/psk384.out"))"
+check_run psk384 psk 100
+got="$(json "$work/psk384.json" negotiated.protocol) $(json "$work/psk384.json" negotiated.cipher)"
+[ "$got" = "TLS 1.3 TLS13-AES256-GCM-SHA384" ] ||
+    fail "psk384: negotiated $got, expected TLS 1.3 TLS13-AES256-GCM-SHA384"
+echo "ok: a :sha384 identity file: 100 PSK handshakes with $got"
 
 # a wrong key: refused by the gateway, counted, exit 1
 timeout 60 "$bench" --target "127.0.0.1:$gw_port" --mode psk --psk-identity dev2 \

@@ -207,6 +207,19 @@ static void test_bench_args__psk_file(void **state)
     expect_usage_error(where, "--target", "127.0.0.1:1", "--mode", "psk", "--psk-file", path,
                        NULL);
 
+    /* the library's format (tern-gateway's): a :sha384 or :sha256 field after the key is
+     * read as the key's hash, any other name refuses the file at its line */
+    fd = open(path, O_WRONLY | O_TRUNC);
+    assert_true(fd >= 0);
+    text = "dev1:00112233445566778899aabbccddeeff:sha384\n"
+           "site:a:dev2:00112233445566778899aabbccddeeff:SHA256\n"
+           "dev3:00112233445566778899aabbccddeeff:md5\n";
+    assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+    close(fd);
+    snprintf(where, sizeof(where), "%s:3: unknown hash \"md5\"", path);
+    expect_usage_error(where, "--target", "127.0.0.1:1", "--mode", "psk", "--psk-file", path,
+                       NULL);
+
     fd = open(path, O_WRONLY | O_TRUNC);
     assert_true(fd >= 0);
     text = "# only a comment\n";

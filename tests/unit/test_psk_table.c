@@ -175,6 +175,49 @@ static void test_psk_table__many_identities(void **state)
         assert_int_equal(key[14], (i >> 8) & 0xff);
     }
     assert_int_equal(tern_psk_table_lookup(t, "device-05000", 12, key), 0);
+    for (size_t i = 0; i < 5000; i += 499) {
+        tern_buf got;
+        snprintf(id, sizeof(id), "device-%05zu", i);
+        assert_int_equal(tern_psk_table_entry(t, i, &got, key, NULL), 16);
+        assert_int_equal(got.len, strlen(id));
+        assert_memory_equal(got.base, id, got.len);
+    }
+    tern_psk_table_free(t);
+}
+
+static void test_psk_table__entries_in_the_file_order(void **state)
+{
+    write_file("# in turn\n"
+               "zeta:000102030405060708090a0b0c0d0e0f\n"
+               "alpha:00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff:sha384\n"
+               "\n"
+               "site:m:000102030405060708090a0b0c0d0eff:sha256\n",
+               0600);
+    tern_psk_table *t = NULL;
+    assert_int_equal(tern_psk_table_load_file(path, &t, NULL, 0), 0);
+    static const struct {
+        const char *id;
+        size_t key_len;
+        uint8_t last;
+        tern_psk_hash hash;
+    } want[] = {
+        {"zeta", 16, 0x0f, TERN_PSK_HASH_SHA256},
+        {"alpha", 32, 0xff, TERN_PSK_HASH_SHA384},
+        {"site:m", 16, 0xff, TERN_PSK_HASH_SHA256},
+    };
+    uint8_t key[TERN_PSK_MAX_KEY];
+    for (size_t i = 0; i < 3; i++) {
+        tern_buf id = {NULL, 0};
+        tern_psk_hash hash = (tern_psk_hash)99;
+        assert_int_equal(tern_psk_table_entry(t, i, &id, key, &hash), want[i].key_len);
+        assert_int_equal(id.len, strlen(want[i].id));
+        assert_memory_equal(id.base, want[i].id, id.len);
+        assert_int_equal(key[want[i].key_len - 1], want[i].last);
+        assert_int_equal(hash, want[i].hash);
+    }
+    assert_int_equal(tern_psk_table_entry(t, 1, NULL, key, NULL), 32); /* both optional */
+    assert_int_equal(tern_psk_table_entry(t, 3, NULL, key, NULL), 0);   /* past the end */
+    assert_int_equal(tern_psk_table_entry(NULL, 0, NULL, key, NULL), 0);
     tern_psk_table_free(t);
 }
 
@@ -189,6 +232,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_psk_table__missing_file_and_loose_permissions, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_psk_table__many_identities, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_psk_table__entries_in_the_file_order, setup,
+                                        teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
