@@ -15,17 +15,16 @@
  */
 #include "ssl_internal.h"
 
+#include "keyfile.h"
 #include "published.h"
 
 #include <wolfssl/wolfcrypt/chacha20_poly1305.h>
 
-#include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
-#include <sys/stat.h>
 #include <time.h>
 
 #define NAME_LEN WOLFSSL_TICKET_NAME_SZ /* 16 */
@@ -223,30 +222,13 @@ uint32_t tern_ticket_keys_lifetime(const tern_ticket_keys *k)
 
 /* ---- key files -------------------------------------------------------------------------------- */
 
-static int hexval(int c)
-{
-    if (c >= '0' && c <= '9') {
-        return c - '0';
-    }
-    c = tolower(c);
-    return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-}
-
-#define FAIL(...)                                                                              \
-    do {                                                                                       \
-        if (err != NULL) {                                                                     \
-            snprintf(err, err_len, __VA_ARGS__);                                               \
-        }                                                                                      \
-        rc = TERN_EINVAL;                                                                      \
-        goto out;                                                                              \
-    } while (0)
+/* The longest line a key file may have (a key is 96 digits; room for comments). */
+#define MAX_LINE 510
 
 int tern_ticket_keys_load_file(tern_ticket_keys *k, const char *path, char *err, size_t err_len)
 {
-    char line[512];
-    unsigned lineno = 0;
-    int rc = 0;
-    FILE *f = NULL;
+    tern__keyfile kf;
+    char *line, *p;
     key_set *set = NULL;
 
     if (err != NULL && err_len > 0) {
@@ -258,73 +240,54 @@ int tern_ticket_keys_load_file(tern_ticket_keys *k, const char *path, char *err,
     if ((set = calloc(1, sizeof(*set))) == NULL) {
         return TERN_ENOMEM;
     }
-    if ((f = fopen(path, "r")) == NULL) {
-        FAIL("%s: %s", path, strerror(errno));
-    }
-    while (fgets(line, sizeof(line), f) != NULL) {
-        lineno++;
-        size_t len = strlen(line);
-        if (len == sizeof(line) - 1 && line[len - 1] != '\n' && !feof(f)) {
-            FAIL("%s:%u: line too long", path, lineno);
-        }
-        while (len > 0 && isspace((unsigned char)line[len - 1])) {
-            line[--len] = '\0';
-        }
-        const char *p = line;
-        while (*p == ' ' || *p == '\t') {
-            p++;
-        }
-        if (*p == '\0' || *p == '#') {
-            continue;
+    int rc = tern__keyfile_open(&kf, path, MAX_LINE, false, err, err_len);
+    while (rc == 0) {
+        int got = tern__keyfile_next(&kf, &line, &p);
+        if (got <= 0) {
+            rc = got; /* 0 at the end */
+            break;
         }
         if (strlen(p) != 2 * (NAME_LEN + KEY_LEN)) {
-            FAIL("%s:%u: expected %d hex digits (openssl rand -hex %d), found %zu characters",
-                 path, lineno, 2 * (NAME_LEN + KEY_LEN), NAME_LEN + KEY_LEN, strlen(p));
+            rc = tern__keyfile_fail_line(&kf,
+                                         "expected %d hex digits (openssl rand -hex %d), found "
+                                         "%zu characters",
+                                         2 * (NAME_LEN + KEY_LEN), NAME_LEN + KEY_LEN, strlen(p));
+            break;
         }
         if (set->n == MAX_KEYS) {
-            FAIL("%s:%u: more than %d keys", path, lineno, MAX_KEYS);
+            rc = tern__keyfile_fail_line(&kf, "more than %d keys", MAX_KEYS);
+            break;
         }
         uint8_t raw[NAME_LEN + KEY_LEN];
-        for (size_t i = 0; i < sizeof(raw); i++) {
-            int hi = hexval(p[2 * i]), lo = hexval(p[2 * i + 1]);
-            if (hi < 0 || lo < 0) {
-                explicit_bzero(raw, sizeof(raw));
-                FAIL("%s:%u: not a hex digit at column %zu", path, lineno,
-                     (size_t)(p - line) + 2 * i + (hi < 0 ? 1 : 2));
-            }
-            raw[i] = (uint8_t)(hi << 4 | lo);
+        long bad = tern__hex_decode(p, raw, sizeof(raw));
+        if (bad >= 0) {
+            rc = tern__keyfile_fail_line(&kf, "not a hex digit at column %zu",
+                                         (size_t)(p - line) + (size_t)bad + 1);
+            break;
         }
         ticket_key *key = &set->keys[set->n];
         memcpy(key->name, raw, NAME_LEN);
         memcpy(key->key, raw + NAME_LEN, KEY_LEN);
         explicit_bzero(raw, sizeof(raw));
-        for (unsigned i = 0; i < set->n; i++) {
+        for (unsigned i = 0; i < set->n && rc == 0; i++) {
             if (memcmp(set->keys[i].name, key->name, NAME_LEN) == 0) {
-                FAIL("%s:%u: the same key name as line of key %u", path, lineno, i + 1);
+                rc = tern__keyfile_fail_line(&kf, "the same key name as line of key %u", i + 1);
             }
+        }
+        if (rc < 0) {
+            break;
         }
         set->n++;
     }
-    if (ferror(f)) {
-        FAIL("%s: read error", path);
+    if (rc == 0 && set->n == 0) {
+        rc = tern__keyfile_fail(&kf, "no key");
     }
-    if (set->n == 0) {
-        FAIL("%s: no key", path);
-    }
-    struct stat st;
-    if (fstat(fileno(f), &st) == 0 && (st.st_mode & 077) != 0 && err != NULL) {
-        snprintf(err, err_len, "%s: readable by group or others (chmod 600 recommended)", path);
-    }
-    pthread_mutex_lock(&k->lock);
-    k->from_file = true; /* the file's writer rotates from now on */
-    pthread_mutex_unlock(&k->lock);
-    set_free(tern__published_swap(&k->set, set));
-    set = NULL;
-
-out:
-    explicit_bzero(line, sizeof(line));
-    if (f != NULL) {
-        fclose(f);
+    tern__keyfile_close(&kf, rc == 0);
+    if (rc == 0) {
+        pthread_mutex_lock(&k->lock);
+        k->from_file = true; /* the file's writer rotates from now on */
+        pthread_mutex_unlock(&k->lock);
+        set = tern__published_swap(&k->set, set);
     }
     set_free(set);
     return rc;
