@@ -8,11 +8,12 @@
  */
 #include "ssl_internal.h"
 
+#include "keyfile.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/stat.h>
 
 typedef struct entry {
     uint16_t id_len;
@@ -45,14 +46,6 @@ static entry *find(const tern_psk_table *t, const uint8_t *id, size_t len)
             return e;
         }
     }
-}
-
-static int hexval(char c)
-{
-    return c >= '0' && c <= '9' ? c - '0'
-           : c >= 'a' && c <= 'f' ? c - 'a' + 10
-           : c >= 'A' && c <= 'F' ? c - 'A' + 10
-                                  : -1;
 }
 
 size_t tern_psk_table_count(const tern_psk_table *t)
@@ -104,7 +97,7 @@ size_t tern_psk_table_entry(const tern_psk_table *t, size_t index, tern_buf *ide
 static bool all_hex(const char *p, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
-        if (hexval(p[i]) < 0) {
+        if (tern__hexval(p[i]) < 0) {
             return false;
         }
     }
@@ -124,22 +117,10 @@ void tern_psk_table_free(tern_psk_table *t)
     free(t);
 }
 
-#define FAIL(...)                                                                               \
-    do {                                                                                       \
-        if (err != NULL) {                                                                     \
-            snprintf(err, err_len, __VA_ARGS__);                                               \
-        }                                                                                      \
-        rc = TERN_EINVAL;                                                                      \
-        goto out;                                                                              \
-    } while (0)
-
 int tern_psk_table_load_file(const char *path, tern_psk_table **out, char *err, size_t err_len)
 {
-    int rc = 0;
-    FILE *f = NULL;
-    char *line = NULL;
-    size_t cap = 0;
-    struct stat st;
+    tern__keyfile kf;
+    char *line;
     tern_psk_table *t = NULL;
 
     if (err != NULL && err_len > 0) {
@@ -148,14 +129,12 @@ int tern_psk_table_load_file(const char *path, tern_psk_table **out, char *err, 
     if (path == NULL || out == NULL) {
         return TERN_EINVAL;
     }
-    if ((f = fopen(path, "r")) == NULL) {
-        FAIL("%s: %s", path, strerror(errno));
-    }
-    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
-        FAIL("%s: not a regular file", path);
+    int rc = tern__keyfile_open(&kf, path, 0, true, err, err_len);
+    if (rc < 0) {
+        return rc;
     }
     /* size the table from the file: at most one identity per 34 bytes (1 + ':' + 32 hex) */
-    size_t cap_ids = (size_t)st.st_size / 34 + 1, size = 16;
+    size_t cap_ids = (size_t)kf.st.st_size / 34 + 1, size = 16;
     while (size < cap_ids * 2) {
         size <<= 1;
     }
@@ -166,19 +145,12 @@ int tern_psk_table_load_file(const char *path, tern_psk_table **out, char *err, 
         goto out;
     }
     t->mask = size - 1;
-    ssize_t n;
-    for (unsigned lineno = 1; (n = getline(&line, &cap, f)) >= 0; lineno++) {
-        while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r' || line[n - 1] == ' ' ||
-                         line[n - 1] == '\t')) {
-            line[--n] = '\0';
-        }
-        size_t lead = strspn(line, " \t");
-        if (line[lead] == '\0' || line[lead] == '#') {
-            continue;
-        }
+    /* the identity is the whole line up to its key: leading blanks belong to it */
+    while ((rc = tern__keyfile_next(&kf, &line, NULL)) == 1) {
         char *colon = strrchr(line, ':');
         if (colon == NULL) {
-            FAIL("%s:%u: expected identity:hexkey", path, lineno);
+            rc = tern__keyfile_fail_line(&kf, "expected identity:hexkey");
+            goto out;
         }
         /* identity:hexkey[:hash] (identities may hold ':', keys and hash names never do): a
          * last field that is not hex is the hash if it names one or follows what looks like a
@@ -199,7 +171,9 @@ int tern_psk_table_load_file(const char *path, tern_psk_table **out, char *err, 
                 } else if (strcasecmp(name, "sha384") == 0) {
                     hash = TERN_PSK_HASH_SHA384;
                 } else {
-                    FAIL("%s:%u: unknown hash \"%.16s\" (sha256 or sha384)", path, lineno, name);
+                    rc = tern__keyfile_fail_line(&kf, "unknown hash \"%.16s\" (sha256 or sha384)",
+                                                 name);
+                    goto out;
                 }
                 *colon = '\0';
                 colon = prev;
@@ -209,29 +183,30 @@ int tern_psk_table_load_file(const char *path, tern_psk_table **out, char *err, 
         const char *hex = colon + 1;
         size_t hex_len = strlen(hex);
         if (id_len == 0 || id_len > TERN_PSK_MAX_IDENTITY) {
-            FAIL("%s:%u: the identity must be 1..%d bytes", path, lineno, TERN_PSK_MAX_IDENTITY);
+            rc = tern__keyfile_fail_line(&kf, "the identity must be 1..%d bytes",
+                                         TERN_PSK_MAX_IDENTITY);
+            goto out;
         }
         if (hex_len % 2 != 0 || hex_len / 2 < TERN_PSK_MIN_KEY || hex_len / 2 > TERN_PSK_MAX_KEY) {
-            FAIL("%s:%u: the key must be %d..%d bytes of hex", path, lineno, TERN_PSK_MIN_KEY,
-                 TERN_PSK_MAX_KEY);
+            rc = tern__keyfile_fail_line(&kf, "the key must be %d..%d bytes of hex",
+                                         TERN_PSK_MIN_KEY, TERN_PSK_MAX_KEY);
+            goto out;
         }
         uint8_t key[TERN_PSK_MAX_KEY];
-        for (size_t i = 0; i < hex_len / 2; i++) {
-            int hi = hexval(hex[2 * i]), lo = hexval(hex[2 * i + 1]);
-            if (hi < 0 || lo < 0) {
-                memset(key, 0, sizeof(key));
-                FAIL("%s:%u: the key is not hexadecimal", path, lineno); /* never echo keys */
-            }
-            key[i] = (uint8_t)(hi << 4 | lo);
+        if (tern__hex_decode(hex, key, hex_len / 2) >= 0) {
+            rc = tern__keyfile_fail_line(&kf, "the key is not hexadecimal"); /* never echo keys */
+            goto out;
         }
         if (t->count + 1 > size / 2) {
             memset(key, 0, sizeof(key));
-            FAIL("%s:%u: too many identities for the file's size", path, lineno);
+            rc = tern__keyfile_fail_line(&kf, "too many identities for the file's size");
+            goto out;
         }
         entry *e = find(t, (const uint8_t *)line, id_len);
         if (e->key_len != 0) {
             memset(key, 0, sizeof(key));
-            FAIL("%s:%u: duplicate identity", path, lineno);
+            rc = tern__keyfile_fail_line(&kf, "duplicate identity");
+            goto out;
         }
         e->id_len = (uint16_t)id_len;
         memcpy(e->id, line, id_len);
@@ -241,20 +216,8 @@ int tern_psk_table_load_file(const char *path, tern_psk_table **out, char *err, 
         memset(key, 0, sizeof(key));
         t->order[t->count++] = (size_t)(e - t->slots);
     }
-    if (ferror(f)) {
-        FAIL("%s: read error", path);
-    }
-    if ((st.st_mode & (S_IRWXG | S_IRWXO)) != 0 && err != NULL) {
-        snprintf(err, err_len, "%s: readable by group or others (chmod 600 recommended)", path);
-    }
 out:
-    if (line != NULL) {
-        memset(line, 0, cap);
-        free(line);
-    }
-    if (f != NULL) {
-        fclose(f);
-    }
+    tern__keyfile_close(&kf, rc == 0);
     if (rc < 0) {
         tern_psk_table_free(t);
         return rc;
