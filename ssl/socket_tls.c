@@ -654,7 +654,7 @@ bool tern_socket_is_encrypted(const tern_socket *s)
     return s->encrypted;
 }
 
-int tern_socket_session_protocol(const tern_socket *s)
+enum tern_ssl_protocol tern_socket_session_protocol(const tern_socket *s)
 {
     TERN_ASSERT_OWNER(s);
     const tern__tls *tls = s->tls;

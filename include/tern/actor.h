@@ -49,6 +49,7 @@ TERN_API int tern_actor_send(tern_actor *a, void *msg);
 /**
  * Stops @p a: `stopped` runs on its reactor after the messages sent before this call.
  * @return 0; TERN_E_QUEUE_FULL; TERN_E_STOPPED if already stopped. @thread any
+ * @events stopped; then `undelivered` for each message that arrives afterwards
  */
 TERN_API int tern_actor_stop(tern_actor *a);
 

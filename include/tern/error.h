@@ -77,9 +77,9 @@ typedef enum tern_err_category {
     TERN_ERR_CATEGORY_IO,        /**< the network or the OS failed */
     TERN_ERR_CATEGORY_CLOSED,    /**< the peer or the runtime ended the stream */
     TERN_ERR_CATEGORY_BLOCKED,   /**< try again later (full queue, limit reached) */
-    TERN_ERR_CATEGORY_ALERT,     /**< a TLS alert (ssl/, later) */
+    TERN_ERR_CATEGORY_ALERT,     /**< a TLS alert */
     TERN_ERR_CATEGORY_PROTO,     /**< the peer broke the protocol */
-    TERN_ERR_CATEGORY_VERIFY,    /**< certificate verification (ssl/, later) */
+    TERN_ERR_CATEGORY_VERIFY,    /**< certificate verification */
     TERN_ERR_CATEGORY_USAGE,     /**< the caller passed something wrong */
     TERN_ERR_CATEGORY_INTERNAL,  /**< out of memory or a bug */
 } tern_err_category;

@@ -55,10 +55,10 @@ TERN_API tern_buf tern_psk_authenticator_identity(const tern_psk_authenticator *
 /** The identity hint the server sent (TLS 1.2), or "". @thread any */
 TERN_API const char *tern_psk_authenticator_identity_hint(const tern_psk_authenticator *a);
 
-/** The longest identity accepted (TERN_PSK_MAX_IDENTITY). */
+/** The longest identity accepted (TERN_PSK_MAX_IDENTITY). @thread any */
 TERN_API size_t tern_psk_authenticator_maximum_identity_length(const tern_psk_authenticator *a);
 
-/** The longest key accepted (TERN_PSK_MAX_KEY). */
+/** The longest key accepted (TERN_PSK_MAX_KEY). @thread any */
 TERN_API size_t tern_psk_authenticator_maximum_key_length(const tern_psk_authenticator *a);
 
 /**
@@ -76,11 +76,14 @@ TERN_API tern_psk_authenticator *tern_psk_authenticator_defer(tern_psk_authentic
  *         still yours: retry); TERN_ECANCELED (the connection is gone; the reference was
  *         consumed). @thread any, while the runtime exists: a thread that answers must have
  *         returned from this call before `tern_runtime_free`.
+ * @events on the socket's reactor, never inside this call: the handshake goes on
+ *         (`encrypted`; `error` + `disconnected` if the client's key differs)
  */
 TERN_API int tern_psk_authenticator_complete(tern_psk_authenticator *a, const void *key, size_t len);
 
 /** Refuses: the handshake fails as for an unknown identity. Returns and consumes as
- * `_complete`. @thread any */
+ * `_complete`. @thread any
+ * @events on the socket's reactor, never inside this call: `error`, `disconnected` */
 TERN_API int tern_psk_authenticator_reject(tern_psk_authenticator *a);
 
 /**
@@ -245,12 +248,12 @@ TERN_API size_t tern_psk_store_count(tern_psk_store *st);
 
 /** A `tern_psk_lookup_fn` over a `tern_psk_store` (pass the store as @p ctx): for a
  * configuration that should look identities up on the PSK workers rather than inline.
- * Answers TERN_PSK_FOUND_SHA384 for `:sha384` identities. */
+ * Answers TERN_PSK_FOUND_SHA384 for `:sha384` identities. @thread any (lock-free) */
 TERN_API tern_psk_lookup_result tern_psk_store_lookup_fn(void *store, const void *identity,
                                                          size_t identity_len, uint8_t *key,
                                                          size_t *key_len);
 
-/** Frees the store and its table. Only once no thread uses it. NULL is a no-op. */
+/** Frees the store and its table. NULL is a no-op. @thread setup (once no thread uses it) */
 TERN_API void tern_psk_store_free(tern_psk_store *st);
 
 #ifdef __cplusplus

@@ -10,7 +10,8 @@
  * (`tern_reactor_post`, "@thread any"): a bounded multi-producer single-consumer ring woken
  * with `ev_async`. A full mailbox is an error the sender sees (TERN_E_QUEUE_FULL), never a
  * silent drop; tasks from one sender run in the order that sender posted them. Blocking
- * calls ("@thread blocking") must never run on a reactor thread.
+ * calls ("@thread blocking") must never run on a reactor thread. Debug builds check "@thread
+ * owner" (TERN_DEBUG_OWNER: a call from another thread aborts, naming the function).
  */
 #ifndef TERN_RUNTIME_H
 #define TERN_RUNTIME_H
@@ -62,6 +63,7 @@ TERN_API tern_runtime *tern_runtime_new(const tern_runtime_options *o);
  * @return 0; TERN_EINVAL with `tern_runtime_error_string` saying which option is wrong;
  *         TERN_EBUSY if already started; TERN_ENOMEM; a system code if a thread failed.
  * @thread setup
+ * @events each server's `incoming` (on the reactors); tasks posted before now begin to run
  */
 TERN_API int tern_runtime_start(tern_runtime *rt);
 
@@ -71,6 +73,8 @@ TERN_API int tern_runtime_start(tern_runtime *rt);
  * second call, or @p drain_ms 0, aborts the open connections at once.
  * @return 0; TERN_EINVAL if the runtime was never started. @thread any (signal handlers: no;
  *         use `tern_runtime_stop_on_signals`)
+ * @events on each reactor: `disconnected` of every open socket (once it closed, or when the
+ *         drain ends and it is aborted), then `stopped` of every actor
  */
 TERN_API int tern_runtime_stop(tern_runtime *rt, uint32_t drain_ms);
 
@@ -81,7 +85,8 @@ TERN_API int tern_runtime_stop(tern_runtime *rt, uint32_t drain_ms);
  */
 TERN_API int tern_runtime_join(tern_runtime *rt);
 
-/** `tern_runtime_start`, then `tern_runtime_join`. @thread blocking */
+/** `tern_runtime_start`, then `tern_runtime_join`. @thread blocking
+ * @events as `tern_runtime_start`, then, once stopped, as `tern_runtime_stop` */
 TERN_API int tern_runtime_run(tern_runtime *rt);
 
 /**
@@ -90,7 +95,8 @@ TERN_API int tern_runtime_run(tern_runtime *rt);
  */
 TERN_API void tern_runtime_free(tern_runtime *rt);
 
-/** Why the last failed call on @p rt failed, or "" @return borrowed until the next call. */
+/** Why the last failed call on @p rt failed, or "". @return borrowed until the next call.
+ * @thread setup (the thread that made the call) */
 TERN_API const char *tern_runtime_error_string(const tern_runtime *rt);
 
 /** The number of reactors (valid after start). @thread any */
@@ -128,6 +134,7 @@ TERN_API int tern_runtime_on_usr1(tern_runtime *rt, tern_reload_fn fn, void *use
  * @return 0; TERN_E_QUEUE_FULL if the mailbox is full (nothing was queued: retry later or
  *         shed the work); TERN_E_STOPPED if the reactor no longer runs tasks.
  * @thread any
+ * @events @p fn on @p r's thread (with a NULL reactor if @p r stops for good first)
  */
 TERN_API int tern_reactor_post(tern_reactor *r, tern_task_fn fn, void *arg);
 
@@ -160,14 +167,16 @@ TERN_API void tern_reactor_free(tern_reactor *r);
 /**
  * Runs a standalone reactor's loop until `tern_reactor_stop`. @return 0; TERN_EINVAL if
  * @p r belongs to a runtime or the caller is not its owner. @thread owner (blocking)
+ * @events every callback of the reactor (sockets, timers, tasks) runs inside this call
  */
 TERN_API int tern_reactor_run(tern_reactor *r);
 
 /** Runs one turn of a standalone reactor's loop, waiting at most @p timeout_ms for an
- * event. @return 0; TERN_EINVAL as `tern_reactor_run`. @thread owner (blocking) */
+ * event. @return 0; TERN_EINVAL as `tern_reactor_run`. @thread owner (blocking)
+ * @events as `tern_reactor_run`, for one turn */
 TERN_API int tern_reactor_run_once(tern_reactor *r, uint32_t timeout_ms);
 
-/** Makes `tern_reactor_run` return after the current turn. @thread any */
+/** Makes `tern_reactor_run` return after the current turn. @thread any @events none */
 TERN_API void tern_reactor_stop(tern_reactor *r);
 
 /** A timer callback. Stopping or freeing @p t inside it is allowed. */
@@ -182,7 +191,7 @@ TERN_API tern_timer *tern_timer_new(tern_reactor *r, tern_timer_fn fn, void *use
  */
 TERN_API int tern_timer_start(tern_timer *t, uint64_t after_ms, uint64_t repeat_ms);
 
-/** Stops @p t; it will not fire until started again. @thread owner */
+/** Stops @p t; it will not fire until started again. @thread owner @events none */
 TERN_API void tern_timer_stop(tern_timer *t);
 
 /** Stops and frees @p t (also legal inside its own callback); NULL is a no-op. @thread owner */

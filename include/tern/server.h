@@ -34,8 +34,8 @@ typedef enum tern_balance_policy {
 typedef void (*tern_server_incoming_fn)(tern_server *srv, tern_socket *s, void *user);
 
 /**
- * Creates a server on @p rt. @p cfg is the TLS configuration (ssl/, a later issue); NULL
- * serves plaintext TCP. @return the server or NULL (out of memory, or @p rt / @p incoming
+ * Creates a server on @p rt. @p cfg is the TLS configuration (ssl_config.h; referenced and
+ * frozen); NULL serves plaintext TCP. @return the server or NULL (out of memory, or @p rt / @p incoming
  * NULL). @thread setup (before `tern_runtime_start`)
  */
 TERN_API tern_server *tern_server_new(tern_runtime *rt, tern_ssl_config *cfg,
@@ -71,6 +71,7 @@ TERN_API int tern_server_set_read_buffer_size(tern_server *srv, size_t bytes);
  * is set. @return 0; TERN_E_ADDRESS (unparsable or unresolvable host); TERN_EADDRINUSE;
  * TERN_EACCES; TERN_EBUSY if already listening; with `tern_server_error_string` telling
  * which address failed and why. @thread setup
+ * @events `incoming` on a reactor for each accepted connection, once the runtime runs
  */
 TERN_API int tern_server_listen(tern_server *srv, const char *host, uint16_t port);
 
@@ -78,6 +79,7 @@ TERN_API int tern_server_listen(tern_server *srv, const char *host, uint16_t por
  * Like `tern_server_listen` on "host:port", "[v6]:port", ":port" or "*:port".
  * @return as `tern_server_listen`; TERN_E_ADDRESS if @p address does not parse (a missing
  *         or out-of-range port, unbalanced brackets...). @thread setup
+ * @events as `tern_server_listen`
  */
 TERN_API int tern_server_listen_address(tern_server *srv, const char *address);
 

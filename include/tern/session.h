@@ -66,7 +66,8 @@ TERN_API size_t tern_ticket_keys_count(tern_ticket_keys *k);
 TERN_API uint32_t tern_ticket_keys_lifetime(const tern_ticket_keys *k);
 
 /** Stops the rotation thread and frees the set (keys are zeroed). Only once no configuration
- * that uses it serves any more. NULL is a no-op. */
+ * that uses it serves any more. NULL is a no-op. @thread setup (blocking: joins the rotation
+ * thread) */
 TERN_API void tern_ticket_keys_free(tern_ticket_keys *k);
 
 /**

@@ -1,12 +1,14 @@
 /* SPDX-License-Identifier: MIT */
 /**
  * @file socket.h
- * A connection owned by one reactor. This header covers the TCP part, which the TLS modes of
- * ssl/ (a later issue) build on: QSslSocket inherits QTcpSocket, so UNENCRYPTED mode is a
- * complete socket of its own.
+ * A connection owned by one reactor: TCP, and TLS on top of it (the functions at the end,
+ * implemented in ssl/). As QSslSocket inherits QTcpSocket, UNENCRYPTED mode is a complete
+ * socket of its own, and `tern_socket_start_*_encryption` turns it into TLS (STARTTLS).
  *
  * Contracts:
- * - Every function here is @thread owner: call it on the reactor that owns the socket.
+ * - Every function here is @thread owner, except `tern_socket_reactor`: call it on the
+ *   reactor that owns the socket. Debug builds check it (TERN_DEBUG_OWNER: a call from
+ *   another thread aborts, naming the function).
  * - Callbacks run on the owner reactor, never inside the call that caused them (their
  *   effects arrive on a later loop turn). `tern_socket_close`, `tern_socket_abort` and, for
  *   sockets you created, `tern_socket_free` are legal inside any of the socket's callbacks.
@@ -27,6 +29,7 @@
 #define TERN_SOCKET_H
 
 #include <tern/common.h>
+#include <tern/ssl_config.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -58,7 +61,7 @@ enum tern_socket_option {
 
 /**
  * The events of a socket. Any entry may be NULL. @p user is the pointer given to
- * `tern_socket_set_events`. Fields will be added (TLS events); initialise tables with
+ * `tern_socket_set_events`. New events are added at the end: initialise tables with
  * designated initializers.
  */
 typedef struct tern_socket_events {
@@ -110,7 +113,9 @@ TERN_API tern_socket *tern_socket_new(tern_reactor *r);
  */
 TERN_API void tern_socket_free(tern_socket *s);
 
-/** Sets the events table (borrowed; it must outlive the socket) and the user pointer. */
+/** Sets the events table (borrowed; it must outlive the socket) and the user pointer: in
+ * `incoming` for an accepted socket, before connecting for one of `tern_socket_new`; a later
+ * call takes effect for the next event. @thread owner */
 TERN_API void tern_socket_set_events(tern_socket *s, const tern_socket_events *events, void *user);
 
 /** The user pointer. @thread owner */
@@ -203,7 +208,12 @@ TERN_API size_t tern_socket_bytes_to_write(const tern_socket *s);
  */
 TERN_API int tern_socket_write(tern_socket *s, const void *data, size_t len);
 
-/** Sends what it can of the queue now, without waiting. @return 0 or a code. @thread owner */
+/**
+ * Sends what it can of the queue now, without waiting for the loop.
+ * @return 0; TERN_ENOTCONN unless CONNECTED or CLOSING; the connection's error when the send
+ *         failed and ended it (`error` and `disconnected` follow). @thread owner
+ * @events bytes_written, error, disconnected
+ */
 TERN_API int tern_socket_flush(tern_socket *s);
 
 /** Read buffer limit in bytes (0: no limit). Default 256 KiB. @thread owner */
@@ -231,8 +241,10 @@ TERN_API size_t tern_socket_write_room(const tern_socket *s);
 TERN_API void tern_socket_set_half_close(tern_socket *s, bool on);
 
 /**
- * Ends our stream (FIN) once the queued bytes are sent; reading goes on.
+ * Ends our stream (FIN; under TLS close_notify, then FIN) once the queued bytes are sent;
+ * reading goes on, and writes return TERN_ENOTCONN.
  * @return 0; TERN_ENOTCONN unless CONNECTED. @thread owner
+ * @events bytes_written, error; once the peer ends too: read_finished, disconnected
  */
 TERN_API int tern_socket_shutdown_write(tern_socket *s);
 
@@ -257,7 +269,8 @@ TERN_API int tern_socket_option(const tern_socket *s, enum tern_socket_option op
 /** The last error code on @p s (0 if none). @thread owner */
 TERN_API int tern_socket_error(const tern_socket *s);
 
-/** The last error with its context ("connect 127.0.0.1:9: connection refused"), or "". */
+/** The last error with its context ("connect 127.0.0.1:9: connection refused"), or "".
+ * @return borrowed until the next call on @p s. @thread owner */
 TERN_API const char *tern_socket_error_string(const tern_socket *s);
 
 /** The peer's address as "ip:port" / "[ip6]:port" into @p buf. @return 0; TERN_ENOTCONN;
@@ -279,15 +292,16 @@ TERN_API int tern_socket_descriptor(const tern_socket *s);
  * @thread owner (blocking)
  */
 
-/** Until CONNECTED (TCP). */
+/** Until CONNECTED (TCP). @thread owner (blocking) */
 TERN_API int tern_socket_wait_for_connected(tern_socket *s, uint32_t timeout_ms);
-/** Until `encrypted` (the TLS handshake completed and was accepted). */
+/** Until `encrypted` (the TLS handshake completed and was accepted). @thread owner (blocking) */
 TERN_API int tern_socket_wait_for_encrypted(tern_socket *s, uint32_t timeout_ms);
-/** Until bytes are available to read (at once if some already are). */
+/** Until bytes are available to read (at once if some already are). @thread owner (blocking) */
 TERN_API int tern_socket_wait_for_ready_read(tern_socket *s, uint32_t timeout_ms);
-/** Until everything written has been handed to the kernel. */
+/** Until everything written has been handed to the kernel. @thread owner (blocking) */
 TERN_API int tern_socket_wait_for_bytes_written(tern_socket *s, uint32_t timeout_ms);
-/** Until the socket is UNCONNECTED and `disconnected` was delivered; returns 0 then. */
+/** Until the socket is UNCONNECTED and `disconnected` was delivered; returns 0 then.
+ * @thread owner (blocking) */
 TERN_API int tern_socket_wait_for_disconnected(tern_socket *s, uint32_t timeout_ms);
 
 /* ---- TLS (implemented in ssl/) --------------------------------------------------------- */
@@ -305,12 +319,23 @@ TERN_API int tern_socket_set_ssl_config(tern_socket *s, tern_ssl_config *cfg);
  * line are kept and fed to TLS). Writes from now on are queued until `encrypted`.
  * @return 0; TERN_EBUSY if not CONNECTED or not UNENCRYPTED (no effect); TERN_EINVAL if
  *         the socket has no configuration or it has no certificate and key; TERN_ENOMEM.
- * @thread owner @events mode_changed, encrypted, error, disconnected
+ * @thread owner
+ * @events mode_changed, psk_authentication_required, peer_verify_error, ssl_errors,
+ *         encrypted, error, disconnected
  */
 TERN_API int tern_socket_start_server_encryption(tern_socket *s);
 
-/** Client-side counterpart of `tern_socket_start_server_encryption` (STARTTLS as a client).
- * Uses the peer verify name set with `tern_socket_set_peer_verify_name`, if any. @thread owner */
+/**
+ * Client-side counterpart of `tern_socket_start_server_encryption` (STARTTLS as a client):
+ * sends the ClientHello on a CONNECTED, UNENCRYPTED socket. Uses the peer verify name set
+ * with `tern_socket_set_peer_verify_name` (SNI and the name the certificate must match), a
+ * PSK (`tern_socket_set_psk`) and a session to offer (`tern_socket_set_session`), if any.
+ * @return 0; TERN_EBUSY if not CONNECTED or not UNENCRYPTED (no effect); TERN_EINVAL if the
+ *         socket has no configuration, or the TLS library refused the peer verify name;
+ *         TERN_ENOMEM. @thread owner
+ * @events mode_changed, peer_verify_error, ssl_errors, encrypted, new_session_ticket, error,
+ *         disconnected
+ */
 TERN_API int tern_socket_start_client_encryption(tern_socket *s);
 
 /**
@@ -318,7 +343,8 @@ TERN_API int tern_socket_start_client_encryption(tern_socket *s);
  * handshake. @p peer_name is the SNI and the name the certificate must match; NULL means
  * @p host. Copied. @return as `tern_socket_connect_to_host`; TERN_EINVAL without a
  * configuration. @thread owner
- * @events state_changed, connected, mode_changed, encrypted, error, disconnected
+ * @events state_changed, connected, mode_changed, peer_verify_error, ssl_errors, encrypted,
+ *         new_session_ticket, error, disconnected
  */
 TERN_API int tern_socket_connect_to_host_encrypted(tern_socket *s, const char *host, uint16_t port,
                                                    const char *peer_name);
@@ -332,8 +358,8 @@ TERN_API enum tern_ssl_mode tern_socket_mode(const tern_socket *s);
 /** Whether the handshake completed and the connection is encrypted. @thread owner */
 TERN_API bool tern_socket_is_encrypted(const tern_socket *s);
 
-/** The negotiated protocol as TERN_SSL_PROTOCOL_* (0 before `encrypted`). @thread owner */
-TERN_API int tern_socket_session_protocol(const tern_socket *s);
+/** The negotiated protocol (TERN_SSL_PROTOCOL_UNKNOWN before `encrypted`). @thread owner */
+TERN_API enum tern_ssl_protocol tern_socket_session_protocol(const tern_socket *s);
 
 /** The negotiated cipher suite's name, or "" before `encrypted`. @return borrowed while the
  * connection lives. @thread owner */

@@ -2,7 +2,8 @@
 /**
  * @file ssl.h
  * TLS library information (QSslSocket::supportsSsl, sslLibraryVersionNumber/String). The TLS
- * socket, configuration and verification APIs come with the next issue.
+ * socket calls are in socket.h, the configuration in ssl_config.h, verification errors in
+ * ssl_error.h, PSK in psk.h and resumption in session.h.
  */
 #ifndef TERN_SSL_H
 #define TERN_SSL_H
@@ -16,7 +17,7 @@ extern "C" {
 /** Whether TLS is available in this build (always true: wolfSSL is linked in). @thread any */
 TERN_API bool tern_ssl_supports_ssl(void);
 
-/** The TLS library's version at run time ("5.7.2"). @return a static string. @thread any */
+/** The TLS library's version at run time ("5.9.2"). @return a static string. @thread any */
 TERN_API const char *tern_ssl_library_version_string(void);
 
 /** The TLS library's version number at run time (wolfSSL's hex form). @thread any */

@@ -32,30 +32,34 @@ enum tern_ssl_error_code {
     TERN_SSL_ERR_OTHER,                    /**< anything else the TLS library reported */
 };
 
-/** The error's code. */
+/** The error's code. @thread any (errors are read-only; each lives as long as its list) */
 TERN_API enum tern_ssl_error_code tern_ssl_error_code(const tern_ssl_error *e);
-/** The code's name without prefix ("EXPIRED"). @return a static string. */
+/** The code's name without prefix ("EXPIRED"). @return a static string. @thread any */
 TERN_API const char *tern_ssl_error_name(const tern_ssl_error *e);
-/** A sentence for logs ("certificate has expired (depth 0)"). @return borrowed with @p e. */
+/** A sentence for logs ("certificate has expired (depth 0)"). @return borrowed with @p e.
+ * @thread any */
 TERN_API const char *tern_ssl_error_string(const tern_ssl_error *e);
-/** The certificate it is about, or NULL (no peer certificate). @return borrowed with @p e. */
+/** The certificate it is about, or NULL (no peer certificate). @return borrowed with @p e.
+ * @thread any */
 TERN_API const tern_certificate *tern_ssl_error_certificate(const tern_ssl_error *e);
-/** The name of a code without prefix ("HOSTNAME_MISMATCH"). @return a static string. */
+/** The name of a code without prefix ("HOSTNAME_MISMATCH"). @return a static string.
+ * @thread any */
 TERN_API const char *tern_ssl_error_code_name(enum tern_ssl_error_code code);
 
-/** The number of errors in @p l (0 for NULL). */
+/** The number of errors in @p l (0 for NULL). @thread any (a socket's list: see
+ * `tern_socket_ssl_handshake_errors` for how long it lives) */
 TERN_API size_t tern_ssl_error_list_count(const tern_ssl_error_list *l);
-/** Error @p i, or NULL. @return borrowed with @p l. */
+/** Error @p i, or NULL. @return borrowed with @p l. @thread any */
 TERN_API const tern_ssl_error *tern_ssl_error_list_at(const tern_ssl_error_list *l, size_t i);
 
 /** An empty list, to build the expected errors of `tern_socket_ignore_ssl_errors`.
  * @return it or NULL (out of memory). @thread any */
 TERN_API tern_ssl_error_list *tern_ssl_error_list_new(void);
 /** Appends (@p code, @p cert); the certificate is referenced (NULL: any certificate).
- * @return 0; TERN_ENOMEM. */
+ * @return 0; TERN_ENOMEM. @thread any (one thread at a time: the list is the caller's) */
 TERN_API int tern_ssl_error_list_add(tern_ssl_error_list *l, enum tern_ssl_error_code code,
                                      const tern_certificate *cert);
-/** Frees a list made with `tern_ssl_error_list_new`. NULL is a no-op. */
+/** Frees a list made with `tern_ssl_error_list_new`. NULL is a no-op. @thread any */
 TERN_API void tern_ssl_error_list_free(tern_ssl_error_list *l);
 
 /**

@@ -227,7 +227,7 @@ static void srv_encrypted(tern_socket *s, void *user)
     if (!tern_socket_is_encrypted(s) || tern_socket_mode(s) != TERN_SSL_MODE_SERVER) {
         SV_VIOLATION(sv);
     }
-    int proto = tern_socket_session_protocol(s);
+    enum tern_ssl_protocol proto = tern_socket_session_protocol(s);
     if (proto == P13) {
         atomic_fetch_add(&sv->tls13, 1);
     } else if (proto == P12) {
@@ -288,8 +288,8 @@ static void srv_incoming(tern_server *srv, tern_socket *s, void *user)
         SV_VIOLATION(sv);
     }
     if (tern_socket_mode(s) != TERN_SSL_MODE_UNENCRYPTED || tern_socket_is_encrypted(s) ||
-        tern_socket_session_protocol(s) != 0 || tern_socket_session_cipher(s) == NULL ||
-        tern_socket_session_cipher(s)[0] != '\0') {
+        tern_socket_session_protocol(s) != TERN_SSL_PROTOCOL_UNKNOWN ||
+        tern_socket_session_cipher(s) == NULL || tern_socket_session_cipher(s)[0] != '\0') {
         SV_VIOLATION(sv);
     }
     if (sv->write_buffer_size != 0 &&
