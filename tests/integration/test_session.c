@@ -552,7 +552,8 @@ static void test_session__tickets_advertise_no_early_data(void **state)
     static char out[16384];
     if (!command_output("openssl version 2>/dev/null", out, sizeof(out)) ||
         strncmp(out, "OpenSSL ", 8) != 0) {
-        skip(); /* no openssl: the test PKI would be missing too */
+        /* the test PKI exists (setup checked), so openssl was there when it was made */
+        fail_msg("openssl is not runnable, but this check needs it to read the tickets");
     }
     static const int servers[] = {S_AUTO, S_PSK};
     for (size_t i = 0; i < sizeof(servers) / sizeof(servers[0]); i++) {

@@ -60,9 +60,6 @@ static tern_certificate *load(const char *path)
 
 static void test_tls_config__ca_directory_and_local_certificates(void **state)
 {
-    if (access(CERTS "/ca.pem", R_OK) != 0) {
-        skip();
-    }
     /* a directory with the CA and a file that is not a certificate */
     char dir[] = "/tmp/tern-cadir.XXXXXX";
     assert_non_null(mkdtemp(dir));
@@ -186,9 +183,6 @@ static void x25519_only(tern_ssl_config *cfg)
 
 static void test_tls_config__psk_and_certificate_on_one_server(void **state)
 {
-    if (access(CERTS "/ca.pem", R_OK) != 0) {
-        skip();
-    }
     tern_runtime *rt;
     tern_server *srv = ec_server(&rt, with_psk);
 
@@ -221,9 +215,6 @@ static void test_tls_config__psk_and_certificate_on_one_server(void **state)
  * (A TLS 1.2 server picks among the client's curves whatever its list: wolfSSL's choice.) */
 static void test_tls_config__groups(void **state)
 {
-    if (access(CERTS "/ca.pem", R_OK) != 0) {
-        skip();
-    }
     tern_runtime *rt;
     tern_server *srv = ec_server(&rt, x25519_only);
 
@@ -422,9 +413,6 @@ static void with_server_groups(tern_ssl_config *cfg)
  * the client sent (2: a HelloRetryRequest came; 0: not checked). */
 static void test_tls_config__hybrid_and_default_groups(void **state)
 {
-    if (access(CERTS "/ca.pem", R_OK) != 0) {
-        skip();
-    }
     static const struct {
         const char *server, *client;
         int tls;
@@ -552,9 +540,6 @@ static void half_incoming(tern_server *srv, tern_socket *s, void *user)
 
 static void test_tls_config__tls_half_close(void **state)
 {
-    if (access(CERTS "/ca.pem", R_OK) != 0) {
-        skip();
-    }
     for (int v = 0; v < 2; v++) {
         enum tern_ssl_protocol p = v == 0 ? TERN_SSL_PROTOCOL_TLS1_3 : TERN_SSL_PROTOCOL_TLS1_2;
         tern_runtime_options o;
@@ -606,6 +591,12 @@ static void test_tls_config__tls_half_close(void **state)
 
 int main(void)
 {
+    /* one skip convention: the whole program exits 77 (SKIP_RETURN_CODE), never a cmocka
+     * skip() that ctest would count as passed */
+    if (access(CERTS "/ca.pem", R_OK) != 0) {
+        fprintf(stderr, "# SKIP: no test certificates in %s (is openssl installed?)\n", CERTS);
+        return 77;
+    }
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_tls_config__ca_directory_and_local_certificates),
         cmocka_unit_test(test_tls_config__psk_and_certificate_on_one_server),

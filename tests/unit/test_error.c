@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * error.h and the address parser of server.h: the code table (names, messages,
- * categories), unknown codes, and tern_parse_host_port on good and bad input.
+ * error.h: the code table (names, messages, categories), unknown codes. (The address parser
+ * of server.h: test_hostport.c.)
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -122,79 +122,6 @@ static void test_error__category_names(void **state)
     assert_string_not_equal(tern_err_category_name(TERN_ERR_CATEGORY_ALERT),
                             tern_err_category_name(TERN_ERR_CATEGORY_VERIFY));
 }
-
-/* ---- tern_parse_host_port -------------------------------------------------------------- */
-
-static void expect_parse(const char *address, const char *host, uint16_t port)
-{
-    char h[64];
-    memset(h, 'x', sizeof h);
-    uint16_t p = 12345;
-    int rc = tern_parse_host_port(address, h, sizeof h, &p);
-    if (rc != 0) {
-        fail_msg("\"%s\": %s, expected host \"%s\" port %u", address, tern_err_name(rc), host,
-                 port);
-    }
-    assert_string_equal(h, host);
-    assert_int_equal(p, port);
-}
-
-static void expect_bad(const char *address)
-{
-    char h[64];
-    uint16_t p = 0;
-    int rc = tern_parse_host_port(address, h, sizeof h, &p);
-    if (rc != TERN_E_ADDRESS) {
-        fail_msg("\"%s\": got %d (%s), expected E_ADDRESS", address ? address : "(null)", rc,
-                 tern_err_name(rc));
-    }
-}
-
-static void test_parse_host_port__good(void **state)
-{
-    (void)state;
-    expect_parse("127.0.0.1:80", "127.0.0.1", 80);
-    expect_parse("[::1]:443", "::1", 443);
-    expect_parse("[2001:db8::2]:8443", "2001:db8::2", 8443);
-    expect_parse(":8080", "", 8080);
-    expect_parse("*:1", "", 1);
-    expect_parse("localhost:65535", "localhost", 65535);
-    expect_parse("example.invalid:22", "example.invalid", 22);
-    /* port 0: "pick a free port", as tern_server_listen takes it */
-    expect_parse("host:0", "host", 0);
-    expect_parse("0.0.0.0:9", "0.0.0.0", 9);
-}
-
-static void test_parse_host_port__bad(void **state)
-{
-    (void)state;
-    expect_bad("host");          /* no port */
-    expect_bad("host:");         /* empty port */
-    expect_bad("host:99999");    /* out of range */
-    expect_bad("host:65536");
-    expect_bad("host:-1");
-    expect_bad("host:80x");
-    expect_bad("[::1:80");       /* unbalanced bracket */
-    expect_bad("::1]:80");
-    expect_bad("[::1]");         /* no port */
-    expect_bad("[::1]80");
-    expect_bad("a:b");           /* not a number */
-    expect_bad("");
-    expect_bad(":");
-}
-
-static void test_parse_host_port__host_buffer_too_small(void **state)
-{
-    (void)state;
-    char h[4];
-    uint16_t p = 0;
-    assert_int_equal(tern_parse_host_port("localhost:80", h, sizeof h, &p), TERN_ENOBUFS);
-    /* exactly enough room for "abc" and its NUL */
-    assert_int_equal(tern_parse_host_port("abc:80", h, sizeof h, &p), 0);
-    assert_string_equal(h, "abc");
-    assert_int_equal(p, 80);
-}
-
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -204,9 +131,6 @@ int main(void)
         cmocka_unit_test(test_error__zero_and_positive_are_not_errors),
         cmocka_unit_test(test_error__unknown_codes),
         cmocka_unit_test(test_error__category_names),
-        cmocka_unit_test(test_parse_host_port__good),
-        cmocka_unit_test(test_parse_host_port__bad),
-        cmocka_unit_test(test_parse_host_port__host_buffer_too_small),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
