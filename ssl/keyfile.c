@@ -3,17 +3,23 @@
  * The key-file reader (keyfile.h). getline(3) rather than a fixed buffer, so that a line's
  * length is known before anything is parsed and a file's limit ("line too long") is the
  * caller's choice; the buffer is zeroed before it is freed because it held keys.
+ *
+ * Also the passphrase files of encrypted private keys (tern_ssl_read_passphrase_file), read
+ * with read(2) into a stack buffer that is zeroed: no stdio buffer keeps a copy.
  */
 #include "keyfile.h"
 
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/types.h>
+#include <unistd.h>
 
 #include <tern/error.h>
+#include <tern/ssl_config.h>
 
 static int vfail(tern__keyfile *kf, bool with_line, const char *fmt, va_list ap)
 {
@@ -137,4 +143,96 @@ long tern__hex_decode(const char *hex, uint8_t *out, size_t n)
         out[i] = (uint8_t)(hi << 4 | lo);
     }
     return -1;
+}
+
+/* Reads up to @p cap bytes of @p path into @p buf. @return the length; -1 with errno set;
+ * -2 if the file holds more than @p cap bytes. */
+static ssize_t read_into(const char *path, char *buf, size_t cap)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    size_t len = 0;
+
+    if (fd < 0) {
+        return -1;
+    }
+    for (;;) {
+        char extra;
+        ssize_t r = len < cap ? read(fd, buf + len, cap - len) : read(fd, &extra, 1);
+        if (r < 0 && errno == EINTR) {
+            continue;
+        }
+        if (r < 0) {
+            int e = errno;
+            close(fd);
+            errno = e;
+            return -1;
+        }
+        if (r == 0) {
+            break;
+        }
+        if (len == cap) {
+            close(fd);
+            return -2;
+        }
+        len += (size_t)r;
+    }
+    close(fd);
+    return (ssize_t)len;
+}
+
+#define TOO_LONG_TEXT(n) "longer than " #n " bytes: not a passphrase file"
+#define TOO_LONG(n) TOO_LONG_TEXT(n)
+
+ssize_t tern_ssl_read_passphrase_file(const char *path, char *buf, size_t size, char *err,
+                                      size_t err_len)
+{
+    char pass[TERN_SSL_MAX_PASSPHRASE + 2]; /* one byte more than the longest, and its '\n' */
+    const char *why = NULL;
+
+    if (err != NULL && err_len > 0) {
+        err[0] = '\0';
+    }
+    if (path == NULL || buf == NULL || size == 0) {
+        return TERN_EINVAL;
+    }
+    ssize_t n = read_into(path, pass, sizeof(pass) - 1);
+    size_t len = 0;
+    if (n == -2) {
+        why = TOO_LONG(TERN_SSL_MAX_PASSPHRASE);
+    } else if (n < 0) {
+        why = strerror(errno);
+    } else {
+        len = (size_t)n;
+        if (len > 0 && pass[len - 1] == '\n') {
+            len--;
+            if (len > 0 && pass[len - 1] == '\r') {
+                len--;
+            }
+        }
+        if (len > TERN_SSL_MAX_PASSPHRASE) {
+            why = TOO_LONG(TERN_SSL_MAX_PASSPHRASE);
+        } else if (len == 0) {
+            why = "empty (expected the key's passphrase)";
+        } else if (memchr(pass, '\0', len) != NULL) {
+            why = "holds a NUL byte: not a passphrase file";
+        }
+    }
+    int rc = 0;
+    if (why != NULL) {
+        if (err != NULL) {
+            snprintf(err, err_len, "%s: %s", path, why);
+        }
+        rc = TERN_EINVAL;
+    } else if (len >= size) {
+        rc = TERN_ENOBUFS;
+    } else {
+        memcpy(buf, pass, len);
+        buf[len] = '\0';
+    }
+    explicit_bzero(pass, sizeof(pass));
+    if (rc < 0) {
+        explicit_bzero(buf, size);
+        return rc;
+    }
+    return (ssize_t)len;
 }

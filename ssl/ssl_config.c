@@ -420,6 +420,88 @@ int tern_ssl_config_set_local_certificate_file(tern_ssl_config *cfg, const char 
     return rc;
 }
 
+/* The number (from 1) of the first PEM certificate of @p pem that does not parse, or 0 when
+ * all do: wolfSSL stores a chain's certificates unparsed, so a broken one would only show
+ * when a client gets it. */
+static size_t first_bad_certificate(const unsigned char *pem, size_t len)
+{
+    static const char begin[] = "-----BEGIN CERTIFICATE-----", end[] = "-----END CERTIFICATE-----";
+    const unsigned char *p = pem, *stop = pem + len;
+    size_t n = 0;
+
+    while ((p = memmem(p, (size_t)(stop - p), begin, sizeof(begin) - 1)) != NULL) {
+        n++;
+        const unsigned char *e = memmem(p, (size_t)(stop - p), end, sizeof(end) - 1);
+        if (e == NULL) {
+            return n;
+        }
+        e += sizeof(end) - 1;
+        tern_certificate *c = tern_certificate_new(p, (size_t)(e - p), TERN_ENCODING_PEM);
+        if (c == NULL) {
+            return n;
+        }
+        tern_certificate_unref(c);
+        p = e;
+    }
+    return 0;
+}
+
+/* The intermediates are appended to the leaf's PEM and the whole loaded again: wolfSSL takes
+ * a chain only as one PEM buffer, the leaf first. */
+int tern_ssl_config_add_local_certificate_chain_file(tern_ssl_config *cfg, const char *path)
+{
+    unsigned char *chain;
+    size_t chain_len;
+    int rc = check_setup(cfg);
+    if (rc < 0) {
+        return rc;
+    }
+    if (!cfg->has_cert || cfg->cert_buf == NULL) {
+        seterr(cfg, "certificate chain %s: no local certificate to append it to (set it first)",
+               path != NULL ? path : "(null)");
+        return TERN_EINVAL;
+    }
+    if (cfg->cert_fmt != WOLFSSL_FILETYPE_PEM) {
+        seterr(cfg, "certificate chain %s: the local certificate is DER; a chain needs it in PEM",
+               path != NULL ? path : "(null)");
+        return TERN_EINVAL;
+    }
+    if ((rc = read_file(cfg, "certificate chain", path, &chain, &chain_len)) < 0) {
+        return rc;
+    }
+    static const char begin[] = "-----BEGIN CERTIFICATE-----";
+    if (memmem(chain, chain_len, begin, sizeof(begin) - 1) == NULL) {
+        seterr(cfg, "certificate chain %s: no PEM certificate in it (expected %s)", path, begin);
+        free(chain);
+        return TERN_EINVAL;
+    }
+    size_t bad = first_bad_certificate(chain, chain_len);
+    if (bad > 0) {
+        seterr(cfg, "certificate chain %s: certificate %zu in it is not a valid certificate",
+               path, bad);
+        free(chain);
+        return TERN_EINVAL;
+    }
+    size_t len = cfg->cert_len;
+    bool newline = len > 0 && cfg->cert_buf[len - 1] != '\n';
+    unsigned char *both = malloc(len + newline + chain_len);
+    if (both == NULL) {
+        free(chain);
+        seterr(cfg, "certificate chain %s: out of memory", path);
+        return TERN_ENOMEM;
+    }
+    memcpy(both, cfg->cert_buf, len);
+    if (newline) {
+        both[len++] = '\n';
+    }
+    memcpy(both + len, chain, chain_len);
+    len += chain_len;
+    free(chain);
+    rc = load_certificate(cfg, path, both, len, TERN_ENCODING_PEM);
+    free(both);
+    return rc;
+}
+
 static int passwd_cb(char *buf, int size, int rwflag, void *user)
 {
     const char *pass = user;
@@ -434,6 +516,16 @@ static int passwd_cb(char *buf, int size, int rwflag, void *user)
     return (int)n;
 }
 
+/* Whether PEM @p data holds an encrypted key: PKCS#8 (RFC 5958 "ENCRYPTED PRIVATE KEY") or
+ * OpenSSL's traditional format (RFC 1421 "Proc-Type: 4,ENCRYPTED"). */
+static bool pem_key_is_encrypted(const void *data, size_t len)
+{
+    static const char pkcs8[] = "-----BEGIN ENCRYPTED PRIVATE KEY-----";
+    static const char traditional[] = "Proc-Type: 4,ENCRYPTED";
+    return memmem(data, len, pkcs8, sizeof(pkcs8) - 1) != NULL ||
+           memmem(data, len, traditional, sizeof(traditional) - 1) != NULL;
+}
+
 static int load_key(tern_ssl_config *cfg, const char *name, const void *data, size_t len,
                     enum tern_encoding enc, const char *passphrase)
 {
@@ -444,6 +536,11 @@ static int load_key(tern_ssl_config *cfg, const char *name, const void *data, si
         int r = wolfSSL_CTX_use_PrivateKey_buffer(ctxs[i], data, (long)len, wolf_format(enc));
         wolfSSL_CTX_set_default_passwd_cb(ctxs[i], NULL);
         wolfSSL_CTX_set_default_passwd_cb_userdata(ctxs[i], NULL);
+        if (r != WOLFSSL_SUCCESS && passphrase == NULL && enc == TERN_ENCODING_PEM &&
+            pem_key_is_encrypted(data, len)) {
+            seterr(cfg, "private key %s: the key is encrypted: give its passphrase", name);
+            return TERN_EACCES;
+        }
         if (r != WOLFSSL_SUCCESS) {
             seterr(cfg, "private key %s: %s", name,
                    passphrase != NULL ? "wrong passphrase, or not an RSA/EC key"

@@ -119,10 +119,26 @@ TERN_API int tern_ssl_config_set_local_certificate(tern_ssl_config *cfg, const v
                                                    size_t len, enum tern_encoding enc);
 
 /**
+ * Appends the intermediate certificates in the PEM file @p path to the local certificate set
+ * before (by `tern_ssl_config_set_local_certificate*`, in PEM): the server sends the leaf,
+ * then these, in the file's order. For a leaf and its chain kept in two files (a CA's
+ * "cert.pem" and "chain.pem"); a leaf file that holds its chain needs no call. May be called
+ * again to append more.
+ * @return 0; TERN_EINVAL, the error string naming the file ("certificate chain FILE: no PEM
+ *         certificate in it (expected -----BEGIN CERTIFICATE-----)", unreadable, over 4 MiB,
+ *         refused by the TLS library; no local certificate yet, or a DER one); TERN_ENOMEM;
+ *         TERN_EBUSY. @thread setup
+ */
+TERN_API int tern_ssl_config_add_local_certificate_chain_file(tern_ssl_config *cfg,
+                                                             const char *path);
+
+/**
  * The private key (RSA or EC; PEM may be encrypted, then @p passphrase decrypts it) from a
- * file. The key must match the certificate when both are set. @return 0; TERN_EINVAL
- * (unreadable, wrong passphrase, not a key, does not match the certificate); TERN_EBUSY.
- * @thread setup
+ * file. The key must match the certificate when both are set. For a passphrase kept in a
+ * file, see `tern_ssl_read_passphrase_file`.
+ * @return 0; TERN_EACCES if the PEM key is encrypted and @p passphrase is NULL ("private key
+ *         FILE: the key is encrypted: give its passphrase"); TERN_EINVAL (unreadable, wrong
+ *         passphrase, not a key, does not match the certificate); TERN_EBUSY. @thread setup
  */
 TERN_API int tern_ssl_config_set_private_key_file(tern_ssl_config *cfg, const char *path,
                                                   enum tern_encoding enc, const char *passphrase);
@@ -130,6 +146,25 @@ TERN_API int tern_ssl_config_set_private_key_file(tern_ssl_config *cfg, const ch
 /** Like `tern_ssl_config_set_private_key_file` from memory. @thread setup */
 TERN_API int tern_ssl_config_set_private_key(tern_ssl_config *cfg, const void *data, size_t len,
                                              enum tern_encoding enc, const char *passphrase);
+
+/** The longest passphrase `tern_ssl_read_passphrase_file` accepts, in bytes. */
+#define TERN_SSL_MAX_PASSPHRASE 1023
+
+/**
+ * Reads the passphrase of an encrypted private key from a file (kept out of the command line
+ * and the environment, as nginx's ssl_password_file): the file's content without one trailing
+ * "\n" or "\r\n", 1..TERN_SSL_MAX_PASSPHRASE bytes, no NUL byte. The file is read with
+ * read(2), so no stdio buffer keeps a copy; zero @p buf once the key is loaded.
+ * @param buf  receives the passphrase, NUL-terminated (TERN_SSL_MAX_PASSPHRASE + 1 bytes
+ *             always suffice)
+ * @param err  (may be NULL) on failure "FILE: reason": its errno text, "empty (expected the
+ *             key's passphrase)", "longer than 1023 bytes: not a passphrase file", "holds a
+ *             NUL byte: not a passphrase file"; else ""
+ * @return the passphrase's length; TERN_EINVAL (@p buf zeroed); TERN_ENOBUFS if it does not
+ *         fit in @p size bytes. @thread any
+ */
+TERN_API ssize_t tern_ssl_read_passphrase_file(const char *path, char *buf, size_t size,
+                                               char *err, size_t err_len);
 
 /** Trusts the CA certificates in a file (PEM: one or more; DER: one). @return 0;
  * TERN_EINVAL; TERN_EBUSY. @thread setup */
