@@ -35,7 +35,8 @@ EOF
 openssl x509 -inform DER -in "$tmp/cert.der" -out "$tmp/cert.pem"
 openssl ec -inform DER -in "$tmp/key.der" -out "$tmp/key.pem" 2>/dev/null
 psk_hex=000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f
-printf 'fuzz:%s\n' "$psk_hex" >"$tmp/ids.psk"
+printf 'fuzz:%s\nfuzz-chacha:%s\nfuzz-aes256:%s\nfuzz-ccm:%s\n' "$psk_hex" "$psk_hex" "$psk_hex" \
+    "$psk_hex" >"$tmp/ids.psk"
 chmod 600 "$tmp/ids.psk"
 
 port=$((20000 + $$ % 20000))
@@ -99,6 +100,12 @@ capture openssl_tls12_client_cert 0a "$echo_auth" s_client -tls1_2 -cert "$tmp/c
 capture openssl_tls13_psk 01 "$gateway" s_client -tls1_3 -psk_identity fuzz -psk "$psk_hex"
 capture openssl_tls13_psk_chacha 05 "$gateway" s_client -tls1_3 -psk_identity fuzz -psk "$psk_hex" \
     -ciphersuites TLS_CHACHA20_POLY1305_SHA256
+capture openssl_tls13_psk_id_chacha 05 "$gateway" s_client -tls1_3 -psk_identity fuzz-chacha \
+    -psk "$psk_hex" -ciphersuites TLS_CHACHA20_POLY1305_SHA256
+capture openssl_tls13_psk_id_aes256 05 "$gateway" s_client -tls1_3 -psk_identity fuzz-aes256 \
+    -psk "$psk_hex" -ciphersuites TLS_AES_256_GCM_SHA384
+capture openssl_tls13_psk_id_ccm 05 "$gateway" s_client -tls1_3 -psk_identity fuzz-ccm \
+    -psk "$psk_hex" -ciphersuites TLS_AES_128_CCM_SHA256
 capture openssl_tls13_psk_unknown 01 "$gateway" s_client -tls1_3 -psk_identity nobody -psk "$psk_hex"
 capture openssl_tls12_psk 09 "$gateway" s_client -tls1_2 -psk_identity fuzz -psk "$psk_hex" \
     -cipher PSK-AES128-GCM-SHA256

@@ -37,7 +37,7 @@ typedef struct variant {
     enum fuzz_cfg cfg;
     enum fuzz_proto proto;
     const char *ciphers;
-    int psk;          /* the client offers the PSK */
+    int psk;          /* the client offers the PSK: 1 as "fuzz", 2 as "fuzz-chacha" */
     int client_cert;  /* the client has a certificate */
     int sni_alpn;     /* the client names FUZZ_SNI_NAME and offers h2 */
     uint16_t group;   /* the TLS 1.3 key share, or 0: X25519 */
@@ -55,7 +55,7 @@ static const variant VARIANTS[16] = {
     {FUZZ_CFG_PSK, FUZZ_PROTO_TLS12, "PSK-AES128-CBC-SHA256", 1, 0, 0, 0},
     {FUZZ_CFG_PSK, FUZZ_PROTO_TLS12, "PSK-AES128-CCM-8", 1, 0, 0, 0},
     {FUZZ_CFG_PSK, FUZZ_PROTO_TLS12, "ECDHE-PSK-CHACHA20-POLY1305", 1, 0, 0, 0},
-    {FUZZ_CFG_PSK, FUZZ_PROTO_TLS12, "PSK-CHACHA20-POLY1305", 1, 0, 0, 0},
+    {FUZZ_CFG_PSK, FUZZ_PROTO_TLS13, "TLS13-CHACHA20-POLY1305-SHA256", 2, 0, 0, 0},
     {FUZZ_CFG_FULL, FUZZ_PROTO_TLS13, "TLS13-AES128-GCM-SHA256", 0, 1, 1, 0},
     {FUZZ_CFG_FULL, FUZZ_PROTO_TLS12, "ECDHE-ECDSA-AES128-GCM-SHA256", 0, 1, 1, 0},
     {FUZZ_CFG_FULL, FUZZ_PROTO_TLS13, "TLS13-CHACHA20-POLY1305-SHA256", 0, 1, 1, 0},
@@ -98,17 +98,23 @@ static int client_send(WOLFSSL *ssl, char *buf, int sz, void *ctx)
     return sz;
 }
 
+static unsigned int psk_as(const char *name, char *identity, unsigned int id_max,
+                           unsigned char *key, unsigned int key_max)
+{
+    if (id_max <= strlen(name) || key_max < sizeof(fuzz_psk_key)) {
+        return 0;
+    }
+    strcpy(identity, name);
+    memcpy(key, fuzz_psk_key, sizeof(fuzz_psk_key));
+    return sizeof(fuzz_psk_key);
+}
+
 static unsigned int psk_client(WOLFSSL *ssl, const char *hint, char *identity,
                                unsigned int id_max, unsigned char *key, unsigned int key_max)
 {
     (void)ssl;
     (void)hint;
-    if (id_max <= strlen(FUZZ_PSK_IDENTITY) || key_max < sizeof(fuzz_psk_key)) {
-        return 0;
-    }
-    strcpy(identity, FUZZ_PSK_IDENTITY);
-    memcpy(key, fuzz_psk_key, sizeof(fuzz_psk_key));
-    return sizeof(fuzz_psk_key);
+    return psk_as(FUZZ_PSK_IDENTITY, identity, id_max, key, key_max);
 }
 
 static unsigned int psk_client13(WOLFSSL *ssl, const char *hint, char *identity,
@@ -117,6 +123,16 @@ static unsigned int psk_client13(WOLFSSL *ssl, const char *hint, char *identity,
 {
     *suite = "TLS13-AES128-GCM-SHA256";
     return psk_client(ssl, hint, identity, id_max, key, key_max);
+}
+
+static unsigned int psk_client13_chacha(WOLFSSL *ssl, const char *hint, char *identity,
+                                        unsigned int id_max, unsigned char *key,
+                                        unsigned int key_max, const char **suite)
+{
+    (void)ssl;
+    (void)hint;
+    *suite = "TLS13-CHACHA20-POLY1305-SHA256";
+    return psk_as(FUZZ_PSK_IDENTITY "-chacha", identity, id_max, key, key_max);
 }
 
 static void die(const char *what)
@@ -147,7 +163,8 @@ static WOLFSSL_CTX *client_ctx(unsigned i)
     wolfSSL_CTX_UseSessionTicket(ctx);
     if (v->psk) {
         wolfSSL_CTX_set_psk_client_callback(ctx, psk_client);
-        wolfSSL_CTX_set_psk_client_tls13_callback(ctx, psk_client13);
+        wolfSSL_CTX_set_psk_client_tls13_callback(ctx, v->psk == 2 ? psk_client13_chacha
+                                                                   : psk_client13);
     }
     if (v->client_cert &&
         (wolfSSL_CTX_use_certificate_buffer(ctx, fuzz_cert_der, sizeof(fuzz_cert_der),

@@ -115,12 +115,33 @@ int fuzz_would_block(int err)
 
 /* ---- PSK: the harness's own callbacks (tern's look for a tern socket) ------------------------ */
 
+/* The identities the harness knows, all with fuzz_psk_key: wolfSSL takes a TLS 1.3 PSK only
+ * for the one suite its callback names, so the identity picks the suite (the fuzzer reaches
+ * every suite by changing the identity). */
+static const struct {
+    const char *identity, *suite;
+} PSK_IDS[] = {
+    {FUZZ_PSK_IDENTITY, "TLS13-AES128-GCM-SHA256"},
+    {FUZZ_PSK_IDENTITY "-chacha", "TLS13-CHACHA20-POLY1305-SHA256"},
+    {FUZZ_PSK_IDENTITY "-aes256", "TLS13-AES256-GCM-SHA384"},
+    {FUZZ_PSK_IDENTITY "-ccm", "TLS13-AES128-CCM-SHA256"},
+};
+
+static int psk_id(const char *identity)
+{
+    for (size_t i = 0; identity != NULL && i < sizeof(PSK_IDS) / sizeof(PSK_IDS[0]); i++) {
+        if (strcmp(identity, PSK_IDS[i].identity) == 0) {
+            return (int)i;
+        }
+    }
+    return -1;
+}
+
 static unsigned int psk_server(WOLFSSL *ssl, const char *identity, unsigned char *key,
                                unsigned int max)
 {
     (void)ssl;
-    if (identity == NULL || strcmp(identity, FUZZ_PSK_IDENTITY) != 0 ||
-        max < sizeof(fuzz_psk_key)) {
+    if (psk_id(identity) < 0 || max < sizeof(fuzz_psk_key)) {
         return 0;
     }
     memcpy(key, fuzz_psk_key, sizeof(fuzz_psk_key));
@@ -130,7 +151,8 @@ static unsigned int psk_server(WOLFSSL *ssl, const char *identity, unsigned char
 static unsigned int psk_server13(WOLFSSL *ssl, const char *identity, unsigned char *key,
                                  unsigned int max, const char **suite)
 {
-    *suite = "TLS13-AES128-GCM-SHA256";
+    int i = psk_id(identity);
+    *suite = PSK_IDS[i >= 0 ? i : 0].suite;
     return psk_server(ssl, identity, key, max);
 }
 

@@ -21,7 +21,7 @@
 /* The configurations a server connection can be made from. */
 enum fuzz_cfg {
     FUZZ_CFG_CERT,      /* P-256 certificate, tern's default suites, tickets from fixed keys */
-    FUZZ_CFG_PSK,       /* PSK only (identity FUZZ_PSK_IDENTITY), every PSK suite tern enables */
+    FUZZ_CFG_PSK,       /* PSK only (FUZZ_PSK_IDENTITY), every PSK suite tern enables */
     FUZZ_CFG_FULL,      /* certificate + PSK, client certificates required, ALPN, SNI */
     FUZZ_CFG_COUNT
 };
@@ -29,7 +29,8 @@ enum fuzz_cfg {
 /* Protocol versions a connection allows. */
 enum fuzz_proto { FUZZ_PROTO_ANY, FUZZ_PROTO_TLS13, FUZZ_PROTO_TLS12 };
 
-#define FUZZ_PSK_IDENTITY "fuzz"
+#define FUZZ_PSK_IDENTITY "fuzz" /* TLS 1.3: AES-128-GCM; "fuzz-chacha", "fuzz-aes256" and
+                                 * "fuzz-ccm" are the same key for the other suites */
 #define FUZZ_PSK_HINT "fuzz-hint"
 #define FUZZ_SNI_NAME "alt.test"
 #define FUZZ_ALPN "h2,http/1.1"
