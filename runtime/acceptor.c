@@ -90,7 +90,7 @@ int tern_server_set_backlog(tern_server *srv, int backlog)
     return 0;
 }
 
-int tern_server_set_balance_policy(tern_server *srv, tern_balance_policy policy)
+int tern_server_set_balance_policy(tern_server *srv, enum tern_balance_policy policy)
 {
     SETUP_CHECK(srv);
     if (policy != TERN_BALANCE_ROUND_ROBIN && policy != TERN_BALANCE_LEAST_CONNECTIONS) {

@@ -40,7 +40,7 @@ const char *tern_err_name(int err)
     }
 }
 
-tern_err_category tern_err_category_of(int err)
+enum tern_err_category tern_err_category_of(int err)
 {
     if (err >= 0) {
         return TERN_ERR_CATEGORY_NONE;
@@ -56,7 +56,7 @@ tern_err_category tern_err_category_of(int err)
     }
 }
 
-const char *tern_err_category_name(tern_err_category cat)
+const char *tern_err_category_name(enum tern_err_category cat)
 {
     static const char *const names[] = {"none",  "io",     "closed", "blocked", "alert",
                                         "proto", "verify", "usage",  "internal"};

@@ -289,7 +289,7 @@ struct tern_server {
     tern_server_incoming_fn incoming;
     void *user;
     int backlog;
-    tern_balance_policy policy;
+    enum tern_balance_policy policy;
     bool reuseport;
     unsigned max_connections;
     uint32_t idle_timeout_ms;

@@ -106,7 +106,8 @@ int tern_runtime_reactor_stats(const tern_runtime *rt, unsigned i, tern_stats *o
     XX(psk_pending)                                                                            \
     XX(psk_no_suite)
 
-ssize_t tern_stats_format(const tern_stats *st, tern_stats_format_kind kind, char *buf, size_t len)
+ssize_t tern_stats_format(const tern_stats *st, enum tern_stats_format_kind kind, char *buf,
+                          size_t len)
 {
     size_t off = 0;
     bool json = kind == TERN_STATS_JSON;

@@ -640,7 +640,8 @@ static void store_work(tern__worker_job *job)
         return;
     }
     size_t len = 0;
-    tern_psk_lookup_result rc = a->lookup(a->lookup_ctx, a->identity, a->identity_len, a->key, &len);
+    enum tern_psk_lookup_result rc =
+        a->lookup(a->lookup_ctx, a->identity, a->identity_len, a->key, &len);
     if ((rc == TERN_PSK_FOUND || rc == TERN_PSK_FOUND_SHA384) && len >= TERN_PSK_MIN_KEY &&
         len <= TERN_PSK_MAX_KEY) {
         a->key_len = len;
@@ -787,7 +788,7 @@ int tern_psk_authenticator_reject(tern_psk_authenticator *a)
     return answer(a, AUTH_REJECTED, NULL, 0);
 }
 
-int tern_psk_authenticator_set_key_hash(tern_psk_authenticator *a, tern_psk_hash hash)
+int tern_psk_authenticator_set_key_hash(tern_psk_authenticator *a, enum tern_psk_hash hash)
 {
     if (a == NULL || (hash != TERN_PSK_HASH_SHA256 && hash != TERN_PSK_HASH_SHA384)) {
         return TERN_EINVAL;
@@ -835,7 +836,7 @@ int tern_socket_set_psk(tern_socket *s, const void *identity, size_t identity_le
     return 0;
 }
 
-int tern_socket_set_psk_hash(tern_socket *s, tern_psk_hash hash)
+int tern_socket_set_psk_hash(tern_socket *s, enum tern_psk_hash hash)
 {
     TERN_ASSERT_OWNER(s);
     if (s == NULL || s->ssl_psk == NULL || s->ssl_psk_free != client_psk_free ||

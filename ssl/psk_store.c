@@ -40,7 +40,7 @@ int tern_psk_store_load_file(tern_psk_store *st, const char *path, char *err, si
 }
 
 size_t tern_psk_store_lookup_with_hash(tern_psk_store *st, const void *identity, size_t len,
-                                       uint8_t *key, tern_psk_hash *hash)
+                                       uint8_t *key, enum tern_psk_hash *hash)
 {
     void *t;
     tern__published_record *rec = st != NULL ? tern__published_enter(&st->table, &t) : NULL;
@@ -57,11 +57,11 @@ size_t tern_psk_store_lookup(tern_psk_store *st, const void *identity, size_t le
     return tern_psk_store_lookup_with_hash(st, identity, len, key, NULL);
 }
 
-tern_psk_lookup_result tern_psk_store_lookup_fn(void *store, const void *identity,
-                                                size_t identity_len, uint8_t *key,
-                                                size_t *key_len)
+enum tern_psk_lookup_result tern_psk_store_lookup_fn(void *store, const void *identity,
+                                                     size_t identity_len, uint8_t *key,
+                                                     size_t *key_len)
 {
-    tern_psk_hash hash = TERN_PSK_HASH_SHA256;
+    enum tern_psk_hash hash = TERN_PSK_HASH_SHA256;
     *key_len = tern_psk_store_lookup_with_hash(store, identity, identity_len, key, &hash);
     if (*key_len == 0) {
         return TERN_PSK_UNKNOWN;

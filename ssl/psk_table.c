@@ -54,7 +54,7 @@ size_t tern_psk_table_count(const tern_psk_table *t)
 }
 
 size_t tern_psk_table_lookup_with_hash(const tern_psk_table *t, const void *identity, size_t len,
-                                       uint8_t *key, tern_psk_hash *hash)
+                                       uint8_t *key, enum tern_psk_hash *hash)
 {
     if (t == NULL || identity == NULL || len == 0 || len > TERN_PSK_MAX_IDENTITY) {
         return 0;
@@ -65,7 +65,7 @@ size_t tern_psk_table_lookup_with_hash(const tern_psk_table *t, const void *iden
     }
     memcpy(key, e->key, e->key_len);
     if (hash != NULL) {
-        *hash = (tern_psk_hash)e->hash;
+        *hash = (enum tern_psk_hash)e->hash;
     }
     return e->key_len;
 }
@@ -77,7 +77,7 @@ size_t tern_psk_table_lookup(const tern_psk_table *t, const void *identity, size
 }
 
 size_t tern_psk_table_entry(const tern_psk_table *t, size_t index, tern_buf *identity,
-                            uint8_t *key, tern_psk_hash *hash)
+                            uint8_t *key, enum tern_psk_hash *hash)
 {
     if (t == NULL || index >= t->count || key == NULL) {
         return 0;
@@ -89,7 +89,7 @@ size_t tern_psk_table_entry(const tern_psk_table *t, size_t index, tern_buf *ide
     }
     memcpy(key, e->key, e->key_len);
     if (hash != NULL) {
-        *hash = (tern_psk_hash)e->hash;
+        *hash = (enum tern_psk_hash)e->hash;
     }
     return e->key_len;
 }

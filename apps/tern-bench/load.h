@@ -76,7 +76,7 @@ struct bench_psk {
     size_t identity_len;
     uint8_t key[TERN_PSK_MAX_KEY];
     size_t key_len;
-    tern_psk_hash hash; /* the key's TLS 1.3 hash (an identity file's :sha384) */
+    enum tern_psk_hash hash; /* the key's TLS 1.3 hash (an identity file's :sha384) */
 };
 
 /** The run, as the options asked for it. Read-only once `bench_load_start` was called. */

@@ -56,7 +56,7 @@ struct app {
     const char *listen;
     unsigned threads; /* 0: online CPUs */
     bool reuseport;
-    tern_balance_policy balance;
+    enum tern_balance_policy balance;
     unsigned max_connections;
     uint32_t idle_timeout_ms;
     uint32_t drain_ms;
@@ -627,7 +627,8 @@ static void parse_args(struct app *app, int argc, char **argv)
             app->reuseport = true;
             break;
         case OPT_BALANCE:
-            app->balance = (tern_balance_policy)app_opt_choice("--balance", optarg, balance_names);
+            app->balance =
+                (enum tern_balance_policy)app_opt_choice("--balance", optarg, balance_names);
             break;
         case OPT_MAX_CONNECTIONS:
             app->max_connections =

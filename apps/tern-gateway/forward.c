@@ -537,7 +537,7 @@ static void dev_psk(tern_socket *s, tern_psk_authenticator *a, void *user)
         (void)take_identity_slot(c, a, quoted);
         return;
     }
-    tern_psk_hash hash = TERN_PSK_HASH_SHA256;
+    enum tern_psk_hash hash = TERN_PSK_HASH_SHA256;
     size_t klen = tern_psk_store_lookup_with_hash(gw->store, id.base, id.len, key, &hash);
     if (klen == 0) {
         app_log(APP_LOG_INFO, "psk identity refused", "peer=%s identity=%s reason=unknown",

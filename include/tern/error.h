@@ -65,14 +65,14 @@ extern "C" {
     XX(E_INTERNAL, -4099, INTERNAL, "internal error")
 
 /** The codes, as an enum, so a `switch` over them gets compiler help. */
-typedef enum tern_errno {
+enum tern_errno {
 #define TERN__ERR_ENUM(name, value, cat, msg) TERN_##name = (value),
     TERN_ERRNO_MAP(TERN__ERR_ENUM)
 #undef TERN__ERR_ENUM
-} tern_errno;
+};
 
 /** Error categories: what kind of failure a code is, for logging and retry decisions. */
-typedef enum tern_err_category {
+enum tern_err_category {
     TERN_ERR_CATEGORY_NONE = 0,  /**< not an error (>= 0) */
     TERN_ERR_CATEGORY_IO,        /**< the network or the OS failed */
     TERN_ERR_CATEGORY_CLOSED,    /**< the peer or the runtime ended the stream */
@@ -82,7 +82,7 @@ typedef enum tern_err_category {
     TERN_ERR_CATEGORY_VERIFY,    /**< certificate verification */
     TERN_ERR_CATEGORY_USAGE,     /**< the caller passed something wrong */
     TERN_ERR_CATEGORY_INTERNAL,  /**< out of memory or a bug */
-} tern_err_category;
+};
 
 /**
  * A human-readable message for @p err ("connection reset by peer"). Unknown negative codes
@@ -97,10 +97,10 @@ TERN_API const char *tern_strerror(int err);
 TERN_API const char *tern_err_name(int err);
 
 /** The category of @p err; TERN_ERR_CATEGORY_NONE for values >= 0. @thread any */
-TERN_API tern_err_category tern_err_category_of(int err);
+TERN_API enum tern_err_category tern_err_category_of(int err);
 
 /** The name of a category ("io", "closed", ...). @return a static string. @thread any */
-TERN_API const char *tern_err_category_name(tern_err_category cat);
+TERN_API const char *tern_err_category_name(enum tern_err_category cat);
 
 #ifdef __cplusplus
 }

@@ -43,10 +43,10 @@ extern "C" {
  * "no shared suite for this PSK" (counted as `psk_no_suite`), never as a wrong key. TLS 1.2
  * PSK suites ignore it (each suite names its own PRF hash).
  */
-typedef enum tern_psk_hash {
+enum tern_psk_hash {
     TERN_PSK_HASH_SHA256 = 0, /**< the default */
     TERN_PSK_HASH_SHA384 = 1,
-} tern_psk_hash;
+};
 
 /** The identity the client sent: untrusted bytes, not a C string. @return a view valid while
  * @p a lives. @thread any (while you hold @p a) */
@@ -95,7 +95,8 @@ TERN_API int tern_psk_authenticator_reject(tern_psk_authenticator *a);
  * price of telling a suite mismatch apart from a wrong key).
  * @return 0; TERN_EINVAL (NULL, or not a `tern_psk_hash`). @thread any (while you hold @p a)
  */
-TERN_API int tern_psk_authenticator_set_key_hash(tern_psk_authenticator *a, tern_psk_hash hash);
+TERN_API int tern_psk_authenticator_set_key_hash(tern_psk_authenticator *a,
+                                                  enum tern_psk_hash hash);
 
 /**
  * A client's identity and key (copied) for the next handshake of @p s: TLS 1.3 external
@@ -114,17 +115,17 @@ TERN_API int tern_socket_set_psk(tern_socket *s, const void *identity, size_t id
  * @return 0; TERN_EINVAL (no key set yet, or not a `tern_psk_hash`); TERN_EBUSY once
  *         encryption started. @thread owner
  */
-TERN_API int tern_socket_set_psk_hash(tern_socket *s, tern_psk_hash hash);
+TERN_API int tern_socket_set_psk_hash(tern_socket *s, enum tern_psk_hash hash);
 
 /* ---- stores: lookups on the runtime's PSK workers ---------------------------------------- */
 
 /** A store's answer. */
-typedef enum tern_psk_lookup_result {
+enum tern_psk_lookup_result {
     TERN_PSK_FOUND = 0,        /**< the key is in @p key, its length in @p key_len */
     TERN_PSK_UNKNOWN = 1,      /**< no such identity */
     TERN_PSK_LOOKUP_ERROR = 2, /**< the store failed (counted apart; unknown on the wire) */
     TERN_PSK_FOUND_SHA384 = 3, /**< as FOUND, for a key bound to SHA-384 (`tern_psk_hash`) */
-} tern_psk_lookup_result;
+};
 
 /**
  * A store: called on one of the runtime's PSK worker threads (`psk_workers`), never on a
@@ -133,9 +134,9 @@ typedef enum tern_psk_lookup_result {
  * SHA-256 key) or TERN_PSK_FOUND_SHA384 it writes 16..TERN_PSK_MAX_KEY bytes into @p key and
  * their number into @p key_len (any other length counts as a store error).
  */
-typedef tern_psk_lookup_result (*tern_psk_lookup_fn)(void *ctx, const void *identity,
-                                                     size_t identity_len, uint8_t *key,
-                                                     size_t *key_len);
+typedef enum tern_psk_lookup_result (*tern_psk_lookup_fn)(void *ctx, const void *identity,
+                                                          size_t identity_len, uint8_t *key,
+                                                          size_t *key_len);
 
 /**
  * Server configurations with PSK enabled: identities that `psk_authentication_required`
@@ -200,7 +201,7 @@ TERN_API size_t tern_psk_table_lookup(const tern_psk_table *t, const void *ident
  * be NULL). @return the key length, or 0 if unknown. @thread any
  */
 TERN_API size_t tern_psk_table_lookup_with_hash(const tern_psk_table *t, const void *identity,
-                                                size_t len, uint8_t *key, tern_psk_hash *hash);
+                                                size_t len, uint8_t *key, enum tern_psk_hash *hash);
 
 /**
  * The identity on the file's @p index-th identity line (0 .. count - 1, in the file's order),
@@ -210,7 +211,7 @@ TERN_API size_t tern_psk_table_lookup_with_hash(const tern_psk_table *t, const v
  * @return the key length (16..64); 0 if @p index is not below the count. @thread any
  */
 TERN_API size_t tern_psk_table_entry(const tern_psk_table *t, size_t index, tern_buf *identity,
-                                     uint8_t *key, tern_psk_hash *hash);
+                                     uint8_t *key, enum tern_psk_hash *hash);
 
 /** Frees @p t (keys are zeroed). NULL is a no-op. @thread any (once no reader uses it) */
 TERN_API void tern_psk_table_free(tern_psk_table *t);
@@ -241,7 +242,7 @@ TERN_API size_t tern_psk_store_lookup(tern_psk_store *st, const void *identity, 
 /** As `tern_psk_store_lookup`, with the key's hash (`tern_psk_table_lookup_with_hash`), both
  * from the same table. @thread any */
 TERN_API size_t tern_psk_store_lookup_with_hash(tern_psk_store *st, const void *identity,
-                                                size_t len, uint8_t *key, tern_psk_hash *hash);
+                                                size_t len, uint8_t *key, enum tern_psk_hash *hash);
 
 /** The number of identities in the current table. @thread any */
 TERN_API size_t tern_psk_store_count(tern_psk_store *st);
@@ -249,9 +250,9 @@ TERN_API size_t tern_psk_store_count(tern_psk_store *st);
 /** A `tern_psk_lookup_fn` over a `tern_psk_store` (pass the store as @p ctx): for a
  * configuration that should look identities up on the PSK workers rather than inline.
  * Answers TERN_PSK_FOUND_SHA384 for `:sha384` identities. @thread any (lock-free) */
-TERN_API tern_psk_lookup_result tern_psk_store_lookup_fn(void *store, const void *identity,
-                                                         size_t identity_len, uint8_t *key,
-                                                         size_t *key_len);
+TERN_API enum tern_psk_lookup_result tern_psk_store_lookup_fn(void *store, const void *identity,
+                                                              size_t identity_len, uint8_t *key,
+                                                              size_t *key_len);
 
 /** Frees the store and its table. NULL is a no-op. @thread setup (once no thread uses it) */
 TERN_API void tern_psk_store_free(tern_psk_store *st);

@@ -22,10 +22,10 @@ extern "C" {
 #endif
 
 /** How accepted connections are spread over reactors. */
-typedef enum tern_balance_policy {
+enum tern_balance_policy {
     TERN_BALANCE_ROUND_ROBIN,       /**< the next reactor in turn (default) */
     TERN_BALANCE_LEAST_CONNECTIONS, /**< the reactor with the fewest open connections */
-} tern_balance_policy;
+};
 
 /**
  * A new connection: @p s is CONNECTED, owned by the calling reactor. Set its events here
@@ -46,7 +46,7 @@ TERN_API tern_server *tern_server_new(tern_runtime *rt, tern_ssl_config *cfg,
 TERN_API int tern_server_set_backlog(tern_server *srv, int backlog);
 
 /** The balance policy (default round robin). @return 0; TERN_EINVAL; TERN_EBUSY. @thread setup */
-TERN_API int tern_server_set_balance_policy(tern_server *srv, tern_balance_policy policy);
+TERN_API int tern_server_set_balance_policy(tern_server *srv, enum tern_balance_policy policy);
 
 /** One SO_REUSEPORT listener per reactor instead of the acceptor thread (default off).
  * @return 0; TERN_EBUSY once listening. @thread setup */

@@ -50,10 +50,10 @@ typedef struct tern_stats {
 } tern_stats;
 
 /** Output formats for `tern_stats_format`. */
-typedef enum tern_stats_format_kind {
+enum tern_stats_format_kind {
     TERN_STATS_TEXT, /**< one line of key=value pairs */
     TERN_STATS_JSON, /**< one JSON object on one line */
-} tern_stats_format_kind;
+};
 
 /**
  * Sums the counters of every reactor and the acceptor of @p rt into @p out.
@@ -72,8 +72,8 @@ TERN_API int tern_runtime_reactor_stats(const tern_runtime *rt, unsigned i, tern
  * @return the length the whole output needs, without the NUL (as snprintf): output was cut
  *         if that is >= @p len; TERN_EINVAL on a bad kind. @thread any
  */
-TERN_API ssize_t tern_stats_format(const tern_stats *st, tern_stats_format_kind kind, char *buf,
-                                   size_t len);
+TERN_API ssize_t tern_stats_format(const tern_stats *st, enum tern_stats_format_kind kind,
+                                   char *buf, size_t len);
 
 #ifdef __cplusplus
 }

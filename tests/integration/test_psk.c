@@ -121,8 +121,8 @@ static bool hang_released(void)
  * (so the order of completion proves that they never waited behind a slow lookup);
  * "store-hang-N" until the test ends; "store-error-N" fails; "store-short-N" returns an 8-byte
  * key (a store error); anything else is unknown. */
-static tern_psk_lookup_result store_lookup(void *ctx, const void *identity, size_t len,
-                                           uint8_t *key, size_t *key_len)
+static enum tern_psk_lookup_result store_lookup(void *ctx, const void *identity, size_t len,
+                                                uint8_t *key, size_t *key_len)
 {
     char name[64];
     snprintf(name, sizeof(name), "%.*s", (int)len, (const char *)identity);
@@ -167,7 +167,8 @@ static void on_psk(tern_socket *s, tern_psk_authenticator *a, void *user)
         assert_int_equal(pthread_create(&slow_threads[k], NULL, slow_lookup,
                                         tern_psk_authenticator_defer(a)), 0);
     } else if (strncmp(name, "sha384-", 7) == 0) {
-        assert_int_equal(tern_psk_authenticator_set_key_hash(a, (tern_psk_hash)7), TERN_EINVAL);
+        assert_int_equal(tern_psk_authenticator_set_key_hash(a, (enum tern_psk_hash)7),
+                         TERN_EINVAL);
         assert_int_equal(tern_psk_authenticator_set_key_hash(a, TERN_PSK_HASH_SHA384), 0);
         assert_int_equal(tern_psk_authenticator_complete(a, KEY, sizeof(KEY)), 0);
     } else if (strncmp(name, "slow384-", 8) == 0) {
@@ -229,7 +230,7 @@ typedef struct client {
     tern_socket *s;
     int result; /* 1 echoed, -1 failed */
     const char *ciphers; /* the client's cipher list, or NULL: the PSK default */
-    tern_psk_hash hash;  /* the key's TLS 1.3 hash */
+    enum tern_psk_hash hash;  /* the key's TLS 1.3 hash */
     char suite[48];      /* the suite negotiated */
     char error[256];     /* the client's error string, if it failed */
 } client;
@@ -528,7 +529,7 @@ static void test_psk__suite_mismatch_is_reported_as_such_not_as_a_wrong_key(void
 
     static const struct {
         const char *identity, *ciphers;
-        tern_psk_hash hash;
+        enum tern_psk_hash hash;
     } cases[] = {
         /* a SHA-256 key; the client offers (and binds with) SHA-384 only */
         {"fast-m1", "TLS13-AES256-GCM-SHA384", TERN_PSK_HASH_SHA384},
@@ -591,7 +592,7 @@ static void test_psk__tls13_wrong_key_and_unknown_identity_get_decrypt_error_ali
     static const struct {
         const char *identity;
         const uint8_t *key;       /* the client's */
-        tern_psk_hash hash;       /* the client binds with */
+        enum tern_psk_hash hash;       /* the client binds with */
         const char *ciphers;      /* the client's */
         const char *server_says;  /* in the server's error string */
     } cases[] = {

@@ -143,7 +143,7 @@ static void test_stats__bad_arguments_and_format(void **state)
     ssize_t full = tern_stats_format(&st, TERN_STATS_TEXT, small, sizeof small);
     assert_int_equal(full, n);
     assert_int_equal(strlen(small), sizeof small - 1);
-    assert_int_equal(tern_stats_format(&st, (tern_stats_format_kind)9, buf, sizeof buf),
+    assert_int_equal(tern_stats_format(&st, (enum tern_stats_format_kind)9, buf, sizeof buf),
                      TERN_EINVAL);
 }
 

@@ -81,7 +81,7 @@ static void test_listen__setters_validate(void **state)
     assert_int_equal(tern_server_set_backlog(srv, 0), TERN_EINVAL);
     assert_int_equal(tern_server_set_backlog(srv, 65536), TERN_EINVAL);
     assert_int_equal(tern_server_set_backlog(srv, 1), 0);
-    assert_int_equal(tern_server_set_balance_policy(srv, (tern_balance_policy)7), TERN_EINVAL);
+    assert_int_equal(tern_server_set_balance_policy(srv, (enum tern_balance_policy)7), TERN_EINVAL);
     assert_int_equal(tern_server_set_balance_policy(srv, TERN_BALANCE_LEAST_CONNECTIONS), 0);
     assert_int_equal(tern_server_port(srv), 0);
 }

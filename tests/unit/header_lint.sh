@@ -8,6 +8,9 @@
 #     write, flush, shutdown_write, close, abort, listen*, complete, reject, stop, run*,
 #     send, post) and the object is a socket, server, runtime, reactor, timer, actor or PSK
 #     authenticator;
+#   - enums are plain tags (`enum tern_x {`), never typedef'd: several getters are named
+#     after their enum (tern_socket_state, tern_socket_option, tern_ssl_error_code), and
+#     a typedef of the same name cannot coexist with a function;
 #   - no stale text in the headers, README.md and docs/ ("comes with the next issue").
 # Usage: header_lint.sh <repository root>
 set -eu
@@ -67,6 +70,10 @@ for h in "$root"/include/tern/*.h "$root"/include/tern/*.h.in; do
                 in_comment = 1
             }
             next
+        }
+        if (line ~ /^[ \t]*typedef[ \t]+enum([ \t]+[A-Za-z_][A-Za-z_0-9]*)?[ \t]*\{/) {
+            printf "%s:%d: a typedef'\''d enum: tern'\''s enums are plain tags (enum tern_x)\n", file, NR
+            bad++
         }
         if (line ~ /^TERN_API/) {
             decl = line

@@ -33,7 +33,7 @@ static void test_error__names_messages_and_categories_follow_the_table(void **st
     struct row {
         int value;
         const char *name;
-        tern_err_category cat;
+        enum tern_err_category cat;
         const char *msg;
     } rows[] = {
 #define ROW(name, value, cat, msg) {value, #name, TERN_ERR_CATEGORY_##cat, msg},
@@ -110,9 +110,9 @@ static void test_error__category_names(void **state)
     assert_string_equal(tern_err_category_name(TERN_ERR_CATEGORY_BLOCKED), "blocked");
     assert_string_equal(tern_err_category_name(TERN_ERR_CATEGORY_USAGE), "usage");
     assert_string_equal(tern_err_category_name(TERN_ERR_CATEGORY_INTERNAL), "internal");
-    const tern_err_category all[] = {TERN_ERR_CATEGORY_NONE,    TERN_ERR_CATEGORY_ALERT,
+    const enum tern_err_category all[] = {TERN_ERR_CATEGORY_NONE,    TERN_ERR_CATEGORY_ALERT,
                                      TERN_ERR_CATEGORY_PROTO,   TERN_ERR_CATEGORY_VERIFY,
-                                     (tern_err_category)99};
+                                     (enum tern_err_category)99};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) {
         const char *name = tern_err_category_name(all[i]);
         assert_non_null(name);

@@ -101,7 +101,7 @@ static void test_psk_store__answers_with_the_key_hash(void **state)
     char path[64], err[256];
     uint8_t key[TERN_PSK_MAX_KEY];
     size_t len = 0;
-    tern_psk_hash hash = TERN_PSK_HASH_SHA256;
+    enum tern_psk_hash hash = TERN_PSK_HASH_SHA256;
 
     snprintf(path, sizeof(path), "/tmp/tern-store-hash.%d", (int)getpid());
     write_file(path, "dev-256:11111111111111111111111111111111\n"

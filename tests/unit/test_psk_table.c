@@ -118,7 +118,7 @@ static void test_psk_table__a_third_field_gives_the_key_hash(void **state)
     assert_int_equal(tern_psk_table_load_file(path, &t, err, sizeof(err)), 0);
     assert_int_equal(tern_psk_table_count(t), 5);
     uint8_t key[TERN_PSK_MAX_KEY];
-    tern_psk_hash hash = (tern_psk_hash)99;
+    enum tern_psk_hash hash = (enum tern_psk_hash)99;
     assert_int_equal(tern_psk_table_lookup_with_hash(t, "plain", 5, key, &hash), 16);
     assert_int_equal(hash, TERN_PSK_HASH_SHA256); /* the default */
     assert_int_equal(tern_psk_table_lookup_with_hash(t, "big", 3, key, &hash), 32);
@@ -134,7 +134,7 @@ static void test_psk_table__a_third_field_gives_the_key_hash(void **state)
     assert_int_equal(key[0], 0xfe);
     assert_int_equal(tern_psk_table_lookup_with_hash(t, "big", 3, key, NULL), 32);
     assert_int_equal(tern_psk_table_lookup(t, "big", 3, key), 32); /* the hash is optional */
-    hash = (tern_psk_hash)99;
+    hash = (enum tern_psk_hash)99;
     assert_int_equal(tern_psk_table_lookup_with_hash(t, "nobody", 6, key, &hash), 0);
     assert_int_equal(hash, 99); /* untouched when unknown */
     tern_psk_table_free(t);
@@ -199,7 +199,7 @@ static void test_psk_table__entries_in_the_file_order(void **state)
         const char *id;
         size_t key_len;
         uint8_t last;
-        tern_psk_hash hash;
+        enum tern_psk_hash hash;
     } want[] = {
         {"zeta", 16, 0x0f, TERN_PSK_HASH_SHA256},
         {"alpha", 32, 0xff, TERN_PSK_HASH_SHA384},
@@ -208,7 +208,7 @@ static void test_psk_table__entries_in_the_file_order(void **state)
     uint8_t key[TERN_PSK_MAX_KEY];
     for (size_t i = 0; i < 3; i++) {
         tern_buf id = {NULL, 0};
-        tern_psk_hash hash = (tern_psk_hash)99;
+        enum tern_psk_hash hash = (enum tern_psk_hash)99;
         assert_int_equal(tern_psk_table_entry(t, i, &id, key, &hash), want[i].key_len);
         assert_int_equal(id.len, strlen(want[i].id));
         assert_memory_equal(id.base, want[i].id, id.len);
