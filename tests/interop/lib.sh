@@ -35,3 +35,69 @@ wait_port() {
     done
     return 1
 }
+
+# ---- the preamble every script shares -----------------------------------------------------
+
+# interop_args COUNT "USAGE" "$@": exit 2 with the usage unless exactly COUNT arguments.
+interop_args() {
+    want=$1
+    usage=$2
+    shift 2
+    [ "$#" -eq "$want" ] || { echo "usage: $0 $usage" >&2; exit 2; }
+}
+
+# skip_unless_cmd CMD [WHY]: exit 77 (skipped) when CMD is not on PATH.
+skip_unless_cmd() {
+    command -v "$1" >/dev/null 2>&1 || { echo "SKIP: ${2:-$1 not found}"; exit 77; }
+}
+
+# skip_unless_file FILE [WHY]: exit 77 when FILE is missing (the test PKI was not generated).
+skip_unless_file() {
+    [ -f "$1" ] || { echo "SKIP: ${2:-$1 is missing}"; exit 77; }
+}
+
+# need_exe FILE: a program under test must exist; its absence is a failure, not a skip.
+need_exe() {
+    [ -x "$1" ] || { echo "FAIL: $1 is not executable"; exit 1; }
+}
+
+# interop_workdir NAME: a fresh $work directory; on exit every pid in $pids is stopped and
+# $work removed. Logs named $work/*.log are printed by `fail`.
+interop_workdir() {
+    work=$(mktemp -d "${TMPDIR:-/tmp}/tern-$1.XXXXXX")
+    pids=
+    trap interop_cleanup EXIT
+    trap 'exit 1' INT TERM
+}
+
+interop_cleanup() {
+    for p in $pids; do
+        stop_pid "$p"
+    done
+    rm -rf "$work"
+}
+
+# fail MESSAGE: prints it and the logs of the programs started, then exits 1.
+fail() {
+    echo "FAIL: $*"
+    for l in "$work"/*.log; do
+        [ -f "$l" ] || continue
+        echo "---- $(basename "$l")"
+        cat "$l"
+    done
+    exit 1
+}
+
+# start_echo NAME SECONDS ARGS...: runs tern-echo ($echo_bin) on 127.0.0.1:0 for at most
+# SECONDS with ARGS, its log in $work/NAME.log; sets $pid and $port (from the log), or fails.
+start_echo() {
+    name=$1
+    secs=$2
+    shift 2
+    timeout "$secs" "$echo_bin" --listen 127.0.0.1:0 "$@" \
+        >"$work/$name.out" 2>"$work/$name.log" &
+    pid=$!
+    pids="$pids $pid"
+    port=$(wait_port "$work/$name.log" "$pid") ||
+        fail "tern-echo ($name) did not log its port within 10 s (or exited)"
+}

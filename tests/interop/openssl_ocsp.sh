@@ -9,34 +9,18 @@
 # Usage: openssl_ocsp.sh TERN_ECHO CERTS_DIR
 set -u
 
-[ "$#" -eq 2 ] || { echo "usage: $0 TERN_ECHO CERTS_DIR" >&2; exit 2; }
+. "$(dirname "$0")/lib.sh"
+interop_args 2 "TERN_ECHO CERTS_DIR" "$@"
 echo_bin=$1
 certs=$2
-. "$(dirname "$0")/lib.sh"
-command -v openssl >/dev/null 2>&1 || { echo "SKIP: openssl not found"; exit 77; }
-[ -f "$certs/ocsp-server.resp" ] || { echo "SKIP: no OCSP test files in $certs"; exit 77; }
+skip_unless_cmd openssl
+skip_unless_file "$certs/ocsp-server.resp" "no OCSP test files in $certs"
+need_exe "$echo_bin"
+interop_workdir ocsp
 
-work=$(mktemp -d "${TMPDIR:-/tmp}/tern-ocsp.XXXXXX")
-pid=
-cleanup() {
-    stop_pid "$pid"
-    rm -rf "$work"
-}
-trap cleanup EXIT
-trap 'exit 1' INT TERM
-fail() {
-    echo "FAIL: $*"
-    cat "$work/server.log" 2>/dev/null
-    exit 1
-}
-
-timeout 40 "$echo_bin" --listen 127.0.0.1:0 --threads 1 \
+start_echo server 40 --threads 1 \
     --cert "$certs/ocsp-server.pem" --key "$certs/ocsp-server.key" \
-    --ocsp-response "$certs/ocsp-server.resp" --ocsp-issuer "$certs/ca.pem" \
-    >"$work/server.out" 2>"$work/server.log" &
-pid=$!
-port=$(wait_port "$work/server.log" "$pid") ||
-    fail "tern-echo did not log its port within 10 s (or exited)"
+    --ocsp-response "$certs/ocsp-server.resp" --ocsp-issuer "$certs/ca.pem"
 
 for v in tls1_3 tls1_2; do
     { printf 'hello %s\n' "$v"; sleep 1; } |

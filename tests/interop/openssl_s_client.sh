@@ -10,54 +10,17 @@
 # Usage: openssl_s_client.sh TERN_ECHO CERTS_DIR
 set -u
 
-if [ "$#" -ne 2 ]; then
-    echo "usage: $0 TERN_ECHO CERTS_DIR" >&2
-    exit 2
-fi
+. "$(dirname "$0")/lib.sh"
+interop_args 2 "TERN_ECHO CERTS_DIR" "$@"
 echo_bin=$1
 certs=$2
-. "$(dirname "$0")/lib.sh"
-
-if ! command -v openssl >/dev/null 2>&1; then
-    echo "SKIP: openssl not found"
-    exit 77
-fi
-if [ ! -f "$certs/ca.pem" ]; then
-    echo "SKIP: no test certificates in $certs"
-    exit 77
-fi
-if [ ! -x "$echo_bin" ]; then
-    echo "FAIL: $echo_bin is not executable"
-    exit 1
-fi
-if ! "$echo_bin" --help 2>&1 | grep -q -- '--cert'; then
-    echo "FAIL: $echo_bin has no --cert option: tern-echo does not serve TLS yet"
-    exit 1
-fi
-
-work=$(mktemp -d "${TMPDIR:-/tmp}/tern-interop.XXXXXX")
-pid=
-cleanup() {
-    stop_pid "$pid"
-    rm -rf "$work"
-}
-trap cleanup EXIT
-trap 'exit 1' INT TERM
-
-fail() {
-    echo "FAIL: $*"
-    echo "---- tern-echo log"
-    cat "$work/server.log" 2>/dev/null
-    exit 1
-}
+skip_unless_cmd openssl
+skip_unless_file "$certs/ca.pem" "no test certificates in $certs"
+need_exe "$echo_bin"
+interop_workdir interop
 
 # Port 0: the kernel picks a free port; tern-echo logs it ("listening addr=127.0.0.1:PORT").
-timeout 50 "$echo_bin" --listen 127.0.0.1:0 --threads 1 \
-    --cert "$certs/server-rsa.pem" --key "$certs/server-rsa.key" \
-    >"$work/server.out" 2>"$work/server.log" &
-pid=$!
-port=$(wait_port "$work/server.log" "$pid") ||
-    fail "tern-echo did not log its port within 10 s (or exited)"
+start_echo server 50 --threads 1 --cert "$certs/server-rsa.pem" --key "$certs/server-rsa.key"
 echo "tern-echo (pid $pid) listens on 127.0.0.1:$port"
 
 # s_client CASE ARGS...: sends a line, waits 1 s for the echo, then ends (stdin EOF with
