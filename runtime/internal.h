@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The runtime's private declarations, shared by the files of runtime/ (and by ssl/, which
- * builds on them). Never installed. No wolfSSL here.
+ * The runtime's private declarations, shared by the files of runtime/ (ssl/ includes only
+ * seam.h). Never installed. No wolfSSL here.
  *
  * Who touches what:
  * - tern_reactor: its loop, deferred list, sockets, timers and counters belong to its own
@@ -10,6 +10,9 @@
  * - tern_runtime: set up on one thread before start; afterwards read-only, except `stopping`
  *   (atomic) and what the signal thread does through tern_runtime_stop.
  * - Counters: one writer each (the owner), relaxed atomic stores; readers sum.
+ *
+ * Split by object: what ssl/ needs too has its own header (buffer.h, counters.h, object.h,
+ * worker.h, tsan.h), and ssl/ reaches the socket only through seam.h.
  */
 #ifndef TERN_RUNTIME_INTERNAL_H
 #define TERN_RUNTIME_INTERNAL_H
@@ -22,48 +25,17 @@
 
 #include <tern/tern.h>
 
+#include "buffer.h"
+#include "counters.h"
+#include "object.h"
 #include "owner.h"
+#include "seam.h"
+#include "tsan.h"
+#include "worker.h"
 
 #define container_of(ptr, type, member) ((type *)((char *)(ptr) - offsetof(type, member)))
 #define TERN__CACHELINE 64
 #define TERN__ERRSTR 160
-
-#ifdef TERN_TSAN
-/* Concurrency Kit's rings publish with fences TSan cannot see: tell it about the hand-off. */
-void __tsan_acquire(void *addr);
-void __tsan_release(void *addr);
-#define TERN__TSAN_RELEASE(p) __tsan_release(p)
-#define TERN__TSAN_ACQUIRE(p) __tsan_acquire(p)
-#else
-#define TERN__TSAN_RELEASE(p) ((void)(p))
-#define TERN__TSAN_ACQUIRE(p) ((void)(p))
-#endif
-
-/* ---- counters ------------------------------------------------------------------------ */
-
-/* Single-writer counters: the owner adds with a relaxed load + store (a plain add on x86,
- * no lock prefix); any thread may read. */
-typedef struct tern__counters {
-    _Atomic uint64_t open, accepted, outgoing, closed, rejected, handoff_full;
-    _Atomic uint64_t bytes_in, bytes_out, tasks_run, mailbox_full;
-    _Atomic uint64_t accept_emfile, accept_enfile, accept_enomem, accept_other, accept_paused;
-    _Atomic uint64_t timeouts_idle, timeouts_connect, resets;
-    _Atomic uint64_t handshakes, handshake_failures, handshakes_resumed, handshakes_psk;
-    _Atomic uint64_t psk_lookups, psk_unknown, psk_bad_key, psk_timeouts, psk_overload;
-    _Atomic uint64_t psk_store_errors, psk_pending; /* psk_pending: a gauge, +1 and -1 */
-    _Atomic uint64_t psk_no_suite;
-} tern__counters;
-
-static inline void tern__count(_Atomic uint64_t *c, uint64_t n)
-{
-    atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + n,
-                          memory_order_relaxed);
-}
-static inline uint64_t tern__read(const _Atomic uint64_t *c)
-{
-    return atomic_load_explicit(c, memory_order_relaxed);
-}
-void tern__counters_add(tern_stats *out, const tern__counters *c);
 
 /* ---- mailbox: MPSC ring of tasks + SPSC ring of accepted fds ---------------------------- */
 
@@ -202,17 +174,6 @@ void tern__reactor_socket_closed(tern_reactor *r);
 
 /* ---- runtime ---------------------------------------------------------------------------- */
 
-typedef struct tern__worker_job {
-    void (*work)(struct tern__worker_job *job); /* runs on a worker: may block */
-    tern_reactor *reply_to;
-    tern_task_fn done; /* then posted to reply_to with the job as arg */
-} tern__worker_job;
-
-/* Starts a helper thread of the library (a worker, a ticket-key rotation) with every signal
- * blocked: signals belong to the program's threads (or the runtime's signal thread), never
- * to a thread it does not know about, whatever the creating thread's mask. 0 or -errno. */
-int tern__thread_start_quiet(pthread_t *t, void *(*fn)(void *), void *arg);
-
 /* A pool of worker threads for blocking jobs (pool.c): a bounded MPMC queue + a semaphore. */
 typedef struct tern__pool {
     tern__queue q;
@@ -319,79 +280,7 @@ void tern__server_adopt(tern_reactor *r, tern_server *srv, int fd);
 void tern__server_free_fd(tern_server *srv, unsigned reactor_index); /* on close */
 int tern__socket_adopt(tern_reactor *r, tern_server *srv, int fd);
 
-/* ---- buffers ---------------------------------------------------------------------------- */
-
-/* A FIFO byte queue of fixed-size chunks taken from the reactor's pool: an idle socket holds
- * none. */
-#define TERN__CHUNK_SIZE 16384
-typedef struct tern__chunk {
-    struct tern__chunk *next;
-    uint32_t start, end;
-    char data[TERN__CHUNK_SIZE];
-} tern__chunk;
-
-typedef struct tern__bufq {
-    tern__chunk *head, *tail;
-    size_t len;
-} tern__bufq;
-
-tern__chunk *tern__chunk_get(tern_reactor *r);
-void tern__chunk_put(tern_reactor *r, tern__chunk *c);
-void tern__reactor_chunks_free(tern_reactor *r);
-int tern__bufq_append(tern_reactor *r, tern__bufq *q, const void *data, size_t len);
-size_t tern__bufq_peek(const tern__bufq *q, void *out, size_t len);
-void tern__bufq_consume(tern_reactor *r, tern__bufq *q, size_t n);
-void tern__bufq_clear(tern_reactor *r, tern__bufq *q);
-/* Position of the first '\n' + 1, or 0 if none. */
-size_t tern__bufq_line_len(const tern__bufq *q);
-/* Zero-copy filling: a chunk with room (the tail, or a fresh one not yet linked), then
- * commit what was written into it, or cancel (a fresh chunk goes back to the pool). */
-tern__chunk *tern__bufq_reserve(tern_reactor *r, tern__bufq *q, size_t *room);
-void tern__bufq_commit(tern__bufq *q, tern__chunk *c, size_t n);
-void tern__bufq_cancel(tern_reactor *r, tern__bufq *q, tern__chunk *c);
-
 /* ---- sockets ---------------------------------------------------------------------------- */
-
-/* A reference-counted object that runtime/ can hold without knowing its type: the TLS
- * configuration of ssl/ starts with one, so a server keeps a reference without runtime/
- * depending on ssl/. */
-typedef struct tern__object {
-    _Atomic int refs;
-    _Atomic bool frozen;
-    void (*destroy)(struct tern__object *o);
-} tern__object;
-
-static inline void tern__object_ref(tern__object *o)
-{
-    atomic_fetch_add_explicit(&o->refs, 1, memory_order_relaxed);
-}
-static inline void tern__object_unref(tern__object *o)
-{
-    if (o != NULL && atomic_fetch_sub_explicit(&o->refs, 1, memory_order_acq_rel) == 1) {
-        o->destroy(o);
-    }
-}
-
-/* What ssl/ plugs into a socket once encryption starts (Redis-style transport table). The
- * runtime keeps receiving into `crbuf` and sending from `wbuf`; the TLS layer turns crbuf
- * into plaintext in `rbuf` and plaintext writes into records in `wbuf`. */
-typedef struct tern__tls_ops {
-    /* Ciphertext is in s->crbuf, or room was made in s->rbuf: advance the handshake and
-     * decrypt what fits. Records failures on the socket itself (finish). */
-    void (*input)(tern_socket *s);
-    /* Encrypt @len plaintext bytes into s->wbuf. 0 or a code. Only after `encrypted`. */
-    int (*write)(tern_socket *s, const void *data, size_t len);
-    /* Queue close_notify into s->wbuf (graceful close). */
-    void (*shutdown)(tern_socket *s);
-    /* Release the TLS state (on free, or when the connection ends). */
-    void (*release)(tern_socket *s);
-    /* An outgoing connect of connect_to_host_encrypted completed: start the handshake. */
-    void (*connected)(tern_socket *s);
-    /* Deliver TLS events (peer_verify_error, ssl_errors) from the socket's deliver(). */
-    void (*deliver)(tern_socket *s);
-    /* The handshake deadline passed: true if TLS failed the socket with its own reason. */
-    bool (*expired)(tern_socket *s);
-} tern__tls_ops;
 
 /* A name lookup for a connect: runs on a worker, answers on the socket's reactor. */
 struct tern__resolve {
@@ -417,24 +306,15 @@ struct tern_socket {
     enum tern_socket_state state;
     int err;
     ev_io io;
-    ev_timer timer;           /* connect deadline, idle timeout, close linger */
+    ev_timer timer;           /* connect deadline, idle timeout, layer deadline, close linger */
     tern__deferred deferred;  /* pending events to deliver */
-    tern__bufq rbuf, wbuf;
-    tern__bufq crbuf;         /* TLS: received records not yet decrypted */
-    tern__bufq pbuf;          /* TLS: plaintext written before `encrypted` */
-    const tern__tls_ops *tls_ops;
-    void *tls;                /* ssl/'s per-connection state */
-    tern__object *cfg;        /* the TLS configuration (a reference), or NULL */
-    char *peer_name;          /* TLS client: SNI + verify name (owned) */
-    void *ssl_expected;       /* ssl/: errors to ignore, given before TLS started */
-    void (*ssl_expected_free)(void *p);
-    void *ssl_psk;            /* ssl/: a client's PSK, given before TLS started */
-    void (*ssl_psk_free)(void *p);
-    void *ssl_session;        /* ssl/: a client's session to offer, given before TLS started */
-    void (*ssl_session_free)(void *p);
-    uint64_t hs_deadline_ms;  /* TLS handshake deadline (loop ms), 0: none */
-    size_t unreported_plain;  /* TLS: plaintext bytes encrypted, not yet reported written */
-    size_t unreported_cipher; /* TLS: record bytes sent, not yet reported */
+    tern__bufq rbuf, wbuf;    /* plaintext for the application; bytes for the wire */
+    tern__bufq inbuf;         /* layered: received bytes the layer has not taken yet */
+    const tern__layer_ops *layer_ops; /* seam.h: set with `layer` */
+    void *layer;              /* the layer's per-socket state (ssl/'s), or NULL */
+    uint64_t deadline_ms;     /* the layer's deadline (loop ms), 0: none */
+    size_t layer_plain;       /* layered: plaintext in records not all sent yet */
+    size_t unreported_raw;    /* layered: wire bytes sent, not yet reported */
     size_t read_limit, write_limit;
     size_t unreported_written;
     uint32_t connect_timeout_ms, idle_timeout_ms;
@@ -457,14 +337,9 @@ struct tern_socket {
     unsigned nodelay : 1;
     unsigned keepalive : 1;
     unsigned pending_error : 1;
-    unsigned mode : 2;              /* enum tern_ssl_mode */
-    unsigned encrypted : 1;
-    unsigned encrypt_on_connect : 1;
-    unsigned pending_mode_changed : 1;
-    unsigned pending_encrypted : 1;
-    unsigned ignore_all_ssl_errors : 1;
-    unsigned eof_clean : 1;         /* the end was orderly: FIN (plain) or close_notify (TLS) */
-    unsigned close_notify_sent : 1; /* TLS: our close_notify is queued (FIN may follow) */
+    unsigned layered : 1;     /* the stream goes through the layer (tern__socket_start_layer) */
+    unsigned layer_end : 1;   /* layered: the layer's end of stream is queued (FIN may follow) */
+    unsigned eof_clean : 1;   /* the end was orderly: FIN (plain) or the layer's own end */
     unsigned watching : 2;    /* EV_READ | EV_WRITE currently watched */
     uint8_t nstates, state_head;
     uint8_t states[8];        /* state changes not yet delivered */
@@ -473,17 +348,6 @@ struct tern_socket {
     char errstr[TERN__ERRSTR];
 };
 
-void tern__socket_seterr(tern_socket *s, int err, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-/* For ssl/: */
-void tern__socket_schedule(tern_socket *s);          /* deliver pending events soon */
-void tern__socket_fail(tern_socket *s, int reason);  /* end now with @reason (error set) */
-void tern__socket_flush(tern_socket *s);             /* send what wbuf holds */
-/* The TLS layer calls this when the handshake completes: `encrypted`, then the queued
- * plaintext is encrypted and sent. */
-void tern__socket_encrypted(tern_socket *s);
-/* (Re)arms the socket's timer for the nearest of its deadlines (handshake, idle). */
-void tern__socket_rearm(tern_socket *s);
 /* Abort every socket of @r (stop without drain). */
 void tern__reactor_abort_all(tern_reactor *r);
 

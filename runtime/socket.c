@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The socket: a TCP connection owned by one reactor (UNENCRYPTED mode of tern_socket; ssl/
- * layers TLS on it in a later issue).
+ * The socket: a TCP connection owned by one reactor. It knows bytes, states and events; a
+ * layer (ssl/'s TLS) may transform the stream through the ops table of seam.h, whose
+ * functions are at the end of this file.
  *
  * Invariants:
  * - Everything here runs on the owner reactor's thread.
@@ -13,6 +14,9 @@
  *   go back as soon as the application has read them.
  * - The watched events follow the state: READ while the read buffer is under its limit
  *   (backpressure), WRITE while bytes are queued or a connect is in progress.
+ * - A layered socket receives into `inbuf` and the layer turns it into `rbuf`; the layer
+ *   writes its records into `wbuf`. Everything about the layer's protocol (messages,
+ *   counters of its own, what its deadline means) stays in the layer.
  */
 #include "internal.h"
 
@@ -58,7 +62,7 @@ void tern__socket_schedule(tern_socket *s)
     schedule(s);
 }
 
-#define TLS_INPUT_CAP (64 * 1024) /* records buffered before decryption, at most */
+#define INPUT_CAP (64 * 1024) /* raw input buffered before the layer takes it, at most */
 
 static void set_state(tern_socket *s, enum tern_socket_state st)
 {
@@ -136,7 +140,7 @@ static void update_watch(tern_socket *s)
         want = EV_WRITE;
     } else if (s->state == TERN_SOCKET_STATE_CONNECTED || s->state == TERN_SOCKET_STATE_CLOSING) {
         bool room = (s->read_limit == 0 || s->rbuf.len < s->read_limit) &&
-                    (s->tls_ops == NULL || s->crbuf.len < TLS_INPUT_CAP);
+                    (!s->layered || s->inbuf.len < INPUT_CAP);
         if (!s->peer_eof && (room || s->state == TERN_SOCKET_STATE_CLOSING)) {
             want |= EV_READ;
         }
@@ -169,7 +173,7 @@ static void touch(tern_socket *s)
     s->last_io_ms = tern_reactor_now_ms(s->r);
 }
 
-void tern__socket_rearm(tern_socket *s)
+static void rearm(tern_socket *s)
 {
     uint64_t now = tern_reactor_now_ms(s->r), next = UINT32_MAX;
 
@@ -180,8 +184,8 @@ void tern__socket_rearm(tern_socket *s)
         uint64_t idle = now - s->last_io_ms;
         next = idle < s->idle_timeout_ms ? s->idle_timeout_ms - idle : 1;
     }
-    if (s->hs_deadline_ms != 0 && !s->encrypted) {
-        uint64_t left = s->hs_deadline_ms > now ? s->hs_deadline_ms - now : 1;
+    if (s->deadline_ms != 0) {
+        uint64_t left = s->deadline_ms > now ? s->deadline_ms - now : 1;
         next = left < next ? left : next;
     }
     if (next != UINT32_MAX) {
@@ -204,19 +208,15 @@ static void on_timer(struct ev_loop *loop, ev_timer *w, int revents)
     case TERN_SOCKET_STATE_CONNECTED: {
         /* lazy idle timer: I/O only updates last_io_ms; re-arm for what is left */
         uint64_t now = tern_reactor_now_ms(s->r), idle = now - s->last_io_ms;
-        if (s->hs_deadline_ms != 0 && !s->encrypted && now + 1 >= s->hs_deadline_ms) {
-            if (s->tls_ops != NULL && s->tls_ops->expired != NULL && s->tls_ops->expired(s)) {
-                break;
-            }
-            tern__count(&s->r->counters.handshake_failures, 1);
-            tern__socket_seterr(s, TERN_E_TLS_TIMEOUT, "TLS handshake: not done in time");
-            finish(s, TERN_E_TLS_TIMEOUT);
+        if (s->deadline_ms != 0 && now + 1 >= s->deadline_ms) {
+            s->deadline_ms = 0;
+            s->layer_ops->expired(s); /* the layer says why and ends the socket */
             break;
         }
         if (s->idle_timeout_ms == 0 || idle + 1 < s->idle_timeout_ms) {
             uint64_t next = s->idle_timeout_ms != 0 ? s->idle_timeout_ms - idle : UINT32_MAX;
-            if (s->hs_deadline_ms != 0 && !s->encrypted && s->hs_deadline_ms - now < next) {
-                next = s->hs_deadline_ms - now;
+            if (s->deadline_ms != 0 && s->deadline_ms - now < next) {
+                next = s->deadline_ms - now;
             }
             if (next != UINT32_MAX) {
                 arm_timer(s, (uint32_t)next);
@@ -259,8 +259,9 @@ static void finish(tern_socket *s, int reason)
         return;
     }
     bool had_fd = s->fd >= 0;
-    if (had_fd && reason < 0 && s->tls_ops != NULL && s->wbuf.len > 0) {
-        /* a TLS alert waits in wbuf: a peer must learn why it was refused */
+    if (had_fd && reason < 0 && s->layered && s->wbuf.len > 0) {
+        /* the layer's last words (a TLS alert) wait in wbuf: a peer must learn why it was
+         * refused */
         const tern__chunk *c = s->wbuf.head;
         (void)!send(s->fd, c->data + c->start, c->end - c->start, MSG_NOSIGNAL | MSG_DONTWAIT);
     }
@@ -273,8 +274,10 @@ static void finish(tern_socket *s, int reason)
         s->fd = -1;
     }
     tern__bufq_clear(s->r, &s->wbuf);
-    tern__bufq_clear(s->r, &s->pbuf); /* never to be encrypted now */
-    s->unreported_plain = 0;
+    if (s->layered) {
+        s->layer_ops->ended(s); /* what it holds back never goes out now */
+    }
+    s->layer_plain = 0;
     if (reason < 0) {
         s->err = reason;
         s->pending_error = 1;
@@ -310,24 +313,12 @@ void tern__socket_fail(tern_socket *s, int reason)
 
 static void release(tern_socket *s)
 {
-    if (s->tls_ops != NULL) {
-        s->tls_ops->release(s);
-    }
-    tern__object_unref(s->cfg);
-    free(s->peer_name);
-    if (s->ssl_expected_free != NULL) {
-        s->ssl_expected_free(s->ssl_expected);
-    }
-    if (s->ssl_psk_free != NULL) {
-        s->ssl_psk_free(s->ssl_psk);
-    }
-    if (s->ssl_session_free != NULL) {
-        s->ssl_session_free(s->ssl_session);
+    if (s->layer_ops != NULL) {
+        s->layer_ops->free(s);
     }
     tern__bufq_clear(s->r, &s->rbuf);
     tern__bufq_clear(s->r, &s->wbuf);
-    tern__bufq_clear(s->r, &s->crbuf);
-    tern__bufq_clear(s->r, &s->pbuf);
+    tern__bufq_clear(s->r, &s->inbuf);
     free(s);
 }
 
@@ -357,12 +348,12 @@ static void do_write(tern_socket *s)
         }
         tern__bufq_consume(s->r, &s->wbuf, (size_t)w);
         tern__count(&s->r->counters.bytes_out, (uint64_t)w);
-        if (s->tls_ops != NULL) {
-            s->unreported_cipher += (size_t)w;
+        if (s->layered) {
+            s->unreported_raw += (size_t)w;
             if (s->wbuf.len == 0) {
                 /* every record out: the plaintext they carried is written */
-                s->unreported_written += s->unreported_plain;
-                s->unreported_plain = 0;
+                s->unreported_written += s->layer_plain;
+                s->layer_plain = 0;
             }
         } else {
             s->unreported_written += (size_t)w;
@@ -372,14 +363,14 @@ static void do_write(tern_socket *s)
             arm_timer(s, CLOSE_LINGER_MS); /* progress: the peer reads */
         }
     }
-    if ((s->unreported_written > 0 || s->unreported_cipher > 0) && s->ev != NULL &&
+    if ((s->unreported_written > 0 || s->unreported_raw > 0) && s->ev != NULL &&
         (s->ev->bytes_written != NULL || s->ev->encrypted_bytes_written != NULL)) {
         schedule(s);
     }
-    /* FIN once everything is out; under TLS only after our close_notify (or when closing a
-     * handshake that never completed) */
+    /* FIN once everything is out; layered, only after the layer's own end (TLS: our
+     * close_notify), or when closing a handshake that never completed */
     if (s->wbuf.len == 0 && s->shut_wr_requested && !s->shut_wr_done &&
-        (s->tls_ops == NULL || s->close_notify_sent || s->state == TERN_SOCKET_STATE_CLOSING)) {
+        (!s->layered || s->layer_end || s->state == TERN_SOCKET_STATE_CLOSING)) {
         shutdown(s->fd, SHUT_WR);
         s->shut_wr_done = 1;
     }
@@ -460,16 +451,15 @@ static ssize_t read_into(tern_socket *s, tern__bufq *q, size_t room, size_t *ask
 
 static void do_read(tern_socket *s)
 {
-    tern__bufq *q = s->tls_ops != NULL ? &s->crbuf : &s->rbuf;
+    tern__bufq *q = s->layered ? &s->inbuf : &s->rbuf;
 
     for (int i = 0; i < READS_PER_WAKE; i++) {
         size_t room = (size_t)READV_CHUNKS * TERN__CHUNK_SIZE;
-        if (s->tls_ops != NULL) {
-            if (s->crbuf.len >= TLS_INPUT_CAP ||
-                (s->read_limit > 0 && s->rbuf.len >= s->read_limit)) {
+        if (s->layered) {
+            if (s->inbuf.len >= INPUT_CAP || (s->read_limit > 0 && s->rbuf.len >= s->read_limit)) {
                 break;
             }
-            room = TLS_INPUT_CAP - s->crbuf.len;
+            room = INPUT_CAP - s->inbuf.len;
         } else if (s->state == TERN_SOCKET_STATE_CONNECTED && s->read_limit > 0) {
             if (s->rbuf.len >= s->read_limit) {
                 break;
@@ -493,9 +483,10 @@ static void do_read(tern_socket *s)
                 fail_errno(s, "recv", tern__errno());
                 return;
             }
-            /* end of the peer's stream: orderly for TCP; for TLS only after close_notify */
+            /* end of the peer's stream: orderly for TCP; layered, only after the layer's own
+             * end (TLS: close_notify, tern__socket_end_of_stream) */
             s->peer_eof = 1;
-            if (s->tls_ops == NULL) {
+            if (!s->layered) {
                 s->eof_clean = 1;
             }
             if (s->state == TERN_SOCKET_STATE_CLOSING) {
@@ -519,12 +510,12 @@ static void do_read(tern_socket *s)
             break; /* the kernel had no more */
         }
     }
-    if (s->tls_ops != NULL && s->state == TERN_SOCKET_STATE_CONNECTED) {
-        s->tls_ops->input(s);
+    if (s->layered && s->state == TERN_SOCKET_STATE_CONNECTED) {
+        s->layer_ops->input(s);
         if (s->state == TERN_SOCKET_STATE_UNCONNECTED) {
             return;
         }
-        do_write(s); /* handshake messages, alerts, key updates */
+        do_write(s); /* the layer's own records (TLS: handshake messages, alerts, key updates) */
         return;
     }
     update_watch(s);
@@ -545,9 +536,8 @@ static void connected(tern_socket *s)
     schedule(s);
     touch(s);
     arm_timer(s, s->idle_timeout_ms);
-    if (s->encrypt_on_connect && s->tls_ops != NULL) {
-        s->encrypt_on_connect = 0;
-        s->tls_ops->connected(s); /* starts the client handshake */
+    if (s->layered) {
+        s->layer_ops->connected(s); /* starts the layer (a TLS client handshake) */
         return;
     }
     do_write(s); /* what was written while connecting */
@@ -602,20 +592,8 @@ static void deliver(tern__deferred *d)
             s->ev->connected(s, s->user);
         }
     }
-    if (s->pending_mode_changed && !s->free_requested) {
-        s->pending_mode_changed = 0;
-        if (s->ev != NULL && s->ev->mode_changed != NULL) {
-            s->ev->mode_changed(s, (enum tern_ssl_mode)s->mode, s->user);
-        }
-    }
-    if (s->tls_ops != NULL && s->tls_ops->deliver != NULL && !s->free_requested) {
-        s->tls_ops->deliver(s); /* ssl_errors and what follows from the answer */
-    }
-    if (s->pending_encrypted && !s->free_requested) {
-        s->pending_encrypted = 0;
-        if (s->ev != NULL && s->ev->encrypted != NULL) {
-            s->ev->encrypted(s, s->user);
-        }
+    if (s->layered && !s->free_requested) {
+        s->layer_ops->deliver(s); /* the layer's events (TLS: mode, verification, encrypted) */
     }
     if (s->pending_ready_read && !s->free_requested) {
         s->pending_ready_read = 0;
@@ -623,9 +601,9 @@ static void deliver(tern__deferred *d)
             s->ev->ready_read(s, s->user);
         }
     }
-    if (s->unreported_cipher > 0 && !s->free_requested) {
-        size_t n = s->unreported_cipher;
-        s->unreported_cipher = 0;
+    if (s->unreported_raw > 0 && !s->free_requested) {
+        size_t n = s->unreported_raw;
+        s->unreported_raw = 0;
         if (s->ev != NULL && s->ev->encrypted_bytes_written != NULL) {
             s->ev->encrypted_bytes_written(s, n, s->user);
         }
@@ -670,12 +648,8 @@ static void deliver(tern__deferred *d)
      * our own direction is still open */
     if (s->state == TERN_SOCKET_STATE_CONNECTED && s->peer_eof && s->rbuf.len == 0 &&
         (!s->half_close || !s->eof_clean || (s->shut_wr_done && s->wbuf.len == 0))) {
-        if (!s->eof_clean && s->encrypted) {
-            /* RFC 8446 6.1: a TLS stream ends with close_notify; a bare FIN may be a
-             * truncation attack, so it is not reported as an orderly end */
-            tern__socket_seterr(s, TERN_E_EOF, "TLS: the peer closed without close_notify");
-            finish(s, TERN_E_EOF);
-        } else {
+        /* a layer may see a bare FIN as a truncation (RFC 8446 6.1), not an orderly end */
+        if (s->eof_clean || !s->layered || !s->layer_ops->truncated(s)) {
             tern_socket_close(s);
         }
     }
@@ -711,10 +685,6 @@ int tern__socket_adopt(tern_reactor *r, tern_server *srv, int fd)
     s->state = TERN_SOCKET_STATE_CONNECTED;
     s->read_limit = srv->read_buffer_size;
     s->idle_timeout_ms = srv->idle_timeout_ms;
-    if (srv->cfg != NULL) {
-        s->cfg = (tern__object *)srv->cfg;
-        tern__object_ref(s->cfg);
-    }
     apply_options(s, true);
     attach(s);
     tern__count(&r->counters.accepted, 1);
@@ -930,9 +900,9 @@ static bool numeric_address(const char *host, uint16_t port, struct sockaddr_sto
     return false;
 }
 
-int tern_socket_connect_to_host(tern_socket *s, const char *host, uint16_t port)
+/* A connect, plain or @layered. */
+static int connect_to(tern_socket *s, const char *host, uint16_t port, bool layered)
 {
-    TERN_ASSERT_OWNER(s);
     struct sockaddr_storage ss;
     socklen_t len;
 
@@ -943,19 +913,17 @@ int tern_socket_connect_to_host(tern_socket *s, const char *host, uint16_t port)
         return TERN_EBUSY;
     }
     /* a fresh connection: forget what the previous one left */
-    if (s->tls_ops != NULL && !s->encrypt_on_connect) {
-        s->tls_ops->release(s); /* plain again after a TLS connection */
-        s->tls_ops = NULL;
-        s->mode = TERN_SSL_MODE_UNENCRYPTED;
-        s->encrypted = 0;
-        tern__bufq_clear(s->r, &s->crbuf);
-        tern__bufq_clear(s->r, &s->pbuf);
+    if (s->layered && !layered) {
+        s->layer_ops->reset(s); /* plain again after a layered connection */
     }
+    s->layered = layered;
+    tern__bufq_clear(s->r, &s->inbuf);
     tern__bufq_clear(s->r, &s->rbuf);
     s->err = 0;
     s->errstr[0] = '\0';
     s->peer_eof = s->read_finished_sent = s->shut_wr_requested = s->shut_wr_done = 0;
-    s->eof_clean = s->close_notify_sent = 0;
+    s->eof_clean = s->layer_end = 0;
+    s->deadline_ms = 0;
     s->pending_ready_read = s->pending_connected = s->pending_disconnected = 0;
     s->pending_error = 0;
     s->port = port;
@@ -964,6 +932,7 @@ int tern_socket_connect_to_host(tern_socket *s, const char *host, uint16_t port)
     if (!numeric) {
         int rc = tern__resolve_start(s, host, port);
         if (rc < 0) {
+            s->layered = 0;
             return rc;
         }
     }
@@ -975,6 +944,12 @@ int tern_socket_connect_to_host(tern_socket *s, const char *host, uint16_t port)
         set_state(s, TERN_SOCKET_STATE_HOST_LOOKUP);
     }
     return 0;
+}
+
+int tern_socket_connect_to_host(tern_socket *s, const char *host, uint16_t port)
+{
+    TERN_ASSERT_OWNER(s);
+    return connect_to(s, host, port, false);
 }
 
 int tern_socket_set_connect_timeout(tern_socket *s, uint32_t ms)
@@ -995,36 +970,13 @@ int tern_socket_set_idle_timeout(tern_socket *s, uint32_t ms)
     return 0;
 }
 
-void tern__socket_encrypted(tern_socket *s)
-{
-    s->encrypted = 1;
-    s->hs_deadline_ms = 0;
-    s->pending_encrypted = 1;
-    tern__count(&s->r->counters.handshakes, 1);
-    schedule(s);
-    /* what the application wrote during the handshake goes out now, in order */
-    while (s->pbuf.len > 0 && s->state == TERN_SOCKET_STATE_CONNECTED) {
-        tern_buf v = {s->pbuf.head->data + s->pbuf.head->start,
-                      s->pbuf.head->end - s->pbuf.head->start};
-        if (s->tls_ops->write(s, v.base, v.len) < 0) {
-            return;
-        }
-        s->unreported_plain += v.len;
-        tern__bufq_consume(s->r, &s->pbuf, v.len);
-    }
-    if (s->shut_wr_requested && !s->close_notify_sent && s->state == TERN_SOCKET_STATE_CONNECTED) {
-        s->tls_ops->shutdown(s); /* shutdown_write was asked during the handshake */
-        s->close_notify_sent = 1;
-    }
-}
-
 /* ---- reading ------------------------------------------------------------------------------------ */
 
 static void after_read(tern_socket *s)
 {
-    if (s->tls_ops != NULL && s->state == TERN_SOCKET_STATE_CONNECTED) {
-        /* room again: decrypt what waited, in crbuf or already inside wolfSSL's record */
-        s->tls_ops->input(s);
+    if (s->layered && s->state == TERN_SOCKET_STATE_CONNECTED) {
+        /* room again: the layer goes on with what waited (in inbuf, or inside the layer) */
+        s->layer_ops->input(s);
         if (s->state == TERN_SOCKET_STATE_UNCONNECTED) {
             return;
         }
@@ -1127,10 +1079,10 @@ size_t tern_socket_bytes_available(const tern_socket *s)
 size_t tern_socket_bytes_to_write(const tern_socket *s)
 {
     TERN_ASSERT_OWNER(s);
-    /* plaintext, as QSslSocket::bytesToWrite: waiting for the handshake, or encrypted into
-     * records that are not all sent yet */
-    if (s->tls_ops != NULL || s->encrypt_on_connect) {
-        return s->pbuf.len + s->unreported_plain;
+    /* plaintext, as QSslSocket::bytesToWrite: held back by the layer (its handshake), or
+     * in records that are not all sent yet */
+    if (s->layered) {
+        return s->layer_ops->held(s) + s->layer_plain;
     }
     return s->wbuf.len;
 }
@@ -1162,21 +1114,12 @@ int tern_socket_write(tern_socket *s, const void *data, size_t len)
     if (len == 0) {
         return 0;
     }
-    if (s->mode != TERN_SSL_MODE_UNENCRYPTED || s->encrypt_on_connect) {
-        if (!s->encrypted) {
-            /* queued until `encrypted` (QSslSocket does the same) */
-            if (tern__bufq_append(s->r, &s->pbuf, p, len) < 0) {
-                tern__socket_seterr(s, TERN_ENOMEM, "write: out of memory");
-                finish(s, TERN_ENOMEM);
-                return TERN_ENOMEM;
-            }
-            return 0;
-        }
-        int rc = s->tls_ops->write(s, p, len);
-        if (rc < 0) {
+    if (s->layered) {
+        int rc = s->layer_ops->write(s, p, len); /* held back, or records in wbuf */
+        if (rc <= 0) {
             return rc;
         }
-        s->unreported_plain += len;
+        s->layer_plain += len;
         do_write(s);
         return 0;
     }
@@ -1273,9 +1216,8 @@ int tern_socket_shutdown_write(tern_socket *s)
         return TERN_ENOTCONN;
     }
     s->shut_wr_requested = 1;
-    if (s->tls_ops != NULL && s->encrypted && !s->close_notify_sent) {
-        s->tls_ops->shutdown(s); /* TLS half-close (RFC 8446 6.1): close_notify, then FIN */
-        s->close_notify_sent = 1;
+    if (s->layered && !s->layer_end) {
+        s->layer_ops->shutdown(s); /* the layer's end first (TLS: close_notify), then FIN */
     }
     do_write(s);
     return 0;
@@ -1298,9 +1240,8 @@ int tern_socket_close(tern_socket *s)
     default:
         break;
     }
-    if (s->tls_ops != NULL && s->encrypted && !s->close_notify_sent) {
-        s->tls_ops->shutdown(s); /* close_notify goes out after the queued records */
-        s->close_notify_sent = 1;
+    if (s->layered && !s->layer_end) {
+        s->layer_ops->shutdown(s); /* its end goes out after the queued records */
     }
     set_state(s, TERN_SOCKET_STATE_CLOSING);
     tern__bufq_clear(s->r, &s->rbuf); /* nobody will read it now */
@@ -1475,28 +1416,28 @@ int tern_socket_descriptor(const tern_socket *s)
 
 /* ---- blocking helpers ---------------------------------------------------------------------------- */
 
-enum wait_for { WAIT_CONNECTED, WAIT_ENCRYPTED, WAIT_READY_READ, WAIT_WRITTEN, WAIT_DISCONNECTED };
+enum wait_for { WAIT_CONNECTED, WAIT_READY_READ, WAIT_WRITTEN, WAIT_DISCONNECTED, WAIT_LAYER };
 
 static bool wait_done(const tern_socket *s, enum wait_for what)
 {
     switch (what) {
     case WAIT_CONNECTED:
         return s->state == TERN_SOCKET_STATE_CONNECTED || s->state == TERN_SOCKET_STATE_CLOSING;
-    case WAIT_ENCRYPTED:
-        return s->encrypted && !s->pending_encrypted;
     case WAIT_READY_READ:
         return s->rbuf.len > 0;
     case WAIT_WRITTEN:
-        return s->wbuf.len == 0 && s->pbuf.len == 0 &&
-               (s->mode == TERN_SSL_MODE_UNENCRYPTED || s->encrypted);
+        return s->wbuf.len == 0 && (!s->layered || s->layer_ops->flushed(s));
     case WAIT_DISCONNECTED:
         return s->state == TERN_SOCKET_STATE_UNCONNECTED && !s->pending_disconnected &&
                !s->deferred.queued;
+    case WAIT_LAYER:
+        break;
     }
     return false;
 }
 
-static int wait_for(tern_socket *s, enum wait_for what, uint32_t timeout_ms)
+static int wait_for(tern_socket *s, enum wait_for what, bool (*done)(const tern_socket *s),
+                    uint32_t timeout_ms)
 {
     if (s == NULL) {
         return TERN_EINVAL;
@@ -1506,7 +1447,7 @@ static int wait_for(tern_socket *s, enum wait_for what, uint32_t timeout_ms)
     }
     uint64_t deadline = tern_reactor_now_ms(s->r) + timeout_ms;
     for (;;) {
-        if (wait_done(s, what)) {
+        if (done != NULL ? done(s) : wait_done(s, what)) {
             return 0;
         }
         if (what != WAIT_DISCONNECTED && s->state == TERN_SOCKET_STATE_UNCONNECTED &&
@@ -1525,29 +1466,194 @@ static int wait_for(tern_socket *s, enum wait_for what, uint32_t timeout_ms)
 int tern_socket_wait_for_connected(tern_socket *s, uint32_t timeout_ms)
 {
     TERN_ASSERT_OWNER(s);
-    return wait_for(s, WAIT_CONNECTED, timeout_ms);
-}
-
-int tern_socket_wait_for_encrypted(tern_socket *s, uint32_t timeout_ms)
-{
-    TERN_ASSERT_OWNER(s);
-    return wait_for(s, WAIT_ENCRYPTED, timeout_ms);
+    return wait_for(s, WAIT_CONNECTED, NULL, timeout_ms);
 }
 
 int tern_socket_wait_for_ready_read(tern_socket *s, uint32_t timeout_ms)
 {
     TERN_ASSERT_OWNER(s);
-    return wait_for(s, WAIT_READY_READ, timeout_ms);
+    return wait_for(s, WAIT_READY_READ, NULL, timeout_ms);
 }
 
 int tern_socket_wait_for_bytes_written(tern_socket *s, uint32_t timeout_ms)
 {
     TERN_ASSERT_OWNER(s);
-    return wait_for(s, WAIT_WRITTEN, timeout_ms);
+    return wait_for(s, WAIT_WRITTEN, NULL, timeout_ms);
 }
 
 int tern_socket_wait_for_disconnected(tern_socket *s, uint32_t timeout_ms)
 {
     TERN_ASSERT_OWNER(s);
-    return wait_for(s, WAIT_DISCONNECTED, timeout_ms);
+    return wait_for(s, WAIT_DISCONNECTED, NULL, timeout_ms);
+}
+
+/* ---- the seam (seam.h): what a layer may do with the socket --------------------------------- */
+
+int tern__socket_wait(tern_socket *s, bool (*done)(const tern_socket *s), uint32_t timeout_ms)
+{
+    return wait_for(s, WAIT_LAYER, done, timeout_ms);
+}
+
+int tern__socket_connect_layered(tern_socket *s, const char *host, uint16_t port)
+{
+    return connect_to(s, host, port, true);
+}
+
+void tern__socket_set_layer(tern_socket *s, const tern__layer_ops *ops, void *layer)
+{
+    s->layer_ops = ops;
+    s->layer = layer;
+}
+
+void *tern__socket_layer(const tern_socket *s)
+{
+    return s->layer;
+}
+
+void tern__socket_start_layer(tern_socket *s)
+{
+    s->layered = 1;
+    s->layer_end = 0;
+    s->layer_plain = 0;
+    /* STARTTLS: bytes that came after the plaintext command are the first raw input; rbuf's
+     * chunks move over as they are */
+    if (s->rbuf.len > 0) {
+        if (s->inbuf.len == 0) {
+            s->inbuf = s->rbuf;
+        } else {
+            s->inbuf.tail->next = s->rbuf.head;
+            s->inbuf.tail = s->rbuf.tail;
+            s->inbuf.len += s->rbuf.len;
+        }
+        s->rbuf.head = s->rbuf.tail = NULL;
+        s->rbuf.len = 0;
+    }
+}
+
+bool tern__socket_layered(const tern_socket *s)
+{
+    return s->layered;
+}
+
+const tern__bufq *tern__socket_input(const tern_socket *s)
+{
+    return &s->inbuf;
+}
+
+size_t tern__socket_input_take(tern_socket *s, void *buf, size_t len)
+{
+    size_t n = tern__bufq_peek(&s->inbuf, buf, len);
+    if (n > 0) {
+        tern__bufq_consume(s->r, &s->inbuf, n);
+    }
+    return n;
+}
+
+bool tern__socket_input_ended(const tern_socket *s)
+{
+    return s->peer_eof && s->inbuf.len == 0;
+}
+
+int tern__socket_output(tern_socket *s, const void *data, size_t len)
+{
+    return tern__bufq_append(s->r, &s->wbuf, data, len);
+}
+
+size_t tern__socket_output_len(const tern_socket *s)
+{
+    return s->wbuf.len;
+}
+
+int tern__socket_plain_reserve(tern_socket *s, tern__chunk **c, size_t *room)
+{
+    if (s->state != TERN_SOCKET_STATE_CONNECTED ||
+        (s->read_limit != 0 && s->rbuf.len >= s->read_limit)) {
+        return 0;
+    }
+    *c = tern__bufq_reserve(s->r, &s->rbuf, room);
+    if (*c == NULL) {
+        return TERN_ENOMEM;
+    }
+    if (s->read_limit > 0 && *room > s->read_limit - s->rbuf.len) {
+        *room = s->read_limit - s->rbuf.len;
+    }
+    return 1;
+}
+
+void tern__socket_plain_commit(tern_socket *s, tern__chunk *c, size_t n)
+{
+    tern__bufq_commit(&s->rbuf, c, n);
+    s->pending_ready_read = 1;
+    schedule(s);
+}
+
+void tern__socket_plain_cancel(tern_socket *s, tern__chunk *c)
+{
+    tern__bufq_cancel(s->r, &s->rbuf, c);
+}
+
+void tern__socket_end_of_stream(tern_socket *s)
+{
+    s->peer_eof = 1;
+    s->eof_clean = 1;
+    s->pending_ready_read = 1;
+    schedule(s);
+}
+
+void tern__socket_wrote(tern_socket *s, size_t n)
+{
+    s->layer_plain += n;
+}
+
+void tern__socket_end_queued(tern_socket *s)
+{
+    s->layer_end = 1;
+}
+
+bool tern__socket_write_shut(const tern_socket *s)
+{
+    return s->shut_wr_requested && !s->layer_end;
+}
+
+const tern_socket_events *tern__socket_events(const tern_socket *s)
+{
+    return s->ev;
+}
+
+bool tern__socket_freeing(const tern_socket *s)
+{
+    return s->free_requested;
+}
+
+void tern__socket_set_deadline(tern_socket *s, uint64_t at_ms)
+{
+    s->deadline_ms = at_ms;
+    if (at_ms != 0) {
+        rearm(s);
+    }
+}
+
+uint64_t tern__socket_deadline(const tern_socket *s)
+{
+    return s->deadline_ms;
+}
+
+tern__counters *tern__socket_counters(tern_socket *s)
+{
+    return &s->r->counters;
+}
+
+tern__object *tern__socket_server_config(const tern_socket *s)
+{
+    return s->srv != NULL ? (tern__object *)s->srv->cfg : NULL;
+}
+
+uint16_t tern__socket_port(const tern_socket *s)
+{
+    return s->port;
+}
+
+int tern__socket_submit_lookup(tern_socket *s, tern__worker_job *job)
+{
+    return tern__pool_submit(&s->r->rt->psk, job);
 }

@@ -262,7 +262,7 @@ void tern__groups_client_setup(tern__tls *tls, const tern_ssl_config *cfg)
 const char *tern_socket_session_group(const tern_socket *s)
 {
     TERN_ASSERT_OWNER(s);
-    const tern__tls *tls = s != NULL ? s->tls : NULL;
+    const tern__tls *tls = tern__tls_of(s);
     if (tls == NULL || !tls->handshake_done) {
         return "";
     }

@@ -170,14 +170,13 @@ int tern_ssl_config_set_client_sessions(tern_ssl_config *cfg, size_t capacity,
 
 /* ---- a socket's session ------------------------------------------------------------------------- */
 
-typedef struct offered {
+typedef struct tern__offered {
     size_t len;
     uint8_t data[];
 } offered;
 
-static void offered_free(void *p)
+void tern__offered_free(offered *o)
 {
-    offered *o = p;
     if (o != NULL) {
         explicit_bzero(o->data, o->len);
         free(o);
@@ -187,10 +186,12 @@ static void offered_free(void *p)
 /* "host:port" of a client socket, or "" when it has no name to key on. */
 static const char *peer_key(const tern_socket *s, char *buf, size_t len)
 {
-    if (s->peer_name == NULL || s->port == 0) {
+    const tern__tls *tls = tern__tls_of(s);
+    uint16_t port = tern__socket_port(s);
+    if (tls == NULL || tls->peer_name == NULL || port == 0) {
         return "";
     }
-    snprintf(buf, len, "%s:%u", s->peer_name, (unsigned)s->port);
+    snprintf(buf, len, "%s:%u", tls->peer_name, (unsigned)port);
     return buf;
 }
 
@@ -209,14 +210,13 @@ static bool offer(tern__tls *tls, const uint8_t *data, size_t len)
 
 static int on_ticket(WOLFSSL *ssl, const unsigned char *ticket, int len, void *ctx)
 {
-    tern_socket *s = ctx;
-    tern__tls *tls = s->tls;
+    tern__tls *tls = ctx;
     (void)ssl;
     (void)ticket;
     (void)len;
     if (tls != NULL) {
         tls->ticket_due = true; /* the event fires once wolfSSL has stored the session */
-        tern__socket_schedule(s);
+        tern__socket_schedule(tls->sock);
     }
     return 0;
 }
@@ -226,14 +226,13 @@ void tern__session_setup(tern_socket *s, tern__tls *tls, const tern_ssl_config *
     if (server) {
         return;
     }
-    wolfSSL_set_SessionTicket_cb(tls->ssl, on_ticket, s);
+    wolfSSL_set_SessionTicket_cb(tls->ssl, on_ticket, tls);
     tern__groups_client_setup(tls, cfg);
-    offered *o = s->ssl_session;
+    offered *o = tls->session;
     if (o != NULL) {
         tls->offered_session = offer(tls, o->data, o->len); /* checked when it was set */
-        offered_free(o);
-        s->ssl_session = NULL;
-        s->ssl_session_free = NULL;
+        tern__offered_free(o);
+        tls->session = NULL;
         return;
     }
     struct tern__client_sessions *cs = cfg->client_sessions;
@@ -252,7 +251,7 @@ void tern__session_setup(tern_socket *s, tern__tls *tls, const tern_ssl_config *
 void tern__session_deliver(tern_socket *s, tern__tls *tls)
 {
     tls->ticket_due = false;
-    const tern_ssl_config *cfg = (const tern_ssl_config *)s->cfg;
+    const tern_ssl_config *cfg = tern__tls_config(tls);
     struct tern__client_sessions *cs = cfg != NULL ? cfg->client_sessions : NULL;
     char key[TERN__PEER_KEY];
     const char *peer = peer_key(s, key, sizeof(key));
@@ -264,8 +263,9 @@ void tern__session_deliver(tern_socket *s, tern__tls *tls)
             explicit_bzero(buf, (size_t)n);
         }
     }
-    if (s->ev != NULL && s->ev->new_session_ticket != NULL) {
-        s->ev->new_session_ticket(s, s->user);
+    const tern_socket_events *ev = tern__socket_events(s);
+    if (ev != NULL && ev->new_session_ticket != NULL) {
+        ev->new_session_ticket(s, tern_socket_user(s));
     }
 }
 
@@ -274,7 +274,7 @@ bool tern__session_failed(tern_socket *s, tern__tls *tls)
     if (tls->server || !tls->offered_session) {
         return false;
     }
-    const tern_ssl_config *cfg = (const tern_ssl_config *)s->cfg;
+    const tern_ssl_config *cfg = tern__tls_config(tls);
     struct tern__client_sessions *cs = cfg != NULL ? cfg->client_sessions : NULL;
     char key[TERN__PEER_KEY];
     const char *peer = peer_key(s, key, sizeof(key));
@@ -287,19 +287,19 @@ bool tern__session_failed(tern_socket *s, tern__tls *tls)
 bool tern_socket_session_reused(const tern_socket *s)
 {
     TERN_ASSERT_OWNER(s);
-    const tern__tls *tls = s != NULL ? s->tls : NULL;
-    return tls != NULL && s->tls_ops != NULL && tls->handshake_done &&
+    const tern__tls *tls = tern__tls_of(s);
+    return tls != NULL && tern__socket_layered(s) && tls->handshake_done &&
            wolfSSL_session_reused(tls->ssl) == 1;
 }
 
 ssize_t tern_socket_session_export(tern_socket *s, void *buf, size_t len)
 {
     TERN_ASSERT_OWNER(s);
-    tern__tls *tls = s != NULL ? s->tls : NULL;
+    tern__tls *tls = tern__tls_of(s);
     if (s == NULL || (buf == NULL && len > 0)) {
         return TERN_EINVAL;
     }
-    if (tls == NULL || s->tls_ops == NULL || !tls->handshake_done) {
+    if (tls == NULL || !tern__socket_layered(s) || !tls->handshake_done) {
         return TERN_ENOTCONN;
     }
     WOLFSSL_SESSION *sess = wolfSSL_get1_session(tls->ssl);
@@ -328,7 +328,8 @@ int tern_socket_set_session(tern_socket *s, const void *data, size_t len)
     if (s == NULL || data == NULL || len == 0 || len > MAX_SESSION) {
         return TERN_EINVAL;
     }
-    if (s->tls_ops != NULL && !s->encrypt_on_connect) {
+    tern__tls *tls = tern__tls_of(s);
+    if (tern__tls_started(tls)) {
         return TERN_EBUSY;
     }
     const unsigned char *p = data;
@@ -343,10 +344,11 @@ int tern_socket_set_session(tern_socket *s, const void *data, size_t len)
     }
     o->len = len;
     memcpy(o->data, data, len);
-    if (s->ssl_session_free != NULL) {
-        s->ssl_session_free(s->ssl_session);
+    if ((tls = tern__tls_get(s)) == NULL) {
+        tern__offered_free(o);
+        return TERN_ENOMEM;
     }
-    s->ssl_session = o;
-    s->ssl_session_free = offered_free;
+    tern__offered_free(tls->session);
+    tls->session = o;
     return 0;
 }

@@ -1,14 +1,16 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * TLS on a tern_socket: wolfSSL over memory I/O callbacks. The reactor owns the descriptor
- * and does recv/send (runtime/socket.c); wolfSSL reads records from the socket's `crbuf`
- * and writes records into its `wbuf`. So the runtime knows exactly how many encrypted bytes
- * wait each way, applies backpressure, and never blocks in wolfSSL.
+ * TLS on a tern_socket: the layer of runtime/seam.h, wolfSSL over memory I/O callbacks. The
+ * reactor owns the descriptor and does recv/send (runtime/socket.c); wolfSSL reads records
+ * from the socket's raw input and writes records into its output, through the seam. So the
+ * runtime knows exactly how many encrypted bytes wait each way, applies backpressure, and
+ * never blocks in wolfSSL. The TLS state (tern__tls) is this layer's: the socket holds one
+ * opaque pointer to it.
  *
  * Owner thread only, like the socket. The configuration's contexts are shared read-only.
  *
- * Fatal errors: wolfSSL writes its alert through the send callback into wbuf; the runtime
- * sends it before closing (runtime/socket.c finish), so a refused peer learns why.
+ * Fatal errors: wolfSSL writes its alert through the send callback into the output; the
+ * runtime sends it before closing (runtime/socket.c finish), so a refused peer learns why.
  */
 #include "ssl_internal.h"
 
@@ -23,51 +25,63 @@
 
 static void tls_input(tern_socket *s);
 static int tls_write(tern_socket *s, const void *data, size_t len);
+static size_t tls_held(const tern_socket *s);
+static bool tls_flushed(const tern_socket *s);
 static void tls_shutdown(tern_socket *s);
-static void tls_release(tern_socket *s);
 static void tls_connected(tern_socket *s);
 static void tls_deliver(tern_socket *s);
+static void tls_expired(tern_socket *s);
+static bool tls_truncated(tern_socket *s);
+static void tls_ended(tern_socket *s);
+static void tls_reset(tern_socket *s);
+static void tls_free(tern_socket *s);
 
-static bool tls_expired(tern_socket *s)
-{
-    return tern__psk_expired(s, s->tls);
-}
-
-static const tern__tls_ops tls_ops = {
-    .deliver = tls_deliver,
+static const tern__layer_ops tls_ops = {
     .input = tls_input,
     .write = tls_write,
+    .held = tls_held,
+    .flushed = tls_flushed,
     .shutdown = tls_shutdown,
-    .release = tls_release,
     .connected = tls_connected,
+    .deliver = tls_deliver,
     .expired = tls_expired,
+    .truncated = tls_truncated,
+    .ended = tls_ended,
+    .reset = tls_reset,
+    .free = tls_free,
 };
+
+tern__tls *tern__tls_get(tern_socket *s)
+{
+    tern__tls *tls = tern__tls_of(s);
+    if (tls == NULL && (tls = calloc(1, sizeof(*tls))) != NULL) {
+        tls->sock = s;
+        tern__socket_set_layer(s, &tls_ops, tls);
+    }
+    return tls;
+}
 
 /* ---- memory I/O ---------------------------------------------------------------------------- */
 
+/* The I/O contexts of a connection are its tern__tls (NULL in the fuzz harness). */
 static int io_recv(WOLFSSL *ssl, char *buf, int sz, void *ctx)
 {
-    tern_socket *s = ctx;
-    size_t n = tern__bufq_peek(&s->crbuf, buf, (size_t)sz);
+    tern__tls *tls = ctx;
+    size_t n = tern__socket_input_take(tls->sock, buf, (size_t)sz);
     if (n == 0) {
         return WOLFSSL_CBIO_ERR_WANT_READ; /* the peer's EOF is handled by tls_input */
     }
-    tern__bufq_consume(s->r, &s->crbuf, n);
-    if (s->tls != NULL) {
-        ((tern__tls *)s->tls)->wolf_consumed += n;
-    }
+    tls->wolf_consumed += n;
     return (int)n;
 }
 
 static int io_send(WOLFSSL *ssl, char *buf, int sz, void *ctx)
 {
-    tern_socket *s = ctx;
-    if (tern__bufq_append(s->r, &s->wbuf, buf, (size_t)sz) < 0) {
+    tern__tls *tls = ctx;
+    if (tern__socket_output(tls->sock, buf, (size_t)sz) < 0) {
         return WOLFSSL_CBIO_ERR_GENERAL;
     }
-    if (s->tls != NULL) {
-        ((tern__tls *)s->tls)->sent_any = true;
-    }
+    tls->sent_any = true;
     return sz;
 }
 
@@ -75,8 +89,7 @@ static int io_send(WOLFSSL *ssl, char *buf, int sz, void *ctx)
  * the handshake finish; the application decides in `ssl_errors` (see tls_deliver). */
 static int verify_cb(int preverify, WOLFSSL_X509_STORE_CTX *store)
 {
-    tern_socket *s = store->userCtx; /* wolfSSL_SetCertCbCtx */
-    tern__tls *tls = s != NULL ? s->tls : NULL;
+    tern__tls *tls = store->userCtx; /* wolfSSL_SetCertCbCtx */
 
     if (tls == NULL) {
         return preverify;
@@ -93,7 +106,8 @@ static int verify_cb(int preverify, WOLFSSL_X509_STORE_CTX *store)
         snprintf(tls->verify_error, sizeof(tls->verify_error), "out of memory");
         return 0;
     }
-    if (!tls->must_verify || (s->ev != NULL && s->ev->ssl_errors != NULL)) {
+    const tern_socket_events *ev = tern__socket_events(tls->sock);
+    if (!tls->must_verify || (ev != NULL && ev->ssl_errors != NULL)) {
         return 1; /* QUERY_PEER, or the application decides in ssl_errors */
     }
     if (tern__tls_errors_ignored(tls)) {
@@ -178,11 +192,11 @@ void tern__tls_plain_alert(tern_socket *s, tern__tls *tls, int description)
 {
     /* Only before anything was negotiated may an alert go out in plaintext; once wolfSSL
      * wrote records, alerts are its business. */
-    if (tls->sent_any || s->wbuf.len != 0) {
+    if (tls->sent_any || tern__socket_output_len(s) != 0) {
         return;
     }
     unsigned char alert[7] = {0x15, 0x03, 0x03, 0x00, 0x02, 0x02, (unsigned char)description};
-    (void)tern__bufq_append(s->r, &s->wbuf, alert, sizeof(alert));
+    (void)tern__socket_output(s, alert, sizeof(alert));
 }
 
 /* Appends to @p buf which alert ended the connection: the one the peer sent, else the
@@ -219,14 +233,14 @@ static void alert_note(tern__tls *tls, int wolf_err, int plain, char *buf, size_
 
 static void tls_fail(tern_socket *s, const char *stage, int wolf_err)
 {
-    tern__tls *tls = s->tls;
+    tern__tls *tls = tern__tls_of(s);
     char detail[192];
     int code = tern__ssl_map_error(wolf_err, detail, sizeof(detail));
     int plain = -1;
 
     if (!tls->handshake_done) {
         /* wolfSSL refuses some first flights without a word (an unknown record type) */
-        if (!tls->sent_any && s->wbuf.len == 0) {
+        if (!tls->sent_any && tern__socket_output_len(s) == 0) {
             plain = alert_for(wolf_err);
         }
         tern__tls_plain_alert(s, tls, alert_for(wolf_err));
@@ -246,7 +260,7 @@ static void tls_fail(tern_socket *s, const char *stage, int wolf_err)
         tern__socket_seterr(s, code, "%s: %s", stage, detail);
     }
     if (!tls->handshake_done) {
-        tern__count(&s->r->counters.handshake_failures, 1);
+        tern__count(&tern__socket_counters(s)->handshake_failures, 1);
     }
     tern__socket_fail(s, code);
 }
@@ -255,9 +269,9 @@ static void tls_fail(tern_socket *s, const char *stage, int wolf_err)
 
 static void tls_input(tern_socket *s)
 {
-    tern__tls *tls = s->tls;
+    tern__tls *tls = tern__tls_of(s);
 
-    if (tls == NULL) {
+    if (tls == NULL || tls->ssl == NULL) {
         return;
     }
     if (!tls->handshake_done) {
@@ -268,10 +282,10 @@ static void tls_input(tern_socket *s)
         if (rc != WOLFSSL_SUCCESS) {
             int err = wolfSSL_get_error(tls->ssl, rc);
             if (err == WOLFSSL_ERROR_WANT_READ || err == WOLFSSL_ERROR_WANT_WRITE) {
-                if (s->peer_eof && s->crbuf.len == 0) {
+                if (tern__socket_input_ended(s)) {
                     tern__socket_seterr(s, TERN_E_TLS_HANDSHAKE,
                                         "TLS handshake: the peer closed the connection");
-                    tern__count(&s->r->counters.handshake_failures, 1);
+                    tern__count(&tern__socket_counters(s)->handshake_failures, 1);
                     tern__socket_fail(s, TERN_E_TLS_HANDSHAKE);
                 }
                 return;
@@ -280,10 +294,11 @@ static void tls_input(tern_socket *s)
             return;
         }
         tls->handshake_done = true;
+        tern__counters *counters = tern__socket_counters(s);
         if (wolfSSL_session_reused(tls->ssl)) {
-            tern__count(&s->r->counters.handshakes_resumed, 1);
-        } else if (tls->psk_state == TERN__PSK_STATE_KEY || (!tls->server && s->ssl_psk != NULL)) {
-            tern__count(&s->r->counters.handshakes_psk, 1);
+            tern__count(&counters->handshakes_resumed, 1);
+        } else if (tls->psk_state == TERN__PSK_STATE_KEY || (!tls->server && tls->psk != NULL)) {
+            tern__count(&counters->handshakes_psk, 1);
         }
         if (tls->must_verify && tern_ssl_error_list_count(tls->errors) > 0) {
             /* hold: no `encrypted`, no data either way, until ssl_errors is answered */
@@ -291,8 +306,8 @@ static void tls_input(tern_socket *s)
             tern__socket_schedule(s);
             return;
         }
-        tern__socket_encrypted(s);
-        if (s->state != TERN_SOCKET_STATE_CONNECTED) {
+        tern__tls_encrypted(s, tls);
+        if (tern_socket_state(s) != TERN_SOCKET_STATE_CONNECTED) {
             return;
         }
     }
@@ -300,35 +315,30 @@ static void tls_input(tern_socket *s)
         return;
     }
     /* decrypt while there is room in the read buffer */
-    while (s->state == TERN_SOCKET_STATE_CONNECTED &&
-           (s->read_limit == 0 || s->rbuf.len < s->read_limit)) {
+    for (;;) {
         size_t room;
-        tern__chunk *c = tern__bufq_reserve(s->r, &s->rbuf, &room);
-        if (c == NULL) {
+        tern__chunk *c;
+        int rc = tern__socket_plain_reserve(s, &c, &room);
+        if (rc == 0) {
+            break; /* full (or no longer connected) */
+        }
+        if (rc < 0) {
             tern__socket_seterr(s, TERN_ENOMEM, "TLS read: out of memory");
             tern__socket_fail(s, TERN_ENOMEM);
             return;
         }
-        if (s->read_limit > 0 && room > s->read_limit - s->rbuf.len) {
-            room = s->read_limit - s->rbuf.len;
-        }
         int n = wolfSSL_read(tls->ssl, c->data + c->end, (int)room);
         if (n > 0) {
-            tern__bufq_commit(&s->rbuf, c, (size_t)n);
-            s->pending_ready_read = 1;
-            tern__socket_schedule(s);
+            tern__socket_plain_commit(s, c, (size_t)n);
             continue;
         }
-        tern__bufq_cancel(s->r, &s->rbuf, c);
+        tern__socket_plain_cancel(s, c);
         int err = wolfSSL_get_error(tls->ssl, n);
         if (err == WOLFSSL_ERROR_WANT_READ || err == WOLFSSL_ERROR_WANT_WRITE) {
             break;
         }
         if (err == WOLFSSL_ERROR_ZERO_RETURN) {
-            s->peer_eof = 1; /* close_notify: an orderly end of the peer's stream */
-            s->eof_clean = 1;
-            s->pending_ready_read = 1;
-            tern__socket_schedule(s);
+            tern__socket_end_of_stream(s); /* close_notify: an orderly end of the stream */
             break;
         }
         tls_fail(s, "TLS read", err);
@@ -336,36 +346,29 @@ static void tls_input(tern_socket *s)
     }
 }
 
-static void tls_deliver(tern_socket *s)
-{
-    tern__tls *tls = s->tls;
+/* ---- the layer's events, run by the socket's deliver() ------------------------------------------ */
 
-    if (tls != NULL && tls->psk_event_due) {
-        tern__psk_deliver(s, tls);
-        return;
-    }
-    if (tls != NULL && tls->ticket_due) {
-        tern__session_deliver(s, tls);
-        if (s->free_requested || s->state != TERN_SOCKET_STATE_CONNECTED) {
-            return;
-        }
-    }
-    if (tls == NULL || !tls->verify_pending) {
-        return;
-    }
+/* The socket is still there for more callbacks. */
+static bool live(const tern_socket *s)
+{
+    return !tern__socket_freeing(s) && tern_socket_state(s) == TERN_SOCKET_STATE_CONNECTED;
+}
+
+/* ssl_errors was due: the application answered by ignoring the errors (go on), or not. */
+static void verify_deliver(tern_socket *s, tern__tls *tls, const tern_socket_events *ev,
+                           void *user)
+{
     tls->verify_pending = false;
     const tern_ssl_error_list *errs = tls->errors;
     for (size_t i = 0; i < tern_ssl_error_list_count(errs); i++) {
-        if (s->ev != NULL && s->ev->peer_verify_error != NULL && !s->free_requested &&
-            s->state == TERN_SOCKET_STATE_CONNECTED) {
-            s->ev->peer_verify_error(s, tern_ssl_error_list_at(errs, i), s->user);
+        if (ev != NULL && ev->peer_verify_error != NULL && live(s)) {
+            ev->peer_verify_error(s, tern_ssl_error_list_at(errs, i), user);
         }
     }
-    if (s->ev != NULL && s->ev->ssl_errors != NULL && !s->free_requested &&
-        s->state == TERN_SOCKET_STATE_CONNECTED) {
-        s->ev->ssl_errors(s, errs, s->user);
+    if (ev != NULL && ev->ssl_errors != NULL && live(s)) {
+        ev->ssl_errors(s, errs, user);
     }
-    if (s->free_requested || s->state != TERN_SOCKET_STATE_CONNECTED) {
+    if (!live(s)) {
         return; /* closed or aborted in a callback */
     }
     if (!tern__tls_errors_ignored(tls)) {
@@ -373,18 +376,58 @@ static void tls_deliver(tern_socket *s)
         tern__socket_seterr(s, TERN_E_TLS_VERIFY, "TLS: peer certificate: %s%s",
                             tern_ssl_error_string(e),
                             tern_ssl_error_list_count(errs) > 1 ? " (and more)" : "");
-        tern__count(&s->r->counters.handshake_failures, 1);
+        tern__count(&tern__socket_counters(s)->handshake_failures, 1);
         tern__socket_fail(s, TERN_E_TLS_VERIFY);
         return;
     }
-    tern__socket_encrypted(s);
+    tern__tls_encrypted(s, tls);
     tls_input(s); /* records that waited behind the decision */
     tern__socket_flush(s);
 }
 
-static int tls_write(tern_socket *s, const void *data, size_t len)
+void tern__tls_input(tern_socket *s)
 {
-    tern__tls *tls = s->tls;
+    tls_input(s);
+}
+
+static void tls_deliver(tern_socket *s)
+{
+    tern__tls *tls = tern__tls_of(s);
+    const tern_socket_events *ev = tern__socket_events(s);
+    void *user = tern_socket_user(s);
+
+    if (tls == NULL) {
+        return;
+    }
+    if (tls->mode_due) {
+        tls->mode_due = false;
+        if (ev != NULL && ev->mode_changed != NULL) {
+            ev->mode_changed(s, tern_socket_mode(s), user);
+        }
+    }
+    if (tls->psk_event_due && !tern__socket_freeing(s)) {
+        tern__psk_deliver(s, tls);
+    } else if (!tern__socket_freeing(s)) {
+        if (tls->ticket_due) {
+            tern__session_deliver(s, tls);
+        }
+        if (tls->verify_pending && live(s)) {
+            verify_deliver(s, tls, ev, user);
+        }
+    }
+    if (tls->encrypted_due && !tern__socket_freeing(s)) {
+        tls->encrypted_due = false;
+        if (ev != NULL && ev->encrypted != NULL) {
+            ev->encrypted(s, user);
+        }
+    }
+}
+
+/* ---- the data path, the application's side -------------------------------------------------------- */
+
+/* Plaintext into records in the socket's output. 0 or a code (the socket failed). */
+static int seal(tern_socket *s, tern__tls *tls, const void *data, size_t len)
+{
     const char *p = data;
 
     while (len > 0) {
@@ -393,7 +436,8 @@ static int tls_write(tern_socket *s, const void *data, size_t len)
         if (n <= 0) {
             int err = wolfSSL_get_error(tls->ssl, n);
             tls_fail(s, "TLS write", err);
-            return s->err < 0 ? s->err : TERN_E_TLS_PROTOCOL;
+            int rc = tern_socket_error(s);
+            return rc < 0 ? rc : TERN_E_TLS_PROTOCOL;
         }
         p += n;
         len -= (size_t)n;
@@ -401,24 +445,134 @@ static int tls_write(tern_socket *s, const void *data, size_t len)
     return 0;
 }
 
+static int tls_write(tern_socket *s, const void *data, size_t len)
+{
+    tern__tls *tls = tern__tls_of(s);
+
+    if (!tls->encrypted) {
+        /* queued until `encrypted` (QSslSocket does the same) */
+        if (tern__bufq_append(tern_socket_reactor(s), &tls->held, data, len) < 0) {
+            tern__socket_seterr(s, TERN_ENOMEM, "write: out of memory");
+            tern__socket_fail(s, TERN_ENOMEM);
+            return TERN_ENOMEM;
+        }
+        return 0;
+    }
+    int rc = seal(s, tls, data, len);
+    return rc < 0 ? rc : 1;
+}
+
+static size_t tls_held(const tern_socket *s)
+{
+    const tern__tls *tls = tern__tls_of(s);
+    return tls->held.len;
+}
+
+static bool tls_flushed(const tern_socket *s)
+{
+    const tern__tls *tls = tern__tls_of(s);
+    return tls->held.len == 0 && (tls->ssl == NULL || tls->encrypted);
+}
+
+/* close_notify into the output (we do not wait for theirs). */
+static void send_close_notify(tern_socket *s, tern__tls *tls)
+{
+    if (tls->handshake_done) {
+        (void)wolfSSL_shutdown(tls->ssl);
+    }
+    tern__socket_end_queued(s);
+}
+
 static void tls_shutdown(tern_socket *s)
 {
-    tern__tls *tls = s->tls;
-    if (tls != NULL && tls->handshake_done) {
-        (void)wolfSSL_shutdown(tls->ssl); /* close_notify into wbuf; we do not wait for theirs */
+    tern__tls *tls = tern__tls_of(s);
+    if (tls->encrypted) {
+        send_close_notify(s, tls); /* RFC 8446 6.1: close_notify, then FIN */
+    }
+    /* else: tern__tls_encrypted sends it once the handshake completes */
+}
+
+void tern__tls_encrypted(tern_socket *s, tern__tls *tls)
+{
+    tls->encrypted = true;
+    tls->encrypted_due = true;
+    tern__socket_set_deadline(s, 0);
+    tern__count(&tern__socket_counters(s)->handshakes, 1);
+    tern__socket_schedule(s);
+    /* what the application wrote during the handshake goes out now, in order */
+    tern_reactor *r = tern_socket_reactor(s);
+    while (tls->held.len > 0 && tern_socket_state(s) == TERN_SOCKET_STATE_CONNECTED) {
+        const tern__chunk *c = tls->held.head;
+        size_t n = c->end - c->start;
+        if (seal(s, tls, c->data + c->start, n) < 0) {
+            return;
+        }
+        tern__socket_wrote(s, n);
+        tern__bufq_consume(r, &tls->held, n);
+    }
+    if (tern__socket_write_shut(s) && tern_socket_state(s) == TERN_SOCKET_STATE_CONNECTED) {
+        send_close_notify(s, tls); /* shutdown_write was asked during the handshake */
     }
 }
 
-static void tls_release(tern_socket *s)
+/* ---- deadlines and ends ------------------------------------------------------------------------------ */
+
+static void tls_expired(tern_socket *s)
 {
-    tern__tls *tls = s->tls;
-    if (tls != NULL) {
-        tern__psk_release(s, tls);
-        tern__tls_errors_free(tls);
-        wolfSSL_free(tls->ssl);
-        free(tls);
-        s->tls = NULL;
+    tern__tls *tls = tern__tls_of(s);
+    if (tern__psk_expired(s, tls)) {
+        return; /* the PSK lookup's deadline, with its own message */
     }
+    tern__count(&tern__socket_counters(s)->handshake_failures, 1);
+    tern__socket_seterr(s, TERN_E_TLS_TIMEOUT, "TLS handshake: not done in time");
+    tern__socket_fail(s, TERN_E_TLS_TIMEOUT);
+}
+
+static bool tls_truncated(tern_socket *s)
+{
+    tern__tls *tls = tern__tls_of(s);
+    if (!tls->encrypted) {
+        return false;
+    }
+    /* RFC 8446 6.1: a TLS stream ends with close_notify; a bare FIN may be a truncation
+     * attack, so it is not reported as an orderly end */
+    tern__socket_seterr(s, TERN_E_EOF, "TLS: the peer closed without close_notify");
+    tern__socket_fail(s, TERN_E_EOF);
+    return true;
+}
+
+static void tls_ended(tern_socket *s)
+{
+    tern__tls *tls = tern__tls_of(s);
+    tern__bufq_clear(tern_socket_reactor(s), &tls->held); /* never to be encrypted now */
+}
+
+static void tls_reset(tern_socket *s)
+{
+    tern__tls *tls = tern__tls_of(s);
+    if (tls == NULL) {
+        return;
+    }
+    tern__bufq_clear(tern_socket_reactor(s), &tls->held);
+    if (tls->ssl == NULL) {
+        return; /* no connection since the last reset: what was set for the next one stays
+                 * (tern_socket_ignore_ssl_errors' list) */
+    }
+    tern__psk_release(s, tls);
+    tern__tls_errors_free(tls);
+    wolfSSL_free(tls->ssl);
+    memset(&tls->ssl, 0, sizeof(*tls) - offsetof(tern__tls, ssl));
+}
+
+static void tls_free(tern_socket *s)
+{
+    tern__tls *tls = tern__tls_of(s);
+    tls_reset(s);
+    tern__object_unref(tls->cfg);
+    free(tls->peer_name);
+    tern__client_psk_free(tls->psk);
+    tern__offered_free(tls->session);
+    free(tls);
 }
 
 /* ---- starting ------------------------------------------------------------------------------------ */
@@ -442,7 +596,14 @@ static int check_ip_address(WOLFSSL *ssl, const char *ip)
 
 static int tls_begin(tern_socket *s, bool server)
 {
-    tern_ssl_config *cfg = (tern_ssl_config *)s->cfg;
+    tern__tls *tls = tern__tls_get(s);
+    if (tls == NULL) {
+        return TERN_ENOMEM;
+    }
+    if (tls->cfg == NULL && (tls->cfg = tern__socket_server_config(s)) != NULL) {
+        tern__object_ref(tls->cfg); /* an accepted socket: its server's */
+    }
+    tern_ssl_config *cfg = tern__tls_config(tls);
 
     if (cfg == NULL) {
         tern__socket_seterr(s, TERN_EINVAL, "TLS: the socket has no configuration");
@@ -453,20 +614,14 @@ static int tls_begin(tern_socket *s, bool server)
         return TERN_EINVAL;
     }
     tern__ssl_config_freeze(cfg);
-    tern__tls *tls = calloc(1, sizeof(*tls));
-    if (tls == NULL) {
-        return TERN_ENOMEM;
-    }
-    tls->server = server;
-    tls->ssl = wolfSSL_new(server ? cfg->server_ctx : cfg->client_ctx);
-    if (tls->ssl == NULL) {
+    WOLFSSL *ssl = wolfSSL_new(server ? cfg->server_ctx : cfg->client_ctx);
+    if (ssl == NULL) {
         tern__socket_seterr(s, TERN_ENOMEM, "TLS: the library could not create the connection");
-        free(tls);
         return TERN_ENOMEM;
     }
-    wolfSSL_SetIOReadCtx(tls->ssl, s);
-    wolfSSL_SetIOWriteCtx(tls->ssl, s);
-    wolfSSL_SetCertCbCtx(tls->ssl, s);
+    wolfSSL_SetIOReadCtx(ssl, tls);
+    wolfSSL_SetIOWriteCtx(ssl, tls);
+    wolfSSL_SetCertCbCtx(ssl, tls);
 
     /* verification per role: AUTO is QUERY_PEER on servers, VERIFY_PEER on clients */
     enum tern_verify_mode mode = cfg->verify_mode;
@@ -479,61 +634,47 @@ static int tls_begin(tern_socket *s, bool server)
     } else if (mode == TERN_VERIFY_QUERY_PEER) {
         wmode = server ? WOLFSSL_VERIFY_PEER : WOLFSSL_VERIFY_NONE;
     }
-    wolfSSL_set_verify(tls->ssl, wmode, wmode == WOLFSSL_VERIFY_NONE ? NULL : verify_cb);
+    wolfSSL_set_verify(ssl, wmode, wmode == WOLFSSL_VERIFY_NONE ? NULL : verify_cb);
     tls->must_verify = mode == TERN_VERIFY_VERIFY_PEER;
-    tls->ignore_all = s->ignore_all_ssl_errors;
+    tls->ignore_all = tls->ignore_all_set;
 
-    if (!server && s->peer_name != NULL) {
-        size_t n = strlen(s->peer_name);
+    if (!server && tls->peer_name != NULL) {
+        size_t n = strlen(tls->peer_name);
         /* RFC 6066 section 3: no IP literals in server_name; an address is verified against
          * the certificate's IP addresses (RFC 6125 section 1.7.2), a name against its names */
-        bool ip = is_ip_literal(s->peer_name);
-        if ((!ip && wolfSSL_UseSNI(tls->ssl, WOLFSSL_SNI_HOST_NAME, s->peer_name,
+        bool ip = is_ip_literal(tls->peer_name);
+        if ((!ip && wolfSSL_UseSNI(ssl, WOLFSSL_SNI_HOST_NAME, tls->peer_name,
                                    (unsigned short)n) != WOLFSSL_SUCCESS) ||
             (mode == TERN_VERIFY_VERIFY_PEER &&
-             (ip ? check_ip_address(tls->ssl, s->peer_name)
-                 : wolfSSL_check_domain_name(tls->ssl, s->peer_name)) != WOLFSSL_SUCCESS)) {
+             (ip ? check_ip_address(ssl, tls->peer_name)
+                 : wolfSSL_check_domain_name(ssl, tls->peer_name)) != WOLFSSL_SUCCESS)) {
             tern__socket_seterr(s, TERN_EINVAL, "TLS: the TLS library refused the peer name \"%s\"",
-                                s->peer_name);
-            wolfSSL_free(tls->ssl);
-            free(tls);
+                                tls->peer_name);
+            wolfSSL_free(ssl);
             return TERN_EINVAL;
         }
     }
     if (!server && cfg->ocsp_policy != TERN_OCSP_OFF &&
-        wolfSSL_UseOCSPStapling(tls->ssl, WOLFSSL_CSR_OCSP, 0) != WOLFSSL_SUCCESS) {
+        wolfSSL_UseOCSPStapling(ssl, WOLFSSL_CSR_OCSP, 0) != WOLFSSL_SUCCESS) {
         goto fail;
     }
     if (cfg->alpn != NULL) {
         char list[1024];
         snprintf(list, sizeof(list), "%s", cfg->alpn);
-        if (wolfSSL_UseALPN(tls->ssl, list, (unsigned)strlen(list),
+        if (wolfSSL_UseALPN(ssl, list, (unsigned)strlen(list),
                             WOLFSSL_ALPN_FAILED_ON_MISMATCH) != WOLFSSL_SUCCESS) {
             goto fail;
         }
     }
+    tls->ssl = ssl;
+    tls->server = server;
     tern__psk_setup(s, tls, cfg, server);
     tern__session_setup(s, tls, cfg, server);
-    /* expected errors given before the handshake move in */
-    tls->expected = s->ssl_expected;
-    s->ssl_expected = NULL;
-    s->ssl_expected_free = NULL;
-    s->tls = tls;
-    s->tls_ops = &tls_ops;
-    s->mode = server ? TERN_SSL_MODE_SERVER : TERN_SSL_MODE_CLIENT;
-    s->pending_mode_changed = 1;
+    tern__socket_start_layer(s); /* STARTTLS: unread bytes are the first records */
+    tls->mode_due = true;
     if (cfg->handshake_timeout_ms != 0) {
-        s->hs_deadline_ms = tern_reactor_now_ms(s->r) + cfg->handshake_timeout_ms;
-        tern__socket_rearm(s);
-    }
-    /* STARTTLS: bytes that came after the plaintext command are the first TLS records */
-    while (s->rbuf.len > 0) {
-        tern_buf v;
-        tern_socket_peek_view(s, &v);
-        if (tern__bufq_append(s->r, &s->crbuf, v.base, v.len) < 0) {
-            return TERN_ENOMEM; /* the socket is in TLS mode now: the caller aborts */
-        }
-        tern__bufq_consume(s->r, &s->rbuf, v.len);
+        tern__socket_set_deadline(s, tern_reactor_now_ms(tern_socket_reactor(s)) +
+                                         cfg->handshake_timeout_ms);
     }
     tern__socket_schedule(s);
     tls_input(s);           /* a client's ClientHello; a server's first records, if any */
@@ -541,15 +682,13 @@ static int tls_begin(tern_socket *s, bool server)
     return 0;
 
 fail:
-    wolfSSL_free(tls->ssl);
-    free(tls);
+    wolfSSL_free(ssl);
     return TERN_ENOMEM;
 }
 
 static int start(tern_socket *s, bool server)
 {
-    if (s->state != TERN_SOCKET_STATE_CONNECTED || s->mode != TERN_SSL_MODE_UNENCRYPTED ||
-        s->tls_ops != NULL) {
+    if (tern_socket_state(s) != TERN_SOCKET_STATE_CONNECTED || tern__socket_layered(s)) {
         return TERN_EBUSY;
     }
     return tls_begin(s, server);
@@ -569,7 +708,6 @@ int tern_socket_start_client_encryption(tern_socket *s)
 
 static void tls_connected(tern_socket *s)
 {
-    s->tls_ops = NULL; /* set again by tls_begin */
     int rc = tls_begin(s, false);
     if (rc < 0) {
         tern__socket_seterr(s, rc, "TLS: cannot start the handshake: %s", tern_strerror(rc));
@@ -583,13 +721,17 @@ int tern_socket_set_ssl_config(tern_socket *s, tern_ssl_config *cfg)
     if (s == NULL || cfg == NULL) {
         return TERN_EINVAL;
     }
-    if (s->tls_ops != NULL || s->mode != TERN_SSL_MODE_UNENCRYPTED) {
+    tern__tls *tls = tern__tls_of(s);
+    if (tern__socket_layered(s) || tern__tls_started(tls)) {
         return TERN_EBUSY;
+    }
+    if ((tls = tern__tls_get(s)) == NULL) {
+        return TERN_ENOMEM;
     }
     tern__object_ref(&cfg->base);
     tern__ssl_config_freeze(cfg);
-    tern__object_unref(s->cfg);
-    s->cfg = &cfg->base;
+    tern__object_unref(tls->cfg);
+    tls->cfg = &cfg->base;
     return 0;
 }
 
@@ -597,11 +739,12 @@ int tern_socket_set_peer_verify_name(tern_socket *s, const char *name)
 {
     TERN_ASSERT_OWNER(s);
     char *copy = NULL;
-    if (name != NULL && (copy = strdup(name)) == NULL) {
+    tern__tls *tls = tern__tls_get(s);
+    if (tls == NULL || (name != NULL && (copy = strdup(name)) == NULL)) {
         return TERN_ENOMEM;
     }
-    free(s->peer_name);
-    s->peer_name = copy;
+    free(tls->peer_name);
+    tls->peer_name = copy;
     return 0;
 }
 
@@ -612,32 +755,21 @@ int tern_socket_connect_to_host_encrypted(tern_socket *s, const char *host, uint
     if (s == NULL || host == NULL) {
         return TERN_EINVAL;
     }
-    if (s->cfg == NULL) {
+    tern__tls *tls = tern__tls_of(s);
+    if (tls == NULL || tls->cfg == NULL) {
         tern__socket_seterr(s, TERN_EINVAL, "TLS: the socket has no configuration");
         return TERN_EINVAL;
     }
-    if (s->state != TERN_SOCKET_STATE_UNCONNECTED) {
+    if (tern_socket_state(s) != TERN_SOCKET_STATE_UNCONNECTED) {
         return TERN_EBUSY;
     }
     int rc = tern_socket_set_peer_verify_name(s, peer_name != NULL ? peer_name : host);
     if (rc < 0) {
         return rc;
     }
-    /* a socket reused after a TLS connection starts clean */
-    tls_release(s);
-    s->mode = TERN_SSL_MODE_UNENCRYPTED;
-    s->encrypted = 0;
-    tern__bufq_clear(s->r, &s->crbuf);
-    tern__bufq_clear(s->r, &s->pbuf);
-
-    s->tls_ops = &tls_ops; /* route received bytes to crbuf from the start */
-    s->encrypt_on_connect = 1;
-    rc = tern_socket_connect_to_host(s, host, port);
-    if (rc < 0) {
-        s->tls_ops = NULL;
-        s->encrypt_on_connect = 0;
-    }
-    return rc;
+    tls_reset(s); /* a socket reused after a TLS connection starts clean */
+    /* received bytes are records from the start; tls_connected begins the handshake */
+    return tern__socket_connect_layered(s, host, port);
 }
 
 /* ---- introspection ---------------------------------------------------------------------------- */
@@ -645,19 +777,36 @@ int tern_socket_connect_to_host_encrypted(tern_socket *s, const char *host, uint
 enum tern_ssl_mode tern_socket_mode(const tern_socket *s)
 {
     TERN_ASSERT_OWNER(s);
-    return (enum tern_ssl_mode)s->mode;
+    const tern__tls *tls = tern__tls_of(s);
+    if (tls == NULL || tls->ssl == NULL) {
+        return TERN_SSL_MODE_UNENCRYPTED;
+    }
+    return tls->server ? TERN_SSL_MODE_SERVER : TERN_SSL_MODE_CLIENT;
 }
 
 bool tern_socket_is_encrypted(const tern_socket *s)
 {
     TERN_ASSERT_OWNER(s);
-    return s->encrypted;
+    const tern__tls *tls = tern__tls_of(s);
+    return tls != NULL && tls->encrypted;
+}
+
+static bool encrypted_done(const tern_socket *s)
+{
+    const tern__tls *tls = tern__tls_of(s);
+    return tls != NULL && tls->encrypted && !tls->encrypted_due;
+}
+
+int tern_socket_wait_for_encrypted(tern_socket *s, uint32_t timeout_ms)
+{
+    TERN_ASSERT_OWNER(s);
+    return tern__socket_wait(s, encrypted_done, timeout_ms);
 }
 
 enum tern_ssl_protocol tern_socket_session_protocol(const tern_socket *s)
 {
     TERN_ASSERT_OWNER(s);
-    const tern__tls *tls = s->tls;
+    const tern__tls *tls = tern__tls_of(s);
     if (tls == NULL || !tls->handshake_done) {
         return TERN_SSL_PROTOCOL_UNKNOWN;
     }
@@ -674,7 +823,7 @@ enum tern_ssl_protocol tern_socket_session_protocol(const tern_socket *s)
 const char *tern_socket_session_cipher(const tern_socket *s)
 {
     TERN_ASSERT_OWNER(s);
-    const tern__tls *tls = s->tls;
+    const tern__tls *tls = tern__tls_of(s);
     if (tls == NULL || !tls->handshake_done) {
         return "";
     }
@@ -685,7 +834,7 @@ const char *tern_socket_session_cipher(const tern_socket *s)
 const char *tern_socket_alpn_protocol(const tern_socket *s)
 {
     TERN_ASSERT_OWNER(s);
-    tern__tls *tls = s->tls;
+    tern__tls *tls = tern__tls_of(s);
     char *name = NULL;
     unsigned short len = 0;
 
@@ -703,7 +852,7 @@ const char *tern_socket_alpn_protocol(const tern_socket *s)
 const char *tern_socket_sni_name(const tern_socket *s)
 {
     TERN_ASSERT_OWNER(s);
-    tern__tls *tls = s->tls;
+    tern__tls *tls = tern__tls_of(s);
     if (tls == NULL || !tls->server) {
         return "";
     }
@@ -721,7 +870,7 @@ const char *tern_socket_sni_name(const tern_socket *s)
 int tern_socket_ocsp_stapled(const tern_socket *s, int64_t *produced_at)
 {
     TERN_ASSERT_OWNER(s);
-    tern__tls *tls = s->tls;
+    tern__tls *tls = tern__tls_of(s);
     unsigned char date[64];
     int format = 0;
 
@@ -747,11 +896,11 @@ int tern_socket_ocsp_stapled(const tern_socket *s, int64_t *produced_at)
 size_t tern_socket_encrypted_bytes_available(const tern_socket *s)
 {
     TERN_ASSERT_OWNER(s);
-    return s->crbuf.len;
+    return tern__socket_input(s)->len;
 }
 
 size_t tern_socket_encrypted_bytes_to_write(const tern_socket *s)
 {
     TERN_ASSERT_OWNER(s);
-    return s->tls_ops != NULL ? s->wbuf.len : 0;
+    return tern__socket_layered(s) ? tern__socket_output_len(s) : 0;
 }

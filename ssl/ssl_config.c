@@ -791,9 +791,9 @@ static int on_server_name(WOLFSSL *ssl, int *alert, void *arg)
                 *alert = 80; /* internal_error */
                 return 2;    /* SSL_TLSEXT_ERR_ALERT_FATAL */
             }
-            tern_socket *s = wolfSSL_GetIOReadCtx(ssl);
-            if (s != NULL && s->tls != NULL) {
-                ((tern__tls *)s->tls)->sni_cfg = alt;
+            tern__tls *tls = wolfSSL_GetIOReadCtx(ssl); /* NULL in the fuzz harness */
+            if (tls != NULL) {
+                tls->sni_cfg = alt;
             }
             break;
         }

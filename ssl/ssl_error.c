@@ -258,9 +258,10 @@ void tern__tls_errors_free(tern__tls *tls)
 void tern_socket_ignore_all_ssl_errors(tern_socket *s)
 {
     TERN_ASSERT_OWNER(s);
-    s->ignore_all_ssl_errors = 1;
-    if (s->tls != NULL) {
-        ((tern__tls *)s->tls)->ignore_all = true;
+    tern__tls *tls = tern__tls_get(s);
+    if (tls != NULL) { /* out of memory: nothing ignored, the safe side */
+        tls->ignore_all_set = true;
+        tls->ignore_all = true;
     }
 }
 
@@ -276,38 +277,25 @@ static tern_ssl_error_list *list_copy(const tern_ssl_error_list *from)
     return copy;
 }
 
-static void free_list(void *p)
-{
-    tern_ssl_error_list_free(p);
-}
-
 int tern_socket_ignore_ssl_errors(tern_socket *s, const tern_ssl_error_list *expected)
 {
     TERN_ASSERT_OWNER(s);
-    tern__tls *tls = s->tls;
-    tern_ssl_error_list *copy = list_copy(expected);
+    tern__tls *tls = tern__tls_get(s);
+    tern_ssl_error_list *copy = tls != NULL ? list_copy(expected) : NULL;
 
     if (copy == NULL) {
         return TERN_ENOMEM;
     }
-    if (tls != NULL) {
-        tern_ssl_error_list_free(tls->expected);
-        tls->expected = copy;
-        return 0;
-    }
-    /* before the handshake: kept on the socket until TLS starts (tls_begin moves it in) */
-    if (s->ssl_expected_free != NULL) {
-        s->ssl_expected_free(s->ssl_expected);
-    }
-    s->ssl_expected = copy;
-    s->ssl_expected_free = free_list;
+    /* before the handshake too: the next handshake uses it */
+    tern_ssl_error_list_free(tls->expected);
+    tls->expected = copy;
     return 0;
 }
 
 const tern_ssl_error_list *tern_socket_ssl_handshake_errors(const tern_socket *s)
 {
     TERN_ASSERT_OWNER(s);
-    const tern__tls *tls = s->tls;
+    const tern__tls *tls = tern__tls_of(s);
     return tls != NULL ? tls->errors : NULL;
 }
 
@@ -346,7 +334,7 @@ static void load_peer(tern__tls *tls)
 const tern_certificate *tern_socket_peer_certificate(const tern_socket *s)
 {
     TERN_ASSERT_OWNER(s);
-    tern__tls *tls = s->tls;
+    tern__tls *tls = tern__tls_of(s);
     if (tls == NULL) {
         return NULL;
     }
@@ -357,24 +345,24 @@ const tern_certificate *tern_socket_peer_certificate(const tern_socket *s)
 const tern_certificate *tern_socket_local_certificate(const tern_socket *s)
 {
     TERN_ASSERT_OWNER(s);
-    const tern__tls *tls = s->tls;
-    if (tls == NULL) {
+    const tern__tls *tls = tern__tls_of(s);
+    if (tls == NULL || tls->ssl == NULL) {
         return NULL;
     }
-    const tern_ssl_config *cfg = tls->sni_cfg != NULL ? tls->sni_cfg : (const tern_ssl_config *)s->cfg;
+    const tern_ssl_config *cfg = tls->sni_cfg != NULL ? tls->sni_cfg : tern__tls_config(tls);
     return cfg != NULL ? cfg->local_cert : NULL;
 }
 
 size_t tern_socket_peer_certificate_chain_count(const tern_socket *s)
 {
     TERN_ASSERT_OWNER(s);
-    const tern__tls *tls = s->tls;
+    const tern__tls *tls = tern__tls_of(s);
     return tls != NULL && tls->handshake_done ? tls->nchain : 0;
 }
 
 const tern_certificate *tern_socket_peer_certificate_chain_at(const tern_socket *s, size_t i)
 {
     TERN_ASSERT_OWNER(s);
-    const tern__tls *tls = s->tls;
+    const tern__tls *tls = tern__tls_of(s);
     return tls != NULL && tls->handshake_done && i < tls->nchain ? tls->chain[i] : NULL;
 }

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * ssl/'s private declarations: the only header that includes wolfSSL. Builds on runtime/
- * (runtime/internal.h); nothing in runtime/ includes this.
+ * through its seam (runtime/seam.h: the socket as bytes, states and events); nothing in
+ * runtime/ includes this.
  */
 #ifndef TERN_SSL_INTERNAL_H
 #define TERN_SSL_INTERNAL_H
@@ -9,7 +10,7 @@
 #include <wolfssl/options.h>
 #include <wolfssl/ssl.h>
 
-#include "../runtime/internal.h"
+#include "../runtime/seam.h"
 
 #define TERN__SSL_ERRSTR 256
 #define TERN__PEER_KEY 300 /* "host:port" of a client session */
@@ -54,9 +55,28 @@ struct tern_ssl_config {
     char errstr[TERN__SSL_ERRSTR];
 };
 
-/* Per-connection TLS state (socket->tls). */
+/* A client's PSK (tern_socket_set_psk) and a session to offer (tern_socket_set_session). */
+struct tern__client_psk;
+struct tern__offered;
+
+/* A socket's TLS state: the layer of runtime/seam.h, made when the socket first needs it (a
+ * setter, or the handshake) and freed with the socket. The settings part lives as long as the
+ * socket; the connection part, from `ssl` on, is zeroed when a new connection starts on it
+ * (tern__tls_reset). */
 typedef struct tern__tls {
+    /* settings given to the socket, kept across connections */
+    tern_socket *sock;
+    tern__object *cfg;      /* tern_socket_set_ssl_config, or at the handshake the server's */
+    char *peer_name;        /* a client's SNI + verify name */
+    struct tern__client_psk *psk;  /* a client's PSK, or NULL */
+    struct tern__offered *session; /* a session to offer, taken by the next handshake */
+    bool ignore_all_set;    /* tern_socket_ignore_all_ssl_errors */
+    /* one connection (from here to the end: zeroed by tern__tls_reset) */
     WOLFSSL *ssl;
+    bool encrypted;         /* `encrypted` is due or delivered: records flow both ways */
+    bool encrypted_due;     /* the event is not delivered yet */
+    bool mode_due;          /* mode_changed is not delivered yet */
+    tern__bufq held;        /* plaintext written before `encrypted` */
     bool server;
     bool handshake_done;
     bool verify_failed;
@@ -94,6 +114,31 @@ typedef struct tern__tls {
     bool ticket_due;             /* client: a session ticket arrived, event not yet fired */
     bool offered_session;        /* client: a session was offered in the ClientHello */
 } tern__tls;
+
+/* The socket's TLS state, or NULL. */
+static inline tern__tls *tern__tls_of(const tern_socket *s)
+{
+    return s != NULL ? (tern__tls *)tern__socket_layer(s) : NULL;
+}
+/* The socket's TLS state, made if it has none yet (NULL: out of memory). */
+tern__tls *tern__tls_get(tern_socket *s);
+/* The configuration the socket's handshakes use (NULL: none). */
+static inline tern_ssl_config *tern__tls_config(const tern__tls *tls)
+{
+    return tls != NULL ? (tern_ssl_config *)tls->cfg : NULL;
+}
+/* A TLS connection runs or ran on the socket (setters of the next handshake: TERN_EBUSY). */
+static inline bool tern__tls_started(const tern__tls *tls)
+{
+    return tls != NULL && tls->ssl != NULL;
+}
+/* Runs the handshake / decrypts with what the socket's raw input holds (after a PSK answer). */
+void tern__tls_input(tern_socket *s);
+/* The handshake completed: `encrypted` fired or is due, queued plaintext goes out. */
+void tern__tls_encrypted(tern_socket *s, tern__tls *tls);
+/* Frees the client PSK / the session of tern_socket_set_psk / _set_session. */
+void tern__client_psk_free(struct tern__client_psk *c);
+void tern__offered_free(struct tern__offered *o);
 
 enum tern__psk_reason {
     TERN__PSK_REASON_UNKNOWN,     /* no such identity (or no answer) */

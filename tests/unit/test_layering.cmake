@@ -1,6 +1,8 @@
 # SPDX-License-Identifier: MIT
 # The layering rules of DESIGN.md, checked on the sources (cmake -P, no compiler needed):
 #   - runtime/ includes no wolfSSL header (nor anything of ssl/): nothing points back up;
+#   - ssl/ reaches runtime/ only through its seam (runtime/seam.h), never internal.h or the
+#     socket's fields;
 #   - apps/ use only the public API: <tern/...> and system headers, their own headers, never
 #     runtime/ or ssl/ internals, wolfSSL, libev or Concurrency Kit;
 #   - include/tern/ (the public API) exposes none of the dependencies either.
@@ -62,6 +64,22 @@ foreach(f IN LISTS runtime_files)
       violation("${f}" "${line}" "runtime/ includes a wolfSSL header ${inc}")
     elseif(low MATCHES "ssl_internal" OR low MATCHES "(^[<\"]|/)ssl/")
       violation("${f}" "${line}" "runtime/ includes ssl/ internals ${inc}")
+    endif()
+  endforeach()
+endforeach()
+
+# ---- ssl/: runtime/ only through the seam ----------------------------------------------------
+file(GLOB_RECURSE ssl_files "${root}/ssl/*.c" "${root}/ssl/*.h")
+foreach(f IN LISTS ssl_files)
+  read_includes("${f}" incs)
+  foreach(entry IN LISTS incs)
+    string(REPLACE "|" ";" parts "${entry}")
+    list(GET parts 0 line)
+    list(GET parts 1 inc)
+    if(inc MATCHES "(^[<\"]|/)runtime/" AND NOT inc MATCHES "(^[<\"]|/)runtime/seam\\.h[>\"]$")
+      violation("${f}" "${line}" "ssl/ includes ${inc}; runtime/ is reached through runtime/seam.h")
+    elseif(inc MATCHES "internal\\.h[>\"]$" AND NOT inc MATCHES "ssl_internal\\.h[>\"]$")
+      violation("${f}" "${line}" "ssl/ includes ${inc}; runtime/ is reached through runtime/seam.h")
     endif()
   endforeach()
 endforeach()
