@@ -13,7 +13,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <tern/error.h>
+#include <tern/tern.h>
+
+#include "log.h"
+#include "tls_opts.h"
 
 static const char *program = "tern";
 
@@ -107,4 +110,63 @@ _Noreturn void app_opt_getopt_fail(int c, char *const *argv)
         app_opt_fail("option '%.*s' takes no value", len, arg);
     }
     app_opt_fail("unknown or ambiguous option '%.*s'", len, arg);
+}
+
+bool app_common_option(struct app_common_opts *o, int c, const char *arg,
+                       void (*usage)(FILE *out))
+{
+    switch (c) {
+    case 'l':
+        o->listen = arg;
+        return true;
+    case 't':
+        o->threads = (unsigned)app_opt_uint("--threads", arg, 1, TERN_MAX_REACTORS);
+        return true;
+    case APP_OPT_LOG_LEVEL: {
+        /* In the order of enum app_log_level. */
+        static const char *const levels[] = {"debug", "info", "warn", "error", NULL};
+        app_log_set_level((enum app_log_level)app_opt_choice("--log-level", arg, levels));
+        return true;
+    }
+    case 'h':
+        usage(stdout);
+        exit(0);
+    case 'V':
+        printf("%s %s\n", program, tern_version_string());
+        exit(0);
+    default:
+        return false;
+    }
+}
+
+void app_common_check_listen(const struct app_common_opts *o)
+{
+    char host[256];
+    uint16_t port;
+    int rc = tern_parse_host_port(o->listen, host, sizeof(host), &port);
+
+    if (rc == TERN_ENOBUFS) {
+        app_opt_fail("--listen: host name too long in '%s'", o->listen);
+    }
+    if (rc < 0) {
+        app_opt_fail("--listen: cannot parse '%s' (expected HOST:PORT, [IPV6]:PORT or :PORT)",
+                     o->listen);
+    }
+}
+
+int app_next_option(int argc, char **argv, const char *shortopts, const struct option *longopts,
+                    struct app_common_opts *common, struct app_tls_opts *tls,
+                    void (*usage)(FILE *out))
+{
+    char optstring[64];
+    int c;
+
+    snprintf(optstring, sizeof(optstring), ":%s" APP_COMMON_SHORTOPTS, shortopts);
+    while ((c = getopt_long(argc, argv, optstring, longopts, NULL)) != -1) {
+        if (!app_common_option(common, c, optarg, usage) &&
+            (tls == NULL || !app_tls_option(tls, c, optarg))) {
+            return c;
+        }
+    }
+    return -1;
 }

@@ -8,7 +8,10 @@
 #ifndef TERN_APPS_OPTS_H
 #define TERN_APPS_OPTS_H
 
+#include <getopt.h>
+#include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 
 /** The exit code for bad arguments, files or addresses. */
 #define APP_EXIT_USAGE 2
@@ -50,5 +53,52 @@ unsigned app_opt_choice(const char *opt, const char *arg, const char *const *nam
  * arguments given to getopt_long.
  */
 _Noreturn void app_opt_getopt_fail(int c, char *const *argv);
+
+/*
+ * The options every program has, in one table: -l/--listen HOST:PORT, -t/--threads N,
+ * --log-level LEVEL, -h/--help, -V/--version. A program puts APP_COMMON_LONGOPTS in its
+ * getopt_long table and APP_COMMON_SHORTOPTS in its optstring (after the leading ':'), and
+ * hands every option to `app_common_option` first.
+ */
+enum {
+    APP_OPT_LOG_LEVEL = 200, /* 200..255: the shared long options (common, TLS) */
+};
+#define APP_COMMON_SHORTOPTS "l:t:hV"
+#define APP_COMMON_LONGOPTS                                                                     \
+    {"listen", required_argument, NULL, 'l'}, {"threads", required_argument, NULL, 't'},       \
+        {"log-level", required_argument, NULL, APP_OPT_LOG_LEVEL},                              \
+        {"help", no_argument, NULL, 'h'}, {"version", no_argument, NULL, 'V'}
+
+/** What the common options set; `listen` keeps its default when not given. */
+struct app_common_opts {
+    const char *listen;
+    unsigned threads; /* 0: online CPUs */
+};
+
+/**
+ * Handles option @p c (a getopt_long return) with value @p arg if it is a common one:
+ * --log-level sets the log level, --help prints @p usage on stdout and exits 0, --version
+ * prints "<program> <version>" and exits 0; a bad value is reported with `app_opt_fail`.
+ * @return true if @p c was a common option.
+ */
+bool app_common_option(struct app_common_opts *o, int c, const char *arg,
+                       void (*usage)(FILE *out));
+
+struct app_tls_opts;
+
+/**
+ * getopt_long for a program's table @p longopts (holding APP_COMMON_LONGOPTS, and
+ * APP_TLS_LONGOPTS when @p tls is not NULL) and its own short options @p shortopts: the
+ * common and TLS options are handled on the way (`app_common_option`, `app_tls_option`).
+ * A leading ':' is put before @p shortopts, so getopt_long is quiet and tells a missing value
+ * (':') from an unknown option ('?'): hand those to `app_opt_getopt_fail`.
+ * @return the next option of the program's own, or -1 at the end.
+ */
+int app_next_option(int argc, char **argv, const char *shortopts, const struct option *longopts,
+                    struct app_common_opts *common, struct app_tls_opts *tls,
+                    void (*usage)(FILE *out));
+
+/** Checks --listen's HOST:PORT now, so a typo is reported before anything starts. */
+void app_common_check_listen(const struct app_common_opts *o);
 
 #endif

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "log.h"
 #include "opts.h"
 
 void app_setup_fail(const char *opt, const char *arg, const char *why)
@@ -65,4 +66,51 @@ double app_seconds_since(const struct timespec *t0)
     struct timespec now;
     clock_gettime(CLOCK_MONOTONIC, &now);
     return (double)(now.tv_sec - t0->tv_sec) + (double)(now.tv_nsec - t0->tv_nsec) / 1e9;
+}
+
+const char *app_protocol_name(int protocol)
+{
+    switch (protocol) {
+    case TERN_SSL_PROTOCOL_TLS1_2:
+        return "TLSv1.2";
+    case TERN_SSL_PROTOCOL_TLS1_3:
+        return "TLSv1.3";
+    default:
+        return "unknown";
+    }
+}
+
+int app_listen_and_start(tern_runtime *rt, tern_server *srv, uint32_t idle_timeout_ms,
+                         const char *listen, uint32_t drain_ms, tern_reload_fn on_reload,
+                         void *user, struct timespec *started, char *addr, size_t addr_len)
+{
+    int rc = tern_server_set_idle_timeout(srv, idle_timeout_ms);
+    if (rc < 0) {
+        app_log(APP_LOG_ERROR, "server setup failed", "err=%s", tern_err_name(rc));
+        return 1;
+    }
+    if ((rc = tern_server_listen_address(srv, listen)) < 0) {
+        /* The server's error string names the address ("listen 127.0.0.1:8443: ..."). */
+        const char *why = tern_server_error_string(srv);
+        if (why[0] != '\0') {
+            fprintf(stderr, "%s: %s\n", app_opt_program(), why);
+        } else {
+            fprintf(stderr, "%s: cannot listen on %s: %s\n", app_opt_program(), listen,
+                    tern_strerror(rc));
+        }
+        return APP_EXIT_USAGE;
+    }
+    if ((rc = tern_runtime_stop_on_signals(rt, drain_ms, on_reload, user)) < 0) {
+        app_log(APP_LOG_ERROR, "cannot handle signals", "err=%s", tern_err_name(rc));
+        return 1;
+    }
+    clock_gettime(CLOCK_MONOTONIC, started);
+    if ((rc = tern_runtime_start(rt)) < 0) {
+        const char *why = tern_runtime_error_string(rt);
+        fprintf(stderr, "%s: cannot start: %s\n", app_opt_program(),
+                why[0] != '\0' ? why : tern_strerror(rc));
+        return rc == TERN_EINVAL ? APP_EXIT_USAGE : 1;
+    }
+    app_bound_address(listen, srv, addr, addr_len);
+    return 0;
 }

@@ -42,6 +42,7 @@
 #include <string.h>
 
 #include "common/log.h"
+#include "common/setup.h"
 #include "proxy.h"
 
 struct conn {
@@ -328,8 +329,6 @@ static void device_stream_ended(struct conn *c)
 
 /* ---- backend socket events ----------------------------------------------------------------- */
 
-static const char *protocol_name(int protocol);
-
 /* The PROXY v2 header goes first on the backend connection. @return 0 or a write error. */
 static int send_proxy_header(struct conn *c)
 {
@@ -346,7 +345,7 @@ static int send_proxy_header(struct conn *c)
     }
     size_t n = gw_proxy_v2_header(hdr, sizeof(hdr), (struct sockaddr *)&src,
                                   (struct sockaddr *)&dst,
-                                  protocol_name(tern_socket_session_protocol(c->dev)),
+                                  app_protocol_name(tern_socket_session_protocol(c->dev)),
                                   tern_socket_session_cipher(c->dev), c->ident, c->ident_len);
     if (n == 0) {
         return TERN_ENOBUFS;
@@ -474,18 +473,6 @@ static void start_backend(struct conn *c)
 
 /* ---- device socket events ------------------------------------------------------------------ */
 
-static const char *protocol_name(int protocol)
-{
-    switch (protocol) {
-    case TERN_SSL_PROTOCOL_TLS1_2:
-        return "TLSv1.2";
-    case TERN_SSL_PROTOCOL_TLS1_3:
-        return "TLSv1.3";
-    default:
-        return "unknown";
-    }
-}
-
 /* Takes a slot of the identity's connection limit (once per connection: a retried
  * ClientHello keeps it). @return true to go on. */
 static bool take_identity_slot(struct conn *c, tern_psk_authenticator *a, const char *quoted)
@@ -570,7 +557,7 @@ static void dev_encrypted(tern_socket *s, void *user)
     c->encrypted = true;
     app_log(APP_LOG_DEBUG, "encrypted", "peer=%s reactor=%u protocol=%s cipher=%s", c->peer,
             tern_reactor_index(tern_socket_reactor(s)),
-            protocol_name(tern_socket_session_protocol(s)), tern_socket_session_cipher(s));
+            app_protocol_name(tern_socket_session_protocol(s)), tern_socket_session_cipher(s));
     start_backend(c);
 }
 

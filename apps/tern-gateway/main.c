@@ -28,6 +28,7 @@
 #include "common/log.h"
 #include "common/opts.h"
 #include "common/setup.h"
+#include "common/tls_opts.h"
 #include "forward.h"
 
 #define PROGRAM "tern-gateway"
@@ -41,19 +42,14 @@
 
 struct app {
     /* options */
-    const char *listen;
+    struct app_common_opts common; /* --listen, --threads */
+    struct app_tls_opts tls;       /* --cert, --key, --key-pass-file, --chain, --tls-min, --ciphers */
     const char *psk_file;
     const char *backend;
-    const char *cert;
-    const char *key;
     const char *psk_hint;
-    const char *ciphers;
-    unsigned threads;
     unsigned auth_workers; /* 0: lookups inline on the reactors */
     bool close_removed;    /* after a reload, close connections of removed identities */
     uint32_t watch_s;      /* poll --psk-file for changes every watch_s seconds; 0: off */
-    const char *tls_min_name;
-    enum tern_ssl_protocol tls_min;
     uint32_t handshake_timeout_s;
     uint32_t idle_timeout_s;
     uint32_t drain_ms;
@@ -105,7 +101,10 @@ static void usage(FILE *out)
             "TLS:\n"
             "      --cert FILE            a certificate (PEM) for devices that do not use a\n"
             "                             PSK; needs --key\n"
-            "      --key FILE             its private key (PEM)\n"
+            "      --key FILE             its private key (PEM, RSA or EC; may be encrypted)\n"
+            "      --key-pass-file FILE   the passphrase of an encrypted --key: the file's\n"
+            "                             content, one trailing newline removed\n"
+            "      --chain FILE           intermediate certificates (PEM), sent after --cert\n"
             "      --tls-min VERSION      lowest TLS version accepted: 1.2 (default) or 1.3\n"
             "      --ciphers LIST         the suites to allow, ':'-separated, instead of the\n"
             "                             PSK default (TLS 1.3, ECDHE-PSK, DHE-PSK, then the\n"
@@ -146,15 +145,10 @@ static void usage(FILE *out)
 enum {
     OPT_PSK_FILE = 256,
     OPT_PSK_HINT,
-    OPT_CIPHERS,
     OPT_MAX_PER_IDENTITY,
-    OPT_CERT,
-    OPT_KEY,
-    OPT_TLS_MIN,
     OPT_HANDSHAKE_TIMEOUT,
     OPT_IDLE_TIMEOUT,
     OPT_DRAIN,
-    OPT_LOG_LEVEL,
     OPT_AUTH_WORKERS,
     OPT_PROXY_PROTOCOL,
     OPT_WATCH,
@@ -164,46 +158,31 @@ enum {
 static void parse_args(struct app *app, int argc, char **argv)
 {
     static const struct option longopts[] = {
-        {"listen", required_argument, NULL, 'l'},
+        APP_COMMON_LONGOPTS,
+        APP_TLS_LONGOPTS,
         {"backend", required_argument, NULL, 'b'},
-        {"threads", required_argument, NULL, 't'},
         {"psk-file", required_argument, NULL, OPT_PSK_FILE},
         {"psk-hint", required_argument, NULL, OPT_PSK_HINT},
-        {"ciphers", required_argument, NULL, OPT_CIPHERS},
         {"max-conn-per-identity", required_argument, NULL, OPT_MAX_PER_IDENTITY},
-        {"cert", required_argument, NULL, OPT_CERT},
-        {"key", required_argument, NULL, OPT_KEY},
-        {"tls-min", required_argument, NULL, OPT_TLS_MIN},
         {"handshake-timeout", required_argument, NULL, OPT_HANDSHAKE_TIMEOUT},
         {"idle-timeout", required_argument, NULL, OPT_IDLE_TIMEOUT},
         {"drain", required_argument, NULL, OPT_DRAIN},
-        {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
         {"auth-workers", required_argument, NULL, OPT_AUTH_WORKERS},
         {"watch", required_argument, NULL, OPT_WATCH},
         {"close-removed", no_argument, NULL, OPT_CLOSE_REMOVED},
         {"proxy-protocol", required_argument, NULL, OPT_PROXY_PROTOCOL},
-        {"help", no_argument, NULL, 'h'},
-        {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
     };
     int c;
 
-    while ((c = getopt_long(argc, argv, ":l:b:t:hV", longopts, NULL)) != -1) {
+    while ((c = app_next_option(argc, argv, "b:", longopts, &app->common, &app->tls, usage)) !=
+           -1) {
         switch (c) {
-        case 'l':
-            app->listen = optarg;
-            break;
         case 'b':
             app->backend = optarg;
             break;
-        case 't':
-            app->threads = (unsigned)app_opt_uint("--threads", optarg, 1, TERN_MAX_REACTORS);
-            break;
         case OPT_PSK_FILE:
             app->psk_file = optarg;
-            break;
-        case OPT_CIPHERS:
-            app->ciphers = optarg;
             break;
         case OPT_PSK_HINT:
             if (strlen(optarg) > 128) {
@@ -231,20 +210,6 @@ static void parse_args(struct app *app, int argc, char **argv)
             app->gw->proxy_v2 = true;
             break;
         }
-        case OPT_CERT:
-            app->cert = optarg;
-            break;
-        case OPT_KEY:
-            app->key = optarg;
-            break;
-        case OPT_TLS_MIN: {
-            static const char *const versions[] = {"1.2", "1.3", NULL};
-            static const enum tern_ssl_protocol protocols[] = {TERN_SSL_PROTOCOL_TLS1_2,
-                                                               TERN_SSL_PROTOCOL_TLS1_3};
-            app->tls_min = protocols[app_opt_choice("--tls-min", optarg, versions)];
-            app->tls_min_name = optarg;
-            break;
-        }
         case OPT_HANDSHAKE_TIMEOUT:
             app->handshake_timeout_s =
                 (uint32_t)app_opt_uint("--handshake-timeout", optarg, 0, 3600);
@@ -255,17 +220,6 @@ static void parse_args(struct app *app, int argc, char **argv)
         case OPT_DRAIN:
             app->drain_ms = (uint32_t)app_opt_uint("--drain", optarg, 0, 3600u * 1000);
             break;
-        case OPT_LOG_LEVEL: {
-            static const char *const levels[] = {"debug", "info", "warn", "error", NULL};
-            app_log_set_level((enum app_log_level)app_opt_choice("--log-level", optarg, levels));
-            break;
-        }
-        case 'h':
-            usage(stdout);
-            exit(0);
-        case 'V':
-            printf(PROGRAM " %s\n", tern_version_string());
-            exit(0);
         default:
             app_opt_getopt_fail(c, argv);
         }
@@ -279,19 +233,10 @@ static void parse_args(struct app *app, int argc, char **argv)
     if (app->backend == NULL) {
         app_opt_fail("--backend is required (HOST:PORT to forward connections to)");
     }
-    if ((app->cert == NULL) != (app->key == NULL)) {
-        app_opt_fail(app->cert == NULL ? "--key needs --cert" : "--cert needs --key");
-    }
-
-    char host[256];
-    uint16_t port;
-    int rc = tern_parse_host_port(app->listen, host, sizeof(host), &port);
-    if (rc < 0) {
-        app_opt_fail("--listen: cannot parse '%s' (expected HOST:PORT, [IPV6]:PORT or :PORT)",
-                     app->listen);
-    }
+    app_tls_check(&app->tls);
+    app_common_check_listen(&app->common);
     struct gw_config *gw = app->gw;
-    rc = tern_parse_host_port(app->backend, gw->backend_host, sizeof(gw->backend_host),
+    int rc = tern_parse_host_port(app->backend, gw->backend_host, sizeof(gw->backend_host),
                               &gw->backend_port);
     if (rc < 0 || gw->backend_host[0] == '\0' || gw->backend_port == 0) {
         app_opt_fail("--backend: cannot parse '%s' (expected HOST:PORT or [IPV6]:PORT with a "
@@ -413,35 +358,16 @@ static void build_ssl_config(struct app *app)
 {
     int rc;
 
-    app->ssl = tern_ssl_config_new();
-    if (app->ssl == NULL) {
-        fprintf(stderr, PROGRAM ": out of memory\n");
-        exit(EXIT_FAILURE_RUNTIME);
-    }
-    if ((rc = tern_ssl_config_set_protocol_range(app->ssl, app->tls_min,
-                                                 TERN_SSL_PROTOCOL_TLS1_3)) < 0) {
-        app_config_fail(app->ssl, "--tls-min", app->tls_min_name ? app->tls_min_name : "1.2", rc);
-    }
+    app->ssl = app_tls_config_new(&app->tls);
     /* The certificate first: enable_psk adds the certificate suites only when there is one. */
-    if (app->cert != NULL) {
-        rc = tern_ssl_config_set_local_certificate_file(app->ssl, app->cert, TERN_ENCODING_PEM);
-        if (rc < 0) {
-            app_config_fail(app->ssl, "--cert", app->cert, rc);
-        }
-        rc = tern_ssl_config_set_private_key_file(app->ssl, app->key, TERN_ENCODING_PEM, NULL);
-        if (rc < 0) {
-            app_config_fail(app->ssl, "--key", app->key, rc);
-        }
-    }
+    app_tls_load_credentials(app->ssl, &app->tls);
     if ((rc = tern_ssl_config_enable_psk(app->ssl, app->psk_hint)) < 0) {
         const char *why = tern_ssl_config_error_string(app->ssl);
         fprintf(stderr, PROGRAM ": cannot enable PSK: %s\n",
                 why[0] != '\0' ? why : tern_strerror(rc));
         exit(rc == TERN_E_UNSUPPORTED ? EXIT_FAILURE_RUNTIME : APP_EXIT_USAGE);
     }
-    if (app->ciphers != NULL && (rc = tern_ssl_config_set_ciphers(app->ssl, app->ciphers)) < 0) {
-        app_config_fail(app->ssl, "--ciphers", app->ciphers, rc);
-    }
+    app_tls_apply_ciphers(app->ssl, &app->tls);
     if (app->auth_workers > 0 &&
         (rc = tern_ssl_config_set_psk_lookup(app->ssl, tern_psk_store_lookup_fn,
                                              app->gw->store)) < 0) {
@@ -496,8 +422,7 @@ static void on_usr1(tern_runtime *rt, void *user)
 int main(int argc, char **argv)
 {
     struct app app = {
-        .listen = DEFAULT_LISTEN,
-        .tls_min = TERN_SSL_PROTOCOL_TLS1_2,
+        .common = {.listen = DEFAULT_LISTEN},
         .handshake_timeout_s = DEFAULT_HANDSHAKE_TIMEOUT_S,
         .drain_ms = DEFAULT_DRAIN_MS,
         .watch_s = DEFAULT_WATCH_S,
@@ -517,17 +442,23 @@ int main(int argc, char **argv)
     }
     app.gw->backend_connect_timeout_ms = BACKEND_CONNECT_TIMEOUT_MS;
     app.gw->buffer_size = BUFFER_SIZE;
+    app_tls_opts_init(&app.tls);
     parse_args(&app, argc, argv);
     load_identities(&app); /* exits 2 with "FILE:LINE: reason" on a bad file */
     build_ssl_config(&app);
     signal(SIGPIPE, SIG_IGN);
 
     tern_runtime_options_init(&ro);
-    ro.reactors = app.threads;
+    ro.reactors = app.common.threads;
     ro.psk_workers = app.auth_workers;
     app.rt = tern_runtime_new(&ro);
     if (app.rt == NULL) {
         app_log_msg(APP_LOG_ERROR, "out of memory");
+        goto out;
+    }
+    /* SIGUSR1 logs the counters (the signals are taken over when the server listens) */
+    if ((rc = tern_runtime_on_usr1(app.rt, on_usr1, &app)) < 0) {
+        app_log(APP_LOG_ERROR, "cannot handle signals", "err=%s", tern_err_name(rc));
         goto out;
     }
     tern_server *srv = tern_server_new(app.rt, app.ssl, gw_incoming, app.gw);
@@ -535,36 +466,14 @@ int main(int argc, char **argv)
         app_log_msg(APP_LOG_ERROR, "out of memory");
         goto out;
     }
-    if ((rc = tern_server_set_idle_timeout(srv, app.idle_timeout_s * 1000u)) < 0) {
-        app_log(APP_LOG_ERROR, "server setup failed", "err=%s", tern_err_name(rc));
-        goto out;
-    }
-    if ((rc = tern_server_listen_address(srv, app.listen)) < 0) {
-        const char *why = tern_server_error_string(srv);
-        if (why[0] != '\0') {
-            fprintf(stderr, PROGRAM ": %s\n", why);
-        } else {
-            fprintf(stderr, PROGRAM ": cannot listen on %s: %s\n", app.listen, tern_strerror(rc));
-        }
-        exit_code = APP_EXIT_USAGE;
-        goto out;
-    }
-    if ((rc = tern_runtime_stop_on_signals(app.rt, app.drain_ms, on_reload, &app)) < 0 ||
-        (rc = tern_runtime_on_usr1(app.rt, on_usr1, &app)) < 0) {
-        app_log(APP_LOG_ERROR, "cannot handle signals", "err=%s", tern_err_name(rc));
-        goto out;
-    }
-    clock_gettime(CLOCK_MONOTONIC, &app.started);
-    if ((rc = tern_runtime_start(app.rt)) < 0) {
-        const char *why = tern_runtime_error_string(app.rt);
-        fprintf(stderr, PROGRAM ": cannot start: %s\n", why[0] != '\0' ? why : tern_strerror(rc));
-        exit_code = rc == TERN_EINVAL ? APP_EXIT_USAGE : EXIT_FAILURE_RUNTIME;
-        goto out;
-    }
-
     char addr[300];
+    exit_code = app_listen_and_start(app.rt, srv, app.idle_timeout_s * 1000u, app.common.listen,
+                                     app.drain_ms, on_reload, &app, &app.started, addr,
+                                     sizeof(addr));
+    if (exit_code != 0) {
+        goto out;
+    }
     char hint[160];
-    app_bound_address(app.listen, srv, addr, sizeof(addr));
     app_log(APP_LOG_INFO, "listening",
             "addr=%s backend=%s threads=%u auth_workers=%u proxy_protocol=%s tls_min=%s "
             "cert=%s psk_hint=%s identities=%zu max_conn_per_identity=%u "
@@ -572,7 +481,7 @@ int main(int argc, char **argv)
             "version=%s",
             addr, app.backend, tern_runtime_reactor_count(app.rt), app.auth_workers,
             app.gw->proxy_v2 ? "v2" : "off",
-            app.tls_min_name ? app.tls_min_name : "1.2", app.cert ? "on" : "off",
+            app.tls.tls_min_name ? app.tls.tls_min_name : "1.2", app.tls.cert ? "on" : "off",
             app_log_quote(hint, sizeof(hint), app.psk_hint ? app.psk_hint : ""),
             tern_psk_store_count(app.gw->store), app.gw->max_conn_per_identity,
             (unsigned)app.handshake_timeout_s, (unsigned)app.idle_timeout_s,

@@ -1,0 +1,79 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The TLS options tern's servers share (tern-echo, tern-gateway), in one table, and the one
+ * way they become a tern_ssl_config: the certificate, its chain, the private key and its
+ * passphrase file through the library's loaders, every failure one line naming the option
+ * and the file, exit code 2:
+ *
+ *   tern-echo: --key key.pem: the key is encrypted: give its passphrase with --key-pass-file
+ */
+#ifndef TERN_APPS_TLS_OPTS_H
+#define TERN_APPS_TLS_OPTS_H
+
+#include <stdbool.h>
+
+#include <tern/tern.h>
+
+#include "opts.h"
+
+enum {
+    APP_OPT_CERT = 210,
+    APP_OPT_KEY,
+    APP_OPT_KEY_PASS_FILE,
+    APP_OPT_CHAIN,
+    APP_OPT_TLS_MIN,
+    APP_OPT_CIPHERS,
+};
+
+/** getopt_long entries: --cert, --key, --key-pass-file, --chain, --tls-min, --ciphers. */
+#define APP_TLS_LONGOPTS                                                                        \
+    {"cert", required_argument, NULL, APP_OPT_CERT},                                           \
+        {"key", required_argument, NULL, APP_OPT_KEY},                                          \
+        {"key-pass-file", required_argument, NULL, APP_OPT_KEY_PASS_FILE},                      \
+        {"chain", required_argument, NULL, APP_OPT_CHAIN},                                      \
+        {"tls-min", required_argument, NULL, APP_OPT_TLS_MIN},                                  \
+        {"ciphers", required_argument, NULL, APP_OPT_CIPHERS}
+
+/** The TLS options as given (NULL: not given). */
+struct app_tls_opts {
+    const char *cert;
+    const char *key;
+    const char *key_pass_file;
+    const char *chain;
+    const char *ciphers;
+    const char *tls_min_name;      /* as given, for the log */
+    enum tern_ssl_protocol tls_min; /* TLS 1.2 unless --tls-min says otherwise */
+};
+
+/** Fills @p o with "nothing given" (lowest version TLS 1.2). */
+void app_tls_opts_init(struct app_tls_opts *o);
+
+/** Handles option @p c with value @p arg if it is a TLS one. @return true if it was. */
+bool app_tls_option(struct app_tls_opts *o, int c, const char *arg);
+
+/**
+ * Checks that the options go together (before any file is read): --cert and --key each need
+ * the other, --key-pass-file needs --key, --chain needs --cert. Reports with `app_opt_fail`.
+ */
+void app_tls_check(const struct app_tls_opts *o);
+
+/**
+ * A new configuration with --tls-min applied (the range up to TLS 1.3); out of memory is
+ * reported and exit code 1, a refused range is reported and exit code 2.
+ */
+tern_ssl_config *app_tls_config_new(const struct app_tls_opts *o);
+
+/** Applies --tls-min (the range up to TLS 1.3) to @p cfg; reports a refusal and exits. */
+void app_tls_apply_protocol(tern_ssl_config *cfg, const struct app_tls_opts *o);
+
+/** Applies --ciphers, if given, to @p cfg; reports a refusal and exits. */
+void app_tls_apply_ciphers(tern_ssl_config *cfg, const struct app_tls_opts *o);
+
+/**
+ * Loads --cert, --chain (appended after it), then --key, decrypted with --key-pass-file's
+ * passphrase, into @p cfg; each problem is reported against its own option, then exit 2.
+ * Nothing happens without --cert.
+ */
+void app_tls_load_credentials(tern_ssl_config *cfg, const struct app_tls_opts *o);
+
+#endif

@@ -1,0 +1,63 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * tern-echo's state, shared by main.c (the server) and options.c (the command line and the
+ * TLS configuration built from it). Set up on the main thread before the runtime starts;
+ * read-only afterwards, except the stats reporter's fields (reactor 0).
+ */
+#ifndef TERN_ECHO_H
+#define TERN_ECHO_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <time.h>
+
+#include <tern/tern.h>
+
+#include "common/opts.h"
+#include "common/tls_opts.h"
+
+#define PROGRAM "tern-echo"
+#define DEFAULT_LISTEN "127.0.0.1:8443"
+#define DEFAULT_DRAIN_MS 5000u
+#define EXIT_FAILURE_RUNTIME 1
+
+struct app {
+    /* options */
+    struct app_common_opts common; /* --listen, --threads */
+    struct app_tls_opts tls;       /* --cert, --key, --key-pass-file, --chain, --tls-min, --ciphers */
+    bool reuseport;
+    enum tern_balance_policy balance;
+    unsigned max_connections;
+    uint32_t idle_timeout_ms;
+    uint32_t drain_ms;
+    uint32_t stats_interval_s;
+    /* TLS options of tern-echo's own (NULL / false: not given) */
+    const char *client_ca;
+    const char *alpn;
+    const char *ocsp_response;
+    const char *ocsp_issuer;
+    const char *ticket_keys_file;  /* shared ticket keys; else tern's own, rotated */
+    uint32_t ticket_lifetime_s;
+    unsigned session_tickets;      /* TLS 1.3 tickets per handshake */
+    tern_ticket_keys *tickets;
+    bool verify_client;
+    bool starttls;
+    bool plain;
+    /* state */
+    tern_ssl_config *ssl; /* NULL with --plain */
+    tern_runtime *rt;
+    tern_actor *stats_actor;
+    tern_timer *stats_timer; /* reactor 0 only */
+    struct timespec started;
+};
+
+/** The --balance names, indexed by tern_balance_policy. */
+extern const char *const echo_balance_names[];
+
+/** Parses the command line into @p app; a bad argument is one line and exit 2. */
+void echo_parse_args(struct app *app, int argc, char **argv);
+
+/** Builds app->ssl from the options, or exits with one line saying what is wrong. */
+void echo_build_ssl_config(struct app *app);
+
+#endif
