@@ -236,6 +236,25 @@ TERN_API int tern_ssl_config_set_ocsp_response(tern_ssl_config *cfg, const void 
  */
 TERN_API int tern_ssl_config_enable_psk(tern_ssl_config *cfg, const char *hint);
 
+/** TLS 1.3 PSK key exchange modes (RFC 8446 4.2.9). */
+enum tern_psk_modes {
+    TERN_PSK_MODES_ANY,    /**< psk_dhe_ke and psk_ke (default); a server picks psk_dhe_ke
+                            *   when the client offers both */
+    TERN_PSK_MODES_DHE_KE, /**< psk_dhe_ke only: an (EC)DHE exchange with the PSK (forward
+                            *   secrecy) */
+    TERN_PSK_MODES_KE,     /**< psk_ke only: the PSK alone, no key share in the handshake
+                            *   (no forward secrecy; the cheapest handshake) */
+};
+
+/**
+ * The TLS 1.3 PSK key exchange modes @p cfg offers (clients: the psk_key_exchange_modes
+ * extension) and accepts (servers). A server that accepts only one mode refuses a client
+ * offering only the other. No effect on TLS 1.2.
+ * @return 0; TERN_EINVAL (not a mode); TERN_E_UNSUPPORTED (no TLS 1.3 PSK in this build);
+ *         TERN_EBUSY (frozen). @thread setup
+ */
+TERN_API int tern_ssl_config_set_psk_modes(tern_ssl_config *cfg, enum tern_psk_modes modes);
+
 /** What a client does about the server's certificate status (OCSP stapling). */
 enum tern_ocsp_policy {
     TERN_OCSP_OFF,     /**< do not ask (default) */
