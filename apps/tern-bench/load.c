@@ -28,6 +28,9 @@
  * it; TERN_E_TLS_PROTOCOL there is the wolfSSL 5.7.x client that cannot fall back when a
  * TLS 1.2 server refuses the session (session.h): counted as `resume_refused`.
  *
+ * Plain (--plain): TCP without TLS; `connected` stands for `encrypted`, so a handshake-mode
+ * operation is connect (+ request) + close, and echo and throughput run on plaintext.
+ *
  * Measuring. An operation counts when it started at or after the warm-up ended; operations
  * cut by the end of the run count as neither success nor error. With --count each worker
  * launches its share of the measured operations, then finishes once they ended (each is
@@ -430,15 +433,36 @@ static void fill(struct bench_worker *w, struct bench_conn *c)
 
 static void op_done(struct bench_worker *w, struct bench_conn *c, uint64_t now);
 
-static void conn_encrypted(tern_socket *s, void *user)
+/* The connection is ready for its operation: TLS after `encrypted`, --plain after
+ * `connected` (nothing negotiated: the "handshake" is the TCP connect). */
+static void conn_ready(tern_socket *s, struct bench_conn *c);
+
+static void conn_connected(tern_socket *s, void *user)
 {
     struct bench_conn *c = user;
+
+    if (c->w->b->cfg->plain) {
+        conn_ready(s, c);
+    }
+}
+
+static void conn_encrypted(tern_socket *s, void *user)
+{
+    conn_ready(s, user);
+}
+
+static void conn_ready(tern_socket *s, struct bench_conn *c)
+{
     struct bench_worker *w = c->w;
     const struct bench_config *cfg = w->b->cfg;
     uint64_t now = bench_now_us();
 
     c->handshaken = true;
-    if (c->type == BENCH_TYPE_PSK && tern_socket_peer_certificate(s) != NULL) {
+    if (cfg->plain) {
+        if (w->negotiated.protocol[0] == '\0') {
+            snprintf(w->negotiated.protocol, sizeof(w->negotiated.protocol), "none");
+        }
+    } else if (c->type == BENCH_TYPE_PSK && tern_socket_peer_certificate(s) != NULL) {
         /* the server chose a certificate handshake: not what was asked to be measured */
         record_error(w, c, BENCH_ERR_PSK_NOT_USED, "PSK offered, certificate handshake made");
         op_end(w, c);
@@ -447,7 +471,7 @@ static void conn_encrypted(tern_socket *s, void *user)
         pump(w);
         return;
     }
-    if (w->negotiated.protocol[0] == '\0') {
+    if (!cfg->plain && w->negotiated.protocol[0] == '\0') {
         struct bench_negotiated *n = &w->negotiated;
         int p = tern_socket_session_protocol(s);
         const char *v = p == TERN_SSL_PROTOCOL_TLS1_3   ? "TLS 1.3"
@@ -555,6 +579,12 @@ static void conn_new_session_ticket(tern_socket *s, void *user)
     struct bench_conn *c = user;
     struct bench_worker *w = c->w;
 
+    if (c->type == BENCH_TYPE_RESUME &&
+        tern_socket_session_protocol(s) == TERN_SSL_PROTOCOL_TLS1_2) {
+        /* --resume session-id wants none of these, --resume ticket needs them */
+        w->live.tls12_tickets++;
+        w->final.tls12_tickets++;
+    }
     if (c->closing || !c->has_slot || !c->handshaken) {
         return;
     }
@@ -612,6 +642,7 @@ static void conn_disconnected(tern_socket *s, int reason, void *user)
 }
 
 static const tern_socket_events conn_events = {
+    .connected = conn_connected,
     .encrypted = conn_encrypted,
     .ready_read = conn_ready_read,
     .bytes_written = conn_bytes_written,
@@ -661,7 +692,7 @@ static bool open_conn(struct bench_worker *w, uint64_t start_us, bool op)
         w->source_next = (w->source_next + 1) % cfg->nsources;
     }
     tern_ssl_config *ssl = c->type == BENCH_TYPE_PSK ? cfg->psk_cfg : cfg->full_cfg;
-    if (rc == 0) {
+    if (rc == 0 && !cfg->plain) {
         rc = tern_socket_set_ssl_config(c->s, ssl);
     }
     if (rc == 0 && c->type == BENCH_TYPE_PSK) {
@@ -676,7 +707,9 @@ static bool open_conn(struct bench_worker *w, uint64_t start_us, bool op)
         rc = offer_session(w, c);
     }
     if (rc == 0) {
-        rc = tern_socket_connect_to_host_encrypted(c->s, cfg->host, cfg->port, cfg->sni);
+        rc = cfg->plain ? tern_socket_connect_to_host(c->s, cfg->host, cfg->port)
+                        : tern_socket_connect_to_host_encrypted(c->s, cfg->host, cfg->port,
+                                                                cfg->sni);
     }
     if (rc < 0) {
         char text[200];

@@ -94,6 +94,9 @@ struct bench_config {
     double rate;        /* open loop: operations per second in all; 0: closed loop */
     size_t payload;     /* bytes per request; 0: none (handshake modes) */
     uint32_t timeout_ms; /* connect, handshake, and response deadline */
+    bool plain;          /* --plain: TCP without TLS (handshake: connect and close) */
+    bool resume_session_id; /* --resume session-id: TLS 1.2, the server is to send no ticket */
+    bool resume_checked;    /* --resume given: the mechanism is checked at the end */
     tern_ssl_config *full_cfg; /* certificate handshakes (NULL if never used) */
     tern_ssl_config *psk_cfg;  /* PSK handshakes (NULL if never used) */
     const struct bench_psk *psks;
@@ -110,6 +113,8 @@ struct bench_counts {
     uint64_t full_instead;         /* resume handshakes that offered a session and got a full
                                     * handshake (full_instead_of_resumed; not an error) */
     uint64_t primed;               /* resume picks with no session yet: a full handshake */
+    uint64_t tls12_tickets;        /* TLS 1.2 session tickets received by resume picks; counted
+                                    * from the start (warm-up included) in `final` too */
 };
 
 /** A distinct error text ("handshake: received alert handshake_failure") and its count. */

@@ -62,10 +62,12 @@ struct options {
     const char *psk_identity;
     const char *psk_key;
     const char *psk_file;
+    const char *psk_modes;
+    const char *resume;
     const char *source_addrs;
     const char *json;
     const char *csv;
-    bool insecure, quiet;
+    bool insecure, quiet, plain;
     bool connections_given, payload_given;
     uint64_t duration_s, count, warmup_s, rate, timeout_s;
 };
@@ -114,6 +116,8 @@ static void usage(FILE *out)
             "      --source-addrs LIST    local addresses to connect from, in turn:\n"
             "                             127.0.0.2-127.0.0.20 (IPv4 ranges and single\n"
             "                             addresses, comma-separated)\n"
+            "      --plain                TCP without TLS (modes handshake: connect, optional\n"
+            "                             request, close; echo; throughput); no TLS option\n"
             "\n"
             "TLS:\n"
             "      --tls VERSION          1.2 or 1.3 only (default: either)\n"
@@ -135,6 +139,13 @@ static void usage(FILE *out)
             "      --psk-file FILE        identities to use in turn: identity:hexkey lines,\n"
             "                             ':sha384' after the key for a TLS 1.3 SHA-384 key\n"
             "                             (tern-gateway's format), '#' comments\n"
+            "      --psk-modes MODE       TLS 1.3 PSK key exchange mode offered: dhe_ke\n"
+            "                             (PSK with an (EC)DHE key share) or ke (the PSK\n"
+            "                             alone; default: both, the server picks)\n"
+            "      --resume BY            implies --mode resume; ticket (default) or\n"
+            "                             session-id (TLS 1.2 only). The server decides the\n"
+            "                             mechanism; the run fails (exit 1) when it used the\n"
+            "                             other one (TLS 1.2 tickets received or missing)\n"
             "\n"
             "Output:\n"
             "      --json FILE            the figures and a per-second series as JSON\n"
@@ -177,6 +188,9 @@ enum {
     OPT_PSK_IDENTITY,
     OPT_PSK_KEY,
     OPT_PSK_FILE,
+    OPT_PSK_MODES,
+    OPT_RESUME,
+    OPT_PLAIN,
     OPT_JSON,
     OPT_CSV,
 };
@@ -428,6 +442,9 @@ static void parse_args(struct options *o, struct bench_config *cfg, int argc, ch
         {"psk-identity", required_argument, NULL, OPT_PSK_IDENTITY},
         {"psk-key", required_argument, NULL, OPT_PSK_KEY},
         {"psk-file", required_argument, NULL, OPT_PSK_FILE},
+        {"psk-modes", required_argument, NULL, OPT_PSK_MODES},
+        {"resume", required_argument, NULL, OPT_RESUME},
+        {"plain", no_argument, NULL, OPT_PLAIN},
         {"json", required_argument, NULL, OPT_JSON},
         {"csv", required_argument, NULL, OPT_CSV},
         {"quiet", no_argument, NULL, 'q'},
@@ -514,6 +531,21 @@ static void parse_args(struct options *o, struct bench_config *cfg, int argc, ch
         case OPT_PSK_FILE:
             o->psk_file = optarg;
             break;
+        case OPT_PSK_MODES: {
+            static const char *const modes[] = {"dhe_ke", "ke", NULL};
+            (void)app_opt_choice("--psk-modes", optarg, modes);
+            o->psk_modes = optarg;
+            break;
+        }
+        case OPT_RESUME: {
+            static const char *const by[] = {"ticket", "session-id", NULL};
+            (void)app_opt_choice("--resume", optarg, by);
+            o->resume = optarg;
+            break;
+        }
+        case OPT_PLAIN:
+            o->plain = true;
+            break;
         case OPT_JSON:
             o->json = optarg;
             break;
@@ -543,6 +575,23 @@ static void check_args(struct options *o, struct bench_config *cfg)
 {
     if (o->target == NULL) {
         app_opt_fail("--target HOST:PORT is required");
+    }
+    if (o->resume != NULL) {
+        if (o->mode_name != NULL && cfg->mode != BENCH_MODE_RESUME) {
+            app_opt_fail("--resume needs --mode resume (not --mode %s)", o->mode_name);
+        }
+        if (o->mix != NULL) {
+            app_opt_fail("--resume excludes --mix (it implies --mode resume)");
+        }
+        cfg->mode = BENCH_MODE_RESUME;
+        cfg->resume_checked = true;
+        cfg->resume_session_id = strcmp(o->resume, "session-id") == 0;
+        if (cfg->resume_session_id) {
+            if (o->tls != NULL && strcmp(o->tls, "1.2") != 0) {
+                app_opt_fail("--resume session-id: TLS 1.2 only (TLS 1.3 resumes by ticket)");
+            }
+            o->tls = "1.2";
+        }
     }
     if (o->mix != NULL) {
         if (o->mode_name != NULL && cfg->mode != BENCH_MODE_MIX) {
@@ -597,6 +646,34 @@ static void check_args(struct options *o, struct bench_config *cfg)
         app_opt_fail("a PSK was given but --mode %s makes no PSK handshakes",
                      o->mode_name != NULL ? o->mode_name : "handshake");
     }
+    if (o->psk_modes != NULL && !(psk_used && psk_given)) {
+        app_opt_fail("--psk-modes needs PSK handshakes (--mode psk, or a PSK)");
+    }
+    if (o->psk_modes != NULL && o->tls != NULL && strcmp(o->tls, "1.2") == 0) {
+        app_opt_fail("--psk-modes: TLS 1.3 only (not with --tls 1.2)");
+    }
+    if (o->plain) {
+        const char *tls_opt = o->tls != NULL            ? "--tls"
+                              : o->ciphers != NULL      ? "--ciphers"
+                              : o->groups != NULL       ? "--groups"
+                              : o->sni != NULL          ? "--sni"
+                              : o->alpn != NULL         ? "--alpn"
+                              : o->ca != NULL           ? "--ca"
+                              : o->insecure             ? "--insecure"
+                              : psk_given               ? "a PSK"
+                              : o->psk_modes != NULL    ? "--psk-modes"
+                              : o->resume != NULL       ? "--resume"
+                                                        : NULL;
+        if (tls_opt != NULL) {
+            app_opt_fail("--plain excludes %s (no TLS)", tls_opt);
+        }
+        if (cfg->mode != BENCH_MODE_HANDSHAKE && cfg->mode != BENCH_MODE_ECHO &&
+            cfg->mode != BENCH_MODE_THROUGHPUT) {
+            app_opt_fail("--plain: --mode %s makes TLS handshakes (handshake, echo or "
+                         "throughput)", o->mode_name != NULL ? o->mode_name : "mix");
+        }
+        cfg->plain = true;
+    }
     if (o->warmup_s > 0 && cfg->mode == BENCH_MODE_THROUGHPUT && o->duration_s == 0) {
         o->duration_s = DEFAULT_DURATION_S;
     }
@@ -640,6 +717,13 @@ static tern_ssl_config *make_ssl_config(const struct options *o, bool psk)
         const char *why = tern_ssl_config_error_string(ssl);
         fprintf(stderr, PROGRAM ": PSK: %s\n", why[0] != '\0' ? why : tern_strerror(rc));
         exit(APP_EXIT_USAGE);
+    }
+    if (psk && o->psk_modes != NULL) {
+        enum tern_psk_modes m =
+            strcmp(o->psk_modes, "ke") == 0 ? TERN_PSK_MODES_KE : TERN_PSK_MODES_DHE_KE;
+        if ((rc = tern_ssl_config_set_psk_modes(ssl, m)) < 0) {
+            app_config_fail(ssl, "--psk-modes", o->psk_modes, rc);
+        }
     }
     if (o->groups != NULL && (rc = tern_ssl_config_set_groups(ssl, o->groups)) < 0) {
         app_config_fail(ssl, "--groups", o->groups, rc);
@@ -690,6 +774,9 @@ static void build_ssl(const struct options *o, struct bench_config *cfg,
     bool psk_given = o->psk_file != NULL || o->psk_identity != NULL;
     bool want_psk, want_full;
 
+    if (cfg->plain) {
+        return;
+    }
     switch (cfg->mode) {
     case BENCH_MODE_PSK:
         want_psk = true, want_full = false;
@@ -779,6 +866,7 @@ static void add_counts(struct bench_counts *into, const struct bench_counts *c)
     into->bytes_out += c->bytes_out;
     into->full_instead += c->full_instead;
     into->primed += c->primed;
+    into->tls12_tickets += c->tls12_tickets;
 }
 
 static void sub_counts(struct bench_counts *d, const struct bench_counts *a,
@@ -794,6 +882,7 @@ static void sub_counts(struct bench_counts *d, const struct bench_counts *a,
     d->bytes_out = a->bytes_out - b->bytes_out;
     d->full_instead = a->full_instead - b->full_instead;
     d->primed = a->primed - b->primed;
+    d->tls12_tickets = a->tls12_tickets - b->tls12_tickets;
 }
 
 /* Takes what the workers published and records it as second @p t, ending at @p end_us. */
@@ -1022,7 +1111,8 @@ int main(int argc, char **argv)
 
     bench_report_summary(m->out, res);
     int exit_code = bench_counts_errors(&res->total) > 0 ||
-                            (bench_counts_ok(&res->total) == 0 && res->total.bytes_in == 0)
+                            (bench_counts_ok(&res->total) == 0 && res->total.bytes_in == 0) ||
+                            bench_resume_mismatch(res) != NULL
                         ? EXIT_FAILED
                         : 0;
     if (json != NULL) {

@@ -68,6 +68,26 @@ static bool resume_used(const struct bench_config *cfg)
            (cfg->mode == BENCH_MODE_MIX && cfg->mix[BENCH_TYPE_RESUME] > 0);
 }
 
+const char *bench_resume_mismatch(const struct bench_result *res)
+{
+    const struct bench_config *cfg = res->cfg;
+    const struct bench_counts *c = &res->total;
+
+    if (!cfg->resume_checked) {
+        return NULL;
+    }
+    if (cfg->resume_session_id && c->tls12_tickets > 0) {
+        return "the server sent TLS 1.2 session tickets: it resumed by ticket, not by session "
+               "ID (turn its tickets off and its session cache on)";
+    }
+    if (!cfg->resume_session_id && strcmp(res->negotiated.protocol, "TLS 1.2") == 0 &&
+        c->ok[BENCH_TYPE_RESUME] > 0 && c->tls12_tickets == 0) {
+        return "the server sent no TLS 1.2 session ticket: it resumed by session ID, not by "
+               "ticket";
+    }
+    return NULL;
+}
+
 /* Resume handshakes that offered a session and ended: resumed, full instead, refused. */
 static uint64_t resume_offered(const struct bench_counts *c)
 {
@@ -180,6 +200,13 @@ void bench_report_summary(FILE *out, const struct bench_result *res)
                 (unsigned long long)refused);
         fprintf(out, "  %-24s %10llu  (full handshakes that made a session; under full)\n",
                 "primed", (unsigned long long)c->primed);
+        fprintf(out, "  %-24s %10llu  (received, warm-up included)\n", "tls12_tickets",
+                (unsigned long long)c->tls12_tickets);
+        const char *mismatch = bench_resume_mismatch(res);
+        if (mismatch != NULL) {
+            fprintf(out, "ERROR: --resume %s: %s\n",
+                    cfg->resume_session_id ? "session-id" : "ticket", mismatch);
+        }
         if (pct(c->full_instead + refused, offered) > 1.0) {
             fprintf(out,
                     "WARNING: %.2f%% of the offered sessions were not resumed (%llu full "
@@ -293,9 +320,15 @@ static void json_resumption(FILE *out, const struct bench_result *res)
     json_number(out, per_s(c->full_instead, res->measured_s));
     fputs(", \"pct\": ", out);
     json_number(out, pct(c->full_instead, offered));
-    fprintf(out, "}, \"refused\": %llu, \"primed\": %llu},\n",
+    fprintf(out, "}, \"refused\": %llu, \"primed\": %llu, \"tls12_tickets\": %llu, \"by\": ",
             (unsigned long long)c->errors[BENCH_ERR_RESUME_REFUSED],
-            (unsigned long long)c->primed);
+            (unsigned long long)c->primed, (unsigned long long)c->tls12_tickets);
+    json_string(out, !res->cfg->resume_checked    ? "any"
+                     : res->cfg->resume_session_id ? "session-id"
+                                                   : "ticket");
+    fputs(", \"mechanism_ok\": ", out);
+    fputs(bench_resume_mismatch(res) == NULL ? "true" : "false", out);
+    fputs("},\n", out);
 }
 
 static void json_config(FILE *out, const struct bench_result *res)
@@ -326,8 +359,8 @@ static void json_config(FILE *out, const struct bench_result *res)
     } else {
         fputs("null", out);
     }
-    fprintf(out, ", \"source_addrs\": %zu, \"psk_identities\": %zu},\n", cfg->nsources,
-            cfg->npsks);
+    fprintf(out, ", \"source_addrs\": %zu, \"psk_identities\": %zu, \"plain\": %s},\n",
+            cfg->nsources, cfg->npsks, cfg->plain ? "true" : "false");
 }
 
 static void json_series(FILE *out, const struct bench_result *res)

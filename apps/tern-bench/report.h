@@ -48,6 +48,13 @@ uint64_t bench_counts_ok(const struct bench_counts *c);
 uint64_t bench_counts_errors(const struct bench_counts *c);
 
 /**
+ * --resume ticket|session-id: why the server's resumption was not by the mechanism asked
+ * for (session-id: it sent TLS 1.2 tickets; ticket: a TLS 1.2 run resumed without one), or
+ * NULL when it was (or nothing was asked). The summary prints it; the run then fails.
+ */
+const char *bench_resume_mismatch(const struct bench_result *res);
+
+/**
  * Prints the live line for @p sec; @p so_far holds the measured latencies up to now (the
  * interval's when still warming up). @p tty: rewrite one line in place ("\r"), else one line
  * per second.

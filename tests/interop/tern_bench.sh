@@ -11,11 +11,14 @@
 #     of the offered sessions resumed; --mix full=50,resume=50 over 2,000 handshakes and
 #     full=70,resume=30 over 1,000 land within 2% of the ratio;
 #   - `openssl s_server`: --count 200 handshakes, TLS 1.3 and 1.2, zero errors; the same
-#     with --mode resume (tickets on by default there too), at least 95% resumed;
+#     with --mode resume (tickets on by default there too), at least 95% resumed; TLS 1.2
+#     --resume ticket passes there and --resume session-id fails (exit 1: tickets came),
+#     and against `s_server -no_ticket` (its session cache) the other way round;
 #   - tern-gateway with a certificate and a PSK file (full and PSK handshakes on one port):
 #     --mix full=50,psk=50 over 10,000 handshakes lands within 2% of the ratio, zero errors;
 #     --psk-file with a `:sha384` identity (the gateway's file format): TLS 1.3 with
-#     TLS13-AES256-GCM-SHA384;
+#     TLS13-AES256-GCM-SHA384; --psk-modes ke (TLS 1.3, no group) and dhe_ke (X25519);
+#   - the plaintext echo backend with --plain: connects with a 16 B echo each, and echo mode;
 #   - a target refusing everything: the run ends (exit 1) and reports the refusals.
 # JSON is checked by test_bench_json (a strict checker; python3 and jq are not on a fresh
 # Debian), which also reads the figures out of it.
@@ -237,27 +240,32 @@ echo_pid=
 # ---- openssl s_server ----------------------------------------------------------------------------
 # It serves one connection at a time; -rev reads nothing from stdin. It prints ACCEPT once
 # it listens; a port taken by someone else makes it exit at once: try another.
-n=0
-ss_port=
-while [ "$n" -lt 5 ]; do
-    try=$((20000 + ($$ * 7 + n * 4099) % 40000))
-    timeout 100 openssl s_server -accept "127.0.0.1:$try" -cert "$certs/server-ec.pem" \
-        -key "$certs/server-ec.key" -rev >"$work/s_server.log" 2>&1 &
-    ss_pid=$!
-    k=0
-    while [ "$k" -lt 50 ] && kill -0 "$ss_pid" 2>/dev/null &&
-        ! grep -q '^ACCEPT' "$work/s_server.log"; do
-        sleep 0.1
-        k=$((k + 1))
+# start_s_server [ARG...]: sets ss_pid and ss_port
+start_s_server() {
+    n=0
+    ss_port=
+    while [ "$n" -lt 5 ]; do
+        try=$((20000 + ($$ * 7 + n * 4099) % 40000))
+        timeout 100 openssl s_server -accept "127.0.0.1:$try" -cert "$certs/server-ec.pem" \
+            -key "$certs/server-ec.key" -rev "$@" >"$work/s_server.log" 2>&1 &
+        ss_pid=$!
+        k=0
+        while [ "$k" -lt 50 ] && kill -0 "$ss_pid" 2>/dev/null &&
+            ! grep -q '^ACCEPT' "$work/s_server.log"; do
+            sleep 0.1
+            k=$((k + 1))
+        done
+        if kill -0 "$ss_pid" 2>/dev/null && grep -q '^ACCEPT' "$work/s_server.log"; then
+            ss_port=$try
+            return 0
+        fi
+        stop_pid "$ss_pid"
+        ss_pid=
+        n=$((n + 1))
     done
-    if kill -0 "$ss_pid" 2>/dev/null && grep -q '^ACCEPT' "$work/s_server.log"; then
-        ss_port=$try
-        break
-    fi
-    stop_pid "$ss_pid"
-    ss_pid=
-    n=$((n + 1))
-done
+    return 1
+}
+start_s_server
 [ -n "$ss_port" ] || fail "openssl s_server did not start (5 ports tried)"
 echo "openssl s_server (pid $ss_pid) on 127.0.0.1:$ss_port"
 for v in 1.3 1.2; do
@@ -271,6 +279,32 @@ for v in 1.3 1.2; do
         fail "s_server resume TLS $v: tern-bench exited $?"
     check_resume "ss-resume-$v"
 done
+# resume_by NAME BY EXPECTED_EXIT: a TLS 1.2 --resume BY run against s_server
+resume_by() {
+    timeout 60 "$bench" --target "127.0.0.1:$ss_port" --ca "$certs/ca.pem" --sni localhost \
+        --tls 1.2 --resume "$2" --count 100 --connections 2 --quiet \
+        --json "$work/$1.json" >"$work/$1.out" 2>&1
+    rc=$?
+    [ "$rc" = "$3" ] || fail "$1: --resume $2 exited $rc, expected $3"
+    ok=true
+    [ "$3" = 0 ] || ok=false
+    [ "$(json "$work/$1.json" resumption.mechanism_ok)" = "$ok" ] ||
+        fail "$1: resumption.mechanism_ok is not $ok"
+    [ "$(json "$work/$1.json" resumption.by)" = "$2" ] || fail "$1: resumption.by is not $2"
+    if [ "$3" = 0 ]; then
+        check_resume "$1"
+    else
+        grep -q "ERROR: --resume $2" "$work/$1.out" || fail "$1: no ERROR line in the summary"
+        echo "ok: $1 (--resume $2 refused: $(grep -o 'it resumed by [a-z ]*' "$work/$1.out"))"
+    fi
+}
+resume_by ss-ticket ticket 0
+resume_by ss-sid-with-tickets session-id 1
+stop_pid "$ss_pid"
+start_s_server -no_ticket || fail "openssl s_server -no_ticket did not start (5 ports tried)"
+echo "openssl s_server -no_ticket (pid $ss_pid) on 127.0.0.1:$ss_port"
+resume_by ss-sid session-id 0
+resume_by ss-ticket-without-tickets ticket 1
 stop_pid "$ss_pid"
 ss_pid=
 
@@ -325,6 +359,30 @@ got="$(json "$work/psk384.json" negotiated.protocol) $(json "$work/psk384.json" 
 [ "$got" = "TLS 1.3 TLS13-AES256-GCM-SHA384" ] ||
     fail "psk384: negotiated $got, expected TLS 1.3 TLS13-AES256-GCM-SHA384"
 echo "ok: a :sha384 identity file: 100 PSK handshakes with $got"
+
+# TLS 1.3 PSK key exchange modes: psk_ke negotiates no group, psk_dhe_ke X25519
+for m in ke dhe_ke; do
+    timeout 60 "$bench" --target "127.0.0.1:$gw_port" --mode psk --tls 1.3 --psk-modes "$m" \
+        --psk-identity dev1 --psk-key "$key1" --count 100 --connections 2 --quiet \
+        --json "$work/psk-$m.json" >"$work/psk-$m.out" 2>&1 ||
+        fail "psk-$m: tern-bench exited $? ($(tail -n 3 "$work/psk-$m.out"))"
+    check_run "psk-$m" psk 100
+    group=$(json "$work/psk-$m.json" negotiated.group)
+    want=X25519
+    [ "$m" = ke ] && want=
+    [ "$group" = "$want" ] || fail "psk-$m: negotiated group '$group', expected '$want'"
+    echo "ok: --psk-modes $m: group '${group:-none}'"
+done
+
+# --plain against the plaintext backend: connect, 16 B echo, close; and echo round trips
+timeout 60 "$bench" --target "127.0.0.1:$be_port" --plain --count 300 --payload 16 --quiet \
+    --json "$work/plain.json" >"$work/plain.out" 2>&1 || fail "plain: tern-bench exited $?"
+check_run plain request 300
+[ "$(json "$work/plain.json" config.plain)" = true ] || fail "plain: config.plain is not true"
+timeout 60 "$bench" --target "127.0.0.1:$be_port" --plain --mode echo --count 300 \
+    --connections 4 --quiet --json "$work/plain-echo.json" >"$work/plain-echo.out" 2>&1 ||
+    fail "plain-echo: tern-bench exited $?"
+check_run plain-echo request 300
 
 # a wrong key: refused by the gateway, counted, exit 1
 timeout 60 "$bench" --target "127.0.0.1:$gw_port" --mode psk --psk-identity dev2 \

@@ -24,6 +24,7 @@
 #endif
 
 #define MAX_ARGS 24
+#define KEY_HEX "00112233445566778899aabbccddeeff"
 
 struct outcome {
     int status; /* exit code, or 128 + signal */
@@ -182,6 +183,33 @@ static void test_bench_args__tls_and_psk(void **state)
                        "NOT-A-SUITE", NULL);
 }
 
+static void test_bench_args__plain_psk_modes_resume(void **state)
+{
+    expect_usage_error("--plain excludes --insecure", "--target", "127.0.0.1:1", "--plain",
+                       "--insecure", NULL);
+    expect_usage_error("--plain excludes --tls", "--target", "127.0.0.1:1", "--plain", "--tls",
+                       "1.3", NULL);
+    expect_usage_error("--plain excludes a PSK", "--target", "127.0.0.1:1", "--plain", "--mode",
+                       "echo", "--psk-identity", "a", "--psk-key", KEY_HEX, NULL);
+    expect_usage_error("--plain: --mode resume makes TLS handshakes", "--target",
+                       "127.0.0.1:1", "--plain", "--mode", "resume", NULL);
+    expect_usage_error("--psk-modes: unknown value 'dhe'", "--target", "127.0.0.1:1",
+                       "--psk-modes", "dhe", NULL);
+    expect_usage_error("--psk-modes needs PSK handshakes", "--target", "127.0.0.1:1",
+                       "--insecure", "--psk-modes", "ke", NULL);
+    expect_usage_error("--psk-modes: TLS 1.3 only", "--target", "127.0.0.1:1", "--mode", "psk",
+                       "--psk-identity", "a", "--psk-key", KEY_HEX, "--tls", "1.2", "--psk-modes",
+                       "ke", NULL);
+    expect_usage_error("--resume: unknown value 'id'", "--target", "127.0.0.1:1", "--resume",
+                       "id", NULL);
+    expect_usage_error("--resume session-id: TLS 1.2 only", "--target", "127.0.0.1:1",
+                       "--insecure", "--resume", "session-id", "--tls", "1.3", NULL);
+    expect_usage_error("--resume needs --mode resume (not --mode psk)", "--target",
+                       "127.0.0.1:1", "--mode", "psk", "--resume", "ticket", NULL);
+    expect_usage_error("--resume excludes --mix", "--target", "127.0.0.1:1", "--resume",
+                       "ticket", "--mix", "full=50,resume=50", NULL);
+}
+
 static void test_bench_args__psk_file(void **state)
 {
     char path[] = "/tmp/tern-bench-psk-XXXXXX";
@@ -266,6 +294,7 @@ int main(void)
         cmocka_unit_test(test_bench_args__mix),
         cmocka_unit_test(test_bench_args__tls_and_psk),
         cmocka_unit_test(test_bench_args__psk_file),
+        cmocka_unit_test(test_bench_args__plain_psk_modes_resume),
         cmocka_unit_test(test_bench_args__sources_and_outputs),
         cmocka_unit_test(test_bench_args__help_exits_0),
     };
