@@ -79,7 +79,7 @@ struct tern_psk_authenticator {
     uint8_t identity[TERN__PSK_MAX_IDENTITY];
 };
 
-typedef struct client_psk {
+typedef struct tern__client_psk {
     size_t id_len, key_len;
     int hash; /* tern_psk_hash */
     char identity[TERN_PSK_MAX_IDENTITY + 1];
@@ -249,8 +249,7 @@ int tern_ssl_config_set_psk_limits(tern_ssl_config *cfg, uint32_t lookup_timeout
 static unsigned int psk_key(WOLFSSL *ssl, const char *identity, unsigned char *key,
                             unsigned int max)
 {
-    tern_socket *s = wolfSSL_GetIOReadCtx(ssl);
-    tern__tls *tls = s != NULL ? s->tls : NULL;
+    tern__tls *tls = wolfSSL_GetIOReadCtx(ssl); /* NULL in the fuzz harness */
     const tern_psk_authenticator *a = tls != NULL ? tls->psk_auth : NULL;
 
     if (tls != NULL && a != NULL && tls->psk_state == TERN__PSK_STATE_REJECTED && max >= 32) {
@@ -287,8 +286,7 @@ static unsigned int server_key(WOLFSSL *ssl, const char *identity, unsigned char
 static unsigned int server_key13(WOLFSSL *ssl, const char *identity, unsigned char *key,
                                  unsigned int max, const char **suite)
 {
-    tern_socket *s = wolfSSL_GetIOReadCtx(ssl);
-    const tern__tls *tls = s != NULL ? s->tls : NULL;
+    const tern__tls *tls = wolfSSL_GetIOReadCtx(ssl);
 
     if (tls == NULL || tls->psk_suite == 0) {
         return 0; /* no suite of the key's hash: no PSK (a certificate, or refused earlier) */
@@ -300,8 +298,8 @@ static unsigned int server_key13(WOLFSSL *ssl, const char *identity, unsigned ch
 static unsigned int client_key(WOLFSSL *ssl, const char *hint, char *identity,
                                unsigned int id_max, unsigned char *key, unsigned int key_max)
 {
-    tern_socket *s = wolfSSL_GetIOReadCtx(ssl);
-    const client_psk *c = s != NULL ? s->ssl_psk : NULL;
+    const tern__tls *tls = wolfSSL_GetIOReadCtx(ssl);
+    const client_psk *c = tls != NULL ? tls->psk : NULL;
     if (c == NULL || c->id_len >= id_max || c->key_len > key_max) {
         return 0;
     }
@@ -316,8 +314,8 @@ static unsigned int client_key13(WOLFSSL *ssl, const char *hint, char *identity,
                                  unsigned int id_max, unsigned char *key, unsigned int key_max,
                                  const char *suite)
 {
-    tern_socket *s = wolfSSL_GetIOReadCtx(ssl);
-    const client_psk *c = s != NULL ? s->ssl_psk : NULL;
+    const tern__tls *tls = wolfSSL_GetIOReadCtx(ssl);
+    const client_psk *c = tls != NULL ? tls->psk : NULL;
     unsigned char b0 = 0, b1 = 0;
     int flags = 0;
 
@@ -338,7 +336,7 @@ void tern__psk_setup(tern_socket *s, tern__tls *tls, const tern_ssl_config *cfg,
         if (tls->psk_parser != NULL) {
             tern__psk_parser_init(tls->psk_parser);
         }
-    } else if (!server && s->ssl_psk != NULL) {
+    } else if (!server && tls->psk != NULL) {
         wolfSSL_set_psk_client_callback(tls->ssl, client_key);
         wolfSSL_set_psk_client_cs_callback(tls->ssl, client_key13);
     }
@@ -369,7 +367,7 @@ static void psk_fail(tern_socket *s, tern__tls *tls, const char *why)
 {
     tern__socket_seterr(s, TERN_E_TLS_PROTOCOL, "PSK: %s", why);
     tern__tls_plain_alert(s, tls, 50); /* decode_error */
-    tern__count(&s->r->counters.handshake_failures, 1);
+    tern__count(&tern__socket_counters(s)->handshake_failures, 1);
     tern__socket_fail(s, TERN_E_TLS_PROTOCOL);
 }
 
@@ -377,15 +375,15 @@ static void psk_fail(tern_socket *s, tern__tls *tls, const char *why)
  * timeout stands in for the handshake deadline when it is sooner. */
 static void waiting(tern_socket *s, tern__tls *tls, const tern_ssl_config *cfg)
 {
-    tern__count(&s->r->counters.psk_pending, 1);
+    tern__count(&tern__socket_counters(s)->psk_pending, 1);
     tls->psk_pending = true;
     if (cfg->psk_lookup_timeout_ms != 0) {
-        uint64_t at = tern_reactor_now_ms(s->r) + cfg->psk_lookup_timeout_ms;
-        if (s->hs_deadline_ms == 0 || at < s->hs_deadline_ms) {
-            tls->psk_saved_deadline = s->hs_deadline_ms;
+        uint64_t at = tern_reactor_now_ms(tern_socket_reactor(s)) + cfg->psk_lookup_timeout_ms;
+        uint64_t deadline = tern__socket_deadline(s);
+        if (deadline == 0 || at < deadline) {
+            tls->psk_saved_deadline = deadline;
             tls->psk_deadline_set = true;
-            s->hs_deadline_ms = at;
-            tern__socket_rearm(s);
+            tern__socket_set_deadline(s, at);
         }
     }
 }
@@ -395,13 +393,12 @@ static void settled(tern_socket *s, tern__tls *tls, bool rearm)
 {
     if (tls->psk_pending) {
         tls->psk_pending = false;
-        tern__count(&s->r->counters.psk_pending, (uint64_t)-1);
+        tern__count(&tern__socket_counters(s)->psk_pending, (uint64_t)-1);
     }
     if (tls->psk_deadline_set) {
         tls->psk_deadline_set = false;
-        s->hs_deadline_ms = tls->psk_saved_deadline;
         if (rearm) {
-            tern__socket_rearm(s);
+            tern__socket_set_deadline(s, tls->psk_saved_deadline);
         }
     }
 }
@@ -433,9 +430,9 @@ bool tern__psk_expired(tern_socket *s, tern__tls *tls)
         return false;
     }
     char id[300];
-    const tern_ssl_config *cfg = (const tern_ssl_config *)s->cfg;
-    tern__count(&s->r->counters.psk_timeouts, 1);
-    tern__count(&s->r->counters.handshake_failures, 1);
+    const tern_ssl_config *cfg = tern__tls_config(tls);
+    tern__count(&tern__socket_counters(s)->psk_timeouts, 1);
+    tern__count(&tern__socket_counters(s)->handshake_failures, 1);
     tern__socket_seterr(s, TERN_E_TLS_TIMEOUT, "PSK: no answer for identity \"%s\" within %u ms",
                         printable_identity(tls->psk_auth, id, sizeof(id)),
                         cfg->psk_lookup_timeout_ms);
@@ -453,7 +450,7 @@ bool tern__psk_explain_failure(tern_socket *s, tern__tls *tls, const char *stage
     }
     printable_identity(tls->psk_auth, id, sizeof(id));
     if (tls->psk_state == TERN__PSK_STATE_KEY) {
-        tern__count(&s->r->counters.psk_bad_key, 1);
+        tern__count(&tern__socket_counters(s)->psk_bad_key, 1);
         tern__socket_seterr(s, TERN_E_TLS_HANDSHAKE,
                             "%s: PSK identity \"%s\": the peer's key differs (%s)", stage, id,
                             detail);
@@ -494,7 +491,8 @@ bool tern__psk_hold(tern_socket *s, tern__tls *tls)
     /* feed the bytes the parser has not seen: crbuf starts at stream offset wolf_consumed */
     uint64_t skip = tls->psk_fed - tls->wolf_consumed;
     int rc = TERN__PSK_NEED_MORE;
-    for (const tern__chunk *c = s->crbuf.head; c != NULL && rc == TERN__PSK_NEED_MORE; c = c->next) {
+    for (const tern__chunk *c = tern__socket_input(s)->head; c != NULL && rc == TERN__PSK_NEED_MORE;
+         c = c->next) {
         size_t n = c->end - c->start;
         if (skip >= n) {
             skip -= n;
@@ -509,15 +507,16 @@ bool tern__psk_hold(tern_socket *s, tern__tls *tls)
         /* TLS 1.2 after its ClientHello: let wolfSSL answer it; the identity comes later */
         return p->stage == 0;
     case TERN__PSK_IDENTITIES: {
-        const tern_ssl_config *cfg = (const tern_ssl_config *)s->cfg;
-        tern__count(&s->r->counters.psk_lookups, 1);
-        if (tern__read(&s->r->counters.psk_pending) >= cfg->psk_max_pending) {
-            tern__count(&s->r->counters.psk_overload, 1);
+        const tern_ssl_config *cfg = tern__tls_config(tls);
+        tern__counters *counters = tern__socket_counters(s);
+        tern__count(&counters->psk_lookups, 1);
+        if (tern__read(&counters->psk_pending) >= cfg->psk_max_pending) {
+            tern__count(&counters->psk_overload, 1);
             tern__socket_seterr(s, TERN_E_TLS_HANDSHAKE,
                                 "PSK: %u handshakes already wait for a lookup on this reactor",
                                 cfg->psk_max_pending);
             tern__tls_plain_alert(s, tls, 40); /* handshake_failure */
-            tern__count(&s->r->counters.handshake_failures, 1);
+            tern__count(&counters->handshake_failures, 1);
             tern__socket_fail(s, TERN_E_TLS_HANDSHAKE);
             return true;
         }
@@ -528,7 +527,7 @@ bool tern__psk_hold(tern_socket *s, tern__tls *tls)
         }
         atomic_init(&a->refs, 1); /* the socket's */
         a->s = s;
-        a->r = s->r;
+        a->r = tern_socket_reactor(s);
         a->identity_len = p->identities[0].len;
         memcpy(a->identity, p->identities[0].bytes, a->identity_len);
         snprintf(a->hint, sizeof(a->hint), "%s", cfg->psk_hint != NULL ? cfg->psk_hint : "");
@@ -594,7 +593,7 @@ static void no_shared_suite(tern_socket *s, tern__tls *tls, int hash)
                         : tls->psk_binder_len == 48 ? "SHA-384"
                                                     : "another hash";
     if (tls->psk_state == TERN__PSK_STATE_KEY) {
-        tern__count(&s->r->counters.psk_no_suite, 1);
+        tern__count(&tern__socket_counters(s)->psk_no_suite, 1);
         tls->psk_state = TERN__PSK_STATE_REJECTED;
         tls->psk_reason = TERN__PSK_REASON_NO_SUITE;
         tern__socket_seterr(s, TERN_E_TLS_HANDSHAKE,
@@ -612,14 +611,14 @@ static void no_shared_suite(tern_socket *s, tern__tls *tls, int hash)
     }
     memset(tls->psk_key, 0, sizeof(tls->psk_key));
     tern__tls_plain_alert(s, tls, 40); /* handshake_failure */
-    tern__count(&s->r->counters.handshake_failures, 1);
+    tern__count(&tern__socket_counters(s)->handshake_failures, 1);
     tern__socket_fail(s, TERN_E_TLS_HANDSHAKE);
 }
 
 /* Applies an answer on the owner thread and lets the handshake go on. */
 static void apply(tern_socket *s, tern__tls *tls, tern_psk_authenticator *a)
 {
-    const tern_ssl_config *cfg = (const tern_ssl_config *)s->cfg;
+    const tern_ssl_config *cfg = tern__tls_config(tls);
     int hash = TERN_PSK_HASH_SHA256; /* unknown identities pass for SHA-256 ones */
 
     settled(s, tls, true);
@@ -631,11 +630,12 @@ static void apply(tern_socket *s, tern__tls *tls, tern_psk_authenticator *a)
     } else {
         tls->psk_state = TERN__PSK_STATE_REJECTED;
         tls->psk_reason = a->status == AUTH_REJECTED ? a->reason : TERN__PSK_REASON_UNKNOWN;
+        tern__counters *counters = tern__socket_counters(s);
         _Atomic uint64_t *c = tls->psk_reason == TERN__PSK_REASON_OVERLOAD
-                                  ? &s->r->counters.psk_overload
+                                  ? &counters->psk_overload
                               : tls->psk_reason == TERN__PSK_REASON_STORE_ERROR
-                                  ? &s->r->counters.psk_store_errors
-                                  : &s->r->counters.psk_unknown;
+                                  ? &counters->psk_store_errors
+                                  : &counters->psk_unknown;
         tern__count(c, 1);
     }
     memset(a->key, 0, sizeof(a->key));
@@ -653,7 +653,7 @@ static void apply(tern_socket *s, tern__tls *tls, tern_psk_authenticator *a)
             tls->psk_reason = TERN__PSK_REASON_NO_SUITE;
         }
     }
-    s->tls_ops->input(s);
+    tern__tls_input(s); /* the held records go to wolfSSL now */
     tern__socket_flush(s);
 }
 
@@ -696,10 +696,10 @@ static void ask_store(tern_socket *s, tern_psk_authenticator *a, const tern_ssl_
     a->lookup_ctx = cfg->psk_lookup_ctx;
     a->job.work = store_work;
     a->job.done = store_done;
-    a->job.reply_to = s->r;
+    a->job.reply_to = tern_socket_reactor(s);
     a->deferred = true;
     atomic_fetch_add_explicit(&a->refs, 1, memory_order_relaxed); /* the worker's */
-    if (tern__pool_submit(&s->r->rt->psk, &a->job) < 0) {
+    if (tern__socket_submit_lookup(s, &a->job) < 0) {
         atomic_fetch_sub_explicit(&a->refs, 1, memory_order_relaxed);
         a->deferred = false;
         a->status = AUTH_REJECTED;
@@ -715,10 +715,12 @@ void tern__psk_deliver(tern_socket *s, tern__tls *tls)
         return;
     }
     tls->psk_event_due = false;
-    if (s->ev != NULL && s->ev->psk_authentication_required != NULL) {
-        s->ev->psk_authentication_required(s, a, s->user);
+    const tern_socket_events *ev = tern__socket_events(s);
+    if (ev != NULL && ev->psk_authentication_required != NULL) {
+        ev->psk_authentication_required(s, a, tern_socket_user(s));
     }
-    if (s->free_requested || s->state != TERN_SOCKET_STATE_CONNECTED || tls->psk_auth != a) {
+    if (tern__socket_freeing(s) || tern_socket_state(s) != TERN_SOCKET_STATE_CONNECTED ||
+        tls->psk_auth != a) {
         return;
     }
     if (a->deferred) {
@@ -726,7 +728,7 @@ void tern__psk_deliver(tern_socket *s, tern__tls *tls)
          * a->status until it posts, so it is not read here */
         return;
     }
-    const tern_ssl_config *cfg = (const tern_ssl_config *)s->cfg;
+    const tern_ssl_config *cfg = tern__tls_config(tls);
     if (a->status == AUTH_PENDING && cfg->psk_lookup != NULL) {
         ask_store(s, a, cfg);
         if (a->deferred) {
@@ -740,10 +742,10 @@ static void answer_task(tern_reactor *r, void *arg)
 {
     tern_psk_authenticator *a = arg;
     tern_socket *s = r != NULL ? a->s : NULL;
-    tern__tls *tls = s != NULL ? s->tls : NULL;
+    tern__tls *tls = tern__tls_of(s);
 
     if (tls != NULL && tls->psk_auth == a && tls->psk_state == TERN__PSK_STATE_WAITING &&
-        s->state == TERN_SOCKET_STATE_CONNECTED) {
+        tern_socket_state(s) == TERN_SOCKET_STATE_CONNECTED) {
         apply(s, tls, a);
     }
     auth_unref(a); /* the answerer's reference */
@@ -829,11 +831,11 @@ int tern_psk_authenticator_set_key_hash(tern_psk_authenticator *a, enum tern_psk
 
 /* ---- the client's key ------------------------------------------------------------------------ */
 
-static void client_psk_free(void *p)
+void tern__client_psk_free(client_psk *c)
 {
-    if (p != NULL) {
-        memset(p, 0, sizeof(client_psk));
-        free(p);
+    if (c != NULL) {
+        explicit_bzero(c, sizeof(*c));
+        free(c);
     }
 }
 
@@ -846,8 +848,12 @@ int tern_socket_set_psk(tern_socket *s, const void *identity, size_t identity_le
         key_len > TERN_PSK_MAX_KEY || memchr(identity, 0, identity_len) != NULL) {
         return TERN_EINVAL;
     }
-    if (s->tls_ops != NULL && !s->encrypt_on_connect) {
+    tern__tls *tls = tern__tls_of(s);
+    if (tern__tls_started(tls)) {
         return TERN_EBUSY;
+    }
+    if ((tls = tern__tls_get(s)) == NULL) {
+        return TERN_ENOMEM;
     }
     client_psk *c = calloc(1, sizeof(*c));
     if (c == NULL) {
@@ -858,24 +864,22 @@ int tern_socket_set_psk(tern_socket *s, const void *identity, size_t identity_le
     memcpy(c->key, key, key_len);
     c->key_len = key_len;
     c->hash = TERN_PSK_HASH_SHA256;
-    if (s->ssl_psk_free != NULL) {
-        s->ssl_psk_free(s->ssl_psk);
-    }
-    s->ssl_psk = c;
-    s->ssl_psk_free = client_psk_free;
+    tern__client_psk_free(tls->psk);
+    tls->psk = c;
     return 0;
 }
 
 int tern_socket_set_psk_hash(tern_socket *s, enum tern_psk_hash hash)
 {
     TERN_ASSERT_OWNER(s);
-    if (s == NULL || s->ssl_psk == NULL || s->ssl_psk_free != client_psk_free ||
+    tern__tls *tls = tern__tls_of(s);
+    if (tls == NULL || tls->psk == NULL ||
         (hash != TERN_PSK_HASH_SHA256 && hash != TERN_PSK_HASH_SHA384)) {
         return TERN_EINVAL;
     }
-    if (s->tls_ops != NULL && !s->encrypt_on_connect) {
+    if (tern__tls_started(tls)) {
         return TERN_EBUSY;
     }
-    ((client_psk *)s->ssl_psk)->hash = hash;
+    tls->psk->hash = hash;
     return 0;
 }
