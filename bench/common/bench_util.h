@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Small helpers shared by the benchmarks: clocks, order statistics over a few runs, and
- * strict number parsing for the command-line flags. Header-only (static functions), so each
+ * Small helpers shared by the benchmarks: clocks and CPU accounting (wall, process and thread
+ * CPU clocks, /proc/self/status figures), order statistics over a few runs, and strict number
+ * parsing for the command-line flags. Header-only (static functions), so each
  * benchmark stays one self-contained executable. Not part of libtern.
  */
 #ifndef TERN_BENCH_UTIL_H
@@ -139,6 +140,27 @@ static inline int bench_parse_double(const char *s, double lo, double hi, double
     }
     *out = v;
     return 0;
+}
+
+/* A "Name:   value kB" line of /proc/self/status (VmRSS:, RssAnon:) in KiB; -1 if absent. */
+static inline long bench_proc_status_kib(const char *name)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    long v = -1;
+    size_t n = strlen(name);
+
+    if (f == NULL) {
+        return -1;
+    }
+    while (fgets(line, sizeof(line), f) != NULL) {
+        if (strncmp(line, name, n) == 0) {
+            v = strtol(line + n, NULL, 10);
+            break;
+        }
+    }
+    fclose(f);
+    return v;
 }
 
 #endif
