@@ -257,13 +257,10 @@ int main(int argc, char **argv)
     unsigned npl = 2;
 
     static const struct option longopts[] = {
-        {"messages", required_argument, NULL, 'm'},
-        {"runs", required_argument, NULL, 'r'},
-        {"producers", required_argument, NULL, 'p'},
+        {"messages", required_argument, NULL, 'm'},  {"runs", required_argument, NULL, 'r'},
+        {"producers", required_argument, NULL, 'p'}, {"run-limit", required_argument, NULL, 'l'},
         {"mailbox-capacity", required_argument, NULL, 'c'},
-        {"run-limit", required_argument, NULL, 'l'},
-        {"post-latency", no_argument, NULL, 'L'},
-        {"json", no_argument, NULL, 'j'},
+        {"post-latency", no_argument, NULL, 'L'},    {"json", no_argument, NULL, 'j'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
