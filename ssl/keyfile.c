@@ -22,6 +22,8 @@
 #include <tern/ssl_config.h>
 
 static int vfail(tern__keyfile *kf, bool with_line, const char *fmt, va_list ap)
+    __attribute__((format(printf, 3, 0)));
+static int vfail(tern__keyfile *kf, bool with_line, const char *fmt, va_list ap)
 {
     if (kf->err != NULL && kf->err_len > 0) {
         int n = with_line ? snprintf(kf->err, kf->err_len, "%s:%u: ", kf->path, kf->lineno)
