@@ -285,12 +285,6 @@ static void test_contract__after_join_the_joining_thread_owns_what_is_left(void 
 
 int main(void)
 {
-#ifndef TERN_DEBUG_OWNER
-    fprintf(stderr, "test_contract: skipped: this build has no owner check "
-                    "(configure with -DTERN_DEBUG_OWNER=ON, the default for Debug and "
-                    "sanitizer builds)\n");
-    return 77;
-#else
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_contract__socket_write_off_the_owner_thread_aborts),
         cmocka_unit_test(test_contract__socket_write_on_the_owner_thread_does_not_abort),
@@ -300,6 +294,13 @@ int main(void)
         cmocka_unit_test(test_contract__a_posted_call_runs_on_the_owner),
         cmocka_unit_test(test_contract__after_join_the_joining_thread_owns_what_is_left),
     };
+#ifndef TERN_DEBUG_OWNER
+    /* the cases compile everywhere (no unused functions); they run where the check is on */
+    fprintf(stderr, "test_contract: skipped: this build has no owner check "
+                    "(configure with -DTERN_DEBUG_OWNER=ON, the default for Debug and "
+                    "sanitizer builds; %zu cases)\n", sizeof(tests) / sizeof(tests[0]));
+    return 77;
+#else
     return cmocka_run_group_tests(tests, NULL, NULL);
 #endif
 }
