@@ -88,6 +88,8 @@ int tern__socket_connect_layered(tern_socket *s, const char *host, uint16_t port
 const tern__bufq *tern__socket_input(const tern_socket *s);
 /* Copies up to @len bytes of raw input into @buf and consumes them: the count (0: none). */
 size_t tern__socket_input_take(tern_socket *s, void *buf, size_t len);
+/* Consumes the first @n bytes of raw input (at most what it holds). */
+void tern__socket_input_consume(tern_socket *s, size_t n);
 /* The peer's FIN came and every raw byte was taken. */
 bool tern__socket_input_ended(const tern_socket *s);
 /* Appends @len bytes (records) to the output. 0 or TERN_ENOMEM. */

@@ -1549,6 +1549,11 @@ size_t tern__socket_input_take(tern_socket *s, void *buf, size_t len)
     return n;
 }
 
+void tern__socket_input_consume(tern_socket *s, size_t n)
+{
+    tern__bufq_consume(s->r, &s->inbuf, n);
+}
+
 bool tern__socket_input_ended(const tern_socket *s)
 {
     return s->peer_eof && s->inbuf.len == 0;

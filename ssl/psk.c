@@ -3,13 +3,13 @@
  * PSK: the asynchronous server-side lookup and the client's identity and key.
  *
  * Server: wolfSSL's PSK callbacks are synchronous, so the identity is read from the stream
- * (psk_parse.c) before wolfSSL sees the message that carries it; tls_input holds wolfSSL
- * while the answer is pending (tern__psk_hold). The answer comes inline from the event or,
- * after _defer, as a task on the socket's reactor; then wolfSSL runs and its callback returns
+ * (psk_parse.c) before wolfSSL sees the message that carries it; the engine holds wolfSSL
+ * while the answer is pending (tls_engine.c, psk_scan). The answer comes inline from the event
+ * or, after _defer, as a task on the socket's reactor; then wolfSSL runs and its callback returns
  * the key that is already known. The socket and its TLS state are touched on the owner
  * thread only; another thread touches only the authenticator it was handed, before posting.
  */
-#include "ssl_internal.h"
+#include "tls_engine.h"
 
 #include "psk_parse.h"
 
@@ -246,13 +246,24 @@ int tern_ssl_config_set_psk_limits(tern_ssl_config *cfg, uint32_t lookup_timeout
 
 /* ---- wolfSSL's synchronous callbacks: the answer is already known ---------------------------- */
 
+/* The identity the answer is for: the first the client offered, kept by the engine's parser
+ * until the handshake is done (NULL in the fuzz harness, or when none was read). */
+static const tern__psk_identity *asked(const tern__tls *tls)
+{
+    if (tls == NULL || tls->psk_parser == NULL || tls->psk_state == TERN__PSK_STATE_NONE ||
+        tls->psk_state == TERN__PSK_STATE_WAITING) {
+        return NULL;
+    }
+    return &tls->psk_parser->identities[0];
+}
+
 static unsigned int psk_key(WOLFSSL *ssl, const char *identity, unsigned char *key,
                             unsigned int max)
 {
     tern__tls *tls = wolfSSL_GetIOReadCtx(ssl); /* NULL in the fuzz harness */
-    const tern_psk_authenticator *a = tls != NULL ? tls->psk_auth : NULL;
+    const tern__psk_identity *id = asked(tls);
 
-    if (tls != NULL && a != NULL && tls->psk_state == TERN__PSK_STATE_REJECTED && max >= 32) {
+    if (id != NULL && tls->psk_state == TERN__PSK_STATE_REJECTED && max >= 32) {
         /* RFC 4279 2: hide that the identity is unknown. A random key makes the handshake fail
          * exactly as a wrong key does (Finished or binder), so the alert is no oracle. */
         if (getrandom(key, 32, 0) == 32) {
@@ -260,8 +271,8 @@ static unsigned int psk_key(WOLFSSL *ssl, const char *identity, unsigned char *k
         }
         return 0;
     }
-    if (tls == NULL || a == NULL || tls->psk_state != TERN__PSK_STATE_KEY || identity == NULL ||
-        strlen(identity) != a->identity_len || memcmp(identity, a->identity, a->identity_len) != 0 ||
+    if (id == NULL || tls->psk_state != TERN__PSK_STATE_KEY || identity == NULL ||
+        strlen(identity) != id->len || memcmp(identity, id->bytes, id->len) != 0 ||
         tls->psk_key_len > max) {
         return 0; /* not the identity that was looked up: wolfSSL refuses */
     }
@@ -466,93 +477,44 @@ bool tern__psk_explain_failure(tern_socket *s, tern__tls *tls, const char *stage
     return false;
 }
 
-bool tern__psk_hold(tern_socket *s, tern__tls *tls)
+/* The engine holds the handshake on a PSK identity (tls_engine.c reads it from the stream
+ * before wolfSSL sees it): the authenticator is made and the event scheduled, once. */
+void tern__psk_identified(tern_socket *s, tern__tls *tls)
 {
-    tern__psk_parser *p = tls->psk_parser;
+    size_t len = 0;
+    const uint8_t *id = tern__tls_engine_psk_identity(tls, &len);
 
-    if (tls->psk_state == TERN__PSK_STATE_WAITING) {
-        return true; /* checked first: the parser is gone once the identity was read */
+    if (tls->psk_auth != NULL || id == NULL) {
+        return; /* asked already */
     }
-    if (p == NULL || tls->psk_state == TERN__PSK_STATE_KEY ||
-        tls->psk_state == TERN__PSK_STATE_REJECTED) {
-        return false;
+    const tern_ssl_config *cfg = tern__tls_config(tls);
+    tern__counters *counters = tern__socket_counters(s);
+    tern__count(&counters->psk_lookups, 1);
+    if (tern__read(&counters->psk_pending) >= cfg->psk_max_pending) {
+        tern__count(&counters->psk_overload, 1);
+        tern__socket_seterr(s, TERN_E_TLS_HANDSHAKE,
+                            "PSK: %u handshakes already wait for a lookup on this reactor",
+                            cfg->psk_max_pending);
+        tern__tls_plain_alert(s, tls, 40); /* handshake_failure */
+        tern__count(&counters->handshake_failures, 1);
+        tern__socket_fail(s, TERN_E_TLS_HANDSHAKE);
+        return;
     }
-    if (p->stage == 1) {
-        /* TLS 1.2, ClientHello answered: the ClientKeyExchange carries an identity only if
-         * the suite chosen is a PSK one (a certificate suite's starts with a key share) */
-        const char *suite = wolfSSL_get_cipher_name(tls->ssl);
-        if (suite == NULL || strstr(suite, "PSK") == NULL) {
-            tern__psk_parser_free(p);
-            free(p);
-            tls->psk_parser = NULL;
-            return false;
-        }
+    tern_psk_authenticator *a = calloc(1, sizeof(*a));
+    if (a == NULL) {
+        psk_fail(s, tls, "out of memory");
+        return;
     }
-    /* feed the bytes the parser has not seen: crbuf starts at stream offset wolf_consumed */
-    uint64_t skip = tls->psk_fed - tls->wolf_consumed;
-    int rc = TERN__PSK_NEED_MORE;
-    for (const tern__chunk *c = tern__socket_input(s)->head; c != NULL && rc == TERN__PSK_NEED_MORE;
-         c = c->next) {
-        size_t n = c->end - c->start;
-        if (skip >= n) {
-            skip -= n;
-            continue;
-        }
-        rc = tern__psk_parser_feed(p, (const uint8_t *)c->data + c->start + skip, n - skip);
-        tls->psk_fed += n - skip;
-        skip = 0;
-    }
-    switch (rc) {
-    case TERN__PSK_NEED_MORE:
-        /* TLS 1.2 after its ClientHello: let wolfSSL answer it; the identity comes later */
-        return p->stage == 0;
-    case TERN__PSK_IDENTITIES: {
-        const tern_ssl_config *cfg = tern__tls_config(tls);
-        tern__counters *counters = tern__socket_counters(s);
-        tern__count(&counters->psk_lookups, 1);
-        if (tern__read(&counters->psk_pending) >= cfg->psk_max_pending) {
-            tern__count(&counters->psk_overload, 1);
-            tern__socket_seterr(s, TERN_E_TLS_HANDSHAKE,
-                                "PSK: %u handshakes already wait for a lookup on this reactor",
-                                cfg->psk_max_pending);
-            tern__tls_plain_alert(s, tls, 40); /* handshake_failure */
-            tern__count(&counters->handshake_failures, 1);
-            tern__socket_fail(s, TERN_E_TLS_HANDSHAKE);
-            return true;
-        }
-        tern_psk_authenticator *a = calloc(1, sizeof(*a));
-        if (a == NULL) {
-            psk_fail(s, tls, "out of memory");
-            return true;
-        }
-        atomic_init(&a->refs, 1); /* the socket's */
-        a->s = s;
-        a->r = tern_socket_reactor(s);
-        a->identity_len = p->identities[0].len;
-        memcpy(a->identity, p->identities[0].bytes, a->identity_len);
-        snprintf(a->hint, sizeof(a->hint), "%s", cfg->psk_hint != NULL ? cfg->psk_hint : "");
-        tls->psk_auth = a;
-        tls->psk_hello = !p->from_cke && p->offers_tls13 && cfg->max_version == TLS1_3_VERSION;
-        tls->psk_offered13 = p->tls13_suites;
-        tls->psk_binder_len = p->binder_len;
-        tls->psk_state = TERN__PSK_STATE_WAITING;
-        waiting(s, tls, cfg);
-        tern__psk_parser_free(p); /* the identity is copied: the parser's work is done */
-        free(p);
-        tls->psk_parser = NULL;
-        tls->psk_event_due = true;
-        tern__socket_schedule(s);
-        return true;
-    }
-    case TERN__PSK_NO_PSK:
-        tern__psk_parser_free(p);
-        free(p);
-        tls->psk_parser = NULL;
-        return false; /* a certificate handshake, or a resumption */
-    default:
-        psk_fail(s, tls, p->error != NULL ? p->error : "malformed handshake");
-        return true;
-    }
+    atomic_init(&a->refs, 1); /* the socket's */
+    a->s = s;
+    a->r = tern_socket_reactor(s);
+    a->identity_len = len;
+    memcpy(a->identity, id, len);
+    snprintf(a->hint, sizeof(a->hint), "%s", cfg->psk_hint != NULL ? cfg->psk_hint : "");
+    tls->psk_auth = a;
+    waiting(s, tls, cfg);
+    tls->psk_event_due = true;
+    tern__socket_schedule(s);
 }
 
 /* TLS 1.3: the suite for a key of @hash (tls->psk_suite), the first of the server's list that
@@ -572,6 +534,38 @@ static bool pick_suite(tern__tls *tls, const tern_ssl_config *cfg, int hash)
         }
     }
     return false;
+}
+
+int tern__tls_engine_psk_answer(tern__tls *tls, const void *key, size_t len, int hash,
+                                int reason)
+{
+    const tern_ssl_config *cfg = tern__tls_config(tls);
+
+    if (tls->psk_state != TERN__PSK_STATE_WAITING || len > sizeof(tls->psk_key)) {
+        return TERN_EINVAL;
+    }
+    if (key != NULL) {
+        memcpy(tls->psk_key, key, len);
+        tls->psk_key_len = len;
+        tls->psk_state = TERN__PSK_STATE_KEY;
+    } else {
+        hash = TERN_PSK_HASH_SHA256; /* unknown identities pass for SHA-256 ones */
+        tls->psk_state = TERN__PSK_STATE_REJECTED;
+        tls->psk_reason = reason;
+    }
+    if (tls->psk_hello && !pick_suite(tls, cfg, hash)) {
+        if (!cfg->has_cert) {
+            return TERN_E_TLS_HANDSHAKE; /* no suite for this key and no certificate either */
+        }
+        if (tls->psk_state == TERN__PSK_STATE_KEY) {
+            /* wolfSSL goes on with the certificate, without the PSK (RFC 8446 4.2.11): not a
+             * PSK handshake, and if it fails, the suites are why */
+            memset(tls->psk_key, 0, sizeof(tls->psk_key));
+            tls->psk_state = TERN__PSK_STATE_REJECTED;
+            tls->psk_reason = TERN__PSK_REASON_NO_SUITE;
+        }
+    }
+    return 0;
 }
 
 /* RFC 8446 4.1.1, 9.1: no suite both sides can use with this key: handshake_failure, said as
@@ -618,40 +612,27 @@ static void no_shared_suite(tern_socket *s, tern__tls *tls, int hash)
 /* Applies an answer on the owner thread and lets the handshake go on. */
 static void apply(tern_socket *s, tern__tls *tls, tern_psk_authenticator *a)
 {
-    const tern_ssl_config *cfg = tern__tls_config(tls);
     int hash = TERN_PSK_HASH_SHA256; /* unknown identities pass for SHA-256 ones */
 
     settled(s, tls, true);
+    int reason = TERN__PSK_REASON_UNKNOWN;
     if (a->status == AUTH_KEY) {
-        memcpy(tls->psk_key, a->key, a->key_len);
-        tls->psk_key_len = a->key_len;
-        tls->psk_state = TERN__PSK_STATE_KEY;
         hash = a->hash;
     } else {
-        tls->psk_state = TERN__PSK_STATE_REJECTED;
-        tls->psk_reason = a->status == AUTH_REJECTED ? a->reason : TERN__PSK_REASON_UNKNOWN;
+        reason = a->status == AUTH_REJECTED ? a->reason : TERN__PSK_REASON_UNKNOWN;
         tern__counters *counters = tern__socket_counters(s);
-        _Atomic uint64_t *c = tls->psk_reason == TERN__PSK_REASON_OVERLOAD
-                                  ? &counters->psk_overload
-                              : tls->psk_reason == TERN__PSK_REASON_STORE_ERROR
-                                  ? &counters->psk_store_errors
-                                  : &counters->psk_unknown;
+        _Atomic uint64_t *c = reason == TERN__PSK_REASON_OVERLOAD       ? &counters->psk_overload
+                              : reason == TERN__PSK_REASON_STORE_ERROR ? &counters->psk_store_errors
+                                                                       : &counters->psk_unknown;
         tern__count(c, 1);
     }
+    int rc = tern__tls_engine_psk_answer(tls, a->status == AUTH_KEY ? a->key : NULL, a->key_len,
+                                         hash, reason);
     memset(a->key, 0, sizeof(a->key));
-    if (tls->psk_hello && !pick_suite(tls, cfg, hash)) {
-        if (!cfg->has_cert) {
-            no_shared_suite(s, tls, hash);
-            tern__socket_flush(s);
-            return;
-        }
-        if (tls->psk_state == TERN__PSK_STATE_KEY) {
-            /* wolfSSL goes on with the certificate, without the PSK (RFC 8446 4.2.11): not a
-             * PSK handshake, and if it fails, the suites are why */
-            memset(tls->psk_key, 0, sizeof(tls->psk_key));
-            tls->psk_state = TERN__PSK_STATE_REJECTED;
-            tls->psk_reason = TERN__PSK_REASON_NO_SUITE;
-        }
+    if (rc < 0) {
+        no_shared_suite(s, tls, hash);
+        tern__socket_flush(s);
+        return;
     }
     tern__tls_input(s); /* the held records go to wolfSSL now */
     tern__socket_flush(s);
@@ -839,6 +820,28 @@ void tern__client_psk_free(client_psk *c)
     }
 }
 
+int tern__tls_set_psk(tern__tls *tls, const void *identity, size_t identity_len, const void *key,
+                      size_t key_len)
+{
+    if (identity == NULL || key == NULL || identity_len == 0 ||
+        identity_len > TERN_PSK_MAX_IDENTITY || key_len < TERN_PSK_MIN_KEY ||
+        key_len > TERN_PSK_MAX_KEY || memchr(identity, 0, identity_len) != NULL) {
+        return TERN_EINVAL;
+    }
+    client_psk *c = calloc(1, sizeof(*c));
+    if (c == NULL) {
+        return TERN_ENOMEM;
+    }
+    memcpy(c->identity, identity, identity_len);
+    c->id_len = identity_len;
+    memcpy(c->key, key, key_len);
+    c->key_len = key_len;
+    c->hash = TERN_PSK_HASH_SHA256;
+    tern__client_psk_free(tls->psk);
+    tls->psk = c;
+    return 0;
+}
+
 int tern_socket_set_psk(tern_socket *s, const void *identity, size_t identity_len, const void *key,
                         size_t key_len)
 {
@@ -855,18 +858,7 @@ int tern_socket_set_psk(tern_socket *s, const void *identity, size_t identity_le
     if ((tls = tern__tls_get(s)) == NULL) {
         return TERN_ENOMEM;
     }
-    client_psk *c = calloc(1, sizeof(*c));
-    if (c == NULL) {
-        return TERN_ENOMEM;
-    }
-    memcpy(c->identity, identity, identity_len);
-    c->id_len = identity_len;
-    memcpy(c->key, key, key_len);
-    c->key_len = key_len;
-    c->hash = TERN_PSK_HASH_SHA256;
-    tern__client_psk_free(tls->psk);
-    tls->psk = c;
-    return 0;
+    return tern__tls_set_psk(tls, identity, identity_len, key, key_len);
 }
 
 int tern_socket_set_psk_hash(tern_socket *s, enum tern_psk_hash hash)

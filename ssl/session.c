@@ -6,7 +6,7 @@
  * reactors of every socket using the configuration, behind a mutex taken once per connect
  * and once per ticket (never per record).
  */
-#include "ssl_internal.h"
+#include "tls_engine.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -196,7 +196,7 @@ static const char *peer_key(const tern_socket *s, char *buf, size_t len)
 }
 
 /* Offers @p data on @p tls. false: not a session wolfSSL can read. */
-static bool offer(tern__tls *tls, const uint8_t *data, size_t len)
+bool tern__session_offer(tern__tls *tls, const uint8_t *data, size_t len)
 {
     const unsigned char *p = data;
     WOLFSSL_SESSION *sess = wolfSSL_d2i_SSL_SESSION(NULL, &p, (long)len);
@@ -208,7 +208,7 @@ static bool offer(tern__tls *tls, const uint8_t *data, size_t len)
     return rc == WOLFSSL_SUCCESS;
 }
 
-static int on_ticket(WOLFSSL *ssl, const unsigned char *ticket, int len, void *ctx)
+int tern__session_on_ticket(WOLFSSL *ssl, const unsigned char *ticket, int len, void *ctx)
 {
     tern__tls *tls = ctx;
     (void)ssl;
@@ -216,7 +216,6 @@ static int on_ticket(WOLFSSL *ssl, const unsigned char *ticket, int len, void *c
     (void)len;
     if (tls != NULL) {
         tls->ticket_due = true; /* the event fires once wolfSSL has stored the session */
-        tern__socket_schedule(tls->sock);
     }
     return 0;
 }
@@ -226,11 +225,10 @@ void tern__session_setup(tern_socket *s, tern__tls *tls, const tern_ssl_config *
     if (server) {
         return;
     }
-    wolfSSL_set_SessionTicket_cb(tls->ssl, on_ticket, tls);
-    tern__groups_client_setup(tls, cfg);
+    /* the ticket callback and the key shares are the engine's (tern__tls_engine_setup) */
     offered *o = tls->session;
     if (o != NULL) {
-        tls->offered_session = offer(tls, o->data, o->len); /* checked when it was set */
+        tls->offered_session = tern__session_offer(tls, o->data, o->len); /* checked when it was set */
         tern__offered_free(o);
         tls->session = NULL;
         return;
@@ -242,7 +240,7 @@ void tern__session_setup(tern_socket *s, tern__tls *tls, const tern_ssl_config *
         uint8_t buf[MAX_SESSION];
         size_t n = cs->ops.get(cs->ctx, peer, buf, sizeof(buf));
         if (n > 0 && n <= sizeof(buf)) {
-            tls->offered_session = offer(tls, buf, n);
+            tls->offered_session = tern__session_offer(tls, buf, n);
         }
         explicit_bzero(buf, n < sizeof(buf) ? n : sizeof(buf));
     }
@@ -302,24 +300,7 @@ ssize_t tern_socket_session_export(tern_socket *s, void *buf, size_t len)
     if (tls == NULL || !tern__socket_layered(s) || !tls->handshake_done) {
         return TERN_ENOTCONN;
     }
-    WOLFSSL_SESSION *sess = wolfSSL_get1_session(tls->ssl);
-    if (sess == NULL) {
-        return TERN_ENOTCONN;
-    }
-    int need = wolfSSL_i2d_SSL_SESSION(sess, NULL);
-    if (need <= 0) {
-        wolfSSL_SESSION_free(sess);
-        return TERN_ENOTCONN;
-    }
-    if ((size_t)need <= len) {
-        unsigned char *p = buf;
-        if (wolfSSL_i2d_SSL_SESSION(sess, &p) != need) {
-            wolfSSL_SESSION_free(sess);
-            return TERN_ENOTCONN;
-        }
-    }
-    wolfSSL_SESSION_free(sess);
-    return need;
+    return tern__tls_engine_session_export(tls, buf, len);
 }
 
 int tern_socket_set_session(tern_socket *s, const void *data, size_t len)
@@ -351,4 +332,29 @@ int tern_socket_set_session(tern_socket *s, const void *data, size_t len)
     tern__offered_free(tls->session);
     tls->session = o;
     return 0;
+}
+
+ssize_t tern__tls_engine_session_export(tern__tls *tls, void *buf, size_t len)
+{
+    if (!tls->handshake_done) {
+        return TERN_ENOTCONN;
+    }
+    WOLFSSL_SESSION *sess = wolfSSL_get1_session(tls->ssl);
+    if (sess == NULL) {
+        return TERN_ENOTCONN;
+    }
+    int need = wolfSSL_i2d_SSL_SESSION(sess, NULL);
+    if (need <= 0) {
+        wolfSSL_SESSION_free(sess);
+        return TERN_ENOTCONN;
+    }
+    if ((size_t)need <= len) {
+        unsigned char *p = buf;
+        if (wolfSSL_i2d_SSL_SESSION(sess, &p) != need) {
+            wolfSSL_SESSION_free(sess);
+            return TERN_ENOTCONN;
+        }
+    }
+    wolfSSL_SESSION_free(sess);
+    return need;
 }

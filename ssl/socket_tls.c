@@ -1,24 +1,20 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * TLS on a tern_socket: the layer of runtime/seam.h, wolfSSL over memory I/O callbacks. The
- * reactor owns the descriptor and does recv/send (runtime/socket.c); wolfSSL reads records
- * from the socket's raw input and writes records into its output, through the seam. So the
- * runtime knows exactly how many encrypted bytes wait each way, applies backpressure, and
- * never blocks in wolfSSL. The TLS state (tern__tls) is this layer's: the socket holds one
- * opaque pointer to it.
+ * TLS on a tern_socket: the layer of runtime/seam.h, the adapter between the socket and the
+ * I/O-free TLS engine (tls_engine.h). The reactor owns the descriptor and does recv/send
+ * (runtime/socket.c); this file offers the socket's raw input to the engine chunk by chunk,
+ * the engine's records go into the socket's output (its sink), and what the engine reports
+ * becomes the socket's state, messages, counters and events. So the runtime knows exactly how
+ * many encrypted bytes wait each way, applies backpressure, and never blocks in wolfSSL. The
+ * TLS state (tern__tls) is this layer's: the socket holds one opaque pointer to it.
  *
  * Owner thread only, like the socket. The configuration's contexts are shared read-only.
  *
  * Fatal errors: wolfSSL writes its alert through the send callback into the output; the
  * runtime sends it before closing (runtime/socket.c finish), so a refused peer learns why.
  */
-#include "ssl_internal.h"
+#include "tls_engine.h"
 
-#include <wolfssl/error-ssl.h>
-#include <wolfssl/version.h>
-#include <wolfssl/wolfcrypt/error-crypt.h>
-
-#include <arpa/inet.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -51,202 +47,45 @@ static const tern__layer_ops tls_ops = {
     .free = tls_free,
 };
 
+/* ---- the engine's sink: records into the socket's output ------------------------------ */
+
+static int socket_out(void *ctx, const void *data, size_t len)
+{
+    return tern__socket_output(ctx, data, len);
+}
+
 tern__tls *tern__tls_get(tern_socket *s)
 {
     tern__tls *tls = tern__tls_of(s);
     if (tls == NULL && (tls = calloc(1, sizeof(*tls))) != NULL) {
         tls->sock = s;
+        tls->out = socket_out; /* the engine's records go to the socket's output */
+        tls->out_ctx = s;
         tern__socket_set_layer(s, &tls_ops, tls);
     }
     return tls;
 }
 
-/* ---- memory I/O ---------------------------------------------------------------------------- */
-
-/* The I/O contexts of a connection are its tern__tls (NULL in the fuzz harness). */
-static int io_recv(WOLFSSL *ssl, char *buf, int sz, void *ctx)
-{
-    tern__tls *tls = ctx;
-    size_t n = tern__socket_input_take(tls->sock, buf, (size_t)sz);
-    if (n == 0) {
-        return WOLFSSL_CBIO_ERR_WANT_READ; /* the peer's EOF is handled by tls_input */
-    }
-    tls->wolf_consumed += n;
-    return (int)n;
-}
-
-static int io_send(WOLFSSL *ssl, char *buf, int sz, void *ctx)
-{
-    tern__tls *tls = ctx;
-    if (tern__socket_output(tls->sock, buf, (size_t)sz) < 0) {
-        return WOLFSSL_CBIO_ERR_GENERAL;
-    }
-    tls->sent_any = true;
-    return sz;
-}
-
-/* Certificate problems are data (QSslError): collect each one with its certificate and let
- * the handshake finish; the application decides in `ssl_errors` (see tls_deliver). */
-static int verify_cb(int preverify, WOLFSSL_X509_STORE_CTX *store)
-{
-    tern__tls *tls = store->userCtx; /* wolfSSL_SetCertCbCtx */
-
-    if (tls == NULL) {
-        return preverify;
-    }
-    int depth = wolfSSL_X509_STORE_CTX_get_error_depth(store);
-    WOLFSSL_X509 *x = wolfSSL_X509_STORE_CTX_get_current_cert(store);
-    tern__tls_keep_chain_cert(tls, depth, x); /* called for every certificate */
-    if (preverify) {
-        return 1;
-    }
-    int err = wolfSSL_X509_STORE_CTX_get_error(store);
-    if (tern__tls_add_verify_error(tls, err, depth, x) < 0) {
-        tls->verify_failed = true; /* out of memory: refuse rather than skip a check */
-        snprintf(tls->verify_error, sizeof(tls->verify_error), "out of memory");
-        return 0;
-    }
-    const tern_socket_events *ev = tern__socket_events(tls->sock);
-    if (!tls->must_verify || (ev != NULL && ev->ssl_errors != NULL)) {
-        return 1; /* QUERY_PEER, or the application decides in ssl_errors */
-    }
-    if (tern__tls_errors_ignored(tls)) {
-        return 1; /* ignored beforehand */
-    }
-    /* Nobody can ignore it: refuse now, so wolfSSL tells the peer with an alert. */
-    const tern_ssl_error *e = tern_ssl_error_list_at(tls->errors, tern_ssl_error_list_count(tls->errors) - 1);
-    tls->verify_failed = true;
-    snprintf(tls->verify_error, sizeof(tls->verify_error), "%s", tern_ssl_error_string(e));
-    return 0;
-}
-
-void tern__tls_ctx_init(WOLFSSL_CTX *ctx);
-void tern__tls_ctx_init(WOLFSSL_CTX *ctx)
-{
-    wolfSSL_CTX_SetIORecv(ctx, io_recv);
-    wolfSSL_CTX_SetIOSend(ctx, io_send);
-}
-
 /* ---- errors ------------------------------------------------------------------------------------ */
-
-int tern__ssl_map_error(int e, char *buf, size_t len)
-{
-    char text[80];
-    wolfSSL_ERR_error_string_n((unsigned long)(e < 0 ? -e : e), text, sizeof(text));
-    snprintf(buf, len, "%s (wolfSSL %d)", text, e);
-
-    switch (e) {
-    case FATAL_ERROR:
-        return TERN_E_TLS_ALERT;
-    case DOMAIN_NAME_MISMATCH:
-    case IPADDR_MISMATCH:
-    case VERIFY_CERT_ERROR:
-    case ASN_NO_SIGNER_E:
-    case ASN_AFTER_DATE_E:
-    case ASN_BEFORE_DATE_E:
-    case ASN_SELF_SIGNED_E:
-    case NO_PEER_CERT:
-        return TERN_E_TLS_VERIFY;
-    case VERSION_ERROR:
-    case PARSE_ERROR:
-    case UNKNOWN_RECORD_TYPE:
-    case BUFFER_ERROR:
-    case LENGTH_ERROR:
-    case OUT_OF_ORDER_E:
-    case SANITY_MSG_E:
-    case DUPLICATE_MSG_E:
-    case DECRYPT_ERROR:
-    case VERIFY_MAC_ERROR:
-        return TERN_E_TLS_PROTOCOL;
-    case MEMORY_E:
-        return TERN_ENOMEM;
-    default:
-        return TERN_E_TLS_HANDSHAKE;
-    }
-}
-
-/* RFC 8446 6.2 / RFC 5246 7.2.2: the alert a malformed first flight deserves. */
-static int alert_for(int wolf_err)
-{
-    switch (wolf_err) {
-    case UNKNOWN_RECORD_TYPE:
-    case OUT_OF_ORDER_E:
-    case SANITY_MSG_E:
-        return 10; /* unexpected_message */
-    case VERSION_ERROR:
-        return 70; /* protocol_version */
-    case MATCH_SUITE_ERROR:
-    case UNSUPPORTED_SUITE:
-        return 40; /* handshake_failure */
-    case PARSE_ERROR:
-    case BUFFER_ERROR:
-    case LENGTH_ERROR:
-    case HANDSHAKE_SIZE_ERROR: /* over wolfSSL's MAX_HANDSHAKE_SZ (docs/build.md) */
-        return 50; /* decode_error */
-    default:
-        return 80; /* internal_error */
-    }
-}
 
 void tern__tls_plain_alert(tern_socket *s, tern__tls *tls, int description)
 {
-    /* Only before anything was negotiated may an alert go out in plaintext; once wolfSSL
-     * wrote records, alerts are its business. */
-    if (tls->sent_any || tern__socket_output_len(s) != 0) {
-        return;
+    if (tern__socket_output_len(s) != 0) {
+        return; /* not the first bytes of the stream (STARTTLS plaintext, or records) */
     }
-    unsigned char alert[7] = {0x15, 0x03, 0x03, 0x00, 0x02, 0x02, (unsigned char)description};
-    (void)tern__socket_output(s, alert, sizeof(alert));
+    tern__tls_engine_alert(tls, description);
 }
 
-/* Appends to @p buf which alert ended the connection: the one the peer sent, else the
- * one wolfSSL sent, else the plaintext one tern sent (@p plain, or -1). A log line must say
- * it, and a fatal error without one is a bug to see. The peer's alert is the cause when
- * wolfSSL failed on it (FATAL_ERROR: a fatal alert, or in TLS 1.3 any error alert, RFC 8446
- * 6.2, whatever its level); an alert it refused (an unprotected one after the handshake) is
- * not, and the unexpected_message sent for it is named instead. */
-static void alert_note(tern__tls *tls, int wolf_err, int plain, char *buf, size_t len)
-{
-    WOLFSSL_ALERT_HISTORY h;
-    size_t used = strlen(buf);
-    if (used >= len) {
-        return;
-    }
-    if (wolfSSL_get_alert_history(tls->ssl, &h) != WOLFSSL_SUCCESS) {
-        h.last_rx.code = h.last_rx.level = h.last_tx.code = h.last_tx.level = -1;
-    }
-    bool sent = h.last_tx.level == alert_fatal && h.last_tx.code >= 0;
-    bool received = h.last_rx.code >= 0 &&
-                    (wolf_err == FATAL_ERROR || (h.last_rx.level == alert_fatal && !sent));
-    if (received) {
-        snprintf(buf + used, len - used, "; received alert %s",
-                 wolfSSL_alert_desc_string_long(h.last_rx.code));
-    } else if (sent) {
-        snprintf(buf + used, len - used, "; sent alert %s",
-                 wolfSSL_alert_desc_string_long(h.last_tx.code));
-    } else if (plain >= 0) {
-        snprintf(buf + used, len - used, "; sent alert %s", wolfSSL_alert_desc_string_long(plain));
-    } else {
-        snprintf(buf + used, len - used, "; no alert sent");
-    }
-}
-
-static void tls_fail(tern_socket *s, const char *stage, int wolf_err)
+/* The engine failed (@code from it): the socket's message and end. */
+static void tls_fail(tern_socket *s, const char *stage, int code)
 {
     tern__tls *tls = tern__tls_of(s);
     char detail[192];
-    int code = tern__ssl_map_error(wolf_err, detail, sizeof(detail));
-    int plain = -1;
-
-    if (!tls->handshake_done) {
-        /* wolfSSL refuses some first flights without a word (an unknown record type) */
-        if (!tls->sent_any && tern__socket_output_len(s) == 0) {
-            plain = alert_for(wolf_err);
-        }
-        tern__tls_plain_alert(s, tls, alert_for(wolf_err));
-    }
-    alert_note(tls, wolf_err, plain, detail, sizeof(detail));
-    if (tls->verify_failed) {
+    /* a plaintext alert only as the stream's first bytes */
+    code = tern__tls_engine_failure(tls, tern__socket_output_len(s) == 0, detail, sizeof(detail));
+    if (tls->psk_error != NULL) {
+        tern__socket_seterr(s, code, "PSK: %s", detail); /* a malformed identity message */
+    } else if (tls->verify_failed) {
         code = TERN_E_TLS_VERIFY;
         tern__socket_seterr(s, code, "%s: peer certificate: %s", stage, tls->verify_error);
     } else if (tern__psk_explain_failure(s, tls, stage, detail)) {
@@ -267,6 +106,35 @@ static void tls_fail(tern_socket *s, const char *stage, int wolf_err)
 
 /* ---- the data path ------------------------------------------------------------------------------ */
 
+/* Offers the raw input to @step one chunk at a time (the engine takes a pointer and a length;
+ * wolfSSL keeps a partial record across calls), consuming what it took. Returns @step's last
+ * status; stops when it is not TERN__TLS_WANT_INPUT, or gives plaintext (@len set), or the
+ * input is used up. */
+static int drive(tern_socket *s, tern__tls *tls, bool hs, void *buf, size_t *len)
+{
+    size_t room = len != NULL ? *len : 0;
+    for (;;) {
+        const tern__chunk *c = tern__socket_input(s)->head;
+        const void *in = c != NULL ? c->data + c->start : NULL;
+        size_t avail = c != NULL ? c->end - c->start : 0;
+        size_t used = avail;
+        int rc;
+        if (hs) {
+            rc = tern__tls_engine_handshake(tls, in, &used);
+        } else {
+            *len = room;
+            rc = tern__tls_engine_read(tls, in, &used, buf, len);
+        }
+        if (used > 0) {
+            tern__socket_input_consume(s, used);
+        }
+        if (rc != TERN__TLS_WANT_INPUT || (len != NULL && *len > 0) || used == 0 ||
+            tern__socket_input(s)->len == 0) {
+            return rc;
+        }
+    }
+}
+
 static void tls_input(tern_socket *s)
 {
     tern__tls *tls = tern__tls_of(s);
@@ -275,25 +143,32 @@ static void tls_input(tern_socket *s)
         return;
     }
     if (!tls->handshake_done) {
-        if (tls->server && tern__psk_hold(s, tls)) {
+        if (tls->psk_state == TERN__PSK_STATE_WAITING) {
             return; /* the PSK identity is being looked up */
         }
-        int rc = tls->server ? wolfSSL_accept(tls->ssl) : wolfSSL_connect(tls->ssl);
-        if (rc != WOLFSSL_SUCCESS) {
-            int err = wolfSSL_get_error(tls->ssl, rc);
-            if (err == WOLFSSL_ERROR_WANT_READ || err == WOLFSSL_ERROR_WANT_WRITE) {
-                if (tern__socket_input_ended(s)) {
-                    tern__socket_seterr(s, TERN_E_TLS_HANDSHAKE,
-                                        "TLS handshake: the peer closed the connection");
-                    tern__count(&tern__socket_counters(s)->handshake_failures, 1);
-                    tern__socket_fail(s, TERN_E_TLS_HANDSHAKE);
-                }
-                return;
-            }
-            tls_fail(s, "TLS handshake", err);
+        const tern_socket_events *ev = tern__socket_events(s);
+        tls->verify_deferred = ev != NULL && ev->ssl_errors != NULL;
+        int rc = drive(s, tls, true, NULL, NULL);
+        if (tls->ticket_due) {
+            tern__socket_schedule(s); /* TLS 1.2: the ticket comes within the handshake */
+        }
+        if (rc == TERN__TLS_WANT_PSK) {
+            tern__psk_identified(s, tls);
             return;
         }
-        tls->handshake_done = true;
+        if (rc == TERN__TLS_WANT_INPUT) {
+            if (tern__socket_input_ended(s)) {
+                tern__socket_seterr(s, TERN_E_TLS_HANDSHAKE,
+                                    "TLS handshake: the peer closed the connection");
+                tern__count(&tern__socket_counters(s)->handshake_failures, 1);
+                tern__socket_fail(s, TERN_E_TLS_HANDSHAKE);
+            }
+            return;
+        }
+        if (rc < 0) {
+            tls_fail(s, "TLS handshake", rc);
+            return;
+        }
         tern__counters *counters = tern__socket_counters(s);
         if (wolfSSL_session_reused(tls->ssl)) {
             tern__count(&counters->handshakes_resumed, 1);
@@ -327,22 +202,25 @@ static void tls_input(tern_socket *s)
             tern__socket_fail(s, TERN_ENOMEM);
             return;
         }
-        int n = wolfSSL_read(tls->ssl, c->data + c->end, (int)room);
+        size_t n = room;
+        rc = drive(s, tls, false, c->data + c->end, &n);
         if (n > 0) {
-            tern__socket_plain_commit(s, c, (size_t)n);
+            tern__socket_plain_commit(s, c, n);
             continue;
         }
         tern__socket_plain_cancel(s, c);
-        int err = wolfSSL_get_error(tls->ssl, n);
-        if (err == WOLFSSL_ERROR_WANT_READ || err == WOLFSSL_ERROR_WANT_WRITE) {
+        if (rc == TERN__TLS_WANT_INPUT) {
             break;
         }
-        if (err == WOLFSSL_ERROR_ZERO_RETURN) {
+        if (rc == TERN__TLS_CLOSED) {
             tern__socket_end_of_stream(s); /* close_notify: an orderly end of the stream */
             break;
         }
-        tls_fail(s, "TLS read", err);
+        tls_fail(s, "TLS read", rc);
         return;
+    }
+    if (tls->ticket_due) {
+        tern__socket_schedule(s); /* new_session_ticket */
     }
 }
 
@@ -428,19 +306,11 @@ static void tls_deliver(tern_socket *s)
 /* Plaintext into records in the socket's output. 0 or a code (the socket failed). */
 static int seal(tern_socket *s, tern__tls *tls, const void *data, size_t len)
 {
-    const char *p = data;
-
-    while (len > 0) {
-        int chunk = len > (1u << 30) ? (1 << 30) : (int)len;
-        int n = wolfSSL_write(tls->ssl, p, chunk);
-        if (n <= 0) {
-            int err = wolfSSL_get_error(tls->ssl, n);
-            tls_fail(s, "TLS write", err);
-            int rc = tern_socket_error(s);
-            return rc < 0 ? rc : TERN_E_TLS_PROTOCOL;
-        }
-        p += n;
-        len -= (size_t)n;
+    int rc = tern__tls_engine_write(tls, data, len);
+    if (rc < 0) {
+        tls_fail(s, "TLS write", rc);
+        rc = tern_socket_error(s);
+        return rc < 0 ? rc : TERN_E_TLS_PROTOCOL;
     }
     return 0;
 }
@@ -477,9 +347,7 @@ static bool tls_flushed(const tern_socket *s)
 /* close_notify into the output (we do not wait for theirs). */
 static void send_close_notify(tern_socket *s, tern__tls *tls)
 {
-    if (tls->handshake_done) {
-        (void)wolfSSL_shutdown(tls->ssl);
-    }
+    tern__tls_engine_close(tls);
     tern__socket_end_queued(s);
 }
 
@@ -577,23 +445,6 @@ static void tls_free(tern_socket *s)
 
 /* ---- starting ------------------------------------------------------------------------------------ */
 
-static bool is_ip_literal(const char *name)
-{
-    unsigned char addr[sizeof(struct in6_addr)];
-    return inet_pton(AF_INET, name, addr) == 1 || inet_pton(AF_INET6, name, addr) == 1;
-}
-
-/* wolfSSL_check_ip_address came in wolfSSL 5.9.1; before it, check_domain_name matched an
- * address against the IP SANs too (a system wolfSSL may be older) */
-static int check_ip_address(WOLFSSL *ssl, const char *ip)
-{
-#if defined(LIBWOLFSSL_VERSION_HEX) && LIBWOLFSSL_VERSION_HEX >= 0x05009001
-    return wolfSSL_check_ip_address(ssl, ip);
-#else
-    return wolfSSL_check_domain_name(ssl, ip);
-#endif
-}
-
 static int tls_begin(tern_socket *s, bool server)
 {
     tern__tls *tls = tern__tls_get(s);
@@ -613,63 +464,13 @@ static int tls_begin(tern_socket *s, bool server)
         tern__socket_seterr(s, TERN_EINVAL, "TLS: the configuration has no certificate and key");
         return TERN_EINVAL;
     }
-    tern__ssl_config_freeze(cfg);
-    WOLFSSL *ssl = wolfSSL_new(server ? cfg->server_ctx : cfg->client_ctx);
-    if (ssl == NULL) {
-        tern__socket_seterr(s, TERN_ENOMEM, "TLS: the library could not create the connection");
-        return TERN_ENOMEM;
+    char err[160];
+    int rc = tern__tls_engine_setup(tls, cfg, server, err, sizeof(err));
+    if (rc < 0) {
+        tern__socket_seterr(s, rc, "%s", err);
+        return rc;
     }
-    wolfSSL_SetIOReadCtx(ssl, tls);
-    wolfSSL_SetIOWriteCtx(ssl, tls);
-    wolfSSL_SetCertCbCtx(ssl, tls);
-
-    /* verification per role: AUTO is QUERY_PEER on servers, VERIFY_PEER on clients */
-    enum tern_verify_mode mode = cfg->verify_mode;
-    if (mode == TERN_VERIFY_AUTO) {
-        mode = server ? TERN_VERIFY_QUERY_PEER : TERN_VERIFY_VERIFY_PEER;
-    }
-    int wmode = WOLFSSL_VERIFY_NONE;
-    if (mode == TERN_VERIFY_VERIFY_PEER) {
-        wmode = WOLFSSL_VERIFY_PEER | (server ? WOLFSSL_VERIFY_FAIL_IF_NO_PEER_CERT : 0);
-    } else if (mode == TERN_VERIFY_QUERY_PEER) {
-        wmode = server ? WOLFSSL_VERIFY_PEER : WOLFSSL_VERIFY_NONE;
-    }
-    wolfSSL_set_verify(ssl, wmode, wmode == WOLFSSL_VERIFY_NONE ? NULL : verify_cb);
-    tls->must_verify = mode == TERN_VERIFY_VERIFY_PEER;
-    tls->ignore_all = tls->ignore_all_set;
-
-    if (!server && tls->peer_name != NULL) {
-        size_t n = strlen(tls->peer_name);
-        /* RFC 6066 section 3: no IP literals in server_name; an address is verified against
-         * the certificate's IP addresses (RFC 6125 section 1.7.2), a name against its names */
-        bool ip = is_ip_literal(tls->peer_name);
-        if ((!ip && wolfSSL_UseSNI(ssl, WOLFSSL_SNI_HOST_NAME, tls->peer_name,
-                                   (unsigned short)n) != WOLFSSL_SUCCESS) ||
-            (mode == TERN_VERIFY_VERIFY_PEER &&
-             (ip ? check_ip_address(ssl, tls->peer_name)
-                 : wolfSSL_check_domain_name(ssl, tls->peer_name)) != WOLFSSL_SUCCESS)) {
-            tern__socket_seterr(s, TERN_EINVAL, "TLS: the TLS library refused the peer name \"%s\"",
-                                tls->peer_name);
-            wolfSSL_free(ssl);
-            return TERN_EINVAL;
-        }
-    }
-    if (!server && cfg->ocsp_policy != TERN_OCSP_OFF &&
-        wolfSSL_UseOCSPStapling(ssl, WOLFSSL_CSR_OCSP, 0) != WOLFSSL_SUCCESS) {
-        goto fail;
-    }
-    if (cfg->alpn != NULL) {
-        char list[1024];
-        snprintf(list, sizeof(list), "%s", cfg->alpn);
-        if (wolfSSL_UseALPN(ssl, list, (unsigned)strlen(list),
-                            WOLFSSL_ALPN_FAILED_ON_MISMATCH) != WOLFSSL_SUCCESS) {
-            goto fail;
-        }
-    }
-    tls->ssl = ssl;
-    tls->server = server;
-    tern__psk_setup(s, tls, cfg, server);
-    tern__session_setup(s, tls, cfg, server);
+    tern__session_setup(s, tls, cfg, server); /* a session to offer, from the socket's store */
     tern__socket_start_layer(s); /* STARTTLS: unread bytes are the first records */
     tls->mode_due = true;
     if (cfg->handshake_timeout_ms != 0) {
@@ -680,10 +481,6 @@ static int tls_begin(tern_socket *s, bool server)
     tls_input(s);           /* a client's ClientHello; a server's first records, if any */
     tern__socket_flush(s);
     return 0;
-
-fail:
-    wolfSSL_free(ssl);
-    return TERN_ENOMEM;
 }
 
 static int start(tern_socket *s, bool server)

@@ -59,6 +59,9 @@ struct tern_ssl_config {
 struct tern__client_psk;
 struct tern__offered;
 
+/* Where a TLS engine's records go (tls_engine.h): @len bytes appended, 0 or a negative code. */
+typedef int (*tern__tls_out_fn)(void *ctx, const void *data, size_t len);
+
 /* A socket's TLS state: the layer of runtime/seam.h, made when the socket first needs it (a
  * setter, or the handshake) and freed with the socket. The settings part lives as long as the
  * socket; the connection part, from `ssl` on, is zeroed when a new connection starts on it
@@ -71,6 +74,9 @@ typedef struct tern__tls {
     struct tern__client_psk *psk;  /* a client's PSK, or NULL */
     struct tern__offered *session; /* a session to offer, taken by the next handshake */
     bool ignore_all_set;    /* tern_socket_ignore_all_ssl_errors */
+    tern__tls_out_fn out;   /* the engine's records go here (tls_engine.h) */
+    void *out_ctx;
+    bool verify_deferred;   /* certificate problems wait for the application's answer */
     /* one connection (from here to the end: zeroed by tern__tls_reset) */
     WOLFSSL *ssl;
     bool encrypted;         /* `encrypted` is due or delivered: records flow both ways */
@@ -113,6 +119,11 @@ typedef struct tern__tls {
     uint8_t psk_suite;           /* TLS 1.3: the suite {0x13, n} picked for the key; 0 none */
     bool ticket_due;             /* client: a session ticket arrived, event not yet fired */
     bool offered_session;        /* client: a session was offered in the ClientHello */
+    /* the engine's input window during one call (tls_engine.c) */
+    const uint8_t *in;
+    size_t in_len, in_used;
+    int wolf_err;                /* wolfSSL's error of the last failed engine call */
+    const char *psk_error;       /* static: why the PSK parser refused the stream */
 } tern__tls;
 
 /* The socket's TLS state, or NULL. */
@@ -158,6 +169,10 @@ enum tern__psk_state {
 void tern__tls_plain_alert(tern_socket *s, tern__tls *tls, int description);
 
 /* session.c */
+/* Offers the exported session @data to @tls's next handshake: false if wolfSSL cannot read it. */
+bool tern__session_offer(tern__tls *tls, const uint8_t *data, size_t len);
+/* wolfSSL's session ticket callback: tls->ticket_due is set (the socket schedules its event). */
+int tern__session_on_ticket(WOLFSSL *ssl, const unsigned char *ticket, int len, void *ctx);
 void tern__session_setup(tern_socket *s, tern__tls *tls, const tern_ssl_config *cfg,
                          bool server);
 void tern__session_deliver(tern_socket *s, tern__tls *tls);
@@ -176,8 +191,12 @@ int tern__groups_set_defaults(tern_ssl_config *cfg);
 void tern__groups_client_setup(tern__tls *tls, const tern_ssl_config *cfg);
 
 /* psk.c */
+/* The engine found a PSK identity (TERN__TLS_WANT_PSK): the socket's lookup starts. */
+void tern__psk_identified(tern_socket *s, tern__tls *tls);
+/* A client's PSK on @tls (tern_socket_set_psk's checks). 0, TERN_EINVAL, TERN_ENOMEM. */
+int tern__tls_set_psk(tern__tls *tls, const void *identity, size_t identity_len, const void *key,
+                      size_t key_len);
 void tern__psk_setup(tern_socket *s, tern__tls *tls, const tern_ssl_config *cfg, bool server);
-bool tern__psk_hold(tern_socket *s, tern__tls *tls); /* true: do not run wolfSSL now */
 void tern__psk_deliver(tern_socket *s, tern__tls *tls);
 void tern__psk_release(tern_socket *s, tern__tls *tls);
 /* The cipher list @list (':'-separated) is now the configuration's: notes its TLS 1.3 suites

@@ -1,0 +1,549 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The TLS engine (tls_engine.h): wolfSSL over an input window and an output sink. No
+ * descriptor, reactor or thread here: ciphertext comes in as a pointer and a length per call
+ * (io_recv copies from it and counts what wolfSSL took), records leave through tls->out
+ * (io_send), plaintext goes into the caller's buffer. The socket (socket_tls.c) drives it from
+ * its raw input queue, tests drive it from memory (tests/unit/test_tls_engine.c).
+ *
+ * Per record nothing is allocated here: the window is three fields of tern__tls and the sink
+ * is one indirect call.
+ */
+#include "tls_engine.h"
+
+#include "psk_parse.h"
+
+#include <wolfssl/error-ssl.h>
+#include <wolfssl/version.h>
+#include <wolfssl/wolfcrypt/error-crypt.h>
+
+#include <arpa/inet.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- memory I/O ---------------------------------------------------------------------------- */
+
+/* The I/O contexts of a connection are its tern__tls (NULL in the fuzz harness). */
+static int io_recv(WOLFSSL *ssl, char *buf, int sz, void *ctx)
+{
+    tern__tls *tls = ctx;
+    (void)ssl;
+    size_t n = tls->in_len - tls->in_used;
+    if (n == 0) {
+        return WOLFSSL_CBIO_ERR_WANT_READ; /* the peer's EOF is the caller's business */
+    }
+    if (n > (size_t)sz) {
+        n = (size_t)sz;
+    }
+    memcpy(buf, tls->in + tls->in_used, n);
+    tls->in_used += n;
+    tls->wolf_consumed += n;
+    return (int)n;
+}
+
+static int io_send(WOLFSSL *ssl, char *buf, int sz, void *ctx)
+{
+    tern__tls *tls = ctx;
+    (void)ssl;
+    if (tls->out(tls->out_ctx, buf, (size_t)sz) < 0) {
+        return WOLFSSL_CBIO_ERR_GENERAL;
+    }
+    tls->sent_any = true;
+    return sz;
+}
+
+/* Certificate problems are data (QSslError): collect each one with its certificate and let
+ * the handshake finish; the application decides (the socket's `ssl_errors`). */
+static int verify_cb(int preverify, WOLFSSL_X509_STORE_CTX *store)
+{
+    tern__tls *tls = store->userCtx; /* wolfSSL_SetCertCbCtx */
+
+    if (tls == NULL) {
+        return preverify;
+    }
+    int depth = wolfSSL_X509_STORE_CTX_get_error_depth(store);
+    WOLFSSL_X509 *x = wolfSSL_X509_STORE_CTX_get_current_cert(store);
+    tern__tls_keep_chain_cert(tls, depth, x); /* called for every certificate */
+    if (preverify) {
+        return 1;
+    }
+    int err = wolfSSL_X509_STORE_CTX_get_error(store);
+    if (tern__tls_add_verify_error(tls, err, depth, x) < 0) {
+        tls->verify_failed = true; /* out of memory: refuse rather than skip a check */
+        snprintf(tls->verify_error, sizeof(tls->verify_error), "out of memory");
+        return 0;
+    }
+    if (!tls->must_verify || tls->verify_deferred) {
+        return 1; /* QUERY_PEER, or the application decides */
+    }
+    if (tern__tls_errors_ignored(tls)) {
+        return 1; /* ignored beforehand */
+    }
+    /* Nobody can ignore it: refuse now, so wolfSSL tells the peer with an alert. */
+    const tern_ssl_error *e =
+        tern_ssl_error_list_at(tls->errors, tern_ssl_error_list_count(tls->errors) - 1);
+    tls->verify_failed = true;
+    snprintf(tls->verify_error, sizeof(tls->verify_error), "%s", tern_ssl_error_string(e));
+    return 0;
+}
+
+void tern__tls_ctx_init(WOLFSSL_CTX *ctx)
+{
+    wolfSSL_CTX_SetIORecv(ctx, io_recv);
+    wolfSSL_CTX_SetIOSend(ctx, io_send);
+}
+
+/* ---- errors -------------------------------------------------------------------------------- */
+
+int tern__ssl_map_error(int e, char *buf, size_t len)
+{
+    char text[80];
+    wolfSSL_ERR_error_string_n((unsigned long)(e < 0 ? -e : e), text, sizeof(text));
+    snprintf(buf, len, "%s (wolfSSL %d)", text, e);
+
+    switch (e) {
+    case FATAL_ERROR:
+        return TERN_E_TLS_ALERT;
+    case DOMAIN_NAME_MISMATCH:
+    case IPADDR_MISMATCH:
+    case VERIFY_CERT_ERROR:
+    case ASN_NO_SIGNER_E:
+    case ASN_AFTER_DATE_E:
+    case ASN_BEFORE_DATE_E:
+    case ASN_SELF_SIGNED_E:
+    case NO_PEER_CERT:
+        return TERN_E_TLS_VERIFY;
+    case VERSION_ERROR:
+    case PARSE_ERROR:
+    case UNKNOWN_RECORD_TYPE:
+    case BUFFER_ERROR:
+    case LENGTH_ERROR:
+    case OUT_OF_ORDER_E:
+    case SANITY_MSG_E:
+    case DUPLICATE_MSG_E:
+    case DECRYPT_ERROR:
+    case VERIFY_MAC_ERROR:
+        return TERN_E_TLS_PROTOCOL;
+    case MEMORY_E:
+        return TERN_ENOMEM;
+    default:
+        return TERN_E_TLS_HANDSHAKE;
+    }
+}
+
+/* RFC 8446 6.2 / RFC 5246 7.2.2: the alert a malformed first flight deserves. */
+static int alert_for(int wolf_err)
+{
+    switch (wolf_err) {
+    case UNKNOWN_RECORD_TYPE:
+    case OUT_OF_ORDER_E:
+    case SANITY_MSG_E:
+        return 10; /* unexpected_message */
+    case VERSION_ERROR:
+        return 70; /* protocol_version */
+    case MATCH_SUITE_ERROR:
+    case UNSUPPORTED_SUITE:
+        return 40; /* handshake_failure */
+    case PARSE_ERROR:
+    case BUFFER_ERROR:
+    case LENGTH_ERROR:
+    case HANDSHAKE_SIZE_ERROR: /* over wolfSSL's MAX_HANDSHAKE_SZ (docs/build.md) */
+        return 50; /* decode_error */
+    default:
+        return 80; /* internal_error */
+    }
+}
+
+void tern__tls_engine_alert(tern__tls *tls, int description)
+{
+    /* Only before anything was negotiated may an alert go out in plaintext; once wolfSSL
+     * wrote records, alerts are its business. */
+    if (tls->sent_any) {
+        return;
+    }
+    unsigned char alert[7] = {0x15, 0x03, 0x03, 0x00, 0x02, 0x02, (unsigned char)description};
+    (void)tls->out(tls->out_ctx, alert, sizeof(alert));
+}
+
+/* Appends to @p buf which alert ended the connection: the one the peer sent, else the
+ * one wolfSSL sent, else the plaintext one tern sent (@p plain, or -1). A log line must say
+ * it, and a fatal error without one is a bug to see. The peer's alert is the cause when
+ * wolfSSL failed on it (FATAL_ERROR: a fatal alert, or in TLS 1.3 any error alert, RFC 8446
+ * 6.2, whatever its level); an alert it refused (an unprotected one after the handshake) is
+ * not, and the unexpected_message sent for it is named instead. */
+static void alert_note(tern__tls *tls, int wolf_err, int plain, char *buf, size_t len)
+{
+    WOLFSSL_ALERT_HISTORY h;
+    size_t used = strlen(buf);
+    if (used >= len) {
+        return;
+    }
+    if (wolfSSL_get_alert_history(tls->ssl, &h) != WOLFSSL_SUCCESS) {
+        h.last_rx.code = h.last_rx.level = h.last_tx.code = h.last_tx.level = -1;
+    }
+    bool sent = h.last_tx.level == alert_fatal && h.last_tx.code >= 0;
+    bool received = h.last_rx.code >= 0 &&
+                    (wolf_err == FATAL_ERROR || (h.last_rx.level == alert_fatal && !sent));
+    if (received) {
+        snprintf(buf + used, len - used, "; received alert %s",
+                 wolfSSL_alert_desc_string_long(h.last_rx.code));
+    } else if (sent) {
+        snprintf(buf + used, len - used, "; sent alert %s",
+                 wolfSSL_alert_desc_string_long(h.last_tx.code));
+    } else if (plain >= 0) {
+        snprintf(buf + used, len - used, "; sent alert %s", wolfSSL_alert_desc_string_long(plain));
+    } else {
+        snprintf(buf + used, len - used, "; no alert sent");
+    }
+}
+
+int tern__tls_engine_failure(tern__tls *tls, bool may_alert, char *buf, size_t len)
+{
+    if (tls->psk_error != NULL) {
+        snprintf(buf, len, "%s", tls->psk_error);
+        if (may_alert) {
+            tern__tls_engine_alert(tls, 50); /* decode_error */
+        }
+        return TERN_E_TLS_PROTOCOL;
+    }
+    int code = tern__ssl_map_error(tls->wolf_err, buf, len);
+    int plain = -1;
+
+    if (!tls->handshake_done && may_alert) {
+        /* wolfSSL refuses some first flights without a word (an unknown record type) */
+        if (!tls->sent_any) {
+            plain = alert_for(tls->wolf_err);
+        }
+        tern__tls_engine_alert(tls, alert_for(tls->wolf_err));
+    }
+    alert_note(tls, tls->wolf_err, plain, buf, len);
+    return tls->verify_failed ? TERN_E_TLS_VERIFY : code;
+}
+
+/* ---- one call's input window ----------------------------------------------------------------- */
+
+static void window(tern__tls *tls, const void *in, size_t len)
+{
+    tls->in = in;
+    tls->in_len = in != NULL ? len : 0;
+    tls->in_used = 0;
+}
+
+/* Ends a call: what was consumed into @inlen; the window is not kept past the call. */
+static void unwindow(tern__tls *tls, size_t *inlen)
+{
+    if (inlen != NULL) {
+        *inlen = tls->in_used;
+    }
+    tls->in = NULL;
+    tls->in_len = tls->in_used = 0;
+}
+
+/* A wolfSSL failure: kept for tern__tls_engine_failure, mapped to a code. */
+static int failed(tern__tls *tls, int rc)
+{
+    char detail[8];
+    tls->wolf_err = wolfSSL_get_error(tls->ssl, rc);
+    int code = tern__ssl_map_error(tls->wolf_err, detail, sizeof(detail));
+    return tls->verify_failed ? TERN_E_TLS_VERIFY : code;
+}
+
+static bool would_block(int err)
+{
+    return err == WOLFSSL_ERROR_WANT_READ || err == WOLFSSL_ERROR_WANT_WRITE;
+}
+
+/* Drops the PSK parser: no identity will come (a certificate handshake or a resumption). */
+static void psk_parser_drop(tern__tls *tls)
+{
+    tern__psk_parser_free(tls->psk_parser);
+    free(tls->psk_parser);
+    tls->psk_parser = NULL;
+}
+
+/* A PSK server: wolfSSL's PSK callbacks are synchronous, so the identity is read from the
+ * stream (psk_parse.c) before wolfSSL sees the message that carries it, and wolfSSL is held
+ * until the answer. The parser sees every byte before wolfSSL does: the window starts at
+ * stream offset wolf_consumed, the parser is at psk_fed. 0: let wolfSSL run;
+ * TERN__TLS_WANT_PSK: hold; or a negative code (malformed: tls->psk_error says why). */
+static int psk_scan(tern__tls *tls)
+{
+    tern__psk_parser *p = tls->psk_parser;
+
+    if (tls->psk_state == TERN__PSK_STATE_WAITING) {
+        return TERN__TLS_WANT_PSK;
+    }
+    if (p == NULL || tls->psk_state != TERN__PSK_STATE_NONE) {
+        return 0;
+    }
+    if (p->stage == 1) {
+        /* TLS 1.2, ClientHello answered: the ClientKeyExchange carries an identity only if
+         * the suite chosen is a PSK one (a certificate suite's starts with a key share) */
+        const char *suite = wolfSSL_get_cipher_name(tls->ssl);
+        if (suite == NULL || strstr(suite, "PSK") == NULL) {
+            psk_parser_drop(tls);
+            return 0;
+        }
+    }
+    size_t skip = (size_t)(tls->psk_fed - tls->wolf_consumed);
+    if (skip >= tls->in_len) {
+        return 0; /* nothing new: wolfSSL has what the parser has */
+    }
+    int rc = tern__psk_parser_feed(p, tls->in + skip, tls->in_len - skip);
+    tls->psk_fed += tls->in_len - skip;
+    switch (rc) {
+    case TERN__PSK_NEED_MORE:
+        return 0; /* wolfSSL keeps a partial message and cannot act on it before we can */
+    case TERN__PSK_IDENTITIES: {
+        const tern_ssl_config *cfg = tern__tls_config(tls);
+        tls->psk_hello = !p->from_cke && p->offers_tls13 && cfg->max_version == TLS1_3_VERSION;
+        tls->psk_offered13 = p->tls13_suites;
+        tls->psk_binder_len = p->binder_len;
+        tls->psk_state = TERN__PSK_STATE_WAITING; /* the parser keeps the identity */
+        return TERN__TLS_WANT_PSK;
+    }
+    case TERN__PSK_NO_PSK:
+        psk_parser_drop(tls);
+        return 0;
+    default:
+        tls->psk_error = p->error != NULL ? p->error : "malformed handshake";
+        return TERN_E_TLS_PROTOCOL;
+    }
+}
+
+const uint8_t *tern__tls_engine_psk_identity(const tern__tls *tls, size_t *len)
+{
+    if (tls->psk_state != TERN__PSK_STATE_WAITING || tls->psk_parser == NULL) {
+        return NULL;
+    }
+    *len = tls->psk_parser->identities[0].len;
+    return tls->psk_parser->identities[0].bytes;
+}
+
+int tern__tls_engine_handshake(tern__tls *tls, const void *in, size_t *inlen)
+{
+    if (tls->handshake_done) {
+        unwindow(tls, inlen);
+        return TERN__TLS_DONE;
+    }
+    window(tls, in, inlen != NULL ? *inlen : 0);
+    int held = tls->psk_parser != NULL || tls->psk_state == TERN__PSK_STATE_WAITING
+                   ? psk_scan(tls)
+                   : 0;
+    if (held != 0) {
+        unwindow(tls, inlen); /* nothing consumed */
+        return held;
+    }
+    int rc = tls->server ? wolfSSL_accept(tls->ssl) : wolfSSL_connect(tls->ssl);
+    unwindow(tls, inlen);
+    if (rc == WOLFSSL_SUCCESS) {
+        tls->handshake_done = true;
+        if (tls->psk_parser != NULL) {
+            psk_parser_drop(tls); /* kept until now for the identity psk.c's callback checks */
+        }
+        return TERN__TLS_DONE;
+    }
+    if (would_block(wolfSSL_get_error(tls->ssl, rc))) {
+        return TERN__TLS_WANT_INPUT;
+    }
+    return failed(tls, rc);
+}
+
+int tern__tls_engine_read(tern__tls *tls, const void *in, size_t *inlen, void *buf, size_t *len)
+{
+    size_t room = *len > INT32_MAX ? INT32_MAX : *len;
+    *len = 0;
+    window(tls, in, inlen != NULL ? *inlen : 0);
+    int n = wolfSSL_read(tls->ssl, buf, (int)room);
+    unwindow(tls, inlen);
+    if (n > 0) {
+        *len = (size_t)n;
+        return TERN__TLS_WANT_INPUT;
+    }
+    int err = wolfSSL_get_error(tls->ssl, n);
+    if (would_block(err)) {
+        return TERN__TLS_WANT_INPUT;
+    }
+    if (err == WOLFSSL_ERROR_ZERO_RETURN) {
+        return TERN__TLS_CLOSED;
+    }
+    tls->wolf_err = err;
+    char detail[8];
+    return tern__ssl_map_error(err, detail, sizeof(detail));
+}
+
+int tern__tls_engine_write(tern__tls *tls, const void *data, size_t len)
+{
+    const char *p = data;
+
+    while (len > 0) {
+        int chunk = len > (1u << 30) ? (1 << 30) : (int)len;
+        int n = wolfSSL_write(tls->ssl, p, chunk);
+        if (n <= 0) {
+            return failed(tls, n);
+        }
+        p += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+void tern__tls_engine_close(tern__tls *tls)
+{
+    if (tls->handshake_done) {
+        (void)wolfSSL_shutdown(tls->ssl); /* ours only: we do not wait for theirs */
+    }
+}
+
+/* ---- making a connection ----------------------------------------------------------------------- */
+
+static bool is_ip_literal(const char *name)
+{
+    unsigned char addr[sizeof(struct in6_addr)];
+    return inet_pton(AF_INET, name, addr) == 1 || inet_pton(AF_INET6, name, addr) == 1;
+}
+
+/* wolfSSL_check_ip_address came in wolfSSL 5.9.1; before it, check_domain_name matched an
+ * address against the IP SANs too (a system wolfSSL may be older) */
+static int check_ip_address(WOLFSSL *ssl, const char *ip)
+{
+#if defined(LIBWOLFSSL_VERSION_HEX) && LIBWOLFSSL_VERSION_HEX >= 0x05009001
+    return wolfSSL_check_ip_address(ssl, ip);
+#else
+    return wolfSSL_check_domain_name(ssl, ip);
+#endif
+}
+
+int tern__tls_engine_setup(tern__tls *tls, tern_ssl_config *cfg, bool server, char *err,
+                           size_t errlen)
+{
+    tern__ssl_config_freeze(cfg);
+    WOLFSSL *ssl = wolfSSL_new(server ? cfg->server_ctx : cfg->client_ctx);
+    if (ssl == NULL) {
+        snprintf(err, errlen, "TLS: the library could not create the connection");
+        return TERN_ENOMEM;
+    }
+    wolfSSL_SetIOReadCtx(ssl, tls);
+    wolfSSL_SetIOWriteCtx(ssl, tls);
+    wolfSSL_SetCertCbCtx(ssl, tls);
+
+    /* verification per role: AUTO is QUERY_PEER on servers, VERIFY_PEER on clients */
+    enum tern_verify_mode mode = cfg->verify_mode;
+    if (mode == TERN_VERIFY_AUTO) {
+        mode = server ? TERN_VERIFY_QUERY_PEER : TERN_VERIFY_VERIFY_PEER;
+    }
+    int wmode = WOLFSSL_VERIFY_NONE;
+    if (mode == TERN_VERIFY_VERIFY_PEER) {
+        wmode = WOLFSSL_VERIFY_PEER | (server ? WOLFSSL_VERIFY_FAIL_IF_NO_PEER_CERT : 0);
+    } else if (mode == TERN_VERIFY_QUERY_PEER) {
+        wmode = server ? WOLFSSL_VERIFY_PEER : WOLFSSL_VERIFY_NONE;
+    }
+    wolfSSL_set_verify(ssl, wmode, wmode == WOLFSSL_VERIFY_NONE ? NULL : verify_cb);
+    tls->must_verify = mode == TERN_VERIFY_VERIFY_PEER;
+    tls->ignore_all = tls->ignore_all_set;
+
+    if (!server && tls->peer_name != NULL) {
+        size_t n = strlen(tls->peer_name);
+        /* RFC 6066 section 3: no IP literals in server_name; an address is verified against
+         * the certificate's IP addresses (RFC 6125 section 1.7.2), a name against its names */
+        bool ip = is_ip_literal(tls->peer_name);
+        if ((!ip && wolfSSL_UseSNI(ssl, WOLFSSL_SNI_HOST_NAME, tls->peer_name,
+                                   (unsigned short)n) != WOLFSSL_SUCCESS) ||
+            (mode == TERN_VERIFY_VERIFY_PEER &&
+             (ip ? check_ip_address(ssl, tls->peer_name)
+                 : wolfSSL_check_domain_name(ssl, tls->peer_name)) != WOLFSSL_SUCCESS)) {
+            snprintf(err, errlen, "TLS: the TLS library refused the peer name \"%s\"",
+                     tls->peer_name);
+            wolfSSL_free(ssl);
+            return TERN_EINVAL;
+        }
+    }
+    if (!server && cfg->ocsp_policy != TERN_OCSP_OFF &&
+        wolfSSL_UseOCSPStapling(ssl, WOLFSSL_CSR_OCSP, 0) != WOLFSSL_SUCCESS) {
+        goto fail;
+    }
+    if (cfg->alpn != NULL) {
+        char list[1024];
+        snprintf(list, sizeof(list), "%s", cfg->alpn);
+        if (wolfSSL_UseALPN(ssl, list, (unsigned)strlen(list),
+                            WOLFSSL_ALPN_FAILED_ON_MISMATCH) != WOLFSSL_SUCCESS) {
+            goto fail;
+        }
+    }
+    tls->ssl = ssl;
+    tls->server = server;
+    tern__psk_setup(tls->sock, tls, cfg, server);
+    if (!server) {
+        wolfSSL_set_SessionTicket_cb(ssl, tern__session_on_ticket, tls);
+        tern__groups_client_setup(tls, cfg);
+    }
+    return 0;
+
+fail:
+    snprintf(err, errlen, "TLS: out of memory");
+    wolfSSL_free(ssl);
+    return TERN_ENOMEM;
+}
+
+/* ---- standalone engines ------------------------------------------------------------------------- */
+
+tern__tls *tern__tls_engine_new(tern_ssl_config *cfg, tern__tls_out_fn out, void *out_ctx)
+{
+    tern__tls *tls = calloc(1, sizeof(*tls));
+    if (tls == NULL) {
+        return NULL;
+    }
+    tls->out = out;
+    tls->out_ctx = out_ctx;
+    tern__object_ref(&cfg->base);
+    tls->cfg = &cfg->base;
+    return tls;
+}
+
+int tern__tls_engine_set_peer_name(tern__tls *tls, const char *name)
+{
+    char *copy = NULL;
+    if (name != NULL && (copy = strdup(name)) == NULL) {
+        return TERN_ENOMEM;
+    }
+    free(tls->peer_name);
+    tls->peer_name = copy;
+    return 0;
+}
+
+int tern__tls_engine_start(tern__tls *tls, bool server, char *err, size_t errlen)
+{
+    if (tls->ssl != NULL) {
+        snprintf(err, errlen, "started already");
+        return TERN_EBUSY;
+    }
+    return tern__tls_engine_setup(tls, tern__tls_config(tls), server, err, errlen);
+}
+
+int tern__tls_engine_offer_session(tern__tls *tls, const void *data, size_t len)
+{
+    if (tls->ssl == NULL || tls->server || data == NULL || len == 0 ||
+        !tern__session_offer(tls, data, len)) {
+        return TERN_EINVAL;
+    }
+    tls->offered_session = true;
+    return 0;
+}
+
+void tern__tls_engine_free(tern__tls *tls)
+{
+    if (tls == NULL) {
+        return;
+    }
+    if (tls->psk_parser != NULL) {
+        psk_parser_drop(tls);
+    }
+    explicit_bzero(tls->psk_key, sizeof(tls->psk_key));
+    tern__tls_errors_free(tls);
+    wolfSSL_free(tls->ssl);
+    tern__client_psk_free(tls->psk);
+    tern__object_unref(tls->cfg);
+    free(tls->peer_name);
+    free(tls);
+}
