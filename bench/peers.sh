@@ -106,6 +106,10 @@ for k in ec rsa; do
     start tern-$k $port "$techo" --cert "$pki/$k.pem" --key "$pki/$k.key" --threads 1 \
         -l 127.0.0.1:$port --log-level warn
 done
+# tern-echo resuming TLS 1.2 by session ID (server cache, no TLS 1.2 tickets): resume12-sid
+alloc_port
+start tern-sid $port "$techo" --cert "$pki/ec.pem" --key "$pki/ec.key" --threads 1 \
+    --session-cache -l 127.0.0.1:$port --log-level warn
 # tern-gateway: PSK devices, and with a certificate (proxy rows: full handshakes, bulk, echo)
 alloc_port
 start tern-gateway $port "$tgw" --psk-file "$pki/psk.txt" --backend 127.0.0.1:$echo_port \

@@ -71,6 +71,7 @@ static void destroy(tern__object *o)
     }
     wolfSSL_CTX_free(cfg->server_ctx);
     wolfSSL_CTX_free(cfg->client_ctx);
+    pthread_mutex_destroy(&cfg->cache_lock);
     memset(cfg, 0, sizeof(*cfg));
     free(cfg);
 }
@@ -83,6 +84,7 @@ tern_ssl_config *tern_ssl_config_new(void)
         return NULL;
     }
     atomic_init(&cfg->base.refs, 1);
+    pthread_mutex_init(&cfg->cache_lock, NULL);
     cfg->base.destroy = destroy;
     cfg->verify_mode = TERN_VERIFY_AUTO;
     cfg->verify_depth = 9;
@@ -98,8 +100,8 @@ tern_ssl_config *tern_ssl_config_new(void)
         return NULL;
     }
     /* tickets resume without server state; wolfSSL's session-id cache is process-wide and
-     * locked: off on servers unless asked for (tern_ssl_config_set_session_cache) */
-    wolfSSL_CTX_set_session_cache_mode(cfg->server_ctx, WOLFSSL_SESS_CACHE_OFF);
+     * locked: off on servers unless asked for (tern_ssl_config_set_session_cache), decided
+     * at the first freeze (cache_lock), since wolfSSL can turn it off but never on again */
 #ifdef WOLFSSL_EARLY_DATA
     /* tern accepts no 0-RTT data, so its tickets offer none (RFC 8446 4.6.1), whatever a
      * wolfSSL built with early data would default to (5.7 put 4096 in every ticket) */
@@ -161,6 +163,18 @@ static int check_setup(tern_ssl_config *cfg)
 void tern__ssl_config_freeze(tern_ssl_config *cfg)
 {
     atomic_store(&cfg->base.frozen, true);
+    /* once per configuration, before its first connection (a server freezes it in
+     * tern_server_new, but its first connections may start on several reactors at once) */
+    if (!atomic_load_explicit(&cfg->cache_mode_set, memory_order_acquire)) {
+        pthread_mutex_lock(&cfg->cache_lock);
+        if (!atomic_load_explicit(&cfg->cache_mode_set, memory_order_relaxed)) {
+            if (!cfg->session_cache) {
+                wolfSSL_CTX_set_session_cache_mode(cfg->server_ctx, WOLFSSL_SESS_CACHE_OFF);
+            }
+            atomic_store_explicit(&cfg->cache_mode_set, true, memory_order_release);
+        }
+        pthread_mutex_unlock(&cfg->cache_lock);
+    }
 }
 
 /* ---- protocols and ciphers ----------------------------------------------------------------- */

@@ -9,6 +9,7 @@
 
 #include <wolfssl/options.h>
 #include <wolfssl/ssl.h>
+#include <pthread.h>
 
 #include "../runtime/seam.h"
 
@@ -52,6 +53,9 @@ struct tern_ssl_config {
         tern_ssl_config *cfg;
     } *sni;
     size_t nsni;
+    bool session_cache;            /* servers: wolfSSL's session-id cache (off by default) */
+    _Atomic bool cache_mode_set;   /* ... applied to server_ctx at the first freeze */
+    pthread_mutex_t cache_lock;
     char errstr[TERN__SSL_ERRSTR];
 };
 

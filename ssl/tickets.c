@@ -474,7 +474,6 @@ int tern_ssl_config_set_session_cache(tern_ssl_config *cfg, bool on)
     if (rc < 0) {
         return rc;
     }
-    wolfSSL_CTX_set_session_cache_mode(cfg->server_ctx,
-                                       on ? WOLFSSL_SESS_CACHE_SERVER : WOLFSSL_SESS_CACHE_OFF);
+    cfg->session_cache = on; /* applied at the first freeze (tern__ssl_config_freeze) */
     return 0;
 }

@@ -39,6 +39,7 @@ struct app {
     const char *ticket_keys_file;  /* shared ticket keys; else tern's own, rotated */
     uint32_t ticket_lifetime_s;
     unsigned session_tickets;      /* TLS 1.3 tickets per handshake */
+    bool session_cache;            /* TLS 1.2 by session ID: cache on, no TLS 1.2 tickets */
     tern_ticket_keys *tickets;
     bool verify_client;
     bool starttls;

@@ -81,6 +81,9 @@ static void usage(FILE *out)
             "      --ticket-lifetime S    how long a ticket resumes (default 7200)\n"
             "      --session-tickets N    TLS 1.3 tickets after each handshake (0..16,\n"
             "                             default 1; 0: no resumption by ticket)\n"
+            "      --session-cache        TLS 1.2 resumes by session ID: a server-side\n"
+            "                             session cache (process-wide, locked) and no\n"
+            "                             TLS 1.2 tickets\n"
             "      --plain                serve plaintext TCP; no TLS option may be given\n"
             "      --ciphers LIST         cipher suites, ':'-separated (OpenSSL or IANA\n"
             "                             names, TLS 1.3 suites included); weak suites are\n"
@@ -134,6 +137,7 @@ enum {
     OPT_TICKET_KEYS,
     OPT_TICKET_LIFETIME,
     OPT_SESSION_TICKETS,
+    OPT_SESSION_CACHE,
     OPT_OCSP_ISSUER,
     OPT_PLAIN,
 };
@@ -159,6 +163,7 @@ static void check_tls_options(const struct app *app)
         {app->ocsp_response != NULL, "--ocsp-response"},
         {app->ocsp_issuer != NULL, "--ocsp-issuer"},
         {app->ticket_keys_file != NULL, "--ticket-keys"},
+        {app->session_cache, "--session-cache"},
     };
 
     if (app->plain) {
@@ -203,6 +208,7 @@ void echo_parse_args(struct app *app, int argc, char **argv)
         {"ticket-keys", required_argument, NULL, OPT_TICKET_KEYS},
         {"ticket-lifetime", required_argument, NULL, OPT_TICKET_LIFETIME},
         {"session-tickets", required_argument, NULL, OPT_SESSION_TICKETS},
+        {"session-cache", no_argument, NULL, OPT_SESSION_CACHE},
         {"ocsp-issuer", required_argument, NULL, OPT_OCSP_ISSUER},
         {"plain", no_argument, NULL, OPT_PLAIN},
         {NULL, 0, NULL, 0},
@@ -255,6 +261,9 @@ void echo_parse_args(struct app *app, int argc, char **argv)
             break;
         case OPT_SESSION_TICKETS:
             app->session_tickets = (unsigned)app_opt_uint("--session-tickets", optarg, 0, 16);
+            break;
+        case OPT_SESSION_CACHE:
+            app->session_cache = true;
             break;
         case OPT_OCSP_ISSUER:
             app->ocsp_issuer = optarg;
@@ -327,8 +336,12 @@ void echo_build_ssl_config(struct app *app)
         }
     }
     if ((rc = tern_ssl_config_set_ticket_keys(app->ssl, app->tickets)) < 0 ||
-        (rc = tern_ssl_config_set_session_tickets(app->ssl, app->session_tickets, true)) < 0) {
+        (rc = tern_ssl_config_set_session_tickets(app->ssl, app->session_tickets,
+                                                  !app->session_cache)) < 0) {
         app_config_fail(app->ssl, "--session-tickets", "", rc);
+    }
+    if (app->session_cache && (rc = tern_ssl_config_set_session_cache(app->ssl, true)) < 0) {
+        app_config_fail(app->ssl, "--session-cache", "", rc);
     }
     /* Without --client-ca there is nothing to check a client certificate against: do not
      * ask for one (the default, AUTO, would). */

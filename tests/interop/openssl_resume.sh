@@ -3,6 +3,7 @@
 #
 # Interop: session resumption of tern-echo seen by `openssl s_client -sess_out / -sess_in`:
 #   - TLS 1.3 and TLS 1.2: a saved session resumes ("Reused"), twice (any reactor);
+#   - TLS 1.2 by session ID (-no_ticket) with --session-cache, and not without it;
 #   - two tern-echo instances sharing a --ticket-keys file resume each other's sessions;
 #   - a third instance with its own keys does not resume them: a full handshake ("New")
 #     that succeeds (the server's fallback, seen by a client that can fall back);
@@ -71,6 +72,7 @@ start() {
 start a --ticket-keys "$work/keys"
 start b --ticket-keys "$work/keys"
 start c
+start d --session-cache
 
 # connect NAME PORT VERSION IN|- OUT|-: one handshake and a line; prints New/Reused.
 connect() {
@@ -79,6 +81,7 @@ connect() {
         -servername localhost -verify_return_error
     [ "$sin" = - ] || set -- "$@" -sess_in "$sin"
     [ "$sout" = - ] || set -- "$@" -sess_out "$sout"
+    [ -z "${no_ticket:-}" ] || set -- "$@" -no_ticket
     # stdin stays open 1 s: a TLS 1.3 ticket arrives after the handshake
     { printf 'resume %s\n' "$tag"; sleep 1; } | timeout 10 openssl s_client "$@" \
         >"$work/$tag.out" 2>&1
@@ -141,4 +144,17 @@ kill -HUP "$pc"
 sleep 0.5
 kill -0 "$pc" 2>/dev/null || fail "tern-echo with rotating ticket keys died on SIGHUP"
 expect "$(connect "tls1_3-c-alive" "$port_c" tls1_3 - -)" New "SIGHUP with rotating keys"
+# TLS 1.2 by session ID (a client that asks for no ticket): only the server with
+# --session-cache resumes, on either reactor
+no_ticket=1
+expect "$(connect "sid-first" "$port_d" tls1_2 - "$work/sid-d")" New "session ID first"
+expect "$(connect "sid-again1" "$port_d" tls1_2 "$work/sid-d" -)" Reused "session ID resumed"
+expect "$(connect "sid-again2" "$port_d" tls1_2 "$work/sid-d" -)" Reused "session ID resumed again"
+expect "$(connect "sid-nocache" "$port_c" tls1_2 - -)" New "no cache: a full handshake"
+grep -q "Session-ID: *$" "$work/sid-nocache.out" ||
+    fail "a server without --session-cache gave a session ID (nothing to resume it by)"
+grep -q "Session-ID: *[0-9A-F]\{64\}" "$work/sid-first.out" ||
+    fail "the server with --session-cache gave no session ID"
+echo "ok: no cache: no session ID given"
+no_ticket=
 echo "PASS"
