@@ -376,7 +376,6 @@ static int open_ticket(const key_set *set, const unsigned char name[NAME_LEN],
     }
     memcpy(ticket, out, (size_t)len);
     explicit_bzero(out, (size_t)len);
-    /* sealed with an older key: resume, and send a ticket under the current one */
     /* sealed with an older key: resume. (wolfSSL 5.7.2 fails TLS 1.3 resumptions answered
      * with RET_CREATE; its TLS 1.3 server sends new tickets, sealed with the current key,
      * after every handshake anyway.) */
