@@ -2,7 +2,8 @@
 /*
  * The socket: a TCP connection owned by one reactor. It knows bytes, states and events; a
  * layer (ssl/'s TLS) may transform the stream through the ops table of seam.h, whose
- * functions are at the end of this file.
+ * functions are at the end of this file. Connecting is in socket_connect.c; options,
+ * introspection and the blocking helpers in socket_options.c.
  *
  * Invariants:
  * - Everything here runs on the owner reactor's thread.
@@ -18,7 +19,7 @@
  *   writes its records into `wbuf`. Everything about the layer's protocol (messages,
  *   counters of its own, what its deadline means) stays in the layer.
  */
-#include "internal.h"
+#include "socket_impl.h"
 
 #include <arpa/inet.h>
 #include <netdb.h>
@@ -75,17 +76,6 @@ static void set_state(tern_socket *s, enum tern_socket_state st)
         schedule(s);
     }
 }
-
-/*
- * A socket made with `tern_socket_new` carries what only outgoing connections use: the local
- * address bound before connect. Accepted sockets (owned_by_runtime) are a bare tern_socket;
- * the base comes first, so release() frees either kind through the tern_socket pointer.
- */
-struct client_socket {
-    struct tern_socket base;
-    struct sockaddr_storage local; /* bound before connect when local_len > 0 */
-    socklen_t local_len;
-};
 
 static tern_socket *socket_alloc(tern_reactor *r, size_t size)
 {
@@ -157,20 +147,6 @@ static void update_watch(tern_socket *s)
         ev_io_start(s->r->loop, &s->io);
     }
     s->watching = (unsigned)want & 3u;
-}
-
-static void arm_timer(tern_socket *s, uint32_t ms)
-{
-    ev_timer_stop(s->r->loop, &s->timer);
-    if (ms > 0) {
-        ev_timer_set(&s->timer, ms / 1000.0, 0.0);
-        ev_timer_start(s->r->loop, &s->timer);
-    }
-}
-
-static void touch(tern_socket *s)
-{
-    s->last_io_ms = tern_reactor_now_ms(s->r);
 }
 
 static void rearm(tern_socket *s)
@@ -543,6 +519,26 @@ static void connected(tern_socket *s)
     do_write(s); /* what was written while connecting */
 }
 
+void tern__socket_set_state(tern_socket *s, enum tern_socket_state st)
+{
+    set_state(s, st);
+}
+
+void tern__socket_update_watch(tern_socket *s)
+{
+    update_watch(s);
+}
+
+void tern__socket_apply_options(tern_socket *s, bool accepted)
+{
+    apply_options(s, accepted);
+}
+
+void tern__socket_connected(tern_socket *s)
+{
+    connected(s);
+}
+
 static void on_io(struct ev_loop *loop, ev_io *w, int revents)
 {
     tern_socket *s = container_of(w, tern_socket, io);
@@ -666,13 +662,6 @@ tern_socket *tern_socket_new(tern_reactor *r)
     return socket_alloc(r, sizeof(struct client_socket));
 }
 
-static void attach(tern_socket *s)
-{
-    tern__list_insert(&s->r->sockets, &s->link);
-    s->r->nsockets++;
-    tern__count(&s->r->counters.open, 1);
-}
-
 int tern__socket_adopt(tern_reactor *r, tern_server *srv, int fd)
 {
     tern_socket *s = socket_alloc(r, sizeof(*s));
@@ -719,255 +708,6 @@ void tern_socket_free(tern_socket *s)
         release(s);
     }
     /* else: deliver() releases it once the callback stack unwinds */
-}
-
-void tern_socket_set_events(tern_socket *s, const tern_socket_events *events, void *user)
-{
-    TERN_ASSERT_OWNER(s);
-    s->ev = events;
-    s->user = user;
-}
-
-void *tern_socket_user(const tern_socket *s)
-{
-    TERN_ASSERT_OWNER(s);
-    return s->user;
-}
-
-tern_reactor *tern_socket_reactor(const tern_socket *s)
-{
-    return s->r;
-}
-
-tern_reactor *tern__socket_owner(const tern_socket *s)
-{
-    return s != NULL ? s->r : NULL;
-}
-
-tern_server *tern_socket_server(const tern_socket *s)
-{
-    TERN_ASSERT_OWNER(s);
-    return s->srv;
-}
-
-enum tern_socket_state tern_socket_state(const tern_socket *s)
-{
-    TERN_ASSERT_OWNER(s);
-    return s->state;
-}
-
-/* ---- connecting ---------------------------------------------------------------------------------- */
-
-/*
- * Binds a client socket's descriptor to the address of `tern_socket_set_local_address`, if
- * any. IP_BIND_ADDRESS_NO_PORT defers the choice of the local port to connect(), which then
- * picks one free for this 4-tuple, not one free for the address alone: many source
- * addresses multiply the ephemeral ports available. @return 0; < 0 once finished.
- */
-static int bind_local(tern_socket *s, const struct sockaddr *peer, const char *name)
-{
-    if (s->owned_by_runtime) {
-        return 0;
-    }
-    struct client_socket *cs = (struct client_socket *)s;
-    if (cs->local_len == 0) {
-        return 0;
-    }
-    char local[64];
-    tern__format_sockaddr((const struct sockaddr *)&cs->local, local, sizeof(local));
-    if (cs->local.ss_family != peer->sa_family) {
-        tern__socket_seterr(s, TERN_E_ADDRESS, "connect %s: local address %s: not the same family",
-                            name, local);
-        finish(s, TERN_E_ADDRESS);
-        return TERN_E_ADDRESS;
-    }
-#ifdef IP_BIND_ADDRESS_NO_PORT
-    int one = 1;
-    (void)setsockopt(s->fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof(one));
-#endif
-    if (bind(s->fd, (const struct sockaddr *)&cs->local, cs->local_len) < 0) {
-        int e = tern__errno();
-        tern__socket_seterr(s, e, "connect %s: bind %s: %s", name, local, tern_strerror(e));
-        finish(s, e);
-        return e;
-    }
-    return 0;
-}
-
-int tern_socket_set_local_address(tern_socket *s, const char *ip)
-{
-    TERN_ASSERT_OWNER(s);
-    if (s == NULL || s->owned_by_runtime) {
-        return TERN_EINVAL;
-    }
-    if (s->state != TERN_SOCKET_STATE_UNCONNECTED) {
-        return TERN_EBUSY;
-    }
-    struct client_socket *cs = (struct client_socket *)s;
-    if (ip == NULL || ip[0] == '\0') {
-        cs->local_len = 0;
-        return 0;
-    }
-    struct sockaddr_storage ss;
-    memset(&ss, 0, sizeof(ss));
-    struct sockaddr_in *in = (struct sockaddr_in *)&ss;
-    struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
-    if (inet_pton(AF_INET, ip, &in->sin_addr) == 1) {
-        in->sin_family = AF_INET;
-        cs->local_len = sizeof(*in);
-    } else if (inet_pton(AF_INET6, ip, &in6->sin6_addr) == 1) {
-        in6->sin6_family = AF_INET6;
-        cs->local_len = sizeof(*in6);
-    } else {
-        return TERN_E_ADDRESS;
-    }
-    cs->local = ss;
-    return 0;
-}
-
-static void start_connect(tern_socket *s, const struct sockaddr *sa, socklen_t len)
-{
-    char name[64];
-
-    set_state(s, TERN_SOCKET_STATE_CONNECTING);
-    int fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    tern__format_sockaddr(sa, name, sizeof(name));
-    if (fd < 0) {
-        int e = tern__errno();
-        tern__socket_seterr(s, e, "connect %s: socket: %s", name, tern_strerror(e));
-        finish(s, e);
-        return;
-    }
-    s->fd = fd;
-    apply_options(s, false);
-    if (bind_local(s, sa, name) < 0) {
-        return; /* finished with the error */
-    }
-    if (connect(fd, sa, len) == 0) {
-        connected(s);
-        return;
-    }
-    if (errno != EINPROGRESS) {
-        int e = tern__errno();
-        tern__socket_seterr(s, e, "connect %s: %s", name, tern_strerror(e));
-        finish(s, e);
-        return;
-    }
-    update_watch(s);
-}
-
-void tern__socket_resolved(tern_socket *s, struct tern__resolve *res)
-{
-    s->resolve = NULL;
-    if (s->state != TERN_SOCKET_STATE_HOST_LOOKUP) {
-        return;
-    }
-    if (res->err < 0) {
-        tern__socket_seterr(s, TERN_E_RESOLVE, "lookup %s: %s", res->host,
-                            res->gai != 0 ? gai_strerror(res->gai) : "no address");
-        finish(s, TERN_E_RESOLVE);
-        return;
-    }
-    start_connect(s, (struct sockaddr *)&res->addr, res->addrlen);
-}
-
-static bool numeric_address(const char *host, uint16_t port, struct sockaddr_storage *ss,
-                            socklen_t *len)
-{
-    struct sockaddr_in *in = (struct sockaddr_in *)ss;
-    struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)ss;
-    char buf[64];
-    size_t n = strlen(host);
-
-    memset(ss, 0, sizeof(*ss));
-    if (inet_pton(AF_INET, host, &in->sin_addr) == 1) {
-        in->sin_family = AF_INET;
-        in->sin_port = htons(port);
-        *len = sizeof(*in);
-        return true;
-    }
-    if (n >= 2 && host[0] == '[' && host[n - 1] == ']' && n - 2 < sizeof(buf)) {
-        memcpy(buf, host + 1, n - 2);
-        buf[n - 2] = '\0';
-        host = buf;
-    }
-    if (inet_pton(AF_INET6, host, &in6->sin6_addr) == 1) {
-        in6->sin6_family = AF_INET6;
-        in6->sin6_port = htons(port);
-        *len = sizeof(*in6);
-        return true;
-    }
-    return false;
-}
-
-/* A connect, plain or @layered. */
-static int connect_to(tern_socket *s, const char *host, uint16_t port, bool layered)
-{
-    struct sockaddr_storage ss;
-    socklen_t len;
-
-    if (s == NULL || host == NULL || host[0] == '\0' || port == 0) {
-        return TERN_EINVAL;
-    }
-    if (s->state != TERN_SOCKET_STATE_UNCONNECTED || s->free_requested) {
-        return TERN_EBUSY;
-    }
-    /* a fresh connection: forget what the previous one left */
-    if (s->layered && !layered) {
-        s->layer_ops->reset(s); /* plain again after a layered connection */
-    }
-    s->layered = layered;
-    tern__bufq_clear(s->r, &s->inbuf);
-    tern__bufq_clear(s->r, &s->rbuf);
-    s->err = 0;
-    s->errstr[0] = '\0';
-    s->peer_eof = s->read_finished_sent = s->shut_wr_requested = s->shut_wr_done = 0;
-    s->eof_clean = s->layer_end = 0;
-    s->deadline_ms = 0;
-    s->pending_ready_read = s->pending_connected = s->pending_disconnected = 0;
-    s->pending_error = 0;
-    s->port = port;
-
-    bool numeric = numeric_address(host, port, &ss, &len);
-    if (!numeric) {
-        int rc = tern__resolve_start(s, host, port);
-        if (rc < 0) {
-            s->layered = 0;
-            return rc;
-        }
-    }
-    attach(s);
-    arm_timer(s, s->connect_timeout_ms);
-    if (numeric) {
-        start_connect(s, (struct sockaddr *)&ss, len);
-    } else {
-        set_state(s, TERN_SOCKET_STATE_HOST_LOOKUP);
-    }
-    return 0;
-}
-
-int tern_socket_connect_to_host(tern_socket *s, const char *host, uint16_t port)
-{
-    TERN_ASSERT_OWNER(s);
-    return connect_to(s, host, port, false);
-}
-
-int tern_socket_set_connect_timeout(tern_socket *s, uint32_t ms)
-{
-    TERN_ASSERT_OWNER(s);
-    s->connect_timeout_ms = ms;
-    return 0;
-}
-
-int tern_socket_set_idle_timeout(tern_socket *s, uint32_t ms)
-{
-    TERN_ASSERT_OWNER(s);
-    s->idle_timeout_ms = ms;
-    if (s->state == TERN_SOCKET_STATE_CONNECTED) {
-        touch(s);
-        arm_timer(s, ms);
-    }
-    return 0;
 }
 
 /* ---- reading ------------------------------------------------------------------------------------ */
@@ -1275,229 +1015,7 @@ void tern__reactor_abort_all(tern_reactor *r)
     }
 }
 
-/* ---- options and introspection ------------------------------------------------------------------- */
-
-int tern_socket_set_option(tern_socket *s, enum tern_socket_option opt, int value)
-{
-    TERN_ASSERT_OWNER(s);
-    switch (opt) {
-    case TERN_SOCKET_OPTION_NODELAY:
-        s->nodelay = value != 0;
-        break;
-    case TERN_SOCKET_OPTION_KEEPALIVE:
-        s->keepalive = value != 0;
-        break;
-    case TERN_SOCKET_OPTION_SEND_BUFFER_SIZE:
-        if (value <= 0) {
-            return TERN_EINVAL;
-        }
-        s->sndbuf = value;
-        break;
-    case TERN_SOCKET_OPTION_RECEIVE_BUFFER_SIZE:
-        if (value <= 0) {
-            return TERN_EINVAL;
-        }
-        s->rcvbuf = value;
-        break;
-    default:
-        return TERN_EINVAL;
-    }
-    if (s->fd >= 0) {
-        int v = value != 0;
-        int rc = 0;
-        switch (opt) {
-        case TERN_SOCKET_OPTION_NODELAY:
-            rc = setsockopt(s->fd, IPPROTO_TCP, TCP_NODELAY, &v, sizeof(v));
-            break;
-        case TERN_SOCKET_OPTION_KEEPALIVE:
-            rc = setsockopt(s->fd, SOL_SOCKET, SO_KEEPALIVE, &v, sizeof(v));
-            break;
-        case TERN_SOCKET_OPTION_SEND_BUFFER_SIZE:
-            rc = setsockopt(s->fd, SOL_SOCKET, SO_SNDBUF, &value, sizeof(value));
-            break;
-        case TERN_SOCKET_OPTION_RECEIVE_BUFFER_SIZE:
-            rc = setsockopt(s->fd, SOL_SOCKET, SO_RCVBUF, &value, sizeof(value));
-            break;
-        }
-        if (rc < 0) {
-            return tern__errno();
-        }
-    }
-    return 0;
-}
-
-int tern_socket_option(const tern_socket *s, enum tern_socket_option opt, int *value)
-{
-    TERN_ASSERT_OWNER(s);
-    int level = SOL_SOCKET, name;
-    socklen_t len = sizeof(*value);
-
-    if (value == NULL) {
-        return TERN_EINVAL;
-    }
-    switch (opt) {
-    case TERN_SOCKET_OPTION_NODELAY:
-        level = IPPROTO_TCP;
-        name = TCP_NODELAY;
-        break;
-    case TERN_SOCKET_OPTION_KEEPALIVE:
-        name = SO_KEEPALIVE;
-        break;
-    case TERN_SOCKET_OPTION_SEND_BUFFER_SIZE:
-        name = SO_SNDBUF;
-        break;
-    case TERN_SOCKET_OPTION_RECEIVE_BUFFER_SIZE:
-        name = SO_RCVBUF;
-        break;
-    default:
-        return TERN_EINVAL;
-    }
-    if (s->fd < 0) {
-        return TERN_ENOTCONN;
-    }
-    if (getsockopt(s->fd, level, name, value, &len) < 0) {
-        return tern__errno();
-    }
-    if (opt == TERN_SOCKET_OPTION_NODELAY || opt == TERN_SOCKET_OPTION_KEEPALIVE) {
-        *value = *value != 0;
-    }
-    return 0;
-}
-
-int tern_socket_error(const tern_socket *s)
-{
-    TERN_ASSERT_OWNER(s);
-    return s->err;
-}
-
-const char *tern_socket_error_string(const tern_socket *s)
-{
-    TERN_ASSERT_OWNER(s);
-    return s->errstr;
-}
-
-static int format_name(const tern_socket *s, bool peer, char *buf, size_t len)
-{
-    struct sockaddr_storage ss;
-    socklen_t sl = sizeof(ss);
-
-    if (buf == NULL || len == 0) {
-        return TERN_EINVAL;
-    }
-    buf[0] = '\0';
-    if (s->fd < 0) {
-        return TERN_ENOTCONN;
-    }
-    int rc = peer ? getpeername(s->fd, (struct sockaddr *)&ss, &sl)
-                  : getsockname(s->fd, (struct sockaddr *)&ss, &sl);
-    if (rc < 0) {
-        return tern__errno();
-    }
-    return tern__format_sockaddr((struct sockaddr *)&ss, buf, len);
-}
-
-int tern_socket_peer_address(const tern_socket *s, char *buf, size_t len)
-{
-    TERN_ASSERT_OWNER(s);
-    return format_name(s, true, buf, len);
-}
-
-int tern_socket_local_address(const tern_socket *s, char *buf, size_t len)
-{
-    TERN_ASSERT_OWNER(s);
-    return format_name(s, false, buf, len);
-}
-
-int tern_socket_descriptor(const tern_socket *s)
-{
-    TERN_ASSERT_OWNER(s);
-    return s->fd;
-}
-
-/* ---- blocking helpers ---------------------------------------------------------------------------- */
-
-enum wait_for { WAIT_CONNECTED, WAIT_READY_READ, WAIT_WRITTEN, WAIT_DISCONNECTED, WAIT_LAYER };
-
-static bool wait_done(const tern_socket *s, enum wait_for what)
-{
-    switch (what) {
-    case WAIT_CONNECTED:
-        return s->state == TERN_SOCKET_STATE_CONNECTED || s->state == TERN_SOCKET_STATE_CLOSING;
-    case WAIT_READY_READ:
-        return s->rbuf.len > 0;
-    case WAIT_WRITTEN:
-        return s->wbuf.len == 0 && (!s->layered || s->layer_ops->flushed(s));
-    case WAIT_DISCONNECTED:
-        return s->state == TERN_SOCKET_STATE_UNCONNECTED && !s->pending_disconnected &&
-               !s->deferred.queued;
-    case WAIT_LAYER:
-        break;
-    }
-    return false;
-}
-
-static int wait_for(tern_socket *s, enum wait_for what, bool (*done)(const tern_socket *s),
-                    uint32_t timeout_ms)
-{
-    if (s == NULL) {
-        return TERN_EINVAL;
-    }
-    if (!tern__on_owner(s->r) || s->in_callback > 0) {
-        return TERN_EBUSY;
-    }
-    uint64_t deadline = tern_reactor_now_ms(s->r) + timeout_ms;
-    for (;;) {
-        if (done != NULL ? done(s) : wait_done(s, what)) {
-            return 0;
-        }
-        if (what != WAIT_DISCONNECTED && s->state == TERN_SOCKET_STATE_UNCONNECTED &&
-            !s->pending_disconnected) {
-            return s->err < 0 ? s->err : TERN_ENOTCONN;
-        }
-        ev_now_update(s->r->loop);
-        uint64_t now = tern_reactor_now_ms(s->r);
-        if (now >= deadline) {
-            return TERN_ETIMEDOUT;
-        }
-        tern_reactor_run_once(s->r, (uint32_t)(deadline - now));
-    }
-}
-
-int tern_socket_wait_for_connected(tern_socket *s, uint32_t timeout_ms)
-{
-    TERN_ASSERT_OWNER(s);
-    return wait_for(s, WAIT_CONNECTED, NULL, timeout_ms);
-}
-
-int tern_socket_wait_for_ready_read(tern_socket *s, uint32_t timeout_ms)
-{
-    TERN_ASSERT_OWNER(s);
-    return wait_for(s, WAIT_READY_READ, NULL, timeout_ms);
-}
-
-int tern_socket_wait_for_bytes_written(tern_socket *s, uint32_t timeout_ms)
-{
-    TERN_ASSERT_OWNER(s);
-    return wait_for(s, WAIT_WRITTEN, NULL, timeout_ms);
-}
-
-int tern_socket_wait_for_disconnected(tern_socket *s, uint32_t timeout_ms)
-{
-    TERN_ASSERT_OWNER(s);
-    return wait_for(s, WAIT_DISCONNECTED, NULL, timeout_ms);
-}
-
 /* ---- the seam (seam.h): what a layer may do with the socket --------------------------------- */
-
-int tern__socket_wait(tern_socket *s, bool (*done)(const tern_socket *s), uint32_t timeout_ms)
-{
-    return wait_for(s, WAIT_LAYER, done, timeout_ms);
-}
-
-int tern__socket_connect_layered(tern_socket *s, const char *host, uint16_t port)
-{
-    return connect_to(s, host, port, true);
-}
 
 void tern__socket_set_layer(tern_socket *s, const tern__layer_ops *ops, void *layer)
 {

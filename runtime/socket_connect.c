@@ -1,0 +1,233 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The socket, connecting: the host lookup (numeric here, names through resolver.c), the
+ * local address bound before connect, the connect itself, and the timeouts set before it.
+ * The connection's life after connect() is socket.c's.
+ */
+#include "socket_impl.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <string.h>
+
+/* ---- connecting ---------------------------------------------------------------------------------- */
+
+/*
+ * Binds a client socket's descriptor to the address of `tern_socket_set_local_address`, if
+ * any. IP_BIND_ADDRESS_NO_PORT defers the choice of the local port to connect(), which then
+ * picks one free for this 4-tuple, not one free for the address alone: many source
+ * addresses multiply the ephemeral ports available. @return 0; < 0 once finished.
+ */
+static int bind_local(tern_socket *s, const struct sockaddr *peer, const char *name)
+{
+    if (s->owned_by_runtime) {
+        return 0;
+    }
+    struct client_socket *cs = (struct client_socket *)s;
+    if (cs->local_len == 0) {
+        return 0;
+    }
+    char local[64];
+    tern__format_sockaddr((const struct sockaddr *)&cs->local, local, sizeof(local));
+    if (cs->local.ss_family != peer->sa_family) {
+        tern__socket_seterr(s, TERN_E_ADDRESS, "connect %s: local address %s: not the same family",
+                            name, local);
+        tern__socket_fail(s, TERN_E_ADDRESS);
+        return TERN_E_ADDRESS;
+    }
+#ifdef IP_BIND_ADDRESS_NO_PORT
+    int one = 1;
+    (void)setsockopt(s->fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof(one));
+#endif
+    if (bind(s->fd, (const struct sockaddr *)&cs->local, cs->local_len) < 0) {
+        int e = tern__errno();
+        tern__socket_seterr(s, e, "connect %s: bind %s: %s", name, local, tern_strerror(e));
+        tern__socket_fail(s, e);
+        return e;
+    }
+    return 0;
+}
+
+int tern_socket_set_local_address(tern_socket *s, const char *ip)
+{
+    TERN_ASSERT_OWNER(s);
+    if (s == NULL || s->owned_by_runtime) {
+        return TERN_EINVAL;
+    }
+    if (s->state != TERN_SOCKET_STATE_UNCONNECTED) {
+        return TERN_EBUSY;
+    }
+    struct client_socket *cs = (struct client_socket *)s;
+    if (ip == NULL || ip[0] == '\0') {
+        cs->local_len = 0;
+        return 0;
+    }
+    struct sockaddr_storage ss;
+    memset(&ss, 0, sizeof(ss));
+    struct sockaddr_in *in = (struct sockaddr_in *)&ss;
+    struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
+    if (inet_pton(AF_INET, ip, &in->sin_addr) == 1) {
+        in->sin_family = AF_INET;
+        cs->local_len = sizeof(*in);
+    } else if (inet_pton(AF_INET6, ip, &in6->sin6_addr) == 1) {
+        in6->sin6_family = AF_INET6;
+        cs->local_len = sizeof(*in6);
+    } else {
+        return TERN_E_ADDRESS;
+    }
+    cs->local = ss;
+    return 0;
+}
+
+static void start_connect(tern_socket *s, const struct sockaddr *sa, socklen_t len)
+{
+    char name[64];
+
+    tern__socket_set_state(s, TERN_SOCKET_STATE_CONNECTING);
+    int fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    tern__format_sockaddr(sa, name, sizeof(name));
+    if (fd < 0) {
+        int e = tern__errno();
+        tern__socket_seterr(s, e, "connect %s: socket: %s", name, tern_strerror(e));
+        tern__socket_fail(s, e);
+        return;
+    }
+    s->fd = fd;
+    tern__socket_apply_options(s, false);
+    if (bind_local(s, sa, name) < 0) {
+        return; /* finished with the error */
+    }
+    if (connect(fd, sa, len) == 0) {
+        tern__socket_connected(s);
+        return;
+    }
+    if (errno != EINPROGRESS) {
+        int e = tern__errno();
+        tern__socket_seterr(s, e, "connect %s: %s", name, tern_strerror(e));
+        tern__socket_fail(s, e);
+        return;
+    }
+    tern__socket_update_watch(s);
+}
+
+void tern__socket_resolved(tern_socket *s, struct tern__resolve *res)
+{
+    s->resolve = NULL;
+    if (s->state != TERN_SOCKET_STATE_HOST_LOOKUP) {
+        return;
+    }
+    if (res->err < 0) {
+        tern__socket_seterr(s, TERN_E_RESOLVE, "lookup %s: %s", res->host,
+                            res->gai != 0 ? gai_strerror(res->gai) : "no address");
+        tern__socket_fail(s, TERN_E_RESOLVE);
+        return;
+    }
+    start_connect(s, (struct sockaddr *)&res->addr, res->addrlen);
+}
+
+static bool numeric_address(const char *host, uint16_t port, struct sockaddr_storage *ss,
+                            socklen_t *len)
+{
+    struct sockaddr_in *in = (struct sockaddr_in *)ss;
+    struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)ss;
+    char buf[64];
+    size_t n = strlen(host);
+
+    memset(ss, 0, sizeof(*ss));
+    if (inet_pton(AF_INET, host, &in->sin_addr) == 1) {
+        in->sin_family = AF_INET;
+        in->sin_port = htons(port);
+        *len = sizeof(*in);
+        return true;
+    }
+    if (n >= 2 && host[0] == '[' && host[n - 1] == ']' && n - 2 < sizeof(buf)) {
+        memcpy(buf, host + 1, n - 2);
+        buf[n - 2] = '\0';
+        host = buf;
+    }
+    if (inet_pton(AF_INET6, host, &in6->sin6_addr) == 1) {
+        in6->sin6_family = AF_INET6;
+        in6->sin6_port = htons(port);
+        *len = sizeof(*in6);
+        return true;
+    }
+    return false;
+}
+
+/* A connect, plain or @layered. */
+static int connect_to(tern_socket *s, const char *host, uint16_t port, bool layered)
+{
+    struct sockaddr_storage ss;
+    socklen_t len;
+
+    if (s == NULL || host == NULL || host[0] == '\0' || port == 0) {
+        return TERN_EINVAL;
+    }
+    if (s->state != TERN_SOCKET_STATE_UNCONNECTED || s->free_requested) {
+        return TERN_EBUSY;
+    }
+    /* a fresh connection: forget what the previous one left */
+    if (s->layered && !layered) {
+        s->layer_ops->reset(s); /* plain again after a layered connection */
+    }
+    s->layered = layered;
+    tern__bufq_clear(s->r, &s->inbuf);
+    tern__bufq_clear(s->r, &s->rbuf);
+    s->err = 0;
+    s->errstr[0] = '\0';
+    s->peer_eof = s->read_finished_sent = s->shut_wr_requested = s->shut_wr_done = 0;
+    s->eof_clean = s->layer_end = 0;
+    s->deadline_ms = 0;
+    s->pending_ready_read = s->pending_connected = s->pending_disconnected = 0;
+    s->pending_error = 0;
+    s->port = port;
+
+    bool numeric = numeric_address(host, port, &ss, &len);
+    if (!numeric) {
+        int rc = tern__resolve_start(s, host, port);
+        if (rc < 0) {
+            s->layered = 0;
+            return rc;
+        }
+    }
+    attach(s);
+    arm_timer(s, s->connect_timeout_ms);
+    if (numeric) {
+        start_connect(s, (struct sockaddr *)&ss, len);
+    } else {
+        tern__socket_set_state(s, TERN_SOCKET_STATE_HOST_LOOKUP);
+    }
+    return 0;
+}
+
+int tern_socket_connect_to_host(tern_socket *s, const char *host, uint16_t port)
+{
+    TERN_ASSERT_OWNER(s);
+    return connect_to(s, host, port, false);
+}
+
+int tern_socket_set_connect_timeout(tern_socket *s, uint32_t ms)
+{
+    TERN_ASSERT_OWNER(s);
+    s->connect_timeout_ms = ms;
+    return 0;
+}
+
+int tern_socket_set_idle_timeout(tern_socket *s, uint32_t ms)
+{
+    TERN_ASSERT_OWNER(s);
+    s->idle_timeout_ms = ms;
+    if (s->state == TERN_SOCKET_STATE_CONNECTED) {
+        touch(s);
+        arm_timer(s, ms);
+    }
+    return 0;
+}
+
+/* seam.h: a connect whose stream goes through the layer */
+int tern__socket_connect_layered(tern_socket *s, const char *host, uint16_t port)
+{
+    return connect_to(s, host, port, true);
+}

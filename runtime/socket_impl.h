@@ -1,0 +1,50 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * What the files of the socket (socket.c, socket_connect.c, socket_options.c) share and no
+ * other file needs: the client socket's extra fields, the small helpers the compiler inlines,
+ * and the entry points of socket.c that the connect path calls. Owner thread only.
+ */
+#ifndef TERN_RUNTIME_SOCKET_IMPL_H
+#define TERN_RUNTIME_SOCKET_IMPL_H
+
+#include "internal.h"
+
+/*
+ * A socket made with `tern_socket_new` carries what only outgoing connections use: the local
+ * address bound before connect. Accepted sockets (owned_by_runtime) are a bare tern_socket;
+ * the base comes first, so release() frees either kind through the tern_socket pointer.
+ */
+struct client_socket {
+    struct tern_socket base;
+    struct sockaddr_storage local; /* bound before connect when local_len > 0 */
+    socklen_t local_len;
+};
+
+static inline void arm_timer(tern_socket *s, uint32_t ms)
+{
+    ev_timer_stop(s->r->loop, &s->timer);
+    if (ms > 0) {
+        ev_timer_set(&s->timer, ms / 1000.0, 0.0);
+        ev_timer_start(s->r->loop, &s->timer);
+    }
+}
+
+static inline void touch(tern_socket *s)
+{
+    s->last_io_ms = tern_reactor_now_ms(s->r);
+}
+
+static inline void attach(tern_socket *s)
+{
+    tern__list_insert(&s->r->sockets, &s->link);
+    s->r->nsockets++;
+    tern__count(&s->r->counters.open, 1);
+}
+
+/* socket.c, for socket_connect.c */
+void tern__socket_set_state(tern_socket *s, enum tern_socket_state st);
+void tern__socket_update_watch(tern_socket *s);
+void tern__socket_apply_options(tern_socket *s, bool accepted);
+void tern__socket_connected(tern_socket *s);
+
+#endif
