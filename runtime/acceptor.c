@@ -16,7 +16,10 @@
  * EMFILE/ENFILE/ENOBUFS/ENOMEM: the listener stops watching, counts it, and resumes after
  * emfile_backoff_ms. Pending connections wait in the kernel's backlog; nothing spins.
  */
-#include "internal.h"
+#include "reactor.h"
+#include "rt.h"
+#include "server.h"
+#include "socket.h"
 
 #include <netdb.h>
 #include <stdarg.h>

@@ -6,7 +6,11 @@
  * References: the caller's (from spawn), one for being alive (dropped when it stops), and
  * one per message in flight, so the memory outlives every task that names it.
  */
-#include "internal.h"
+#include "reactor.h"
+#include "rt.h"
+
+#include <tern/actor.h>
+#include <tern/error.h>
 
 #include <stdlib.h>
 

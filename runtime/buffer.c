@@ -4,7 +4,10 @@
  * busy socket reuses memory without malloc on every read, and an idle socket holds no
  * buffer at all (the ≤ 10 KiB per idle connection target). Owner thread only.
  */
-#include "internal.h"
+#include "buffer.h"
+#include "reactor.h"
+
+#include <tern/error.h>
 
 #include <stdlib.h>
 #include <string.h>

@@ -3,7 +3,9 @@
  * The error table's strings and categories, and small helpers shared by runtime/ files.
  * Pure functions: any thread.
  */
-#include "internal.h"
+#include "util.h"
+
+#include <tern/error.h>
 
 #include <arpa/inet.h>
 #include <fcntl.h>

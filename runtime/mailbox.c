@@ -8,7 +8,10 @@
  * Ordering: each producer claims slots in increasing order and the consumer takes slots in
  * order, so tasks from one thread come out in the order that thread posted them.
  */
-#include "internal.h"
+#include "mailbox.h"
+#include "tsan.h"
+
+#include <tern/error.h>
 
 #include <stdlib.h>
 

@@ -4,7 +4,9 @@
  * reactors. A bounded MPMC queue (queue.c) and a semaphore; the answer goes back to the
  * job's reactor as a message, never by touching the socket from here.
  */
-#include "internal.h"
+#include "pool.h"
+
+#include <tern/error.h>
 
 #include <semaphore.h>
 #include <signal.h>

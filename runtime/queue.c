@@ -13,7 +13,9 @@
  *
  * Being plain C11 atomics, ThreadSanitizer understands it without annotations.
  */
-#include "internal.h"
+#include "queue.h"
+
+#include <tern/error.h>
 
 #include <stdlib.h>
 

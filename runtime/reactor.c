@@ -13,7 +13,10 @@
  * stop / a zero deadline, aborts its sockets at once; the loop exits when no socket is left
  * and no deferred work remains.
  */
-#include "internal.h"
+#include "reactor.h"
+#include "rt.h"
+#include "server.h"
+#include "socket.h"
 
 #include <sched.h>
 #include <stdio.h>

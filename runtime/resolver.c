@@ -5,7 +5,8 @@
  * may give up meanwhile (abort, free, timeout): it then clears `res->s`, and the answer only
  * frees the request. `res->s` is read and written on the owner thread only.
  */
-#include "internal.h"
+#include "rt.h"
+#include "socket.h"
 
 #include <netdb.h>
 #include <stdio.h>

@@ -6,7 +6,11 @@
  * Set-up (new, options, servers, listen, signals) happens on one thread before start. After
  * start, the only shared mutable state is `stopping`/`drain_ms` (atomics) and the rings.
  */
-#include "internal.h"
+#include "reactor.h"
+#include "rt.h"
+#include "server.h"
+
+#include <tern/error.h>
 
 #include <signal.h>
 #include <stdarg.h>

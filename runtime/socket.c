@@ -19,6 +19,8 @@
  *   writes its records into `wbuf`. Everything about the layer's protocol (messages,
  *   counters of its own, what its deadline means) stays in the layer.
  */
+#include "rt.h"
+#include "server.h"
 #include "socket_impl.h"
 
 #include <arpa/inet.h>

@@ -7,7 +7,7 @@
 #ifndef TERN_RUNTIME_SOCKET_IMPL_H
 #define TERN_RUNTIME_SOCKET_IMPL_H
 
-#include "internal.h"
+#include "socket.h"
 
 /*
  * A socket made with `tern_socket_new` carries what only outgoing connections use: the local

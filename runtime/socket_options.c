@@ -3,7 +3,7 @@
  * The socket, options and introspection: socket options, errors, addresses, the descriptor,
  * and the blocking helpers (tern_socket_wait_for_*, and the layer's tern__socket_wait).
  */
-#include "internal.h"
+#include "socket.h"
 
 #include <netinet/in.h>
 #include <netinet/tcp.h>

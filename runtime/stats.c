@@ -4,7 +4,10 @@
  * run on any thread; each field is read with a relaxed atomic load, so a sum is a close
  * snapshot, not a transaction.
  */
-#include "internal.h"
+#include "reactor.h"
+#include "rt.h"
+
+#include <tern/error.h>
 
 #include <stdio.h>
 #include <string.h>

@@ -1,0 +1,65 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Servers and the acceptor (acceptor.c): listeners, and the per-reactor accounting of the
+ * connections handed out. The acceptor's own state belongs to the acceptor thread.
+ */
+#ifndef TERN_RUNTIME_SERVER_H
+#define TERN_RUNTIME_SERVER_H
+
+#include <ev.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <sys/socket.h>
+
+#include <tern/server.h>
+
+#include "counters.h"
+#include "util.h"
+
+typedef struct tern__listener {
+    ev_io io;
+    ev_timer backoff;
+    tern_server *srv;
+    tern_reactor *owner; /* NULL: the acceptor thread */
+    tern__counters *counters;
+    struct ev_loop *loop;
+    int fd;
+} tern__listener;
+
+struct tern_server {
+    tern_server *next;
+    tern_runtime *rt;
+    tern_ssl_config *cfg;
+    tern_server_incoming_fn incoming;
+    void *user;
+    int backlog;
+    enum tern_balance_policy policy;
+    bool reuseport;
+    unsigned max_connections;
+    uint32_t idle_timeout_ms;
+    size_t read_buffer_size;
+    bool listening;
+    struct sockaddr_storage addr;
+    socklen_t addrlen;
+    uint16_t port;
+    char errstr[TERN__ERRSTR];
+    /* the acceptor's own state (acceptor thread only) */
+    tern__listener main;
+    unsigned next_rr;
+    _Atomic uint64_t *dispatched; /* per reactor: connections handed to it (one writer) */
+    _Atomic uint64_t *finished; /* per reactor: those of them now closed (reactor writes) */
+    tern__listener *per_reactor; /* reuseport: one listener per reactor */
+};
+
+int tern__servers_prepare(tern_runtime *rt); /* at start: per-reactor arrays */
+int tern__acceptor_start(tern_runtime *rt);
+void tern__acceptor_stop(tern_runtime *rt);
+void tern__acceptor_join(tern_runtime *rt);
+void tern__server_reactor_start(tern_reactor *r); /* reuseport listeners: on the reactor */
+void tern__server_reactor_stop(tern_reactor *r);
+void tern__servers_free(tern_runtime *rt);
+/* A reactor adopts an accepted fd (from the ring or its own listener). */
+void tern__server_adopt(tern_reactor *r, tern_server *srv, int fd);
+void tern__server_free_fd(tern_server *srv, unsigned reactor_index); /* on close */
+
+#endif
