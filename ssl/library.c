@@ -28,3 +28,8 @@ const char *tern_ssl_library_build_version_string(void)
 {
     return LIBWOLFSSL_VERSION_STRING;
 }
+
+unsigned long tern_ssl_library_build_version_number(void)
+{
+    return (unsigned long)LIBWOLFSSL_VERSION_HEX;
+}

@@ -454,6 +454,10 @@ static int tls_begin(tern_socket *s, bool server)
     if (tls->cfg == NULL && (tls->cfg = tern__socket_server_config(s)) != NULL) {
         tern__object_ref(tls->cfg); /* an accepted socket: its server's */
     }
+    if (tls->cfg == NULL) {
+        tern_ssl_config *def = tern__ssl_config_default_ref(); /* the process default */
+        tls->cfg = def != NULL ? &def->base : NULL;
+    }
     tern_ssl_config *cfg = tern__tls_config(tls);
 
     if (cfg == NULL) {
@@ -553,6 +557,16 @@ int tern_socket_connect_to_host_encrypted(tern_socket *s, const char *host, uint
         return TERN_EINVAL;
     }
     tern__tls *tls = tern__tls_of(s);
+    if ((tls == NULL || tls->cfg == NULL) && tern_socket_state(s) == TERN_SOCKET_STATE_UNCONNECTED) {
+        tern_ssl_config *def = tern__ssl_config_default_ref(); /* the process default */
+        if (def != NULL && (tls = tern__tls_get(s)) == NULL) {
+            tern_ssl_config_unref(def);
+            return TERN_ENOMEM;
+        }
+        if (def != NULL) {
+            tls->cfg = &def->base;
+        }
+    }
     if (tls == NULL || tls->cfg == NULL) {
         tern__socket_seterr(s, TERN_EINVAL, "TLS: the socket has no configuration");
         return TERN_EINVAL;

@@ -92,6 +92,7 @@ tern_ssl_config *tern_ssl_config_new(void)
     cfg->psk_lookup_timeout_ms = 5000;
     cfg->psk_max_pending = 1024;
     cfg->max_version = TLS1_3_VERSION;
+    cfg->min_version = TLS1_2_VERSION;
     cfg->ciphers_have_tls13 = true;
     cfg->server_ctx = wolfSSL_CTX_new(wolfSSLv23_server_method());
     cfg->client_ctx = wolfSSL_CTX_new(wolfSSLv23_client_method());
@@ -218,6 +219,7 @@ int tern_ssl_config_set_protocol_range(tern_ssl_config *cfg, enum tern_ssl_proto
         }
     }
     cfg->max_version = hi;
+    cfg->min_version = lo;
     return 0;
 }
 

@@ -28,6 +28,7 @@ struct tern_ssl_config {
     bool has_cert, has_key, has_ca;
     bool ciphers_have_tls13; /* the cipher list names a TLS 1.3 suite */
     int max_version;         /* wolfSSL's TLS1_x_VERSION */
+    int min_version;         /* ... and the lower end (tern_socket_protocol) */
     uint16_t key_shares[2];  /* clients, TLS 1.3: the key shares to send (groups.c) ... */
     int nkey_shares;         /* ... 0: wolfSSL's one share for the first group */
     char *alpn; /* comma-separated, as given */
@@ -75,6 +76,10 @@ typedef struct tern__tls {
     tern_socket *sock;
     tern__object *cfg;      /* tern_socket_set_ssl_config, or at the handshake the server's */
     char *peer_name;        /* a client's SNI + verify name */
+    bool has_verify_mode;   /* tern_socket_set_peer_verify_mode: this, not the config's */
+    bool has_verify_depth;  /* tern_socket_set_peer_verify_depth: this, not the config's */
+    enum tern_verify_mode verify_mode;
+    int verify_depth;
     struct tern__client_psk *psk;  /* a client's PSK, or NULL */
     struct tern__offered *session; /* a session to offer, taken by the next handshake */
     bool ignore_all_set;    /* tern_socket_ignore_all_ssl_errors */
@@ -147,6 +152,20 @@ static inline bool tern__tls_started(const tern__tls *tls)
 {
     return tls != NULL && tls->ssl != NULL;
 }
+/* The peer verify mode / depth of @tls's next handshake: the socket's own (set with
+ * tern_socket_set_peer_verify_mode/_depth), else @cfg's. */
+static inline enum tern_verify_mode tern__tls_verify_mode(const tern__tls *tls,
+                                                          const tern_ssl_config *cfg)
+{
+    return tls->has_verify_mode ? tls->verify_mode : cfg->verify_mode;
+}
+static inline int tern__tls_verify_depth(const tern__tls *tls, const tern_ssl_config *cfg)
+{
+    return tls->has_verify_depth ? tls->verify_depth : cfg->verify_depth;
+}
+/* A new reference to the process default configuration (tern_ssl_config_set_default), or
+ * NULL. Any thread. */
+tern_ssl_config *tern__ssl_config_default_ref(void);
 /* Runs the handshake / decrypts with what the socket's raw input holds (after a PSK answer). */
 void tern__tls_input(tern_socket *s);
 /* The handshake completed: `encrypted` fired or is due, queued plaintext goes out. */

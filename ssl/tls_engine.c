@@ -429,7 +429,7 @@ int tern__tls_engine_setup(tern__tls *tls, tern_ssl_config *cfg, bool server, ch
     wolfSSL_SetCertCbCtx(ssl, tls);
 
     /* verification per role: AUTO is QUERY_PEER on servers, VERIFY_PEER on clients */
-    enum tern_verify_mode mode = cfg->verify_mode;
+    enum tern_verify_mode mode = tern__tls_verify_mode(tls, cfg);
     if (mode == TERN_VERIFY_AUTO) {
         mode = server ? TERN_VERIFY_QUERY_PEER : TERN_VERIFY_VERIFY_PEER;
     }
@@ -440,6 +440,9 @@ int tern__tls_engine_setup(tern__tls *tls, tern_ssl_config *cfg, bool server, ch
         wmode = server ? WOLFSSL_VERIFY_PEER : WOLFSSL_VERIFY_NONE;
     }
     wolfSSL_set_verify(ssl, wmode, wmode == WOLFSSL_VERIFY_NONE ? NULL : verify_cb);
+    if (tls->has_verify_depth) {
+        wolfSSL_set_verify_depth(ssl, tls->verify_depth); /* else the context's */
+    }
     tls->must_verify = mode == TERN_VERIFY_VERIFY_PEER;
     tls->ignore_all = tls->ignore_all_set;
 

@@ -352,6 +352,76 @@ TERN_API int tern_socket_connect_to_host_encrypted(tern_socket *s, const char *h
 /** The name the peer's certificate must match (and the SNI sent); copied. @thread owner */
 TERN_API int tern_socket_set_peer_verify_name(tern_socket *s, const char *name);
 
+/** The peer verify name set with `tern_socket_set_peer_verify_name` (or by
+ * `tern_socket_connect_to_host_encrypted`), or "". @return borrowed until the next call that
+ * sets it. @thread owner */
+TERN_API const char *tern_socket_peer_verify_name(const tern_socket *s);
+
+/**
+ * The peer verification mode of this socket's next handshakes (QSslSocket::setPeerVerifyMode),
+ * in place of its configuration's, without building another configuration: e.g. a server that
+ * asks only some clients for a certificate (VERIFY_PEER on those, in `incoming`). Applied when
+ * a handshake starts: a handshake already running keeps the mode it began with.
+ * @return 0; TERN_EINVAL (not a mode); TERN_ENOMEM. @thread owner
+ */
+TERN_API int tern_socket_set_peer_verify_mode(tern_socket *s, enum tern_verify_mode mode);
+
+/** The peer verification mode in effect: the socket's own, else its configuration's (see
+ * `tern_socket_ssl_config`), else TERN_VERIFY_AUTO. @thread owner */
+TERN_API enum tern_verify_mode tern_socket_peer_verify_mode(const tern_socket *s);
+
+/**
+ * The longest peer chain this socket's next handshakes accept (QSslSocket::setPeerVerifyDepth),
+ * in place of its configuration's; applied as `tern_socket_set_peer_verify_mode`.
+ * @return 0; TERN_EINVAL (outside 0..100, as `tern_ssl_config_set_peer_verify_depth`);
+ *         TERN_ENOMEM. @thread owner
+ */
+TERN_API int tern_socket_set_peer_verify_depth(tern_socket *s, int depth);
+
+/** The peer verify depth in effect: the socket's own, else its configuration's, else 9 (the
+ * default). @thread owner */
+TERN_API int tern_socket_peer_verify_depth(const tern_socket *s);
+
+/**
+ * The configuration the socket's handshakes use (QSslSocket::sslConfiguration): its own
+ * (`tern_socket_set_ssl_config`), else its server's (an accepted socket), else the process
+ * default (`tern_ssl_config_set_default`, read now; a handshake takes the default in effect
+ * when it starts). @return a new reference (release it with `tern_ssl_config_unref`), or NULL
+ * when there is none. @thread owner
+ */
+TERN_API tern_ssl_config *tern_socket_ssl_config(const tern_socket *s);
+
+/**
+ * The protocol versions the socket's handshakes may negotiate (QSslSocket::protocol: what is
+ * configured, the range of `tern_ssl_config_set_protocol_range`, default TLS 1.2..1.3), from
+ * the configuration `tern_socket_ssl_config` names; the version a handshake agreed on is
+ * `tern_socket_session_protocol`. @p min, @p max (each may be NULL) get the range, or
+ * TERN_SSL_PROTOCOL_UNKNOWN without a configuration.
+ * @return 0; TERN_EINVAL when the socket has no configuration. @thread owner
+ */
+TERN_API int tern_socket_protocol(const tern_socket *s, enum tern_ssl_protocol *min,
+                                  enum tern_ssl_protocol *max);
+
+/**
+ * The local private key (QSslSocket::privateKey) of the socket's configuration (on a server,
+ * of the configuration SNI chose for the connection, as `tern_socket_local_certificate`), as
+ * DER: the key as loaded, decrypted if it had a passphrase (handle and zero @p buf as the key
+ * it is). @p buf NULL asks only the length.
+ * @return the DER length (0: no key); TERN_ENOBUFS if @p len is smaller (nothing written).
+ * @thread owner
+ */
+TERN_API ssize_t tern_socket_private_key(const tern_socket *s, void *buf, size_t len);
+
+/**
+ * The local certificate and its chain, the leaf first (QSslSocket::localCertificateChain), of
+ * the socket's configuration (or SNI's, as `tern_socket_private_key`): up to @p max new
+ * references into @p out (release each with `tern_certificate_unref`; an entry is NULL when
+ * out of memory). @p out may be NULL with @p max 0 to count.
+ * @return the chain's length (0: no local certificate). @thread owner
+ */
+TERN_API size_t tern_socket_local_certificate_chain(const tern_socket *s, tern_certificate **out,
+                                                    size_t max);
+
 /** The TLS mode. @thread owner */
 TERN_API enum tern_ssl_mode tern_socket_mode(const tern_socket *s);
 

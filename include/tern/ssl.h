@@ -26,6 +26,10 @@ TERN_API unsigned long tern_ssl_library_version_number(void);
 /** The TLS library's version tern was built against. @return a static string. @thread any */
 TERN_API const char *tern_ssl_library_build_version_string(void);
 
+/** The TLS library's version number tern was built against, in the form of
+ * `tern_ssl_library_version_number` (wolfSSL's hex: 0x05009002 for 5.9.2). @thread any */
+TERN_API unsigned long tern_ssl_library_build_version_number(void);
+
 #ifdef __cplusplus
 }
 #endif

@@ -119,6 +119,16 @@ TERN_API int tern_ssl_config_set_local_certificate(tern_ssl_config *cfg, const v
                                                    size_t len, enum tern_encoding enc);
 
 /**
+ * The local certificate and its chain from certificate objects (QSslConfiguration::
+ * setLocalCertificateChain): @p certs[0] is the leaf, then the intermediates, as a server
+ * sends them; @p n 1 sets the leaf alone. The objects are read, not kept.
+ * @return 0; TERN_EINVAL (@p n 0, a NULL entry, refused by the TLS library); TERN_ENOMEM;
+ *         TERN_EBUSY. @thread setup
+ */
+TERN_API int tern_ssl_config_set_local_certificate_chain(tern_ssl_config *cfg,
+                                                        tern_certificate *const *certs, size_t n);
+
+/**
  * Appends the intermediate certificates in the PEM file @p path to the local certificate set
  * before (by `tern_ssl_config_set_local_certificate*`, in PEM): the server sends the leaf,
  * then these, in the file's order. For a leaf and its chain kept in two files (a CA's
@@ -268,6 +278,20 @@ TERN_API int tern_ssl_config_set_ocsp_stapling(tern_ssl_config *cfg, enum tern_o
 
 /** Like `tern_ssl_config_set_ocsp_response` from a DER file. @thread setup */
 TERN_API int tern_ssl_config_set_ocsp_response_file(tern_ssl_config *cfg, const char *path);
+
+/**
+ * The process default configuration (QSslConfiguration::setDefaultConfiguration): a socket
+ * without a configuration of its own (and not accepted by a server) uses the default in effect
+ * when its handshake starts (`tern_socket_start_*_encryption`,
+ * `tern_socket_connect_to_host_encrypted`). @p cfg is referenced and frozen; NULL clears the
+ * default. Replacing it does not change sockets that already took the former one (they hold
+ * their reference). @return 0. @thread any
+ */
+TERN_API int tern_ssl_config_set_default(tern_ssl_config *cfg);
+
+/** The process default configuration. @return a new reference (release it with
+ * `tern_ssl_config_unref`), or NULL when none is set. @thread any */
+TERN_API tern_ssl_config *tern_ssl_config_default(void);
 
 #ifdef __cplusplus
 }
