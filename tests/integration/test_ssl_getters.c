@@ -57,14 +57,18 @@ static void srv_bytes_written(tern_socket *s, size_t n, void *user)
     echo_ready_read(s, user);
 }
 
+/* counted for the VERIFY_PEER server only (user 1): other servers' events may still arrive
+ * from a previous case */
 static void srv_on_encrypted(tern_socket *s, void *user)
 {
-    atomic_fetch_add(&srv_encrypted, 1);
+    if (user == (void *)1) {
+        atomic_fetch_add(&srv_encrypted, 1);
+    }
 }
 
 static void srv_on_disconnected(tern_socket *s, int reason, void *user)
 {
-    if (!tern_socket_is_encrypted(s)) {
+    if (user == (void *)1 && !tern_socket_is_encrypted(s)) {
         atomic_fetch_add(&srv_failed, 1);
     }
 }
@@ -120,7 +124,7 @@ static void check_local_chain(tern_socket *s)
 
 static void on_incoming(tern_server *srv, tern_socket *s, void *user)
 {
-    tern_socket_set_events(s, &srv_events, NULL);
+    tern_socket_set_events(s, &srv_events, user);
     if (user == (void *)1) {
         tern_socket_set_peer_verify_mode(s, TERN_VERIFY_VERIFY_PEER);
     }
