@@ -117,6 +117,9 @@ static void apply_options(tern_socket *s, bool accepted)
     if (s->rcvbuf > 0) {
         setsockopt(s->fd, SOL_SOCKET, SO_RCVBUF, &s->rcvbuf, sizeof(s->rcvbuf));
     }
+    if (s->tos > 0) {
+        tern__socket_set_tos(s->fd, s->tos - 1);
+    }
 }
 
 /* ---- watching and timers ---------------------------------------------------------------------- */

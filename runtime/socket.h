@@ -83,9 +83,12 @@ struct tern_socket {
     uint8_t states[8];        /* state changes not yet delivered */
     int disconnect_reason;
     int sndbuf, rcvbuf;
+    int tos;                  /* TYPE_OF_SERVICE + 1; 0: not set */
     char errstr[TERN__ERRSTR];
 };
 
 int tern__socket_adopt(tern_reactor *r, tern_server *srv, int fd);
+/* IP_TOS or IPV6_TCLASS (by the descriptor's family) on @fd: 0 or a TERN_E* code. */
+int tern__socket_set_tos(int fd, int tos);
 
 #endif

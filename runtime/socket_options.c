@@ -11,6 +11,21 @@
 
 /* ---- options and introspection ------------------------------------------------------------------- */
 
+static bool is_ipv6(int fd)
+{
+    int domain = AF_INET;
+    socklen_t len = sizeof(domain);
+    return getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &len) == 0 && domain == AF_INET6;
+}
+
+int tern__socket_set_tos(int fd, int tos)
+{
+    /* RFC 2474: the former TOS octet (IPv4) and Traffic Class (IPv6) carry DSCP and ECN */
+    int rc = is_ipv6(fd) ? setsockopt(fd, IPPROTO_IPV6, IPV6_TCLASS, &tos, sizeof(tos))
+                         : setsockopt(fd, IPPROTO_IP, IP_TOS, &tos, sizeof(tos));
+    return rc < 0 ? tern__errno() : 0;
+}
+
 void tern_socket_set_events(tern_socket *s, const tern_socket_events *events, void *user)
 {
     TERN_ASSERT_OWNER(s);
@@ -68,8 +83,14 @@ int tern_socket_set_option(tern_socket *s, enum tern_socket_option opt, int valu
         }
         s->rcvbuf = value;
         break;
+    case TERN_SOCKET_OPTION_TYPE_OF_SERVICE:
+        if (value < 0 || value > 255) {
+            return TERN_EINVAL;
+        }
+        s->tos = value + 1;
+        return s->fd >= 0 ? tern__socket_set_tos(s->fd, value) : 0;
     default:
-        return TERN_EINVAL;
+        return TERN_EINVAL; /* PATH_MTU is read only */
     }
     if (s->fd >= 0) {
         int v = value != 0;
@@ -86,6 +107,8 @@ int tern_socket_set_option(tern_socket *s, enum tern_socket_option opt, int valu
             break;
         case TERN_SOCKET_OPTION_RECEIVE_BUFFER_SIZE:
             rc = setsockopt(s->fd, SOL_SOCKET, SO_RCVBUF, &value, sizeof(value));
+            break;
+        default:
             break;
         }
         if (rc < 0) {
@@ -117,6 +140,15 @@ int tern_socket_option(const tern_socket *s, enum tern_socket_option opt, int *v
         break;
     case TERN_SOCKET_OPTION_RECEIVE_BUFFER_SIZE:
         name = SO_RCVBUF;
+        break;
+    case TERN_SOCKET_OPTION_TYPE_OF_SERVICE:
+    case TERN_SOCKET_OPTION_PATH_MTU:
+        if (s->fd < 0) {
+            return TERN_ENOTCONN;
+        }
+        level = is_ipv6(s->fd) ? IPPROTO_IPV6 : IPPROTO_IP;
+        name = opt == TERN_SOCKET_OPTION_PATH_MTU ? (level == IPPROTO_IP ? IP_MTU : IPV6_MTU)
+                                                   : (level == IPPROTO_IP ? IP_TOS : IPV6_TCLASS);
         break;
     default:
         return TERN_EINVAL;

@@ -57,6 +57,10 @@ enum tern_socket_option {
     TERN_SOCKET_OPTION_KEEPALIVE,           /**< SO_KEEPALIVE, 0 or 1 */
     TERN_SOCKET_OPTION_SEND_BUFFER_SIZE,    /**< SO_SNDBUF in bytes */
     TERN_SOCKET_OPTION_RECEIVE_BUFFER_SIZE, /**< SO_RCVBUF in bytes */
+    TERN_SOCKET_OPTION_TYPE_OF_SERVICE,     /**< IP_TOS (IPv4) / IPV6_TCLASS (IPv6), 0..255:
+                                             *   the DSCP and ECN bits of outgoing packets */
+    TERN_SOCKET_OPTION_PATH_MTU,            /**< read only: the path MTU the IP stack knows
+                                             *   for the peer (IP_MTU / IPV6_MTU), in bytes */
 };
 
 /**
@@ -259,11 +263,14 @@ TERN_API int tern_socket_close(tern_socket *s);
 /** Closes at once, dropping queued bytes. @thread owner @events state_changed, disconnected */
 TERN_API void tern_socket_abort(tern_socket *s);
 
-/** Sets a socket option (applied when the descriptor exists). @return 0; TERN_EINVAL;
+/** Sets a socket option (kept, and applied when the descriptor exists: now, or when it is
+ * made). @return 0; TERN_EINVAL (unknown option, a value out of range, PATH_MTU: read only);
  * a system code. @thread owner */
 TERN_API int tern_socket_set_option(tern_socket *s, enum tern_socket_option opt, int value);
 
-/** Reads a socket option into @p value. @return 0; TERN_ENOTCONN; TERN_EINVAL. @thread owner */
+/** Reads a socket option into @p value, from the descriptor. @return 0; TERN_ENOTCONN (no
+ * descriptor; PATH_MTU: no path known: not connected, or a TYPE_OF_SERVICE change dropped the
+ * route the IP stack had, until the next packet); TERN_EINVAL. @thread owner */
 TERN_API int tern_socket_option(const tern_socket *s, enum tern_socket_option opt, int *value);
 
 /** The last error code on @p s (0 if none). @thread owner */
