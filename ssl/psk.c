@@ -11,6 +11,7 @@
  */
 #include "tls_engine.h"
 
+#include "psk_hint.h"
 #include "psk_parse.h"
 
 #include <wolfssl/wolfcrypt/dh.h>
@@ -347,9 +348,20 @@ void tern__psk_setup(tern_socket *s, tern__tls *tls, const tern_ssl_config *cfg,
         if (tls->psk_parser != NULL) {
             tern__psk_parser_init(tls->psk_parser);
         }
-    } else if (!server && tls->psk != NULL) {
+    } else if (!server && (tls->psk != NULL || tls->psk_ask)) {
         wolfSSL_set_psk_client_callback(tls->ssl, client_key);
         wolfSSL_set_psk_client_cs_callback(tls->ssl, client_key13);
+        if (tls->psk == NULL && tls->psk_ask) {
+            /* the client asks the application (psk_authentication_required): a TLS 1.2-only
+             * client with the server's hint, when the ServerHelloDone comes (psk_hint.h);
+             * one that may speak TLS 1.3 before its ClientHello, which carries the PSK (no
+             * hint in TLS 1.3) */
+            if (cfg->max_version == TLS1_2_VERSION) {
+                tls->hint_scan = calloc(1, sizeof(*tls->hint_scan));
+            } else {
+                tls->psk_ask_first = true;
+            }
+        }
     }
 }
 
@@ -362,6 +374,13 @@ void tern__psk_release(tern_socket *s, tern__tls *tls)
         tern__psk_parser_free(tls->psk_parser);
         free(tls->psk_parser);
         tls->psk_parser = NULL;
+    }
+    free(tls->hint_scan);
+    tls->hint_scan = NULL;
+    if (tls->psk_from_event) {
+        tern__client_psk_free(tls->psk); /* this connection's answer, not a setting */
+        tls->psk = NULL;
+        tls->psk_from_event = false;
     }
     if (tls->psk_auth != NULL) {
         tls->psk_auth->s = NULL; /* an answer still on its way only frees it */
@@ -444,9 +463,16 @@ bool tern__psk_expired(tern_socket *s, tern__tls *tls)
     const tern_ssl_config *cfg = tern__tls_config(tls);
     tern__count(&tern__socket_counters(s)->psk_timeouts, 1);
     tern__count(&tern__socket_counters(s)->handshake_failures, 1);
-    tern__socket_seterr(s, TERN_E_TLS_TIMEOUT, "PSK: no answer for identity \"%s\" within %u ms",
-                        printable_identity(tls->psk_auth, id, sizeof(id)),
-                        cfg->psk_lookup_timeout_ms);
+    if (!tls->server) {
+        tern__socket_seterr(s, TERN_E_TLS_TIMEOUT,
+                            "PSK: no answer for the server's identity hint \"%s\" within %u ms",
+                            tls->psk_auth->hint, cfg->psk_lookup_timeout_ms);
+    } else {
+        tern__socket_seterr(s, TERN_E_TLS_TIMEOUT,
+                            "PSK: no answer for identity \"%s\" within %u ms",
+                            printable_identity(tls->psk_auth, id, sizeof(id)),
+                            cfg->psk_lookup_timeout_ms);
+    }
     tern__tls_plain_alert(s, tls, 40); /* handshake_failure */
     tern__socket_fail(s, TERN_E_TLS_TIMEOUT);
     return true;
@@ -484,6 +510,10 @@ void tern__psk_identified(tern_socket *s, tern__tls *tls)
     size_t len = 0;
     const uint8_t *id = tern__tls_engine_psk_identity(tls, &len);
 
+    if (!tls->server) {
+        tern__psk_client_ask(s, tls);
+        return;
+    }
     if (tls->psk_auth != NULL || id == NULL) {
         return; /* asked already */
     }
@@ -515,6 +545,57 @@ void tern__psk_identified(tern_socket *s, tern__tls *tls)
     waiting(s, tls, cfg);
     tls->psk_event_due = true;
     tern__socket_schedule(s);
+}
+
+void tern__psk_client_ask(tern_socket *s, tern__tls *tls)
+{
+    if (tls->psk_auth != NULL) {
+        return; /* asked already */
+    }
+    tern_psk_authenticator *a = calloc(1, sizeof(*a));
+    if (a == NULL) {
+        psk_fail(s, tls, "out of memory");
+        return;
+    }
+    atomic_init(&a->refs, 1); /* the socket's */
+    a->s = s;
+    a->r = tern_socket_reactor(s);
+    snprintf(a->hint, sizeof(a->hint), "%s", tls->hint_scan != NULL ? tls->hint_scan->hint : "");
+    tern__count(&tern__socket_counters(s)->psk_lookups, 1);
+    tls->psk_auth = a;
+    tls->psk_state = TERN__PSK_STATE_WAITING;
+    waiting(s, tls, tern__tls_config(tls));
+    tls->psk_event_due = true;
+    tern__socket_schedule(s);
+}
+
+/* A client's answer: its identity and key become the connection's PSK, and the handshake goes
+ * on (the held ServerHelloDone, or the ClientHello); without both, it ends here. */
+static void client_apply(tern_socket *s, tern__tls *tls, tern_psk_authenticator *a)
+{
+    settled(s, tls, true);
+    if (a->status == AUTH_KEY && a->identity_len > 0 &&
+        tern__tls_set_psk(tls, a->identity, a->identity_len, a->key, a->key_len) == 0) {
+        memset(a->key, 0, sizeof(a->key));
+        tls->psk->hash = a->hash;
+        tls->psk_from_event = true;
+        tls->psk_state = TERN__PSK_STATE_KEY;
+        tern__tls_input(s); /* the held records (or none: the ClientHello) go to wolfSSL */
+        tern__socket_flush(s);
+        return;
+    }
+    memset(a->key, 0, sizeof(a->key));
+    tls->psk_state = TERN__PSK_STATE_REJECTED;
+    tern__count(&tern__socket_counters(s)->psk_unknown, 1);
+    tern__socket_seterr(s, TERN_E_TLS_HANDSHAKE,
+                        "PSK: the application gave no %s for the server's identity hint \"%s\"",
+                        a->status == AUTH_KEY ? "identity" : "key", a->hint);
+    if (tls->hint_scan != NULL) {
+        tern__tls_engine_alert_plaintext(tls, 40); /* TLS 1.2, before ChangeCipherSpec */
+    }
+    tern__count(&tern__socket_counters(s)->handshake_failures, 1);
+    tern__socket_fail(s, TERN_E_TLS_HANDSHAKE);
+    tern__socket_flush(s);
 }
 
 /* TLS 1.3: the suite for a key of @hash (tls->psk_suite), the first of the server's list that
@@ -614,6 +695,11 @@ static void apply(tern_socket *s, tern__tls *tls, tern_psk_authenticator *a)
 {
     int hash = TERN_PSK_HASH_SHA256; /* unknown identities pass for SHA-256 ones */
 
+    if (!tls->server) {
+        client_apply(s, tls, a);
+        return;
+    }
+
     settled(s, tls, true);
     int reason = TERN__PSK_REASON_UNKNOWN;
     if (a->status == AUTH_KEY) {
@@ -710,7 +796,7 @@ void tern__psk_deliver(tern_socket *s, tern__tls *tls)
         return;
     }
     const tern_ssl_config *cfg = tern__tls_config(tls);
-    if (a->status == AUTH_PENDING && cfg->psk_lookup != NULL) {
+    if (a->status == AUTH_PENDING && cfg->psk_lookup != NULL && tls->server) {
         ask_store(s, a, cfg);
         if (a->deferred) {
             return;
@@ -799,6 +885,18 @@ int tern_psk_authenticator_complete(tern_psk_authenticator *a, const void *key, 
 int tern_psk_authenticator_reject(tern_psk_authenticator *a)
 {
     return answer(a, AUTH_REJECTED, NULL, 0);
+}
+
+int tern_psk_authenticator_set_identity(tern_psk_authenticator *a, const void *identity,
+                                        size_t len)
+{
+    if (a == NULL || identity == NULL || len == 0 || len > TERN_PSK_MAX_IDENTITY ||
+        memchr(identity, 0, len) != NULL) {
+        return TERN_EINVAL;
+    }
+    memcpy(a->identity, identity, len); /* read by the owner only after the answer */
+    a->identity_len = (uint16_t)len;
+    return 0;
 }
 
 int tern_psk_authenticator_set_key_hash(tern_psk_authenticator *a, enum tern_psk_hash hash)

@@ -469,6 +469,10 @@ static int tls_begin(tern_socket *s, bool server)
         return TERN_EINVAL;
     }
     char err[160];
+    const tern_socket_events *events = tern__socket_events(s);
+    /* a client without a PSK of its own asks for one, if it may use one and can be asked */
+    tls->psk_ask = !server && tls->psk == NULL && cfg->psk_enabled && events != NULL &&
+                   events->psk_authentication_required != NULL;
     int rc = tern__tls_engine_setup(tls, cfg, server, err, sizeof(err));
     if (rc < 0) {
         tern__socket_seterr(s, rc, "%s", err);
@@ -482,6 +486,9 @@ static int tls_begin(tern_socket *s, bool server)
                                          cfg->handshake_timeout_ms);
     }
     tern__socket_schedule(s);
+    if (tls->psk_ask_first) {
+        tern__psk_client_ask(s, tls); /* the ClientHello waits for the PSK */
+    }
     tls_input(s);           /* a client's ClientHello; a server's first records, if any */
     tern__socket_flush(s);
     return 0;

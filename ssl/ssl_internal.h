@@ -126,6 +126,10 @@ typedef struct tern__tls {
     uint8_t psk_offered13;       /* its TLS 1.3 suites (psk_parser's tls13_suites) */
     uint8_t psk_binder_len;      /* the first identity's binder length (its hash) */
     uint8_t psk_suite;           /* TLS 1.3: the suite {0x13, n} picked for the key; 0 none */
+    bool psk_ask;                /* client: psk_authentication_required gives the key */
+    bool psk_ask_first;          /* ... before the ClientHello (TLS 1.3 possible: no hint) */
+    bool psk_from_event;         /* ... and tls->psk is its answer (freed with the connection) */
+    struct tern__psk_hint_scan *hint_scan; /* ... after the server's hint (TLS 1.2 only) */
     bool ticket_due;             /* client: a session ticket arrived, event not yet fired */
     bool offered_session;        /* client: a session was offered in the ClientHello */
     /* the engine's input window during one call (tls_engine.c) */
@@ -214,8 +218,12 @@ int tern__groups_set_defaults(tern_ssl_config *cfg);
 void tern__groups_client_setup(tern__tls *tls, const tern_ssl_config *cfg);
 
 /* psk.c */
-/* The engine found a PSK identity (TERN__TLS_WANT_PSK): the socket's lookup starts. */
+/* The engine found a PSK identity (TERN__TLS_WANT_PSK): the socket's lookup starts. On a
+ * client: the server's hint came (tern__psk_client_ask). */
 void tern__psk_identified(tern_socket *s, tern__tls *tls);
+/* A client asks the application for its identity and key: the event is scheduled and the
+ * handshake held (tls->psk_state WAITING) until the answer. */
+void tern__psk_client_ask(tern_socket *s, tern__tls *tls);
 /* A client's PSK on @tls (tern_socket_set_psk's checks). 0, TERN_EINVAL, TERN_ENOMEM. */
 int tern__tls_set_psk(tern__tls *tls, const void *identity, size_t identity_len, const void *key,
                       size_t key_len);

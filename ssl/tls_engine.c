@@ -11,6 +11,7 @@
  */
 #include "tls_engine.h"
 
+#include "psk_hint.h"
 #include "psk_parse.h"
 
 #include <wolfssl/error-ssl.h>
@@ -153,6 +154,12 @@ static int alert_for(int wolf_err)
     default:
         return 80; /* internal_error */
     }
+}
+
+void tern__tls_engine_alert_plaintext(tern__tls *tls, int description)
+{
+    unsigned char alert[7] = {0x15, 0x03, 0x03, 0x00, 0x02, 0x02, (unsigned char)description};
+    (void)tls->out(tls->out_ctx, alert, sizeof(alert));
 }
 
 void tern__tls_engine_alert(tern__tls *tls, int description)
@@ -312,6 +319,38 @@ static int psk_scan(tern__tls *tls)
     }
 }
 
+/* A TLS 1.2 client that asks for its key (psk_hint.h): the server's flight is scanned ahead
+ * of wolfSSL, which reads only up to the record of the ServerHelloDone until the answer.
+ * 0: let wolfSSL run (the window clamped); TERN__TLS_WANT_PSK: hold. */
+static int hint_hold(tern__tls *tls)
+{
+    tern__psk_hint_scan *sc = tls->hint_scan;
+
+    if (tls->psk_state == TERN__PSK_STATE_WAITING) {
+        return TERN__TLS_WANT_PSK;
+    }
+    if (tls->psk_state != TERN__PSK_STATE_NONE) {
+        return 0; /* answered */
+    }
+    size_t skip = (size_t)(tls->psk_fed - tls->wolf_consumed);
+    if (sc->state == TERN__PSK_HINT_MORE && skip < tls->in_len) {
+        (void)tern__psk_hint_feed(sc, tls->in + skip, tls->in_len - skip);
+        tls->psk_fed += tls->in_len - skip;
+    }
+    if (sc->state != TERN__PSK_HINT_HOLD) {
+        return 0;
+    }
+    if (tls->wolf_consumed >= sc->hold_at) {
+        tls->psk_state = TERN__PSK_STATE_WAITING;
+        return TERN__TLS_WANT_PSK;
+    }
+    uint64_t room = sc->hold_at - tls->wolf_consumed;
+    if (tls->in_len > room) {
+        tls->in_len = (size_t)room;
+    }
+    return 0;
+}
+
 const uint8_t *tern__tls_engine_psk_identity(const tern__tls *tls, size_t *len)
 {
     if (tls->psk_state != TERN__PSK_STATE_WAITING || tls->psk_parser == NULL) {
@@ -331,12 +370,19 @@ int tern__tls_engine_handshake(tern__tls *tls, const void *in, size_t *inlen)
     int held = tls->psk_parser != NULL || tls->psk_state == TERN__PSK_STATE_WAITING
                    ? psk_scan(tls)
                    : 0;
+    if (held == 0 && tls->hint_scan != NULL) {
+        held = hint_hold(tls);
+    }
     if (held != 0) {
         unwindow(tls, inlen); /* nothing consumed */
         return held;
     }
     int rc = tls->server ? wolfSSL_accept(tls->ssl) : wolfSSL_connect(tls->ssl);
     unwindow(tls, inlen);
+    if (rc != WOLFSSL_SUCCESS && tls->hint_scan != NULL &&
+        wolfSSL_get_error(tls->ssl, rc) == WOLFSSL_ERROR_WANT_READ && hint_hold(tls) != 0) {
+        return TERN__TLS_WANT_PSK; /* wolfSSL read up to the ServerHelloDone's record */
+    }
     if (rc == WOLFSSL_SUCCESS) {
         tls->handshake_done = true;
         if (tls->psk_parser != NULL) {

@@ -31,7 +31,9 @@ enum tern__tls_status {
     TERN__TLS_CLOSED = 2,     /* the peer's close_notify: an orderly end of its stream */
     TERN__TLS_WANT_PSK = 3,   /* a server holds on a PSK identity: answer with
                                * tern__tls_engine_psk_answer, then call the handshake again
-                               * with the same input (none of it was consumed) */
+                               * with the same input (none of it was consumed); a TLS 1.2
+                               * client that asks for its key holds before the server's
+                               * ServerHelloDone (what came before it was consumed) */
 };
 
 /* The I/O and verify callbacks of a wolfSSL context (ssl_config.c calls it for each). */
@@ -69,6 +71,10 @@ int tern__tls_engine_write(tern__tls *tls, const void *data, size_t len);
 
 /* Queues close_notify through the sink (RFC 8446 6.1), if the handshake completed. */
 void tern__tls_engine_close(tern__tls *tls);
+
+/* A fatal plaintext alert @description through the sink, whatever was written: only while
+ * records are still plaintext (TLS 1.2 before ChangeCipherSpec). */
+void tern__tls_engine_alert_plaintext(tern__tls *tls, int description);
 
 /* A fatal plaintext alert @description through the sink, if no record was written yet. */
 void tern__tls_engine_alert(tern__tls *tls, int description);

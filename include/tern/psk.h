@@ -13,7 +13,16 @@
  * has a store (`tern_ssl_config_set_psk_lookup`): then the store answers on a PSK worker
  * thread. The lookup timeout and the handshake deadline bound the wait.
  *
- * Client side: `tern_socket_set_psk` (and `tern_socket_set_psk_hash`) before the handshake.
+ * Client side: `tern_socket_set_psk` (and `tern_socket_set_psk_hash`) before the handshake,
+ * or answer `psk_authentication_required` (QSslSocket's preSharedKeyAuthenticationRequired on
+ * a client): a client whose configuration has PSK enabled, with no key of its own and a
+ * handler for the event, asks for its identity (`tern_psk_authenticator_set_identity`) and
+ * key, inline or deferred as a server does. A client limited to TLS 1.2
+ * (`tern_ssl_config_set_protocol_range`) asks once the server's first flight came, with the
+ * server's identity hint (RFC 4279 2; "" when the server sent none): tern reads the flight
+ * ahead of wolfSSL and holds wolfSSL before the ServerHelloDone, for which wolfSSL needs the
+ * key. A client that may speak TLS 1.3 asks before its ClientHello, which carries the PSK
+ * (TLS 1.3 has no hint: "").
  *
  * TLS 1.3 binds an external PSK to a hash (`tern_psk_hash`, SHA-256 unless said otherwise):
  * the server answers with a suite of that hash, or refuses with "no shared suite for this
@@ -52,7 +61,8 @@ enum tern_psk_hash {
  * @p a lives. @thread any (while you hold @p a) */
 TERN_API tern_buf tern_psk_authenticator_identity(const tern_psk_authenticator *a);
 
-/** The identity hint the server sent (TLS 1.2), or "". @thread any */
+/** The identity hint: on a server its own, on a client the one the server sent (TLS 1.2),
+ * or "". @thread any */
 TERN_API const char *tern_psk_authenticator_identity_hint(const tern_psk_authenticator *a);
 
 /** The longest identity accepted (TERN_PSK_MAX_IDENTITY). @thread any */
@@ -85,6 +95,17 @@ TERN_API int tern_psk_authenticator_complete(tern_psk_authenticator *a, const vo
  * `_complete`. @thread any
  * @events on the socket's reactor, never inside this call: `error`, `disconnected` */
 TERN_API int tern_psk_authenticator_reject(tern_psk_authenticator *a);
+
+/**
+ * A client's identity (copied; 1..TERN_PSK_MAX_IDENTITY bytes without NUL), sent with the key
+ * that `_complete` gives next. Call it before `_complete`, on the thread that completes
+ * (inside the event, or after `_defer` while you hold the reference). A client that completes
+ * without an identity fails its handshake (TERN_E_TLS_HANDSHAKE). Servers ignore it.
+ * @return 0; TERN_EINVAL (NULL, empty, too long, or holding a NUL).
+ * @thread any (while you hold @p a)
+ */
+TERN_API int tern_psk_authenticator_set_identity(tern_psk_authenticator *a, const void *identity,
+                                                 size_t len);
 
 /**
  * Says the TLS 1.3 hash of the key that `_complete` gives next (default SHA-256; see

@@ -97,7 +97,9 @@ typedef struct tern_socket_events {
      * connection closes with TERN_E_TLS_VERIFY after it returns. */
     void (*ssl_errors)(tern_socket *s, const tern_ssl_error_list *errs, void *user);
     /** Server: a client offered the PSK identity in @p auth; answer, defer, or ignore (=
-     * unknown). See psk.h. */
+     * unknown). Client (PSK enabled, no `tern_socket_set_psk`): give an identity and a key
+     * for the server's hint (`tern_psk_authenticator_identity_hint`), inline or deferred;
+     * no answer fails the handshake. See psk.h. */
     void (*psk_authentication_required)(tern_socket *s, tern_psk_authenticator *auth, void *user);
     /** Client: the server sent a session ticket (QSslSocket's newSessionTicketReceived): the
      * session can now be exported (`tern_socket_session_export`, session.h) and resumed. */
@@ -340,8 +342,8 @@ TERN_API int tern_socket_start_server_encryption(tern_socket *s);
  * @return 0; TERN_EBUSY if not CONNECTED or not UNENCRYPTED (no effect); TERN_EINVAL if the
  *         socket has no configuration, or the TLS library refused the peer verify name;
  *         TERN_ENOMEM. @thread owner
- * @events mode_changed, peer_verify_error, ssl_errors, encrypted, new_session_ticket, error,
- *         disconnected
+ * @events mode_changed, psk_authentication_required, peer_verify_error, ssl_errors, encrypted,
+ *         new_session_ticket, error, disconnected
  */
 TERN_API int tern_socket_start_client_encryption(tern_socket *s);
 
@@ -350,8 +352,8 @@ TERN_API int tern_socket_start_client_encryption(tern_socket *s);
  * handshake. @p peer_name is the SNI and the name the certificate must match; NULL means
  * @p host. Copied. @return as `tern_socket_connect_to_host`; TERN_EINVAL without a
  * configuration. @thread owner
- * @events state_changed, connected, mode_changed, peer_verify_error, ssl_errors, encrypted,
- *         new_session_ticket, error, disconnected
+ * @events state_changed, connected, mode_changed, psk_authentication_required,
+ *         peer_verify_error, ssl_errors, encrypted, new_session_ticket, error, disconnected
  */
 TERN_API int tern_socket_connect_to_host_encrypted(tern_socket *s, const char *host, uint16_t port,
                                                    const char *peer_name);
