@@ -50,23 +50,21 @@ tern_ssl_config *tern_ssl_config_default(void)
 
 /* ---- the local certificate from objects ------------------------------------------------------ */
 
-int tern_ssl_config_set_local_certificate_chain(tern_ssl_config *cfg,
-                                                tern_certificate *const *certs, size_t n)
+/* The PEM of @n certificates, in order, into a new buffer (*@len bytes, NUL-terminated):
+ * wolfSSL takes a chain, or several CA certificates, as one PEM buffer. 0, TERN_EINVAL (no
+ * certificate, a NULL one), TERN_ENOMEM. */
+static int pem_of(tern_certificate *const *certs, size_t n, char **out, size_t *len)
 {
-    if (cfg == NULL || certs == NULL || n == 0) {
+    if (certs == NULL || n == 0) {
         return TERN_EINVAL;
     }
-    /* wolfSSL takes a chain as one PEM buffer, the leaf first: the objects' PEM, in order */
     size_t total = 0;
     for (size_t i = 0; i < n; i++) {
-        if (certs[i] == NULL) {
+        ssize_t one = certs[i] != NULL ? tern_certificate_to_pem(certs[i], NULL, 0) : -1;
+        if (one <= 0) {
             return TERN_EINVAL;
         }
-        ssize_t len = tern_certificate_to_pem(certs[i], NULL, 0);
-        if (len <= 0) {
-            return TERN_EINVAL;
-        }
-        total += (size_t)len;
+        total += (size_t)one;
     }
     char *pem = malloc(total + 1);
     if (pem == NULL) {
@@ -76,7 +74,35 @@ int tern_ssl_config_set_local_certificate_chain(tern_ssl_config *cfg,
     for (size_t i = 0; i < n; i++) {
         off += (size_t)tern_certificate_to_pem(certs[i], pem + off, total + 1 - off);
     }
-    int rc = tern_ssl_config_set_local_certificate(cfg, pem, off, TERN_ENCODING_PEM);
+    *out = pem;
+    *len = off;
+    return 0;
+}
+
+int tern_ssl_config_set_local_certificate_chain(tern_ssl_config *cfg,
+                                                tern_certificate *const *certs, size_t n)
+{
+    char *pem;
+    size_t len;
+    int rc = cfg != NULL ? pem_of(certs, n, &pem, &len) : TERN_EINVAL;
+    if (rc < 0) {
+        return rc;
+    }
+    rc = tern_ssl_config_set_local_certificate(cfg, pem, len, TERN_ENCODING_PEM);
+    free(pem);
+    return rc;
+}
+
+int tern_ssl_config_add_ca_certificate_list(tern_ssl_config *cfg, tern_certificate *const *certs,
+                                            size_t n)
+{
+    char *pem;
+    size_t len;
+    int rc = cfg != NULL ? pem_of(certs, n, &pem, &len) : TERN_EINVAL;
+    if (rc < 0) {
+        return rc;
+    }
+    rc = tern_ssl_config_add_ca_certificates(cfg, pem, len, TERN_ENCODING_PEM);
     free(pem);
     return rc;
 }

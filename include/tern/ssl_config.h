@@ -189,6 +189,12 @@ TERN_API int tern_ssl_config_add_ca_certificates_dir(tern_ssl_config *cfg, const
 TERN_API int tern_ssl_config_add_ca_certificates(tern_ssl_config *cfg, const void *data,
                                                  size_t len, enum tern_encoding enc);
 
+/** Trusts the @p n certificates @p certs (QSslConfiguration::addCaCertificates with a list);
+ * they are read, not kept. @return 0; TERN_EINVAL (@p n 0, a NULL entry, refused by the TLS
+ * library); TERN_ENOMEM; TERN_EBUSY. @thread setup */
+TERN_API int tern_ssl_config_add_ca_certificate_list(tern_ssl_config *cfg,
+                                                    tern_certificate *const *certs, size_t n);
+
 /** Trusts the system's CA store. @return 0; TERN_EINVAL if none was found. @thread setup */
 TERN_API int tern_ssl_config_add_system_ca_certificates(tern_ssl_config *cfg);
 

@@ -479,6 +479,32 @@ static void test_ssl_getters__local_certificate_chain_from_objects(void **state)
     tern_socket_free(s2);
     tern_certificate_unref(list[0]);
     tern_ssl_config_unref(c2);
+
+    /* CA certificates from objects: trusted as from the file */
+    tern_ssl_config *c3 = tern_ssl_config_new();
+    tern_certificate *cas[2] = {cert_from(CERTS "/other-ca.pem"), NULL};
+    assert_int_equal(tern_ssl_config_add_ca_certificate_list(c3, cas, 0), TERN_EINVAL);
+    assert_int_equal(tern_ssl_config_add_ca_certificate_list(c3, cas, 2), TERN_EINVAL);
+    cas[1] = cert_from(CERTS "/ca.pem");
+    assert_int_equal(tern_ssl_config_add_ca_certificate_list(c3, cas, 2), 0);
+    tern_certificate_unref(cas[0]);
+    tern_certificate_unref(cas[1]);
+    s = tern_socket_new(r);
+    assert_int_equal(tern_socket_set_ssl_config(s, c3), 0);
+    assert_int_equal(handshake(s, fx->chain_port), 0);
+    tern_socket_abort(s);
+    tern_socket_free(s);
+    tern_ssl_config_unref(c3);
+    /* only the other CA: the same server is refused */
+    tern_ssl_config *c4 = tern_ssl_config_new();
+    tern_certificate *other = cert_from(CERTS "/other-ca.pem");
+    assert_int_equal(tern_ssl_config_add_ca_certificate_list(c4, &other, 1), 0);
+    tern_certificate_unref(other);
+    s = tern_socket_new(r);
+    assert_int_equal(tern_socket_set_ssl_config(s, c4), 0);
+    assert_int_equal(handshake(s, fx->chain_port), TERN_E_TLS_VERIFY);
+    tern_socket_free(s);
+    tern_ssl_config_unref(c4);
     tern_reactor_free(r);
 }
 
