@@ -9,6 +9,7 @@
 #include "ssl_internal.h"
 
 #include <wolfssl/wolfcrypt/asn_public.h>
+#include <wolfssl/wolfcrypt/error-crypt.h>
 
 #include <pthread.h>
 #include <stdarg.h>
@@ -710,6 +711,106 @@ int tern_ssl_config_add_system_ca_certificates(tern_ssl_config *cfg)
     return 0;
 }
 
+/* ---- revocation lists -------------------------------------------------------------------------- */
+
+/* wolfSSL checks the peer's certificate (the leaf) against its issuer's CRL once CRLs are on
+ * (WOLFSSL_CRL_CHECKALL would want a CRL of every CA up to the root); it verifies a CRL's
+ * signature when loading it, so the issuer must be trusted first. */
+static int load_crl(tern_ssl_config *cfg, const char *name, const unsigned char *data, size_t len,
+                    enum tern_encoding enc)
+{
+    WOLFSSL_CTX *ctxs[2] = {cfg->server_ctx, cfg->client_ctx};
+    if (enc == TERN_ENCODING_PEM && (len < 24 || memmem(data, len, "-----BEGIN X509 CRL-----", 24) == NULL)) {
+        seterr(cfg, "CRL %s: no PEM CRL in it (expected -----BEGIN X509 CRL-----)", name);
+        return TERN_EINVAL;
+    }
+    for (int i = 0; i < 2; i++) {
+        if (wolfSSL_CTX_EnableCRL(ctxs[i], 0) != WOLFSSL_SUCCESS) {
+            seterr(cfg, "CRL %s: revocation lists are not in this build", name);
+            return TERN_E_UNSUPPORTED;
+        }
+        int rc = wolfSSL_CTX_LoadCRLBuffer(ctxs[i], data, (long)len, wolf_format(enc));
+        if (rc != WOLFSSL_SUCCESS) {
+            seterr(cfg, "CRL %s: %s", name,
+                   rc == ASN_CRL_NO_SIGNER_E
+                       ? "its issuer is not trusted (add the CA certificates first)"
+                       : rc == ASN_CRL_CONFIRM_E ? "its signature does not verify"
+                                                 : "not a CRL the TLS library reads");
+            return TERN_EINVAL;
+        }
+    }
+    return 0;
+}
+
+int tern_ssl_config_add_crl(tern_ssl_config *cfg, const void *data, size_t len,
+                            enum tern_encoding enc)
+{
+    int rc = check_setup(cfg);
+    if (rc < 0) {
+        return rc;
+    }
+    if (data == NULL || len == 0) {
+        seterr(cfg, "CRL: empty");
+        return TERN_EINVAL;
+    }
+    return load_crl(cfg, "(memory)", data, len, enc);
+}
+
+int tern_ssl_config_add_crl_file(tern_ssl_config *cfg, const char *path, enum tern_encoding enc)
+{
+    unsigned char *buf;
+    size_t len;
+    int rc = check_setup(cfg);
+    if (rc < 0 || (rc = read_file(cfg, "CRL", path, &buf, &len)) < 0) {
+        return rc;
+    }
+    rc = load_crl(cfg, path, buf, len, enc);
+    free(buf);
+    return rc;
+}
+
+int tern_ssl_config_add_crl_dir(tern_ssl_config *cfg, const char *dir)
+{
+    int rc = check_setup(cfg);
+    if (rc < 0) {
+        return rc;
+    }
+    DIR *d = dir != NULL ? opendir(dir) : NULL;
+    if (d == NULL) {
+        seterr(cfg, "CRL directory %s: %s", dir != NULL ? dir : "(null)", strerror(errno));
+        return TERN_EINVAL;
+    }
+    int loaded = 0;
+    struct dirent *ent;
+    while (rc == 0 && (ent = readdir(d)) != NULL) {
+        char path[4096];
+        unsigned char *buf;
+        size_t len;
+        struct stat st;
+        if (ent->d_name[0] == '.' ||
+            snprintf(path, sizeof(path), "%s/%s", dir, ent->d_name) >= (int)sizeof(path) ||
+            stat(path, &st) != 0 || !S_ISREG(st.st_mode)) {
+            continue;
+        }
+        if ((rc = read_file(cfg, "CRL", path, &buf, &len)) < 0) {
+            break;
+        }
+        /* files that hold no PEM CRL are skipped (a README, a CA certificate); a CRL that
+         * does not load is an error naming it */
+        if (memmem(buf, len, "-----BEGIN X509 CRL-----", 24) != NULL) {
+            rc = load_crl(cfg, path, buf, len, TERN_ENCODING_PEM);
+            loaded += rc == 0;
+        }
+        free(buf);
+    }
+    closedir(d);
+    if (rc == 0 && loaded == 0) {
+        seterr(cfg, "CRL directory %s: no PEM CRL in it", dir);
+        rc = TERN_EINVAL;
+    }
+    return rc;
+}
+
 /* ---- verification ---------------------------------------------------------------------------- */
 
 int tern_ssl_config_set_peer_verify_mode(tern_ssl_config *cfg, enum tern_verify_mode mode)
@@ -917,12 +1018,15 @@ int tern_ssl_config_set_ocsp_stapling(tern_ssl_config *cfg, enum tern_ocsp_polic
         seterr(cfg, "OCSP stapling policy %d: unknown", (int)policy);
         return TERN_EINVAL;
     }
+    /* "must staple" is tern's check (ocsp.c), not wolfSSL's: a missing response is then an
+     * ssl error (OCSP_NO_RESPONSE) that ssl_errors sees, like a revoked one */
     if (policy != TERN_OCSP_OFF &&
-        (wolfSSL_CTX_EnableOCSPStapling(cfg->client_ctx) != WOLFSSL_SUCCESS ||
-         (policy == TERN_OCSP_REQUIRE &&
-          wolfSSL_CTX_EnableOCSPMustStaple(cfg->client_ctx) != WOLFSSL_SUCCESS))) {
+        wolfSSL_CTX_EnableOCSPStapling(cfg->client_ctx) != WOLFSSL_SUCCESS) {
         seterr(cfg, "OCSP stapling: not available in this build");
         return TERN_E_UNSUPPORTED;
+    }
+    if (policy != TERN_OCSP_OFF) {
+        tern__ocsp_client_init(cfg->client_ctx);
     }
     cfg->ocsp_policy = policy;
     return 0;

@@ -17,6 +17,7 @@ struct tern_ssl_error {
     enum tern_ssl_error_code code;
     int depth;
     tern_certificate *cert;
+    const char *note; /* static: follows the code's text (" (OCSP)") */
     char text[160];
 };
 
@@ -38,7 +39,29 @@ static const char *const code_names[] = {
     [TERN_SSL_ERR_NO_PEER_CERTIFICATE] = "NO_PEER_CERTIFICATE",
     [TERN_SSL_ERR_SIGNATURE_FAILURE] = "SIGNATURE_FAILURE",
     [TERN_SSL_ERR_OTHER] = "OTHER",
+    [TERN_SSL_ERR_CERTIFICATE_REVOKED] = "CERTIFICATE_REVOKED",
+    [TERN_SSL_ERR_INVALID_CA_CERTIFICATE] = "INVALID_CA_CERTIFICATE",
+    [TERN_SSL_ERR_UNABLE_TO_VERIFY_FIRST_CERTIFICATE] = "UNABLE_TO_VERIFY_FIRST_CERTIFICATE",
+    [TERN_SSL_ERR_INVALID_NOT_BEFORE_FIELD] = "INVALID_NOT_BEFORE_FIELD",
+    [TERN_SSL_ERR_INVALID_NOT_AFTER_FIELD] = "INVALID_NOT_AFTER_FIELD",
+    [TERN_SSL_ERR_SUBJECT_ISSUER_MISMATCH] = "SUBJECT_ISSUER_MISMATCH",
+    [TERN_SSL_ERR_UNABLE_TO_DECODE_ISSUER_PUBLIC_KEY] = "UNABLE_TO_DECODE_ISSUER_PUBLIC_KEY",
+    [TERN_SSL_ERR_UNABLE_TO_GET_CRL] = "UNABLE_TO_GET_CRL",
+    [TERN_SSL_ERR_CRL_EXPIRED] = "CRL_EXPIRED",
+    [TERN_SSL_ERR_OCSP_NO_RESPONSE] = "OCSP_NO_RESPONSE",
+    [TERN_SSL_ERR_OCSP_MALFORMED_RESPONSE] = "OCSP_MALFORMED_RESPONSE",
+    [TERN_SSL_ERR_OCSP_MALFORMED_REQUEST] = "OCSP_MALFORMED_REQUEST",
+    [TERN_SSL_ERR_OCSP_INTERNAL_ERROR] = "OCSP_INTERNAL_ERROR",
+    [TERN_SSL_ERR_OCSP_TRY_LATER] = "OCSP_TRY_LATER",
+    [TERN_SSL_ERR_OCSP_SIG_REQUIRED] = "OCSP_SIG_REQUIRED",
+    [TERN_SSL_ERR_OCSP_UNAUTHORIZED] = "OCSP_UNAUTHORIZED",
+    [TERN_SSL_ERR_OCSP_RESPONSE_CANNOT_BE_TRUSTED] = "OCSP_RESPONSE_CANNOT_BE_TRUSTED",
+    [TERN_SSL_ERR_OCSP_RESPONSE_EXPIRED] = "OCSP_RESPONSE_EXPIRED",
+    [TERN_SSL_ERR_OCSP_STATUS_UNKNOWN] = "OCSP_STATUS_UNKNOWN",
+    [TERN_SSL_ERR_NO_SSL_SUPPORT] = "NO_SSL_SUPPORT",
 };
+
+#define NCODES (sizeof(code_names) / sizeof(code_names[0]))
 
 static const char *const code_texts[] = {
     [TERN_SSL_ERR_UNABLE_TO_GET_ISSUER] = "no trusted issuer certificate",
@@ -53,11 +76,31 @@ static const char *const code_texts[] = {
     [TERN_SSL_ERR_NO_PEER_CERTIFICATE] = "the peer sent no certificate",
     [TERN_SSL_ERR_SIGNATURE_FAILURE] = "certificate signature does not verify",
     [TERN_SSL_ERR_OTHER] = "certificate verification failed",
+    [TERN_SSL_ERR_CERTIFICATE_REVOKED] = "certificate has been revoked",
+    [TERN_SSL_ERR_INVALID_CA_CERTIFICATE] = "a CA certificate that may not sign certificates",
+    [TERN_SSL_ERR_UNABLE_TO_VERIFY_FIRST_CERTIFICATE] = "unable to verify the first certificate",
+    [TERN_SSL_ERR_INVALID_NOT_BEFORE_FIELD] = "certificate's notBefore field cannot be read",
+    [TERN_SSL_ERR_INVALID_NOT_AFTER_FIELD] = "certificate's notAfter field cannot be read",
+    [TERN_SSL_ERR_SUBJECT_ISSUER_MISMATCH] = "issuer name does not match its issuer's subject",
+    [TERN_SSL_ERR_UNABLE_TO_DECODE_ISSUER_PUBLIC_KEY] = "the issuer's public key cannot be read",
+    [TERN_SSL_ERR_UNABLE_TO_GET_CRL] = "no CRL of the certificate's issuer",
+    [TERN_SSL_ERR_CRL_EXPIRED] = "the issuer's CRL is out of date",
+    [TERN_SSL_ERR_OCSP_NO_RESPONSE] = "no OCSP response was stapled (required)",
+    [TERN_SSL_ERR_OCSP_MALFORMED_RESPONSE] = "the stapled OCSP response cannot be read",
+    [TERN_SSL_ERR_OCSP_MALFORMED_REQUEST] = "OCSP responder: malformed request",
+    [TERN_SSL_ERR_OCSP_INTERNAL_ERROR] = "OCSP responder: internal error",
+    [TERN_SSL_ERR_OCSP_TRY_LATER] = "OCSP responder: try later",
+    [TERN_SSL_ERR_OCSP_SIG_REQUIRED] = "OCSP responder: signed request required",
+    [TERN_SSL_ERR_OCSP_UNAUTHORIZED] = "OCSP responder: unauthorized",
+    [TERN_SSL_ERR_OCSP_RESPONSE_CANNOT_BE_TRUSTED] = "the stapled OCSP response does not verify",
+    [TERN_SSL_ERR_OCSP_RESPONSE_EXPIRED] = "the stapled OCSP response is out of date",
+    [TERN_SSL_ERR_OCSP_STATUS_UNKNOWN] = "the OCSP responder does not know the certificate",
+    [TERN_SSL_ERR_NO_SSL_SUPPORT] = "the TLS library cannot make this check",
 };
 
 const char *tern_ssl_error_code_name(enum tern_ssl_error_code code)
 {
-    if ((unsigned)code >= sizeof(code_names) / sizeof(code_names[0]) || code_names[code] == NULL) {
+    if ((unsigned)code >= NCODES || code_names[code] == NULL) {
         return "UNKNOWN";
     }
     return code_names[code];
@@ -99,7 +142,7 @@ tern_ssl_error_list *tern_ssl_error_list_new(void)
 }
 
 static int list_push(tern_ssl_error_list *l, enum tern_ssl_error_code code, int depth,
-                     tern_certificate *cert /* a reference moves in */)
+                     tern_certificate *cert /* a reference moves in */, const char *note)
 {
     if (l->n == l->cap) {
         size_t cap = l->cap ? l->cap * 2 : 4;
@@ -115,7 +158,8 @@ static int list_push(tern_ssl_error_list *l, enum tern_ssl_error_code code, int 
     e->code = code;
     e->depth = depth;
     e->cert = cert;
-    snprintf(e->text, sizeof(e->text), "%s (depth %d)%s%s", code_texts[code], depth,
+    e->note = note;
+    snprintf(e->text, sizeof(e->text), "%s%s (depth %d)%s%s", code_texts[code], note, depth,
              cert != NULL ? ": " : "", cert != NULL ? tern_certificate_subject(cert) : "");
     return 0;
 }
@@ -123,10 +167,11 @@ static int list_push(tern_ssl_error_list *l, enum tern_ssl_error_code code, int 
 int tern_ssl_error_list_add(tern_ssl_error_list *l, enum tern_ssl_error_code code,
                             const tern_certificate *cert)
 {
-    if (l == NULL || code < TERN_SSL_ERR_UNABLE_TO_GET_ISSUER || code > TERN_SSL_ERR_OTHER) {
+    if (l == NULL || code < TERN_SSL_ERR_UNABLE_TO_GET_ISSUER || (unsigned)code >= NCODES) {
         return TERN_EINVAL;
     }
-    return list_push(l, code, 0, cert != NULL ? tern_certificate_ref((tern_certificate *)cert) : NULL);
+    return list_push(l, code, 0, cert != NULL ? tern_certificate_ref((tern_certificate *)cert) : NULL,
+                     "");
 }
 
 void tern_ssl_error_list_free(tern_ssl_error_list *l)
@@ -150,15 +195,17 @@ static enum tern_ssl_error_code map_verify(int err, int depth, const tern_certif
     switch (err) {
     case WOLFSSL_X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY:
     case 2: /* X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT */
-    case WOLFSSL_X509_V_ERR_UNABLE_TO_VERIFY_LEAF_SIGNATURE:
     case ASN_NO_SIGNER_E:
         if (self) {
             return depth == 0 ? TERN_SSL_ERR_SELF_SIGNED : TERN_SSL_ERR_SELF_SIGNED_IN_CHAIN;
         }
         return TERN_SSL_ERR_UNABLE_TO_GET_ISSUER;
+    case WOLFSSL_X509_V_ERR_UNABLE_TO_VERIFY_LEAF_SIGNATURE:
+        return TERN_SSL_ERR_UNABLE_TO_VERIFY_FIRST_CERTIFICATE;
     case WOLFSSL_X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT:
     case ASN_SELF_SIGNED_E:
-        return TERN_SSL_ERR_SELF_SIGNED;
+        /* an untrusted self-signed certificate above the leaf is "in the chain" */
+        return depth == 0 ? TERN_SSL_ERR_SELF_SIGNED : TERN_SSL_ERR_SELF_SIGNED_IN_CHAIN;
     case 19: /* X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN */
         return TERN_SSL_ERR_SELF_SIGNED_IN_CHAIN;
     case WOLFSSL_X509_V_ERR_CERT_HAS_EXPIRED:
@@ -178,13 +225,44 @@ static enum tern_ssl_error_code map_verify(int err, int depth, const tern_certif
     case 26: /* X509_V_ERR_INVALID_PURPOSE */
     case KEYUSAGE_E:
     case EXTKEYUSAGE_E:
+    case EXTKEYUSE_AUTH_E: /* no serverAuth (a client's view) / clientAuth (a server's) */
+    case KEYUSE_SIGNATURE_E:
         return TERN_SSL_ERR_INVALID_PURPOSE;
+    case WOLFSSL_X509_V_ERR_CERT_REVOKED:
+    case CRL_CERT_REVOKED:
+    case OCSP_CERT_REVOKED:
+        return TERN_SSL_ERR_CERTIFICATE_REVOKED;
+    case 3: /* X509_V_ERR_UNABLE_TO_GET_CRL */
+    case CRL_MISSING:
+        return TERN_SSL_ERR_UNABLE_TO_GET_CRL;
+    case 11: /* X509_V_ERR_CRL_NOT_YET_VALID */
+    case 12: /* X509_V_ERR_CRL_HAS_EXPIRED */
+    case CRL_CERT_DATE_ERR:
+        return TERN_SSL_ERR_CRL_EXPIRED;
+    case 24: /* X509_V_ERR_INVALID_CA */
+    case NOT_CA_ERROR:
+        return TERN_SSL_ERR_INVALID_CA_CERTIFICATE;
+    case 13: /* X509_V_ERR_ERROR_IN_CERT_NOT_BEFORE_FIELD */
+        return TERN_SSL_ERR_INVALID_NOT_BEFORE_FIELD;
+    case 14: /* X509_V_ERR_ERROR_IN_CERT_NOT_AFTER_FIELD */
+        return TERN_SSL_ERR_INVALID_NOT_AFTER_FIELD;
+    case 29: /* X509_V_ERR_SUBJECT_ISSUER_MISMATCH */
+        return TERN_SSL_ERR_SUBJECT_ISSUER_MISMATCH;
+    case 6: /* X509_V_ERR_UNABLE_TO_DECODE_ISSUER_PUBLIC_KEY */
+        return TERN_SSL_ERR_UNABLE_TO_DECODE_ISSUER_PUBLIC_KEY;
+    case OCSP_CERT_UNKNOWN:
+        return TERN_SSL_ERR_OCSP_STATUS_UNKNOWN;
+    case NOT_COMPILED_IN:
+        return TERN_SSL_ERR_NO_SSL_SUPPORT;
     case WOLFSSL_X509_V_ERR_CERT_CHAIN_TOO_LONG:
     case WOLFSSL_X509_V_ERR_PATH_LENGTH_EXCEEDED:
     case MAX_CHAIN_ERROR:
         return TERN_SSL_ERR_CHAIN_TOO_LONG;
     case WOLFSSL_X509_V_ERR_CERT_SIGNATURE_FAILURE:
     case ASN_SIG_CONFIRM_E:
+    case ASN_SIG_OID_E:
+    case ASN_SIG_HASH_E:
+    case ASN_SIG_KEY_E:
         return TERN_SSL_ERR_SIGNATURE_FAILURE;
     case NO_PEER_CERT:
         return TERN_SSL_ERR_NO_PEER_CERTIFICATE;
@@ -195,11 +273,17 @@ static enum tern_ssl_error_code map_verify(int err, int depth, const tern_certif
 
 int tern__tls_add_verify_error(tern__tls *tls, int err, int depth, WOLFSSL_X509 *x)
 {
+    tern_certificate *cert = x != NULL ? tern__certificate_from_x509(x) : NULL;
+    return tern__tls_add_error(tls, map_verify(err, depth, cert), depth, cert, "");
+}
+
+int tern__tls_add_error(tern__tls *tls, enum tern_ssl_error_code code, int depth,
+                        tern_certificate *cert, const char *note)
+{
     if (tls->errors == NULL && (tls->errors = tern_ssl_error_list_new()) == NULL) {
+        tern_certificate_unref(cert);
         return TERN_ENOMEM;
     }
-    tern_certificate *cert = x != NULL ? tern__certificate_from_x509(x) : NULL;
-    enum tern_ssl_error_code code = map_verify(err, depth, cert);
     /* one entry per (code, certificate): wolfSSL may report a problem more than once */
     for (size_t i = 0; i < tls->errors->n; i++) {
         const struct tern_ssl_error *e = &tls->errors->items[i];
@@ -208,7 +292,33 @@ int tern__tls_add_verify_error(tern__tls *tls, int err, int depth, WOLFSSL_X509 
             return 0;
         }
     }
-    return list_push(tls->errors, code, depth, cert);
+    return list_push(tls->errors, code, depth, cert, note);
+}
+
+/* The handshake completed: the checks that need all of it. */
+void tern__tls_verify_done(tern__tls *tls)
+{
+    const tern_ssl_config *cfg = tern__tls_config(tls);
+    const tern_ssl_config *used = tls->sni_cfg != NULL ? tls->sni_cfg : cfg;
+
+    /* VERIFY_PEER on a server: wolfSSL refuses a client without a certificate itself unless
+     * someone may ignore it (tern__tls_engine_setup); then it is an error like the others. A
+     * resumption or a PSK handshake carries no certificate. */
+    if (tls->server && tls->must_verify && tls->nchain == 0 &&
+        tls->psk_state != TERN__PSK_STATE_KEY && !wolfSSL_session_reused(tls->ssl)) {
+        (void)tern__tls_add_error(tls, TERN_SSL_ERR_NO_PEER_CERTIFICATE, 0, NULL, "");
+    }
+    tern__ocsp_handshake_done(tls, used);
+    /* errors found before the leaf was known (TLS 1.3 OCSP) name it now */
+    tern_certificate *leaf = tls->nchain > 0 ? tls->chain[0] : NULL;
+    for (size_t i = 0; leaf != NULL && tls->errors != NULL && i < tls->errors->n; i++) {
+        struct tern_ssl_error *e = &tls->errors->items[i];
+        if (e->cert == NULL && e->depth == 0 && e->code != TERN_SSL_ERR_NO_PEER_CERTIFICATE) {
+            e->cert = tern_certificate_ref(leaf);
+            snprintf(e->text, sizeof(e->text), "%s%s (depth 0): %s", code_texts[e->code], e->note,
+                     tern_certificate_subject(leaf));
+        }
+    }
 }
 
 /* Whether every error found is ignored (all, or matched by an expected entry). */
@@ -244,6 +354,10 @@ void tern__tls_errors_free(tern__tls *tls)
         tern_certificate_unref(tls->chain[i]);
     }
     free(tls->chain);
+    free(tls->ocsp_resp);
+    tls->ocsp_resp = NULL;
+    tls->ocsp_resp_len = 0;
+    tls->ocsp_seen = false;
     free(tls->alpn);
     free(tls->sni);
     tls->alpn = tls->sni = NULL;

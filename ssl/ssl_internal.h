@@ -109,6 +109,10 @@ typedef struct tern__tls {
     const tern_ssl_config *sni_cfg; /* the configuration SNI chose, if another one */
     tern_certificate **chain; /* by depth, collected by the verify callback */
     size_t nchain;
+    unsigned char *ocsp_resp; /* client: the stapled OCSP response as received (ocsp.c) */
+    size_t ocsp_resp_len;
+    bool ocsp_seen;           /* ... wolfSSL gave it to tern's status callback */
+    bool no_cert_checked;     /* a VERIFY_PEER server chose how a missing certificate fails */
     /* PSK, servers: the identity is read from the stream before wolfSSL sees it */
     struct tern__psk_parser *psk_parser;
     uint64_t psk_fed;         /* stream bytes given to the parser */
@@ -246,6 +250,24 @@ tern_certificate *tern__certificate_from_x509(WOLFSSL_X509 *x);
 /* ASN.1 UTCTime (type 23) / GeneralizedTime (24) digits to seconds since the epoch, 0 if bad. */
 int64_t tern__asn1_time_parse(const unsigned char *data, int len, int type);
 int tern__tls_add_verify_error(tern__tls *tls, int err, int depth, WOLFSSL_X509 *x);
+/* Adds (@code, @cert: a reference moves in, may be NULL) to tls->errors once; @note follows
+ * the code's text (" by OCSP"). 0 or TERN_ENOMEM. */
+int tern__tls_add_error(tern__tls *tls, enum tern_ssl_error_code code, int depth,
+                        tern_certificate *cert, const char *note);
+
+/* The handshake completed (tls_engine.c): the checks that need all of it (a server's
+ * NO_PEER_CERTIFICATE, a client's OCSP_NO_RESPONSE), added to tls->errors. */
+void tern__tls_verify_done(tern__tls *tls);
+
+/* ocsp.c (clients): wolfSSL's OCSP status callback for a configuration's client context,
+ * which keeps the stapled response and turns its verdict into ssl errors. */
+void tern__ocsp_client_init(WOLFSSL_CTX *ctx);
+/* The handshake completed: OCSP_NO_RESPONSE under TERN_OCSP_REQUIRE when nothing was
+ * stapled, and the leaf named by OCSP errors found before it was known. */
+void tern__ocsp_handshake_done(tern__tls *tls, const tern_ssl_config *cfg);
+/* The verdict of a DER OCSP response (RFC 6960 4.2.1) for its first certificate: 0 (good), or
+ * a TERN_SSL_ERR_OCSP_* code / TERN_SSL_ERR_CERTIFICATE_REVOKED; @now for nextUpdate. */
+int tern__ocsp_verdict(const unsigned char *der, size_t len, int64_t now);
 void tern__tls_keep_chain_cert(tern__tls *tls, int depth, WOLFSSL_X509 *x);
 bool tern__tls_errors_ignored(const tern__tls *tls);
 void tern__tls_errors_free(tern__tls *tls);

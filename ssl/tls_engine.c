@@ -54,6 +54,41 @@ static int io_send(WOLFSSL *ssl, char *buf, int sz, void *ctx)
     return sz;
 }
 
+/* Whether the peer's chain is longer than the verify depth (tern_ssl_config_set_peer_verify_depth,
+ * wolfSSL's per connection): the CA certificates above the leaf, its trust anchor included
+ * whether the peer sent it (a self-signed certificate on top) or the verifier has it, as
+ * OpenSSL counts. Asked at the leaf, when the whole chain is known (store->totalCerts). */
+static bool chain_too_long(tern__tls *tls, WOLFSSL_X509_STORE_CTX *store)
+{
+    long limit = tls->ssl != NULL ? wolfSSL_get_verify_depth(tls->ssl) : -1;
+    int sent = store->totalCerts;
+    if (limit < 0 || sent < 1 || store->certs == NULL || sent - 1 < limit) {
+        return false;
+    }
+    if (sent - 1 > limit) {
+        return true;
+    }
+    /* sent - 1 == limit: too long unless the top certificate is the anchor itself */
+    const unsigned char *der = store->certs[sent - 1].buffer;
+    WOLFSSL_X509 *top = wolfSSL_X509_d2i(NULL, der, (int)store->certs[sent - 1].length);
+    tern_certificate *c = top != NULL ? tern__certificate_from_x509(top) : NULL;
+    bool anchor = c != NULL && tern_certificate_is_self_signed(c);
+    tern_certificate_unref(c);
+    wolfSSL_X509_free(top);
+    return !anchor;
+}
+
+/* The leaf's extended key usage (RFC 5280 4.2.1.12), when it has one, must allow its role:
+ * serverAuth for a server's, clientAuth for a client's (or anyExtendedKeyUsage). The bits are
+ * wolfSSL_X509_get_extended_key_usage's (wolfssl/openssl/x509v3.h: WOLFSSL_XKU_*). */
+static bool wrong_purpose(const tern__tls *tls, WOLFSSL_X509 *leaf)
+{
+    enum { XKU_SERVER = 0x1, XKU_CLIENT = 0x2, XKU_ANY = 0x100 };
+    unsigned eku = wolfSSL_X509_get_extended_key_usage(leaf);
+    unsigned want = tls->server ? XKU_CLIENT : XKU_SERVER;
+    return eku != 0 && (eku & (want | XKU_ANY)) == 0;
+}
+
 /* Certificate problems are data (QSslError): collect each one with its certificate and let
  * the handshake finish; the application decides (the socket's `ssl_errors`). */
 static int verify_cb(int preverify, WOLFSSL_X509_STORE_CTX *store)
@@ -65,12 +100,37 @@ static int verify_cb(int preverify, WOLFSSL_X509_STORE_CTX *store)
     }
     int depth = wolfSSL_X509_STORE_CTX_get_error_depth(store);
     WOLFSSL_X509 *x = wolfSSL_X509_STORE_CTX_get_current_cert(store);
+    int rc = 0;
+    bool found = false;
+    if (store->totalCerts == 0) {
+        /* an empty Certificate message: a server that lets the application decide does not
+         * make wolfSSL refuse it (tls_engine_handshake), and hears of it here */
+        if (!tls->server || !tls->must_verify) {
+            return preverify;
+        }
+        rc = tern__tls_add_error(tls, TERN_SSL_ERR_NO_PEER_CERTIFICATE, 0, NULL, "");
+        found = true;
+        x = NULL;
+    }
     tern__tls_keep_chain_cert(tls, depth, x); /* called for every certificate */
-    if (preverify) {
+    /* tern's own checks of the whole chain and of the leaf's purpose, then wolfSSL's verdict */
+    if (x != NULL && depth == 0 && chain_too_long(tls, store)) {
+        tern_certificate *leaf = x != NULL ? tern__certificate_from_x509(x) : NULL;
+        rc = tern__tls_add_error(tls, TERN_SSL_ERR_CHAIN_TOO_LONG, 0, leaf, "");
+        found = true;
+    }
+    if (rc == 0 && depth == 0 && x != NULL && wrong_purpose(tls, x)) {
+        rc = tern__tls_add_error(tls, TERN_SSL_ERR_INVALID_PURPOSE, 0,
+                                 tern__certificate_from_x509(x), "");
+        found = true;
+    }
+    if (preverify && !found) {
         return 1;
     }
-    int err = wolfSSL_X509_STORE_CTX_get_error(store);
-    if (tern__tls_add_verify_error(tls, err, depth, x) < 0) {
+    if (!preverify && rc == 0 && x != NULL) {
+        rc = tern__tls_add_verify_error(tls, wolfSSL_X509_STORE_CTX_get_error(store), depth, x);
+    }
+    if (rc < 0) {
         tls->verify_failed = true; /* out of memory: refuse rather than skip a check */
         snprintf(tls->verify_error, sizeof(tls->verify_error), "out of memory");
         return 0;
@@ -377,6 +437,16 @@ int tern__tls_engine_handshake(tern__tls *tls, const void *in, size_t *inlen)
         unwindow(tls, inlen); /* nothing consumed */
         return held;
     }
+    if (tls->server && tls->must_verify && !tls->no_cert_checked) {
+        /* VERIFY_PEER: wolfSSL refuses a client without a certificate during the handshake (its
+         * alert says why) unless someone may ignore it, which the first call knows (the
+         * socket sets verify_deferred before it); then NO_PEER_CERTIFICATE comes as an ssl
+         * error when the handshake completes (tern__tls_verify_done) */
+        tls->no_cert_checked = true;
+        if (tls->verify_deferred || tls->ignore_all || tls->expected != NULL) {
+            wolfSSL_set_verify(tls->ssl, WOLFSSL_VERIFY_PEER, verify_cb);
+        }
+    }
     int rc = tls->server ? wolfSSL_accept(tls->ssl) : wolfSSL_connect(tls->ssl);
     unwindow(tls, inlen);
     if (rc != WOLFSSL_SUCCESS && tls->hint_scan != NULL &&
@@ -385,6 +455,7 @@ int tern__tls_engine_handshake(tern__tls *tls, const void *in, size_t *inlen)
     }
     if (rc == WOLFSSL_SUCCESS) {
         tls->handshake_done = true;
+        tern__tls_verify_done(tls);
         if (tls->psk_parser != NULL) {
             psk_parser_drop(tls); /* kept until now for the identity psk.c's callback checks */
         }

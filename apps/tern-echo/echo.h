@@ -33,6 +33,7 @@ struct app {
     uint32_t stats_interval_s;
     /* TLS options of tern-echo's own (NULL / false: not given) */
     const char *client_ca;
+    const char *crl; /* --crl: revoked client certificates */
     const char *alpn;
     const char *ocsp_response;
     const char *ocsp_issuer;

@@ -67,6 +67,8 @@ static void usage(FILE *out)
             "                             send it\n"
             "      --verify-client        require a client certificate that --client-ca\n"
             "                             verifies; otherwise the handshake fails\n"
+            "      --crl FILE             a CRL (PEM) of --client-ca's CA: the client\n"
+            "                             certificates it lists are refused as revoked\n"
             "      --starttls             start in plaintext: the client sends the line\n"
             "                             \"STARTTLS\", the server answers \"OK\", then TLS\n"
             "      --alpn LIST            ALPN protocols, comma-separated (the client's\n"
@@ -140,6 +142,7 @@ enum {
     OPT_SESSION_CACHE,
     OPT_OCSP_ISSUER,
     OPT_PLAIN,
+    OPT_CRL,
 };
 
 /* The TLS options that only make sense together; reported before any file is read. */
@@ -158,6 +161,7 @@ static void check_tls_options(const struct app *app)
         {app->tls.ciphers != NULL, "--ciphers"},
         {app->client_ca != NULL, "--client-ca"},
         {app->verify_client, "--verify-client"},
+        {app->crl != NULL, "--crl"},
         {app->starttls, "--starttls"},
         {app->alpn != NULL, "--alpn"},
         {app->ocsp_response != NULL, "--ocsp-response"},
@@ -182,6 +186,9 @@ static void check_tls_options(const struct app *app)
     if ((app->ocsp_response == NULL) != (app->ocsp_issuer == NULL)) {
         app_opt_fail("--ocsp-response and --ocsp-issuer go together (the response is checked "
                      "against the certificate's issuer before it is stapled)");
+    }
+    if (app->crl != NULL && app->client_ca == NULL) {
+        app_opt_fail("--crl needs --client-ca (the CA that issued the CRL must be trusted)");
     }
     if (app->verify_client && app->client_ca == NULL) {
         app_opt_fail("--verify-client needs --client-ca (the CAs that client certificates "
@@ -211,6 +218,7 @@ void echo_parse_args(struct app *app, int argc, char **argv)
         {"session-cache", no_argument, NULL, OPT_SESSION_CACHE},
         {"ocsp-issuer", required_argument, NULL, OPT_OCSP_ISSUER},
         {"plain", no_argument, NULL, OPT_PLAIN},
+        {"crl", required_argument, NULL, OPT_CRL},
         {NULL, 0, NULL, 0},
     };
     int c;
@@ -271,6 +279,9 @@ void echo_parse_args(struct app *app, int argc, char **argv)
         case OPT_PLAIN:
             app->plain = true;
             break;
+        case OPT_CRL:
+            app->crl = optarg;
+            break;
         default: /* '?' or ':' */
             app_opt_getopt_fail(c, argv);
         }
@@ -302,6 +313,10 @@ void echo_build_ssl_config(struct app *app)
         if (rc < 0) {
             app_config_fail(app->ssl, "--client-ca", app->client_ca, rc);
         }
+    }
+    if (app->crl != NULL &&
+        (rc = tern_ssl_config_add_crl_file(app->ssl, app->crl, TERN_ENCODING_PEM)) < 0) {
+        app_config_fail(app->ssl, "--crl", app->crl, rc);
     }
     if (app->ocsp_issuer != NULL) {
         rc = tern_ssl_config_add_ca_certificates_file(app->ssl, app->ocsp_issuer,

@@ -198,10 +198,40 @@ TERN_API int tern_ssl_config_add_ca_certificate_list(tern_ssl_config *cfg,
 /** Trusts the system's CA store. @return 0; TERN_EINVAL if none was found. @thread setup */
 TERN_API int tern_ssl_config_add_system_ca_certificates(tern_ssl_config *cfg);
 
+/**
+ * Adds a certificate revocation list (RFC 5280 section 5) from a file (PEM: one CRL; DER),
+ * and turns revocation checking on, for both roles: the peer's certificate is checked against
+ * its issuer's CRL, and a listed one is the ssl error CERTIFICATE_REVOKED (a server verifying
+ * client certificates, a client verifying the server). The CRL's issuer must be trusted
+ * already (add the CA certificates first): its signature is checked when it is loaded. Once
+ * one CRL is added, every peer's issuer needs one: a peer whose issuer has none gets
+ * UNABLE_TO_GET_CRL, and one whose CRL is past its next update CRL_EXPIRED. Only the peer's
+ * own certificate is checked, not the intermediates above it. Refreshing a CRL means building
+ * a new configuration (hot reload).
+ * @return 0; TERN_EINVAL, the error string naming the file ("CRL FILE: its issuer is not
+ *         trusted (add the CA certificates first)", "... its signature does not verify", "...
+ *         no PEM CRL in it", unreadable); TERN_E_UNSUPPORTED (no CRL support in this build);
+ *         TERN_EBUSY. @thread setup
+ */
+TERN_API int tern_ssl_config_add_crl_file(tern_ssl_config *cfg, const char *path,
+                                          enum tern_encoding enc);
+
+/** Like `tern_ssl_config_add_crl_file` for every regular file of @p dir that holds a PEM CRL
+ * (other files are skipped; a CRL that does not load is an error naming its file).
+ * @return 0; TERN_EINVAL (unreadable directory, no CRL in it, a CRL refused); TERN_EBUSY.
+ * @thread setup */
+TERN_API int tern_ssl_config_add_crl_dir(tern_ssl_config *cfg, const char *dir);
+
+/** Like `tern_ssl_config_add_crl_file` from memory (read, not kept). @thread setup */
+TERN_API int tern_ssl_config_add_crl(tern_ssl_config *cfg, const void *data, size_t len,
+                                     enum tern_encoding enc);
+
 /** The peer verification mode (default AUTO). @thread setup */
 TERN_API int tern_ssl_config_set_peer_verify_mode(tern_ssl_config *cfg, enum tern_verify_mode mode);
 
-/** The longest peer chain accepted (default 9, 0..100). @thread setup */
+/** The longest peer chain accepted (default 9, 0..100): the number of CA certificates above
+ * the peer's own, its trust anchor included, as OpenSSL counts. A longer chain is the ssl
+ * error CHAIN_TOO_LONG. @thread setup */
 TERN_API int tern_ssl_config_set_peer_verify_depth(tern_ssl_config *cfg, int depth);
 
 /** TLS handshake deadline from accept / connect to `encrypted`, in ms (default 10000; 0:
@@ -274,12 +304,16 @@ TERN_API int tern_ssl_config_set_psk_modes(tern_ssl_config *cfg, enum tern_psk_m
 /** What a client does about the server's certificate status (OCSP stapling). */
 enum tern_ocsp_policy {
     TERN_OCSP_OFF,     /**< do not ask (default) */
-    TERN_OCSP_REQUEST, /**< ask; a stapled response is verified (revoked or invalid: the
-                        *   handshake fails); no response is fine */
-    TERN_OCSP_REQUIRE, /**< ask, and fail the handshake without a good stapled response */
+    TERN_OCSP_REQUEST, /**< ask; a stapled response is verified, and what it says is an ssl
+                        *   error (CERTIFICATE_REVOKED, OCSP_STATUS_UNKNOWN,
+                        *   OCSP_RESPONSE_CANNOT_BE_TRUSTED, ...); no response is fine */
+    TERN_OCSP_REQUIRE, /**< "must staple": as REQUEST, and no response at all is the ssl
+                        *   error OCSP_NO_RESPONSE */
 };
 
-/** The client's OCSP stapling policy. @return 0; TERN_EINVAL; TERN_EBUSY. @thread setup */
+/** The client's OCSP stapling policy. Its errors are ssl errors like the certificate's: under
+ * VERIFY_PEER they close the connection unless ignored (`ssl_errors`); the response itself is
+ * `tern_socket_ocsp_response`. @return 0; TERN_EINVAL; TERN_EBUSY. @thread setup */
 TERN_API int tern_ssl_config_set_ocsp_stapling(tern_ssl_config *cfg, enum tern_ocsp_policy policy);
 
 /** Like `tern_ssl_config_set_ocsp_response` from a DER file. @thread setup */

@@ -30,6 +30,35 @@ enum tern_ssl_error_code {
     TERN_SSL_ERR_NO_PEER_CERTIFICATE,      /**< the peer sent none (VERIFY_PEER) */
     TERN_SSL_ERR_SIGNATURE_FAILURE,        /**< a signature does not verify */
     TERN_SSL_ERR_OTHER,                    /**< anything else the TLS library reported */
+    /* Added after OTHER, so that the values above keep theirs. */
+    TERN_SSL_ERR_CERTIFICATE_REVOKED,      /**< revoked: listed in its issuer's CRL
+                                            *   (`tern_ssl_config_add_crl_file`), or so says
+                                            *   the stapled OCSP response */
+    TERN_SSL_ERR_INVALID_CA_CERTIFICATE,   /**< a CA certificate that may not sign
+                                            *   certificates (not a CA, bad key usage) */
+    TERN_SSL_ERR_UNABLE_TO_VERIFY_FIRST_CERTIFICATE, /**< the leaf cannot be verified: no
+                                            *   issuer for it, and the chain is one certificate */
+    TERN_SSL_ERR_INVALID_NOT_BEFORE_FIELD, /**< the notBefore date cannot be read */
+    TERN_SSL_ERR_INVALID_NOT_AFTER_FIELD,  /**< the notAfter date cannot be read */
+    TERN_SSL_ERR_SUBJECT_ISSUER_MISMATCH,  /**< the issuer name is not the subject of the
+                                            *   certificate that signed it */
+    TERN_SSL_ERR_UNABLE_TO_DECODE_ISSUER_PUBLIC_KEY, /**< the issuer's key cannot be read */
+    TERN_SSL_ERR_UNABLE_TO_GET_CRL,        /**< CRLs are checked, and the issuer has none */
+    TERN_SSL_ERR_CRL_EXPIRED,              /**< the issuer's CRL is past its next update (or
+                                            *   not yet valid) */
+    TERN_SSL_ERR_OCSP_NO_RESPONSE,         /**< TERN_OCSP_REQUIRE, and nothing was stapled */
+    TERN_SSL_ERR_OCSP_MALFORMED_RESPONSE,  /**< the stapled response cannot be read */
+    TERN_SSL_ERR_OCSP_MALFORMED_REQUEST,   /**< the responder said: malformedRequest */
+    TERN_SSL_ERR_OCSP_INTERNAL_ERROR,      /**< the responder said: internalError */
+    TERN_SSL_ERR_OCSP_TRY_LATER,           /**< the responder said: tryLater */
+    TERN_SSL_ERR_OCSP_SIG_REQUIRED,        /**< the responder said: sigRequired */
+    TERN_SSL_ERR_OCSP_UNAUTHORIZED,        /**< the responder said: unauthorized */
+    TERN_SSL_ERR_OCSP_RESPONSE_CANNOT_BE_TRUSTED, /**< its signature, signer or certificate
+                                            *   ID does not verify */
+    TERN_SSL_ERR_OCSP_RESPONSE_EXPIRED,    /**< past its nextUpdate */
+    TERN_SSL_ERR_OCSP_STATUS_UNKNOWN,      /**< the responder does not know the certificate */
+    TERN_SSL_ERR_NO_SSL_SUPPORT,           /**< the check needs what this TLS library build
+                                            *   lacks */
 };
 
 /** The error's code. @thread any (errors are read-only; each lives as long as its list) */
@@ -87,6 +116,16 @@ TERN_API const tern_certificate *tern_socket_peer_certificate(const tern_socket 
 /** The local certificate this connection presented (server, or client with a certificate),
  * or NULL. @return borrowed while the connection's TLS state lives. @thread owner */
 TERN_API const tern_certificate *tern_socket_local_certificate(const tern_socket *s);
+
+/**
+ * The OCSP response the server stapled (DER, RFC 6960 4.2.1) as received, whatever its
+ * verdict (see the OCSP errors of `tern_socket_ssl_handshake_errors`), or NULL: none, not a
+ * client with an OCSP policy (`tern_ssl_config_set_ocsp_stapling`), no handshake yet.
+ * @param len  (may be NULL) its length, 0 with NULL
+ * @return borrowed while the connection's TLS state lives (until free or the next connect).
+ * @thread owner
+ */
+TERN_API const void *tern_socket_ocsp_response(const tern_socket *s, size_t *len);
 
 /** The number of certificates the peer sent (leaf first). @thread owner */
 TERN_API size_t tern_socket_peer_certificate_chain_count(const tern_socket *s);

@@ -22,6 +22,16 @@
 #   other-client.pem/.key      client certificate signed by other-ca, CN "tern other client"
 #   alt.pem/.key               signed by ca, CN alt.test, DNS:alt.test (the SNI tests)
 #   server-ec.sha256           SHA-256 of server-ec.pem's DER, lowercase hex, one line
+#   ocsp-server.pem/.key/.resp a server certificate naming an OCSP responder, and a "good"
+#                              OCSP response for it signed by ca
+#   revoked-client.pem/.key    client certificate (CN "tern revoked client"), revoked
+#   revoked-server.pem/.key    server certificate like ocsp-server.pem, revoked
+#   crl.pem, crl.der           ca's CRL listing both revoked certificates (next update in
+#                              ~10 years); crls/crl.pem the same, alone in a directory
+#   revoked-server.resp        OCSP response for revoked-server.pem: revoked
+#   ocsp-unknown.resp          OCSP response for ocsp-server.pem from a responder that does
+#                              not know it: unknown
+#   badsig.pem/.key            server-ec.pem with one bit of its signature flipped
 #
 # Valid certificates run from 2024-01-01 to 2049-12-31 (fixed dates: only the keys are
 # random). Idempotent: exits at once when OUTDIR/.stamp exists. Files appear atomically
@@ -191,6 +201,37 @@ openssl ocsp -issuer ca.pem -cert ocsp-server.pem -no_nonce -reqout ocsp-req.der
 openssl ocsp -index index.txt -rsigner ca.pem -rkey ca.key -CA ca.pem -reqin ocsp-req.der \
     -respout ocsp-server.resp -ndays 3650 >/dev/null 2>&1
 
+# Revocation: two certificates revoked with `openssl ca -revoke`, the CRL that lists them
+# (`openssl ca -gencrl`), an OCSP response saying "revoked" and one saying "unknown" (a
+# responder whose index is empty).
+ec_key revoked-client.key
+sign revoked-client "tern revoked client" v3_client "$START" "$END"
+ec_key revoked-server.key
+sign revoked-server localhost v3_ocsp "$START" "$END"
+run_ca -revoke revoked-client.pem -keyfile ca.key -cert ca.pem -config openssl.cnf
+run_ca -revoke revoked-server.pem -keyfile ca.key -cert ca.pem -config openssl.cnf
+run_ca -gencrl -crldays 3650 -keyfile ca.key -cert ca.pem -out crl.pem -config openssl.cnf
+openssl crl -in crl.pem -outform DER -out crl.der
+mkdir crls
+cp crl.pem crls/crl.pem
+openssl ocsp -issuer ca.pem -cert revoked-server.pem -no_nonce -reqout revoked-req.der 2>/dev/null
+openssl ocsp -index index.txt -rsigner ca.pem -rkey ca.key -CA ca.pem -reqin revoked-req.der \
+    -respout revoked-server.resp -ndays 3650 >/dev/null 2>&1
+: >empty-index.txt
+openssl ocsp -index empty-index.txt -rsigner ca.pem -rkey ca.key -CA ca.pem \
+    -reqin ocsp-req.der -respout ocsp-unknown.resp -ndays 3650 >/dev/null 2>&1
+
+# A signature that does not verify: server-ec.pem's DER with the last bit of its
+# signature (the last byte of the certificate) flipped.
+openssl x509 -in server-ec.pem -outform DER -out badsig.der
+n=$(wc -c <badsig.der)
+last=$(tail -c 1 badsig.der | od -An -tu1 | tr -d ' ')
+head -c $((n - 1)) badsig.der >badsig.flip
+# shellcheck disable=SC2059
+printf "\\$(printf '%03o' $((last ^ 1)))" >>badsig.flip
+openssl x509 -inform DER -in badsig.flip -out badsig.pem
+cp server-ec.key badsig.key
+
 ec_key selfsigned.key
 openssl req -new -key selfsigned.key -subj "/CN=localhost" -out selfsigned.csr
 run_ca -batch -notext -selfsign -keyfile selfsigned.key -in selfsigned.csr \
@@ -204,8 +245,16 @@ if openssl verify -CAfile ca.pem expired.pem >/dev/null 2>&1 ||
     openssl verify -CAfile ca.pem notyet.pem >/dev/null 2>&1 ||
     openssl verify -CAfile ca.pem selfsigned.pem >/dev/null 2>&1 ||
     openssl verify -CAfile other-ca.pem server-ec.pem >/dev/null 2>&1 ||
-    openssl verify -CAfile ca.pem other-client.pem >/dev/null 2>&1; then
-    echo "$0: a certificate that must not verify did" >&2
+    openssl verify -CAfile ca.pem other-client.pem >/dev/null 2>&1 ||
+    openssl verify -CAfile ca.pem badsig.pem >/dev/null 2>&1 ||
+    openssl verify -crl_check -CRLfile crl.pem -CAfile ca.pem revoked-client.pem >/dev/null 2>&1 ||
+    openssl verify -crl_check -CRLfile crl.pem -CAfile ca.pem revoked-server.pem >/dev/null 2>&1 ||
+    ! openssl verify -crl_check -CRLfile crl.pem -CAfile ca.pem client.pem >/dev/null 2>&1 ||
+    ! openssl ocsp -respin revoked-server.resp -CAfile ca.pem -issuer ca.pem \
+        -cert revoked-server.pem 2>/dev/null | grep -q ': revoked' ||
+    ! openssl ocsp -respin ocsp-unknown.resp -CAfile ca.pem -issuer ca.pem \
+        -cert ocsp-server.pem 2>/dev/null | grep -q ': unknown'; then
+    echo "$0: a certificate or OCSP response is not what it must be" >&2
     exit 1
 fi
 
@@ -214,9 +263,14 @@ files="ca.pem ca.key other-ca.pem other-ca.key server-rsa.pem server-rsa.key
        server-ec.key.der client.pem client.key expired.pem expired.key notyet.pem notyet.key
        wronghost.pem wronghost.key selfsigned.pem selfsigned.key alt.pem alt.key
        other-client.pem other-client.key server-ec.sha256 ocsp-server.pem ocsp-server.key
-       ocsp-server.resp"
+       ocsp-server.resp revoked-client.pem revoked-client.key revoked-server.pem
+       revoked-server.key crl.pem crl.der revoked-server.resp ocsp-unknown.resp badsig.pem
+       badsig.key"
 for f in $files; do
     chmod 0644 "$f"
     mv -f "$f" "$out/$f"
 done
+mkdir -p "$out/crls"
+chmod 0644 crls/crl.pem
+mv -f crls/crl.pem "$out/crls/crl.pem"
 date -u +%Y-%m-%dT%H:%M:%SZ >"$out/.stamp"
