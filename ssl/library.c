@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * TLS library information. This is the first file of ssl/, the only folder that includes
- * wolfSSL headers; the TLS socket arrives with the next issue.
+ * TLS library information: which wolfSSL tern was built with and runs on. ssl/ is the only
+ * folder that includes wolfSSL headers.
  */
 #include <wolfssl/options.h>
 #include <wolfssl/ssl.h>
