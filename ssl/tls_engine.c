@@ -78,6 +78,24 @@ static bool chain_too_long(tern__tls *tls, WOLFSSL_X509_STORE_CTX *store)
     return !anchor;
 }
 
+/* The first certificate above the leaf, among those the peer sent, that is not a CA (RFC 5280
+ * 4.2.1.9: basicConstraints cA), which wolfSSL then just does not take as an issuer: its
+ * depth, or 0 for none. Asked at the leaf (store->totalCerts). */
+static int not_a_ca(WOLFSSL_X509_STORE_CTX *store, tern_certificate **cert)
+{
+    for (int i = 1; i < store->totalCerts && store->certs != NULL; i++) {
+        WOLFSSL_X509 *x = wolfSSL_X509_d2i(NULL, store->certs[i].buffer,
+                                           (int)store->certs[i].length);
+        if (x != NULL && !wolfSSL_X509_get_isCA(x)) {
+            *cert = tern__certificate_from_x509(x);
+            wolfSSL_X509_free(x);
+            return i;
+        }
+        wolfSSL_X509_free(x);
+    }
+    return 0;
+}
+
 /* The leaf's extended key usage (RFC 5280 4.2.1.12), when it has one, must allow its role:
  * serverAuth for a server's, clientAuth for a client's (or anyExtendedKeyUsage). The bits are
  * wolfSSL_X509_get_extended_key_usage's (wolfssl/openssl/x509v3.h: WOLFSSL_XKU_*). */
@@ -122,6 +140,12 @@ static int verify_cb(int preverify, WOLFSSL_X509_STORE_CTX *store)
     if (rc == 0 && depth == 0 && x != NULL && wrong_purpose(tls, x)) {
         rc = tern__tls_add_error(tls, TERN_SSL_ERR_INVALID_PURPOSE, 0,
                                  tern__certificate_from_x509(x), "");
+        found = true;
+    }
+    tern_certificate *bad_ca = NULL;
+    int bad_depth = rc == 0 && x != NULL && depth == 0 ? not_a_ca(store, &bad_ca) : 0;
+    if (bad_depth > 0) {
+        rc = tern__tls_add_error(tls, TERN_SSL_ERR_INVALID_CA_CERTIFICATE, bad_depth, bad_ca, "");
         found = true;
     }
     if (preverify && !found) {

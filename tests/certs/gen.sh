@@ -32,6 +32,8 @@
 #   ocsp-unknown.resp          OCSP response for ocsp-server.pem from a responder that does
 #                              not know it: unknown
 #   badsig.pem/.key            server-ec.pem with one bit of its signature flipped
+#   notca-leaf.pem/.key        a server certificate signed by a certificate that is not a CA
+#                              (CA:FALSE, signed by ca); the chain, leaf first, in the .pem
 #
 # Valid certificates run from 2024-01-01 to 2049-12-31 (fixed dates: only the keys are
 # random). Idempotent: exits at once when OUTDIR/.stamp exists. Files appear atomically
@@ -102,6 +104,10 @@ subjectKeyIdentifier   = hash
 authorityKeyIdentifier = keyid
 subjectAltName         = DNS:localhost, IP:127.0.0.1
 authorityInfoAccess    = OCSP;URI:http://127.0.0.1:9/ocsp
+[ v3_notca ]
+basicConstraints       = critical, CA:FALSE
+subjectKeyIdentifier   = hash
+authorityKeyIdentifier = keyid
 [ v3_wronghost ]
 basicConstraints       = critical, CA:FALSE
 keyUsage               = critical, digitalSignature, keyEncipherment
@@ -232,6 +238,16 @@ printf "\\$(printf '%03o' $((last ^ 1)))" >>badsig.flip
 openssl x509 -inform DER -in badsig.flip -out badsig.pem
 cp server-ec.key badsig.key
 
+# An issuer that may not issue: notca (CA:FALSE) signs notca-leaf; the chain goes with it.
+ec_key notca.key
+sign notca "tern not a CA" v3_notca "$START" "$END"
+ec_key notca-leaf.key
+openssl req -new -key notca-leaf.key -subj "/CN=localhost" -out notca-leaf.csr
+run_ca -batch -notext -cert notca.pem -keyfile notca.key -in notca-leaf.csr \
+    -out notca-leaf.pem -startdate "$START" -enddate "$END" -extensions v3_server \
+    -extfile openssl.cnf -config openssl.cnf
+cat notca.pem >>notca-leaf.pem
+
 ec_key selfsigned.key
 openssl req -new -key selfsigned.key -subj "/CN=localhost" -out selfsigned.csr
 run_ca -batch -notext -selfsign -keyfile selfsigned.key -in selfsigned.csr \
@@ -247,6 +263,7 @@ if openssl verify -CAfile ca.pem expired.pem >/dev/null 2>&1 ||
     openssl verify -CAfile other-ca.pem server-ec.pem >/dev/null 2>&1 ||
     openssl verify -CAfile ca.pem other-client.pem >/dev/null 2>&1 ||
     openssl verify -CAfile ca.pem badsig.pem >/dev/null 2>&1 ||
+    openssl verify -CAfile ca.pem -untrusted notca-leaf.pem notca-leaf.pem >/dev/null 2>&1 ||
     openssl verify -crl_check -CRLfile crl.pem -CAfile ca.pem revoked-client.pem >/dev/null 2>&1 ||
     openssl verify -crl_check -CRLfile crl.pem -CAfile ca.pem revoked-server.pem >/dev/null 2>&1 ||
     ! openssl verify -crl_check -CRLfile crl.pem -CAfile ca.pem client.pem >/dev/null 2>&1 ||
@@ -265,7 +282,7 @@ files="ca.pem ca.key other-ca.pem other-ca.key server-rsa.pem server-rsa.key
        other-client.pem other-client.key server-ec.sha256 ocsp-server.pem ocsp-server.key
        ocsp-server.resp revoked-client.pem revoked-client.key revoked-server.pem
        revoked-server.key crl.pem crl.der revoked-server.resp ocsp-unknown.resp badsig.pem
-       badsig.key"
+       badsig.key notca-leaf.pem notca-leaf.key"
 for f in $files; do
     chmod 0644 "$f"
     mv -f "$f" "$out/$f"

@@ -1000,6 +1000,10 @@ static void test_tls_engine__the_rest_of_the_ssl_errors(void **state)
     expect_error(verifying_server(NULL),
                  with_client_cert(client_cfg("ca.pem", TERN_SSL_PROTOCOL_TLS1_3, NULL), "server-ec"),
                  SERVER_SEES, TERN_SSL_ERR_INVALID_PURPOSE, ALSO_REFUSED);
+    /* an issuer that is not a CA (sent in the chain) */
+    expect_error(server_cfg("notca-leaf", TERN_SSL_PROTOCOL_TLS1_3, NULL),
+                 client_cfg("ca.pem", TERN_SSL_PROTOCOL_TLS1_3, NULL), CLIENT_SEES,
+                 TERN_SSL_ERR_INVALID_CA_CERTIFICATE, ALSO_REFUSED);
     /* one bit of the signature flipped */
     expect_error(server_cfg("badsig", TERN_SSL_PROTOCOL_TLS1_3, NULL),
                  client_cfg("ca.pem", TERN_SSL_PROTOCOL_TLS1_3, NULL), CLIENT_SEES,
