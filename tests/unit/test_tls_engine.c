@@ -1037,6 +1037,35 @@ static void test_tls_engine__verify_depth_is_enforced(void **state)
     }
 }
 
+/* Errors an application lets through are for that connection only: a CA of the chain that
+ * did not verify must not become trusted for every later connection of the configuration
+ * (wolfSSL added it to the context's shared store: patch 0009). */
+static void test_tls_engine__errors_let_through_teach_no_trust(void **state)
+{
+    (void)state;
+    tern_ssl_config *sc = server_cfg("server-rsa", TERN_SSL_PROTOCOL_TLS1_3, NULL);
+    tern_ssl_config *cc = client_cfg("other-ca.pem", TERN_SSL_PROTOCOL_TLS1_3, NULL);
+    for (int round = 0; round < 2; round++) {
+        pair p;
+        side_init(&p.s, sc, true, NULL);
+        side_init(&p.c, cc, false, "localhost");
+        p.c.tls->verify_deferred = true; /* the application looks at the errors, goes on */
+        handshake_ok(&p, 0);
+        assert_true(has_error(p.c.tls, TERN_SSL_ERR_SELF_SIGNED_IN_CHAIN));
+        pair_free(&p);
+        /* the next connection on the same configuration, nobody letting errors through */
+        side_init(&p.s, sc, true, NULL);
+        side_init(&p.c, cc, false, "localhost");
+        start_pair(&p);
+        pump(&p, 0);
+        if (p.c.err != TERN_E_TLS_VERIFY) {
+            fail_msg("round %d: the untrusted root became trusted (%s)", round,
+                     tern_err_name(p.c.err));
+        }
+        pair_free(&p);
+    }
+}
+
 int main(void)
 {
     FILE *fp = fopen(TERN_TEST_CERTS "/expired.pem", "r");
@@ -1061,6 +1090,7 @@ int main(void)
         T(test_tls_engine__ocsp_verdict_parser),
         T(test_tls_engine__the_rest_of_the_ssl_errors),
         T(test_tls_engine__verify_depth_is_enforced),
+        T(test_tls_engine__errors_let_through_teach_no_trust),
     };
 #undef T
     return cmocka_run_group_tests(tests, NULL, NULL);
