@@ -21,6 +21,7 @@
 #include "server.h"
 #include "socket.h"
 
+#include <fcntl.h>
 #include <netdb.h>
 #include <stdarg.h>
 #include <netinet/in.h>
@@ -286,6 +287,52 @@ int tern_server_listen(tern_server *srv, const char *host, uint16_t port)
     srv->port = ntohs(srv->addr.ss_family == AF_INET6
                           ? ((struct sockaddr_in6 *)&srv->addr)->sin6_port
                           : ((struct sockaddr_in *)&srv->addr)->sin_port);
+    srv->listening = true;
+    return 0;
+}
+
+int tern_server_listen_fd(tern_server *srv, int fd)
+{
+    int type = 0, listening = 0;
+    socklen_t tl = sizeof(type), ll = sizeof(listening);
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof(ss);
+
+    SETUP_CHECK(srv);
+    if (srv->reuseport) {
+        seterr(srv, "listen fd %d: not with reuseport (one listener per reactor)", fd);
+        return TERN_EINVAL;
+    }
+    int fl = fd >= 0 ? fcntl(fd, F_GETFL) : -1;
+    if (fl < 0) {
+        seterr(srv, "listen fd %d: not an open descriptor", fd);
+        return TERN_EINVAL;
+    }
+    if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tl) < 0 || type != SOCK_STREAM) {
+        seterr(srv, "listen fd %d: not a stream socket", fd);
+        return TERN_EINVAL;
+    }
+    if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &ll) < 0 || listening == 0) {
+        seterr(srv, "listen fd %d: not listening", fd);
+        return TERN_EINVAL;
+    }
+    if (getsockname(fd, (struct sockaddr *)&ss, &len) < 0 ||
+        (ss.ss_family != AF_INET && ss.ss_family != AF_INET6)) {
+        seterr(srv, "listen fd %d: not an IPv4 or IPv6 socket", fd);
+        return TERN_EINVAL;
+    }
+    if ((fl & O_NONBLOCK) == 0 && fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0) {
+        int rc = tern__errno();
+        seterr(srv, "listen fd %d: O_NONBLOCK: %s", fd, tern_strerror(rc));
+        return rc;
+    }
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)); /* inherited when accepted */
+    srv->addr = ss;
+    srv->addrlen = len;
+    srv->port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+                                               : ((struct sockaddr_in *)&ss)->sin_port);
+    srv->main.fd = fd;
     srv->listening = true;
     return 0;
 }

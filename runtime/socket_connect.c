@@ -8,6 +8,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <string.h>
@@ -156,19 +157,9 @@ static bool numeric_address(const char *host, uint16_t port, struct sockaddr_sto
     return false;
 }
 
-/* A connect, plain or @layered. */
-static int connect_to(tern_socket *s, const char *host, uint16_t port, bool layered)
+/* A fresh connection: forget what the previous one left. */
+static void fresh_connection(tern_socket *s, bool layered)
 {
-    struct sockaddr_storage ss;
-    socklen_t len;
-
-    if (s == NULL || host == NULL || host[0] == '\0' || port == 0) {
-        return TERN_EINVAL;
-    }
-    if (s->state != TERN_SOCKET_STATE_UNCONNECTED || s->free_requested) {
-        return TERN_EBUSY;
-    }
-    /* a fresh connection: forget what the previous one left */
     if (s->layered && !layered) {
         s->layer_ops->reset(s); /* plain again after a layered connection */
     }
@@ -182,6 +173,21 @@ static int connect_to(tern_socket *s, const char *host, uint16_t port, bool laye
     s->deadline_ms = 0;
     s->pending_ready_read = s->pending_connected = s->pending_disconnected = 0;
     s->pending_error = 0;
+}
+
+/* A connect, plain or @layered. */
+static int connect_to(tern_socket *s, const char *host, uint16_t port, bool layered)
+{
+    struct sockaddr_storage ss;
+    socklen_t len;
+
+    if (s == NULL || host == NULL || host[0] == '\0' || port == 0) {
+        return TERN_EINVAL;
+    }
+    if (s->state != TERN_SOCKET_STATE_UNCONNECTED || s->free_requested) {
+        return TERN_EBUSY;
+    }
+    fresh_connection(s, layered);
     s->port = port;
 
     bool numeric = numeric_address(host, port, &ss, &len);
@@ -230,4 +236,48 @@ int tern_socket_set_idle_timeout(tern_socket *s, uint32_t ms)
 int tern__socket_connect_layered(tern_socket *s, const char *host, uint16_t port)
 {
     return connect_to(s, host, port, true);
+}
+
+int tern_socket_adopt(tern_socket *s, int fd)
+{
+    TERN_ASSERT_OWNER(s);
+    int type = 0, listening = 0;
+    socklen_t tl = sizeof(type), ll = sizeof(listening);
+    struct sockaddr_storage peer;
+    socklen_t pl = sizeof(peer);
+
+    if (s == NULL || fd < 0 || s->owned_by_runtime) {
+        return TERN_EINVAL;
+    }
+    if (s->state != TERN_SOCKET_STATE_UNCONNECTED || s->free_requested) {
+        return TERN_EBUSY;
+    }
+    int fl = fcntl(fd, F_GETFL);
+    if (fl < 0 || getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tl) < 0 || type != SOCK_STREAM ||
+        getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &ll) < 0 || listening != 0) {
+        tern__socket_seterr(s, TERN_EINVAL, "adopt fd %d: not a connected stream socket", fd);
+        return TERN_EINVAL;
+    }
+    if (getpeername(fd, (struct sockaddr *)&peer, &pl) < 0) {
+        int e = tern__errno();
+        tern__socket_seterr(s, e, "adopt fd %d: %s", fd, tern_strerror(e));
+        return e == TERN_ENOTCONN ? e : TERN_EINVAL;
+    }
+    if ((fl & O_NONBLOCK) == 0 && fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0) {
+        int e = tern__errno();
+        tern__socket_seterr(s, e, "adopt fd %d: O_NONBLOCK: %s", fd, tern_strerror(e));
+        return e;
+    }
+    fresh_connection(s, false);
+    s->port = 0;
+    s->fd = fd;
+    attach(s);
+    if (peer.ss_family == AF_INET || peer.ss_family == AF_INET6) {
+        tern__socket_apply_options(s, false);
+    }
+    tern__socket_set_state(s, TERN_SOCKET_STATE_CONNECTED);
+    touch(s);
+    arm_timer(s, s->idle_timeout_ms);
+    tern__socket_update_watch(s);
+    return 0;
 }

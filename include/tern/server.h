@@ -83,6 +83,20 @@ TERN_API int tern_server_listen(tern_server *srv, const char *host, uint16_t por
  */
 TERN_API int tern_server_listen_address(tern_server *srv, const char *address);
 
+/**
+ * Listens on @p fd, a listening TCP socket the program inherited or made itself (systemd
+ * socket activation, a listener opened before dropping privileges): the server accepts on it
+ * as on its own, on its reactors. @p fd must be an AF_INET or AF_INET6 SOCK_STREAM socket
+ * in the listening state (SO_ACCEPTCONN); it is made non-blocking. On success the server owns
+ * it and closes it when the runtime frees the server; on failure it stays the caller's.
+ * Not with `tern_server_set_reuseport` (each reactor would need its own listener).
+ * @return 0; TERN_EINVAL (NULL server, a closed fd, not a socket, not a stream, not
+ *         listening, another family, reuseport on); TERN_EBUSY if already listening; with
+ *         `tern_server_error_string` saying why. @thread setup
+ * @events `incoming` on a reactor for each accepted connection, once the runtime runs
+ */
+TERN_API int tern_server_listen_fd(tern_server *srv, int fd);
+
 /** The bound port (after listen), or 0. @thread any */
 TERN_API uint16_t tern_server_port(const tern_server *srv);
 

@@ -147,6 +147,21 @@ TERN_API enum tern_socket_state tern_socket_state(const tern_socket *s);
 TERN_API int tern_socket_connect_to_host(tern_socket *s, const char *host, uint16_t port);
 
 /**
+ * Adopts @p fd, a connected stream socket the program got elsewhere (its own accept loop, an
+ * inherited socket, one end of a socketpair), as QAbstractSocket::setSocketDescriptor: @p s
+ * (made with `tern_socket_new`, UNCONNECTED, events set) becomes CONNECTED and unencrypted on
+ * its reactor; `tern_socket_start_server_encryption` / `_client_encryption` then start TLS
+ * on it. @p fd is made non-blocking; from success on @p s owns it and closes it when the
+ * connection ends (on failure it stays the caller's, untouched). No `connected` event (the
+ * connection was made elsewhere); `state_changed(CONNECTED)` follows.
+ * @return 0; TERN_EINVAL (NULL socket, a socket accepted by a server, a negative or closed
+ *         fd, not a socket, not SOCK_STREAM (UDP), a listening socket); TERN_ENOTCONN (a
+ *         stream socket with no peer); TERN_EBUSY unless UNCONNECTED. @thread owner
+ * @events state_changed, then as any connected socket (ready_read, error, disconnected...)
+ */
+TERN_API int tern_socket_adopt(tern_socket *s, int fd);
+
+/**
  * The local address that the next connections of @p s are made from (bind before connect),
  * as a numeric IPv4 or IPv6 address; the local port is still chosen by the kernel, at
  * connect time, per destination (so a load generator with many source addresses on loopback,
