@@ -181,6 +181,9 @@ static void on_timer(struct ev_loop *loop, ev_timer *w, int revents)
     switch (s->state) {
     case TERN_SOCKET_STATE_HOST_LOOKUP:
     case TERN_SOCKET_STATE_CONNECTING:
+        if (s->state == TERN_SOCKET_STATE_CONNECTING && tern__socket_try_next(s, TERN_ETIMEDOUT)) {
+            break; /* this address's share of the time is up: the next one */
+        }
         tern__count(&s->r->counters.timeouts_connect, 1);
         tern__socket_seterr(s, TERN_ETIMEDOUT, "connect: no answer within %u ms",
                             s->connect_timeout_ms);
@@ -300,6 +303,7 @@ static void release(tern_socket *s)
     tern__bufq_clear(s->r, &s->rbuf);
     tern__bufq_clear(s->r, &s->wbuf);
     tern__bufq_clear(s->r, &s->inbuf);
+    free(s->addrs);
     free(s);
 }
 
@@ -555,6 +559,9 @@ static void on_io(struct ev_loop *loop, ev_io *w, int revents)
             err = errno;
         }
         if (err != 0) {
+            if (tern__socket_try_next(s, -err)) {
+                return; /* the next address of the name */
+            }
             fail_errno(s, "connect", -err);
             return;
         }

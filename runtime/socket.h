@@ -20,15 +20,25 @@
 #include "util.h"
 #include "worker.h"
 
+/* The addresses a connect tries, in order (IPv6 and IPv4 interleaved, RFC 8305 section 4). */
+#define TERN__MAX_ADDRS 8
+struct tern__addrs {
+    unsigned n, next; /* next: the index of the next address to try */
+    struct {
+        struct sockaddr_storage ss;
+        socklen_t len;
+    } a[TERN__MAX_ADDRS];
+};
+
 /* A name lookup for a connect: runs on a worker, answers on the socket's reactor. */
 struct tern__resolve {
     tern__worker_job job;
     tern_socket *s; /* owner thread only; NULL once the socket gave up on it */
     uint16_t port;
+    int family; /* AF_UNSPEC, AF_INET or AF_INET6: the socket's address family */
     int err;
     int gai;
-    struct sockaddr_storage addr;
-    socklen_t addrlen;
+    struct tern__addrs addrs;
     char host[]; /* NUL-terminated copy */
 };
 int tern__resolve_start(tern_socket *s, const char *host, uint16_t port);
@@ -59,7 +69,10 @@ struct tern_socket {
     uint64_t last_io_ms;
     unsigned in_callback;
     struct tern__resolve *resolve;
+    struct tern__addrs *addrs; /* a name's addresses, while connecting to them; or NULL */
+    uint64_t connect_deadline_ms; /* loop ms: the end of the whole connect, 0: none */
     uint16_t port;
+    uint8_t family;           /* enum tern_address_family */
     /* flags */
     unsigned owned_by_runtime : 1;
     unsigned free_requested : 1;

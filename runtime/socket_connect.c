@@ -11,7 +11,9 @@
 #include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* ---- connecting ---------------------------------------------------------------------------------- */
 
@@ -19,7 +21,7 @@
  * Binds a client socket's descriptor to the address of `tern_socket_set_local_address`, if
  * any. IP_BIND_ADDRESS_NO_PORT defers the choice of the local port to connect(), which then
  * picks one free for this 4-tuple, not one free for the address alone: many source
- * addresses multiply the ephemeral ports available. @return 0; < 0 once finished.
+ * addresses multiply the ephemeral ports available. @return 0; < 0 (the error is set).
  */
 static int bind_local(tern_socket *s, const struct sockaddr *peer, const char *name)
 {
@@ -35,7 +37,6 @@ static int bind_local(tern_socket *s, const struct sockaddr *peer, const char *n
     if (cs->local.ss_family != peer->sa_family) {
         tern__socket_seterr(s, TERN_E_ADDRESS, "connect %s: local address %s: not the same family",
                             name, local);
-        tern__socket_fail(s, TERN_E_ADDRESS);
         return TERN_E_ADDRESS;
     }
 #ifdef IP_BIND_ADDRESS_NO_PORT
@@ -45,7 +46,6 @@ static int bind_local(tern_socket *s, const struct sockaddr *peer, const char *n
     if (bind(s->fd, (const struct sockaddr *)&cs->local, cs->local_len) < 0) {
         int e = tern__errno();
         tern__socket_seterr(s, e, "connect %s: bind %s: %s", name, local, tern_strerror(e));
-        tern__socket_fail(s, e);
         return e;
     }
     return 0;
@@ -82,35 +82,77 @@ int tern_socket_set_local_address(tern_socket *s, const char *ip)
     return 0;
 }
 
+static void start_connect(tern_socket *s, const struct sockaddr *sa, socklen_t len);
+
+/* Errors after which another address of the name may still work (not the host's own lack of
+ * memory or descriptors). */
+static bool worth_another(int err)
+{
+    return err != TERN_ENOMEM && err != -EMFILE && err != -ENFILE && err != TERN_ENOBUFS;
+}
+
+bool tern__socket_try_next(tern_socket *s, int err)
+{
+    struct tern__addrs *as = s->addrs;
+
+    if (as == NULL || as->next >= as->n || !worth_another(err)) {
+        return false;
+    }
+    if (s->connect_deadline_ms != 0 && tern_reactor_now_ms(s->r) >= s->connect_deadline_ms) {
+        return false;
+    }
+    ev_io_stop(s->r->loop, &s->io);
+    s->watching = 0;
+    if (s->fd >= 0) {
+        close(s->fd);
+        s->fd = -1;
+    }
+    unsigned i = as->next++;
+    start_connect(s, (const struct sockaddr *)&as->a[i].ss, as->a[i].len);
+    return true;
+}
+
+/* One attempt; a failure goes on to the next address of the name, if any. */
 static void start_connect(tern_socket *s, const struct sockaddr *sa, socklen_t len)
 {
     char name[64];
+    int e;
 
     tern__socket_set_state(s, TERN_SOCKET_STATE_CONNECTING);
+    if (s->addrs != NULL && s->connect_deadline_ms != 0) {
+        /* an equal share of the time left for this address and each one after it */
+        uint64_t now = tern_reactor_now_ms(s->r);
+        uint64_t left = s->connect_deadline_ms > now ? s->connect_deadline_ms - now : 1;
+        uint64_t share = left / (s->addrs->n - s->addrs->next + 1);
+        arm_timer(s, (uint32_t)(share > 0 ? share : 1));
+    }
     int fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     tern__format_sockaddr(sa, name, sizeof(name));
     if (fd < 0) {
-        int e = tern__errno();
+        e = tern__errno();
         tern__socket_seterr(s, e, "connect %s: socket: %s", name, tern_strerror(e));
-        tern__socket_fail(s, e);
-        return;
+        goto failed;
     }
     s->fd = fd;
     tern__socket_apply_options(s, false);
-    if (bind_local(s, sa, name) < 0) {
-        return; /* finished with the error */
+    if ((e = bind_local(s, sa, name)) < 0) {
+        goto failed;
     }
     if (connect(fd, sa, len) == 0) {
         tern__socket_connected(s);
         return;
     }
     if (errno != EINPROGRESS) {
-        int e = tern__errno();
+        e = tern__errno();
         tern__socket_seterr(s, e, "connect %s: %s", name, tern_strerror(e));
-        tern__socket_fail(s, e);
-        return;
+        goto failed;
     }
     tern__socket_update_watch(s);
+    return;
+failed:
+    if (!tern__socket_try_next(s, e)) {
+        tern__socket_fail(s, e);
+    }
 }
 
 void tern__socket_resolved(tern_socket *s, struct tern__resolve *res)
@@ -125,7 +167,14 @@ void tern__socket_resolved(tern_socket *s, struct tern__resolve *res)
         tern__socket_fail(s, TERN_E_RESOLVE);
         return;
     }
-    start_connect(s, (struct sockaddr *)&res->addr, res->addrlen);
+    free(s->addrs);
+    s->addrs = malloc(sizeof(*s->addrs));
+    if (s->addrs != NULL) {
+        *s->addrs = res->addrs;
+        s->addrs->next = 1;
+    }
+    /* out of memory: the first address only */
+    start_connect(s, (struct sockaddr *)&res->addrs.a[0].ss, res->addrs.a[0].len);
 }
 
 static bool numeric_address(const char *host, uint16_t port, struct sockaddr_storage *ss,
@@ -173,6 +222,9 @@ static void fresh_connection(tern_socket *s, bool layered)
     s->deadline_ms = 0;
     s->pending_ready_read = s->pending_connected = s->pending_disconnected = 0;
     s->pending_error = 0;
+    free(s->addrs);
+    s->addrs = NULL;
+    s->connect_deadline_ms = 0;
 }
 
 /* A connect, plain or @layered. */
@@ -191,6 +243,11 @@ static int connect_to(tern_socket *s, const char *host, uint16_t port, bool laye
     s->port = port;
 
     bool numeric = numeric_address(host, port, &ss, &len);
+    if (numeric && ((s->family == TERN_ADDRESS_FAMILY_IPV4 && ss.ss_family != AF_INET) ||
+                    (s->family == TERN_ADDRESS_FAMILY_IPV6 && ss.ss_family != AF_INET6))) {
+        s->layered = 0;
+        return TERN_E_ADDRESS;
+    }
     if (!numeric) {
         int rc = tern__resolve_start(s, host, port);
         if (rc < 0) {
@@ -200,6 +257,9 @@ static int connect_to(tern_socket *s, const char *host, uint16_t port, bool laye
     }
     attach(s);
     arm_timer(s, s->connect_timeout_ms);
+    if (s->connect_timeout_ms != 0) {
+        s->connect_deadline_ms = tern_reactor_now_ms(s->r) + s->connect_timeout_ms;
+    }
     if (numeric) {
         start_connect(s, (struct sockaddr *)&ss, len);
     } else {
@@ -280,4 +340,24 @@ int tern_socket_adopt(tern_socket *s, int fd)
     arm_timer(s, s->idle_timeout_ms);
     tern__socket_update_watch(s);
     return 0;
+}
+
+int tern_socket_set_address_family(tern_socket *s, enum tern_address_family family)
+{
+    TERN_ASSERT_OWNER(s);
+    if (s == NULL || (family != TERN_ADDRESS_FAMILY_ANY && family != TERN_ADDRESS_FAMILY_IPV4 &&
+                      family != TERN_ADDRESS_FAMILY_IPV6)) {
+        return TERN_EINVAL;
+    }
+    if (s->state != TERN_SOCKET_STATE_UNCONNECTED) {
+        return TERN_EBUSY;
+    }
+    s->family = (uint8_t)family;
+    return 0;
+}
+
+enum tern_address_family tern_socket_address_family(const tern_socket *s)
+{
+    TERN_ASSERT_OWNER(s);
+    return (enum tern_address_family)s->family;
 }

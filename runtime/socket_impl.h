@@ -46,5 +46,9 @@ void tern__socket_set_state(tern_socket *s, enum tern_socket_state st);
 void tern__socket_update_watch(tern_socket *s);
 void tern__socket_apply_options(tern_socket *s, bool accepted);
 void tern__socket_connected(tern_socket *s);
+/* socket_connect.c, for socket.c: after the connect to one address failed with @err (a
+ * TERN_E* code), starts the one to the next address of the name. @return true if it did
+ * (or that attempt finished the socket); false: no other address, the caller fails. */
+bool tern__socket_try_next(tern_socket *s, int err);
 
 #endif

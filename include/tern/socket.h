@@ -51,6 +51,13 @@ enum tern_ssl_mode {
     TERN_SSL_MODE_SERVER,      /**< TLS, server side */
 };
 
+/** The address families a connect may use, as QAbstractSocket::NetworkLayerProtocol. */
+enum tern_address_family {
+    TERN_ADDRESS_FAMILY_ANY,  /**< IPv6 and IPv4 (the default) */
+    TERN_ADDRESS_FAMILY_IPV4, /**< IPv4 only */
+    TERN_ADDRESS_FAMILY_IPV6, /**< IPv6 only */
+};
+
 /** Socket options, as QAbstractSocket::SocketOption. */
 enum tern_socket_option {
     TERN_SOCKET_OPTION_NODELAY,             /**< TCP_NODELAY, 0 or 1 (on by default) */
@@ -139,12 +146,30 @@ TERN_API enum tern_socket_state tern_socket_state(const tern_socket *s);
 /**
  * Connects to @p host : @p port. A numeric address connects at once; a name is resolved on
  * a worker thread, never on the reactor (state HOST_LOOKUP, then CONNECTING, CONNECTED).
+ * A name's addresses (of the family of `tern_socket_set_address_family`, up to 8) are tried
+ * one after the other, IPv6 and IPv4 alternating from the resolver's first (RFC 8305's
+ * order, without racing them): a refused, unreachable or failed attempt goes on to the next
+ * address; so does one that got no answer within its share of the connect timeout (the
+ * time left, split evenly between it and the addresses after it). The last address's
+ * failure is the connect's.
  * @return 0 if the attempt started; TERN_EBUSY unless UNCONNECTED; TERN_EINVAL (NULL or
  *         empty host, port 0); TERN_ENOMEM. Later failures arrive as `error` + `disconnected`
  *         (TERN_E_RESOLVE, TERN_ECONNREFUSED, TERN_ETIMEDOUT...). @thread owner
  * @events state_changed, connected, error, disconnected
  */
 TERN_API int tern_socket_connect_to_host(tern_socket *s, const char *host, uint16_t port);
+
+/**
+ * The address family of the next connects of @p s (QAbstractSocket's network-layer
+ * protocol): a name is resolved for that family only, and a numeric address of another
+ * family is refused (TERN_E_ADDRESS from the connect call). Kept across connections.
+ * @return 0; TERN_EINVAL (NULL socket, not a value of the enum); TERN_EBUSY unless
+ *         UNCONNECTED. @thread owner
+ */
+TERN_API int tern_socket_set_address_family(tern_socket *s, enum tern_address_family family);
+
+/** The address family of `tern_socket_set_address_family` (default ANY). @thread owner */
+TERN_API enum tern_address_family tern_socket_address_family(const tern_socket *s);
 
 /**
  * Adopts @p fd, a connected stream socket the program got elsewhere (its own accept loop, an
