@@ -53,14 +53,29 @@ int tern__bufq_append(tern_reactor *r, tern__bufq *q, const void *data, size_t l
 {
     const char *p = data;
     size_t done = 0;
+    size_t room = q->tail != NULL ? TERN__CHUNK_SIZE - q->tail->end : 0;
+    tern__chunk *spare = NULL; /* the chunks it needs, taken first: all or nothing */
 
+    for (size_t need = len > room ? len - room : 0; need > 0;) {
+        tern__chunk *c = tern__chunk_get(r);
+        if (c == NULL) {
+            while (spare != NULL) {
+                tern__chunk *n = spare->next;
+                tern__chunk_put(r, spare);
+                spare = n;
+            }
+            return TERN_ENOMEM; /* nothing appended */
+        }
+        c->next = spare;
+        spare = c;
+        need = need > TERN__CHUNK_SIZE ? need - TERN__CHUNK_SIZE : 0;
+    }
     while (done < len) {
         tern__chunk *t = q->tail;
         if (t == NULL || t->end == TERN__CHUNK_SIZE) {
-            tern__chunk *c = tern__chunk_get(r);
-            if (c == NULL) {
-                return TERN_ENOMEM; /* what was appended stays: the caller accounts for it */
-            }
+            tern__chunk *c = spare;
+            spare = c->next;
+            c->next = NULL;
             if (t == NULL) {
                 q->head = c;
             } else {

@@ -27,6 +27,7 @@ typedef struct tern__bufq {
 tern__chunk *tern__chunk_get(tern_reactor *r);
 void tern__chunk_put(tern_reactor *r, tern__chunk *c);
 void tern__reactor_chunks_free(tern_reactor *r);
+/* All or nothing: TERN_ENOMEM leaves @q as it was. */
 int tern__bufq_append(tern_reactor *r, tern__bufq *q, const void *data, size_t len);
 size_t tern__bufq_peek(const tern__bufq *q, void *out, size_t len);
 void tern__bufq_consume(tern_reactor *r, tern__bufq *q, size_t n);

@@ -122,6 +122,12 @@ void tern__socket_flush(tern_socket *s);            /* send what the output hold
 const tern_socket_events *tern__socket_events(const tern_socket *s);
 /* The socket is being freed (in a callback): run no more callbacks for it. */
 bool tern__socket_freeing(const tern_socket *s);
+/* Keeps the socket's memory (not its connection) past tern_socket_free or, accepted, past
+ * `disconnected`, until as many tern__socket_unhold: for a pointer another thread holds (a
+ * deferred ssl_errors decision). The last unhold releases a socket whose free came meanwhile.
+ * Owner thread, or the thread that frees the reactor once its loop has ended. */
+void tern__socket_hold(tern_socket *s);
+void tern__socket_unhold(tern_socket *s);
 /* A deadline (reactor ms, 0: none) at which ops->expired runs; the socket's timer serves it. */
 void tern__socket_set_deadline(tern_socket *s, uint64_t at_ms);
 uint64_t tern__socket_deadline(const tern_socket *s);

@@ -582,7 +582,7 @@ static void deliver(tern__deferred *d)
 {
     tern_socket *s = container_of(d, tern_socket, deferred);
 
-    if (s->free_requested && s->in_callback == 0) {
+    if (s->free_requested && s->in_callback == 0 && s->holds == 0) {
         release(s);
         return;
     }
@@ -647,7 +647,7 @@ static void deliver(tern__deferred *d)
     }
     s->in_callback--;
     if (s->free_requested) {
-        if (s->in_callback == 0 && !s->deferred.queued) {
+        if (s->in_callback == 0 && !s->deferred.queued && s->holds == 0) {
             release(s);
         }
         return;
@@ -716,7 +716,7 @@ void tern_socket_free(tern_socket *s)
         finish(s, 0);
     }
     s->free_requested = 1;
-    if (s->in_callback == 0 && !s->deferred.queued) {
+    if (s->in_callback == 0 && !s->deferred.queued && s->holds == 0) {
         release(s);
     }
     /* else: deliver() releases it once the callback stack unwinds */
@@ -1158,6 +1158,18 @@ const tern_socket_events *tern__socket_events(const tern_socket *s)
 bool tern__socket_freeing(const tern_socket *s)
 {
     return s->free_requested;
+}
+
+void tern__socket_hold(tern_socket *s)
+{
+    s->holds++;
+}
+
+void tern__socket_unhold(tern_socket *s)
+{
+    if (--s->holds == 0 && s->free_requested && s->in_callback == 0 && !s->deferred.queued) {
+        release(s); /* freed (or, accepted, ended) while held */
+    }
 }
 
 void tern__socket_set_deadline(tern_socket *s, uint64_t at_ms)

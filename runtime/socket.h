@@ -68,6 +68,7 @@ struct tern_socket {
     uint32_t connect_timeout_ms, idle_timeout_ms;
     uint64_t last_io_ms;
     unsigned in_callback;
+    unsigned holds;           /* tern__socket_hold: release waits for as many unholds */
     struct tern__resolve *resolve;
     struct tern__addrs *addrs; /* a name's addresses, while connecting to them; or NULL */
     uint64_t connect_deadline_ms; /* loop ms: the end of the whole connect, 0: none */

@@ -186,8 +186,8 @@ static void tls_input(tern_socket *s)
             return;
         }
     }
-    if (tls->verify_pending) {
-        return;
+    if (tls->verify_pending || tls->verify_waiting) {
+        return; /* no data either way until the certificate errors are answered */
     }
     /* decrypt while there is room in the read buffer */
     for (;;) {
@@ -244,16 +244,30 @@ static void verify_deliver(tern_socket *s, tern__tls *tls, const tern_socket_eve
         }
     }
     if (ev != NULL && ev->ssl_errors != NULL && live(s)) {
+        tls->in_ssl_errors = true;
         ev->ssl_errors(s, errs, user);
+        tls->in_ssl_errors = false; /* tls lives until the callbacks unwind, freed or not */
     }
     if (!live(s)) {
         return; /* closed or aborted in a callback */
     }
-    if (!tern__tls_errors_ignored(tls)) {
+    if (tls->verify_waiting) {
+        return; /* deferred (tern_socket_defer_ssl_errors): tern_socket_resume decides */
+    }
+    tern__tls_verify_decided(s, tls, tern__tls_errors_ignored(tls), false);
+}
+
+void tern__tls_verify_decided(tern_socket *s, tern__tls *tls, bool go, bool alert)
+{
+    if (!go) {
+        const tern_ssl_error_list *errs = tls->errors;
         const tern_ssl_error *e = tern_ssl_error_list_at(errs, 0);
         tern__socket_seterr(s, TERN_E_TLS_VERIFY, "TLS: peer certificate: %s%s",
                             tern_ssl_error_string(e),
                             tern_ssl_error_list_count(errs) > 1 ? " (and more)" : "");
+        if (alert) {
+            tern__tls_engine_cancel(tls); /* the peer learns that we refused */
+        }
         tern__count(&tern__socket_counters(s)->handshake_failures, 1);
         tern__socket_fail(s, TERN_E_TLS_VERIFY);
         return;
@@ -392,7 +406,11 @@ static void tls_expired(tern_socket *s)
         return; /* the PSK lookup's deadline, with its own message */
     }
     tern__count(&tern__socket_counters(s)->handshake_failures, 1);
-    tern__socket_seterr(s, TERN_E_TLS_TIMEOUT, "TLS handshake: not done in time");
+    tern__socket_seterr(s, TERN_E_TLS_TIMEOUT,
+                        tls->verify_waiting
+                            ? "TLS handshake: not done in time (the ssl_errors decision was "
+                              "deferred and did not come)"
+                            : "TLS handshake: not done in time");
     tern__socket_fail(s, TERN_E_TLS_TIMEOUT);
 }
 
@@ -413,6 +431,7 @@ static void tls_ended(tern_socket *s)
 {
     tern__tls *tls = tern__tls_of(s);
     tern__bufq_clear(tern_socket_reactor(s), &tls->held); /* never to be encrypted now */
+    tern__tls_verify_cancel(tls);
 }
 
 static void tls_reset(tern_socket *s)
@@ -427,6 +446,7 @@ static void tls_reset(tern_socket *s)
                  * (tern_socket_ignore_ssl_errors' list) */
     }
     tern__psk_release(s, tls);
+    tern__tls_verify_cancel(tls);
     tern__tls_errors_free(tls);
     wolfSSL_free(tls->ssl);
     memset(&tls->ssl, 0, sizeof(*tls) - offsetof(tern__tls, ssl));

@@ -86,6 +86,9 @@ typedef struct tern__tls {
     tern__tls_out_fn out;   /* the engine's records go here (tls_engine.h) */
     void *out_ctx;
     bool verify_deferred;   /* certificate problems wait for the application's answer */
+    _Atomic int verify_wait; /* a deferred ssl_errors decision (enum tern__verify_wait): the
+                              * one field another thread touches (tern_socket_resume) */
+    bool verify_held;       /* the socket is held (not freed) until the decision's task ran */
     /* one connection (from here to the end: zeroed by tern__tls_reset) */
     WOLFSSL *ssl;
     bool encrypted;         /* `encrypted` is due or delivered: records flow both ways */
@@ -98,6 +101,8 @@ typedef struct tern__tls {
     bool sent_any;          /* wolfSSL wrote records: alerts are its business then */
     bool ignore_all;        /* tern_socket_ignore_all_ssl_errors */
     bool verify_pending;    /* handshake done; ssl_errors not yet answered */
+    bool in_ssl_errors;     /* the ssl_errors event runs: tern_socket_defer_ssl_errors may */
+    bool verify_waiting;    /* ssl_errors deferred: the handshake waits for tern_socket_resume */
     bool must_verify;       /* VERIFY_PEER: errors close unless ignored */
     bool peer_loaded;
     char *alpn;             /* cached on first query (idle connections hold no copies) */
@@ -178,6 +183,21 @@ tern_ssl_config *tern__ssl_config_default_ref(void);
 void tern__tls_input(tern_socket *s);
 /* The handshake completed: `encrypted` fired or is due, queued plaintext goes out. */
 void tern__tls_encrypted(tern_socket *s, tern__tls *tls);
+/* A deferred ssl_errors decision (verify_defer.c): tls->verify_wait, written by the owner
+ * (defer, cancel, the task) and by the deciding thread (resume: DEFERRED/CANCELLED -> a
+ * decision, by compare-and-swap, so that one call wins). */
+enum tern__verify_wait {
+    TERN__VERIFY_WAIT_NONE,      /* nothing deferred */
+    TERN__VERIFY_WAIT_DEFERRED,  /* deferred in ssl_errors: the handshake waits */
+    TERN__VERIFY_WAIT_CANCELLED, /* the connection ended first: resume only releases */
+    TERN__VERIFY_WAIT_IGNORE,    /* resume(true) was posted */
+    TERN__VERIFY_WAIT_ABORT,     /* resume(false) was posted */
+};
+/* The application's decision on the errors of a completed handshake: go on (`encrypted`, the
+ * held records) or refuse (TERN_E_TLS_VERIFY; @alert: tell the peer). */
+void tern__tls_verify_decided(tern_socket *s, tern__tls *tls, bool go, bool alert);
+/* The connection ends or is reset while a decision is deferred: resume will only release. */
+void tern__tls_verify_cancel(tern__tls *tls);
 /* Frees the client PSK / the session of tern_socket_set_psk / _set_session. */
 void tern__client_psk_free(struct tern__client_psk *c);
 void tern__offered_free(struct tern__offered *o);

@@ -537,6 +537,13 @@ void tern__tls_engine_close(tern__tls *tls)
     }
 }
 
+void tern__tls_engine_cancel(tern__tls *tls)
+{
+    if (tls->handshake_done) {
+        (void)wolfSSL_SendUserCanceled(tls->ssl);
+    }
+}
+
 /* ---- making a connection ----------------------------------------------------------------------- */
 
 static bool is_ip_literal(const char *name)

@@ -72,6 +72,11 @@ int tern__tls_engine_write(tern__tls *tls, const void *data, size_t len);
 /* Queues close_notify through the sink (RFC 8446 6.1), if the handshake completed. */
 void tern__tls_engine_close(tern__tls *tls);
 
+/* The application refused a completed handshake (its certificate errors): user_canceled and
+ * close_notify through the sink (RFC 8446 6.1), the only alerts the TLS library lets a
+ * caller send once records are protected. */
+void tern__tls_engine_cancel(tern__tls *tls);
+
 /* A fatal plaintext alert @description through the sink, whatever was written: only while
  * records are still plaintext (TLS 1.2 before ChangeCipherSpec). */
 void tern__tls_engine_alert_plaintext(tern__tls *tls, int description);

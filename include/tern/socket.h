@@ -100,7 +100,8 @@ typedef struct tern_socket_events {
     /** One problem with the peer's identity (before `ssl_errors`); see ssl_error.h. */
     void (*peer_verify_error)(tern_socket *s, const tern_ssl_error *err, void *user);
     /** Every problem with the peer's identity, once. Unless ignored in here
-     * (`tern_socket_ignore_all_ssl_errors` / `tern_socket_ignore_ssl_errors`), the
+     * (`tern_socket_ignore_all_ssl_errors` / `tern_socket_ignore_ssl_errors`) or deferred
+     * (`tern_socket_defer_ssl_errors`, then `tern_socket_resume` from any thread), the
      * connection closes with TERN_E_TLS_VERIFY after it returns. */
     void (*ssl_errors)(tern_socket *s, const tern_ssl_error_list *errs, void *user);
     /** Server: a client offered the PSK identity in @p auth; answer, defer, or ignore (=
@@ -470,6 +471,43 @@ TERN_API ssize_t tern_socket_private_key(const tern_socket *s, void *buf, size_t
  */
 TERN_API size_t tern_socket_local_certificate_chain(const tern_socket *s, tern_certificate **out,
                                                     size_t max);
+
+/**
+ * Inside `ssl_errors`: postpones the decision on the errors (QSslSocket's sslErrors() and a
+ * later continueInterruptedHandshake()), so that the program can decide elsewhere (ask a user,
+ * query a pinning service) and answer with `tern_socket_resume` from any thread. The handshake
+ * waits without blocking the reactor: no `encrypted`, no data either way (writes stay
+ * queued), within the handshake deadline (`tern_ssl_config_set_handshake_timeout`): a deadline
+ * that passes first fails the handshake with TERN_E_TLS_TIMEOUT, and so does any other end
+ * of the connection meanwhile (the peer closing, `tern_socket_abort`) with its own reason.
+ *
+ * The deferral holds the socket: it is not freed (neither by the runtime after `disconnected`
+ * nor by `tern_socket_free`, which then takes effect later) until `tern_socket_resume` was
+ * called once and its task ran. So every successful call MUST be followed by exactly one
+ * `tern_socket_resume`, even when the connection ended meanwhile, and no later one.
+ * @return 0 (calling it again in the same event changes nothing); TERN_EINVAL outside
+ *         `ssl_errors`; TERN_EBUSY when an earlier deferral of @p s was not resumed yet.
+ * @thread owner (inside `ssl_errors`)
+ * @events none here; see `tern_socket_resume`
+ */
+TERN_API int tern_socket_defer_ssl_errors(tern_socket *s);
+
+/**
+ * The decision on errors deferred with `tern_socket_defer_ssl_errors`: @p ignore_errors true
+ * goes on with this handshake's errors ignored (as `tern_socket_ignore_all_ssl_errors` in the
+ * event), false refuses the peer (user_canceled and close_notify are sent: the only alerts the
+ * TLS library can send once the handshake's records are protected). The decision travels to
+ * the socket's reactor; nothing happens inside this call.
+ * @return 0; TERN_ECANCELED when the connection ended before the decision (it had no effect,
+ *         and the hold is given back) or the reactor is gone; TERN_EINVAL when nothing is
+ *         deferred (never deferred, or this deferral was resumed already: only while @p s
+ *         still exists, see above); TERN_E_QUEUE_FULL (nothing happened: retry).
+ * @thread any (posts to the owner reactor), while @p s exists: until the task of its one
+ *         resume ran
+ * @events on the owner reactor, never inside this call: `encrypted`, then data flows
+ *         (`ready_read`, `bytes_written`...); or `error` + `disconnected` (TERN_E_TLS_VERIFY)
+ */
+TERN_API int tern_socket_resume(tern_socket *s, bool ignore_errors);
 
 /** The TLS mode. @thread owner */
 TERN_API enum tern_ssl_mode tern_socket_mode(const tern_socket *s);
