@@ -901,8 +901,13 @@ int tern_socket_write(tern_socket *s, const void *data, size_t len)
     }
     if (tern__bufq_append(s->r, &s->wbuf, p, len) < 0) {
         tern__socket_seterr(s, TERN_ENOMEM, "write: out of memory");
-        finish(s, TERN_ENOMEM);
-        return TERN_ENOMEM;
+        if (p != data) {
+            /* the head of the data is in the kernel already: the stream cannot go on without
+             * its tail. Accepted, and the failure arrives as error + disconnected. */
+            finish(s, TERN_ENOMEM);
+            return 0;
+        }
+        return TERN_ENOMEM; /* nothing was sent or queued; no event follows */
     }
     update_watch(s);
     return 0;

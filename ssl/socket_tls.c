@@ -336,9 +336,7 @@ static int tls_write(tern_socket *s, const void *data, size_t len)
     if (!tls->encrypted) {
         /* queued until `encrypted` (QSslSocket does the same) */
         if (tern__bufq_append(tern_socket_reactor(s), &tls->held, data, len) < 0) {
-            tern__socket_seterr(s, TERN_ENOMEM, "write: out of memory");
-            tern__socket_fail(s, TERN_ENOMEM);
-            return TERN_ENOMEM;
+            return TERN_ENOMEM; /* nothing held (all or nothing); no event follows */
         }
         return 0;
     }

@@ -251,7 +251,15 @@ TERN_API size_t tern_socket_bytes_to_write(const tern_socket *s);
  * queue is empty. Writes made while HOST_LOOKUP or CONNECTING are sent once connected.
  * @return 0; TERN_ENOBUFS if the queue would pass `write_buffer_size` (nothing queued);
  *         TERN_ENOTCONN if UNCONNECTED or CLOSING, or after `tern_socket_shutdown_write`;
- *         TERN_ENOMEM. @thread owner @events bytes_written, error
+ *         TERN_ENOMEM: no memory for the copy: nothing was sent or queued, no event follows
+ *         from this call, the socket goes on (retry later, or abort). Two failures end the
+ *         connection instead, after the call: a send error, or no memory for the rest of data
+ *         whose head the kernel already took (the call returns 0: the data is accepted, and
+ *         `error` + `disconnected` with the send error or TERN_ENOMEM follow); and under TLS
+ *         after the handshake, records the TLS library could not make or the runtime could
+ *         not queue (the call returns that TERN_ENOMEM or TERN_E_TLS_* code, and `error` +
+ *         `disconnected` with it follow: the TLS stream cannot go on without those records).
+ * @thread owner @events bytes_written, error, disconnected
  */
 TERN_API int tern_socket_write(tern_socket *s, const void *data, size_t len);
 
