@@ -6,7 +6,8 @@
  * "*.tern.test" with fixed loopback lists (in one allocation, as glibc's freeaddrinfo frees
  * them) and hands every other name to the C library's. The addresses that must refuse are
  * bound and not listening (the kernel answers a SYN with a reset), so no stranger's port is
- * ever involved. The real "localhost" is tried too when it resolves to both families.
+ * ever involved; the one that must not answer listens with a full accept queue (the kernel
+ * drops further SYNs). The real "localhost" is tried too when it resolves to both families.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -25,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <tern/tern.h>
@@ -39,6 +41,8 @@ static const struct {
     /* 127.0.0.2 refuses; ::1 is tried second (interleaved), 127.0.0.3 third */
     {"mixed.tern.test", {"127.0.0.2", "127.0.0.3", "::1", NULL}},
     {"two.tern.test", {"127.0.0.2", "127.0.0.3", NULL}},
+    /* 127.0.0.4 never answers (its accept queue is full), 127.0.0.5 does */
+    {"slow.tern.test", {"127.0.0.4", "127.0.0.5", NULL}},
 };
 
 typedef int (*gai_fn)(const char *, const char *, const struct addrinfo *, struct addrinfo **);
@@ -175,6 +179,52 @@ static void test_connect_family__next_address_after_a_refusal(void **state)
     close(refuse);
 }
 
+/* The first address does not answer: after its share of the connect timeout (half of it, for
+ * two addresses), the second is tried and connected to, within the timeout. */
+static void test_connect_family__next_address_after_a_timeout(void **state)
+{
+    (void)state;
+    uint16_t port = 0;
+    int ok = bound("127.0.0.5", &port, true);
+    assert_true(ok >= 0);
+    /* backlog 0: one connection fills the accept queue; SYNs after it are dropped */
+    int full = bound("127.0.0.4", &port, false);
+    assert_true(full >= 0);
+    assert_int_equal(listen(full, 0), 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(port)};
+    inet_pton(AF_INET, "127.0.0.4", &a.sin_addr);
+    int fillers[2];
+    for (int i = 0; i < 2; i++) {
+        fillers[i] = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        assert_true(fillers[i] >= 0);
+        (void)connect(fillers[i], (struct sockaddr *)&a, sizeof(a));
+    }
+    usleep(50 * 1000);
+
+    tern_reactor *r = tern_reactor_new();
+    tern_socket *s = tern_socket_new(r);
+    assert_non_null(s);
+    assert_int_equal(tern_socket_set_connect_timeout(s, 1600), 0);
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    assert_int_equal(tern_socket_connect_to_host(s, "slow.tern.test", port), 0);
+    assert_int_equal(tern_socket_wait_for_connected(s, 5000), 0);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    long ms = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
+    char peer[64];
+    assert_int_equal(tern_socket_peer_address(s, peer, sizeof(peer)), 0);
+    assert_non_null(strstr(peer, "127.0.0.5"));
+    assert_true(ms >= 700);  /* the first address had its half: 800 ms */
+    assert_true(ms < 1600); /* within the whole timeout */
+    tern_socket_abort(s);
+    tern_socket_free(s);
+    tern_reactor_free(r);
+    close(fillers[0]);
+    close(fillers[1]);
+    close(full);
+    close(ok);
+}
+
 /* IPv6 and IPv4 interleaved: 127.0.0.2 (refuses), ::1, 127.0.0.3; ::1 before 127.0.0.3. */
 static void test_connect_family__families_interleaved(void **state)
 {
@@ -287,6 +337,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_connect_family__next_address_after_a_refusal),
+        cmocka_unit_test(test_connect_family__next_address_after_a_timeout),
         cmocka_unit_test(test_connect_family__families_interleaved),
         cmocka_unit_test(test_connect_family__numeric_and_setter),
         cmocka_unit_test(test_connect_family__localhost),
