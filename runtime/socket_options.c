@@ -294,3 +294,34 @@ int tern__socket_wait(tern_socket *s, bool (*done)(const tern_socket *s), uint32
 {
     return wait_for(s, WAIT_LAYER, done, timeout_ms);
 }
+
+/* ---- buffer limits (the read limit's setter is in socket.c: it re-arms the watcher) ---- */
+
+size_t tern_socket_read_buffer_size(const tern_socket *s)
+{
+    TERN_ASSERT_OWNER(s);
+    return s->read_limit;
+}
+
+int tern_socket_set_write_buffer_size(tern_socket *s, size_t bytes)
+{
+    TERN_ASSERT_OWNER(s);
+    s->write_limit = bytes;
+    return 0;
+}
+
+size_t tern_socket_write_buffer_size(const tern_socket *s)
+{
+    TERN_ASSERT_OWNER(s);
+    return s->write_limit;
+}
+
+size_t tern_socket_write_room(const tern_socket *s)
+{
+    TERN_ASSERT_OWNER(s);
+    if (s->write_limit == 0) {
+        return SIZE_MAX;
+    }
+    size_t queued = tern_socket_bytes_to_write(s);
+    return queued < s->write_limit ? s->write_limit - queued : 0;
+}
