@@ -164,19 +164,22 @@ static int check_setup(tern_ssl_config *cfg)
 
 void tern__ssl_config_freeze(tern_ssl_config *cfg)
 {
-    atomic_store(&cfg->base.frozen, true);
-    /* once per configuration, before its first connection (a server freezes it in
-     * tern_server_new, but its first connections may start on several reactors at once) */
-    if (!atomic_load_explicit(&cfg->cache_mode_set, memory_order_acquire)) {
-        pthread_mutex_lock(&cfg->cache_lock);
-        if (!atomic_load_explicit(&cfg->cache_mode_set, memory_order_relaxed)) {
-            if (!cfg->session_cache) {
-                wolfSSL_CTX_set_session_cache_mode(cfg->server_ctx, WOLFSSL_SESS_CACHE_OFF);
-            }
-            atomic_store_explicit(&cfg->cache_mode_set, true, memory_order_release);
-        }
-        pthread_mutex_unlock(&cfg->cache_lock);
+    /* Called for every connection: once settled, a load only (no store to the shared cache
+     * line from every reactor). The first call decides wolfSSL's session cache, before the
+     * configuration's first connection (a server sets `frozen` in tern_server_new, but its
+     * first connections may start on several reactors at once). */
+    if (atomic_load_explicit(&cfg->cache_mode_set, memory_order_acquire)) {
+        return;
     }
+    pthread_mutex_lock(&cfg->cache_lock);
+    if (!atomic_load_explicit(&cfg->cache_mode_set, memory_order_relaxed)) {
+        atomic_store(&cfg->base.frozen, true);
+        if (!cfg->session_cache) {
+            wolfSSL_CTX_set_session_cache_mode(cfg->server_ctx, WOLFSSL_SESS_CACHE_OFF);
+        }
+        atomic_store_explicit(&cfg->cache_mode_set, true, memory_order_release);
+    }
+    pthread_mutex_unlock(&cfg->cache_lock);
 }
 
 /* ---- protocols and ciphers ----------------------------------------------------------------- */
