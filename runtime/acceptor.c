@@ -6,6 +6,15 @@
  * server gets per-reactor counters, and with SO_REUSEPORT one listener per reactor; with a
  * single reactor, that reactor watches the one listener itself (no acceptor thread).
  *
+ * Servers are live: while the runtime runs, a server may be created and made to listen (the
+ * same preparation, then its listeners are handed to their owners: the acceptor thread is
+ * woken through its ev_async, started first if there was none; reactors get a posted task)
+ * and closed (each owner stops its watchers and closes its fd on its own thread; a caller
+ * off the reactors waits for every owner's confirmation on rt->servers_cond). A server is
+ * never unlinked or freed before the runtime: accepted sockets and handed-off descriptors
+ * keep pointing at it. rt->servers_lock guards the list and what crosses threads; it is never
+ * held while waiting for another thread, and no callback runs under it.
+ *
  * The acceptor thread runs its own libev loop with one watcher per (non-reuseport) listener.
  * It accepts with accept4 until EAGAIN (at most a batch per wake-up, for fairness), picks a
  * reactor (round robin, or least connections from its own `dispatched` counts minus the
@@ -21,6 +30,7 @@
 #include "server.h"
 #include "socket.h"
 
+#include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
 #include <stdarg.h>
@@ -29,10 +39,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #define ACCEPT_BATCH 256
 #define DEFAULT_READ_BUFFER (256 * 1024)
+/* How long a live listen or close off the reactors waits for the listeners' owners (a full
+ * mailbox retried, the close confirmed) before it gives up with TERN_E_QUEUE_FULL or
+ * TERN_ETIMEDOUT. Owners answer within one loop turn unless a callback blocks them. */
+#define LIVE_WAIT_MS 5000
 
 static void seterr(tern_server *srv, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void seterr(tern_server *srv, const char *fmt, ...)
@@ -43,10 +58,68 @@ static void seterr(tern_server *srv, const char *fmt, ...)
     va_end(ap);
 }
 
+int tern__servers_lock_init(tern_runtime *rt)
+{
+    pthread_condattr_t ca;
+
+    if (pthread_mutex_init(&rt->servers_lock, NULL) != 0) {
+        return TERN_ENOMEM;
+    }
+    if (pthread_condattr_init(&ca) != 0) {
+        pthread_mutex_destroy(&rt->servers_lock);
+        return TERN_ENOMEM;
+    }
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    int rc = pthread_cond_init(&rt->servers_cond, &ca);
+    pthread_condattr_destroy(&ca);
+    if (rc != 0) {
+        pthread_mutex_destroy(&rt->servers_lock);
+        return TERN_ENOMEM;
+    }
+    return 0;
+}
+
+void tern__servers_lock_destroy(tern_runtime *rt)
+{
+    pthread_cond_destroy(&rt->servers_cond);
+    pthread_mutex_destroy(&rt->servers_lock);
+}
+
+static void lock(tern_runtime *rt)
+{
+    pthread_mutex_lock(&rt->servers_lock);
+}
+
+static void unlock(tern_runtime *rt)
+{
+    pthread_mutex_unlock(&rt->servers_lock);
+}
+
+static uint64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* The reactor of @p rt this thread runs, or NULL. */
+static tern_reactor *self_reactor(const tern_runtime *rt)
+{
+    tern_reactor *r = tern_reactor_current();
+    return r != NULL && r->rt == rt ? r : NULL;
+}
+
+/* Whether @p srv's listeners are its reactors' own (SO_REUSEPORT, or a single reactor)
+ * rather than the acceptor thread's. Meaningful once the runtime started. */
+static bool per_reactor_mode(const tern_server *srv)
+{
+    return srv->reuseport || srv->rt->nreactors == 1;
+}
+
 tern_server *tern_server_new(tern_runtime *rt, tern_ssl_config *cfg,
                              tern_server_incoming_fn incoming, void *user)
 {
-    if (rt == NULL || incoming == NULL || rt->started) {
+    if (rt == NULL || incoming == NULL) {
         return NULL;
     }
     tern_server *srv = calloc(1, sizeof(*srv));
@@ -67,8 +140,10 @@ tern_server *tern_server_new(tern_runtime *rt, tern_ssl_config *cfg,
     srv->read_buffer_size = DEFAULT_READ_BUFFER;
     srv->main.fd = -1;
     srv->main.srv = srv;
+    lock(rt);
     srv->next = rt->servers;
     rt->servers = srv;
+    unlock(rt);
     return srv;
 }
 
@@ -77,8 +152,8 @@ tern_server *tern_server_new(tern_runtime *rt, tern_ssl_config *cfg,
         if ((srv) == NULL) {                                                                   \
             return TERN_EINVAL;                                                                \
         }                                                                                      \
-        if ((srv)->listening || (srv)->rt->started) {                                          \
-            seterr((srv), "settings are frozen once the server listens");                     \
+        if ((srv)->listening || (srv)->closed) {                                               \
+            seterr((srv), "settings are frozen once the server listens or is closed");        \
             return TERN_EBUSY;                                                                 \
         }                                                                                      \
     } while (0)
@@ -135,7 +210,7 @@ int tern_server_set_read_buffer_size(tern_server *srv, size_t bytes)
 
 uint16_t tern_server_port(const tern_server *srv)
 {
-    return srv != NULL ? srv->port : 0;
+    return srv != NULL ? atomic_load_explicit(&srv->port, memory_order_relaxed) : 0;
 }
 
 const char *tern_server_error_string(const tern_server *srv)
@@ -270,24 +345,42 @@ static int open_listener(tern_server *srv, int *out)
     return 0;
 }
 
+static int publish(tern_server *srv, int fd);
+
+/* A listen call while the runtime runs: refused once it stops (nothing would accept). */
+static int live_check(tern_server *srv)
+{
+    if (srv->rt->started && atomic_load(&srv->rt->stopping) > 0) {
+        seterr(srv, "the runtime is stopping");
+        return TERN_E_STOPPED;
+    }
+    return 0;
+}
+
+static uint16_t addr_port(const struct sockaddr_storage *ss)
+{
+    return ntohs(ss->ss_family == AF_INET6 ? ((const struct sockaddr_in6 *)ss)->sin6_port
+                                           : ((const struct sockaddr_in *)ss)->sin_port);
+}
+
 int tern_server_listen(tern_server *srv, const char *host, uint16_t port)
 {
-    int rc;
+    int rc, fd;
 
     SETUP_CHECK(srv);
-    if ((rc = resolve_listen(srv, host, port)) < 0) {
+    if ((rc = live_check(srv)) < 0 || (rc = resolve_listen(srv, host, port)) < 0) {
         return rc;
     }
-    if ((rc = open_listener(srv, &srv->main.fd)) < 0) {
+    if ((rc = open_listener(srv, &fd)) < 0) {
         return rc;
     }
     /* with port 0 the kernel chose: later SO_REUSEPORT listeners bind the same one */
     socklen_t len = srv->addrlen;
-    getsockname(srv->main.fd, (struct sockaddr *)&srv->addr, &len);
-    srv->port = ntohs(srv->addr.ss_family == AF_INET6
-                          ? ((struct sockaddr_in6 *)&srv->addr)->sin6_port
-                          : ((struct sockaddr_in *)&srv->addr)->sin_port);
-    srv->listening = true;
+    getsockname(fd, (struct sockaddr *)&srv->addr, &len);
+    if ((rc = publish(srv, fd)) < 0) {
+        close(fd);
+        return rc;
+    }
     return 0;
 }
 
@@ -302,6 +395,10 @@ int tern_server_listen_fd(tern_server *srv, int fd)
     if (srv->reuseport) {
         seterr(srv, "listen fd %d: not with reuseport (one listener per reactor)", fd);
         return TERN_EINVAL;
+    }
+    int rc0 = live_check(srv);
+    if (rc0 < 0) {
+        return rc0;
     }
     int fl = fd >= 0 ? fcntl(fd, F_GETFL) : -1;
     if (fl < 0) {
@@ -330,11 +427,7 @@ int tern_server_listen_fd(tern_server *srv, int fd)
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)); /* inherited when accepted */
     srv->addr = ss;
     srv->addrlen = len;
-    srv->port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
-                                               : ((struct sockaddr_in *)&ss)->sin_port);
-    srv->main.fd = fd;
-    srv->listening = true;
-    return 0;
+    return publish(srv, fd); /* on failure the fd stays the caller's */
 }
 
 int tern_server_listen_address(tern_server *srv, const char *address)
@@ -429,6 +522,9 @@ static void on_accept(struct ev_loop *loop, ev_io *w, int revents)
     tern__listener *l = container_of(w, tern__listener, io);
 
     for (int i = 0; i < ACCEPT_BATCH; i++) {
+        if (l->fd < 0) {
+            return; /* an incoming callback closed the server */
+        }
         int fd = accept4(l->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0) {
             switch (errno) {
@@ -489,6 +585,8 @@ static void listener_init(tern__listener *l, tern_server *srv, tern_reactor *own
     l->backoff.data = l;
 }
 
+/* Stops watching and closes: on the listener's owner, or once nothing runs its loop; while
+ * the runtime runs, with servers_lock held (another thread may be waiting for the fd). */
 static void listener_close(tern__listener *l)
 {
     if (l->loop != NULL) {
@@ -501,74 +599,383 @@ static void listener_close(tern__listener *l)
     }
 }
 
-int tern__servers_prepare(tern_runtime *rt)
-{
-    unsigned n = rt->nreactors;
+/* ---- preparing and publishing listeners ---------------------------------------------------- */
 
-    for (tern_server *srv = rt->servers; srv != NULL; srv = srv->next) {
-        srv->dispatched = calloc(n, sizeof(*srv->dispatched));
-        srv->finished = calloc(n, sizeof(*srv->finished));
-        if (srv->dispatched == NULL || srv->finished == NULL) {
-            return TERN_ENOMEM;
-        }
-        /* One reactor accepts on the listener itself: no acceptor thread, no hand-off (a
-         * thread wake-up and a ring per connection saved); several share the port with
-         * SO_REUSEPORT when asked, else the acceptor thread deals connections out. */
-        if (!srv->listening || (!srv->reuseport && n > 1)) {
-            continue;
-        }
-        srv->per_reactor = calloc(n, sizeof(*srv->per_reactor));
-        if (srv->per_reactor == NULL) {
-            return TERN_ENOMEM;
-        }
-        for (unsigned i = 0; i < n; i++) {
-            srv->per_reactor[i].fd = -1;
-        }
-        srv->per_reactor[0].fd = srv->main.fd;
-        srv->main.fd = -1;
-        for (unsigned i = 1; i < n; i++) {
-            int rc = open_listener(srv, &srv->per_reactor[i].fd);
-            if (rc < 0) {
-                tern__runtime_seterr(rt, "%s", srv->errstr);
-                return rc;
+/* Undoes server_prepare (its extra listeners; not the first fd, which is the caller's). */
+static void server_unprepare(tern_server *srv, tern__listener *pr)
+{
+    if (pr != NULL) {
+        for (unsigned i = 1; i < srv->rt->nreactors; i++) {
+            if (pr[i].fd >= 0) {
+                close(pr[i].fd);
             }
         }
-        for (unsigned i = 0; i < n; i++) {
-            tern_reactor *r = rt->reactors[i];
-            listener_init(&srv->per_reactor[i], srv, r, r->loop, &r->counters);
+        free(pr);
+    }
+    free(srv->dispatched);
+    free((void *)srv->finished);
+    srv->dispatched = NULL;
+    srv->finished = NULL;
+}
+
+/* The per-reactor counters of @p srv and, when its reactors accept themselves, one listener
+ * per reactor in *@p out (the first on @p fd, the others bound to the same address with
+ * SO_REUSEPORT). Nothing is visible to other threads yet: the caller publishes. */
+static int server_prepare(tern_server *srv, int fd, tern__listener **out)
+{
+    tern_runtime *rt = srv->rt;
+    unsigned n = rt->nreactors;
+    int rc;
+
+    *out = NULL;
+    srv->dispatched = calloc(n, sizeof(*srv->dispatched));
+    srv->finished = calloc(n, sizeof(*srv->finished));
+    if (srv->dispatched == NULL || srv->finished == NULL) {
+        server_unprepare(srv, NULL);
+        seterr(srv, "listen: out of memory");
+        return TERN_ENOMEM;
+    }
+    /* One reactor accepts on the listener itself: no acceptor thread, no hand-off (a
+     * thread wake-up and a ring per connection saved); several share the port with
+     * SO_REUSEPORT when asked, else the acceptor thread deals connections out. */
+    if (!per_reactor_mode(srv)) {
+        return 0;
+    }
+    tern__listener *pr = calloc(n, sizeof(*pr));
+    if (pr == NULL) {
+        server_unprepare(srv, NULL);
+        seterr(srv, "listen: out of memory");
+        return TERN_ENOMEM;
+    }
+    for (unsigned i = 0; i < n; i++) {
+        pr[i].fd = -1;
+    }
+    pr[0].fd = fd;
+    for (unsigned i = 1; i < n; i++) {
+        if ((rc = open_listener(srv, &pr[i].fd)) < 0) {
+            server_unprepare(srv, pr);
+            return rc;
+        }
+    }
+    for (unsigned i = 0; i < n; i++) {
+        tern_reactor *r = rt->reactors[i];
+        listener_init(&pr[i], srv, r, r->loop, &r->counters);
+    }
+    *out = pr;
+    return 0;
+}
+
+int tern__servers_prepare(tern_runtime *rt)
+{
+    int rc = 0;
+
+    lock(rt);
+    for (tern_server *srv = rt->servers; srv != NULL; srv = srv->next) {
+        tern__listener *pr;
+        if (!srv->listening || srv->main.fd < 0) {
+            continue; /* not listening, or closed before the start */
+        }
+        if ((rc = server_prepare(srv, srv->main.fd, &pr)) < 0) {
+            tern__runtime_seterr(rt, "%s", srv->errstr);
+            break;
+        }
+        if (pr != NULL) {
+            srv->main.fd = -1;
+            srv->per_reactor = pr;
+        }
+    }
+    unlock(rt);
+    return rc;
+}
+
+static void on_acceptor_wake(struct ev_loop *loop, ev_async *w, int revents);
+static void *acceptor_main(void *arg);
+
+/* Creates the acceptor's loop and thread unless there are already. With servers_lock held
+ * (or before start). */
+static int acceptor_spawn_locked(tern_runtime *rt)
+{
+    if (rt->acceptor_loop != NULL) {
+        return 0;
+    }
+    rt->acceptor_loop = ev_loop_new(EVFLAG_AUTO | EVFLAG_NOSIGMASK);
+    if (rt->acceptor_loop == NULL) {
+        return TERN_ENOMEM;
+    }
+    ev_async_init(&rt->acceptor_wake, on_acceptor_wake);
+    rt->acceptor_wake.data = rt;
+    ev_async_start(rt->acceptor_loop, &rt->acceptor_wake);
+    int rc = pthread_create(&rt->acceptor_thread, NULL, acceptor_main, rt);
+    if (rc != 0) {
+        ev_loop_destroy(rt->acceptor_loop);
+        rt->acceptor_loop = NULL;
+        return -rc;
+    }
+    rt->acceptor_started = true;
+    return 0;
+}
+
+/* On reactor @p r, with servers_lock held: watch listener @p i of @p srv, unless the reactor
+ * drains or the server was closed meanwhile. */
+static void listener_start_locked(tern_reactor *r, tern_server *srv, unsigned i)
+{
+    tern__listener *l = &srv->per_reactor[i];
+    if (!r->draining && !l->close_sent && l->fd >= 0) {
+        ev_io_start(r->loop, &l->io);
+    }
+}
+
+static void listener_start_task(tern_reactor *r, void *arg, void *arg2)
+{
+    tern_server *srv = arg;
+
+    if (r == NULL) {
+        return; /* the reactor stopped: its stop closed the listener */
+    }
+    lock(srv->rt);
+    listener_start_locked(r, srv, (unsigned)(uintptr_t)arg2);
+    unlock(srv->rt);
+}
+
+static void listener_close_task(tern_reactor *r, void *arg, void *arg2)
+{
+    tern_server *srv = arg;
+
+    /* r == NULL: run by the joining thread after the reactor's loop ended; the close is the
+     * same (its stop has closed it already) */
+    lock(srv->rt);
+    listener_close(&srv->per_reactor[(uintptr_t)arg2]);
+    pthread_cond_broadcast(&srv->rt->servers_cond);
+    unlock(srv->rt);
+}
+
+/* Hands a server's reactor listeners to their reactors (posted; this thread's own at once). */
+static int start_on_reactors(tern_server *srv)
+{
+    tern_runtime *rt = srv->rt;
+    tern_reactor *self = self_reactor(rt);
+    uint64_t deadline = mono_ms() + LIVE_WAIT_MS;
+
+    for (unsigned i = 0; i < rt->nreactors; i++) {
+        if (self != NULL && self->index == i) {
+            lock(rt);
+            listener_start_locked(self, srv, i);
+            unlock(rt);
+            continue;
+        }
+        for (;;) {
+            int rc = tern__reactor_post2(rt->reactors[i], listener_start_task, srv,
+                                         (void *)(uintptr_t)i);
+            if (rc == 0 || rc == TERN_E_STOPPED) {
+                break; /* stopped: that reactor's stop closed its listener */
+            }
+            /* a full mailbox: wait for room, but never on a reactor (it may be ours) */
+            if (rc != TERN_E_QUEUE_FULL || self != NULL || mono_ms() >= deadline) {
+                tern_server_close(srv);
+                seterr(srv, "listen: reactor %u: %s (the server is closed)", i,
+                       tern_strerror(rc));
+                return rc;
+            }
+            struct timespec ms = {0, 1000000};
+            nanosleep(&ms, NULL);
         }
     }
     return 0;
 }
 
-void tern__server_reactor_start(tern_reactor *r)
+/* Makes @p fd, listening on srv->addr, the server's: before start, kept for the start; while
+ * the runtime runs, prepared and handed to whoever accepts. On failure @p fd stays open. */
+static int publish(tern_server *srv, int fd)
 {
-    for (tern_server *srv = r->rt->servers; srv != NULL; srv = srv->next) {
-        if (srv->per_reactor != NULL && srv->per_reactor[r->index].fd >= 0) {
-            ev_io_start(r->loop, &srv->per_reactor[r->index].io);
+    tern_runtime *rt = srv->rt;
+    tern__listener *pr = NULL;
+    int rc;
+
+    if (!rt->started) {
+        srv->main.fd = fd;
+        atomic_store_explicit(&srv->port, addr_port(&srv->addr), memory_order_relaxed);
+        srv->listening = true;
+        return 0;
+    }
+    if ((rc = server_prepare(srv, fd, &pr)) < 0) {
+        return rc;
+    }
+    lock(rt);
+    if (srv->closed || atomic_load(&rt->stopping) > 0) {
+        rc = srv->closed ? TERN_EBUSY : TERN_E_STOPPED;
+        seterr(srv, "listen: %s", srv->closed ? "the server is closed" : "the runtime is stopping");
+        goto fail;
+    }
+    if (pr == NULL && (rc = acceptor_spawn_locked(rt)) < 0) {
+        seterr(srv, "listen: acceptor thread: %s", tern_strerror(rc));
+        goto fail;
+    }
+    atomic_store_explicit(&srv->port, addr_port(&srv->addr), memory_order_relaxed);
+    srv->per_reactor = pr;
+    if (pr == NULL) {
+        srv->main.fd = fd;
+        ev_async_send(rt->acceptor_loop, &rt->acceptor_wake); /* it picks the listener up */
+    }
+    srv->listening = true;
+    unlock(rt);
+    return pr != NULL ? start_on_reactors(srv) : 0;
+
+fail:
+    unlock(rt);
+    server_unprepare(srv, pr);
+    return rc;
+}
+
+/* ---- closing --------------------------------------------------------------------------------- */
+
+static bool all_closed_locked(const tern_server *srv)
+{
+    if (srv->per_reactor == NULL) {
+        return srv->main.fd < 0;
+    }
+    for (unsigned i = 0; i < srv->rt->nreactors; i++) {
+        if (srv->per_reactor[i].fd >= 0) {
+            return false;
         }
     }
+    return true;
+}
+
+/* Asks each owner not asked yet to close its listener (this reactor's own: at once).
+ * @return 0, or TERN_E_QUEUE_FULL if a mailbox had no room (those are asked next time). */
+static int send_closes_locked(tern_server *srv, tern_reactor *self)
+{
+    tern_runtime *rt = srv->rt;
+    int rc = 0;
+
+    if (srv->per_reactor == NULL) {
+        tern__listener *l = &srv->main;
+        if (!l->close_sent) {
+            l->close_sent = true;
+            if (rt->acceptor_loop != NULL && !rt->acceptor_exited) {
+                ev_async_send(rt->acceptor_loop, &rt->acceptor_wake);
+            } else {
+                listener_close(l); /* nothing watches it */
+            }
+        }
+        return 0;
+    }
+    for (unsigned i = 0; i < rt->nreactors; i++) {
+        tern__listener *l = &srv->per_reactor[i];
+        if (l->close_sent) {
+            continue;
+        }
+        if (self != NULL && self->index == i) {
+            listener_close(l);
+            l->close_sent = true;
+            continue;
+        }
+        int prc = tern__reactor_post2(rt->reactors[i], listener_close_task, srv,
+                                      (void *)(uintptr_t)i);
+        if (prc == 0 || prc == TERN_E_STOPPED) {
+            l->close_sent = true; /* stopped: that reactor's stop closed it */
+        } else {
+            rc = prc;
+        }
+    }
+    return rc;
+}
+
+int tern_server_close(tern_server *srv)
+{
+    if (srv == NULL) {
+        return TERN_EINVAL;
+    }
+    tern_runtime *rt = srv->rt;
+    tern_reactor *self = self_reactor(rt);
+    uint64_t deadline = mono_ms() + LIVE_WAIT_MS;
+    int rc = 0;
+
+    lock(rt);
+    srv->closed = true;
+    if (!srv->listening) {
+        unlock(rt);
+        return 0;
+    }
+    if (!rt->started) {
+        listener_close(&srv->main); /* set-up: nothing watches it yet */
+        unlock(rt);
+        return 0;
+    }
+    for (;;) {
+        rc = send_closes_locked(srv, self);
+        if (self != NULL) {
+            break; /* a reactor never waits for another thread: the rest happens there */
+        }
+        if (all_closed_locked(srv)) {
+            rc = 0;
+            break;
+        }
+        uint64_t now = mono_ms();
+        if (now >= deadline) {
+            rc = rc < 0 ? rc : TERN_ETIMEDOUT;
+            break;
+        }
+        uint64_t until = rc < 0 ? now + 1 : deadline; /* a full mailbox: ask again soon */
+        struct timespec ts = {(time_t)(until / 1000), (long)(until % 1000) * 1000000};
+        pthread_cond_timedwait(&rt->servers_cond, &rt->servers_lock, &ts);
+    }
+    unlock(rt);
+    return rc;
+}
+
+/* ---- reactors' own listeners ----------------------------------------------------------------- */
+
+void tern__server_reactor_start(tern_reactor *r)
+{
+    lock(r->rt);
+    for (tern_server *srv = r->rt->servers; srv != NULL; srv = srv->next) {
+        if (srv->per_reactor != NULL) {
+            listener_start_locked(r, srv, r->index);
+        }
+    }
+    unlock(r->rt);
 }
 
 void tern__server_reactor_stop(tern_reactor *r)
 {
+    lock(r->rt);
     for (tern_server *srv = r->rt->servers; srv != NULL; srv = srv->next) {
         if (srv->per_reactor != NULL) {
             listener_close(&srv->per_reactor[r->index]);
         }
     }
+    pthread_cond_broadcast(&r->rt->servers_cond);
+    unlock(r->rt);
 }
 
 /* ---- the acceptor thread --------------------------------------------------------------------- */
 
+/* Stop requests, listeners to watch (new servers) and listeners to close (closed servers). */
 static void on_acceptor_wake(struct ev_loop *loop, ev_async *w, int revents)
 {
     tern_runtime *rt = w->data;
+    bool stop = atomic_load(&rt->stopping) > 0;
 
-    if (atomic_load(&rt->stopping) > 0) {
-        for (tern_server *srv = rt->servers; srv != NULL; srv = srv->next) {
-            listener_close(&srv->main);
+    lock(rt);
+    for (tern_server *srv = rt->servers; srv != NULL; srv = srv->next) {
+        tern__listener *l = &srv->main;
+        if (!srv->listening || srv->per_reactor != NULL) {
+            continue;
         }
+        if (stop || l->close_sent) {
+            listener_close(l);
+        } else if (l->fd >= 0 && l->loop == NULL) {
+            listener_init(l, srv, NULL, loop, &rt->acceptor_counters);
+            ev_io_start(loop, &l->io);
+        }
+    }
+    if (stop) {
+        rt->acceptor_exited = true;
+    }
+    pthread_cond_broadcast(&rt->servers_cond);
+    unlock(rt);
+    if (stop) {
         ev_break(loop, EVBREAK_ALL);
     }
 }
@@ -577,7 +984,7 @@ static void *acceptor_main(void *arg)
 {
     tern_runtime *rt = arg;
 
-    on_acceptor_wake(rt->acceptor_loop, &rt->acceptor_wake, 0); /* an early stop */
+    on_acceptor_wake(rt->acceptor_loop, &rt->acceptor_wake, 0); /* its listeners; an early stop */
     ev_run(rt->acceptor_loop, 0);
     return NULL;
 }
@@ -585,48 +992,38 @@ static void *acceptor_main(void *arg)
 int tern__acceptor_start(tern_runtime *rt)
 {
     bool needed = false;
+    int rc = 0;
 
+    lock(rt);
     for (tern_server *srv = rt->servers; srv != NULL; srv = srv->next) {
-        needed |= srv->listening && srv->main.fd >= 0;
+        needed |= srv->listening && srv->per_reactor == NULL && srv->main.fd >= 0;
     }
-    if (!needed) {
-        return 0;
+    if (needed && (rc = acceptor_spawn_locked(rt)) < 0) {
+        tern__runtime_seterr(rt, "acceptor thread: %s", tern_strerror(rc));
     }
-    rt->acceptor_loop = ev_loop_new(EVFLAG_AUTO | EVFLAG_NOSIGMASK);
-    if (rt->acceptor_loop == NULL) {
-        tern__runtime_seterr(rt, "acceptor: cannot create its event loop");
-        return TERN_ENOMEM;
-    }
-    ev_async_init(&rt->acceptor_wake, on_acceptor_wake);
-    rt->acceptor_wake.data = rt;
-    ev_async_start(rt->acceptor_loop, &rt->acceptor_wake);
-    for (tern_server *srv = rt->servers; srv != NULL; srv = srv->next) {
-        if (srv->listening && srv->main.fd >= 0) {
-            listener_init(&srv->main, srv, NULL, rt->acceptor_loop, &rt->acceptor_counters);
-            ev_io_start(rt->acceptor_loop, &srv->main.io);
-        }
-    }
-    int rc = pthread_create(&rt->acceptor_thread, NULL, acceptor_main, rt);
-    if (rc != 0) {
-        tern__runtime_seterr(rt, "acceptor thread: %s", strerror(rc));
-        return -rc;
-    }
-    rt->acceptor_started = true;
-    return 0;
+    unlock(rt);
+    return rc;
 }
 
 void tern__acceptor_stop(tern_runtime *rt)
 {
+    lock(rt);
     if (rt->acceptor_loop != NULL) {
         ev_async_send(rt->acceptor_loop, &rt->acceptor_wake);
     }
+    unlock(rt);
 }
 
+/* Joins the acceptor thread if one runs. Called again after the reactors are joined: a server
+ * that listened while the runtime ran may have started it after the first call. */
 void tern__acceptor_join(tern_runtime *rt)
 {
-    if (rt->acceptor_started) {
+    lock(rt);
+    bool started = rt->acceptor_started;
+    rt->acceptor_started = false;
+    unlock(rt);
+    if (started) {
         pthread_join(rt->acceptor_thread, NULL);
-        rt->acceptor_started = false;
     }
 }
 

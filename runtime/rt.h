@@ -30,12 +30,17 @@ struct tern_runtime {
     _Atomic int stopping; /* number of stop calls */
     _Atomic uint32_t drain_ms;
 
-    /* servers (setup-time list) and the acceptor thread */
+    /* servers and the acceptor thread: once started, the list, the listeners' shared fields
+     * and the acceptor_* flags below are under servers_lock (servers may come and go while
+     * the runtime runs); servers_cond is broadcast whenever a listener closes */
+    pthread_mutex_t servers_lock;
+    pthread_cond_t servers_cond; /* CLOCK_MONOTONIC */
     tern_server *servers;
     struct ev_loop *acceptor_loop;
     ev_async acceptor_wake;
     pthread_t acceptor_thread;
     bool acceptor_started;
+    bool acceptor_exited; /* it closed every listener it had and left its loop */
     tern__counters acceptor_counters __attribute__((aligned(TERN__CACHELINE)));
 
     /* workers for blocking jobs: name lookups, and PSK store queries */

@@ -3,8 +3,9 @@
  * The runtime: it creates the reactors, the acceptor and the workers, starts and stops their
  * threads, and owns the signal thread of `tern_runtime_stop_on_signals`.
  *
- * Set-up (new, options, servers, listen, signals) happens on one thread before start. After
- * start, the only shared mutable state is `stopping`/`drain_ms` (atomics) and the rings.
+ * Set-up (new, options, signals) happens on one thread before start. After start, the shared
+ * mutable state is `stopping`/`drain_ms` (atomics), the rings, and the servers (which may be
+ * added and closed while the runtime runs: acceptor.c, under servers_lock).
  */
 #include "reactor.h"
 #include "rt.h"
@@ -58,6 +59,10 @@ tern_runtime *tern_runtime_new(const tern_runtime_options *o)
         rt->opts = *o;
     } else {
         tern_runtime_options_init(&rt->opts);
+    }
+    if (tern__servers_lock_init(rt) < 0) {
+        free(rt);
+        return NULL;
     }
     return rt;
 }
@@ -308,6 +313,7 @@ int tern_runtime_join(tern_runtime *rt)
         tern__reactor_join(rt->reactors[i]);
     }
     tern__workers_join(rt);
+    tern__acceptor_join(rt); /* one a server started while the runtime ran */
     /* jobs handed back may have posted nothing more; run leftovers once again */
     for (unsigned i = 0; i < rt->nreactors; i++) {
         tern__reactor_join(rt->reactors[i]);
@@ -346,6 +352,7 @@ void tern_runtime_free(tern_runtime *rt)
     free(rt->reactors);
     tern__pool_destroy(&rt->psk);
     tern__pool_destroy(&rt->work);
+    tern__servers_lock_destroy(rt);
     free(rt);
 }
 

@@ -1,7 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Servers and the acceptor (acceptor.c): listeners, and the per-reactor accounting of the
- * connections handed out. The acceptor's own state belongs to the acceptor thread.
+ * connections handed out. A listener belongs to the thread that watches it (the acceptor
+ * thread, or a reactor); once the runtime runs, whatever another thread reads of it (its fd,
+ * close_sent) and the server list are under rt->servers_lock, and the owner writes them
+ * holding it too.
  */
 #ifndef TERN_RUNTIME_SERVER_H
 #define TERN_RUNTIME_SERVER_H
@@ -22,8 +25,9 @@ typedef struct tern__listener {
     tern_server *srv;
     tern_reactor *owner; /* NULL: the acceptor thread */
     tern__counters *counters;
-    struct ev_loop *loop;
-    int fd;
+    struct ev_loop *loop; /* set when it is first watched */
+    int fd;               /* -1 once closed (under servers_lock while running) */
+    bool close_sent;      /* tern_server_close asked its owner to close it (servers_lock) */
 } tern__listener;
 
 struct tern_server {
@@ -38,10 +42,11 @@ struct tern_server {
     unsigned max_connections;
     uint32_t idle_timeout_ms;
     size_t read_buffer_size;
-    bool listening;
+    bool listening; /* set once (under servers_lock while running); never cleared */
+    bool closed;    /* tern_server_close was called (servers_lock) */
     struct sockaddr_storage addr;
     socklen_t addrlen;
-    uint16_t port;
+    _Atomic uint16_t port; /* kept after close */
     char errstr[TERN__ERRSTR];
     /* the acceptor's own state (acceptor thread only) */
     tern__listener main;
@@ -52,6 +57,8 @@ struct tern_server {
 };
 
 int tern__servers_prepare(tern_runtime *rt); /* at start: per-reactor arrays */
+int tern__servers_lock_init(tern_runtime *rt); /* tern_runtime_new */
+void tern__servers_lock_destroy(tern_runtime *rt);
 int tern__acceptor_start(tern_runtime *rt);
 void tern__acceptor_stop(tern_runtime *rt);
 void tern__acceptor_join(tern_runtime *rt);
