@@ -397,7 +397,7 @@ static void psk_fail(tern_socket *s, tern__tls *tls, const char *why)
 {
     tern__socket_seterr(s, TERN_E_TLS_PROTOCOL, "PSK: %s", why);
     tern__tls_plain_alert(s, tls, 50); /* decode_error */
-    tern__count(&tern__socket_counters(s)->handshake_failures, 1);
+    tern__count_hs_failure(tern__socket_counters(s), TERN__HS_FAIL_OTHER);
     tern__socket_fail(s, TERN_E_TLS_PROTOCOL);
 }
 
@@ -462,7 +462,7 @@ bool tern__psk_expired(tern_socket *s, tern__tls *tls)
     char id[300];
     const tern_ssl_config *cfg = tern__tls_config(tls);
     tern__count(&tern__socket_counters(s)->psk_timeouts, 1);
-    tern__count(&tern__socket_counters(s)->handshake_failures, 1);
+    tern__count_hs_failure(tern__socket_counters(s), TERN__HS_FAIL_TIMEOUT);
     if (!tls->server) {
         tern__socket_seterr(s, TERN_E_TLS_TIMEOUT,
                             "PSK: no answer for the server's identity hint \"%s\" within %u ms",
@@ -526,7 +526,7 @@ void tern__psk_identified(tern_socket *s, tern__tls *tls)
                             "PSK: %u handshakes already wait for a lookup on this reactor",
                             cfg->psk_max_pending);
         tern__tls_plain_alert(s, tls, 40); /* handshake_failure */
-        tern__count(&counters->handshake_failures, 1);
+        tern__count_hs_failure(counters, TERN__HS_FAIL_OTHER); /* overload */
         tern__socket_fail(s, TERN_E_TLS_HANDSHAKE);
         return;
     }
@@ -593,7 +593,7 @@ static void client_apply(tern_socket *s, tern__tls *tls, tern_psk_authenticator 
     if (tls->hint_scan != NULL) {
         tern__tls_engine_alert_plaintext(tls, 40); /* TLS 1.2, before ChangeCipherSpec */
     }
-    tern__count(&tern__socket_counters(s)->handshake_failures, 1);
+    tern__count_hs_failure(tern__socket_counters(s), TERN__HS_FAIL_UNKNOWN_IDENTITY);
     tern__socket_fail(s, TERN_E_TLS_HANDSHAKE);
     tern__socket_flush(s);
 }
@@ -686,7 +686,11 @@ static void no_shared_suite(tern_socket *s, tern__tls *tls, int hash)
     }
     memset(tls->psk_key, 0, sizeof(tls->psk_key));
     tern__tls_plain_alert(s, tls, 40); /* handshake_failure */
-    tern__count(&tern__socket_counters(s)->handshake_failures, 1);
+    tern__count_hs_failure(tern__socket_counters(s),
+                           tls->psk_reason == TERN__PSK_REASON_NO_SUITE ? TERN__HS_FAIL_NO_SHARED
+                           : tls->psk_reason == TERN__PSK_REASON_UNKNOWN
+                               ? TERN__HS_FAIL_UNKNOWN_IDENTITY
+                               : TERN__HS_FAIL_OTHER);
     tern__socket_fail(s, TERN_E_TLS_HANDSHAKE);
 }
 

@@ -76,6 +76,44 @@ void tern__tls_plain_alert(tern_socket *s, tern__tls *tls, int description)
     tern__tls_engine_alert(tls, description);
 }
 
+/* Why a handshake failed, for the counters (enum tern__hs_fail; stats.h says the order):
+ * what tern found itself first, then the alert the peer sent (@alert, or -1). */
+static int failure_reason(const tern__tls *tls, int code, int alert)
+{
+    if (tls->server && tls->psk_auth != NULL && tls->psk_state == TERN__PSK_STATE_KEY) {
+        return TERN__HS_FAIL_BAD_KEY;
+    }
+    if (tls->server && tls->psk_auth != NULL && tls->psk_state == TERN__PSK_STATE_REJECTED) {
+        return tls->psk_reason == TERN__PSK_REASON_UNKNOWN    ? TERN__HS_FAIL_UNKNOWN_IDENTITY
+               : tls->psk_reason == TERN__PSK_REASON_NO_SUITE ? TERN__HS_FAIL_NO_SHARED
+                                                              : TERN__HS_FAIL_OTHER;
+    }
+    if (tls->verify_failed || code == TERN_E_TLS_VERIFY) {
+        return TERN__HS_FAIL_CERTIFICATE;
+    }
+    int local = tern__tls_engine_failure_kind(tls);
+    if (local >= 0) {
+        return local;
+    }
+    switch (alert) {
+    case 70: /* protocol_version */
+        return TERN__HS_FAIL_VERSION;
+    case 40: /* handshake_failure */
+    case 71: /* insufficient_security */
+        return TERN__HS_FAIL_NO_SHARED;
+    case 115: /* unknown_psk_identity */
+        return TERN__HS_FAIL_UNKNOWN_IDENTITY;
+    case 42: case 43: case 44: case 45: case 46: case 48: case 49: case 111: case 112:
+    case 113: case 114: case 116: /* the certificate alerts, RFC 8446 6.2 */
+        return TERN__HS_FAIL_CERTIFICATE;
+    case 10: case 20: case 22: case 47: case 50: case 109: case 110:
+        return TERN__HS_FAIL_PROTOCOL;
+    default:
+        break;
+    }
+    return code == TERN_E_TLS_PROTOCOL ? TERN__HS_FAIL_PROTOCOL : TERN__HS_FAIL_OTHER;
+}
+
 /* The engine failed (@code from it): the socket's message and end. */
 static void tls_fail(tern_socket *s, const char *stage, int code)
 {
@@ -98,8 +136,12 @@ static void tls_fail(tern_socket *s, const char *stage, int code)
     } else {
         tern__socket_seterr(s, code, "%s: %s", stage, detail);
     }
+    int alert = tern__tls_engine_alert_received(tls);
+    if (alert >= 0) {
+        tern__count(&tern__socket_counters(s)->alerts_received[alert], 1);
+    }
     if (!tls->handshake_done) {
-        tern__count(&tern__socket_counters(s)->handshake_failures, 1);
+        tern__count_hs_failure(tern__socket_counters(s), failure_reason(tls, code, alert));
     }
     tern__socket_fail(s, code);
 }
@@ -160,7 +202,7 @@ static void tls_input(tern_socket *s)
             if (tern__socket_input_ended(s)) {
                 tern__socket_seterr(s, TERN_E_TLS_HANDSHAKE,
                                     "TLS handshake: the peer closed the connection");
-                tern__count(&tern__socket_counters(s)->handshake_failures, 1);
+                tern__count_hs_failure(tern__socket_counters(s), TERN__HS_FAIL_PEER_CLOSED);
                 tern__socket_fail(s, TERN_E_TLS_HANDSHAKE);
             }
             return;
@@ -168,12 +210,6 @@ static void tls_input(tern_socket *s)
         if (rc < 0) {
             tls_fail(s, "TLS handshake", rc);
             return;
-        }
-        tern__counters *counters = tern__socket_counters(s);
-        if (wolfSSL_session_reused(tls->ssl)) {
-            tern__count(&counters->handshakes_resumed, 1);
-        } else if (tls->psk_state == TERN__PSK_STATE_KEY || (!tls->server && tls->psk != NULL)) {
-            tern__count(&counters->handshakes_psk, 1);
         }
         if (tls->must_verify && tern_ssl_error_list_count(tls->errors) > 0) {
             /* hold: no `encrypted`, no data either way, until ssl_errors is answered */
@@ -213,6 +249,7 @@ static void tls_input(tern_socket *s)
             break;
         }
         if (rc == TERN__TLS_CLOSED) {
+            tern__count(&tern__socket_counters(s)->alerts_received[0], 1); /* close_notify */
             tern__socket_end_of_stream(s); /* close_notify: an orderly end of the stream */
             break;
         }
@@ -268,7 +305,7 @@ void tern__tls_verify_decided(tern_socket *s, tern__tls *tls, bool go, bool aler
         if (alert) {
             tern__tls_engine_cancel(tls); /* the peer learns that we refused */
         }
-        tern__count(&tern__socket_counters(s)->handshake_failures, 1);
+        tern__count_hs_failure(tern__socket_counters(s), TERN__HS_FAIL_CERTIFICATE);
         tern__socket_fail(s, TERN_E_TLS_VERIFY);
         return;
     }
@@ -377,7 +414,19 @@ void tern__tls_encrypted(tern_socket *s, tern__tls *tls)
     tls->encrypted = true;
     tls->encrypted_due = true;
     tern__socket_set_deadline(s, 0);
-    tern__count(&tern__socket_counters(s)->handshakes, 1);
+    /* the kind (stats.h's partition) and how long it took */
+    int kind;
+    bool v13 = wolfSSL_version(tls->ssl) == TLS1_3_VERSION;
+    if (wolfSSL_session_reused(tls->ssl)) {
+        kind = TERN__HS_RESUMED;
+    } else if (tls->psk_state == TERN__PSK_STATE_KEY || (!tls->server && tls->psk != NULL)) {
+        kind = v13 ? TERN__HS_PSK13 : TERN__HS_PSK12;
+    } else {
+        kind = v13 ? TERN__HS_FULL13 : TERN__HS_FULL12;
+    }
+    uint64_t now = tern__tls_now_us();
+    tern__count_handshake(tern__socket_counters(s), kind,
+                          now > tls->hs_start_us ? now - tls->hs_start_us : 0);
     tern__socket_schedule(s);
     /* what the application wrote during the handshake goes out now, in order */
     tern_reactor *r = tern_socket_reactor(s);
@@ -403,7 +452,7 @@ static void tls_expired(tern_socket *s)
     if (tern__psk_expired(s, tls)) {
         return; /* the PSK lookup's deadline, with its own message */
     }
-    tern__count(&tern__socket_counters(s)->handshake_failures, 1);
+    tern__count_hs_failure(tern__socket_counters(s), TERN__HS_FAIL_TIMEOUT);
     tern__socket_seterr(s, TERN_E_TLS_TIMEOUT,
                         tls->verify_waiting
                             ? "TLS handshake: not done in time (the ssl_errors decision was "
@@ -496,6 +545,7 @@ static int tls_begin(tern_socket *s, bool server)
         tern__socket_seterr(s, rc, "%s", err);
         return rc;
     }
+    tls->hs_start_us = tern__tls_now_us(); /* the handshake latency's start */
     tern__session_setup(s, tls, cfg, server); /* a session to offer, from the socket's store */
     tern__socket_start_layer(s); /* STARTTLS: unread bytes are the first records */
     tls->mode_due = true;

@@ -91,6 +91,7 @@ typedef struct tern__tls {
     bool verify_held;       /* the socket is held (not freed) until the decision's task ran */
     /* one connection (from here to the end: zeroed by tern__tls_reset) */
     WOLFSSL *ssl;
+    uint64_t hs_start_us;   /* when the handshake started (tern__tls_now_us) */
     bool encrypted;         /* `encrypted` is due or delivered: records flow both ways */
     bool encrypted_due;     /* the event is not delivered yet */
     bool mode_due;          /* mode_changed is not delivered yet */

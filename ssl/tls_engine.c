@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 /* ---- memory I/O ---------------------------------------------------------------------------- */
 
@@ -240,10 +241,28 @@ static int alert_for(int wolf_err)
     }
 }
 
+/* A sent alert, in the socket's counters (a standalone engine counts nowhere). */
+static void count_sent(const tern__tls *tls, int description)
+{
+    if (tls->sock != NULL && description >= 0 && description < 256) {
+        tern__count(&tern__socket_counters(tls->sock)->alerts_sent[description], 1);
+    }
+}
+
+/* wolfSSL tells every alert it sends (SendAlert) through the info callback: where is
+ * WOLFSSL_CB_ALERT alone, val the description. Alerts it receives are not told this way. */
+static void info_cb(const WOLFSSL *ssl, int where, int val)
+{
+    if (where == WOLFSSL_CB_ALERT) {
+        count_sent(wolfSSL_GetIOReadCtx((WOLFSSL *)ssl), val);
+    }
+}
+
 void tern__tls_engine_alert_plaintext(tern__tls *tls, int description)
 {
     unsigned char alert[7] = {0x15, 0x03, 0x03, 0x00, 0x02, 0x02, (unsigned char)description};
     (void)tls->out(tls->out_ctx, alert, sizeof(alert));
+    count_sent(tls, description);
 }
 
 void tern__tls_engine_alert(tern__tls *tls, int description)
@@ -255,6 +274,64 @@ void tern__tls_engine_alert(tern__tls *tls, int description)
     }
     unsigned char alert[7] = {0x15, 0x03, 0x03, 0x00, 0x02, 0x02, (unsigned char)description};
     (void)tls->out(tls->out_ctx, alert, sizeof(alert));
+    count_sent(tls, description);
+}
+
+/* The peer's alert that caused the failure (alert_note's rule), or -1. */
+static int received_cause(tern__tls *tls, int wolf_err, bool *sent, WOLFSSL_ALERT_HISTORY *h)
+{
+    if (tls->ssl == NULL || wolfSSL_get_alert_history(tls->ssl, h) != WOLFSSL_SUCCESS) {
+        h->last_rx.code = h->last_rx.level = h->last_tx.code = h->last_tx.level = -1;
+    }
+    *sent = h->last_tx.level == alert_fatal && h->last_tx.code >= 0;
+    bool received = h->last_rx.code >= 0 && h->last_rx.code < 256 &&
+                    (wolf_err == FATAL_ERROR || (h->last_rx.level == alert_fatal && !*sent));
+    return received ? h->last_rx.code : -1;
+}
+
+int tern__tls_engine_alert_received(tern__tls *tls)
+{
+    WOLFSSL_ALERT_HISTORY h;
+    bool sent;
+    return received_cause(tls, tls->wolf_err, &sent, &h);
+}
+
+int tern__tls_engine_failure_kind(const tern__tls *tls)
+{
+    if (tls->psk_error != NULL) {
+        return TERN__HS_FAIL_PROTOCOL;
+    }
+    switch (tls->wolf_err) {
+    case VERSION_ERROR:
+    case UNSUPPORTED_PROTO_VERSION:
+        return TERN__HS_FAIL_VERSION;
+    case MATCH_SUITE_ERROR:
+    case UNSUPPORTED_SUITE:
+    case ECC_CURVE_ERROR:
+    case BAD_KEY_SHARE_DATA:
+        return TERN__HS_FAIL_NO_SHARED;
+    case PARSE_ERROR:
+    case UNKNOWN_RECORD_TYPE:
+    case BUFFER_ERROR:
+    case LENGTH_ERROR:
+    case OUT_OF_ORDER_E:
+    case SANITY_MSG_E:
+    case DUPLICATE_MSG_E:
+    case HANDSHAKE_SIZE_ERROR:
+    case EXT_MISSING:
+        return TERN__HS_FAIL_PROTOCOL;
+    case MEMORY_E:
+        return TERN__HS_FAIL_OTHER;
+    default:
+        return -1; /* the peer's alert, if any, says more */
+    }
+}
+
+uint64_t tern__tls_now_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts); /* the vDSO: no system call */
+    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
 }
 
 /* Appends to @p buf which alert ended the connection: the one the peer sent, else the
@@ -270,13 +347,8 @@ static void alert_note(tern__tls *tls, int wolf_err, int plain, char *buf, size_
     if (used >= len) {
         return;
     }
-    if (wolfSSL_get_alert_history(tls->ssl, &h) != WOLFSSL_SUCCESS) {
-        h.last_rx.code = h.last_rx.level = h.last_tx.code = h.last_tx.level = -1;
-    }
-    bool sent = h.last_tx.level == alert_fatal && h.last_tx.code >= 0;
-    bool received = h.last_rx.code >= 0 &&
-                    (wolf_err == FATAL_ERROR || (h.last_rx.level == alert_fatal && !sent));
-    if (received) {
+    bool sent;
+    if (received_cause(tls, wolf_err, &sent, &h) >= 0) {
         snprintf(buf + used, len - used, "; received alert %s",
                  wolfSSL_alert_desc_string_long(h.last_rx.code));
     } else if (sent) {
@@ -574,6 +646,7 @@ int tern__tls_engine_setup(tern__tls *tls, tern_ssl_config *cfg, bool server, ch
     }
     wolfSSL_SetIOReadCtx(ssl, tls);
     wolfSSL_SetIOWriteCtx(ssl, tls);
+    wolfSSL_set_info_callback(ssl, info_cb); /* the alerts it sends, counted */
     wolfSSL_SetCertCbCtx(ssl, tls);
 
     /* verification per role: AUTO is QUERY_PEER on servers, VERIFY_PEER on clients */

@@ -89,6 +89,14 @@ void tern__tls_engine_alert(tern__tls *tls, int description);
  * goes out first when wolfSSL refused the first flight without one (if @may_alert). */
 int tern__tls_engine_failure(tern__tls *tls, bool may_alert, char *buf, size_t len);
 
+/* After a failure: the alert the peer sent that caused it (its description), or -1. */
+int tern__tls_engine_alert_received(tern__tls *tls);
+/* After a failed handshake: its reason as far as this side found it (enum tern__hs_fail in
+ * runtime/counters.h), or -1 when only the peer's alert can tell. */
+int tern__tls_engine_failure_kind(const tern__tls *tls);
+/* A monotonic clock in microseconds (the handshake latency). */
+uint64_t tern__tls_now_us(void);
+
 /* ---- PSK (servers): the identity is read from the stream before wolfSSL sees it ----------- */
 
 /* After TERN__TLS_WANT_PSK: the first identity the client offered (@len set), or NULL. Valid

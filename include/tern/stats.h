@@ -13,6 +13,9 @@
 extern "C" {
 #endif
 
+/** Latency buckets in `tern_stats.handshake_duration_buckets` (the last: over 10 s). */
+#define TERN_STATS_HANDSHAKE_BUCKETS 14
+
 /** A snapshot of counters (a value type: fields may be added at the end). */
 typedef struct tern_stats {
     uint64_t connections_open;      /* ro: sockets open now (accepted + outgoing) */
@@ -47,7 +50,76 @@ typedef struct tern_stats {
     uint64_t psk_pending;           /* ro: handshakes waiting for a PSK answer now */
     uint64_t psk_no_suite;          /* ro: TLS 1.3 PSK handshakes refused: the client offered
                                      * no suite of the key's hash (`tern_psk_hash`) */
+    /*
+     * Handshakes by kind: a partition of `handshakes` (each completed handshake, server or
+     * client side, counts in exactly one, decided when `encrypted` is due, in this order):
+     * resumed if a session was resumed (a ticket or a session ID, TLS 1.2 or 1.3; a TLS 1.3
+     * resumption is a PSK on the wire but counts here, not as psk13); else psk13 / psk12 if
+     * an external PSK authenticated it (a server answered the identity with a key; a client
+     * had one); else full13 / full12 by the version negotiated (certificate-authenticated).
+     * The resumed part is `handshakes_resumed` above; `handshakes_psk` is psk13 + psk12.
+     */
+    uint64_t handshakes_full13;     /* ro: TLS 1.3, certificate, not resumed */
+    uint64_t handshakes_full12;     /* ro: TLS 1.2, certificate, not resumed */
+    uint64_t handshakes_psk13;      /* ro: TLS 1.3 with an external PSK, not resumed */
+    uint64_t handshakes_psk12;      /* ro: TLS 1.2 PSK suite, not resumed */
+    /*
+     * Failed handshakes by reason: a partition of `handshake_failures` (each failure counts
+     * once, under the first reason that applies, in this order).
+     */
+    uint64_t handshake_failures_unknown_identity; /* ro: PSK identity unknown (either side:
+                                                   * a client with no key for the hint) */
+    uint64_t handshake_failures_bad_key;     /* ro: a PSK key was given, the peer's differed */
+    uint64_t handshake_failures_timeout;     /* ro: not done within the handshake timeout, or
+                                              * a PSK lookup not answered in time */
+    uint64_t handshake_failures_version;     /* ro: no shared protocol version (either side
+                                              * found it, or a protocol_version alert came) */
+    uint64_t handshake_failures_no_shared;   /* ro: no shared cipher suite, group or PSK
+                                              * suite (ours, or the peer's handshake_failure /
+                                              * insufficient_security alert) */
+    uint64_t handshake_failures_certificate; /* ro: certificate refused (our verification, or
+                                              * the peer's certificate alert) */
+    uint64_t handshake_failures_protocol;    /* ro: malformed or unexpected messages (ours,
+                                              * or the peer's decode/unexpected alert) */
+    uint64_t handshake_failures_peer_closed; /* ro: the peer closed during the handshake
+                                              * without an alert */
+    uint64_t handshake_failures_other;       /* ro: anything else (out of memory, a PSK store
+                                              * error or overload, an unexpected alert) */
+    /*
+     * Handshake latency of completed handshakes: from the start of the TLS handshake (a
+     * server: tern_socket_start_server_encryption, normally in `incoming`, just after the
+     * accept; a client: once the TCP connection is up) to `encrypted` being due. Buckets are
+     * NOT cumulative: bucket i counts durations in (bound(i-1), bound(i)] seconds, see
+     * `tern_stats_handshake_bucket_bound`; the last one has no upper bound. Their sum is the
+     * number of handshakes timed (equal to `handshakes`).
+     */
+    uint64_t handshake_duration_us_sum; /* ro: the durations' sum, in microseconds */
+    uint64_t handshake_duration_buckets[TERN_STATS_HANDSHAKE_BUCKETS]; /* ro */
+    /*
+     * TLS alerts by description (RFC 8446 6 / RFC 5246 7.2; index = the alert's number,
+     * `tern_stats_alert_name`). Sent: every alert the TLS library sent (close_notify
+     * included) and tern's own plaintext alerts on a refused first flight. Received: the
+     * alert that ended a connection (a fatal one, or any error alert in TLS 1.3) and the
+     * peer's close_notify; warning alerts that do not end the connection are not seen (the
+     * TLS library reports only the last alert received) and are not counted.
+     */
+    uint64_t alerts_sent[256];     /* ro */
+    uint64_t alerts_received[256]; /* ro */
 } tern_stats;
+
+/**
+ * The upper bound, in seconds, of latency bucket @p i of `handshake_duration_buckets`
+ * (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, then +infinity).
+ * @return the bound; INFINITY for the last bucket and for @p i out of range. @thread any
+ */
+TERN_API double tern_stats_handshake_bucket_bound(unsigned i);
+
+/**
+ * The name of TLS alert @p alert as the RFCs spell it (RFC 8446 6, RFC 5246 7.2, RFC 6066,
+ * RFC 7301: "close_notify", "handshake_failure", "no_application_protocol", ...).
+ * @return a static string, or NULL for a number no RFC defines. @thread any
+ */
+TERN_API const char *tern_stats_alert_name(unsigned alert);
 
 /** Output formats for `tern_stats_format`. */
 enum tern_stats_format_kind {
