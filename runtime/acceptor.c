@@ -127,7 +127,7 @@ tern_server *tern_server_new(tern_runtime *rt, tern_ssl_config *cfg,
         return NULL;
     }
     srv->rt = rt;
-    srv->cfg = cfg;
+    atomic_init(&srv->cfg, cfg);
     if (cfg != NULL) {
         /* tern_ssl_config starts with a tern__object: a reference, and it is frozen now */
         tern__object_ref((tern__object *)cfg);
@@ -924,6 +924,90 @@ int tern_server_close(tern_server *srv)
     return rc;
 }
 
+/* ---- swapping the TLS configuration ---------------------------------------------------------- */
+
+/* An old configuration waiting for every reactor to run past its swap: a reactor reads
+ * srv->cfg and refs what it read within one callback, so once each has run a task posted
+ * after the swap, none can still hold the old pointer unreferenced. */
+struct tern__cfg_retire {
+    struct tern__cfg_retire *next; /* srv->parked */
+    tern__object *old;
+    _Atomic unsigned left; /* reactors to go, plus one held by the swapping call */
+};
+
+static void retire_step(struct tern__cfg_retire *x)
+{
+    if (atomic_fetch_sub_explicit(&x->left, 1, memory_order_acq_rel) == 1) {
+        tern__object_unref(x->old);
+        free(x);
+    }
+}
+
+static void retire_task(tern_reactor *r, void *arg, void *arg2)
+{
+    retire_step(arg); /* r == NULL (run at join) counts too: that reactor reads no more */
+}
+
+int tern_server_set_ssl_config(tern_server *srv, tern_ssl_config *cfg)
+{
+    if (srv == NULL) {
+        return TERN_EINVAL;
+    }
+    tern_runtime *rt = srv->rt;
+    struct tern__cfg_retire *ret = calloc(1, sizeof(*ret));
+    if (ret == NULL) {
+        seterr(srv, "ssl config: out of memory");
+        return TERN_ENOMEM;
+    }
+    if (cfg != NULL) {
+        tern__object_ref((tern__object *)cfg);
+        atomic_store(&((tern__object *)cfg)->frozen, true);
+    }
+    ret->old = (tern__object *)atomic_exchange(&srv->cfg, cfg);
+    if (ret->old == NULL || !rt->started) {
+        tern__object_unref(ret->old); /* nothing runs yet (or there was none) */
+        free(ret);
+        return 0;
+    }
+    tern_reactor *self = self_reactor(rt);
+    uint64_t deadline = mono_ms() + LIVE_WAIT_MS;
+    bool parked = false;
+    atomic_init(&ret->left, rt->nreactors + 1);
+    for (unsigned i = 0; i < rt->nreactors && !parked; i++) {
+        if (self != NULL && self->index == i) {
+            retire_step(ret); /* this reactor runs this call: it reads nothing meanwhile */
+            continue;
+        }
+        for (;;) {
+            int rc = tern__reactor_post2(rt->reactors[i], retire_task, ret, NULL);
+            if (rc == 0) {
+                break;
+            }
+            if (rc == TERN_E_STOPPED) {
+                retire_step(ret); /* that reactor runs no more */
+                break;
+            }
+            if (self != NULL || mono_ms() >= deadline) {
+                /* a mailbox stays full: keep the old configuration with the runtime; the
+                 * hold of this call is never dropped, so the tasks already posted cannot
+                 * free it either */
+                lock(rt);
+                ret->next = srv->parked;
+                srv->parked = ret;
+                unlock(rt);
+                parked = true;
+                break;
+            }
+            struct timespec ms = {0, 1000000};
+            nanosleep(&ms, NULL);
+        }
+    }
+    if (!parked) {
+        retire_step(ret);
+    }
+    return 0;
+}
+
 /* ---- reactors' own listeners ----------------------------------------------------------------- */
 
 void tern__server_reactor_start(tern_reactor *r)
@@ -1060,7 +1144,13 @@ void tern__servers_free(tern_runtime *rt)
                 listener_close(&srv->per_reactor[i]);
             }
         }
-        tern__object_unref((tern__object *)srv->cfg);
+        tern__object_unref((tern__object *)atomic_load(&srv->cfg));
+        while (srv->parked != NULL) {
+            struct tern__cfg_retire *p = srv->parked;
+            srv->parked = p->next;
+            tern__object_unref(p->old);
+            free(p);
+        }
         free(srv->per_reactor);
         free(srv->dispatched);
         free((void *)srv->finished);

@@ -33,7 +33,10 @@ typedef struct tern__listener {
 struct tern_server {
     tern_server *next;
     tern_runtime *rt;
-    tern_ssl_config *cfg;
+    /* swapped by tern_server_set_ssl_config on any thread, read on the reactors (a handshake
+     * starting refs it); an old one is released once every reactor has run past the swap */
+    _Atomic(tern_ssl_config *) cfg;
+    struct tern__cfg_retire *parked; /* old ones that could not be retired so (servers_lock) */
     tern_server_incoming_fn incoming;
     void *user;
     int backlog;

@@ -160,6 +160,22 @@ TERN_API int tern_server_listen_fd(tern_server *srv, int fd);
  */
 TERN_API int tern_server_close(tern_server *srv);
 
+/**
+ * Replaces the TLS configuration of @p srv (a reload with new certificates): handshakes that
+ * start after this call returns use @p cfg (an accepted socket takes its server's
+ * configuration when `tern_socket_start_server_encryption` begins its handshake, unless it
+ * has its own from `tern_socket_set_ssl_config`); sockets whose handshake began keep the
+ * configuration they took. @p cfg is referenced and frozen, as by `tern_server_new`; NULL
+ * leaves accepted sockets the process default. The previous configuration is released once
+ * every reactor has run past the swap (a task posted to each), so a reactor that has just read
+ * it can still take its reference; if a reactor's mailbox stays full it is released with the
+ * runtime instead. Does not wait for the reactors.
+ * @return 0; TERN_EINVAL (NULL server); TERN_ENOMEM (nothing changed).
+ * @thread any (reactors included)
+ * @events none
+ */
+TERN_API int tern_server_set_ssl_config(tern_server *srv, tern_ssl_config *cfg);
+
 /** The bound port (after listen), or 0; after `tern_server_close`, still the port it had.
  * @thread any */
 TERN_API uint16_t tern_server_port(const tern_server *srv);

@@ -4,9 +4,11 @@
  * server and serves it; tern_server_close refuses new connections at once while the ones
  * accepted before keep being served; the port binds again right after; close is idempotent;
  * many add/close cycles on one port; a close from the server's own incoming callback; a close
- * before the start; listen once the runtime stops. Every case runs in the three ways a server
- * accepts: the acceptor thread (2 reactors), a single reactor, SO_REUSEPORT (2 reactors).
- * Clients are plain sockets on the test thread.
+ * before the start; listen once the runtime stops; the TLS configuration swapped while
+ * connections arrive (later handshakes take the new one, a begun one keeps its own, the old one
+ * is released only after every reactor ran past the swap: ASan and TSan watch). Every case
+ * runs in the three ways a server accepts: the acceptor thread (2 reactors), a single
+ * reactor, SO_REUSEPORT (2 reactors). Clients are plain sockets on the test thread.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -15,6 +17,7 @@
 #include <cmocka.h>
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,6 +47,17 @@ typedef struct fixture {
     /* close_in_incoming */
     _Atomic int close_rc;
     _Atomic int closes;
+    /* swap_incoming: which configuration each accepted socket sees */
+    tern_ssl_config *cfg_a, *cfg_b;
+    _Atomic int seen_a, seen_b, seen_other;
+    _Atomic bool begin_tls;           /* start the handshake of the next accepted socket */
+    tern_socket *_Atomic tls_socket;  /* that socket, and its reactor */
+    tern_reactor *_Atomic tls_reactor;
+    _Atomic int tls_begin_rc;
+    _Atomic int tls_keeps;            /* 1: still has cfg_a after the swap, 0: not */
+    uint16_t hammer_port;
+    _Atomic bool hammer_stop;
+    _Atomic uint64_t hammered;
 } fixture;
 
 static int setup(void **state)
@@ -76,6 +90,8 @@ static int teardown(void **state)
         }
         tern_runtime_free(f->rt);
     }
+    tern_ssl_config_unref(f->cfg_a);
+    tern_ssl_config_unref(f->cfg_b);
     free(f);
     return 0;
 }
@@ -128,8 +144,8 @@ static void echo_check(int fd, const char *what)
     }
 }
 
-/* Connects, waits for the server's incoming, echoes a few bytes; the fd is kept open. */
-static int connect_served(fixture *f, uint16_t port)
+/* Connects and waits for the server's incoming; the fd is kept open. */
+static int connect_accepted(fixture *f, uint16_t port)
 {
     assert_true(f->nfds < MAX_FDS);
     uint64_t before = atomic_load(&f->echo.incoming);
@@ -141,6 +157,13 @@ static int connect_served(fixture *f, uint16_t port)
     if (!ts_wait_u64_ge(&f->echo.incoming, before + 1, 5000)) {
         fail_msg("the connection to port %u never reached incoming", port);
     }
+    return fd;
+}
+
+/* The same, then echoes a few bytes. */
+static int connect_served(fixture *f, uint16_t port)
+{
+    int fd = connect_accepted(f, port);
     echo_check(fd, "hello");
     return fd;
 }
@@ -367,6 +390,123 @@ static void test_server_live__listen_after_stop(void **state)
     expect_refused(port);
 }
 
+/* Records which configuration the new socket sees; optionally begins its handshake. */
+static void swap_incoming(tern_server *srv, tern_socket *s, void *user)
+{
+    fixture *f = user;
+    ts_echo_incoming(srv, s, &f->echo);
+    tern_ssl_config *c = tern_socket_ssl_config(s);
+    if (c != NULL && c == f->cfg_a) {
+        atomic_fetch_add(&f->seen_a, 1);
+    } else if (c != NULL && c == f->cfg_b) {
+        atomic_fetch_add(&f->seen_b, 1);
+    } else {
+        atomic_fetch_add(&f->seen_other, 1);
+    }
+    tern_ssl_config_unref(c);
+    if (atomic_exchange(&f->begin_tls, false)) {
+        atomic_store(&f->tls_begin_rc, tern_socket_start_server_encryption(s));
+        atomic_store(&f->tls_reactor, tern_reactor_current());
+        atomic_store(&f->tls_socket, s);
+    }
+}
+
+static void query_tls_socket(tern_reactor *r, void *arg)
+{
+    fixture *f = arg;
+    tern_ssl_config *c = tern_socket_ssl_config(atomic_load(&f->tls_socket));
+    atomic_store(&f->tls_keeps, c != NULL && c == f->cfg_a ? 1 : 0);
+    tern_ssl_config_unref(c);
+}
+
+/* A configuration with a certificate and key of the test PKI, or an empty one without it. */
+static tern_ssl_config *config_with(const char *name, bool *has_cert)
+{
+    char crt[512], key[512];
+    tern_ssl_config *c = tern_ssl_config_new();
+    assert_non_null(c);
+    snprintf(crt, sizeof crt, "%s/%s.pem", TERN_TEST_CERTS, name);
+    snprintf(key, sizeof key, "%s/%s.key", TERN_TEST_CERTS, name);
+    *has_cert = access(crt, R_OK) == 0 && access(key, R_OK) == 0;
+    if (*has_cert) {
+        assert_int_equal(tern_ssl_config_set_local_certificate_file(c, crt, TERN_ENCODING_PEM), 0);
+        assert_int_equal(tern_ssl_config_set_private_key_file(c, key, TERN_ENCODING_PEM, NULL),
+                         0);
+    }
+    return c;
+}
+
+/* Connects and closes at once, over and over, until told to stop (bounded). */
+static void *hammer(void *arg)
+{
+    fixture *f = arg;
+    uint16_t port = f->hammer_port;
+    for (int i = 0; i < 5000 && !atomic_load(&f->hammer_stop); i++) {
+        int fd = ts_connect(port, 5000);
+        if (fd >= 0) {
+            close(fd);
+            atomic_fetch_add(&f->hammered, 1);
+        }
+    }
+    return NULL;
+}
+
+static void test_server_live__ssl_config_swap(void **state)
+{
+    fixture *f = *state;
+    bool certs_a, certs_b;
+    new_runtime(f);
+    f->cfg_a = config_with("server-rsa", &certs_a);
+    f->cfg_b = config_with("alt", &certs_b);
+    tern_server *srv = tern_server_new(f->rt, f->cfg_a, swap_incoming, f);
+    assert_non_null(srv);
+    assert_int_equal(tern_server_set_reuseport(srv, f->m->reuseport), 0);
+    assert_int_equal(tern_server_listen(srv, "127.0.0.1", 0), 0);
+    uint16_t port = tern_server_port(srv);
+    start(f);
+
+    /* a socket whose handshake began under A (the client sends nothing: it stays begun) */
+    bool tls = certs_a && certs_b;
+    if (!tls) {
+        ts_log("no test certificates in %s: the begun handshake is not checked", TERN_TEST_CERTS);
+    }
+    atomic_store(&f->begin_tls, tls);
+    connect_accepted(f, port);
+    assert_int_equal(atomic_load(&f->seen_a), 1);
+
+    assert_int_equal(tern_server_set_ssl_config(srv, f->cfg_b), 0);
+    connect_served(f, port);
+    assert_int_equal(atomic_load(&f->seen_b), 1);
+    if (tls) {
+        assert_int_equal(atomic_load(&f->tls_begin_rc), 0);
+        atomic_store(&f->tls_keeps, -1);
+        assert_int_equal(ts_post_wait(atomic_load(&f->tls_reactor), query_tls_socket, f, 5000),
+                         0);
+        assert_int_equal(atomic_load(&f->tls_keeps), 1);
+    }
+
+    /* swaps while connections keep arriving: each old configuration is the server's only
+     * reference, freed once every reactor ran past its swap */
+    f->hammer_port = port;
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, hammer, f), 0);
+    const unsigned swaps = TS_SCALE(50, 20);
+    for (unsigned i = 0; i < swaps; i++) {
+        tern_ssl_config *c = tern_ssl_config_new();
+        assert_non_null(c);
+        assert_int_equal(tern_server_set_ssl_config(srv, c), 0);
+        tern_ssl_config_unref(c);
+        ts_sleep_ms(1);
+    }
+    assert_int_equal(tern_server_set_ssl_config(srv, NULL), 0); /* plaintext: the default */
+    atomic_store(&f->hammer_stop, true);
+    pthread_join(t, NULL);
+    ts_log("%llu connections during %u swaps",
+           (unsigned long long)atomic_load(&f->hammered), swaps);
+    assert_int_equal(tern_server_set_ssl_config(NULL, NULL), TERN_EINVAL);
+    assert_int_equal(atomic_load(&f->echo.violations), 0);
+}
+
 #define LIVE_TESTS(fn)                                                                         \
     cmocka_unit_test_prestate_setup_teardown(fn, setup, teardown, (void *)&acceptor_mode),     \
         cmocka_unit_test_prestate_setup_teardown(fn, setup, teardown,                         \
@@ -382,6 +522,7 @@ int main(void)
         LIVE_TESTS(test_server_live__close_from_incoming),
         LIVE_TESTS(test_server_live__close_before_start),
         LIVE_TESTS(test_server_live__listen_after_stop),
+        LIVE_TESTS(test_server_live__ssl_config_swap),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
