@@ -8,6 +8,19 @@
  * fields (printf-formatted). Values that may hold spaces or quotes go through
  * `app_log_quote`. Each line is written with a single write(2), so lines from several
  * threads never interleave. Any thread may log; the level is set once, at setup.
+ *
+ * With `app_log_set_format(APP_LOG_FORMAT_JSON)` (--log-format json) each line is one JSON
+ * object instead, for journald, Loki and friends:
+ *
+ *   {"ts":"2025-11-26T02:24:00.123Z","level":"info","msg":"listening","addr":"127.0.0.1:8443","threads":2}
+ *
+ * The callers do not change: their key=value fields are read back as logfmt. A quoted value
+ * is unescaped (app_log_quote's \" \\ \n \t \xHH) and always stays a JSON string; a bare
+ * value that is a JSON number becomes a number, any other one a string (`key=` an empty
+ * one); a bare word without '=' is a flag, `"word":true`. Strings are escaped as JSON wants
+ * (quotes, backslashes, control characters as \n or \u00XX); a byte that is not part of
+ * valid UTF-8 is written as \u00XX, its value as a code point, so every line parses. A line
+ * longer than the 4 KiB limit loses its last fields and gets `"truncated":true`.
  */
 #ifndef TERN_APPS_LOG_H
 #define TERN_APPS_LOG_H
@@ -22,6 +35,15 @@ enum app_log_level {
     APP_LOG_WARN,
     APP_LOG_ERROR,
 };
+
+/** Line formats: key=value text (the default) or one JSON object per line. */
+enum app_log_format {
+    APP_LOG_FORMAT_TEXT,
+    APP_LOG_FORMAT_JSON,
+};
+
+/** Sets the format of the lines written from now on. Setup only. */
+void app_log_set_format(enum app_log_format format);
 
 /** Sets the lowest level that is written (default APP_LOG_INFO). Setup only. */
 void app_log_set_level(enum app_log_level level);

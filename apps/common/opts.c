@@ -128,6 +128,12 @@ bool app_common_option(struct app_common_opts *o, int c, const char *arg,
         app_log_set_level((enum app_log_level)app_opt_choice("--log-level", arg, levels));
         return true;
     }
+    case APP_OPT_LOG_FORMAT: {
+        /* In the order of enum app_log_format. */
+        static const char *const formats[] = {"text", "json", NULL};
+        app_log_set_format((enum app_log_format)app_opt_choice("--log-format", arg, formats));
+        return true;
+    }
     case 'h':
         usage(stdout);
         exit(0);

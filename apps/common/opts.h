@@ -56,17 +56,19 @@ _Noreturn void app_opt_getopt_fail(int c, char *const *argv);
 
 /*
  * The options every program has, in one table: -l/--listen HOST:PORT, -t/--threads N,
- * --log-level LEVEL, -h/--help, -V/--version. A program puts APP_COMMON_LONGOPTS in its
- * getopt_long table and APP_COMMON_SHORTOPTS in its optstring (after the leading ':'), and
- * hands every option to `app_common_option` first.
+ * --log-level LEVEL, --log-format text|json, -h/--help, -V/--version. A program puts
+ * APP_COMMON_LONGOPTS in its getopt_long table and APP_COMMON_SHORTOPTS in its optstring (after
+ * the leading ':'), and hands every option to `app_common_option` first.
  */
 enum {
     APP_OPT_LOG_LEVEL = 200, /* 200..255: the shared long options (common, TLS) */
+    APP_OPT_LOG_FORMAT,
 };
 #define APP_COMMON_SHORTOPTS "l:t:hV"
 #define APP_COMMON_LONGOPTS                                                                     \
     {"listen", required_argument, NULL, 'l'}, {"threads", required_argument, NULL, 't'},       \
         {"log-level", required_argument, NULL, APP_OPT_LOG_LEVEL},                              \
+        {"log-format", required_argument, NULL, APP_OPT_LOG_FORMAT},                            \
         {"help", no_argument, NULL, 'h'}, {"version", no_argument, NULL, 'V'}
 
 /** What the common options set; `listen` keeps its default when not given. */
@@ -77,8 +79,9 @@ struct app_common_opts {
 
 /**
  * Handles option @p c (a getopt_long return) with value @p arg if it is a common one:
- * --log-level sets the log level, --help prints @p usage on stdout and exits 0, --version
- * prints "<program> <version>" and exits 0; a bad value is reported with `app_opt_fail`.
+ * --log-level sets the log level, --log-format the line format, --help prints @p usage on
+ * stdout and exits 0, --version prints "<program> <version>" and exits 0; a bad value is
+ * reported with `app_opt_fail`.
  * @return true if @p c was a common option.
  */
 bool app_common_option(struct app_common_opts *o, int c, const char *arg,

@@ -45,6 +45,10 @@ struct app {
     bool verify_client;
     bool starttls;
     bool plain;
+    /* after binding: --user, --group, --allow-root (common/service.h) */
+    const char *user;
+    const char *group;
+    bool allow_root;
     /* state */
     tern_ssl_config *ssl; /* NULL with --plain */
     tern_runtime *rt;

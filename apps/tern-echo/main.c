@@ -380,6 +380,7 @@ int main(int argc, char **argv)
         app_log(APP_LOG_ERROR, "server setup failed", "err=%s", tern_err_name(rc));
         goto out;
     }
+    app_set_run_as(app.user, app.group, app.allow_root);
     char addr[300];
     exit_code = app_listen_and_start(app.rt, srv, app.idle_timeout_ms, app.common.listen,
                                      app.drain_ms, on_reload, &app, &app.started, addr,
@@ -406,7 +407,7 @@ int main(int argc, char **argv)
         start_stats_reporter(&app);
     }
 
-    rc = tern_runtime_join(app.rt); /* returns after SIGINT/SIGTERM and the drain */
+    rc = app_join(app.rt); /* returns after SIGINT/SIGTERM and the drain */
     log_stats(&app, "stopped");
     exit_code = rc < 0 ? EXIT_FAILURE_RUNTIME : 0;
 

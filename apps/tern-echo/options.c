@@ -106,9 +106,17 @@ static void usage(FILE *out)
             "      --drain MS             on SIGINT/SIGTERM, wait up to MS ms for connections\n"
             "                             to end before closing them (default %u)\n"
             "      --stats-interval S     log the counters every S seconds; 0: off (default)\n"
+            "      --user USER            once listening, run as USER (and its groups);\n"
+            "                             as root without --user a warning is logged\n"
+            "      --group GROUP          with --user: run with GROUP instead of USER's\n"
+            "                             primary group\n"
+            "      --allow-root           keep root: allows --user root, silences the\n"
+            "                             warning\n"
             "      --log-level LEVEL      debug, info (default), warn or error; debug logs\n"
             "                             each connection, with its TLS protocol, cipher\n"
             "                             and key-exchange group\n"
+            "      --log-format FORMAT    text (key=value, default) or json (one object\n"
+            "                             per line)\n"
             "  -h, --help                 show this help and exit\n"
             "  -V, --version              show the version and exit\n"
             "\n"
@@ -143,6 +151,9 @@ enum {
     OPT_OCSP_ISSUER,
     OPT_PLAIN,
     OPT_CRL,
+    OPT_USER,
+    OPT_GROUP,
+    OPT_ALLOW_ROOT,
 };
 
 /* The TLS options that only make sense together; reported before any file is read. */
@@ -219,6 +230,9 @@ void echo_parse_args(struct app *app, int argc, char **argv)
         {"ocsp-issuer", required_argument, NULL, OPT_OCSP_ISSUER},
         {"plain", no_argument, NULL, OPT_PLAIN},
         {"crl", required_argument, NULL, OPT_CRL},
+        {"user", required_argument, NULL, OPT_USER},
+        {"group", required_argument, NULL, OPT_GROUP},
+        {"allow-root", no_argument, NULL, OPT_ALLOW_ROOT},
         {NULL, 0, NULL, 0},
     };
     int c;
@@ -282,6 +296,15 @@ void echo_parse_args(struct app *app, int argc, char **argv)
         case OPT_CRL:
             app->crl = optarg;
             break;
+        case OPT_USER:
+            app->user = optarg;
+            break;
+        case OPT_GROUP:
+            app->group = optarg;
+            break;
+        case OPT_ALLOW_ROOT:
+            app->allow_root = true;
+            break;
         default: /* '?' or ':' */
             app_opt_getopt_fail(c, argv);
         }
@@ -290,6 +313,9 @@ void echo_parse_args(struct app *app, int argc, char **argv)
         app_opt_fail("unexpected argument '%s'", argv[optind]);
     }
     check_tls_options(app);
+    if (app->group != NULL && app->user == NULL) {
+        app_opt_fail("--group needs --user (the user whose privileges the program takes)");
+    }
 
     app_common_check_listen(&app->common);
 }
