@@ -4,9 +4,10 @@
 # (or `cmake --build <dir> --target package`) writes tern_<version>_<arch>.deb.
 #
 # One package, named tern, holds everything that is installed: the programs, libtern.so.0
-# and libtern.a, the headers, tern.pc and the CMake package, the man pages, the example and
-# the systemd units. Its prefix is /usr (CPACK_PACKAGING_INSTALL_PREFIX), whatever
-# CMAKE_INSTALL_PREFIX says; the relative GNUInstallDirs paths are used under it.
+# and libtern.a, the headers, tern.pc and the CMake package, the man pages, the example,
+# the systemd units and their user (sysusers.d). Its prefix is /usr
+# (CPACK_PACKAGING_INSTALL_PREFIX), whatever CMAKE_INSTALL_PREFIX says; the relative
+# GNUInstallDirs paths are used under it.
 #
 # wolfSSL is not a dependency: tern's own build (.deps/wolfssl) is a static library, linked
 # into libtern.so (its symbols hidden) and into the programs, which link libtern statically.
@@ -14,6 +15,12 @@
 # come from dpkg-shlibdeps; without it, from the list below.
 
 # ---- the example configuration and the systemd units ----------------------------------------
+# Not under CMAKE_INSTALL_LIBDIR: systemd looks in <prefix>/lib/systemd/system, never in
+# Debian's lib/<multiarch>/.
+set(TERN_SYSTEMD_UNIT_DIR "lib/systemd/system" CACHE STRING
+    "Where the systemd units go, relative to the prefix")
+set(TERN_SYSUSERS_DIR "lib/sysusers.d" CACHE STRING
+    "Where the units' system user (contrib/systemd/tern.sysusers.conf) goes, as tern.conf")
 if(TERN_BUILD_APPS)
   install(FILES ${PROJECT_SOURCE_DIR}/contrib/tern-gateway.conf.example
           DESTINATION ${CMAKE_INSTALL_DOCDIR}/examples)
@@ -32,10 +39,12 @@ if(TERN_BUILD_APPS)
     configure_file(${t} ${PROJECT_BINARY_DIR}/systemd/${name} @ONLY)
     list(APPEND _tern_units ${PROJECT_BINARY_DIR}/systemd/${name})
   endforeach()
-  set(TERN_SYSTEMD_UNIT_DIR "${CMAKE_INSTALL_LIBDIR}/systemd/system" CACHE STRING
-      "Where the systemd units go, relative to the prefix (lib/systemd/system: under /usr in the package)")
   if(_tern_units)
     install(FILES ${_tern_units} DESTINATION ${TERN_SYSTEMD_UNIT_DIR})
+  endif()
+  file(GLOB _tern_sysusers CONFIGURE_DEPENDS ${PROJECT_SOURCE_DIR}/contrib/systemd/tern.sysusers.conf)
+  if(_tern_sysusers)
+    install(FILES ${_tern_sysusers} DESTINATION ${TERN_SYSUSERS_DIR} RENAME tern.conf)
   endif()
 endif()
 
@@ -84,6 +93,16 @@ find_program(TERN_DPKG_SHLIBDEPS dpkg-shlibdeps)
 if(NOT TERN_DPKG_SHLIBDEPS)
   set(CPACK_DEBIAN_PACKAGE_DEPENDS "libc6, libev4, libck0")
 endif()
+# The maintainer scripts: ldconfig (CPack would add only that), the units' user with
+# systemd-sysusers, systemctl daemon-reload. Written with the package's paths.
+set(TERN_DEB_SYSUSERS_FILE "${CPACK_PACKAGING_INSTALL_PREFIX}/${TERN_SYSUSERS_DIR}/tern.conf")
+foreach(script postinst postrm)
+  configure_file(${PROJECT_SOURCE_DIR}/cmake/deb/${script}.in ${PROJECT_BINARY_DIR}/deb/${script}
+                 @ONLY FILE_PERMISSIONS OWNER_READ OWNER_WRITE OWNER_EXECUTE GROUP_READ
+                 GROUP_EXECUTE WORLD_READ WORLD_EXECUTE)
+  list(APPEND CPACK_DEBIAN_PACKAGE_CONTROL_EXTRA ${PROJECT_BINARY_DIR}/deb/${script})
+endforeach()
+set(CPACK_DEBIAN_PACKAGE_CONTROL_STRICT_PERMISSION ON)
 # Keep the staging folder and the package out of the source tree's way: <build>/package
 set(CPACK_PACKAGE_DIRECTORY ${PROJECT_BINARY_DIR}/package)
 set(CPACK_OUTPUT_CONFIG_FILE ${PROJECT_BINARY_DIR}/CPackConfig.cmake)

@@ -76,16 +76,43 @@ for p in tern-gateway tern-echo tern-bench; do
     fi
 done
 
-# systemd units: each ExecStart= starts a program of the package
-for unit in "$root"/usr/lib/systemd/system/*.service; do
+# systemd units: each ExecStart= starts a program of the package, each man: page of
+# Documentation= is in it, and each User= is declared in the package's sysusers.d file
+for unit in "$root"/usr/lib/systemd/system/*.service "$root"/usr/lib/systemd/system/*.socket; do
     [ -f "$unit" ] || continue
-    sed -n 's/^ExecStart=[-@:+!]*\([^ ]*\).*/\1/p' "$unit" | while read -r exe; do
+    name=$(basename "$unit")
+    for exe in $(sed -n 's/^ExecStart=[-@:+!]*\([^ ]*\).*/\1/p' "$unit"); do
         case $exe in
-        /*) [ -x "$root$exe" ] || echo "FAIL: $(basename "$unit"): ExecStart=$exe is not in the package" ;;
+        /*) [ -x "$root$exe" ] || bad "$name: ExecStart=$exe is not in the package" ;;
         esac
-    done | grep FAIL && fail=1
-    echo "checked: $(basename "$unit")"
+    done
+    for page in $(sed -n 's/^Documentation=//p' "$unit" | tr ' ' '\n' | sed -n 's/^man://p'); do
+        sec=$(printf '%s' "$page" | sed 's/.*(\([0-9]\))$/\1/')
+        base=${page%"($sec)"}
+        [ -f "$root/usr/share/man/man$sec/$base.$sec.gz" ] ||
+            bad "$name: Documentation=man:$page is not in the package"
+    done
+    for user in $(sed -n 's/^User=//p' "$unit"); do
+        cat "$root"/usr/lib/sysusers.d/*.conf 2>/dev/null | grep -Eq "^u[!]? +$user( |$)" ||
+            bad "$name: User=$user is not declared in the package's sysusers.d"
+    done
+    echo "checked: $name"
 done
+
+# the maintainer scripts: ldconfig, and systemd-sysusers for the units' user
+dpkg-deb -e "$deb" "$scratch/control"
+for script in postinst postrm; do
+    f=$scratch/control/$script
+    if [ -x "$f" ] && sh -n "$f"; then
+        grep -q ldconfig "$f" || bad "$script does not run ldconfig"
+    else
+        bad "$script: missing, not executable, or not valid sh"
+    fi
+done
+if [ -f "$root/usr/lib/sysusers.d/tern.conf" ]; then
+    grep -q 'systemd-sysusers "/usr/lib/sysusers.d/tern.conf"' "$scratch/control/postinst" ||
+        bad "postinst does not create the units' user"
+fi
 
 # the example configuration passes -t, its paths pointed at files in the scratch root
 if LD_LIBRARY_PATH=$libdir "$gw" --help 2>&1 | grep -Eq -- '^ *-t(,| )' &&
