@@ -76,9 +76,47 @@ void tern__tls_plain_alert(tern_socket *s, tern__tls *tls, int description)
     tern__tls_engine_alert(tls, description);
 }
 
+/* What an alert says about why a handshake failed (enum tern__hs_fail), or -1. */
+static int alert_reason(int alert)
+{
+    switch (alert) {
+    case 70: /* protocol_version */
+        return TERN__HS_FAIL_VERSION;
+    case 40: /* handshake_failure */
+    case 71: /* insufficient_security */
+        return TERN__HS_FAIL_NO_SHARED;
+    case 115: /* unknown_psk_identity */
+        return TERN__HS_FAIL_UNKNOWN_IDENTITY;
+    case 42:  /* bad_certificate */
+    case 43:  /* unsupported_certificate */
+    case 44:  /* certificate_revoked */
+    case 45:  /* certificate_expired */
+    case 46:  /* certificate_unknown */
+    case 48:  /* unknown_ca */
+    case 49:  /* access_denied */
+    case 111: /* certificate_unobtainable */
+    case 112: /* unrecognized_name */
+    case 113: /* bad_certificate_status_response */
+    case 114: /* bad_certificate_hash_value */
+    case 116: /* certificate_required */
+        return TERN__HS_FAIL_CERTIFICATE;
+    case 10:  /* unexpected_message */
+    case 20:  /* bad_record_mac */
+    case 22:  /* record_overflow */
+    case 47:  /* illegal_parameter */
+    case 50:  /* decode_error */
+    case 109: /* missing_extension */
+    case 110: /* unsupported_extension */
+        return TERN__HS_FAIL_PROTOCOL;
+    default:
+        return -1;
+    }
+}
+
 /* Why a handshake failed, for the counters (enum tern__hs_fail; stats.h says the order):
- * what tern found itself first, then the alert the peer sent (@alert, or -1). */
-static int failure_reason(const tern__tls *tls, int code, int alert)
+ * what tern found itself, else what the peer's alert (@received, or -1) says, else what the
+ * alert sent for it says (the TLS library's own error is not always kept). */
+static int failure_reason(tern__tls *tls, int code, int received)
 {
     if (tls->server && tls->psk_auth != NULL && tls->psk_state == TERN__PSK_STATE_KEY) {
         return TERN__HS_FAIL_BAD_KEY;
@@ -91,25 +129,15 @@ static int failure_reason(const tern__tls *tls, int code, int alert)
     if (tls->verify_failed || code == TERN_E_TLS_VERIFY) {
         return TERN__HS_FAIL_CERTIFICATE;
     }
-    int local = tern__tls_engine_failure_kind(tls);
-    if (local >= 0) {
-        return local;
+    int reason = tern__tls_engine_failure_kind(tls);
+    if (reason < 0) {
+        reason = alert_reason(received);
     }
-    switch (alert) {
-    case 70: /* protocol_version */
-        return TERN__HS_FAIL_VERSION;
-    case 40: /* handshake_failure */
-    case 71: /* insufficient_security */
-        return TERN__HS_FAIL_NO_SHARED;
-    case 115: /* unknown_psk_identity */
-        return TERN__HS_FAIL_UNKNOWN_IDENTITY;
-    case 42: case 43: case 44: case 45: case 46: case 48: case 49: case 111: case 112:
-    case 113: case 114: case 116: /* the certificate alerts, RFC 8446 6.2 */
-        return TERN__HS_FAIL_CERTIFICATE;
-    case 10: case 20: case 22: case 47: case 50: case 109: case 110:
-        return TERN__HS_FAIL_PROTOCOL;
-    default:
-        break;
+    if (reason < 0 && received < 0) {
+        reason = alert_reason(tern__tls_engine_alert_sent(tls));
+    }
+    if (reason >= 0) {
+        return reason;
     }
     return code == TERN_E_TLS_PROTOCOL ? TERN__HS_FAIL_PROTOCOL : TERN__HS_FAIL_OTHER;
 }

@@ -296,6 +296,14 @@ int tern__tls_engine_alert_received(tern__tls *tls)
     return received_cause(tls, tls->wolf_err, &sent, &h);
 }
 
+int tern__tls_engine_alert_sent(tern__tls *tls)
+{
+    WOLFSSL_ALERT_HISTORY h;
+    bool sent;
+    received_cause(tls, tls->wolf_err, &sent, &h);
+    return sent && h.last_tx.code < 256 ? h.last_tx.code : -1;
+}
+
 int tern__tls_engine_failure_kind(const tern__tls *tls)
 {
     if (tls->psk_error != NULL) {

@@ -91,6 +91,8 @@ int tern__tls_engine_failure(tern__tls *tls, bool may_alert, char *buf, size_t l
 
 /* After a failure: the alert the peer sent that caused it (its description), or -1. */
 int tern__tls_engine_alert_received(tern__tls *tls);
+/* The last fatal alert the TLS library sent (its description), or -1. */
+int tern__tls_engine_alert_sent(tern__tls *tls);
 /* After a failed handshake: its reason as far as this side found it (enum tern__hs_fail in
  * runtime/counters.h), or -1 when only the peer's alert can tell. */
 int tern__tls_engine_failure_kind(const tern__tls *tls);
