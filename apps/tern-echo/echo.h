@@ -31,6 +31,7 @@ struct app {
     uint32_t idle_timeout_ms;
     uint32_t drain_ms;
     uint32_t stats_interval_s;
+    const char *admin; /* --admin HOST:PORT: the metrics and health listener; NULL: off */
     /* TLS options of tern-echo's own (NULL / false: not given) */
     const char *client_ca;
     const char *crl; /* --crl: revoked client certificates */
@@ -54,6 +55,7 @@ struct app {
     tern_runtime *rt;
     tern_actor *stats_actor;
     tern_timer *stats_timer; /* reactor 0 only */
+    struct app_admin *admin_state; /* --admin's listener (common/admin.h) */
     struct timespec started;
 };
 

@@ -29,6 +29,7 @@
 
 #include <tern/tern.h>
 
+#include "common/admin.h"
 #include "common/log.h"
 #include "common/opts.h"
 #include "common/setup.h"
@@ -251,7 +252,7 @@ static void on_incoming(tern_server *srv, tern_socket *s, void *user)
 static void log_stats(struct app *app, const char *msg)
 {
     tern_stats st;
-    char text[2048];
+    char text[8192];
 
     if (tern_runtime_stats(app->rt, &st) < 0) {
         return;
@@ -311,6 +312,51 @@ static void start_stats_reporter(struct app *app)
     if (rc < 0) {
         app_log(APP_LOG_WARN, "cannot start the stats reporter", "err=%s", tern_err_name(rc));
     }
+}
+
+/* ---- admin (--admin) --------------------------------------------------------------------- */
+
+/* tern-echo counts nothing of its own (the runtime counts its connections, bytes and
+ * handshakes): it adds what it runs with, as an info metric and in /stats.json. */
+static const char *echo_tls_mode(const struct app *app)
+{
+    return app->ssl == NULL ? "off" : app->starttls ? "starttls" : "on";
+}
+
+static void admin_metrics(struct prom_buf *out, void *user)
+{
+    const struct app *app = user;
+    struct prom_label l[2] = {{"tls", echo_tls_mode(app)},
+                              {"balance", echo_balance_names[app->balance]}};
+    prom_family(out, "tern_echo_info", PROM_GAUGE, "tern-echo's settings, as labels; always 1.");
+    prom_sample_u64(out, "tern_echo_info", l, 2, 1);
+}
+
+static void admin_stats_json(struct prom_buf *out, void *user)
+{
+    const struct app *app = user;
+    prom_printf(out, "{\"program\":\"" PROGRAM "\",\"tls\":\"%s\",\"threads\":%u}",
+                echo_tls_mode(app), tern_runtime_reactor_count(app->rt));
+}
+
+/* Before the runtime starts (app_admin_start is @thread setup). 0, or the exit code. */
+static int start_admin(struct app *app)
+{
+    const struct app_admin_source src = {
+        .metrics = admin_metrics,
+        .stats_json = admin_stats_json,
+        .user = app,
+    };
+    char err[256], quoted[300];
+    int rc = app_admin_start(app->rt, app->admin, &src, &app->admin_state, err, sizeof(err));
+    if (rc < 0) {
+        app_log(APP_LOG_ERROR, "cannot serve --admin", "addr=%s err=%s reason=%s", app->admin,
+                tern_err_name(rc), app_log_quote(quoted, sizeof(quoted), err));
+        return rc == TERN_ENOMEM ? EXIT_FAILURE_RUNTIME : 2;
+    }
+    app_log(APP_LOG_INFO, "admin listening", "admin_addr=%s admin_port=%u", app->admin,
+            app_admin_port(app->admin_state));
+    return 0;
 }
 
 /* A server's configuration is frozen once it serves, and the API has no way yet to hand it
@@ -381,6 +427,9 @@ int main(int argc, char **argv)
         goto out;
     }
     app_set_run_as(app.user, app.group, app.allow_root);
+    if (app.admin != NULL && (exit_code = start_admin(&app)) != 0) {
+        goto out;
+    }
     char addr[300];
     exit_code = app_listen_and_start(app.rt, srv, app.idle_timeout_ms, app.common.listen,
                                      app.drain_ms, on_reload, &app, &app.started, addr,
@@ -414,6 +463,7 @@ int main(int argc, char **argv)
 out:
     tern_actor_unref(app.stats_actor);
     tern_runtime_free(app.rt);
+    app_admin_free(app.admin_state); /* after the runtime, which freed its server */
     tern_ssl_config_unref(app.ssl); /* the server held its own reference */
     tern_ticket_keys_free(app.tickets);
     return exit_code;

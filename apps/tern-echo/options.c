@@ -100,6 +100,10 @@ static void usage(FILE *out)
             "      --reuseport            one SO_REUSEPORT listener per reactor instead of\n"
             "                             the acceptor thread handing connections out\n"
             "      --balance POLICY       round-robin (default) or least-connections\n"
+            "      --admin HOST:PORT      serve /metrics (Prometheus), /healthz and\n"
+            "                             /stats.json over plain HTTP on HOST:PORT, e.g.\n"
+            "                             127.0.0.1:9100 (bound as given: keep it on\n"
+            "                             loopback or a management network); off by default\n"
             "      --max-connections N    at most N open connections; 0: no limit (default)\n"
             "      --idle-timeout MS      close connections idle for MS ms; 0: never\n"
             "                             (default)\n"
@@ -134,6 +138,7 @@ static void usage(FILE *out)
 
 enum {
     OPT_REUSEPORT = 256,
+    OPT_ADMIN,
     OPT_BALANCE,
     OPT_MAX_CONNECTIONS,
     OPT_IDLE_TIMEOUT,
@@ -213,6 +218,7 @@ void echo_parse_args(struct app *app, int argc, char **argv)
         APP_COMMON_LONGOPTS,
         APP_TLS_LONGOPTS,
         {"reuseport", no_argument, NULL, OPT_REUSEPORT},
+        {"admin", required_argument, NULL, OPT_ADMIN},
         {"balance", required_argument, NULL, OPT_BALANCE},
         {"max-connections", required_argument, NULL, OPT_MAX_CONNECTIONS},
         {"idle-timeout", required_argument, NULL, OPT_IDLE_TIMEOUT},
@@ -241,6 +247,9 @@ void echo_parse_args(struct app *app, int argc, char **argv)
         switch (c) {
         case OPT_REUSEPORT:
             app->reuseport = true;
+            break;
+        case OPT_ADMIN:
+            app->admin = optarg;
             break;
         case OPT_BALANCE:
             app->balance =
