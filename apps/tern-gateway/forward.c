@@ -8,11 +8,17 @@
  * the struct is touched by one thread only. It is freed once both sockets are gone.
  *
  * Phases:
- *   accepted -> TLS handshake (PSK: the identity is looked up in the store, inline by
- *   default: the store is an in-memory table with lock-free lookups; with --auth-workers on
- *   the runtime's PSK workers) -> `encrypted` -> backend connect
- *   (device reads pause: its bytes stay in its read buffer, and once that is full the
- *   runtime stops reading from the kernel) -> `connected` -> forwarding both ways.
+ *   accepted (the connection takes a reference to its service's settings) -> TLS handshake
+ *   (PSK: the identity is looked up in the settings' store, inline by default: the store is
+ *   an in-memory table with lock-free lookups; with --auth-workers on the runtime's PSK
+ *   workers) -> `encrypted` -> backend connect (device reads pause: its bytes stay in its
+ *   read buffer, and once that is full the runtime stops reading from the kernel) ->
+ *   `connected` (or `encrypted` with backend TLS) -> forwarding both ways.
+ *
+ * Backends: the identity's route (the first whose pattern matches), else the service's list;
+ * failover starts at the first, round robin at the reactor's next one; a backend that cannot
+ * be reached (refused, timed out, its TLS handshake failed) moves the attempt on to the next,
+ * each tried once; when none answers the device is closed (no_backend).
  *
  * Backpressure: `pump` moves at most "write room" of the destination (its write limit minus
  * what is queued) from the source's read buffer, and consumes only what the write took. A
@@ -35,20 +41,26 @@
  */
 #include "forward.h"
 
+#include <fnmatch.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <sys/socket.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "common/log.h"
 #include "common/setup.h"
 #include "proxy.h"
 
 struct conn {
-    struct gw_config *gw;
-    struct conn *prev, *next; /* gw->live[reactor]: open device connections */
+    struct gw_service *svc;
+    struct gw_settings *st;   /* a reference: the settings the connection was accepted with */
+    struct conn *prev, *next; /* svc->live[reactor]: open device connections */
     unsigned reactor;
+    const struct gw_backend_set *targets; /* the backends of this connection (route or service) */
+    size_t first, tried;      /* the first backend tried, and how many were tried */
+    struct timespec be_started; /* when the current backend attempt began */
     tern_socket *dev; /* NULL once its `disconnected` was delivered */
     tern_socket *be;  /* NULL until `encrypted`, and once freed */
     bool be_connected;
@@ -66,22 +78,55 @@ struct conn {
 
 /* ---- counters ------------------------------------------------------------------------- */
 
-static void count(struct conn *c, enum gw_counter which)
+/* single writer per slot: no read-modify-write needed */
+static void add_to(_Atomic uint64_t *slot, uint64_t n)
 {
-    unsigned i = tern_reactor_index(tern_socket_reactor(c->dev != NULL ? c->dev : c->be));
-    _Atomic uint64_t *slot = &c->gw->counters[i % TERN_MAX_REACTORS].v[which];
-    /* single writer: no read-modify-write needed */
-    atomic_store_explicit(slot, atomic_load_explicit(slot, memory_order_relaxed) + 1,
+    atomic_store_explicit(slot, atomic_load_explicit(slot, memory_order_relaxed) + n,
                           memory_order_relaxed);
 }
 
-uint64_t gw_counter_sum(const struct gw_config *gw, enum gw_counter which)
+static void count_n(struct conn *c, enum gw_counter which, uint64_t n)
+{
+    add_to(&c->svc->counters[c->reactor].v[which], n);
+}
+
+static void count(struct conn *c, enum gw_counter which)
+{
+    count_n(c, which, 1);
+}
+
+/* The backend connect latency of the attempt that just succeeded. */
+static void count_latency(struct conn *c)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    int64_t us = (int64_t)(now.tv_sec - c->be_started.tv_sec) * 1000000 +
+                 (now.tv_nsec - c->be_started.tv_nsec) / 1000;
+    if (us < 0) {
+        us = 0;
+    }
+    struct gw_counters *k = &c->svc->counters[c->reactor];
+    size_t b = 0;
+    while (b < GW_LATENCY_BUCKETS && (uint64_t)us > gw_latency_bounds_us[b]) {
+        b++;
+    }
+    add_to(&k->latency[b], 1);
+    add_to(&k->latency_sum_us, (uint64_t)us);
+}
+
+uint64_t gw_counter_sum(const struct gw_service *svc, enum gw_counter which)
 {
     uint64_t sum = 0;
     for (unsigned i = 0; i < TERN_MAX_REACTORS; i++) {
-        sum += atomic_load_explicit(&gw->counters[i].v[which], memory_order_relaxed);
+        sum += atomic_load_explicit(&svc->counters[i].v[which], memory_order_relaxed);
     }
     return sum;
+}
+
+uint64_t gw_open_connections(const struct gw_service *svc)
+{
+    uint64_t in = gw_counter_sum(svc, GW_ACCEPTED), out = gw_counter_sum(svc, GW_CLOSED);
+    return in > out ? in - out : 0;
 }
 
 /* ---- per-identity connection limit ---------------------------------------------------------
@@ -213,7 +258,7 @@ static const char *quote_bytes(char *buf, size_t len, const uint8_t *p, size_t n
 
 /* Moves what the destination has room for from @p src's read buffer into @p dst's queue;
  * bytes are consumed only once the write took them. @return 0, or a write error. */
-static int pump(tern_socket *src, tern_socket *dst)
+static int pump(tern_socket *src, tern_socket *dst, uint64_t *moved)
 {
     for (;;) {
         size_t room = tern_socket_write_room(dst);
@@ -233,13 +278,14 @@ static int pump(tern_socket *src, tern_socket *dst)
             return rc;
         }
         tern_socket_consume(src, n);
+        *moved += n;
     }
 }
 
 /* The reactor's list of open device connections (touched on that reactor only). */
 static void link_live(struct conn *c)
 {
-    struct conn **head = &c->gw->live[c->reactor];
+    struct conn **head = &c->svc->live[c->reactor];
     c->prev = NULL;
     c->next = *head;
     if (*head != NULL) {
@@ -252,8 +298,8 @@ static void unlink_live(struct conn *c)
 {
     if (c->prev != NULL) {
         c->prev->next = c->next;
-    } else if (c->gw->live[c->reactor] == c) {
-        c->gw->live[c->reactor] = c->next;
+    } else if (c->svc->live[c->reactor] == c) {
+        c->svc->live[c->reactor] = c->next;
     }
     if (c->next != NULL) {
         c->next->prev = c->prev;
@@ -264,6 +310,7 @@ static void unlink_live(struct conn *c)
 static void conn_maybe_free(struct conn *c)
 {
     if (c->dev == NULL && c->be == NULL) {
+        gw_settings_release(c->st);
         free(c);
     }
 }
@@ -282,7 +329,11 @@ static void pump_up(struct conn *c)
     if (c->dev == NULL || c->be == NULL || !c->be_connected) {
         return; /* before the backend connects the device's bytes wait in its buffer */
     }
-    int rc = pump(c->dev, c->be);
+    uint64_t moved = 0;
+    int rc = pump(c->dev, c->be, &moved);
+    if (moved > 0) {
+        count_n(c, GW_BYTES_UP, moved);
+    }
     if (rc < 0 && rc != TERN_ENOTCONN) {
         app_log(APP_LOG_WARN, "forward to backend failed", "peer=%s err=%s", c->peer,
                 tern_err_name(rc));
@@ -297,7 +348,11 @@ static void pump_down(struct conn *c)
     if (c->dev == NULL || c->be == NULL || !c->be_connected) {
         return;
     }
-    int rc = pump(c->be, c->dev);
+    uint64_t moved = 0;
+    int rc = pump(c->be, c->dev, &moved);
+    if (moved > 0) {
+        count_n(c, GW_BYTES_DOWN, moved);
+    }
     if (rc < 0 && rc != TERN_ENOTCONN) {
         app_log(APP_LOG_WARN, "forward to device failed", "peer=%s err=%s", c->peer,
                 tern_err_name(rc));
@@ -353,13 +408,20 @@ static int send_proxy_header(struct conn *c)
     return tern_socket_write(c->be, hdr, n);
 }
 
-static void be_connected(tern_socket *s, void *user)
+static const struct gw_backend *current_backend(const struct conn *c)
 {
-    struct conn *c = user;
+    return &c->targets->v[(c->first + c->tried - 1) % c->targets->n];
+}
 
+static bool try_backend(struct conn *c);
+
+/* The backend is ready for data: TCP connected, or its TLS handshake done. */
+static void be_up(struct conn *c)
+{
     c->be_connected = true;
     count(c, GW_BACKEND_CONNECTS);
-    if (c->gw->proxy_v2 && c->dev != NULL) {
+    count_latency(c);
+    if (c->st->proxy_v2 && c->dev != NULL) {
         int rc = send_proxy_header(c);
         if (rc < 0) {
             app_log(APP_LOG_WARN, "PROXY header not sent", "peer=%s err=%s", c->peer,
@@ -369,12 +431,26 @@ static void be_connected(tern_socket *s, void *user)
             return;
         }
     }
-    app_log(APP_LOG_DEBUG, "backend connected", "peer=%s backend=%s", c->peer, c->gw->backend);
+    app_log(APP_LOG_DEBUG, "backend connected", "peer=%s backend=%s", c->peer,
+            current_backend(c)->text);
     pump_up(c);   /* what the device sent meanwhile */
     pump_down(c); /* anything the backend already sent */
     if (c->dev_eof) {
         device_stream_ended(c); /* the device ended while we were connecting */
     }
+}
+
+static void be_connected(tern_socket *s, void *user)
+{
+    struct conn *c = user;
+    if (c->st->backend_ssl == NULL) {
+        be_up(c);
+    } /* else: `encrypted` follows */
+}
+
+static void be_encrypted(tern_socket *s, void *user)
+{
+    be_up(user);
 }
 
 static void be_ready_read(tern_socket *s, void *user)
@@ -422,12 +498,20 @@ static void be_disconnected(tern_socket *s, int reason, void *user)
         char detail[256];
         count(c, GW_BACKEND_ERRORS);
         app_log(APP_LOG_WARN, "backend unavailable", "peer=%s backend=%s err=%s detail=%s",
-                c->peer, c->gw->backend, tern_err_name(reason != 0 ? reason : tern_socket_error(s)),
+                c->peer, current_backend(c)->text,
+                tern_err_name(reason != 0 ? reason : tern_socket_error(s)),
                 app_log_quote(detail, sizeof(detail), tern_socket_error_string(s)));
-    } else {
-        app_log(APP_LOG_DEBUG, "backend disconnected", "peer=%s reason=%s", c->peer,
-                tern_err_name(reason));
+        tern_socket_free(s); /* legal inside its own callback */
+        c->be = NULL;
+        if (c->dev != NULL && try_backend(c)) {
+            return; /* the next one is being tried */
+        }
+        close_gracefully(c->dev);
+        conn_maybe_free(c);
+        return;
     }
+    app_log(APP_LOG_DEBUG, "backend disconnected", "peer=%s reason=%s", c->peer,
+            tern_err_name(reason));
     close_gracefully(c->dev);
     tern_socket_free(s); /* legal inside its own callback */
     c->be = NULL;
@@ -436,6 +520,7 @@ static void be_disconnected(tern_socket *s, int reason, void *user)
 
 static const tern_socket_events backend_events = {
     .connected = be_connected,
+    .encrypted = be_encrypted,
     .ready_read = be_ready_read,
     .bytes_written = be_bytes_written,
     .read_finished = be_read_finished,
@@ -443,30 +528,89 @@ static const tern_socket_events backend_events = {
     .disconnected = be_disconnected,
 };
 
-static void start_backend(struct conn *c)
+/* The backends of this connection: the first route whose pattern matches the identity, else
+ * the service's own. */
+static const struct gw_backend_set *pick_targets(const struct conn *c)
 {
-    struct gw_config *gw = c->gw;
-
-    c->be = tern_socket_new(tern_socket_reactor(c->dev));
-    if (c->be == NULL) {
-        count(c, GW_BACKEND_ERRORS);
-        app_log(APP_LOG_WARN, "backend unavailable", "peer=%s backend=%s err=ENOMEM", c->peer,
-                gw->backend);
-        close_gracefully(c->dev);
-        return;
+    const struct gw_settings *st = c->st;
+    if (c->ident_len > 0 && st->n_routes > 0) {
+        char id[TERN_PSK_MAX_IDENTITY + 1];
+        memcpy(id, c->ident, c->ident_len);
+        id[c->ident_len] = '\0';
+        bool has_nul = memchr(c->ident, '\0', c->ident_len) != NULL;
+        for (size_t i = 0; i < st->n_routes; i++) {
+            const struct gw_route *r = &st->routes[i];
+            bool match = r->prefix ? c->ident_len >= r->prefix_len &&
+                                         memcmp(c->ident, r->pattern, r->prefix_len) == 0
+                                   : !has_nul && fnmatch(r->pattern, id, 0) == 0;
+            if (match) {
+                return &r->backends;
+            }
+        }
     }
-    tern_socket_set_events(c->be, &backend_events, c);
-    tern_socket_set_half_close(c->be, true);
-    (void)tern_socket_set_read_buffer_size(c->be, gw->buffer_size);
-    (void)tern_socket_set_write_buffer_size(c->be, gw->buffer_size);
-    (void)tern_socket_set_connect_timeout(c->be, gw->backend_connect_timeout_ms);
-    int rc = tern_socket_connect_to_host(c->be, gw->backend_host, gw->backend_port);
-    if (rc < 0) {
+    return &st->backends;
+}
+
+/* Starts the next untried backend. @return true if one is connecting; false when every
+ * backend was tried (counted: no_backend). */
+static bool try_backend(struct conn *c)
+{
+    const struct gw_settings *st = c->st;
+
+    while (c->tried < c->targets->n) {
+        if (c->tried > 0) {
+            count(c, GW_BACKEND_FAILOVERS);
+        }
+        c->tried++;
+        const struct gw_backend *b = current_backend(c);
+        c->be = tern_socket_new(tern_socket_reactor(c->dev));
+        if (c->be == NULL) {
+            count(c, GW_BACKEND_ERRORS);
+            app_log(APP_LOG_WARN, "backend unavailable", "peer=%s backend=%s err=ENOMEM",
+                    c->peer, b->text);
+            break;
+        }
+        tern_socket_set_events(c->be, &backend_events, c);
+        tern_socket_set_half_close(c->be, true);
+        (void)tern_socket_set_read_buffer_size(c->be, st->buffer_size);
+        (void)tern_socket_set_write_buffer_size(c->be, st->buffer_size);
+        (void)tern_socket_set_connect_timeout(c->be, st->backend_connect_timeout_ms);
+        clock_gettime(CLOCK_MONOTONIC, &c->be_started);
+        int rc;
+        if (st->backend_ssl != NULL) {
+            rc = tern_socket_set_ssl_config(c->be, st->backend_ssl);
+            if (rc == 0) {
+                rc = tern_socket_connect_to_host_encrypted(
+                    c->be, b->host, b->port,
+                    st->backend_verify_name != NULL ? st->backend_verify_name : b->host);
+            }
+        } else {
+            rc = tern_socket_connect_to_host(c->be, b->host, b->port);
+        }
+        if (rc == 0) {
+            return true;
+        }
         count(c, GW_BACKEND_ERRORS);
         app_log(APP_LOG_WARN, "backend unavailable", "peer=%s backend=%s err=%s", c->peer,
-                gw->backend, tern_err_name(rc));
+                b->text, tern_err_name(rc));
         tern_socket_free(c->be);
         c->be = NULL;
+    }
+    count(c, GW_NO_BACKEND);
+    app_log(APP_LOG_WARN, "no backend reachable: closing the device connection",
+            "peer=%s service=%s tried=%zu", c->peer, st->name, c->tried);
+    return false;
+}
+
+static void start_backend(struct conn *c)
+{
+    c->targets = pick_targets(c);
+    c->tried = 0;
+    c->first = 0;
+    if (c->st->balance == GW_BALANCE_ROUND_ROBIN && c->targets->n > 1) {
+        c->first = c->svc->rr_next[c->reactor]++ % c->targets->n;
+    }
+    if (!try_backend(c)) {
         close_gracefully(c->dev);
     }
 }
@@ -477,7 +621,7 @@ static void start_backend(struct conn *c)
  * ClientHello keeps it). @return true to go on. */
 static bool take_identity_slot(struct conn *c, tern_psk_authenticator *a, const char *quoted)
 {
-    struct gw_config *gw = c->gw;
+    const struct gw_settings *gw = c->st;
 
     if (gw->max_conn_per_identity == 0 || c->counted) {
         return true;
@@ -501,7 +645,7 @@ static bool take_identity_slot(struct conn *c, tern_psk_authenticator *a, const 
 static void dev_psk(tern_socket *s, tern_psk_authenticator *a, void *user)
 {
     struct conn *c = user;
-    struct gw_config *gw = c->gw;
+    const struct gw_settings *gw = c->st;
     tern_buf id = tern_psk_authenticator_identity(a);
     uint8_t key[TERN_PSK_MAX_KEY];
     char quoted[TERN_PSK_MAX_IDENTITY * 4 + 8];
@@ -527,6 +671,7 @@ static void dev_psk(tern_socket *s, tern_psk_authenticator *a, void *user)
     enum tern_psk_hash hash = TERN_PSK_HASH_SHA256;
     size_t klen = tern_psk_store_lookup_with_hash(gw->store, id.base, id.len, key, &hash);
     if (klen == 0) {
+        count(c, GW_UNKNOWN_IDENTITY);
         app_log(APP_LOG_INFO, "psk identity refused", "peer=%s identity=%s reason=unknown",
                 c->peer, quoted);
         c->refused = true;
@@ -555,6 +700,7 @@ static void dev_encrypted(tern_socket *s, void *user)
     struct conn *c = user;
 
     c->encrypted = true;
+    count(c, GW_HANDSHAKES);
     app_log(APP_LOG_DEBUG, "encrypted", "peer=%s reactor=%u protocol=%s cipher=%s", c->peer,
             tern_reactor_index(tern_socket_reactor(s)),
             app_protocol_name(tern_socket_session_protocol(s)), tern_socket_session_cipher(s));
@@ -603,6 +749,10 @@ static void dev_disconnected(tern_socket *s, int reason, void *user)
     struct conn *c = user;
 
     app_log(APP_LOG_DEBUG, "disconnected", "peer=%s reason=%s", c->peer, tern_err_name(reason));
+    if (!c->encrypted) {
+        count(c, GW_HANDSHAKE_FAILURES);
+    }
+    count(c, GW_CLOSED);
     if (c->counted) {
         ident_release(c->ident, c->ident_len);
         c->counted = false;
@@ -633,7 +783,7 @@ static const tern_socket_events device_events = {
 
 void gw_incoming(tern_server *srv, tern_socket *s, void *user)
 {
-    struct gw_config *gw = user;
+    struct gw_service *svc = user;
     struct conn *c = calloc(1, sizeof(*c));
 
     if (c == NULL) {
@@ -641,29 +791,39 @@ void gw_incoming(tern_server *srv, tern_socket *s, void *user)
         tern_socket_abort(s);
         return;
     }
-    c->gw = gw;
+    c->svc = svc;
+    c->st = gw_settings_acquire(svc);
     c->dev = s;
     c->reactor = tern_reactor_index(tern_socket_reactor(s)) % TERN_MAX_REACTORS;
+    count(c, GW_ACCEPTED);
     link_live(c);
     if (tern_socket_peer_address(s, c->peer, sizeof(c->peer)) < 0) {
         strcpy(c->peer, "?");
     }
     tern_socket_set_events(s, &device_events, c);
     tern_socket_set_half_close(s, true);
-    (void)tern_socket_set_write_buffer_size(s, gw->buffer_size);
-    (void)tern_socket_set_read_buffer_size(s, gw->buffer_size);
-    int rc = tern_socket_start_server_encryption(s);
+    (void)tern_socket_set_write_buffer_size(s, c->st->buffer_size);
+    (void)tern_socket_set_read_buffer_size(s, c->st->buffer_size);
+    if (c->st->idle_timeout_ms > 0) {
+        (void)tern_socket_set_idle_timeout(s, c->st->idle_timeout_ms);
+    }
+    int rc = tern_socket_set_ssl_config(s, c->st->ssl);
+    if (rc == 0) {
+        rc = tern_socket_start_server_encryption(s);
+    }
     if (rc < 0) {
         app_log(APP_LOG_WARN, "cannot start TLS", "peer=%s err=%s", c->peer, tern_err_name(rc));
         tern_socket_abort(s); /* disconnected follows and frees c */
     }
 }
 
-/* ---- closing connections of removed identities ----------------------------------------------- */
+/* ---- closing connections: of removed identities, of a removed service ------------------------ */
 
+/* On reactor @p r, inside a task: the published settings cannot be released before this task
+ * returns (their release waits for a task posted to every reactor after the swap). */
 static void sweep_removed(tern_reactor *r, void *arg)
 {
-    struct gw_config *gw = arg;
+    struct gw_service *svc = arg;
     uint8_t key[TERN_PSK_MAX_KEY];
     char quoted[TERN_PSK_MAX_IDENTITY * 4 + 8];
     unsigned closed = 0;
@@ -671,33 +831,66 @@ static void sweep_removed(tern_reactor *r, void *arg)
     if (r == NULL) {
         return; /* the runtime stopped first */
     }
-    for (struct conn *c = gw->live[tern_reactor_index(r) % TERN_MAX_REACTORS]; c != NULL;
+    const struct gw_settings *now = atomic_load_explicit(&svc->cur, memory_order_acquire);
+    for (struct conn *c = svc->live[tern_reactor_index(r) % TERN_MAX_REACTORS]; c != NULL;
          c = c->next) {
         if (c->dev == NULL || c->ident_len == 0 || !c->encrypted) {
             continue; /* certificate clients, handshakes still running */
         }
-        if (tern_psk_store_lookup(gw->store, c->ident, c->ident_len, key) != 0) {
+        if (tern_psk_store_lookup(now->store, c->ident, c->ident_len, key) != 0) {
             continue;
         }
-        app_log(APP_LOG_INFO, "identity removed: closing its connection", "peer=%s identity=%s",
-                c->peer, quote_bytes(quoted, sizeof(quoted), c->ident, c->ident_len));
+        app_log(APP_LOG_INFO, "identity removed: closing its connection",
+                "service=%s peer=%s identity=%s", svc->name, c->peer,
+                quote_bytes(quoted, sizeof(quoted), c->ident, c->ident_len));
         close_gracefully(c->dev);
         closed++;
     }
     explicit_bzero(key, sizeof(key));
     if (closed > 0) {
-        app_log(APP_LOG_INFO, "connections of removed identities closed", "reactor=%u count=%u",
-                tern_reactor_index(r), closed);
+        app_log(APP_LOG_INFO, "connections of removed identities closed",
+                "service=%s reactor=%u count=%u", svc->name, tern_reactor_index(r), closed);
     }
 }
 
-void gw_close_removed(tern_runtime *rt, struct gw_config *gw)
+static void sweep_all(tern_reactor *r, void *arg)
 {
-    for (unsigned i = 0; i < tern_runtime_reactor_count(rt); i++) {
-        int rc = tern_reactor_post(tern_runtime_reactor(rt, i), sweep_removed, gw);
-        if (rc < 0) {
-            app_log(APP_LOG_WARN, "cannot close connections of removed identities",
-                    "reactor=%u err=%s", i, tern_err_name(rc));
+    struct gw_service *svc = arg;
+    unsigned closed = 0;
+
+    if (r == NULL) {
+        return;
+    }
+    for (struct conn *c = svc->live[tern_reactor_index(r) % TERN_MAX_REACTORS]; c != NULL;
+         c = c->next) {
+        if (c->dev != NULL) {
+            close_gracefully(c->dev);
+            closed++;
         }
     }
+    if (closed > 0) {
+        app_log(APP_LOG_INFO, "removed service: connections closed", "service=%s reactor=%u count=%u",
+                svc->name, tern_reactor_index(r), closed);
+    }
+}
+
+static void post_all(tern_runtime *rt, tern_task_fn fn, struct gw_service *svc, const char *what)
+{
+    for (unsigned i = 0; i < tern_runtime_reactor_count(rt); i++) {
+        int rc = tern_reactor_post(tern_runtime_reactor(rt, i), fn, svc);
+        if (rc < 0) {
+            app_log(APP_LOG_WARN, what, "service=%s reactor=%u err=%s", svc->name, i,
+                    tern_err_name(rc));
+        }
+    }
+}
+
+void gw_close_removed(tern_runtime *rt, struct gw_service *svc)
+{
+    post_all(rt, sweep_removed, svc, "cannot close connections of removed identities");
+}
+
+void gw_close_all(tern_runtime *rt, struct gw_service *svc)
+{
+    post_all(rt, sweep_all, svc, "cannot close the connections of a removed service");
 }

@@ -1,66 +1,80 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * tern-gateway: a PSK IoT gateway on libtern. Devices connect over TLS with a pre-shared key
- * (TLS 1.3 external PSK or TLS 1.2 PSK suites; certificate suites too with --cert/--key);
- * each connection is forwarded as plaintext to a TCP backend (an MQTT broker, say).
+ * (TLS 1.3 external PSK or TLS 1.2 PSK suites; certificate suites too with cert/key); each
+ * connection is forwarded to a TCP backend (an MQTT broker, say), plaintext or TLS.
  *
- * Identities come from a file of `identity:hexkey` lines (stunnel's PSKsecrets format),
- * loaded into a tern_psk_store: lookups are lock-free on the reactors, and SIGHUP reloads
- * the file on the signal thread; a broken file is refused (its line is logged) and the old
- * table stays in force.
+ * The configuration is a file (`-c FILE`, INI: global keys, then one `[section]` per service)
+ * and/or the command line (one service, "default"); the command line overrides the file
+ * (conf.h). `-t` checks it all, every file it names included, and exits. Each service has its
+ * listening addresses, identities, TLS settings, backends, routes and limits (forward.h).
+ *
+ * Reloads (SIGHUP, or a PSK file that changed, with `watch`): the whole configuration is read
+ * again and every service's settings rebuilt from it; if anything is wrong, nothing changes and
+ * the problem is logged with its line. Otherwise each service publishes its new settings: new
+ * connections use them, live ones keep theirs.
  *
  * Threads: main() sets everything up, starts the runtime and waits in tern_runtime_join.
- * Connections live on the reactor threads (forward.c); the backend socket of a connection
- * is created on the reactor that owns the device socket, so each pair needs no locks.
+ * Connections live on the reactor threads (forward.c); reloads run on the signal thread or the
+ * watcher thread, one at a time (reload_lock).
  */
 #include <errno.h>
 #include <getopt.h>
 #include <pthread.h>
 #include <signal.h>
-#include <sys/stat.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include <tern/tern.h>
 
+#include "build.h"
 #include "common/log.h"
 #include "common/opts.h"
 #include "common/setup.h"
-#include "common/tls_opts.h"
+#include "conf.h"
 #include "forward.h"
 
 #define PROGRAM "tern-gateway"
-#define DEFAULT_LISTEN "127.0.0.1:8883"
-#define DEFAULT_DRAIN_MS 5000u
-#define DEFAULT_HANDSHAKE_TIMEOUT_S 10u
-#define DEFAULT_WATCH_S 2u
-#define BACKEND_CONNECT_TIMEOUT_MS 10000u
-#define BUFFER_SIZE (256u * 1024u)
 #define EXIT_FAILURE_RUNTIME 1
+#define MAX_PSK_FILES 64
+
+/* What one configuration builds into: checked as a whole before anything uses it. */
+struct plan {
+    struct conf conf;
+    struct gw_globals g;
+    size_t n;
+    struct plan_svc {
+        struct gw_settings *st;
+        char addrs[GW_MAX_LISTEN][280];
+        int n_addrs;
+    } *svc;
+};
 
 struct app {
-    /* options */
-    struct app_common_opts common; /* --listen, --threads */
-    struct app_tls_opts tls;       /* --cert, --key, --key-pass-file, --chain, --tls-min, --ciphers */
-    const char *psk_file;
-    const char *backend;
-    const char *psk_hint;
-    unsigned auth_workers; /* 0: lookups inline on the reactors */
-    bool close_removed;    /* after a reload, close connections of removed identities */
-    uint32_t watch_s;      /* poll --psk-file for changes every watch_s seconds; 0: off */
-    uint32_t handshake_timeout_s;
-    uint32_t idle_timeout_s;
-    uint32_t drain_ms;
-    /* state */
-    tern_ssl_config *ssl;
+    /* the command line */
+    const char *conf_path;        /* -c */
+    bool test_only;               /* -t */
+    struct conf_section cli;      /* the keys given as options (global and service alike) */
+    bool cli_given[K_COUNT];
+    bool cli_first[K_COUNT];      /* a repeatable option not seen yet */
+    bool cli_log_level;           /* --log-level given: the file's log_level is not used */
+    /* what runs */
+    struct gw_globals g;          /* as started (changes need a restart) */
+    char admin[280], user[64], group[64];
     tern_runtime *rt;
     struct timespec started;
-    struct gw_config *gw; /* large (counters): on the heap */
+    struct gw_service *services;  /* append-only list, never freed before exit */
+    struct conf conf;             /* the configuration in force */
     /* reloads come from the signal thread (SIGHUP) and the watcher thread: one at a time */
     pthread_mutex_t reload_lock;
-    struct stat loaded; /* the file as last loaded (or refused) */
+    uint64_t reloads_ok, reloads_failed;
+    time_t last_reload;
+    char psk_files[MAX_PSK_FILES][256];
+    struct stat psk_seen[MAX_PSK_FILES];
+    size_t n_psk_files;
     pthread_t watcher;
     bool watcher_started;
     pthread_mutex_t watch_lock;
@@ -73,23 +87,37 @@ struct app {
 static void usage(FILE *out)
 {
     fprintf(out,
-            "Usage: " PROGRAM " --psk-file FILE --backend HOST:PORT [OPTION]...\n"
+            "Usage: " PROGRAM " -c FILE [OPTION]...\n"
+            "       " PROGRAM " --psk-file FILE --backend HOST:PORT [OPTION]...\n"
+            "       " PROGRAM " -t -c FILE\n"
             "A TLS-PSK gateway on libtern: devices connect over TLS with a pre-shared key\n"
             "(TLS 1.3 external PSK or TLS 1.2 PSK suites) and each connection is forwarded\n"
-            "as plaintext to a TCP backend (an MQTT broker, for example).\n"
+            "to a TCP backend (an MQTT broker, for example), plaintext or TLS.\n"
+            "\n"
+            "Configuration:\n"
+            "  -c, --config FILE          read FILE (INI: global keys, then one [section] per\n"
+            "                             service; see tern-gateway.conf(5)); every option below\n"
+            "                             is also a key of the same name ('-' or '_'), and an\n"
+            "                             option given here overrides the file (service options\n"
+            "                             only when the file has one service)\n"
+            "  -t, --test                 check the configuration and every file it names, print\n"
+            "                             'FILE: ok' or 'FILE:LINE: what is wrong', exit 0 or 2\n"
             "\n"
             "Identities:\n"
             "      --psk-file FILE        one 'identity:hexkey' per line (key 16..64 bytes as\n"
             "                             hex; '#' comments), ':sha384' after the key for a\n"
-            "                             TLS 1.3 SHA-384 key; keep it mode 600. SIGHUP\n"
-            "                             reloads it; a broken file is refused and the\n"
-            "                             identities loaded before stay in force\n"
+            "                             TLS 1.3 SHA-384 key; keep it mode 600\n"
             "      --psk-hint TEXT        TLS 1.2 identity hint sent to devices (none by\n"
             "                             default)\n"
             "      --max-conn-per-identity N\n"
             "                             at most N open connections per identity; 0: no\n"
             "                             limit (default)\n"
-            "      --watch S              reload --psk-file when it changed (checked every S\n"
+            "      --rate-per-identity R[/B]\n"
+            "                             at most R handshake attempts per second per identity,\n"
+            "                             B at once (default B: R); more are refused and counted\n"
+            "      --rate-per-source R[/B]\n"
+            "                             the same per source address\n"
+            "      --watch S              reload when a PSK file changed (checked every S\n"
             "                             seconds, once it stopped changing; default 2; 0:\n"
             "                             only on SIGHUP)\n"
             "      --close-removed        after a reload, close the connections of identities\n"
@@ -108,24 +136,48 @@ static void usage(FILE *out)
             "      --tls-min VERSION      lowest TLS version accepted: 1.2 (default) or 1.3\n"
             "      --ciphers LIST         the suites to allow, ':'-separated, instead of the\n"
             "                             PSK default (TLS 1.3, ECDHE-PSK, DHE-PSK, then the\n"
-            "                             plain PSK suites); e.g. TLS13-AES128-GCM-SHA256:\n"
-            "                             ECDHE-PSK-CHACHA20-POLY1305 for forward secrecy only\n"
+            "                             plain PSK suites)\n"
+            "      --groups LIST          key exchange groups, ':'-separated (e.g. X25519:P-256)\n"
             "      --handshake-timeout S  drop devices that have not finished the handshake\n"
-            "                             after S seconds (default %u; 0: never)\n"
+            "                             after S seconds (default 10; 0: never)\n"
             "\n"
             "Gateway:\n"
-            "  -l, --listen HOST:PORT     address to listen on (default " DEFAULT_LISTEN ")\n"
-            "  -b, --backend HOST:PORT    where to forward each connection (plaintext TCP);\n"
-            "                             a name is resolved for each connection\n"
-            "  -t, --threads N            reactor threads, 1..%d (default: online CPUs)\n"
+            "  -l, --listen HOST:PORT     address to listen on (default 127.0.0.1:8883); may be\n"
+            "                             repeated or a comma-separated list\n"
+            "  -b, --backend HOST:PORT    where to forward each connection; a comma-separated\n"
+            "                             list (or repeated) for several\n"
+            "      --backend-balance failover|round-robin\n"
+            "                             several backends: the first that answers, in order\n"
+            "                             (default), or each connection at the next one\n"
+            "      --backend-connect-timeout S\n"
+            "                             give up on a backend after S seconds (default 10)\n"
+            "      --backend-tls          TLS to the backend (needs --backend-ca)\n"
+            "      --backend-ca FILE      CA certificates (PEM) the backend's must chain to\n"
+            "      --backend-verify-name NAME\n"
+            "                             the name the backend's certificate must carry\n"
+            "                             (default: the backend's host)\n"
+            "      --backend-cert FILE, --backend-key FILE\n"
+            "                             a client certificate for the backend\n"
+            "      --route 'PATTERN -> HOST:PORT[,...]'\n"
+            "                             identities matching PATTERN (a prefix 'plant-a/*' or\n"
+            "                             a glob) go to these backends; repeatable; first match\n"
             "      --proxy-protocol v2    start each backend connection with a PROXY v2\n"
             "                             header: the device's address, the TLS version and\n"
             "                             cipher, the PSK identity in TLV 0xE0\n"
+            "      --proxy-protocol-in off|v1|v2\n"
+            "                             expect a PROXY header from a front load balancer\n"
             "      --idle-timeout S       close device connections idle for S seconds; 0:\n"
             "                             never (default)\n"
+            "      --threads N            reactor threads, 1..%d (default: online CPUs)\n"
             "      --drain MS             on SIGINT/SIGTERM, wait up to MS ms for connections\n"
-            "                             to end before closing them (default %u)\n"
+            "                             to end before closing them (default 5000)\n"
+            "      --admin HOST:PORT      serve GET /metrics, /healthz, /stats.json there\n"
+            "                             (default off)\n"
+            "      --user NAME, --group NAME\n"
+            "                             drop to this user (and group) after binding\n"
+            "      --allow-root           keep running as root after binding\n"
             "      --log-level LEVEL      debug, info (default), warn or error\n"
+            "      --log-format FORMAT    text (key=value, default) or json\n"
             "  -h, --help                 show this help and exit\n"
             "  -V, --version              show the version and exit\n"
             "\n"
@@ -133,144 +185,482 @@ static void usage(FILE *out)
             "  " PROGRAM " --psk-file ids --backend 127.0.0.1:1883\n"
             "  openssl s_client -connect 127.0.0.1:8883 -psk HEXKEY -psk_identity dev1\n"
             "\n"
-            "Logs go to stderr, one key=value line each; identities are logged, keys never.\n"
-            "SIGHUP reloads --psk-file. SIGUSR1 logs the counters. SIGINT or SIGTERM stops\n"
-            "accepting, drains, logs the counters and exits 0; a second signal closes at once.\n"
-            "Exit codes: 0 after a clean stop, 1 on a runtime failure, 2 on bad arguments,\n"
-            "an identity, certificate or key file that cannot be used, or an address that\n"
+            "Logs go to stderr, one line each; identities are logged, keys never.\n"
+            "SIGHUP reloads the configuration and every file it names (a broken one is refused\n"
+            "and logged with its line; what was in force stays). SIGUSR1 logs the counters.\n"
+            "SIGINT or SIGTERM stops accepting, drains, logs the counters and exits 0; a second\n"
+            "signal closes at once.\n"
+            "Exit codes: 0 after a clean stop (or a good -t), 1 on a runtime failure, 2 on a bad\n"
+            "option, configuration, identity, certificate or key file, or an address that\n"
             "cannot be used.\n",
-            DEFAULT_HANDSHAKE_TIMEOUT_S, TERN_MAX_REACTORS, DEFAULT_DRAIN_MS);
+            TERN_MAX_REACTORS);
 }
 
 enum {
-    OPT_PSK_FILE = 256,
-    OPT_PSK_HINT,
-    OPT_MAX_PER_IDENTITY,
-    OPT_HANDSHAKE_TIMEOUT,
-    OPT_IDLE_TIMEOUT,
-    OPT_DRAIN,
-    OPT_AUTH_WORKERS,
-    OPT_PROXY_PROTOCOL,
-    OPT_WATCH,
-    OPT_CLOSE_REMOVED,
+    OPT_CONFIG = 'c',
+    OPT_KEY_BASE = 1000, /* + enum conf_key: the option of each configuration key */
 };
+
+/* The options named after the keys, generated from the key table; flags (no value) for the
+ * booleans that were flags before. */
+static struct option *build_longopts(void)
+{
+    static const struct option fixed[] = {
+        APP_COMMON_LONGOPTS,
+        {"config", required_argument, NULL, OPT_CONFIG},
+        {"test", no_argument, NULL, 't'},
+    };
+    size_t nfixed = sizeof(fixed) / sizeof(fixed[0]);
+    struct option *o = calloc(nfixed + K_COUNT + 1, sizeof(*o));
+    static char names[K_COUNT][64];
+
+    if (o == NULL) {
+        return NULL;
+    }
+    memcpy(o, fixed, sizeof(fixed));
+    size_t n = nfixed;
+    for (int k = 0; k < K_COUNT; k++) {
+        snprintf(names[k], sizeof(names[k]), "%s", conf_key_name((enum conf_key)k));
+        for (char *p = names[k]; *p != '\0'; p++) {
+            *p = *p == '_' ? '-' : *p;
+        }
+        bool flag = k == K_CLOSE_REMOVED || k == K_ALLOW_ROOT || k == K_BACKEND_TLS;
+        o[n++] = (struct option){names[k], flag ? no_argument : required_argument, NULL,
+                                 OPT_KEY_BASE + k};
+    }
+    return o;
+}
+
+static void cli_set(struct app *app, enum conf_key k, const char *value)
+{
+    if (conf_set_cli(&app->cli, k, value, &app->cli_first[k]) < 0) {
+        fprintf(stderr, PROGRAM ": out of memory\n");
+        exit(EXIT_FAILURE_RUNTIME);
+    }
+    app->cli_given[k] = true;
+}
 
 static void parse_args(struct app *app, int argc, char **argv)
 {
-    static const struct option longopts[] = {
-        APP_COMMON_LONGOPTS,
-        APP_TLS_LONGOPTS,
-        {"backend", required_argument, NULL, 'b'},
-        {"psk-file", required_argument, NULL, OPT_PSK_FILE},
-        {"psk-hint", required_argument, NULL, OPT_PSK_HINT},
-        {"max-conn-per-identity", required_argument, NULL, OPT_MAX_PER_IDENTITY},
-        {"handshake-timeout", required_argument, NULL, OPT_HANDSHAKE_TIMEOUT},
-        {"idle-timeout", required_argument, NULL, OPT_IDLE_TIMEOUT},
-        {"drain", required_argument, NULL, OPT_DRAIN},
-        {"auth-workers", required_argument, NULL, OPT_AUTH_WORKERS},
-        {"watch", required_argument, NULL, OPT_WATCH},
-        {"close-removed", no_argument, NULL, OPT_CLOSE_REMOVED},
-        {"proxy-protocol", required_argument, NULL, OPT_PROXY_PROTOCOL},
-        {NULL, 0, NULL, 0},
-    };
-    int c;
+    struct option *longopts = build_longopts();
+    struct app_common_opts common = {0};
+    int c, index;
 
-    while ((c = app_next_option(argc, argv, "b:", longopts, &app->common, &app->tls, usage)) !=
-           -1) {
-        switch (c) {
-        case 'b':
-            app->backend = optarg;
-            break;
-        case OPT_PSK_FILE:
-            app->psk_file = optarg;
-            break;
-        case OPT_PSK_HINT:
-            if (strlen(optarg) > 128) {
-                app_opt_fail("--psk-hint: longer than 128 bytes");
-            }
-            app->psk_hint = optarg;
-            break;
-        case OPT_MAX_PER_IDENTITY:
-            app->gw->max_conn_per_identity =
-                (unsigned)app_opt_uint("--max-conn-per-identity", optarg, 0, 100000000);
-            break;
-        case OPT_AUTH_WORKERS:
-            app->auth_workers = (unsigned)app_opt_uint("--auth-workers", optarg, 0, 256);
-            app->gw->store_on_workers = app->auth_workers > 0;
-            break;
-        case OPT_WATCH:
-            app->watch_s = (uint32_t)app_opt_uint("--watch", optarg, 0, 3600);
-            break;
-        case OPT_CLOSE_REMOVED:
-            app->close_removed = true;
-            break;
-        case OPT_PROXY_PROTOCOL: {
-            static const char *const versions[] = {"v2", NULL};
-            (void)app_opt_choice("--proxy-protocol", optarg, versions);
-            app->gw->proxy_v2 = true;
+    if (longopts == NULL) {
+        fprintf(stderr, PROGRAM ": out of memory\n");
+        exit(EXIT_FAILURE_RUNTIME);
+    }
+    for (int k = 0; k < K_COUNT; k++) {
+        app->cli_first[k] = true;
+    }
+    for (;;) {
+        index = -1;
+        c = getopt_long(argc, argv, ":c:tl:b:hV", longopts, &index);
+        if (c == -1) {
             break;
         }
-        case OPT_HANDSHAKE_TIMEOUT:
-            app->handshake_timeout_s =
-                (uint32_t)app_opt_uint("--handshake-timeout", optarg, 0, 3600);
-            break;
-        case OPT_IDLE_TIMEOUT:
-            app->idle_timeout_s = (uint32_t)app_opt_uint("--idle-timeout", optarg, 0, 7 * 86400);
-            break;
-        case OPT_DRAIN:
-            app->drain_ms = (uint32_t)app_opt_uint("--drain", optarg, 0, 3600u * 1000);
-            break;
-        default:
+        const char *name = index >= 0 ? longopts[index].name : NULL;
+        if (c == 't' && (name == NULL || strcmp(name, "test") == 0)) {
+            app->test_only = true; /* -t is nginx's "test the configuration" here */
+        } else if (c == 't') {
+            cli_set(app, K_THREADS, optarg);
+        } else if (c == 'l') {
+            cli_set(app, K_LISTEN, optarg);
+        } else if (c == 'b') {
+            cli_set(app, K_BACKEND, optarg);
+        } else if (c == OPT_CONFIG) {
+            app->conf_path = optarg;
+        } else if (c >= OPT_KEY_BASE && c < OPT_KEY_BASE + K_COUNT) {
+            enum conf_key k = (enum conf_key)(c - OPT_KEY_BASE);
+            cli_set(app, k, optarg != NULL ? optarg : "yes");
+        } else if (c == '?' || c == ':') {
             app_opt_getopt_fail(c, argv);
+        } else {
+            if (c == APP_OPT_LOG_LEVEL) {
+                app->cli_log_level = true;
+            }
+            if (!app_common_option(&common, c, optarg, usage)) {
+                app_opt_getopt_fail('?', argv);
+            }
         }
     }
     if (optind < argc) {
         app_opt_fail("unexpected argument '%s'", argv[optind]);
     }
-    if (app->psk_file == NULL) {
-        app_opt_fail("--psk-file is required (the devices' identities and keys)");
+    free(longopts);
+    if (app->test_only && app->conf_path == NULL && !app->cli_given[K_PSK_FILE] &&
+        !app->cli_given[K_CERT]) {
+        app_opt_fail("-t checks a configuration: give it with -c FILE (or the options)");
     }
-    if (app->backend == NULL) {
-        app_opt_fail("--backend is required (HOST:PORT to forward connections to)");
+    if (app->conf_path == NULL) {
+        /* the command line alone: the historical required options, as before */
+        if (!app->cli_given[K_PSK_FILE] && !app->cli_given[K_CERT]) {
+            app_opt_fail("--psk-file is required (the devices' identities and keys), or -c FILE");
+        }
+        if (!app->cli_given[K_BACKEND]) {
+            app_opt_fail("--backend is required (HOST:PORT to forward connections to)");
+        }
     }
-    app_tls_check(&app->tls);
-    app_common_check_listen(&app->common);
-    struct gw_config *gw = app->gw;
-    int rc = tern_parse_host_port(app->backend, gw->backend_host, sizeof(gw->backend_host),
-                              &gw->backend_port);
-    if (rc < 0 || gw->backend_host[0] == '\0' || gw->backend_port == 0) {
-        app_opt_fail("--backend: cannot parse '%s' (expected HOST:PORT or [IPV6]:PORT with a "
-                     "host and a port other than 0)",
-                     app->backend);
-    }
-    gw->backend = app->backend;
 }
 
-/* ---- setup ----------------------------------------------------------------------------- */
+/* ---- the configuration: file + command line -> plan ---------------------------------------- */
 
-static void load_identities(struct app *app)
+static void plan_free(struct plan *p)
 {
-    char err[512] = "";
+    for (size_t i = 0; i < p->n; i++) {
+        gw_settings_release(p->svc[i].st);
+    }
+    free(p->svc);
+    conf_free(&p->conf);
+    memset(p, 0, sizeof(*p));
+}
 
-    app->gw->store = tern_psk_store_new();
-    if (app->gw->store == NULL) {
-        fprintf(stderr, PROGRAM ": out of memory\n");
-        exit(EXIT_FAILURE_RUNTIME);
+/* The file (or an empty one with a "default" service) with the command line over it. */
+static int assemble(const struct app *app, struct conf *c, char *err, size_t len)
+{
+    if (app->conf_path != NULL) {
+        if (conf_load(c, app->conf_path, err, len) < 0) {
+            conf_free(c);
+            return -1;
+        }
+    } else {
+        memset(c, 0, sizeof(*c));
+        if ((c->svc = calloc(1, sizeof(*c->svc))) == NULL) {
+            snprintf(err, len, "out of memory");
+            return -1;
+        }
+        c->n_svc = 1;
+        snprintf(c->svc[0].name, sizeof(c->svc[0].name), "default");
     }
-    int rc = tern_psk_store_load_file(app->gw->store, app->psk_file, err, sizeof(err));
-    if (rc < 0) {
-        /* err is "FILE:LINE: reason" or "FILE: reason" */
-        fprintf(stderr, PROGRAM ": %s\n",
-                err[0] != '\0' ? err : tern_strerror(rc));
-        exit(rc == TERN_ENOMEM ? EXIT_FAILURE_RUNTIME : APP_EXIT_USAGE);
+    for (int k = 0; k < K_COUNT; k++) {
+        if (!app->cli_given[k]) {
+            continue;
+        }
+        struct conf_section *to;
+        if (conf_key_scope((enum conf_key)k) == CONF_GLOBAL) {
+            to = &c->global;
+        } else if (c->n_svc == 1) {
+            to = &c->svc[0];
+        } else {
+            char opt[64];
+            conf_where(c, (enum conf_key)k, NULL, opt, sizeof(opt));
+            snprintf(err, len, "%s: the configuration has %zu services: set %s in their sections",
+                     opt, c->n_svc, conf_key_name((enum conf_key)k));
+            conf_free(c);
+            return -1;
+        }
+        bool first = true;
+        for (size_t i = 0; i < app->cli.keys[k].n; i++) {
+            if (conf_set_cli(to, (enum conf_key)k, app->cli.keys[k].v[i].text, &first) < 0) {
+                snprintf(err, len, "out of memory");
+                conf_free(c);
+                return -1;
+            }
+        }
     }
-    if (err[0] != '\0') {
-        char quoted[600];
-        app_log(APP_LOG_WARN, "psk file permissions", "warning=%s",
-                app_log_quote(quoted, sizeof(quoted), err));
+    return 0;
+}
+
+/* Appends one line to @p all (errors of several services, for -t and the reload log). */
+static void add_line(char *all, size_t len, const char *line)
+{
+    size_t used = strlen(all);
+    snprintf(all + used, len - used, "%s%s", used > 0 ? "\n" : "", line);
+}
+
+/* Builds everything @p p's configuration says. @return 0; -1 with every problem found, one
+ * per line, in @p err. Warnings (PSK files readable by others) are logged. */
+static int plan_build(const struct app *app, struct plan *p, char *err, size_t len)
+{
+    char one[1024];
+    int bad = 0;
+
+    memset(p, 0, sizeof(*p));
+    err[0] = '\0';
+    if (assemble(app, &p->conf, err, len) < 0) {
+        return -1;
     }
-    app_log(APP_LOG_INFO, "identities loaded", "count=%zu", tern_psk_store_count(app->gw->store));
-    (void)stat(app->psk_file, &app->loaded);
+    if (gw_build_globals(&p->conf, &p->g, one, sizeof(one)) < 0) {
+        add_line(err, len, one);
+        bad++;
+    }
+    if ((p->svc = calloc(p->conf.n_svc, sizeof(*p->svc))) == NULL) {
+        snprintf(err, len, "out of memory");
+        return -1;
+    }
+    p->n = p->conf.n_svc;
+    for (size_t i = 0; i < p->n; i++) {
+        const struct conf_section *s = &p->conf.svc[i];
+        char warn[600];
+        struct plan_svc *ps = &p->svc[i];
+        if ((ps->n_addrs = gw_build_listen(&p->conf, s, ps->addrs, one, sizeof(one))) < 0) {
+            add_line(err, len, one);
+            bad++;
+            continue;
+        }
+        if (gw_build_settings(&p->conf, s, p->g.auth_workers, &ps->st, one, sizeof(one), warn,
+                              sizeof(warn)) < 0) {
+            add_line(err, len, one);
+            bad++;
+            continue;
+        }
+        if (warn[0] != '\0') {
+            char quoted[700];
+            app_log(APP_LOG_WARN, "psk file permissions", "service=%s warning=%s", s->name,
+                    app_log_quote(quoted, sizeof(quoted), warn));
+        }
+        /* one address, one service */
+        for (size_t j = 0; j < i; j++) {
+            for (int a = 0; a < ps->n_addrs; a++) {
+                for (int b = 0; b < p->svc[j].n_addrs; b++) {
+                    size_t al = strlen(ps->addrs[a]);
+                    bool any_port = al >= 2 && strcmp(ps->addrs[a] + al - 2, ":0") == 0;
+                    if (!any_port && strcmp(ps->addrs[a], p->svc[j].addrs[b]) == 0) {
+                        char where[300];
+                        const struct conf_val *v = conf_get(s, K_LISTEN);
+                        snprintf(one, sizeof(one), "%s: %s is also [%s]'s",
+                                 conf_where(&p->conf, K_LISTEN, v, where, sizeof(where)),
+                                 ps->addrs[a], p->conf.svc[j].name);
+                        add_line(err, len, one);
+                        bad++;
+                    }
+                }
+            }
+        }
+    }
+    return bad > 0 ? -1 : 0;
+}
+
+/* ---- services ------------------------------------------------------------------------------ */
+
+static struct gw_service *find_service(struct app *app, const char *name)
+{
+    for (struct gw_service *s = app->services; s != NULL; s = s->next) {
+        if (!atomic_load(&s->draining) && strcmp(s->name, name) == 0) {
+            return s;
+        }
+    }
+    return NULL;
+}
+
+static struct gw_service *new_service(struct app *app, const char *name)
+{
+    struct gw_service *svc = calloc(1, sizeof(*svc));
+    if (svc == NULL) {
+        return NULL;
+    }
+    snprintf(svc->name, sizeof(svc->name), "%s", name);
+    /* appended: readers (metrics) walk the list from other threads without a lock */
+    struct gw_service **tail = &app->services;
+    while (*tail != NULL) {
+        tail = &(*tail)->next;
+    }
+    *tail = svc;
+    return svc;
+}
+
+static void services_free(struct app *app)
+{
+    struct gw_service *s = app->services;
+    while (s != NULL) {
+        struct gw_service *next = s->next;
+        gw_settings_release(atomic_load(&s->cur));
+        free(s);
+        s = next;
+    }
+    app->services = NULL;
+}
+
+/* Creates @p svc's servers and makes them listen on @p addrs. @return 0; 2 (exit code) with
+ * the reason on stderr. */
+static int listen_service(struct app *app, struct gw_service *svc, char addrs[][280], int n)
+{
+    for (int i = 0; i < n; i++) {
+        tern_server *srv = tern_server_new(app->rt, NULL, gw_incoming, svc);
+        if (srv == NULL) {
+            fprintf(stderr, PROGRAM ": out of memory\n");
+            return EXIT_FAILURE_RUNTIME;
+        }
+        svc->servers[svc->n_servers++] = srv;
+        int rc = tern_server_listen_address(srv, addrs[i]);
+        if (rc < 0) {
+            const char *why = tern_server_error_string(srv);
+            fprintf(stderr, PROGRAM ": [%s] %s\n", svc->name,
+                    why[0] != '\0' ? why : tern_strerror(rc));
+            return APP_EXIT_USAGE;
+        }
+    }
+    return 0;
+}
+
+static size_t identities_of(const struct gw_settings *st)
+{
+    return st->store != NULL ? tern_psk_store_count(st->store) : 0;
+}
+
+static void log_service(struct app *app, struct gw_service *svc, char addrs[][280], int n,
+                        const char *msg)
+{
+    const struct gw_settings *st = atomic_load(&svc->cur);
+    char list[GW_MAX_LISTEN * 64] = "";
+    char backends[1024] = "";
+
+    for (int i = 0; i < n && (size_t)i < svc->n_servers; i++) {
+        char one[300];
+        app_bound_address(addrs[i], svc->servers[i], one, sizeof(one));
+        add_line(list, sizeof(list), one);
+    }
+    for (char *p = list; *p != '\0'; p++) {
+        *p = *p == '\n' ? ',' : *p;
+    }
+    for (size_t i = 0; i < st->backends.n; i++) {
+        size_t used = strlen(backends);
+        snprintf(backends + used, sizeof(backends) - used, "%s%s", i > 0 ? "," : "",
+                 st->backends.v[i].text);
+    }
+    app_log(APP_LOG_INFO, msg,
+            "service=%s addr=%s backend=%s balance=%s backend_tls=%s routes=%zu "
+            "proxy_protocol=%s proxy_protocol_in=%s cert=%s identities=%zu "
+            "max_conn_per_identity=%u handshake_timeout_s=%u idle_timeout_s=%u",
+            svc->name, list, backends,
+            st->balance == GW_BALANCE_ROUND_ROBIN ? "round-robin" : "failover",
+            st->backend_ssl != NULL ? "on" : "off", st->n_routes, st->proxy_v2 ? "v2" : "off",
+            st->proxy_in == GW_PROXY_IN_V1 ? "v1" : st->proxy_in == GW_PROXY_IN_V2 ? "v2" : "off",
+            st->has_cert ? "on" : "off", identities_of(st),
+            st->max_conn_per_identity, (unsigned)(st->handshake_timeout_ms / 1000),
+            (unsigned)(st->idle_timeout_ms / 1000));
+}
+
+/* The PSK files to watch: those of the configuration in force. */
+static void note_psk_files(struct app *app)
+{
+    app->n_psk_files = 0;
+    for (size_t i = 0; i < app->conf.n_svc && app->n_psk_files < MAX_PSK_FILES; i++) {
+        const struct conf_val *v = conf_get(&app->conf.svc[i], K_PSK_FILE);
+        if (v == NULL) {
+            continue;
+        }
+        size_t k = app->n_psk_files++;
+        snprintf(app->psk_files[k], sizeof(app->psk_files[k]), "%s", v->text);
+        if (stat(v->text, &app->psk_seen[k]) < 0) {
+            memset(&app->psk_seen[k], 0, sizeof(app->psk_seen[k]));
+        }
+    }
+}
+
+/* ---- reload ---------------------------------------------------------------------------------- */
+
+static bool same_addrs(const struct gw_service *svc, const struct conf *old_conf,
+                       const struct plan_svc *ps, const struct conf *c)
+{
+    char old[GW_MAX_LISTEN][280], err[64];
+    const struct conf_section *s = NULL;
+    for (size_t i = 0; i < old_conf->n_svc; i++) {
+        if (strcmp(old_conf->svc[i].name, svc->name) == 0) {
+            s = &old_conf->svc[i];
+        }
+    }
+    (void)c;
+    if (s == NULL) {
+        return false;
+    }
+    int n = gw_build_listen(old_conf, s, old, err, sizeof(err));
+    if (n != ps->n_addrs) {
+        return false;
+    }
+    for (int i = 0; i < n; i++) {
+        if (strcmp(old[i], ps->addrs[i]) != 0) {
+            return false;
+        }
+    }
+    return true;
+}
+
+static void reload(struct app *app, const char *why)
+{
+    static char err[16384];
+    struct plan p;
+
+    pthread_mutex_lock(&app->reload_lock);
+    app->last_reload = time(NULL);
+    if (plan_build(app, &p, err, sizeof(err)) < 0) {
+        char quoted[2048];
+        app->reloads_failed++;
+        /* one line per problem, each with its line */
+        for (char *line = strtok(err, "\n"); line != NULL; line = strtok(NULL, "\n")) {
+            app_log(APP_LOG_WARN, "configuration refused; the settings in force stay",
+                    "trigger=%s reason=%s", why, app_log_quote(quoted, sizeof(quoted), line));
+        }
+        plan_free(&p);
+        note_psk_files(app); /* this version of the files was seen */
+        pthread_mutex_unlock(&app->reload_lock);
+        return;
+    }
+    /* what cannot change while running */
+    if (p.g.threads != app->g.threads || p.g.auth_workers != app->g.auth_workers ||
+        (p.g.admin == NULL) != (app->admin[0] == '\0') ||
+        (p.g.admin != NULL && strcmp(p.g.admin, app->admin) != 0) ||
+        (p.g.user == NULL) != (app->user[0] == '\0') ||
+        (p.g.user != NULL && strcmp(p.g.user, app->user) != 0)) {
+        app_log(APP_LOG_WARN, "threads, auth_workers, admin and user take effect at a restart",
+                "trigger=%s", why);
+    }
+    if (p.g.log_level >= 0 && !app->cli_log_level) {
+        app_log_set_level((enum app_log_level)p.g.log_level);
+    }
+    size_t kept = 0, changed_addr = 0, added = 0;
+    for (size_t i = 0; i < p.n; i++) {
+        struct gw_service *svc = find_service(app, p.conf.svc[i].name);
+        if (svc == NULL || !same_addrs(svc, &app->conf, &p.svc[i], &p.conf)) {
+            /* a new service, or one that moved: needs listeners made while running */
+            app_log(APP_LOG_WARN,
+                    "a service added or moved to other addresses takes effect at a restart",
+                    "trigger=%s service=%s", why, p.conf.svc[i].name);
+            svc == NULL ? added++ : changed_addr++;
+            if (svc == NULL) {
+                continue;
+            }
+        }
+        bool close_removed = p.svc[i].st->close_removed;
+        if (p.svc[i].st->store != NULL) {
+            app_log(APP_LOG_INFO, "identities reloaded", "trigger=%s count=%zu service=%s", why,
+                    identities_of(p.svc[i].st), svc->name);
+        }
+        gw_service_publish(app->rt, svc, p.svc[i].st);
+        p.svc[i].st = NULL; /* the service holds it now */
+        if (close_removed) {
+            gw_close_removed(app->rt, svc);
+        }
+        kept++;
+    }
+    size_t removed = 0;
+    for (struct gw_service *s = app->services; s != NULL; s = s->next) {
+        bool found = false;
+        for (size_t i = 0; i < p.n && !found; i++) {
+            found = strcmp(p.conf.svc[i].name, s->name) == 0;
+        }
+        if (!found && !atomic_load(&s->draining)) {
+            app_log(APP_LOG_WARN, "a removed service stops at a restart", "trigger=%s service=%s",
+                    why, s->name);
+            removed++;
+        }
+    }
+    /* the configuration in force: the new one, except what waits for a restart */
+    conf_free(&app->conf);
+    app->conf = p.conf;
+    memset(&p.conf, 0, sizeof(p.conf));
+    plan_free(&p);
+    note_psk_files(app);
+    app->reloads_ok++;
+    app_log(APP_LOG_INFO, "configuration reloaded", "trigger=%s services=%zu pending_restart=%zu",
+            why, kept, added + changed_addr + removed);
+    pthread_mutex_unlock(&app->reload_lock);
+}
+
+static void on_reload(tern_runtime *rt, void *user)
+{
+    (void)rt;
+    reload(user, "SIGHUP");
 }
 
 static bool same_file(const struct stat *a, const struct stat *b)
@@ -279,74 +669,42 @@ static bool same_file(const struct stat *a, const struct stat *b)
            a->st_mtim.tv_sec == b->st_mtim.tv_sec && a->st_mtim.tv_nsec == b->st_mtim.tv_nsec;
 }
 
-/* Reloads --psk-file (SIGHUP on the signal thread, or the watcher thread; never a reactor):
- * the store swaps its table only if the whole file is good; reactors keep looking up
- * without a lock meanwhile. */
-static void reload(struct app *app, const char *why)
-{
-    char err[512] = "";
-    char quoted[600];
-
-    pthread_mutex_lock(&app->reload_lock);
-    struct stat st;
-    if (stat(app->psk_file, &st) == 0) {
-        app->loaded = st; /* refused or not: this version was seen */
-    }
-    int rc = tern_psk_store_load_file(app->gw->store, app->psk_file, err, sizeof(err));
-    if (rc < 0) {
-        app_log(APP_LOG_WARN, "identity file refused; the previous identities stay",
-                "trigger=%s err=%s reason=%s", why, tern_err_name(rc),
-                app_log_quote(quoted, sizeof(quoted), err[0] != '\0' ? err : tern_strerror(rc)));
-        pthread_mutex_unlock(&app->reload_lock);
-        return;
-    }
-    if (err[0] != '\0') {
-        app_log(APP_LOG_WARN, "psk file permissions", "warning=%s",
-                app_log_quote(quoted, sizeof(quoted), err));
-    }
-    app_log(APP_LOG_INFO, "identities reloaded", "trigger=%s count=%zu", why,
-            tern_psk_store_count(app->gw->store));
-    if (app->close_removed) {
-        gw_close_removed(app->rt, app->gw);
-    }
-    pthread_mutex_unlock(&app->reload_lock);
-}
-
-static void on_reload(tern_runtime *rt, void *user)
-{
-    reload(user, "SIGHUP");
-}
-
-/* The watcher: polls the file's identity (inode, size, mtime); a change is loaded once two
+/* The watcher: polls the PSK files' identity (inode, size, mtime); a change is loaded once two
  * polls agree, so a file being written is not read half way. */
 static void *watch_main(void *arg)
 {
     struct app *app = arg;
-    struct stat last, now;
+    struct stat last[MAX_PSK_FILES];
     bool changed = false;
 
-    memset(&last, 0, sizeof(last));
+    memset(last, 0, sizeof(last));
     pthread_mutex_lock(&app->watch_lock);
     while (!app->watch_quit) {
         struct timespec until;
         clock_gettime(CLOCK_REALTIME, &until);
-        until.tv_sec += app->watch_s;
+        until.tv_sec += app->g.watch_s;
         pthread_cond_timedwait(&app->watch_cond, &app->watch_lock, &until);
         if (app->watch_quit) {
             break;
         }
         pthread_mutex_unlock(&app->watch_lock);
-        if (stat(app->psk_file, &now) == 0) {
-            pthread_mutex_lock(&app->reload_lock);
-            bool differs = !same_file(&now, &app->loaded);
-            pthread_mutex_unlock(&app->reload_lock);
-            if (differs && changed && same_file(&now, &last)) {
-                reload(app, "file-change");
-                changed = false;
-            } else {
-                changed = differs;
+        bool differs = false, stable = true;
+        pthread_mutex_lock(&app->reload_lock);
+        for (size_t i = 0; i < app->n_psk_files; i++) {
+            struct stat now;
+            if (stat(app->psk_files[i], &now) < 0) {
+                memset(&now, 0, sizeof(now));
             }
-            last = now;
+            differs |= !same_file(&now, &app->psk_seen[i]);
+            stable &= same_file(&now, &last[i]);
+            last[i] = now;
+        }
+        pthread_mutex_unlock(&app->reload_lock);
+        if (differs && changed && stable) {
+            reload(app, "file-change");
+            changed = false;
+        } else {
+            changed = differs;
         }
         pthread_mutex_lock(&app->watch_lock);
     }
@@ -354,43 +712,21 @@ static void *watch_main(void *arg)
     return NULL;
 }
 
-static void build_ssl_config(struct app *app)
-{
-    int rc;
-
-    app->ssl = app_tls_config_new(&app->tls);
-    /* The certificate first: enable_psk adds the certificate suites only when there is one. */
-    app_tls_load_credentials(app->ssl, &app->tls);
-    if ((rc = tern_ssl_config_enable_psk(app->ssl, app->psk_hint)) < 0) {
-        const char *why = tern_ssl_config_error_string(app->ssl);
-        fprintf(stderr, PROGRAM ": cannot enable PSK: %s\n",
-                why[0] != '\0' ? why : tern_strerror(rc));
-        exit(rc == TERN_E_UNSUPPORTED ? EXIT_FAILURE_RUNTIME : APP_EXIT_USAGE);
-    }
-    app_tls_apply_ciphers(app->ssl, &app->tls);
-    if (app->auth_workers > 0 &&
-        (rc = tern_ssl_config_set_psk_lookup(app->ssl, tern_psk_store_lookup_fn,
-                                             app->gw->store)) < 0) {
-        fprintf(stderr, PROGRAM ": PSK store setup failed: %s\n", tern_strerror(rc));
-        exit(EXIT_FAILURE_RUNTIME);
-    }
-    if ((rc = tern_ssl_config_set_peer_verify_mode(app->ssl, TERN_VERIFY_NONE)) < 0 ||
-        (rc = tern_ssl_config_set_handshake_timeout(app->ssl,
-                                                    app->handshake_timeout_s * 1000u)) < 0) {
-        const char *why = tern_ssl_config_error_string(app->ssl);
-        fprintf(stderr, PROGRAM ": TLS setup failed: %s\n",
-                why[0] != '\0' ? why : tern_strerror(rc));
-        exit(EXIT_FAILURE_RUNTIME);
-    }
-}
-
 /* ---- stats --------------------------------------------------------------------------- */
+
+static uint64_t sum_all(const struct app *app, enum gw_counter which)
+{
+    uint64_t n = 0;
+    for (const struct gw_service *s = app->services; s != NULL; s = s->next) {
+        n += gw_counter_sum(s, which);
+    }
+    return n;
+}
 
 static void log_stats(struct app *app, const char *msg)
 {
     tern_stats st;
     char text[2048];
-    const struct gw_config *gw = app->gw;
 
     if (tern_runtime_stats(app->rt, &st) < 0) {
         return;
@@ -401,56 +737,99 @@ static void log_stats(struct app *app, const char *msg)
     /* the outcomes first, then every runtime counter */
     app_log(APP_LOG_INFO, msg,
             "uptime_s=%.1f heap_kib=%ld handshakes_ok=%llu unknown_identity=%llu bad_key=%llu "
-            "lookup_timeouts=%llu identity_limit=%llu backend_connects=%llu "
-            "backend_errors=%llu %s",
-            app_seconds_since(&app->started), app_heap_in_use_kib(), (unsigned long long)st.handshakes,
-            (unsigned long long)st.psk_unknown, (unsigned long long)st.psk_bad_key,
-            (unsigned long long)st.psk_timeouts,
-            (unsigned long long)gw_counter_sum(gw, GW_IDENTITY_LIMIT),
-            (unsigned long long)gw_counter_sum(gw, GW_BACKEND_CONNECTS),
-            (unsigned long long)gw_counter_sum(gw, GW_BACKEND_ERRORS), text);
+            "lookup_timeouts=%llu identity_limit=%llu rate_limited_identity=%llu "
+            "rate_limited_source=%llu backend_connects=%llu backend_errors=%llu "
+            "backend_failovers=%llu no_backend=%llu reloads_ok=%llu reloads_failed=%llu %s",
+            app_seconds_since(&app->started), app_heap_in_use_kib(),
+            (unsigned long long)st.handshakes, (unsigned long long)st.psk_unknown,
+            (unsigned long long)st.psk_bad_key, (unsigned long long)st.psk_timeouts,
+            (unsigned long long)sum_all(app, GW_IDENTITY_LIMIT),
+            (unsigned long long)sum_all(app, GW_RATE_LIMITED_IDENTITY),
+            (unsigned long long)sum_all(app, GW_RATE_LIMITED_SOURCE),
+            (unsigned long long)sum_all(app, GW_BACKEND_CONNECTS),
+            (unsigned long long)sum_all(app, GW_BACKEND_ERRORS),
+            (unsigned long long)sum_all(app, GW_BACKEND_FAILOVERS),
+            (unsigned long long)sum_all(app, GW_NO_BACKEND),
+            (unsigned long long)app->reloads_ok, (unsigned long long)app->reloads_failed, text);
 }
 
 /* SIGUSR1, on the signal thread: the counters are readable from any thread. */
 static void on_usr1(tern_runtime *rt, void *user)
 {
+    (void)rt;
     log_stats(user, "stats");
 }
 
 /* ---- main ---------------------------------------------------------------------------- */
 
+/* -t: everything checked, nothing bound. */
+static int test_config(struct app *app)
+{
+    static char err[65536];
+    struct plan p;
+
+    if (plan_build(app, &p, err, sizeof(err)) < 0) {
+        fprintf(stderr, "%s\n", err);
+        plan_free(&p);
+        return APP_EXIT_USAGE;
+    }
+    size_t ids = 0;
+    for (size_t i = 0; i < p.n; i++) {
+        ids += identities_of(p.svc[i].st);
+    }
+    printf("%s: ok (%zu service%s, %zu identit%s)\n",
+           app->conf_path != NULL ? app->conf_path : "command line", p.n, p.n == 1 ? "" : "s",
+           ids, ids == 1 ? "y" : "ies");
+    plan_free(&p);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
+    static char err[65536];
     struct app app = {
-        .common = {.listen = DEFAULT_LISTEN},
-        .handshake_timeout_s = DEFAULT_HANDSHAKE_TIMEOUT_S,
-        .drain_ms = DEFAULT_DRAIN_MS,
-        .watch_s = DEFAULT_WATCH_S,
         .reload_lock = PTHREAD_MUTEX_INITIALIZER,
         .watch_lock = PTHREAD_MUTEX_INITIALIZER,
         .watch_cond = PTHREAD_COND_INITIALIZER,
     };
+    struct plan p;
     tern_runtime_options ro;
     int exit_code = EXIT_FAILURE_RUNTIME;
     int rc;
 
     app_opt_set_program(PROGRAM);
-    app.gw = calloc(1, sizeof(*app.gw));
-    if (app.gw == NULL || gw_ident_limit_init() < 0) {
+    parse_args(&app, argc, argv);
+    if (app.test_only) {
+        exit_code = test_config(&app);
+        conf_section_free(&app.cli);
+        return exit_code;
+    }
+    if (gw_ident_limit_init() < 0) {
         fprintf(stderr, PROGRAM ": out of memory\n");
         return EXIT_FAILURE_RUNTIME;
     }
-    app.gw->backend_connect_timeout_ms = BACKEND_CONNECT_TIMEOUT_MS;
-    app.gw->buffer_size = BUFFER_SIZE;
-    app_tls_opts_init(&app.tls);
-    parse_args(&app, argc, argv);
-    load_identities(&app); /* exits 2 with "FILE:LINE: reason" on a bad file */
-    build_ssl_config(&app);
+    if (plan_build(&app, &p, err, sizeof(err)) < 0) {
+        /* every problem, one line each: "FILE:LINE: ..." or "--option: ..." */
+        for (char *line = strtok(err, "\n"); line != NULL; line = strtok(NULL, "\n")) {
+            fprintf(stderr, PROGRAM ": %s\n", line);
+        }
+        plan_free(&p);
+        conf_section_free(&app.cli);
+        gw_ident_limit_destroy();
+        return APP_EXIT_USAGE;
+    }
+    app.g = p.g;
+    snprintf(app.admin, sizeof(app.admin), "%s", p.g.admin != NULL ? p.g.admin : "");
+    snprintf(app.user, sizeof(app.user), "%s", p.g.user != NULL ? p.g.user : "");
+    snprintf(app.group, sizeof(app.group), "%s", p.g.group != NULL ? p.g.group : "");
+    if (p.g.log_level >= 0 && !app.cli_log_level) {
+        app_log_set_level((enum app_log_level)p.g.log_level);
+    }
     signal(SIGPIPE, SIG_IGN);
 
     tern_runtime_options_init(&ro);
-    ro.reactors = app.common.threads;
-    ro.psk_workers = app.auth_workers;
+    ro.reactors = p.g.threads;
+    ro.psk_workers = p.g.auth_workers;
     app.rt = tern_runtime_new(&ro);
     if (app.rt == NULL) {
         app_log_msg(APP_LOG_ERROR, "out of memory");
@@ -461,37 +840,52 @@ int main(int argc, char **argv)
         app_log(APP_LOG_ERROR, "cannot handle signals", "err=%s", tern_err_name(rc));
         goto out;
     }
-    tern_server *srv = tern_server_new(app.rt, app.ssl, gw_incoming, app.gw);
-    if (srv == NULL) {
-        app_log_msg(APP_LOG_ERROR, "out of memory");
+    for (size_t i = 0; i < p.n; i++) {
+        struct gw_service *svc = new_service(&app, p.conf.svc[i].name);
+        if (svc == NULL) {
+            app_log_msg(APP_LOG_ERROR, "out of memory");
+            goto out;
+        }
+        gw_service_publish(app.rt, svc, p.svc[i].st);
+        p.svc[i].st = NULL;
+        if ((exit_code = listen_service(&app, svc, p.svc[i].addrs, p.svc[i].n_addrs)) != 0) {
+            goto out;
+        }
+    }
+    exit_code = EXIT_FAILURE_RUNTIME;
+    if ((rc = tern_runtime_stop_on_signals(app.rt, p.g.drain_ms, on_reload, &app)) < 0) {
+        app_log(APP_LOG_ERROR, "cannot handle signals", "err=%s", tern_err_name(rc));
         goto out;
     }
-    char addr[300];
-    exit_code = app_listen_and_start(app.rt, srv, app.idle_timeout_s * 1000u, app.common.listen,
-                                     app.drain_ms, on_reload, &app, &app.started, addr,
-                                     sizeof(addr));
-    if (exit_code != 0) {
+    clock_gettime(CLOCK_MONOTONIC, &app.started);
+    if ((rc = tern_runtime_start(app.rt)) < 0) {
+        const char *why = tern_runtime_error_string(app.rt);
+        fprintf(stderr, PROGRAM ": cannot start: %s\n", why[0] != '\0' ? why : tern_strerror(rc));
+        exit_code = rc == TERN_EINVAL ? APP_EXIT_USAGE : EXIT_FAILURE_RUNTIME;
         goto out;
     }
-    char hint[160];
-    app_log(APP_LOG_INFO, "listening",
-            "addr=%s backend=%s threads=%u auth_workers=%u proxy_protocol=%s tls_min=%s "
-            "cert=%s psk_hint=%s identities=%zu max_conn_per_identity=%u "
-            "handshake_timeout_s=%u idle_timeout_s=%u drain_ms=%u watch_s=%u close_removed=%s "
-            "version=%s",
-            addr, app.backend, tern_runtime_reactor_count(app.rt), app.auth_workers,
-            app.gw->proxy_v2 ? "v2" : "off",
-            app.tls.tls_min_name ? app.tls.tls_min_name : "1.2", app.tls.cert ? "on" : "off",
-            app_log_quote(hint, sizeof(hint), app.psk_hint ? app.psk_hint : ""),
-            tern_psk_store_count(app.gw->store), app.gw->max_conn_per_identity,
-            (unsigned)app.handshake_timeout_s, (unsigned)app.idle_timeout_s,
-            (unsigned)app.drain_ms, (unsigned)app.watch_s, app.close_removed ? "on" : "off",
-            tern_version_string());
+    app.conf = p.conf;
+    memset(&p.conf, 0, sizeof(p.conf));
+    {
+        struct gw_service *svc = app.services;
+        for (size_t i = 0; i < p.n && svc != NULL; i++, svc = svc->next) {
+            log_service(&app, svc, p.svc[i].addrs, p.svc[i].n_addrs, "listening");
+        }
+    }
+    app_log(APP_LOG_INFO, "started",
+            "config=%s services=%zu threads=%u auth_workers=%u drain_ms=%u watch_s=%u version=%s",
+            app.conf_path != NULL ? app.conf_path : "command-line", p.n,
+            tern_runtime_reactor_count(app.rt), p.g.auth_workers, (unsigned)p.g.drain_ms,
+            (unsigned)p.g.watch_s, tern_version_string());
+    plan_free(&p);
+    pthread_mutex_lock(&app.reload_lock);
+    note_psk_files(&app);
+    pthread_mutex_unlock(&app.reload_lock);
 
-    if (app.watch_s > 0) {
+    if (app.g.watch_s > 0 && app.n_psk_files > 0) {
         rc = pthread_create(&app.watcher, NULL, watch_main, &app);
         if (rc != 0) {
-            app_log(APP_LOG_WARN, "cannot watch the identity file; SIGHUP reloads it",
+            app_log(APP_LOG_WARN, "cannot watch the identity files; SIGHUP reloads them",
                     "err=%s", strerror(rc));
         }
         app.watcher_started = rc == 0;
@@ -509,10 +903,11 @@ int main(int argc, char **argv)
     exit_code = rc < 0 ? EXIT_FAILURE_RUNTIME : 0;
 
 out:
+    plan_free(&p);
     tern_runtime_free(app.rt);
-    tern_ssl_config_unref(app.ssl);
-    tern_psk_store_free(app.gw->store);
+    services_free(&app);
+    conf_free(&app.conf);
+    conf_section_free(&app.cli);
     gw_ident_limit_destroy();
-    free(app.gw);
     return exit_code;
 }

@@ -308,8 +308,8 @@ printf 'dev1:%s\ndev4:nothex\n' "$key1" >"$ids.new"
 chmod 600 "$ids.new"
 mv "$ids.new" "$ids"
 kill -HUP "$gw_pid" || fail "cannot signal the gateway"
-wait_log 'identity file refused' || fail "SIGHUP: the broken file was not refused"
-grep 'identity file refused' "$work/gw.log" | grep -q 'ids.psk:2:' ||
+wait_log 'configuration refused' || fail "SIGHUP: the broken file was not refused"
+grep 'configuration refused' "$work/gw.log" | grep -q 'ids.psk:2:' ||
     fail "SIGHUP: the log does not name the broken line"
 check_echo after_broken_dev3 TLSv1.3 -tls1_3 -psk "$key3" -psk_identity dev3
 check_echo after_broken_dev2 TLSv1.2 -tls1_2 -cipher PSK-AES128-GCM-SHA256 -psk "$key2" -psk_identity dev2
