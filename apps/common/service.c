@@ -238,13 +238,23 @@ static const tern_actor_events watch_guard_events = {
     .stopped = watch_reactor_stopped,
 };
 
-int app_service_watch_start(tern_runtime *rt)
+/* WatchdogSec= in microseconds (WATCHDOG_USEC, for this process), or 0. */
+static uint64_t watchdog_usec(void)
 {
 #if TERN_WITH_SYSTEMD
     uint64_t usec = 0;
+    return sd_watchdog_enabled(0, &usec) > 0 ? usec : 0;
+#else
+    return 0;
+#endif
+}
+
+int app_service_watch_start(tern_runtime *rt)
+{
     int rc;
 
-    if (watch.started || getenv("NOTIFY_SOCKET") == NULL) {
+    /* Nothing to tell without libsystemd, or without a service manager listening. */
+    if (!app_service_has_systemd() || watch.started || getenv("NOTIFY_SOCKET") == NULL) {
         return 0;
     }
     tern_actor *guard =
@@ -253,9 +263,7 @@ int app_service_watch_start(tern_runtime *rt)
         return TERN_ENOMEM;
     }
     tern_actor_unref(guard); /* it lives until its reactor stops */
-    if (sd_watchdog_enabled(0, &usec) <= 0) {
-        usec = 0;
-    }
+    uint64_t usec = watchdog_usec();
     watch.rt = rt;
     watch.ping_every_ms = usec / 2000u;
     if (usec > 0 && watch.ping_every_ms == 0) {
@@ -276,9 +284,6 @@ int app_service_watch_start(tern_runtime *rt)
                 (unsigned long long)(usec / 1000u), (unsigned long long)watch.ping_every_ms,
                 watch.nreactors);
     }
-#else
-    (void)rt;
-#endif
     return 0;
 }
 
