@@ -108,8 +108,8 @@ static struct {
     pthread_t thread;
     bool started;
     pthread_mutex_t lock;
-    pthread_cond_t cond;
-    bool quit; /* under lock */
+    pthread_cond_t cond; /* on CLOCK_MONOTONIC; made by start, destroyed by stop */
+    bool quit;           /* under lock */
     tern_runtime *rt;
     uint64_t ping_every_ms; /* 0: no watchdog */
     bool stopping_sent;     /* the thread's, then the joiner's */
@@ -121,7 +121,6 @@ static struct {
     bool posted[TERN_MAX_REACTORS]; /* thread only */
 } watch = {
     .lock = PTHREAD_MUTEX_INITIALIZER,
-    .cond = PTHREAD_COND_INITIALIZER,
 };
 
 static uint64_t now_ms(void)
@@ -257,12 +256,6 @@ int app_service_watch_start(tern_runtime *rt)
     if (!app_service_has_systemd() || watch.started || getenv("NOTIFY_SOCKET") == NULL) {
         return 0;
     }
-    tern_actor *guard =
-        tern_actor_spawn(rt, tern_runtime_reactor(rt, 0), &watch_guard_events, NULL);
-    if (guard == NULL) {
-        return TERN_ENOMEM;
-    }
-    tern_actor_unref(guard); /* it lives until its reactor stops */
     uint64_t usec = watchdog_usec();
     watch.rt = rt;
     watch.ping_every_ms = usec / 2000u;
@@ -275,10 +268,29 @@ int app_service_watch_start(tern_runtime *rt)
     }
     watch.quit = false;
     watch.stopping_sent = false;
+    /* The thread's deadlines are monotonic: a clock step must not stop or rush the pings. */
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    rc = pthread_cond_init(&watch.cond, &ca);
+    pthread_condattr_destroy(&ca);
+    if (rc != 0) {
+        return -rc;
+    }
     if ((rc = pthread_create(&watch.thread, NULL, watch_main, NULL)) != 0) {
+        pthread_cond_destroy(&watch.cond);
         return -rc;
     }
     watch.started = true;
+    /* The guard comes after the thread: if reactor 0 already stopped, its `stopped` still
+     * runs (and joins), or the spawn fails and the thread is stopped here. */
+    tern_actor *guard =
+        tern_actor_spawn(rt, tern_runtime_reactor(rt, 0), &watch_guard_events, NULL);
+    if (guard == NULL) {
+        app_service_watch_stop();
+        return TERN_ENOMEM;
+    }
+    tern_actor_unref(guard); /* it lives until its reactor stops */
     if (usec > 0) {
         app_log(APP_LOG_INFO, "systemd watchdog", "interval_ms=%llu ping_ms=%llu reactors=%u",
                 (unsigned long long)(usec / 1000u), (unsigned long long)watch.ping_every_ms,
@@ -297,6 +309,7 @@ void app_service_watch_stop(void)
     pthread_cond_signal(&watch.cond);
     pthread_mutex_unlock(&watch.lock);
     pthread_join(watch.thread, NULL);
+    pthread_cond_destroy(&watch.cond);
     /* A stop too quick for the thread to notice still says so. */
     if (!watch.stopping_sent && tern_runtime_is_stopping(watch.rt)) {
         app_notify_stopping();
