@@ -128,8 +128,11 @@ static void usage(FILE *out)
             "  openssl s_client -connect 127.0.0.1:8443 -CAfile cert.pem -quiet\n"
             "and every line typed comes back.\n"
             "\n"
-            "Logs go to stderr, one key=value line each. SIGINT or SIGTERM stops accepting,\n"
-            "drains, prints the counters and exits 0; a second signal closes at once.\n"
+            "Logs go to stderr, one key=value line each (a JSON object with --log-format\n"
+            "json). SIGINT or SIGTERM stops accepting, drains, prints the counters and\n"
+            "exits 0; a second signal closes at once. Under systemd (Type=notify) it reports\n"
+            "READY/RELOADING/STOPPING, feeds WatchdogSec= and takes a socket from a .socket\n"
+            "unit (LISTEN_FDS) instead of --listen.\n"
             "Exit codes: 0 after a clean stop, 1 on a runtime failure, 2 on bad arguments,\n"
             "a certificate, key or other file that cannot be used, or an address that\n"
             "cannot be used.\n",
