@@ -142,9 +142,10 @@ struct gw_service {
     struct gw_counters counters[TERN_MAX_REACTORS];
     struct conn *live[TERN_MAX_REACTORS]; /* each reactor's open device connections */
     unsigned rr_next[TERN_MAX_REACTORS]; /* round robin cursor, per reactor (owner only) */
-    tern_server *servers[GW_MAX_LISTEN];
+    tern_server *servers[GW_MAX_LISTEN]; /* listening now (closed ones are dropped) */
+    char listen[GW_MAX_LISTEN][280];     /* their addresses as configured */
     size_t n_servers;
-    struct gw_service *next;
+    struct gw_service *next; /* appended with a release store; read with acquire loads */
 };
 
 /* ---- settings (service.c) ------------------------------------------------------------------ */

@@ -31,8 +31,10 @@
 #include <tern/tern.h>
 
 #include "build.h"
+#include "common/admin.h"
 #include "common/log.h"
 #include "common/opts.h"
+#include "common/service.h"
 #include "common/setup.h"
 #include "conf.h"
 #include "forward.h"
@@ -61,17 +63,20 @@ struct app {
     bool cli_given[K_COUNT];
     bool cli_first[K_COUNT];      /* a repeatable option not seen yet */
     bool cli_log_level;           /* --log-level given: the file's log_level is not used */
+    bool cli_log_format;          /* --log-format given: the file's log_format is not used */
     /* what runs */
     struct gw_globals g;          /* as started (changes need a restart) */
     char admin[280], user[64], group[64];
     tern_runtime *rt;
+    struct app_admin *admin_state;
     struct timespec started;
     struct gw_service *services;  /* append-only list, never freed before exit */
     struct conf conf;             /* the configuration in force */
+    char status[256];             /* systemd's STATUS= line */
     /* reloads come from the signal thread (SIGHUP) and the watcher thread: one at a time */
     pthread_mutex_t reload_lock;
-    uint64_t reloads_ok, reloads_failed;
-    time_t last_reload;
+    _Atomic uint64_t reloads_ok, reloads_failed;
+    _Atomic int64_t last_reload;  /* time(NULL) of the last reload, 0: none */
     char psk_files[MAX_PSK_FILES][256];
     struct stat psk_seen[MAX_PSK_FILES];
     size_t n_psk_files;
@@ -279,6 +284,9 @@ static void parse_args(struct app *app, int argc, char **argv)
             if (c == APP_OPT_LOG_LEVEL) {
                 app->cli_log_level = true;
             }
+            if (c == APP_OPT_LOG_FORMAT) {
+                app->cli_log_format = true;
+            }
             if (!app_common_option(&common, c, optarg, usage)) {
                 app_opt_getopt_fail('?', argv);
             }
@@ -433,9 +441,19 @@ static int plan_build(const struct app *app, struct plan *p, char *err, size_t l
 
 /* ---- services ------------------------------------------------------------------------------ */
 
+static struct gw_service *next_service(const struct gw_service *s)
+{
+    return __atomic_load_n(&s->next, __ATOMIC_ACQUIRE);
+}
+
+static struct gw_service *first_service(const struct app *app)
+{
+    return __atomic_load_n(&app->services, __ATOMIC_ACQUIRE);
+}
+
 static struct gw_service *find_service(struct app *app, const char *name)
 {
-    for (struct gw_service *s = app->services; s != NULL; s = s->next) {
+    for (struct gw_service *s = first_service(app); s != NULL; s = next_service(s)) {
         if (!atomic_load(&s->draining) && strcmp(s->name, name) == 0) {
             return s;
         }
@@ -455,7 +473,7 @@ static struct gw_service *new_service(struct app *app, const char *name)
     while (*tail != NULL) {
         tail = &(*tail)->next;
     }
-    *tail = svc;
+    __atomic_store_n(tail, svc, __ATOMIC_RELEASE);
     return svc;
 }
 
@@ -471,26 +489,65 @@ static void services_free(struct app *app)
     app->services = NULL;
 }
 
-/* Creates @p svc's servers and makes them listen on @p addrs. @return 0; 2 (exit code) with
- * the reason on stderr. */
+/* Creates a server of @p svc listening on @p addr (at start, a socket systemd passed for the
+ * service, by its name or in order, instead: service.h). @return 0; -1 with the reason in
+ * @p err. */
+static int listen_one(struct app *app, struct gw_service *svc, const char *addr, bool at_start,
+                      char *err, size_t len)
+{
+    if (svc->n_servers >= GW_MAX_LISTEN) {
+        snprintf(err, len, "[%s] more than %d listeners", svc->name, GW_MAX_LISTEN);
+        return -1;
+    }
+    tern_server *srv = tern_server_new(app->rt, NULL, gw_incoming, svc);
+    if (srv == NULL) {
+        snprintf(err, len, "out of memory");
+        return -1;
+    }
+    const char *fd_name = NULL;
+    int fd = at_start ? app_listen_fd_take(svc->name, &fd_name) : -1;
+    int rc = fd >= 0 ? tern_server_listen_fd(srv, fd) : tern_server_listen_address(srv, addr);
+    if (rc < 0) {
+        const char *why = tern_server_error_string(srv);
+        snprintf(err, len, "[%s] %s", svc->name, why[0] != '\0' ? why : tern_strerror(rc));
+        (void)tern_server_close(srv); /* freed with the runtime */
+        return -1;
+    }
+    snprintf(svc->listen[svc->n_servers], sizeof(svc->listen[0]), "%s", addr);
+    svc->servers[svc->n_servers++] = srv;
+    if (fd >= 0) {
+        app_log(APP_LOG_INFO, "listening on a socket from systemd", "service=%s fd=%d name=%s",
+                svc->name, fd, fd_name != NULL ? fd_name : "");
+    }
+    return 0;
+}
+
+/* Makes @p svc listen on @p addrs. @return 0; 2 (exit code) with the reason on stderr. */
 static int listen_service(struct app *app, struct gw_service *svc, char addrs[][280], int n)
 {
+    char err[600];
     for (int i = 0; i < n; i++) {
-        tern_server *srv = tern_server_new(app->rt, NULL, gw_incoming, svc);
-        if (srv == NULL) {
-            fprintf(stderr, PROGRAM ": out of memory\n");
-            return EXIT_FAILURE_RUNTIME;
-        }
-        svc->servers[svc->n_servers++] = srv;
-        int rc = tern_server_listen_address(srv, addrs[i]);
-        if (rc < 0) {
-            const char *why = tern_server_error_string(srv);
-            fprintf(stderr, PROGRAM ": [%s] %s\n", svc->name,
-                    why[0] != '\0' ? why : tern_strerror(rc));
+        if (listen_one(app, svc, addrs[i], true, err, sizeof(err)) < 0) {
+            fprintf(stderr, PROGRAM ": %s\n", err);
             return APP_EXIT_USAGE;
         }
     }
     return 0;
+}
+
+/* Stops @p svc's listener @p i (the others move down). */
+static void close_listener(struct gw_service *svc, size_t i)
+{
+    int rc = tern_server_close(svc->servers[i]);
+    if (rc < 0) {
+        app_log(APP_LOG_WARN, "cannot close a listener", "service=%s addr=%s err=%s", svc->name,
+                svc->listen[i], tern_err_name(rc));
+    }
+    for (size_t j = i + 1; j < svc->n_servers; j++) {
+        svc->servers[j - 1] = svc->servers[j];
+        memcpy(svc->listen[j - 1], svc->listen[j], sizeof(svc->listen[0]));
+    }
+    svc->n_servers--;
 }
 
 static size_t identities_of(const struct gw_settings *st)
@@ -498,16 +555,15 @@ static size_t identities_of(const struct gw_settings *st)
     return st->store != NULL ? tern_psk_store_count(st->store) : 0;
 }
 
-static void log_service(struct app *app, struct gw_service *svc, char addrs[][280], int n,
-                        const char *msg)
+static void log_service(struct gw_service *svc, const char *msg, const char *why)
 {
     const struct gw_settings *st = atomic_load(&svc->cur);
     char list[GW_MAX_LISTEN * 64] = "";
     char backends[1024] = "";
 
-    for (int i = 0; i < n && (size_t)i < svc->n_servers; i++) {
+    for (size_t i = 0; i < svc->n_servers; i++) {
         char one[300];
-        app_bound_address(addrs[i], svc->servers[i], one, sizeof(one));
+        app_bound_address(svc->listen[i], svc->servers[i], one, sizeof(one));
         add_line(list, sizeof(list), one);
     }
     for (char *p = list; *p != '\0'; p++) {
@@ -519,10 +575,10 @@ static void log_service(struct app *app, struct gw_service *svc, char addrs[][28
                  st->backends.v[i].text);
     }
     app_log(APP_LOG_INFO, msg,
-            "service=%s addr=%s backend=%s balance=%s backend_tls=%s routes=%zu "
+            "%s%s%sservice=%s addr=%s backend=%s balance=%s backend_tls=%s routes=%zu "
             "proxy_protocol=%s proxy_protocol_in=%s cert=%s identities=%zu "
             "max_conn_per_identity=%u handshake_timeout_s=%u idle_timeout_s=%u",
-            svc->name, list, backends,
+            why != NULL ? "trigger=" : "", why != NULL ? why : "", why != NULL ? " " : "", svc->name, list, backends,
             st->balance == GW_BALANCE_ROUND_ROBIN ? "round-robin" : "failover",
             st->backend_ssl != NULL ? "on" : "off", st->n_routes, st->proxy_v2 ? "v2" : "off",
             st->proxy_in == GW_PROXY_IN_V1 ? "v1" : st->proxy_in == GW_PROXY_IN_V2 ? "v2" : "off",
@@ -550,30 +606,88 @@ static void note_psk_files(struct app *app)
 
 /* ---- reload ---------------------------------------------------------------------------------- */
 
-static bool same_addrs(const struct gw_service *svc, const struct conf *old_conf,
-                       const struct plan_svc *ps, const struct conf *c)
+/* A removed service's connections end after the drain time: a one-shot timer on reactor 0. */
+struct drain_job {
+    tern_runtime *rt;
+    struct gw_service *svc;
+    uint32_t ms;
+};
+
+static void drain_fire(tern_timer *t, void *user)
 {
-    char old[GW_MAX_LISTEN][280], err[64];
-    const struct conf_section *s = NULL;
-    for (size_t i = 0; i < old_conf->n_svc; i++) {
-        if (strcmp(old_conf->svc[i].name, svc->name) == 0) {
-            s = &old_conf->svc[i];
+    struct drain_job *j = user;
+    gw_close_all(j->rt, j->svc);
+    tern_timer_free(t);
+    free(j);
+}
+
+static void drain_arm(tern_reactor *r, void *arg)
+{
+    struct drain_job *j = arg;
+    if (r == NULL) {
+        free(j); /* the runtime stopped: its own drain closes everything */
+        return;
+    }
+    tern_timer *t = tern_timer_new(r, drain_fire, j);
+    if (t == NULL || tern_timer_start(t, j->ms, 0) < 0) {
+        tern_timer_free(t);
+        gw_close_all(j->rt, j->svc);
+        free(j);
+    }
+}
+
+static void remove_service(struct app *app, struct gw_service *svc, const char *why)
+{
+    atomic_store(&svc->draining, true);
+    while (svc->n_servers > 0) {
+        close_listener(svc, svc->n_servers - 1);
+    }
+    uint64_t open = gw_open_connections(svc);
+    app_log(APP_LOG_INFO, "service removed: not accepting; its connections drain",
+            "trigger=%s service=%s open=%llu drain_ms=%u", why, svc->name,
+            (unsigned long long)open, (unsigned)app->g.drain_ms);
+    struct drain_job *j = malloc(sizeof(*j));
+    if (j != NULL) {
+        *j = (struct drain_job){app->rt, svc, app->g.drain_ms};
+        if (tern_reactor_post(tern_runtime_reactor(app->rt, 0), drain_arm, j) == 0) {
+            return;
+        }
+        free(j);
+    }
+    gw_close_all(app->rt, svc);
+}
+
+/* Makes @p svc listen on exactly @p addrs: listeners of addresses that stay are kept (no
+ * connection in their backlog is lost), the others closed, new ones opened. @return the
+ * number of listeners that could not be opened (logged). */
+static int relisten(struct app *app, struct gw_service *svc, char addrs[][280], int n,
+                    const char *why)
+{
+    int failed = 0;
+    for (size_t i = svc->n_servers; i-- > 0;) {
+        bool keep = false;
+        for (int k = 0; k < n && !keep; k++) {
+            keep = strcmp(svc->listen[i], addrs[k]) == 0;
+        }
+        if (!keep) {
+            app_log(APP_LOG_INFO, "listener closed", "trigger=%s service=%s addr=%s", why,
+                    svc->name, svc->listen[i]);
+            close_listener(svc, i);
         }
     }
-    (void)c;
-    if (s == NULL) {
-        return false;
-    }
-    int n = gw_build_listen(old_conf, s, old, err, sizeof(err));
-    if (n != ps->n_addrs) {
-        return false;
-    }
-    for (int i = 0; i < n; i++) {
-        if (strcmp(old[i], ps->addrs[i]) != 0) {
-            return false;
+    for (int k = 0; k < n; k++) {
+        bool have = false;
+        for (size_t i = 0; i < svc->n_servers && !have; i++) {
+            have = strcmp(svc->listen[i], addrs[k]) == 0;
+        }
+        char err[600], quoted[700];
+        if (!have && listen_one(app, svc, addrs[k], false, err, sizeof(err)) < 0) {
+            app_log(APP_LOG_ERROR, "cannot listen", "trigger=%s service=%s addr=%s reason=%s",
+                    why, svc->name, addrs[k], app_log_quote(quoted, sizeof(quoted), err));
+            failed++;
         }
     }
-    return true;
+    return failed;
 }
 
 static void reload(struct app *app, const char *why)
@@ -582,10 +696,10 @@ static void reload(struct app *app, const char *why)
     struct plan p;
 
     pthread_mutex_lock(&app->reload_lock);
-    app->last_reload = time(NULL);
+    atomic_store(&app->last_reload, (int64_t)time(NULL));
     if (plan_build(app, &p, err, sizeof(err)) < 0) {
         char quoted[2048];
-        app->reloads_failed++;
+        atomic_fetch_add(&app->reloads_failed, 1);
         /* one line per problem, each with its line */
         for (char *line = strtok(err, "\n"); line != NULL; line = strtok(NULL, "\n")) {
             app_log(APP_LOG_WARN, "configuration refused; the settings in force stay",
@@ -608,59 +722,83 @@ static void reload(struct app *app, const char *why)
     if (p.g.log_level >= 0 && !app->cli_log_level) {
         app_log_set_level((enum app_log_level)p.g.log_level);
     }
-    size_t kept = 0, changed_addr = 0, added = 0;
+    app->g.drain_ms = p.g.drain_ms;
+    /* removed services first: a new service may take over their addresses */
+    size_t removed = 0, added = 0, listen_failed = 0;
+    for (struct gw_service *s = first_service(app); s != NULL; s = next_service(s)) {
+        bool found = false;
+        for (size_t i = 0; i < p.n && !found; i++) {
+            found = strcmp(p.conf.svc[i].name, s->name) == 0;
+        }
+        if (!found && !atomic_load(&s->draining)) {
+            remove_service(app, s, why);
+            removed++;
+        }
+    }
+    /* then addresses given up by services that stay, so that another may take them */
     for (size_t i = 0; i < p.n; i++) {
         struct gw_service *svc = find_service(app, p.conf.svc[i].name);
-        if (svc == NULL || !same_addrs(svc, &app->conf, &p.svc[i], &p.conf)) {
-            /* a new service, or one that moved: needs listeners made while running */
-            app_log(APP_LOG_WARN,
-                    "a service added or moved to other addresses takes effect at a restart",
-                    "trigger=%s service=%s", why, p.conf.svc[i].name);
-            svc == NULL ? added++ : changed_addr++;
-            if (svc == NULL) {
-                continue;
+        for (size_t j = svc != NULL ? svc->n_servers : 0; j-- > 0;) {
+            bool keep = false;
+            for (int k = 0; k < p.svc[i].n_addrs && !keep; k++) {
+                keep = strcmp(svc->listen[j], p.svc[i].addrs[k]) == 0;
+            }
+            if (!keep) {
+                app_log(APP_LOG_INFO, "listener closed", "trigger=%s service=%s addr=%s", why,
+                        svc->name, svc->listen[j]);
+                close_listener(svc, j);
             }
         }
-        bool close_removed = p.svc[i].st->close_removed;
+    }
+    for (size_t i = 0; i < p.n; i++) {
+        struct gw_service *svc = find_service(app, p.conf.svc[i].name);
+        bool is_new = svc == NULL;
+        if (is_new && (svc = new_service(app, p.conf.svc[i].name)) == NULL) {
+            app_log(APP_LOG_ERROR, "out of memory: service not added", "trigger=%s service=%s",
+                    why, p.conf.svc[i].name);
+            continue;
+        }
+        bool close_removed = p.svc[i].st->close_removed && !is_new;
         if (p.svc[i].st->store != NULL) {
             app_log(APP_LOG_INFO, "identities reloaded", "trigger=%s count=%zu service=%s", why,
                     identities_of(p.svc[i].st), svc->name);
         }
         gw_service_publish(app->rt, svc, p.svc[i].st);
         p.svc[i].st = NULL; /* the service holds it now */
+        listen_failed += (size_t)relisten(app, svc, p.svc[i].addrs, p.svc[i].n_addrs, why);
+        if (is_new) {
+            added++;
+            log_service(svc, "service added", why);
+        }
         if (close_removed) {
             gw_close_removed(app->rt, svc);
         }
-        kept++;
     }
-    size_t removed = 0;
-    for (struct gw_service *s = app->services; s != NULL; s = s->next) {
-        bool found = false;
-        for (size_t i = 0; i < p.n && !found; i++) {
-            found = strcmp(p.conf.svc[i].name, s->name) == 0;
-        }
-        if (!found && !atomic_load(&s->draining)) {
-            app_log(APP_LOG_WARN, "a removed service stops at a restart", "trigger=%s service=%s",
-                    why, s->name);
-            removed++;
-        }
-    }
-    /* the configuration in force: the new one, except what waits for a restart */
+    /* the configuration in force: the new one */
     conf_free(&app->conf);
     app->conf = p.conf;
     memset(&p.conf, 0, sizeof(p.conf));
+    size_t services = p.n;
     plan_free(&p);
     note_psk_files(app);
-    app->reloads_ok++;
-    app_log(APP_LOG_INFO, "configuration reloaded", "trigger=%s services=%zu pending_restart=%zu",
-            why, kept, added + changed_addr + removed);
+    if (listen_failed > 0) {
+        atomic_fetch_add(&app->reloads_failed, 1);
+    } else {
+        atomic_fetch_add(&app->reloads_ok, 1);
+    }
+    app_log(listen_failed > 0 ? APP_LOG_WARN : APP_LOG_INFO, "configuration reloaded",
+            "trigger=%s services=%zu added=%zu removed=%zu listen_failed=%zu", why, services,
+            added, removed, listen_failed);
     pthread_mutex_unlock(&app->reload_lock);
 }
 
 static void on_reload(tern_runtime *rt, void *user)
 {
+    struct app *app = user;
     (void)rt;
-    reload(user, "SIGHUP");
+    app_notify_reloading();
+    reload(app, "SIGHUP");
+    app_notify_ready(app->status);
 }
 
 static bool same_file(const struct stat *a, const struct stat *b)
@@ -717,7 +855,7 @@ static void *watch_main(void *arg)
 static uint64_t sum_all(const struct app *app, enum gw_counter which)
 {
     uint64_t n = 0;
-    for (const struct gw_service *s = app->services; s != NULL; s = s->next) {
+    for (const struct gw_service *s = first_service(app); s != NULL; s = next_service(s)) {
         n += gw_counter_sum(s, which);
     }
     return n;
@@ -750,7 +888,148 @@ static void log_stats(struct app *app, const char *msg)
             (unsigned long long)sum_all(app, GW_BACKEND_ERRORS),
             (unsigned long long)sum_all(app, GW_BACKEND_FAILOVERS),
             (unsigned long long)sum_all(app, GW_NO_BACKEND),
-            (unsigned long long)app->reloads_ok, (unsigned long long)app->reloads_failed, text);
+            (unsigned long long)atomic_load(&app->reloads_ok),
+            (unsigned long long)atomic_load(&app->reloads_failed), text);
+}
+
+/* ---- the admin listener's families (any reactor; reads atomics and published settings) ---- */
+
+static void metrics_counter(struct prom_buf *out, const struct app *app, const char *name,
+                            const char *help, enum gw_counter which, const char *lname,
+                            const char *lvalue)
+{
+    prom_family(out, name, PROM_COUNTER, help);
+    for (const struct gw_service *s = first_service(app); s != NULL; s = next_service(s)) {
+        struct prom_label l[2] = {{"service", s->name}, {lname, lvalue}};
+        prom_sample_u64(out, name, l, lname != NULL ? 2 : 1, gw_counter_sum(s, which));
+    }
+}
+
+static void gateway_metrics(struct prom_buf *out, void *user)
+{
+    const struct app *app = user;
+    static const struct {
+        enum gw_counter which;
+        const char *reason;
+    } refusals[] = {
+        {GW_UNKNOWN_IDENTITY, "unknown_identity"},
+        {GW_IDENTITY_LIMIT, "identity_limit"},
+        {GW_RATE_LIMITED_IDENTITY, "rate_identity"},
+        {GW_RATE_LIMITED_SOURCE, "rate_source"},
+        {GW_PROXY_IN_ERRORS, "proxy_header"},
+    };
+
+    prom_family(out, "tern_gateway_services", PROM_GAUGE, "Services configured (draining ones apart).");
+    prom_family(out, "tern_gateway_connections_open", PROM_GAUGE,
+                "Device connections open now, per service.");
+    prom_family(out, "tern_gateway_identities", PROM_GAUGE,
+                "Identities in the service's PSK store in force.");
+    uint64_t n = 0;
+    for (const struct gw_service *s = first_service(app); s != NULL; s = next_service(s)) {
+        struct prom_label l[1] = {{"service", s->name}};
+        n += !atomic_load(&s->draining);
+        prom_sample_u64(out, "tern_gateway_connections_open", l, 1, gw_open_connections(s));
+        /* safe on a reactor: published settings outlive every reactor callback that saw them */
+        const struct gw_settings *st = atomic_load_explicit(&s->cur, memory_order_acquire);
+        prom_sample_u64(out, "tern_gateway_identities", l, 1, identities_of(st));
+    }
+    prom_sample_u64(out, "tern_gateway_services", NULL, 0, n);
+    metrics_counter(out, app, "tern_gateway_connections_accepted_total",
+                    "Device connections accepted.", GW_ACCEPTED, NULL, NULL);
+    metrics_counter(out, app, "tern_gateway_connections_closed_total",
+                    "Device connections ended.", GW_CLOSED, NULL, NULL);
+    metrics_counter(out, app, "tern_gateway_handshakes_total",
+                    "Device TLS handshakes completed.", GW_HANDSHAKES, NULL, NULL);
+    metrics_counter(out, app, "tern_gateway_handshake_failures_total",
+                    "Device connections that ended before their handshake completed.",
+                    GW_HANDSHAKE_FAILURES, NULL, NULL);
+    prom_family(out, "tern_gateway_refused_total", PROM_COUNTER,
+                "Device connections refused by the gateway, by reason.");
+    for (const struct gw_service *s = first_service(app); s != NULL; s = next_service(s)) {
+        for (size_t i = 0; i < sizeof(refusals) / sizeof(refusals[0]); i++) {
+            struct prom_label l[2] = {{"service", s->name}, {"reason", refusals[i].reason}};
+            prom_sample_u64(out, "tern_gateway_refused_total", l, 2,
+                            gw_counter_sum(s, refusals[i].which));
+        }
+    }
+    prom_family(out, "tern_gateway_forwarded_bytes_total", PROM_COUNTER,
+                "Bytes forwarded, device to backend (up) and back (down).");
+    for (const struct gw_service *s = first_service(app); s != NULL; s = next_service(s)) {
+        struct prom_label up[2] = {{"service", s->name}, {"direction", "up"}};
+        struct prom_label down[2] = {{"service", s->name}, {"direction", "down"}};
+        prom_sample_u64(out, "tern_gateway_forwarded_bytes_total", up, 2,
+                        gw_counter_sum(s, GW_BYTES_UP));
+        prom_sample_u64(out, "tern_gateway_forwarded_bytes_total", down, 2,
+                        gw_counter_sum(s, GW_BYTES_DOWN));
+    }
+    metrics_counter(out, app, "tern_gateway_backend_connects_total",
+                    "Backend connections established.", GW_BACKEND_CONNECTS, NULL, NULL);
+    metrics_counter(out, app, "tern_gateway_backend_errors_total",
+                    "Backend connection attempts that failed.", GW_BACKEND_ERRORS, NULL, NULL);
+    metrics_counter(out, app, "tern_gateway_backend_failovers_total",
+                    "Attempts moved on to the next backend after a failure.",
+                    GW_BACKEND_FAILOVERS, NULL, NULL);
+    metrics_counter(out, app, "tern_gateway_no_backend_total",
+                    "Device connections closed because no backend could be reached.",
+                    GW_NO_BACKEND, NULL, NULL);
+    prom_family(out, "tern_gateway_backend_connect_duration_seconds", PROM_HISTOGRAM,
+                "Time to connect to a backend (TCP, and TLS with backend_tls).");
+    for (const struct gw_service *s = first_service(app); s != NULL; s = next_service(s)) {
+        double bounds[GW_LATENCY_BUCKETS];
+        uint64_t counts[GW_LATENCY_BUCKETS + 1] = {0};
+        uint64_t sum_us = 0;
+        for (size_t b = 0; b < GW_LATENCY_BUCKETS; b++) {
+            bounds[b] = gw_latency_bounds_us[b] / 1e6;
+        }
+        for (unsigned r = 0; r < TERN_MAX_REACTORS; r++) {
+            for (size_t b = 0; b <= GW_LATENCY_BUCKETS; b++) {
+                counts[b] += atomic_load_explicit(&s->counters[r].latency[b], memory_order_relaxed);
+            }
+            sum_us += atomic_load_explicit(&s->counters[r].latency_sum_us, memory_order_relaxed);
+        }
+        struct prom_label l[1] = {{"service", s->name}};
+        prom_histogram(out, "tern_gateway_backend_connect_duration_seconds", l, 1, bounds, counts,
+                       GW_LATENCY_BUCKETS, sum_us / 1e6);
+    }
+    prom_family(out, "tern_gateway_reloads_total", PROM_COUNTER,
+                "Configuration reloads, by result (failed: refused, or a listener not opened).");
+    struct prom_label ok[1] = {{"result", "ok"}}, failed[1] = {{"result", "failed"}};
+    prom_sample_u64(out, "tern_gateway_reloads_total", ok, 1, atomic_load(&app->reloads_ok));
+    prom_sample_u64(out, "tern_gateway_reloads_total", failed, 1,
+                    atomic_load(&app->reloads_failed));
+    prom_family(out, "tern_gateway_last_reload_timestamp_seconds", PROM_GAUGE,
+                "When the last reload was tried (Unix time; 0: never).");
+    prom_sample_u64(out, "tern_gateway_last_reload_timestamp_seconds", NULL, 0,
+                    (uint64_t)atomic_load(&app->last_reload));
+}
+
+static void gateway_stats_json(struct prom_buf *out, void *user)
+{
+    const struct app *app = user;
+    prom_printf(out, "{\"reloads_ok\":%llu,\"reloads_failed\":%llu,\"services\":[",
+                (unsigned long long)atomic_load(&app->reloads_ok),
+                (unsigned long long)atomic_load(&app->reloads_failed));
+    bool first = true;
+    for (const struct gw_service *s = first_service(app); s != NULL; s = next_service(s)) {
+        const struct gw_settings *st = atomic_load_explicit(&s->cur, memory_order_acquire);
+        /* service names are [A-Za-z0-9._-]: no escaping needed */
+        prom_printf(out,
+                    "%s{\"name\":\"%s\",\"draining\":%s,\"identities\":%zu,\"open\":%llu,"
+                    "\"accepted\":%llu,\"handshakes\":%llu,\"handshake_failures\":%llu,"
+                    "\"backend_connects\":%llu,\"backend_errors\":%llu,\"bytes_up\":%llu,"
+                    "\"bytes_down\":%llu}",
+                    first ? "" : ",", s->name, atomic_load(&s->draining) ? "true" : "false",
+                    identities_of(st), (unsigned long long)gw_open_connections(s),
+                    (unsigned long long)gw_counter_sum(s, GW_ACCEPTED),
+                    (unsigned long long)gw_counter_sum(s, GW_HANDSHAKES),
+                    (unsigned long long)gw_counter_sum(s, GW_HANDSHAKE_FAILURES),
+                    (unsigned long long)gw_counter_sum(s, GW_BACKEND_CONNECTS),
+                    (unsigned long long)gw_counter_sum(s, GW_BACKEND_ERRORS),
+                    (unsigned long long)gw_counter_sum(s, GW_BYTES_UP),
+                    (unsigned long long)gw_counter_sum(s, GW_BYTES_DOWN));
+        first = false;
+    }
+    prom_printf(out, "]}");
 }
 
 /* SIGUSR1, on the signal thread: the counters are readable from any thread. */
@@ -825,6 +1104,9 @@ int main(int argc, char **argv)
     if (p.g.log_level >= 0 && !app.cli_log_level) {
         app_log_set_level((enum app_log_level)p.g.log_level);
     }
+    if (p.g.log_format >= 0 && !app.cli_log_format) {
+        app_log_set_format((enum app_log_format)p.g.log_format);
+    }
     signal(SIGPIPE, SIG_IGN);
 
     tern_runtime_options_init(&ro);
@@ -852,6 +1134,20 @@ int main(int argc, char **argv)
             goto out;
         }
     }
+    if (app.admin[0] != '\0') {
+        const struct app_admin_source src = {
+            .metrics = gateway_metrics,
+            .stats_json = gateway_stats_json,
+            .user = &app,
+        };
+        char aerr[512];
+        if ((rc = app_admin_start(app.rt, app.admin, &src, &app.admin_state, aerr,
+                                  sizeof(aerr))) < 0) {
+            fprintf(stderr, PROGRAM ": admin %s: %s\n", app.admin, aerr);
+            exit_code = rc == TERN_ENOMEM ? EXIT_FAILURE_RUNTIME : APP_EXIT_USAGE;
+            goto out;
+        }
+    }
     exit_code = EXIT_FAILURE_RUNTIME;
     if ((rc = tern_runtime_stop_on_signals(app.rt, p.g.drain_ms, on_reload, &app)) < 0) {
         app_log(APP_LOG_ERROR, "cannot handle signals", "err=%s", tern_err_name(rc));
@@ -864,19 +1160,38 @@ int main(int argc, char **argv)
         exit_code = rc == TERN_EINVAL ? APP_EXIT_USAGE : EXIT_FAILURE_RUNTIME;
         goto out;
     }
+    /* every listener is bound (reuseport ones by start): root is no longer needed */
+    if (app_drop_privileges(app.user[0] != '\0' ? app.user : NULL,
+                            app.group[0] != '\0' ? app.group : NULL, p.g.allow_root) < 0) {
+        tern_runtime_stop(app.rt, 0);
+        tern_runtime_join(app.rt);
+        exit_code = APP_EXIT_USAGE;
+        goto out;
+    }
+    if ((rc = app_service_watch_start(app.rt)) < 0) {
+        app_log(APP_LOG_WARN, "systemd: no watch thread (no STOPPING=1, no watchdog pings)",
+                "err=%s", tern_err_name(rc));
+    }
     app.conf = p.conf;
     memset(&p.conf, 0, sizeof(p.conf));
     {
         struct gw_service *svc = app.services;
         for (size_t i = 0; i < p.n && svc != NULL; i++, svc = svc->next) {
-            log_service(&app, svc, p.svc[i].addrs, p.svc[i].n_addrs, "listening");
+            log_service(svc, "listening", NULL);
         }
+    }
+    if (app.admin_state != NULL) {
+        app_log(APP_LOG_INFO, "admin listening", "addr=%s port=%u metrics=/metrics "
+                "health=/healthz stats=/stats.json", app.admin, app_admin_port(app.admin_state));
     }
     app_log(APP_LOG_INFO, "started",
             "config=%s services=%zu threads=%u auth_workers=%u drain_ms=%u watch_s=%u version=%s",
             app.conf_path != NULL ? app.conf_path : "command-line", p.n,
             tern_runtime_reactor_count(app.rt), p.g.auth_workers, (unsigned)p.g.drain_ms,
             (unsigned)p.g.watch_s, tern_version_string());
+    snprintf(app.status, sizeof(app.status), "%zu service%s, %u threads", p.n,
+             p.n == 1 ? "" : "s", tern_runtime_reactor_count(app.rt));
+    app_notify_ready(app.status);
     plan_free(&p);
     pthread_mutex_lock(&app.reload_lock);
     note_psk_files(&app);
@@ -891,7 +1206,7 @@ int main(int argc, char **argv)
         app.watcher_started = rc == 0;
     }
 
-    rc = tern_runtime_join(app.rt);
+    rc = app_join(app.rt);
     if (app.watcher_started) {
         pthread_mutex_lock(&app.watch_lock);
         app.watch_quit = true;
@@ -905,6 +1220,7 @@ int main(int argc, char **argv)
 out:
     plan_free(&p);
     tern_runtime_free(app.rt);
+    app_admin_free(app.admin_state);
     services_free(&app);
     conf_free(&app.conf);
     conf_section_free(&app.cli);
