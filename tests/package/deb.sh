@@ -4,8 +4,8 @@
 # scratch folder; its control fields are checked (name, version, architecture, the run-time
 # dependencies, no wolfSSL: it is linked in); it is unpacked with dpkg-deb -x into a scratch
 # root, where the programs run (--version), libtern.so.0 finds all it needs, the systemd
-# units start a program the package holds, and, once tern-gateway has -t, the example
-# configuration (its file paths pointed into the scratch root) passes `tern-gateway -t -c`.
+# units start a program the package holds, and the example configuration (its file paths
+# pointed into the scratch root) passes `tern-gateway -t -c`.
 # Usage: deb.sh CPACK BUILD_DIR VERSION
 # Exit: 0 pass, 1 fail, 77 skip (no dpkg-deb: not a Debian system).
 set -u
@@ -115,26 +115,33 @@ if [ -f "$root/usr/lib/sysusers.d/tern.conf" ]; then
 fi
 
 # the example configuration passes -t, its paths pointed at files in the scratch root
-if LD_LIBRARY_PATH=$libdir "$gw" --help 2>&1 | grep -Eq -- '^ *-t(,| )' &&
-    ! LD_LIBRARY_PATH=$libdir "$gw" --help 2>&1 | grep -Eq -- '^ *-t, --threads'; then
-    printf 'dev1:%s\n' 000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f \
-        >"$scratch/devices.psk"
-    chmod 600 "$scratch/devices.psk"
-    # a user that exists and is not root (uid 0 needs allow_root); else no user line
-    runas=nobody
-    id nobody >/dev/null 2>&1 || runas=
-    sed -e "s|^psk_file = .*|psk_file = $scratch/devices.psk|" \
-        -e "s|^user = .*|${runas:+user = $runas}|" \
-        "$root/usr/share/doc/tern/examples/tern-gateway.conf.example" >"$scratch/gateway.conf"
-    out=$(LD_LIBRARY_PATH=$libdir "$gw" -t -c "$scratch/gateway.conf" 2>&1)
-    rc=$?
-    if [ $rc -eq 0 ]; then
-        echo "ok: tern-gateway -t -c the example: $out"
-    else
-        bad "tern-gateway -t -c the example (exit $rc): $out"
-    fi
+printf 'dev1:%s\n' 000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f \
+    >"$scratch/devices.psk"
+chmod 600 "$scratch/devices.psk"
+# a user that exists and is not root (uid 0 needs allow_root); else no user line
+runas=nobody
+id nobody >/dev/null 2>&1 || runas=
+sed -e "s|^psk_file = .*|psk_file = $scratch/devices.psk|" \
+    -e "s|^user = .*|${runas:+user = $runas}|" \
+    "$root/usr/share/doc/tern/examples/tern-gateway.conf.example" >"$scratch/gateway.conf"
+out=$(LD_LIBRARY_PATH=$libdir "$gw" -t -c "$scratch/gateway.conf" 2>&1)
+rc=$?
+if [ $rc -eq 0 ] && printf '%s\n' "$out" | grep -q ": ok"; then
+    echo "ok: tern-gateway -t -c the example: $out"
 else
-    echo "note: tern-gateway has no -t yet: the example configuration is not checked"
+    bad "tern-gateway -t -c the example (exit $rc): $out"
+fi
+# ... and, as shipped (on a machine without its /etc/tern/devices.psk), names the identity
+# file it cannot read, with its line
+if [ ! -e /etc/tern/devices.psk ]; then
+    out=$(LD_LIBRARY_PATH=$libdir "$gw" -t -c \
+        "$root/usr/share/doc/tern/examples/tern-gateway.conf.example" 2>&1)
+    rc=$?
+    if [ $rc -eq 2 ] && printf '%s\n' "$out" | grep -q 'tern-gateway.conf.example:[0-9]*: psk_file'; then
+        echo "ok: the example as shipped: exit 2, $out"
+    else
+        bad "tern-gateway -t -c the example as shipped (exit $rc, expected 2 naming psk_file): $out"
+    fi
 fi
 
 exit $fail
