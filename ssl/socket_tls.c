@@ -129,6 +129,11 @@ static int failure_reason(tern__tls *tls, int code, int received)
     if (tls->verify_failed || code == TERN_E_TLS_VERIFY) {
         return TERN__HS_FAIL_CERTIFICATE;
     }
+    if (!tls->server && tls->psk != NULL && (received == 51 || received == 20)) {
+        /* decrypt_error / bad_record_mac on a PSK client: the server's key differs (RFC 4279
+         * 2; an unknown identity looks the same from here) */
+        return TERN__HS_FAIL_BAD_KEY;
+    }
     int reason = tern__tls_engine_failure_kind(tls);
     if (reason < 0) {
         reason = alert_reason(received);
