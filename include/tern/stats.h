@@ -69,7 +69,9 @@ typedef struct tern_stats {
      */
     uint64_t handshake_failures_unknown_identity; /* ro: PSK identity unknown (either side:
                                                    * a client with no key for the hint) */
-    uint64_t handshake_failures_bad_key;     /* ro: a PSK key was given, the peer's differed */
+    uint64_t handshake_failures_bad_key;     /* ro: a PSK key was given, the peer's differed
+                                              * (a client: the server's decrypt_error or
+                                              * bad_record_mac, also for an unknown identity) */
     uint64_t handshake_failures_timeout;     /* ro: not done within the handshake timeout, or
                                               * a PSK lookup not answered in time */
     uint64_t handshake_failures_version;     /* ro: no shared protocol version (either side
