@@ -4,7 +4,9 @@
 #   - groff reads each one without a warning (`groff -ww -z -man`: every warning on, no output);
 #   - each has the sections a man page has;
 #   - each program's page names every long option its --help shows, so the two cannot drift.
-# Usage: man.sh MANDIR [PROGRAM PAGE]...   (PAGE: a name in MANDIR, e.g. tern-echo.1)
+#   - the configuration file's page (after -k) has a key for every option of the program.
+# Usage: man.sh MANDIR [PROGRAM PAGE]... [-k PROGRAM CONFPAGE]
+#        (PAGE: a name in MANDIR, e.g. tern-echo.1)
 # Exit: 0 pass, 1 fail, 77 skip (groff missing).
 set -u
 
@@ -37,8 +39,15 @@ for page in $pages; do
     echo "ok: $page"
 done
 
-# The options of each program's --help, each in its page (bold: \fB--name\fR).
+# The options of each program's --help, each in its page (bold: \fB--name\fR); after -k, each
+# option (but -c, -t, -h, -V) as a key of the configuration file's page (\fBname_with_underscores\fR).
+keys=0
 while [ $# -ge 2 ]; do
+    if [ "$1" = -k ]; then
+        keys=1
+        shift
+        continue
+    fi
     program=$1 page=$2
     shift 2
     help=$("$program" --help 2>&1) || { bad "$program --help failed"; continue; }
@@ -48,11 +57,20 @@ while [ $# -ge 2 ]; do
     plain=$(sed 's/\\-/-/g' "$mandir/$page")
     n=0
     for opt in $opts; do
+        if [ $keys -eq 1 ]; then
+            case $opt in --config | --test | --help | --version) continue ;; esac
+            key=$(printf '%s' "${opt#--}" | tr - _)
+            n=$((n + 1))
+            printf '%s\n' "$plain" | grep -q -- "fB$key\\\\fR" ||
+                bad "$page does not describe the key $key (for $opt of $(basename "$program") --help)"
+            continue
+        fi
         n=$((n + 1))
         printf '%s\n' "$plain" | grep -q -- "fB$opt\\\\fR" ||
             bad "$page does not describe $opt (from $(basename "$program") --help)"
     done
     echo "checked: $page against the $n long options of $(basename "$program") --help"
+    keys=0
 done
 
 exit $fail
