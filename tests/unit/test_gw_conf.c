@@ -1,0 +1,343 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * tern-gateway's configuration reader and builder (apps/tern-gateway/conf.c, build.c): keys
+ * and their scopes, every refusal with its FILE:LINE, the command line over the file, and
+ * the settings a section builds (backends, routes, rates, limits, files loaded).
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "tern-gateway/build.h"
+#include "tern-gateway/conf.h"
+
+static char dir[] = "/tmp/tern-gw-conf-XXXXXX";
+
+static const char *write_file(const char *name, const char *text)
+{
+    static char path[512];
+    snprintf(path, sizeof(path), "%s/%s", dir, name);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs(text, f);
+    fclose(f);
+    chmod(path, 0600);
+    return path;
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    assert_non_null(mkdtemp(dir));
+    char ids[256];
+    snprintf(ids, sizeof(ids), "dev1:%064d\nplant-a/x:%032d\n", 1, 2);
+    write_file("ids.psk", ids);
+    write_file("bad.psk", "dev1:00112233445566778899aabbccddeeff\ndev2:nothex\n");
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    char cmd[600];
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+    return system(cmd) == 0 ? 0 : -1;
+}
+
+/* Loads @p text as a file; @return conf_load's result, @p err its message. */
+static int load(struct conf *c, const char *text, char *err, size_t len)
+{
+    const char *path = write_file("t.conf", text);
+    return conf_load(c, path, err, len);
+}
+
+static void test_key_names(void **state)
+{
+    (void)state;
+    assert_int_equal(conf_key_find("psk_file"), K_PSK_FILE);
+    assert_int_equal(conf_key_find("psk-file"), K_PSK_FILE);
+    assert_int_equal(conf_key_find("backend-connect-timeout"), K_BACKEND_CONNECT_TIMEOUT);
+    assert_int_equal(conf_key_find("psk"), -1);
+    assert_int_equal(conf_key_find("psk_file_x"), -1);
+    assert_int_equal(conf_key_scope(K_THREADS), CONF_GLOBAL);
+    assert_int_equal(conf_key_scope(K_LISTEN), CONF_SERVICE);
+    assert_true(conf_key_repeatable(K_ROUTE));
+    assert_false(conf_key_repeatable(K_PSK_FILE));
+}
+
+static void test_good_file(void **state)
+{
+    (void)state;
+    struct conf c;
+    char err[2048];
+    int rc = load(&c,
+                  "# comment\n"
+                  "threads = 2\n"
+                  "; another\n"
+                  "admin = 127.0.0.1:9100\n"
+                  "\n"
+                  "[mqtt]\n"
+                  "listen = 127.0.0.1:8883\n"
+                  "listen = 127.0.0.1:8884\n"
+                  "psk-file = x.psk\n"
+                  "route = a/* -> 127.0.0.1:1\n"
+                  "route = b/* -> 127.0.0.1:2\n"
+                  "[second]\n"
+                  "backend = 127.0.0.1:1883\n",
+                  err, sizeof(err));
+    assert_int_equal(rc, 0);
+    assert_int_equal(c.n_svc, 2);
+    assert_string_equal(c.svc[0].name, "mqtt");
+    assert_int_equal(c.svc[0].line, 6);
+    assert_int_equal(c.svc[0].keys[K_LISTEN].n, 2);
+    assert_int_equal(c.svc[0].keys[K_ROUTE].n, 2);
+    assert_int_equal(c.svc[0].keys[K_ROUTE].v[1].line, 11);
+    assert_string_equal(conf_get(&c.svc[0], K_PSK_FILE)->text, "x.psk");
+    assert_string_equal(conf_get(&c.global, K_THREADS)->text, "2");
+    assert_int_equal(conf_get(&c.global, K_ADMIN)->line, 4);
+    assert_string_equal(c.svc[1].name, "second");
+    conf_free(&c);
+}
+
+/* Each refusal names its line. */
+static void expect_error(const char *text, const char *needle)
+{
+    struct conf c;
+    char err[2048];
+    int rc = load(&c, text, err, sizeof(err));
+    if (rc == 0 || strstr(err, needle) == NULL) {
+        fail_msg("expected an error with '%s', got rc %d: %s", needle, rc, err);
+    }
+    conf_free(&c);
+}
+
+static void test_refusals(void **state)
+{
+    (void)state;
+    expect_error("bogus = 1\n[a]\nbackend = x:1\n", "t.conf:1: unknown key 'bogus'");
+    expect_error("[a]\nthreads = 2\n", "t.conf:2: 'threads' is a global key");
+    expect_error("psk_file = x\n[a]\n", "t.conf:1: 'psk_file' belongs in a [service] section");
+    expect_error("[a]\npsk_file = x\npsk_file = y\n", "t.conf:3: duplicate key 'psk_file' (first at line 2)");
+    expect_error("[a]\n[b]\n[a]\n", "t.conf:3: duplicate section [a] (first at line 1)");
+    expect_error("[a b]\n", "t.conf:1: bad service name");
+    expect_error("[a]\nthis is not a key value line\n", "t.conf:2: syntax error");
+    expect_error("[a]\npsk_file =\n", "t.conf:2: 'psk_file' has no value");
+    expect_error("threads = 2\n", "no service");
+    /* several problems: every one is reported */
+    struct conf c;
+    char err[2048];
+    assert_int_equal(load(&c, "x = 1\n[a]\ny = 2\n", err, sizeof(err)), -1);
+    assert_non_null(strstr(err, "t.conf:1: unknown key 'x'"));
+    assert_non_null(strstr(err, "t.conf:3: unknown key 'y'"));
+    conf_free(&c);
+    /* an overlong line is refused, not cut */
+    char *big = malloc(6000);
+    assert_non_null(big);
+    strcpy(big, "[a]\nbackend = ");
+    memset(big + strlen(big), 'x', 5000);
+    strcpy(big + 14 + 5000, "\n");
+    expect_error(big, "t.conf:2: line longer than");
+    free(big);
+}
+
+static void test_missing_file(void **state)
+{
+    (void)state;
+    struct conf c;
+    char err[512];
+    assert_int_equal(conf_load(&c, "/nonexistent/tern.conf", err, sizeof(err)), -1);
+    assert_non_null(strstr(err, "/nonexistent/tern.conf: cannot open"));
+    conf_free(&c);
+}
+
+static void test_cli_over_file(void **state)
+{
+    (void)state;
+    struct conf c;
+    char err[512];
+    assert_int_equal(load(&c, "[a]\nbackend = 127.0.0.1:1\nbackend = 127.0.0.1:2\n", err, sizeof(err)), 0);
+    bool first = true;
+    assert_int_equal(conf_set_cli(&c.svc[0], K_BACKEND, "127.0.0.1:3", &first), 0);
+    assert_int_equal(conf_set_cli(&c.svc[0], K_BACKEND, "127.0.0.1:4", &first), 0);
+    /* a repeatable key given on the command line replaces the file's list */
+    assert_int_equal(c.svc[0].keys[K_BACKEND].n, 2);
+    assert_string_equal(c.svc[0].keys[K_BACKEND].v[0].text, "127.0.0.1:3");
+    assert_int_equal(c.svc[0].keys[K_BACKEND].v[0].line, 0);
+    char where[300];
+    assert_string_equal(conf_where(&c, K_BACKEND, &c.svc[0].keys[K_BACKEND].v[0], where,
+                                   sizeof(where)),
+                        "--backend");
+    conf_free(&c);
+}
+
+static void test_typed(void **state)
+{
+    (void)state;
+    struct conf c;
+    char err[512];
+    assert_int_equal(load(&c, "threads = 0\nallow_root = maybe\nlog_format = xml\n[a]\n", err, sizeof(err)), 0);
+    uint64_t v;
+    bool b;
+    unsigned u;
+    static const char *const formats[] = {"text", "json", NULL};
+    assert_int_equal(conf_uint(&c, &c.global, K_THREADS, 1, 256, 0, &v, err, sizeof(err)), -1);
+    assert_non_null(strstr(err, "t.conf:1: threads: '0' is not a number in 1..256"));
+    assert_int_equal(conf_bool(&c, &c.global, K_ALLOW_ROOT, false, &b, err, sizeof(err)), -1);
+    assert_non_null(strstr(err, "t.conf:2: allow_root:"));
+    assert_int_equal(conf_choice(&c, &c.global, K_LOG_FORMAT, formats, 0, &u, err, sizeof(err)), -1);
+    assert_non_null(strstr(err, "not one of: text, json"));
+    assert_int_equal(conf_uint(&c, &c.global, K_DRAIN, 0, 10, 7, &v, err, sizeof(err)), 0);
+    assert_int_equal(v, 7); /* absent: the default */
+    conf_free(&c);
+}
+
+/* Builds the only service of @p text. */
+static int build(const char *text, struct gw_settings **st, char *err, size_t len)
+{
+    struct conf c;
+    char warn[600];
+    char full[4096];
+    /* "%s" in the text stands for the test's directory */
+    size_t o = 0;
+    for (const char *p = text; *p != '\0' && o + sizeof(dir) + 1 < sizeof(full); p++) {
+        if (p[0] == '%' && p[1] == 's') {
+            memcpy(full + o, dir, strlen(dir));
+            o += strlen(dir);
+            p++;
+        } else {
+            full[o++] = *p;
+        }
+    }
+    full[o] = '\0';
+    if (load(&c, full, err, len) < 0) {
+        conf_free(&c);
+        return -2;
+    }
+    int rc = gw_build_settings(&c, &c.svc[0], 0, st, err, len, warn, sizeof(warn));
+    conf_free(&c);
+    return rc;
+}
+
+static void test_build_settings(void **state)
+{
+    (void)state;
+    struct gw_settings *st;
+    char err[1024];
+    int rc = build("[m]\npsk_file = %s/ids.psk\n"
+                   "backend = 127.0.0.1:1883, [::1]:1884\n"
+                   "backend = localhost:1885\n"
+                   "backend_balance = round-robin\n"
+                   "route = plant-a/* -> 127.0.0.1:2000\n"
+                   "route = dev[0-9] -> 127.0.0.1:2001, 127.0.0.1:2002\n"
+                   "rate_per_identity = 0.5\n"
+                   "rate_per_source = 20/100\n"
+                   "max_conn_per_identity = 3\n"
+                   "proxy_protocol = v2\n"
+                   "proxy_protocol_in = v1\n"
+                   "handshake_timeout = 4\n",
+                   &st, err, sizeof(err));
+    if (rc != 0) {
+        fail_msg("build: %s", err);
+    }
+    assert_string_equal(st->name, "m");
+    assert_int_equal(tern_psk_store_count(st->store), 2);
+    assert_int_equal(st->backends.n, 3);
+    assert_string_equal(st->backends.v[1].host, "::1");
+    assert_int_equal(st->backends.v[1].port, 1884);
+    assert_string_equal(st->backends.v[2].text, "localhost:1885");
+    assert_int_equal(st->balance, GW_BALANCE_ROUND_ROBIN);
+    assert_int_equal(st->n_routes, 2);
+    assert_true(st->routes[0].prefix);
+    assert_int_equal(st->routes[0].prefix_len, strlen("plant-a/"));
+    assert_false(st->routes[1].prefix); /* a glob */
+    assert_int_equal(st->routes[1].backends.n, 2);
+    assert_true(st->rate_identity.rate == 0.5 && st->rate_identity.burst == 1);
+    assert_true(st->rate_source.rate == 20 && st->rate_source.burst == 100);
+    assert_int_equal(st->max_conn_per_identity, 3);
+    assert_true(st->proxy_v2);
+    assert_int_equal(st->proxy_in, GW_PROXY_IN_V1);
+    assert_int_equal(st->handshake_timeout_ms, 4000);
+    assert_null(st->backend_ssl);
+    gw_settings_release(st);
+}
+
+static void expect_build_error(const char *text, const char *needle)
+{
+    struct gw_settings *st = NULL;
+    char err[1024] = "";
+    int rc = build(text, &st, err, sizeof(err));
+    if (rc != -1 || strstr(err, needle) == NULL) {
+        fail_msg("expected a build error with '%s', got rc %d: %s", needle, rc, err);
+    }
+    assert_null(st);
+}
+
+static void test_build_refusals(void **state)
+{
+    (void)state;
+    expect_build_error("[m]\nbackend = 127.0.0.1:1\n", "the service needs psk_file");
+    expect_build_error("[m]\npsk_file = %s/ids.psk\n", "the service needs backend");
+    expect_build_error("[m]\npsk_file = %s/ids.psk\nbackend = 127.0.0.1\n",
+                       "t.conf:3: backend: cannot parse '127.0.0.1'");
+    expect_build_error("[m]\npsk_file = %s/ids.psk\nbackend = 127.0.0.1:1,\n",
+                       "t.conf:3: backend: an empty address");
+    expect_build_error("[m]\npsk_file = %s/bad.psk\nbackend = 127.0.0.1:1\n", "bad.psk:2:");
+    expect_build_error("[m]\npsk_file = %s/none.psk\nbackend = 127.0.0.1:1\n", "t.conf:2: psk_file:");
+    expect_build_error("[m]\npsk_file = %s/ids.psk\nbackend = 127.0.0.1:1\nroute = x 127.0.0.1:2\n",
+                       "t.conf:4: route: 'x 127.0.0.1:2': expected 'PATTERN -> HOST:PORT");
+    expect_build_error("[m]\npsk_file = %s/ids.psk\nbackend = 127.0.0.1:1\nrate_per_source = 0\n",
+                       "t.conf:4: rate_per_source:");
+    expect_build_error("[m]\npsk_file = %s/ids.psk\nbackend = 127.0.0.1:1\nrate_per_source = 5/0\n",
+                       "the burst after '/'");
+    expect_build_error("[m]\npsk_file = %s/ids.psk\nbackend = 127.0.0.1:1\ntls_min = 1.1\n",
+                       "t.conf:4: tls_min: '1.1' is not one of: 1.2, 1.3");
+    expect_build_error("[m]\npsk_file = %s/ids.psk\nbackend = 127.0.0.1:1\nbackend_ca = x.pem\n",
+                       "t.conf:4: backend_ca: needs backend_tls = yes");
+    expect_build_error("[m]\npsk_file = %s/ids.psk\nbackend = 127.0.0.1:1\nbackend_tls = yes\n",
+                       "t.conf:4: backend_tls: needs backend_ca");
+    expect_build_error("[m]\npsk_file = %s/ids.psk\nbackend = 127.0.0.1:1\ncert = c.pem\n",
+                       "t.conf:4: cert: needs key");
+    expect_build_error("[m]\npsk_file = %s/ids.psk\nbackend = 127.0.0.1:1\nciphers = NOPE\n",
+                       "t.conf:4: ciphers:");
+}
+
+static void test_listen(void **state)
+{
+    (void)state;
+    struct conf c;
+    char err[1024];
+    char addrs[GW_MAX_LISTEN][280];
+    assert_int_equal(load(&c, "[a]\n", err, sizeof(err)), 0);
+    assert_int_equal(gw_build_listen(&c, &c.svc[0], addrs, err, sizeof(err)), 1);
+    assert_string_equal(addrs[0], "127.0.0.1:8883"); /* the default */
+    conf_free(&c);
+    assert_int_equal(load(&c, "[a]\nlisten = 127.0.0.1:0, [::1]:9\nlisten = :10\n", err, sizeof(err)), 0);
+    assert_int_equal(gw_build_listen(&c, &c.svc[0], addrs, err, sizeof(err)), 3);
+    assert_string_equal(addrs[1], "[::1]:9");
+    assert_string_equal(addrs[2], ":10");
+    conf_free(&c);
+    assert_int_equal(load(&c, "[a]\n\nlisten = nonsense\n", err, sizeof(err)), 0);
+    assert_int_equal(gw_build_listen(&c, &c.svc[0], addrs, err, sizeof(err)), -1);
+    assert_non_null(strstr(err, "t.conf:3: listen: cannot parse 'nonsense'"));
+    conf_free(&c);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_key_names),     cmocka_unit_test(test_good_file),
+        cmocka_unit_test(test_refusals),      cmocka_unit_test(test_missing_file),
+        cmocka_unit_test(test_cli_over_file), cmocka_unit_test(test_typed),
+        cmocka_unit_test(test_build_settings), cmocka_unit_test(test_build_refusals),
+        cmocka_unit_test(test_listen),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
