@@ -82,4 +82,8 @@ struct gw_proxy_info {
  */
 int gw_proxy_parse(const uint8_t *buf, size_t len, unsigned version, struct gw_proxy_info *out);
 
+/** Writes @p ss (AF_INET: "ip:port", AF_INET6: "[ip]:port", else "?") to @p buf, cut to
+ * @p len - 1 characters. @thread any */
+void gw_proxy_format_address(const struct sockaddr_storage *ss, char *buf, size_t len);
+
 #endif

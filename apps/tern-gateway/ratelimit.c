@@ -180,32 +180,36 @@ bool gw_rate_take(struct gw_rate_table *t, const void *key, size_t len, double r
     return allowed;
 }
 
+size_t gw_rate_addr_key(uint8_t out[GW_RATE_ADDR_KEY_MAX], const struct sockaddr *sa)
+{
+    static const uint8_t v4mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+
+    if (sa->sa_family == AF_INET) {
+        out[0] = 4;
+        memcpy(out + 1, &((const struct sockaddr_in *)sa)->sin_addr, 4);
+        return 5;
+    }
+    if (sa->sa_family == AF_INET6) {
+        const uint8_t *a = ((const struct sockaddr_in6 *)sa)->sin6_addr.s6_addr;
+        if (memcmp(a, v4mapped, sizeof(v4mapped)) == 0) {
+            out[0] = 4;
+            memcpy(out + 1, a + 12, 4);
+            return 5;
+        }
+        out[0] = 6;
+        memcpy(out + 1, a, 16);
+        return 17;
+    }
+    return 0;
+}
+
 bool gw_rate_take_addr(struct gw_rate_table *t, const struct sockaddr *sa, double rate,
                        double burst, uint64_t now_ms)
 {
-    static const uint8_t v4mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
-    uint8_t key[17];
-    size_t len;
+    uint8_t key[GW_RATE_ADDR_KEY_MAX];
+    size_t len = gw_rate_addr_key(key, sa);
 
-    if (sa->sa_family == AF_INET) {
-        key[0] = 4;
-        memcpy(key + 1, &((const struct sockaddr_in *)sa)->sin_addr, 4);
-        len = 5;
-    } else if (sa->sa_family == AF_INET6) {
-        const uint8_t *a = ((const struct sockaddr_in6 *)sa)->sin6_addr.s6_addr;
-        if (memcmp(a, v4mapped, sizeof(v4mapped)) == 0) {
-            key[0] = 4;
-            memcpy(key + 1, a + 12, 4);
-            len = 5;
-        } else {
-            key[0] = 6;
-            memcpy(key + 1, a, 16);
-            len = 17;
-        }
-    } else {
-        return true;
-    }
-    return gw_rate_take(t, key, len, rate, burst, now_ms);
+    return len == 0 || gw_rate_take(t, key, len, rate, burst, now_ms);
 }
 
 uint64_t gw_rate_evictions(const struct gw_rate_table *t)

@@ -60,6 +60,17 @@ void gw_rate_table_free(struct gw_rate_table *t);
 bool gw_rate_take(struct gw_rate_table *t, const void *key, size_t len, double rate,
                   double burst, uint64_t now_ms);
 
+/* The longest address key: a family byte and an IPv6 address. */
+#define GW_RATE_ADDR_KEY_MAX 17
+
+/**
+ * Writes the key of @p sa's address to @p out: a family byte, then the address (AF_INET or
+ * AF_INET6; the port left out; an IPv4-mapped IPv6 address as its IPv4 address), for callers
+ * that put it into a longer key of their own. @return its length; 0 for another family.
+ * @thread any
+ */
+size_t gw_rate_addr_key(uint8_t out[GW_RATE_ADDR_KEY_MAX], const struct sockaddr *sa);
+
 /**
  * `gw_rate_take` keyed by the address of @p sa (AF_INET or AF_INET6; the port is ignored; an
  * IPv4-mapped IPv6 address is its IPv4 address). Another family: allowed, nothing stored.

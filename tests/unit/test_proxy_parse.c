@@ -280,6 +280,12 @@ static void test_proxy_v2__tcp6(void **state)
     assert_true(info.has_addresses);
     assert_v6(&info.src, "2001:db8::7", 443);
     assert_v6(&info.dst, "::1", 1);
+    char text[64];
+    gw_proxy_format_address(&info.src, text, sizeof(text));
+    assert_string_equal(text, "[2001:db8::7]:443");
+    struct sockaddr_storage none = {.ss_family = AF_UNIX};
+    gw_proxy_format_address(&none, text, sizeof(text));
+    assert_string_equal(text, "?");
 }
 
 static void test_proxy_v2__tlvs_are_skipped(void **state)
@@ -316,6 +322,9 @@ static void test_proxy_v2__tlvs_are_skipped(void **state)
     info = check_valid(out, on, 2);
     assert_v4(&info.src, "198.51.100.4", 40000);
     assert_v4(&info.dst, "198.51.100.5", 8883);
+    char text[64];
+    gw_proxy_format_address(&info.src, text, sizeof(text));
+    assert_string_equal(text, "198.51.100.4:40000");
 }
 
 static void test_proxy_v2__local_and_unspec_keep_the_real_addresses(void **state)
