@@ -52,6 +52,7 @@
 #include "common/log.h"
 #include "common/setup.h"
 #include "proxy.h"
+#include "ratelimit.h"
 
 struct conn {
     struct gw_service *svc;
@@ -71,6 +72,10 @@ struct conn {
     bool encrypted;   /* the device's handshake completed */
     bool refused;     /* a refusal was logged already */
     bool counted;     /* holds a slot in the identity table */
+    bool rate_charged; /* the identity's handshake bucket was charged (once a connection) */
+    tern_timer *proxy_wait; /* while the front's PROXY header is awaited (bounds the wait) */
+    bool proxied;     /* src / dst: the front's PROXY header gave the device's addresses */
+    struct sockaddr_storage src, dst;
     size_t ident_len; /* 0: no PSK identity (certificate handshake) */
     uint8_t ident[TERN_PSK_MAX_IDENTITY];
     char peer[64];
@@ -147,14 +152,22 @@ struct ident_entry {
 static pthread_mutex_t ident_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct ident_entry **ident_table;
 
+static struct gw_rate_table *rate_identity_table, *rate_source_table;
+
 int gw_ident_limit_init(void)
 {
     ident_table = calloc(IDENT_BUCKETS, sizeof(*ident_table));
-    return ident_table == NULL ? -1 : 0;
+    rate_identity_table = gw_rate_table_new(0);
+    rate_source_table = gw_rate_table_new(0);
+    return ident_table == NULL || rate_identity_table == NULL || rate_source_table == NULL ? -1
+                                                                                            : 0;
 }
 
 void gw_ident_limit_destroy(void)
 {
+    gw_rate_table_free(rate_identity_table);
+    gw_rate_table_free(rate_source_table);
+    rate_identity_table = rate_source_table = NULL;
     if (ident_table == NULL) {
         return;
     }
@@ -394,8 +407,11 @@ static int send_proxy_header(struct conn *c)
 
     memset(&src, 0, sizeof(src));
     memset(&dst, 0, sizeof(dst));
-    if (getpeername(fd, (struct sockaddr *)&src, &slen) < 0 ||
-        getsockname(fd, (struct sockaddr *)&dst, &dlen) < 0) {
+    if (c->proxied) {
+        src = c->src; /* what the front's PROXY header said */
+        dst = c->dst;
+    } else if (getpeername(fd, (struct sockaddr *)&src, &slen) < 0 ||
+               getsockname(fd, (struct sockaddr *)&dst, &dlen) < 0) {
         src.ss_family = AF_UNSPEC; /* LOCAL: the backend sees the gateway's address */
     }
     size_t n = gw_proxy_v2_header(hdr, sizeof(hdr), (struct sockaddr *)&src,
@@ -615,6 +631,195 @@ static void start_backend(struct conn *c)
     }
 }
 
+/* ---- before TLS: the front's PROXY header, handshake rate limits ---------------------------
+ * Refusals are logged at info with the peer (and the identity), but at most RATE_LOG_LINES a
+ * second per reactor: a scan or a flood must not flood the log too; the counters count every
+ * refusal, and the next line logged says how many were left out. Each reactor keeps its own
+ * window (touched by that reactor only: no lock). */
+
+#define RATE_LOG_LINES 10
+
+static struct refusal_window {
+    uint64_t second;
+    unsigned lines;
+    uint64_t left_out;
+} refusal_log[TERN_MAX_REACTORS];
+
+/* Whether this refusal may be logged; @p left_out: how many were not since the last one. */
+static bool refusal_log_take(struct conn *c, uint64_t *left_out)
+{
+    uint64_t now_s = tern_reactor_now_ms(tern_socket_reactor(c->dev)) / 1000;
+    struct refusal_window *w = &refusal_log[c->reactor];
+
+    if (w->second != now_s) {
+        w->second = now_s;
+        w->lines = 0;
+    }
+    if (w->lines >= RATE_LOG_LINES) {
+        w->left_out++;
+        return false;
+    }
+    w->lines++;
+    *left_out = w->left_out;
+    w->left_out = 0;
+    return true;
+}
+
+/* One attempt against the bucket of @p key in @p t, scoped to this connection's service (the
+ * same identity or address in two services has two buckets). */
+static bool rate_take(struct conn *c, struct gw_rate_table *t, const struct gw_rate *shape,
+                      const void *key, size_t len)
+{
+    uint8_t k[sizeof(c->svc->name) + TERN_PSK_MAX_IDENTITY];
+    size_t nl = strnlen(c->svc->name, sizeof(c->svc->name));
+
+    if (t == NULL || shape->rate <= 0 || len > TERN_PSK_MAX_IDENTITY) {
+        return true;
+    }
+    memcpy(k, c->svc->name, nl);
+    k[nl] = '\0';
+    memcpy(k + nl + 1, key, len);
+    return gw_rate_take(t, k, nl + 1 + len, shape->rate, shape->burst,
+                        tern_reactor_now_ms(tern_socket_reactor(c->dev)));
+}
+
+/* The identity's handshake bucket, before the store is asked (once a connection: a retried
+ * ClientHello is not charged twice). A refusal looks to the device like an unknown identity:
+ * the same reject, the same alert, so the limit tells nothing about which identities exist.
+ * @return true to go on. */
+static bool rate_identity_ok(struct conn *c, tern_psk_authenticator *a, tern_buf id)
+{
+    char quoted[TERN_PSK_MAX_IDENTITY * 4 + 8];
+    uint64_t left_out;
+
+    if (c->rate_charged) {
+        return true;
+    }
+    c->rate_charged = true;
+    if (rate_take(c, rate_identity_table, &c->st->rate_identity, id.base, id.len)) {
+        return true;
+    }
+    count(c, GW_RATE_LIMITED_IDENTITY);
+    if (app_log_enabled(APP_LOG_INFO) && refusal_log_take(c, &left_out)) {
+        app_log(APP_LOG_INFO, "psk identity refused",
+                "peer=%s identity=%s reason=rate-limit not_logged=%llu", c->peer,
+                quote_bytes(quoted, sizeof(quoted), id.base, id.len),
+                (unsigned long long)left_out);
+    }
+    c->refused = true;
+    (void)tern_psk_authenticator_reject(a);
+    return false;
+}
+
+/* The source address's handshake bucket (the front's PROXY source when there is one), then
+ * TLS on the device socket: the bytes after the PROXY header are its first records. */
+static void start_device_tls(struct conn *c)
+{
+    struct sockaddr_storage peer;
+    socklen_t plen = sizeof(peer);
+    uint8_t key[GW_RATE_ADDR_KEY_MAX];
+    size_t klen = 0;
+    uint64_t left_out;
+
+    if (c->proxied) {
+        klen = gw_rate_addr_key(key, (struct sockaddr *)&c->src);
+    } else if (getpeername(tern_socket_descriptor(c->dev), (struct sockaddr *)&peer, &plen) ==
+               0) {
+        klen = gw_rate_addr_key(key, (struct sockaddr *)&peer);
+    }
+    if (klen > 0 && !rate_take(c, rate_source_table, &c->st->rate_source, key, klen)) {
+        count(c, GW_RATE_LIMITED_SOURCE);
+        if (app_log_enabled(APP_LOG_INFO) && refusal_log_take(c, &left_out)) {
+            app_log(APP_LOG_INFO, "connection refused",
+                    "peer=%s reason=rate-limit not_logged=%llu", c->peer,
+                    (unsigned long long)left_out);
+        }
+        tern_socket_abort(c->dev); /* before TLS: nothing to say to it */
+        return;
+    }
+    int rc = tern_socket_set_ssl_config(c->dev, c->st->ssl);
+    if (rc == 0) {
+        rc = tern_socket_start_server_encryption(c->dev);
+    }
+    if (rc < 0) {
+        app_log(APP_LOG_WARN, "cannot start TLS", "peer=%s err=%s", c->peer, tern_err_name(rc));
+        tern_socket_abort(c->dev); /* disconnected follows and frees c */
+    }
+}
+
+/* No PROXY header, or a malformed one: counted, logged (bounded), the connection aborted. */
+static void proxy_in_fail(struct conn *c, const char *why)
+{
+    uint64_t left_out;
+    char quoted[128];
+
+    tern_timer_free(c->proxy_wait);
+    c->proxy_wait = NULL;
+    count(c, GW_PROXY_IN_ERRORS);
+    if (app_log_enabled(APP_LOG_INFO) && refusal_log_take(c, &left_out)) {
+        app_log(APP_LOG_INFO, "proxy header refused", "peer=%s reason=%s not_logged=%llu",
+                c->peer, app_log_quote(quoted, sizeof(quoted), why),
+                (unsigned long long)left_out);
+    }
+    tern_socket_abort(c->dev);
+}
+
+static void proxy_in_timeout(tern_timer *t, void *user)
+{
+    struct conn *c = user;
+    proxy_in_fail(c, tern_socket_bytes_available(c->dev) > 0 ? "incomplete at the timeout"
+                                                            : "none within the timeout");
+}
+
+/* The device's bytes so far: the header, whole, moves the connection on to TLS. */
+static void proxy_in_read(struct conn *c)
+{
+    uint8_t buf[GW_PROXY_IN_MAX];
+    struct gw_proxy_info info;
+    ssize_t n = tern_socket_peek(c->dev, buf, sizeof(buf));
+    int r = gw_proxy_parse(buf, n > 0 ? (size_t)n : 0, c->st->proxy_in == GW_PROXY_IN_V1 ? 1 : 2,
+                           &info);
+
+    if (r == 0) {
+        return; /* more to come, within the timer */
+    }
+    if (r < 0) {
+        proxy_in_fail(c, info.reason);
+        return;
+    }
+    (void)tern_socket_consume(c->dev, (size_t)r);
+    tern_timer_free(c->proxy_wait);
+    c->proxy_wait = NULL;
+    tern_socket_set_half_close(c->dev, true);
+    if (info.has_addresses) {
+        char front[sizeof(c->peer)];
+        memcpy(front, c->peer, sizeof(front));
+        c->proxied = true;
+        c->src = info.src;
+        c->dst = info.dst;
+        gw_proxy_format_address(&c->src, c->peer, sizeof(c->peer));
+        app_log(APP_LOG_DEBUG, "proxy header", "peer=%s front=%s version=%d", c->peer, front,
+                info.version);
+    }
+    start_device_tls(c);
+}
+
+/* Expects the front's PROXY header before TLS, within the handshake timeout. Until it ended,
+ * the device socket is plaintext and no half-close: a front that connects and closes (a
+ * health check) just closes. */
+static void proxy_in_wait(struct conn *c)
+{
+    c->proxy_wait = tern_timer_new(tern_socket_reactor(c->dev), proxy_in_timeout, c);
+    if (c->proxy_wait == NULL) {
+        app_log_msg(APP_LOG_WARN, "out of memory: connection dropped");
+        tern_socket_abort(c->dev);
+        return;
+    }
+    tern_socket_set_half_close(c->dev, false);
+    uint32_t ms = c->st->handshake_timeout_ms > 0 ? c->st->handshake_timeout_ms : 10000;
+    (void)tern_timer_start(c->proxy_wait, ms, 0);
+}
+
 /* ---- device socket events ------------------------------------------------------------------ */
 
 /* Takes a slot of the identity's connection limit (once per connection: a retried
@@ -655,6 +860,9 @@ static void dev_psk(tern_socket *s, tern_psk_authenticator *a, void *user)
                 c->peer, id.len);
         c->refused = true;
         (void)tern_psk_authenticator_reject(a);
+        return;
+    }
+    if (!rate_identity_ok(c, a, id)) {
         return;
     }
     if (!c->counted) {
@@ -709,7 +917,13 @@ static void dev_encrypted(tern_socket *s, void *user)
 
 static void dev_ready_read(tern_socket *s, void *user)
 {
-    pump_up(user);
+    struct conn *c = user;
+
+    if (c->proxy_wait != NULL) {
+        proxy_in_read(c);
+        return;
+    }
+    pump_up(c);
 }
 
 static void dev_bytes_written(tern_socket *s, size_t n, void *user)
@@ -753,6 +967,8 @@ static void dev_disconnected(tern_socket *s, int reason, void *user)
         count(c, GW_HANDSHAKE_FAILURES);
     }
     count(c, GW_CLOSED);
+    tern_timer_free(c->proxy_wait); /* the front left before its PROXY header ended */
+    c->proxy_wait = NULL;
     if (c->counted) {
         ident_release(c->ident, c->ident_len);
         c->counted = false;
@@ -807,13 +1023,10 @@ void gw_incoming(tern_server *srv, tern_socket *s, void *user)
     if (c->st->idle_timeout_ms > 0) {
         (void)tern_socket_set_idle_timeout(s, c->st->idle_timeout_ms);
     }
-    int rc = tern_socket_set_ssl_config(s, c->st->ssl);
-    if (rc == 0) {
-        rc = tern_socket_start_server_encryption(s);
-    }
-    if (rc < 0) {
-        app_log(APP_LOG_WARN, "cannot start TLS", "peer=%s err=%s", c->peer, tern_err_name(rc));
-        tern_socket_abort(s); /* disconnected follows and frees c */
+    if (c->st->proxy_in != GW_PROXY_IN_OFF) {
+        proxy_in_wait(c); /* then start_device_tls */
+    } else {
+        start_device_tls(c);
     }
 }
 
