@@ -110,12 +110,31 @@ int gw_build_globals(const struct conf *c, struct gw_globals *g, char *err, size
                         "cannot parse '%s' (expected HOST:PORT, e.g. 127.0.0.1:9100)", g->admin);
         }
     }
+    g->ticket_keys = text_of(s, K_TICKET_KEYS);
     g->user = text_of(s, K_USER);
     g->group = text_of(s, K_GROUP);
     if (g->group != NULL && g->user == NULL) {
         return fail(c, s, K_GROUP, err, len, "needs user (the user to drop to)");
     }
     return conf_bool(c, s, K_ALLOW_ROOT, false, &g->allow_root, err, len);
+}
+
+int gw_load_ticket_keys(const struct conf *c, tern_ticket_keys *keys, char *err, size_t len)
+{
+    const struct conf_val *v = conf_get(&c->global, K_TICKET_KEYS);
+    char ferr[512] = "";
+    if (v == NULL) {
+        return 0;
+    }
+    int rc = tern_ticket_keys_load_file(keys, v->text, ferr, sizeof(ferr));
+    if (rc < 0) {
+        char where[300];
+        /* ferr is "FILE:LINE: reason" or "FILE: reason"; never a key */
+        snprintf(err, len, "%s: %s", conf_where(c, K_TICKET_KEYS, v, where, sizeof(where)),
+                 ferr[0] != '\0' ? ferr : tern_strerror(rc));
+        return -1;
+    }
+    return 0;
 }
 
 /* ---- addresses ------------------------------------------------------------------------------- */
@@ -368,7 +387,8 @@ static int load_credentials(const struct conf *c, const struct conf_section *s,
 }
 
 static int build_device_tls(const struct conf *c, const struct conf_section *s,
-                            struct gw_settings *st, unsigned auth_workers, char *err, size_t len)
+                            struct gw_settings *st, unsigned auth_workers,
+                            tern_ticket_keys *tickets, char *err, size_t len)
 {
     static const char *const versions[] = {"1.2", "1.3", NULL};
     static const enum tern_ssl_protocol protocols[] = {TERN_SSL_PROTOCOL_TLS1_2,
@@ -411,6 +431,9 @@ static int build_device_tls(const struct conf *c, const struct conf_section *s,
         return fail_cfg(c, s, K_PSK_FILE, cfg, rc, err, len);
     }
     st->store_on_workers = st->store != NULL && auth_workers > 0;
+    if (tickets != NULL && (rc = tern_ssl_config_set_ticket_keys(cfg, tickets)) < 0) {
+        return fail_cfg(c, s, K_COUNT, cfg, rc, err, len);
+    }
     if ((rc = tern_ssl_config_set_peer_verify_mode(cfg, TERN_VERIFY_NONE)) < 0 ||
         (rc = tern_ssl_config_set_handshake_timeout(cfg, st->handshake_timeout_ms)) < 0) {
         return fail_cfg(c, s, K_HANDSHAKE_TIMEOUT, cfg, rc, err, len);
@@ -464,7 +487,7 @@ static int build_backend_tls(const struct conf *c, const struct conf_section *s,
 }
 
 int gw_build_settings(const struct conf *c, const struct conf_section *s, unsigned auth_workers,
-                      struct gw_settings **out, char *err, size_t len, char *warn,
+                      tern_ticket_keys *tickets, struct gw_settings **out, char *err, size_t len, char *warn,
                       size_t warn_len)
 {
     static const char *const balances[] = {"failover", "round-robin", NULL};
@@ -573,7 +596,7 @@ int gw_build_settings(const struct conf *c, const struct conf_section *s, unsign
             snprintf(warn, warn_len, "%s", ferr);
         }
     }
-    if (build_device_tls(c, s, st, auth_workers, err, len) < 0 ||
+    if (build_device_tls(c, s, st, auth_workers, tickets, err, len) < 0 ||
         build_backend_tls(c, s, st, err, len) < 0) {
         goto fail;
     }

@@ -25,7 +25,12 @@ struct gw_globals {
     bool allow_root;
     int log_level;         /* -1: not given */
     int log_format;        /* -1: not given; 0 text, 1 json */
+    const char *ticket_keys; /* the fleet's ticket key file; NULL: keys of this process */
 };
+
+/** Loads @p path into @p keys (a bad file changes nothing). @return 0; -1 with "WHERE:
+ * ticket_keys: why" in @p err. */
+int gw_load_ticket_keys(const struct conf *c, tern_ticket_keys *keys, char *err, size_t len);
 
 /** Parses the global keys of @p c. @return 0; -1 with @p err set. */
 int gw_build_globals(const struct conf *c, struct gw_globals *g, char *err, size_t len);
@@ -37,12 +42,14 @@ int gw_build_listen(const struct conf *c, const struct conf_section *s,
 
 /**
  * Builds service @p s's settings: every value checked, every file loaded. @p auth_workers > 0
- * binds the store to the TLS configuration's lookup (the workers ask it). @p warn receives a
+ * binds the store to the TLS configuration's lookup (the workers ask it). @p tickets (may be
+ * NULL) seals the session tickets: one set for every configuration the process builds, so a
+ * ticket issued before a reload resumes after it. @p warn receives a
  * warning that does not stop the build (a PSK file readable by others), or "".
  * @return 0 with *@p out holding one reference; -1 with @p err set.
  */
 int gw_build_settings(const struct conf *c, const struct conf_section *s, unsigned auth_workers,
-                      struct gw_settings **out, char *err, size_t len, char *warn,
+                      tern_ticket_keys *tickets, struct gw_settings **out, char *err, size_t len, char *warn,
                       size_t warn_len);
 
 #endif

@@ -35,6 +35,7 @@ static const struct {
     [K_DRAIN] = {"drain", CONF_GLOBAL, false},
     [K_AUTH_WORKERS] = {"auth_workers", CONF_GLOBAL, false},
     [K_WATCH] = {"watch", CONF_GLOBAL, false},
+    [K_TICKET_KEYS] = {"ticket_keys", CONF_GLOBAL, false},
     [K_LISTEN] = {"listen", CONF_SERVICE, true},
     [K_PSK_FILE] = {"psk_file", CONF_SERVICE, false},
     [K_PSK_HINT] = {"psk_hint", CONF_SERVICE, false},

@@ -38,6 +38,7 @@ enum conf_key {
     K_DRAIN,
     K_AUTH_WORKERS,
     K_WATCH,
+    K_TICKET_KEYS,
     K_FIRST_SERVICE_KEY,
     K_LISTEN = K_FIRST_SERVICE_KEY,
     K_PSK_FILE,

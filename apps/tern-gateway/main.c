@@ -68,6 +68,7 @@ struct app {
     struct gw_globals g;          /* as started (changes need a restart) */
     char admin[280], user[64], group[64];
     tern_runtime *rt;
+    tern_ticket_keys *tickets;    /* one set for the process: tickets resume across reloads */
     struct app_admin *admin_state;
     struct timespec started;
     struct gw_service *services;  /* append-only list, never freed before exit */
@@ -122,6 +123,9 @@ static void usage(FILE *out)
             "                             B at once (default B: R); more are refused and counted\n"
             "      --rate-per-source R[/B]\n"
             "                             the same per source address\n"
+            "      --ticket-keys FILE     session ticket keys shared by a fleet (96 hex digits a\n"
+            "                             line, the first seals; reloaded with the rest);\n"
+            "                             without it the process's own keys, rotated\n"
             "      --watch S              reload when a PSK file changed (checked every S\n"
             "                             seconds, once it stopped changing; default 2; 0:\n"
             "                             only on SIGHUP)\n"
@@ -378,7 +382,8 @@ static void add_line(char *all, size_t len, const char *line)
 
 /* Builds everything @p p's configuration says. @return 0; -1 with every problem found, one
  * per line, in @p err. Warnings (PSK files readable by others) are logged. */
-static int plan_build(const struct app *app, struct plan *p, char *err, size_t len)
+static int plan_build(const struct app *app, struct plan *p, tern_ticket_keys *tickets, char *err,
+                      size_t len)
 {
     char one[1024];
     int bad = 0;
@@ -389,6 +394,10 @@ static int plan_build(const struct app *app, struct plan *p, char *err, size_t l
         return -1;
     }
     if (gw_build_globals(&p->conf, &p->g, one, sizeof(one)) < 0) {
+        add_line(err, len, one);
+        bad++;
+    } else if (tickets != NULL && gw_load_ticket_keys(&p->conf, tickets, one, sizeof(one)) < 0) {
+        /* the key file is checked first: a bad one leaves the keys in force untouched */
         add_line(err, len, one);
         bad++;
     }
@@ -406,8 +415,8 @@ static int plan_build(const struct app *app, struct plan *p, char *err, size_t l
             bad++;
             continue;
         }
-        if (gw_build_settings(&p->conf, s, p->g.auth_workers, &ps->st, one, sizeof(one), warn,
-                              sizeof(warn)) < 0) {
+        if (gw_build_settings(&p->conf, s, p->g.auth_workers, tickets, &ps->st, one, sizeof(one),
+                              warn, sizeof(warn)) < 0) {
             add_line(err, len, one);
             bad++;
             continue;
@@ -697,7 +706,7 @@ static void reload(struct app *app, const char *why)
 
     pthread_mutex_lock(&app->reload_lock);
     atomic_store(&app->last_reload, (int64_t)time(NULL));
-    if (plan_build(app, &p, err, sizeof(err)) < 0) {
+    if (plan_build(app, &p, app->tickets, err, sizeof(err)) < 0) {
         char quoted[2048];
         atomic_fetch_add(&app->reloads_failed, 1);
         /* one line per problem, each with its line */
@@ -1046,8 +1055,15 @@ static int test_config(struct app *app)
 {
     static char err[65536];
     struct plan p;
+    tern_ticket_keys *scratch = tern_ticket_keys_new(0, TERN_TICKET_ROTATE_NEVER);
 
-    if (plan_build(app, &p, err, sizeof(err)) < 0) {
+    if (scratch == NULL) {
+        fprintf(stderr, PROGRAM ": out of memory\n");
+        return EXIT_FAILURE_RUNTIME;
+    }
+    int rc = plan_build(app, &p, scratch, err, sizeof(err));
+    tern_ticket_keys_free(scratch);
+    if (rc < 0) {
         fprintf(stderr, "%s\n", err);
         plan_free(&p);
         return APP_EXIT_USAGE;
@@ -1083,11 +1099,12 @@ int main(int argc, char **argv)
         conf_section_free(&app.cli);
         return exit_code;
     }
-    if (gw_ident_limit_init() < 0) {
+    if (gw_ident_limit_init() < 0 ||
+        (app.tickets = tern_ticket_keys_new(0, 0)) == NULL) {
         fprintf(stderr, PROGRAM ": out of memory\n");
         return EXIT_FAILURE_RUNTIME;
     }
-    if (plan_build(&app, &p, err, sizeof(err)) < 0) {
+    if (plan_build(&app, &p, app.tickets, err, sizeof(err)) < 0) {
         /* every problem, one line each: "FILE:LINE: ..." or "--option: ..." */
         for (char *line = strtok(err, "\n"); line != NULL; line = strtok(NULL, "\n")) {
             fprintf(stderr, PROGRAM ": %s\n", line);
@@ -1095,6 +1112,7 @@ int main(int argc, char **argv)
         plan_free(&p);
         conf_section_free(&app.cli);
         gw_ident_limit_destroy();
+        tern_ticket_keys_free(app.tickets);
         return APP_EXIT_USAGE;
     }
     app.g = p.g;
@@ -1225,5 +1243,6 @@ out:
     conf_free(&app.conf);
     conf_section_free(&app.cli);
     gw_ident_limit_destroy();
+    tern_ticket_keys_free(app.tickets); /* after every configuration that used it */
     return exit_code;
 }

@@ -221,7 +221,7 @@ static int build(const char *text, struct gw_settings **st, char *err, size_t le
         conf_free(&c);
         return -2;
     }
-    int rc = gw_build_settings(&c, &c.svc[0], 0, st, err, len, warn, sizeof(warn));
+    int rc = gw_build_settings(&c, &c.svc[0], 0, NULL, st, err, len, warn, sizeof(warn));
     conf_free(&c);
     return rc;
 }
