@@ -38,6 +38,8 @@ struct admin_conn {
     struct app_admin *admin;
     tern_timer *timer; /* the head's deadline */
     bool answered;
+    size_t len;                   /* bytes in head */
+    char head[ADMIN_HEAD_MAX + 1]; /* the request head as it comes (one more: "too large") */
 };
 
 /* ---- process metrics (Linux /proc) ------------------------------------------------------- */
@@ -442,58 +444,59 @@ static void serve(tern_socket *s, struct admin_conn *c, const char *line, size_t
     respond_text(s, c, 404, "not found\n");
 }
 
-/* Looks for a complete head in what is buffered; answers when there is one, or when what
- * came cannot become one. */
+/* Takes what arrived into the connection's head buffer; answers once the head is complete,
+ * or when what came cannot become one. The bytes are consumed as they come, so the runtime
+ * sees the peer's end (read_finished) even when the head never completes. */
 static void on_read(tern_socket *s, void *user)
 {
     struct admin_conn *c = user;
-    char buf[ADMIN_HEAD_MAX + 1];
 
     if (c->answered) {
         return;
     }
-    ssize_t n = tern_socket_peek(s, buf, sizeof(buf));
+    size_t old = c->len;
+    ssize_t n = tern_socket_read(s, c->head + c->len, sizeof(c->head) - c->len);
     if (n <= 0) {
         return;
     }
-    if (!is_token_char(buf[0])) {
+    c->len += (size_t)n;
+    if (!is_token_char(c->head[0])) {
         respond_text(s, c, 400, "bad request\n"); /* not HTTP: a TLS hello, binary, ... */
         return;
     }
-    const char *eol = memchr(buf, '\n', (size_t)n);
-    size_t head_end = 0; /* the end of the blank line, if buffered */
-    for (ssize_t i = 0; i + 1 < n; i++) {
-        if (buf[i] == '\n' && (buf[i + 1] == '\n' ||
-                               (buf[i + 1] == '\r' && i + 2 < n && buf[i + 2] == '\n'))) {
-            head_end = (size_t)i + (buf[i + 1] == '\n' ? 2 : 3);
+    /* the blank line ending the head: "\n\n" or "\n\r\n", looked for in the new bytes */
+    size_t head_end = 0;
+    for (size_t i = old > 2 ? old - 2 : 0; i + 1 < c->len; i++) {
+        if (c->head[i] == '\n' &&
+            (c->head[i + 1] == '\n' ||
+             (c->head[i + 1] == '\r' && i + 2 < c->len && c->head[i + 2] == '\n'))) {
+            head_end = i + (c->head[i + 1] == '\n' ? 2 : 3);
             break;
         }
     }
-    if (head_end == 0 || head_end > ADMIN_HEAD_MAX) {
-        if (n > ADMIN_HEAD_MAX) {
+    if (head_end == 0) {
+        if (c->len == sizeof(c->head)) {
             respond_text(s, c, 431, "request head too large\n");
-        } else if (tern_socket_at_end(s)) {
-            respond_text(s, c, 400, "bad request\n"); /* the client ended mid-head */
         }
         return; /* wait for more */
     }
-    size_t len = (size_t)(eol - buf);
-    if (len > 0 && buf[len - 1] == '\r') {
+    const char *eol = memchr(c->head, '\n', c->len);
+    size_t len = (size_t)(eol - c->head);
+    if (len > 0 && c->head[len - 1] == '\r') {
         len--;
     }
-    tern_socket_consume(s, (size_t)n);
-    serve(s, c, buf, len);
+    serve(s, c, c->head, len);
 }
 
+/* The client ended its stream before a whole head: 400 if it sent part of one. */
 static void on_read_finished(tern_socket *s, void *user)
 {
     struct admin_conn *c = user;
     if (!c->answered) {
-        if (tern_socket_bytes_available(s) > 0) {
-            on_read(s, user);
-        }
-        if (!c->answered) {
-            tern_socket_close(s); /* nothing, or an incomplete head: nobody to answer */
+        if (c->len > 0) {
+            respond_text(s, c, 400, "bad request\n");
+        } else {
+            tern_socket_close(s);
         }
     }
 }
@@ -535,7 +538,6 @@ static void on_incoming(tern_server *srv, tern_socket *s, void *user)
         tern_socket_abort(s);
         return;
     }
-    tern_socket_set_read_buffer_size(s, ADMIN_HEAD_MAX + 1024);
     tern_socket_set_events(s, &admin_events, c);
 }
 
