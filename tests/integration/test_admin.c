@@ -4,7 +4,8 @@
  * callbacks reach /metrics and /stats.json, /healthz follows the program's `healthy` and the
  * runtime's stop (503 "draining" on a connection opened before the stop), HEAD sends the
  * headers only, HTTP/1.0 and bare-LF heads are served, a client that leaves mid-head costs
- * nothing, and a bad address fails app_admin_start with a reason.
+ * nothing, at most 64 admin connections are open (the 65th is closed on accept), and a bad
+ * address fails app_admin_start with a reason.
  */
 #include <errno.h>
 #include <poll.h>
@@ -222,6 +223,49 @@ static void test_admin__a_client_leaving_mid_head_costs_nothing(void **state)
     assert_int_equal(st.connections_open, 0);
 }
 
+/* Waits (5 s at most) until @p n sockets are open in the runtime. */
+static bool open_becomes(const fixture *f, uint64_t n)
+{
+    uint64_t deadline = ts_now_ms() + 5000;
+    tern_stats st;
+    for (;;) {
+        tern_runtime_stats(f->rt, &st);
+        if (st.connections_open == n || ts_now_ms() >= deadline) {
+            return st.connections_open == n;
+        }
+        ts_sleep_ms(5);
+    }
+}
+
+static void test_admin__at_most_64_connections(void **state)
+{
+    fixture *f = *state;
+    int fds[64];
+    for (int i = 0; i < 64; i++) {
+        fds[i] = ts_connect(f->port, 2000);
+        assert_true(fds[i] >= 0);
+        assert_int_equal(ts_send_all(fds[i], "G", 1, 2000), 0); /* and nothing more */
+    }
+    assert_true(open_becomes(f, 64));
+    /* the 65th is closed on accept, and counted */
+    int extra = ts_connect(f->port, 2000);
+    assert_true(extra >= 0);
+    int rc = ts_wait_eof(extra, 3000);
+    assert_true(rc == 0 || rc == -ECONNRESET);
+    close(extra);
+    tern_stats st;
+    tern_runtime_stats(f->rt, &st);
+    assert_int_equal(st.connections_rejected, 1);
+    /* the silent ones leave: the slots are free again */
+    for (int i = 0; i < 64; i++) {
+        close(fds[i]);
+    }
+    assert_true(open_becomes(f, 0));
+    char resp[4096];
+    request(f, "GET /healthz HTTP/1.1\r\n\r\n", resp, sizeof(resp));
+    assert_non_null(strstr(resp, "\r\n\r\nok\n"));
+}
+
 static void test_admin__bad_address_is_refused_with_a_reason(void **state)
 {
     tern_runtime_options o;
@@ -245,6 +289,7 @@ int main(void)
         T(test_admin__head_and_query_strings),
         T(test_admin__healthz_follows_the_program_and_the_stop),
         T(test_admin__a_client_leaving_mid_head_costs_nothing),
+        T(test_admin__at_most_64_connections),
         cmocka_unit_test(test_admin__bad_address_is_refused_with_a_reason),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
