@@ -9,9 +9,11 @@
 # (--proxy-protocol v2), which the echo sends back to the device: so the device sees what
 # source address the backend was told.
 #   - v2 in: the backend's header carries the front's source and destination (not the
-#     relay's 127.0.0.1); the log names the device by the front's address;
+#     relay's 127.0.0.1), with the ClientHello in the header's segment or after it;
 #   - a connection without a header (a device straight at the gateway) is refused at its
-#     first byte, logged ("proxy header refused") and counted;
+#     first byte and logged ("proxy header refused"); half a header is refused at the
+#     handshake timeout; a bare connect-and-close (a health check) is not an error; LOCAL
+#     keeps the connection's own address;
 #   - v1 in: the same through a text header; a malformed one is refused;
 #   - --rate-per-identity 0.01/3: three quick handshakes of one identity get through, the
 #     fourth is refused with the alert an unknown identity gets, another identity is not
@@ -39,10 +41,13 @@ ids="$work/ids.psk"
 printf 'dev1:%s\ndev2:%s\ndev3:%s\ndev4:%s\n' "$key1" "$key2" "$key1" "$key2" >"$ids"
 chmod 600 "$ids"
 
-# The front: one connection, a header (hex), then bytes both ways; at most 15 s.
+# The front: one connection, a header (hex), then bytes both ways; at most 15 s. "joined":
+# the header and the device's first bytes (its ClientHello) go out in one write, so that the
+# gateway finds TLS bytes behind the header in the same read.
 cat >"$work/front.py" <<'EOF'
 import os, select, socket, sys
 port_file, gw_port, header = sys.argv[1], int(sys.argv[2]), bytes.fromhex(sys.argv[3])
+joined = len(sys.argv) > 4 and sys.argv[4] == "joined"
 ls = socket.socket()
 ls.bind(("127.0.0.1", 0))
 ls.listen(1)
@@ -52,6 +57,9 @@ with open(port_file + ".tmp", "w") as f:
 os.rename(port_file + ".tmp", port_file)
 dev, _ = ls.accept()
 gw = socket.create_connection(("127.0.0.1", gw_port), timeout=15)
+if joined:
+    dev.settimeout(15)
+    header += dev.recv(65536)
 gw.sendall(header)
 socks = [dev, gw]
 for _ in range(1000):  # bounded: every turn moves bytes, or 5 s pass and it ends
@@ -111,14 +119,16 @@ client() {
             >"$work/$name.out" 2>"$work/$name.err"
 }
 
-# via_front NAME GW_PORT HEADER_HEX ARGS...: client through the front.
+# via_front NAME GW_PORT HEADER_HEX ARGS...: client through the front ($joined: "joined" or
+# empty, see front.py).
+joined=
 via_front() {
     name=$1
     gport=$2
     hdr=$3
     shift 3
     rm -f "$work/$name.port"
-    timeout 20 python3 "$work/front.py" "$work/$name.port" "$gport" "$hdr" \
+    timeout 20 python3 "$work/front.py" "$work/$name.port" "$gport" "$hdr" $joined \
         2>"$work/$name.front" &
     fpid=$!
     n=0
@@ -160,10 +170,15 @@ be_port=$port
 # ---- PROXY v2 in ----------------------------------------------------------------------------
 start_gateway gw_v2 --proxy-protocol-in v2 --handshake-timeout 2
 gw_v2=$port
-# 192.0.2.77:4242 -> 198.51.100.1:8883
+# 192.0.2.77:4242 -> 198.51.100.1:8883; the ClientHello in the header's segment, then apart
+joined=joined
 via_front v2ok "$gw_v2" "$(v2_header c000024d c6336401 1092 22b3)" -psk "$key1" \
     -psk_identity dev1
-echoed v2ok || fail "v2: the line did not come back"
+joined=
+echoed v2ok || fail "v2: the line did not come back (header and ClientHello in one write)"
+via_front v2apart "$gw_v2" "$(v2_header c000024d c6336401 1092 22b3)" -psk "$key1" \
+    -psk_identity dev1
+echoed v2apart || fail "v2: the line did not come back"
 # the backend's header: signature, PROXY TCP4, then source, destination, ports as the front said
 hex_of v2ok | grep -q '0d0a0d0a000d0a515549540a2111....c000024dc6336401109222b3' ||
     fail "v2: the backend was not told the front's addresses"
@@ -211,8 +226,10 @@ echo "ok: v2 LOCAL keeps the connection's own address"
 # ---- PROXY v1 in, with rate limits ----------------------------------------------------------
 start_gateway gw_v1 --proxy-protocol-in v1 --rate-per-identity 0.01/3 --rate-per-source 0.01/4
 gw_v1=$port
+joined=joined
 via_front v1ok "$gw_v1" "$(v1_header 'PROXY TCP4 192.0.2.10 198.51.100.1 4242 8883')" \
     -psk "$key1" -psk_identity dev1
+joined=
 echoed v1ok || fail "v1: the line did not come back"
 hex_of v1ok | grep -q '0d0a0d0a000d0a515549540a2111....c000020ac6336401109222b3' ||
     fail "v1: the backend was not told the front's addresses"
