@@ -42,6 +42,7 @@ typedef struct ticket_key {
 
 typedef struct key_set {
     unsigned n;
+    uint64_t sealing_since; /* seconds since the epoch: when keys[0] began to seal */
     ticket_key keys[MAX_KEYS];
 } key_set;
 
@@ -96,6 +97,7 @@ static void *rotated(void *arg, void *current)
         return current; /* nothing published */
     }
     next->n = 1;
+    next->sealing_since = now;
     for (unsigned i = 0; cur != NULL && i < cur->n && next->n < MAX_KEYS; i++) {
         ticket_key key = cur->keys[i];
         if (i == 0 && key.retired == 0) {
@@ -215,6 +217,19 @@ size_t tern_ticket_keys_count(tern_ticket_keys *k)
     return n;
 }
 
+int64_t tern_ticket_keys_age(tern_ticket_keys *k)
+{
+    void *v;
+    tern__published_record *rec = k != NULL ? tern__published_enter(&k->set, &v) : NULL;
+    if (rec == NULL) {
+        return -1;
+    }
+    int64_t since = v != NULL ? (int64_t)((const key_set *)v)->sealing_since : 0;
+    tern__published_leave(&k->set, rec);
+    int64_t age = (int64_t)time(NULL) - since;
+    return age > 0 ? age : 0;
+}
+
 uint32_t tern_ticket_keys_lifetime(const tern_ticket_keys *k)
 {
     return k != NULL ? k->lifetime : 0;
@@ -284,6 +299,19 @@ int tern_ticket_keys_load_file(tern_ticket_keys *k, const char *path, char *err,
     }
     tern__keyfile_close(&kf, rc == 0);
     if (rc == 0) {
+        /* the same sealing key loaded again (a reload of an unchanged file) keeps its age */
+        void *v;
+        tern__published_record *rec = tern__published_enter(&k->set, &v);
+        const key_set *cur = v;
+        set->sealing_since = (uint64_t)time(NULL);
+        if (rec != NULL && cur != NULL && cur->n > 0 &&
+            memcmp(cur->keys[0].name, set->keys[0].name, NAME_LEN) == 0 &&
+            memcmp(cur->keys[0].key, set->keys[0].key, KEY_LEN) == 0) {
+            set->sealing_since = cur->sealing_since;
+        }
+        if (rec != NULL) {
+            tern__published_leave(&k->set, rec);
+        }
         pthread_mutex_lock(&k->lock);
         k->from_file = true; /* the file's writer rotates from now on */
         pthread_mutex_unlock(&k->lock);

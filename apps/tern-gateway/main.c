@@ -1006,6 +1006,11 @@ static void gateway_metrics(struct prom_buf *out, void *user)
     prom_sample_u64(out, "tern_gateway_reloads_total", ok, 1, atomic_load(&app->reloads_ok));
     prom_sample_u64(out, "tern_gateway_reloads_total", failed, 1,
                     atomic_load(&app->reloads_failed));
+    prom_family(out, "tern_ticket_key_age_seconds", PROM_GAUGE,
+                "How long the session ticket sealing key has sealed (rotation or key file).");
+    prom_sample_u64(out, "tern_ticket_key_age_seconds", NULL, 0,
+                    (uint64_t)(tern_ticket_keys_age(app->tickets) > 0
+                                   ? tern_ticket_keys_age(app->tickets) : 0));
     prom_family(out, "tern_gateway_last_reload_timestamp_seconds", PROM_GAUGE,
                 "When the last reload was tried (Unix time; 0: never).");
     prom_sample_u64(out, "tern_gateway_last_reload_timestamp_seconds", NULL, 0,

@@ -62,6 +62,11 @@ TERN_API int tern_ticket_keys_load_file(tern_ticket_keys *k, const char *path, c
 /** The number of keys in the set. @thread any */
 TERN_API size_t tern_ticket_keys_count(tern_ticket_keys *k);
 
+/** How long the sealing key has sealed, in seconds (since its rotation, or since a key file
+ * made it the sealing key: loading the same file again keeps its age): a metric that tells a
+ * fleet whose key writer stopped rotating. @return the age; -1 on NULL. @thread any */
+TERN_API int64_t tern_ticket_keys_age(tern_ticket_keys *k);
+
 /** The ticket lifetime in seconds. @thread any */
 TERN_API uint32_t tern_ticket_keys_lifetime(const tern_ticket_keys *k);
 

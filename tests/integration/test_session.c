@@ -467,6 +467,49 @@ static void test_session__key_file_shared_by_two_servers(void **state)
     assert_true(on_b.reused);
 }
 
+/* Writes @p line as the only key of a new key file (removed by the caller). */
+static void write_key_file(const char *path, const char *line)
+{
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fprintf(f, "%s\n", line);
+    fclose(f);
+    assert_int_equal(chmod(path, 0600), 0);
+}
+
+/* The sealing key's age: 0 for a new key (rotation, a new first key in the file), kept when
+ * the same file is loaded again (a reload), -1 on NULL. */
+static void test_session__key_age(void **state)
+{
+    (void)state;
+    char path[] = "/tmp/tern-ticket-age-XXXXXX";
+    char err[256];
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    close(fd);
+    tern_ticket_keys *k = tern_ticket_keys_new(0, TERN_TICKET_ROTATE_NEVER);
+    assert_non_null(k);
+    assert_int_equal(tern_ticket_keys_age(NULL), -1);
+    assert_true(tern_ticket_keys_age(k) <= 1);
+    write_key_file(path, KEY_OLD);
+    assert_int_equal(tern_ticket_keys_load_file(k, path, err, sizeof(err)), 0);
+    assert_true(tern_ticket_keys_age(k) <= 1);
+    sleep(2);
+    assert_true(tern_ticket_keys_age(k) >= 2);
+    /* the same file again: the same sealing key, the same age */
+    assert_int_equal(tern_ticket_keys_load_file(k, path, err, sizeof(err)), 0);
+    assert_true(tern_ticket_keys_age(k) >= 2);
+    /* a new first key: a new age */
+    write_key_file(path, KEY_NEW);
+    assert_int_equal(tern_ticket_keys_load_file(k, path, err, sizeof(err)), 0);
+    assert_true(tern_ticket_keys_age(k) <= 1);
+    sleep(2);
+    assert_int_equal(tern_ticket_keys_rotate(k), 0);
+    assert_true(tern_ticket_keys_age(k) <= 1);
+    tern_ticket_keys_free(k);
+    unlink(path);
+}
+
 static void test_session__export_import_round_trip_and_bad_bytes(void **state)
 {
     static result first, again;
@@ -595,6 +638,7 @@ int main(void)
         cmocka_unit_test(test_session__previous_key_resumes_after_rotation),
         cmocka_unit_test(test_session__expired_or_foreign_ticket_is_not_resumed),
         cmocka_unit_test(test_session__key_file_shared_by_two_servers),
+        cmocka_unit_test(test_session__key_age),
         cmocka_unit_test(test_session__export_import_round_trip_and_bad_bytes),
         cmocka_unit_test(test_session__client_store_resumes_by_peer),
         cmocka_unit_test(test_session__psk_then_resumption),
