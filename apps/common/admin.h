@@ -12,8 +12,8 @@
  *                    "process":{...}, "app":<app_admin_source.stats_json's value>}.
  *   HEAD             as GET, without the body.
  *   anything else    404 (unknown path), 405 (another method, with Allow: GET, HEAD), 400 (not
- *                    an HTTP/1.0 or 1.1 request), 431 (a head over 8 KiB), 408 (no complete
- *                    head within 5 s).
+ *                    an HTTP/1.0 or 1.1 request, or the client ended its stream mid-head),
+ *                    431 (a head over 8 KiB), 408 (no complete head within 5 s).
  *
  * One request per connection: the response says `Connection: close`, is queued with
  * tern_socket_write and the connection closed gracefully after it. A client that sends
