@@ -313,6 +313,62 @@ static int parse_route(const char *text, struct gw_route *r, char *why, size_t w
     return parse_backends(arrow + 2, &r->backends, why, wlen);
 }
 
+/* metrics_identities: each comma-separated item an identity, a prefix or a glob. */
+struct id_list {
+    struct gw_settings *st;
+    bool overflow, too_long;
+};
+
+static int add_id_metric(const char *item, size_t n, void *user)
+{
+    struct id_list *l = user;
+    struct gw_settings *st = l->st;
+    if (st->n_id_metrics >= GW_MAX_ID_METRICS) {
+        l->overflow = true;
+        return -2;
+    }
+    if (n > TERN_PSK_MAX_IDENTITY) {
+        l->too_long = true;
+        return -2;
+    }
+    struct gw_id_metric *m = &st->id_metrics[st->n_id_metrics];
+    if ((m->pattern = strndup(item, n)) == NULL) {
+        return -2;
+    }
+    st->n_id_metrics++;
+    m->prefix = n > 0 && item[n - 1] == '*' && memchr(item, '*', n - 1) == NULL &&
+                memchr(item, '?', n) == NULL && memchr(item, '[', n) == NULL &&
+                memchr(item, '\\', n) == NULL;
+    m->prefix_len = m->prefix ? n - 1 : 0;
+    m->slot = UINT32_MAX; /* given by the service when published */
+    return 0;
+}
+
+static int build_id_metrics(const struct conf *c, const struct conf_section *s,
+                            struct gw_settings *st, char *err, size_t len)
+{
+    const struct conf_list *vals = &s->keys[K_METRICS_IDENTITIES];
+    if (vals->n == 0) {
+        return 0;
+    }
+    if ((st->id_metrics = calloc(GW_MAX_ID_METRICS, sizeof(*st->id_metrics))) == NULL) {
+        return fail(c, s, K_COUNT, err, len, "out of memory");
+    }
+    for (size_t i = 0; i < vals->n; i++) {
+        struct id_list l = {.st = st};
+        if (conf_split(vals->v[i].text, add_id_metric, &l) < 0) {
+            char where[300];
+            snprintf(err, len, "%s: %s", conf_where(c, K_METRICS_IDENTITIES, &vals->v[i], where,
+                                                    sizeof(where)),
+                     l.overflow   ? "more than 64 identities (metrics stay bounded)"
+                     : l.too_long ? "an identity longer than 128 bytes"
+                                  : "an empty item (or out of memory)");
+            return -1;
+        }
+    }
+    return 0;
+}
+
 /* ---- settings ------------------------------------------------------------------------------ */
 
 static int check_pairs(const struct conf *c, const struct conf_section *s, char *err, size_t len)
@@ -596,7 +652,8 @@ int gw_build_settings(const struct conf *c, const struct conf_section *s, unsign
             snprintf(warn, warn_len, "%s", ferr);
         }
     }
-    if (build_device_tls(c, s, st, auth_workers, tickets, err, len) < 0 ||
+    if (build_id_metrics(c, s, st, err, len) < 0 ||
+        build_device_tls(c, s, st, auth_workers, tickets, err, len) < 0 ||
         build_backend_tls(c, s, st, err, len) < 0) {
         goto fail;
     }

@@ -63,6 +63,7 @@ static const struct {
     [K_PROXY_PROTOCOL_IN] = {"proxy_protocol_in", CONF_SERVICE, false},
     [K_RATE_PER_IDENTITY] = {"rate_per_identity", CONF_SERVICE, false},
     [K_RATE_PER_SOURCE] = {"rate_per_source", CONF_SERVICE, false},
+    [K_METRICS_IDENTITIES] = {"metrics_identities", CONF_SERVICE, true},
 };
 
 const char *conf_key_name(enum conf_key k)
@@ -194,7 +195,9 @@ struct reader {
     FILE *f;
     unsigned line;    /* the line inih is working on */
     struct conf *out;
-    struct conf_section *cur; /* the section of the line being read */
+    struct conf_section *cur; /* the section of the line being read (NULL: refused) */
+    bool in_section;  /* a [section] header was seen (cur may still be NULL) */
+    char buf[CONF_MAX_LINE + 2];
     char *err;
     size_t err_len, err_used;
     unsigned errors;
@@ -254,6 +257,7 @@ static void on_section(struct reader *r, const char *line)
         n--;
     }
     r->cur = NULL;
+    r->in_section = true;
     if (!valid_section_name(name, n)) {
         add_error(r, r->line, "bad service name '%.*s' (1..63 of letters, digits, '-', '_', '.')",
                   (int)(n > 80 ? 80 : n), name);
@@ -282,33 +286,77 @@ static void on_section(struct reader *r, const char *line)
     r->cur->line = r->line;
 }
 
-/* inih's reader: one line per call, counted; overlong lines are refused here (inih would cut
- * them silently) and replaced by a comment. */
+static int on_value(void *user, const char *section, const char *name, const char *value);
+
+static char *trim(char *p)
+{
+    while (*p == ' ' || *p == '\t') {
+        p++;
+    }
+    size_t n = strlen(p);
+    while (n > 0 && (p[n - 1] == ' ' || p[n - 1] == '\t' || p[n - 1] == '\r' || p[n - 1] == '\n')) {
+        p[--n] = '\0';
+    }
+    return p;
+}
+
+/* A "key = value" line longer than inih's line buffer (Debian's is built with 200 bytes):
+ * read here, with inih's rules (the first '=' or ':' splits, ';' after a space starts a
+ * comment), so a long cipher list or route is not refused. */
+static void long_value(struct reader *r, char *line)
+{
+    char *p = trim(line);
+    if (*p == '\0' || *p == ';' || *p == '#') {
+        return;
+    }
+    char *eq = strpbrk(p, "=:");
+    if (*p == '[' || eq == NULL) {
+        add_error(r, r->line, "syntax error: expected 'key = value' or '[service]'");
+        return;
+    }
+    *eq = '\0';
+    char *value = eq + 1;
+    for (char *q = value; *q != '\0'; q++) {
+        if (*q == ';' && q > value && (q[-1] == ' ' || q[-1] == '\t')) {
+            *q = '\0';
+            break;
+        }
+    }
+    (void)on_value(r, r->in_section ? "-" : "", trim(p), trim(value));
+}
+
+/* inih's reader: one line per call, counted; a line over CONF_MAX_LINE is refused here (inih
+ * would cut it silently), one over inih's buffer read by long_value; both are replaced by a
+ * comment for inih. */
 static char *read_line(char *str, int num, void *stream)
 {
     struct reader *r = stream;
-    int size = num < CONF_MAX_LINE ? num : CONF_MAX_LINE;
 
-    if (fgets(str, size, r->f) == NULL) {
+    if (num < 3 || fgets(r->buf, sizeof(r->buf), r->f) == NULL) {
         return NULL;
     }
     r->line++;
-    size_t n = strlen(str);
-    if (n > 0 && str[n - 1] != '\n' && !feof(r->f)) {
-        add_error(r, r->line, "line longer than %d bytes", size - 2);
+    size_t n = strlen(r->buf);
+    if (n > 0 && r->buf[n - 1] != '\n' && !feof(r->f)) {
+        add_error(r, r->line, "line longer than %d bytes", CONF_MAX_LINE);
         int ch;
         while ((ch = fgetc(r->f)) != EOF && ch != '\n') {
         }
         snprintf(str, (size_t)num, "#\n");
         return str;
     }
-    const char *p = str;
+    const char *p = r->buf;
     while (*p == ' ' || *p == '\t') {
         p++;
     }
     if (*p == '[') {
         on_section(r, p);
+    } else if (n >= (size_t)num - 1) {
+        long_value(r, r->buf);
+        snprintf(str, (size_t)num, "#\n");
+        return str;
     }
+    snprintf(str, (size_t)num, "%s", r->buf);
     return str;
 }
 
@@ -372,13 +420,12 @@ int conf_load(struct conf *c, const char *path, char *err, size_t len)
     }
     /* Debian's libinih has its options as variables: one value per line, no continuation
      * lines (a line starting with spaces is not part of the previous value), ';' comments
-     * only at the start of a line or after a space, lines as long as the reader allows. */
+     * only at the start of a line or after a space. */
     ini_allow_multiline = false;
     ini_allow_no_value = false;
     ini_stop_on_first_error = false;
-    ini_use_stack = false;
-    ini_max_line = CONF_MAX_LINE;
-    ini_allow_realloc = false;
+    /* (its line buffer size is fixed when the library is built: long lines are read by
+     * read_line itself) */
 
     struct reader r = {.f = f, .out = c, .err = err, .err_len = len};
     int rc = ini_parse_stream(read_line, &r, on_value, &r);

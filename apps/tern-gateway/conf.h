@@ -67,6 +67,7 @@ enum conf_key {
     K_PROXY_PROTOCOL_IN,
     K_RATE_PER_IDENTITY,
     K_RATE_PER_SOURCE,
+    K_METRICS_IDENTITIES,
     K_COUNT,
 };
 
@@ -102,7 +103,7 @@ const char *conf_key_name(enum conf_key k);
 /** The key named @p name ('-' and '_' alike). @return the key or -1. */
 int conf_key_find(const char *name);
 
-/** Whether @p k may be given several times (listen, backend, route). */
+/** Whether @p k may be given several times (listen, backend, route, metrics_identities). */
 bool conf_key_repeatable(enum conf_key k);
 
 /** CONF_GLOBAL or CONF_SERVICE. */

@@ -73,6 +73,7 @@ struct conn {
     bool refused;     /* a refusal was logged already */
     bool counted;     /* holds a slot in the identity table */
     bool rate_charged; /* the identity's handshake bucket was charged (once a connection) */
+    int id_slot;      /* its row of per-identity metrics; -1: none */
     tern_timer *proxy_wait; /* while the front's PROXY header is awaited (bounds the wait) */
     bool proxied;     /* src / dst: the front's PROXY header gave the device's addresses */
     struct sockaddr_storage src, dst;
@@ -98,6 +99,33 @@ static void count_n(struct conn *c, enum gw_counter which, uint64_t n)
 static void count(struct conn *c, enum gw_counter which)
 {
     count_n(c, which, 1);
+}
+
+/* A per-identity counter of the connection's row, if it has one. */
+static void count_id(struct conn *c, enum gw_id_counter which, uint64_t n)
+{
+    if (c->id_slot >= 0) {
+        _Atomic uint64_t(*t)[GW_MAX_ID_METRICS][GW_ID_COUNTERS] =
+            atomic_load_explicit(&c->svc->id_counters, memory_order_acquire);
+        add_to(&t[c->reactor][c->id_slot][which], n);
+    }
+}
+
+/* Whether identity @p id matches @p pattern (a prefix, or fnmatch's glob; an identity with a
+ * NUL byte matches prefixes only). */
+static bool ident_matches(const char *pattern, bool prefix, size_t prefix_len, const uint8_t *id,
+                          size_t len)
+{
+    if (prefix) {
+        return len >= prefix_len && memcmp(id, pattern, prefix_len) == 0;
+    }
+    char text[TERN_PSK_MAX_IDENTITY + 1];
+    if (len > TERN_PSK_MAX_IDENTITY || memchr(id, '\0', len) != NULL) {
+        return false;
+    }
+    memcpy(text, id, len);
+    text[len] = '\0';
+    return fnmatch(pattern, text, 0) == 0;
 }
 
 /* The backend connect latency of the attempt that just succeeded. */
@@ -346,6 +374,7 @@ static void pump_up(struct conn *c)
     int rc = pump(c->dev, c->be, &moved);
     if (moved > 0) {
         count_n(c, GW_BYTES_UP, moved);
+        count_id(c, GW_ID_BYTES_UP, moved);
     }
     if (rc < 0 && rc != TERN_ENOTCONN) {
         app_log(APP_LOG_WARN, "forward to backend failed", "peer=%s err=%s", c->peer,
@@ -365,6 +394,7 @@ static void pump_down(struct conn *c)
     int rc = pump(c->be, c->dev, &moved);
     if (moved > 0) {
         count_n(c, GW_BYTES_DOWN, moved);
+        count_id(c, GW_ID_BYTES_DOWN, moved);
     }
     if (rc < 0 && rc != TERN_ENOTCONN) {
         app_log(APP_LOG_WARN, "forward to device failed", "peer=%s err=%s", c->peer,
@@ -910,6 +940,15 @@ static void dev_encrypted(tern_socket *s, void *user)
 
     c->encrypted = true;
     count(c, GW_HANDSHAKES);
+    for (size_t i = 0; i < c->st->n_id_metrics && c->ident_len > 0; i++) {
+        const struct gw_id_metric *m = &c->st->id_metrics[i];
+        if (m->slot < GW_MAX_ID_METRICS &&
+            ident_matches(m->pattern, m->prefix, m->prefix_len, c->ident, c->ident_len)) {
+            c->id_slot = (int)m->slot;
+            count_id(c, GW_ID_HANDSHAKES, 1);
+            break;
+        }
+    }
     app_log(APP_LOG_DEBUG, "encrypted", "peer=%s reactor=%u protocol=%s cipher=%s", c->peer,
             tern_reactor_index(tern_socket_reactor(s)),
             app_protocol_name(tern_socket_session_protocol(s)), tern_socket_session_cipher(s));
@@ -967,6 +1006,7 @@ static void dev_disconnected(tern_socket *s, int reason, void *user)
     if (!c->encrypted) {
         count(c, GW_HANDSHAKE_FAILURES);
     }
+    count_id(c, GW_ID_CLOSED, 1);
     count(c, GW_CLOSED);
     tern_timer_free(c->proxy_wait); /* the front left before its PROXY header ended */
     c->proxy_wait = NULL;
@@ -1010,6 +1050,7 @@ void gw_incoming(tern_server *srv, tern_socket *s, void *user)
     }
     c->svc = svc;
     c->st = gw_settings_acquire(svc);
+    c->id_slot = -1;
     c->dev = s;
     c->reactor = tern_reactor_index(tern_socket_reactor(s)) % TERN_MAX_REACTORS;
     count(c, GW_ACCEPTED);

@@ -128,6 +128,27 @@ struct gw_settings {
     uint32_t backend_connect_timeout_ms;
     size_t buffer_size;               /* read and write limit of each side */
     bool close_removed;               /* after a reload, close connections of removed ids */
+    struct gw_id_metric *id_metrics;  /* owned, n_id_metrics of them; the first match counts */
+    size_t n_id_metrics;
+};
+
+/* Per-identity metrics, for the identities (or patterns) a service lists in
+ * metrics_identities: bounded cardinality, whatever the fleet's size. */
+#define GW_MAX_ID_METRICS 64
+enum gw_id_counter {
+    GW_ID_HANDSHAKES, /* handshakes completed by a matching identity */
+    GW_ID_CLOSED,     /* of those, connections ended */
+    GW_ID_BYTES_UP,
+    GW_ID_BYTES_DOWN,
+    GW_ID_COUNTERS,
+};
+
+/** One entry of metrics_identities: an identity, a prefix ('plant-a/' + '*') or a glob. */
+struct gw_id_metric {
+    char *pattern;
+    bool prefix;
+    size_t prefix_len;
+    unsigned slot; /* its row in the service's table (gw_service.id_names) */
 };
 
 struct conn;
@@ -142,6 +163,12 @@ struct gw_service {
     struct gw_counters counters[TERN_MAX_REACTORS];
     struct conn *live[TERN_MAX_REACTORS]; /* each reactor's open device connections */
     unsigned rr_next[TERN_MAX_REACTORS]; /* round robin cursor, per reactor (owner only) */
+    /* per-identity metrics: names given a row (by the setup / reload thread, before the
+     * settings that use them are published; rows are never reused), and one table of
+     * counters per reactor, allocated when the first settings with metrics_identities are */
+    char id_names[GW_MAX_ID_METRICS][TERN_PSK_MAX_IDENTITY + 1];
+    _Atomic unsigned n_id_names;
+    _Atomic uint64_t (*_Atomic id_counters)[GW_MAX_ID_METRICS][GW_ID_COUNTERS];
     tern_server *servers[GW_MAX_LISTEN]; /* listening now (closed ones are dropped) */
     char listen[GW_MAX_LISTEN][280];     /* their addresses as configured */
     size_t n_servers;

@@ -123,6 +123,10 @@ static void usage(FILE *out)
             "                             B at once (default B: R); more are refused and counted\n"
             "      --rate-per-source R[/B]\n"
             "                             the same per source address\n"
+            "      --metrics-identities LIST\n"
+            "                             identities (or prefixes 'plant-a/*', globs) whose\n"
+            "                             handshakes, connections and bytes /metrics shows,\n"
+            "                             at most 64 (bounded cardinality)\n"
             "      --ticket-keys FILE     session ticket keys shared by a fleet (96 hex digits a\n"
             "                             line, the first seals; reloaded with the rest);\n"
             "                             without it the process's own keys, rotated\n"
@@ -492,6 +496,7 @@ static void services_free(struct app *app)
     while (s != NULL) {
         struct gw_service *next = s->next;
         gw_settings_release(atomic_load(&s->cur));
+        free((void *)atomic_load(&s->id_counters));
         free(s);
         s = next;
     }
@@ -557,6 +562,46 @@ static void close_listener(struct gw_service *svc, size_t i)
         memcpy(svc->listen[j - 1], svc->listen[j], sizeof(svc->listen[0]));
     }
     svc->n_servers--;
+}
+
+/* Gives each metrics_identities entry of @p st its row in @p svc's table (the same name keeps
+ * its row across reloads; at most GW_MAX_ID_METRICS rows ever, further names are not counted)
+ * and allocates the counters the first time. Before @p st is published. */
+static void assign_id_rows(struct app *app, struct gw_service *svc, struct gw_settings *st)
+{
+    if (st->n_id_metrics == 0) {
+        return;
+    }
+    if (atomic_load(&svc->id_counters) == NULL) {
+        /* a row per possible reactor (512 KiB, only with metrics_identities): the reactor
+         * count is not settled before the runtime starts */
+        void *t = calloc(TERN_MAX_REACTORS, GW_MAX_ID_METRICS * GW_ID_COUNTERS * sizeof(uint64_t));
+        if (t == NULL) {
+            app_log(APP_LOG_WARN, "out of memory: no per-identity metrics", "service=%s",
+                    svc->name);
+            return; /* the rows stay unassigned: nothing is counted */
+        }
+        atomic_store_explicit(&svc->id_counters, t, memory_order_release);
+    }
+    for (size_t i = 0; i < st->n_id_metrics; i++) {
+        unsigned n = atomic_load(&svc->n_id_names), row = n;
+        for (unsigned r = 0; r < n; r++) {
+            if (strcmp(svc->id_names[r], st->id_metrics[i].pattern) == 0) {
+                row = r;
+                break;
+            }
+        }
+        if (row == n && n >= GW_MAX_ID_METRICS) {
+            app_log(APP_LOG_WARN, "per-identity metrics full: not counted", "service=%s limit=%d",
+                    svc->name, GW_MAX_ID_METRICS);
+            continue;
+        }
+        if (row == n) {
+            snprintf(svc->id_names[n], sizeof(svc->id_names[n]), "%s", st->id_metrics[i].pattern);
+            atomic_store_explicit(&svc->n_id_names, n + 1, memory_order_release);
+        }
+        st->id_metrics[i].slot = row;
+    }
 }
 
 static size_t identities_of(const struct gw_settings *st)
@@ -772,6 +817,7 @@ static void reload(struct app *app, const char *why)
             app_log(APP_LOG_INFO, "identities reloaded", "trigger=%s count=%zu service=%s", why,
                     identities_of(p.svc[i].st), svc->name);
         }
+        assign_id_rows(app, svc, p.svc[i].st);
         gw_service_publish(app->rt, svc, p.svc[i].st);
         p.svc[i].st = NULL; /* the service holds it now */
         listen_failed += (size_t)relisten(app, svc, p.svc[i].addrs, p.svc[i].n_addrs, why);
@@ -1006,6 +1052,48 @@ static void gateway_metrics(struct prom_buf *out, void *user)
     prom_sample_u64(out, "tern_gateway_reloads_total", ok, 1, atomic_load(&app->reloads_ok));
     prom_sample_u64(out, "tern_gateway_reloads_total", failed, 1,
                     atomic_load(&app->reloads_failed));
+    static const struct {
+        enum gw_id_counter which;
+        const char *name, *help;
+    } id_families[] = {
+        {GW_ID_HANDSHAKES, "tern_gateway_identity_handshakes_total",
+         "Handshakes completed by the identities of metrics_identities (the pattern is the label)."},
+        {GW_ID_CLOSED, "tern_gateway_identity_connections_closed_total",
+         "Of those, connections ended (open now: handshakes - closed)."},
+        {GW_ID_BYTES_UP, "tern_gateway_identity_forwarded_bytes_total", NULL},
+    };
+    unsigned nrows = TERN_MAX_REACTORS;
+    for (size_t f = 0; f < sizeof(id_families) / sizeof(id_families[0]); f++) {
+        bool bytes = id_families[f].which == GW_ID_BYTES_UP;
+        prom_family(out, id_families[f].name, PROM_COUNTER,
+                    bytes ? "Bytes forwarded for the identities of metrics_identities, up "
+                            "(device to backend) and down."
+                          : id_families[f].help);
+        for (const struct gw_service *s = first_service(app); s != NULL; s = next_service(s)) {
+            _Atomic uint64_t(*t)[GW_MAX_ID_METRICS][GW_ID_COUNTERS] =
+                atomic_load_explicit(&s->id_counters, memory_order_acquire);
+            unsigned names = atomic_load_explicit(&s->n_id_names, memory_order_acquire);
+            for (unsigned r = 0; t != NULL && r < names; r++) {
+                uint64_t v[GW_ID_COUNTERS] = {0};
+                for (unsigned k = 0; k < nrows; k++) {
+                    for (int w = 0; w < GW_ID_COUNTERS; w++) {
+                        v[w] += atomic_load_explicit(&t[k][r][w], memory_order_relaxed);
+                    }
+                }
+                if (bytes) {
+                    struct prom_label up[3] = {
+                        {"service", s->name}, {"identity", s->id_names[r]}, {"direction", "up"}};
+                    struct prom_label down[3] = {
+                        {"service", s->name}, {"identity", s->id_names[r]}, {"direction", "down"}};
+                    prom_sample_u64(out, id_families[f].name, up, 3, v[GW_ID_BYTES_UP]);
+                    prom_sample_u64(out, id_families[f].name, down, 3, v[GW_ID_BYTES_DOWN]);
+                } else {
+                    struct prom_label l[2] = {{"service", s->name}, {"identity", s->id_names[r]}};
+                    prom_sample_u64(out, id_families[f].name, l, 2, v[id_families[f].which]);
+                }
+            }
+        }
+    }
     prom_family(out, "tern_ticket_key_age_seconds", PROM_GAUGE,
                 "How long the session ticket sealing key has sealed (rotation or key file).");
     prom_sample_u64(out, "tern_ticket_key_age_seconds", NULL, 0,
@@ -1151,6 +1239,7 @@ int main(int argc, char **argv)
             app_log_msg(APP_LOG_ERROR, "out of memory");
             goto out;
         }
+        assign_id_rows(&app, svc, p.svc[i].st);
         gw_service_publish(app.rt, svc, p.svc[i].st);
         p.svc[i].st = NULL;
         if ((exit_code = listen_service(&app, svc, p.svc[i].addrs, p.svc[i].n_addrs)) != 0) {

@@ -34,6 +34,10 @@ static void settings_free(struct gw_settings *st)
         free(st->routes[i].backends.v);
     }
     free(st->routes);
+    for (size_t i = 0; i < st->n_id_metrics; i++) {
+        free(st->id_metrics[i].pattern);
+    }
+    free(st->id_metrics);
     free(st->backend_verify_name);
     free(st->name);
     free(st);

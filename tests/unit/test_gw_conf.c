@@ -148,6 +148,33 @@ static void test_refusals(void **state)
     free(big);
 }
 
+/* A line longer than libinih's own buffer (Debian builds it with 200 bytes) is read whole. */
+static void test_long_line(void **state)
+{
+    (void)state;
+    struct conf c;
+    char err[512];
+    char text[1200] = "threads = 1\n[a]\nroute = plant-a/* -> ";
+    for (int i = 0; i < 40; i++) {
+        size_t used = strlen(text);
+        snprintf(text + used, sizeof(text) - used, "%s10.0.0.%d:1883", i > 0 ? ", " : "", i);
+    }
+    strcat(text, "   ; a comment after a space\nbackend = 127.0.0.1:1\n");
+    assert_int_equal(load(&c, text, err, sizeof(err)), 0);
+    const struct conf_val *v = conf_get(&c.svc[0], K_ROUTE);
+    assert_non_null(v);
+    assert_int_equal(v->line, 3);
+    assert_true(strlen(v->text) > 500);
+    assert_non_null(strstr(v->text, "10.0.0.39:1883"));
+    assert_null(strstr(v->text, "comment"));
+    assert_int_equal(conf_get(&c.svc[0], K_BACKEND)->line, 4);
+    conf_free(&c);
+    /* a long line is checked like any other */
+    char bad[600] = "[a]\nnosuchkey = ";
+    memset(bad + strlen(bad), 'x', 300);
+    expect_error(bad, "t.conf:2: unknown key 'nosuchkey'");
+}
+
 static void test_missing_file(void **state)
 {
     (void)state;
@@ -242,7 +269,9 @@ static void test_build_settings(void **state)
                    "max_conn_per_identity = 3\n"
                    "proxy_protocol = v2\n"
                    "proxy_protocol_in = v1\n"
-                   "handshake_timeout = 4\n",
+                   "handshake_timeout = 4\n"
+                   "metrics_identities = dev1, plant-a/*\n"
+                   "metrics_identities = d?v[0-9]\n",
                    &st, err, sizeof(err));
     if (rc != 0) {
         fail_msg("build: %s", err);
@@ -266,6 +295,12 @@ static void test_build_settings(void **state)
     assert_int_equal(st->proxy_in, GW_PROXY_IN_V1);
     assert_int_equal(st->handshake_timeout_ms, 4000);
     assert_null(st->backend_ssl);
+    assert_int_equal(st->n_id_metrics, 3);
+    assert_false(st->id_metrics[0].prefix); /* an exact identity (fnmatch without wildcards) */
+    assert_true(st->id_metrics[1].prefix);
+    assert_int_equal(st->id_metrics[1].prefix_len, strlen("plant-a/"));
+    assert_string_equal(st->id_metrics[2].pattern, "d?v[0-9]");
+    assert_false(st->id_metrics[2].prefix);
     gw_settings_release(st);
 }
 
@@ -307,6 +342,14 @@ static void test_build_refusals(void **state)
                        "t.conf:4: cert: needs key");
     expect_build_error("[m]\npsk_file = %s/ids.psk\nbackend = 127.0.0.1:1\nciphers = NOPE\n",
                        "t.conf:4: ciphers:");
+    /* per-identity metrics stay bounded: 65 names are refused */
+    char text[2048] = "[m]\npsk_file = %s/ids.psk\nbackend = 127.0.0.1:1\nmetrics_identities = ";
+    for (int i = 0; i < 65; i++) {
+        size_t used = strlen(text);
+        snprintf(text + used, sizeof(text) - used, "%sid%d", i > 0 ? ", " : "", i);
+    }
+    strcat(text, "\n");
+    expect_build_error(text, "t.conf:4: metrics_identities: more than 64 identities");
 }
 
 static void test_listen(void **state)
@@ -334,7 +377,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_key_names),     cmocka_unit_test(test_good_file),
-        cmocka_unit_test(test_refusals),      cmocka_unit_test(test_missing_file),
+        cmocka_unit_test(test_refusals),      cmocka_unit_test(test_long_line),
+        cmocka_unit_test(test_missing_file),
         cmocka_unit_test(test_cli_over_file), cmocka_unit_test(test_typed),
         cmocka_unit_test(test_build_settings), cmocka_unit_test(test_build_refusals),
         cmocka_unit_test(test_listen),
