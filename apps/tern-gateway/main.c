@@ -931,7 +931,8 @@ static void log_stats(struct app *app, const char *msg)
     app_log(APP_LOG_INFO, msg,
             "uptime_s=%.1f heap_kib=%ld handshakes_ok=%llu unknown_identity=%llu bad_key=%llu "
             "lookup_timeouts=%llu identity_limit=%llu rate_limited_identity=%llu "
-            "rate_limited_source=%llu backend_connects=%llu backend_errors=%llu "
+            "rate_limited_source=%llu proxy_in_errors=%llu backend_connects=%llu "
+            "backend_errors=%llu "
             "backend_failovers=%llu no_backend=%llu reloads_ok=%llu reloads_failed=%llu %s",
             app_seconds_since(&app->started), app_heap_in_use_kib(),
             (unsigned long long)st.handshakes, (unsigned long long)st.psk_unknown,
@@ -939,6 +940,7 @@ static void log_stats(struct app *app, const char *msg)
             (unsigned long long)sum_all(app, GW_IDENTITY_LIMIT),
             (unsigned long long)sum_all(app, GW_RATE_LIMITED_IDENTITY),
             (unsigned long long)sum_all(app, GW_RATE_LIMITED_SOURCE),
+            (unsigned long long)sum_all(app, GW_PROXY_IN_ERRORS),
             (unsigned long long)sum_all(app, GW_BACKEND_CONNECTS),
             (unsigned long long)sum_all(app, GW_BACKEND_ERRORS),
             (unsigned long long)sum_all(app, GW_BACKEND_FAILOVERS),
