@@ -32,21 +32,25 @@ void app_setup_fail(const char *opt, const char *arg, const char *why)
     exit(APP_EXIT_USAGE);
 }
 
-void app_config_fail(const tern_ssl_config *cfg, const char *opt, const char *arg, int rc)
+const char *app_config_reason(const tern_ssl_config *cfg, const char *arg, int rc)
 {
     const char *why = tern_ssl_config_error_string(cfg);
     size_t n = strlen(arg);
 
     if (why == NULL || why[0] == '\0') {
-        why = tern_strerror(rc);
-    } else {
-        const char *at = strstr(why, arg);
-        if (at != NULL && at[n] == ':' && at[n + 1] == ' ' &&
-            memchr(why, ':', (size_t)(at - why)) == NULL) {
-            why = at + n + 2;
-        }
+        return tern_strerror(rc);
     }
-    app_setup_fail(opt, arg, why);
+    const char *at = strstr(why, arg);
+    if (at != NULL && at[n] == ':' && at[n + 1] == ' ' &&
+        memchr(why, ':', (size_t)(at - why)) == NULL) {
+        why = at + n + 2;
+    }
+    return why;
+}
+
+void app_config_fail(const tern_ssl_config *cfg, const char *opt, const char *arg, int rc)
+{
+    app_setup_fail(opt, arg, app_config_reason(cfg, arg, rc));
 }
 
 void app_bound_address(const char *listen, const tern_server *srv, char *out, size_t len)

@@ -15,8 +15,12 @@
 /** Prints "<program>: OPT ARG: WHY" on stderr and exits with APP_EXIT_USAGE. Setup only. */
 _Noreturn void app_setup_fail(const char *opt, const char *arg, const char *why);
 
-/** app_setup_fail with @p cfg's reason for @p rc, without repeating "ARG: " when the reason
- * already starts with the file name ("private key key.pem: ..."). */
+/** @p cfg's reason for @p rc (its error string, else tern_strerror), without "ARG: " when the
+ * reason already starts with the file name ("private key key.pem: ..."): what follows
+ * "OPT ARG: " in a message. Borrowed from @p cfg (or static) until @p cfg changes or is freed. */
+const char *app_config_reason(const tern_ssl_config *cfg, const char *arg, int rc);
+
+/** app_setup_fail with `app_config_reason`. */
 _Noreturn void app_config_fail(const tern_ssl_config *cfg, const char *opt, const char *arg,
                                int rc);
 

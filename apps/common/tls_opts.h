@@ -6,6 +6,10 @@
  * and the file, exit code 2:
  *
  *   tern-echo: --key key.pem: the key is encrypted: give its passphrase with --key-pass-file
+ *
+ * Each builder comes twice: `app_tls_try_*` returns a negative code and fills a struct
+ * app_tls_error (a reload that must keep the configuration in force logs it), and the
+ * original name reports it with `app_tls_error_exit` (the start).
  */
 #ifndef TERN_APPS_TLS_OPTS_H
 #define TERN_APPS_TLS_OPTS_H
@@ -45,6 +49,25 @@ struct app_tls_opts {
     enum tern_ssl_protocol tls_min; /* TLS 1.2 unless --tls-min says otherwise */
 };
 
+/** Why a configuration could not be built: the option and its value (the file), and the reason. */
+struct app_tls_error {
+    const char *opt; /* "--key"; NULL: @c why is the whole message */
+    const char *arg; /* the option's value as given ("" for none); NULL: no value shown */
+    int exit_code;   /* what the start exits with: APP_EXIT_USAGE (2); 1 when out of memory */
+    char why[600];
+};
+
+/** Fills @p e (@p why copied, cut to fit) with exit code 2. @return TERN_EINVAL, for chaining. */
+int app_tls_error_set(struct app_tls_error *e, const char *opt, const char *arg, const char *why);
+
+/** Fills @p e with @p cfg's reason for @p rc (`app_config_reason`). @return @p rc. */
+int app_tls_error_config(struct app_tls_error *e, const tern_ssl_config *cfg, const char *opt,
+                         const char *arg, int rc);
+
+/** Prints @p e on stderr, "<program>: OPT ARG: WHY" ("<program>: OPT: WHY" without a value,
+ * "<program>: WHY" without an option), and exits with its exit code. Setup only. */
+_Noreturn void app_tls_error_exit(const struct app_tls_error *e);
+
 /** Fills @p o with "nothing given" (lowest version TLS 1.2). */
 void app_tls_opts_init(struct app_tls_opts *o);
 
@@ -63,11 +86,23 @@ void app_tls_check(const struct app_tls_opts *o);
  */
 tern_ssl_config *app_tls_config_new(const struct app_tls_opts *o);
 
+/** `app_tls_config_new` without exiting: NULL and @p err filled (exit code 1 when out of
+ * memory, with no option). @thread any (touches nothing shared) */
+tern_ssl_config *app_tls_try_config_new(const struct app_tls_opts *o, struct app_tls_error *err);
+
 /** Applies --tls-min (the range up to TLS 1.3) to @p cfg; reports a refusal and exits. */
 void app_tls_apply_protocol(tern_ssl_config *cfg, const struct app_tls_opts *o);
 
+/** `app_tls_apply_protocol` without exiting. @return 0, or the code with @p err filled. */
+int app_tls_try_protocol(tern_ssl_config *cfg, const struct app_tls_opts *o,
+                         struct app_tls_error *err);
+
 /** Applies --ciphers, if given, to @p cfg; reports a refusal and exits. */
 void app_tls_apply_ciphers(tern_ssl_config *cfg, const struct app_tls_opts *o);
+
+/** `app_tls_apply_ciphers` without exiting. @return 0, or the code with @p err filled. */
+int app_tls_try_ciphers(tern_ssl_config *cfg, const struct app_tls_opts *o,
+                        struct app_tls_error *err);
 
 /**
  * Loads --cert, --chain (appended after it), then --key, decrypted with --key-pass-file's
@@ -75,5 +110,13 @@ void app_tls_apply_ciphers(tern_ssl_config *cfg, const struct app_tls_opts *o);
  * Nothing happens without --cert.
  */
 void app_tls_load_credentials(tern_ssl_config *cfg, const struct app_tls_opts *o);
+
+/**
+ * `app_tls_load_credentials` without exiting: the files are read again on every call, so a
+ * reload picks up what replaced them. The passphrase is zeroed on every path.
+ * @return 0, or the code with @p err filled (the option whose file failed).
+ */
+int app_tls_try_credentials(tern_ssl_config *cfg, const struct app_tls_opts *o,
+                            struct app_tls_error *err);
 
 #endif

@@ -2,7 +2,9 @@
 /*
  * tern-echo's state, shared by main.c (the server) and options.c (the command line and the
  * TLS configuration built from it). Set up on the main thread before the runtime starts;
- * read-only afterwards, except the stats reporter's fields (reactor 0).
+ * read-only afterwards, except the stats reporter's fields (reactor 0). A reload (the signal
+ * thread) reads the options and hands a new configuration to srv; the reactors never read
+ * ssl or tickets (the server and its configurations carry them).
  */
 #ifndef TERN_ECHO_H
 #define TERN_ECHO_H
@@ -42,7 +44,7 @@ struct app {
     uint32_t ticket_lifetime_s;
     unsigned session_tickets;      /* TLS 1.3 tickets per handshake */
     bool session_cache;            /* TLS 1.2 by session ID: cache on, no TLS 1.2 tickets */
-    tern_ticket_keys *tickets;
+    tern_ticket_keys *tickets;     /* one set for the process: every configuration uses it */
     bool verify_client;
     bool starttls;
     bool plain;
@@ -51,7 +53,8 @@ struct app {
     const char *group;
     bool allow_root;
     /* state */
-    tern_ssl_config *ssl; /* NULL with --plain */
+    tern_ssl_config *ssl; /* the start's configuration until the server takes it; then NULL */
+    tern_server *srv;     /* a reload hands it each new configuration */
     tern_runtime *rt;
     tern_actor *stats_actor;
     tern_timer *stats_timer; /* reactor 0 only */
@@ -64,6 +67,15 @@ extern const char *const echo_balance_names[];
 
 /** Parses the command line into @p app; a bad argument is one line and exit 2. */
 void echo_parse_args(struct app *app, int argc, char **argv);
+
+/**
+ * A new TLS configuration from the options, every file read again (certificate, chain, key
+ * and passphrase, client CAs, CRL, OCSP response), with app->tickets as its ticket keys; the
+ * first call makes app->tickets (loading --ticket-keys), later ones reuse it untouched, so
+ * tickets sealed before a reload still open after it. NULL with @p err filled: nothing of
+ * @p app changed except, on the first call, app->tickets.
+ */
+tern_ssl_config *echo_ssl_config_new(struct app *app, struct app_tls_error *err);
 
 /** Builds app->ssl from the options, or exits with one line saying what is wrong. */
 void echo_build_ssl_config(struct app *app);

@@ -9,6 +9,9 @@
  * cipher) is one line naming the option and the file, and exit code 2. The server shares
  * the configuration read-only with every reactor; each accepted socket starts its handshake
  * in `on_incoming`, and the echo runs on the decrypted bytes once `encrypted` fired.
+ * SIGHUP builds a whole new configuration from the same options (every file read again)
+ * and hands it to the server: handshakes that begin later take it, connections keep theirs;
+ * any problem keeps the one in force (`on_reload`).
  *
  * Threads: main() sets everything up, starts the runtime and waits in tern_runtime_join.
  * Connections live on the reactor threads; every callback below runs on the reactor that
@@ -236,7 +239,7 @@ static void on_incoming(tern_server *srv, tern_socket *s, void *user)
         app_log(APP_LOG_DEBUG, "accepted", "peer=%s reactor=%u", peer,
                 tern_reactor_index(tern_socket_reactor(s)));
     }
-    if (app->ssl == NULL) {
+    if (app->plain) {
         tern_socket_set_events(s, &echo_events, user); /* --plain */
     } else if (app->starttls) {
         tern_socket_set_events(s, &starttls_events, user);
@@ -320,7 +323,7 @@ static void start_stats_reporter(struct app *app)
  * handshakes): it adds what it runs with, as an info metric and in /stats.json. */
 static const char *echo_tls_mode(const struct app *app)
 {
-    return app->ssl == NULL ? "off" : app->starttls ? "starttls" : "on";
+    return app->plain ? "off" : app->starttls ? "starttls" : "on";
 }
 
 static void admin_metrics(struct prom_buf *out, void *user)
@@ -359,29 +362,67 @@ static int start_admin(struct app *app)
     return 0;
 }
 
-/* A server's configuration is frozen once it serves, and the API has no way yet to hand it
- * a new one: say so rather than pretend. */
+/* Logs why a reload was refused: one warning line, the option, the file and the reason. */
+static void reload_refused(const char *msg, const char *opt, const char *file, const char *why)
+{
+    char qfile[300], qwhy[700];
+    app_log(APP_LOG_WARN, msg, "option=%s file=%s reason=%s", opt != NULL ? opt : "-",
+            app_log_quote(qfile, sizeof(qfile), file != NULL && file[0] != '\0' ? file : "-"),
+            app_log_quote(qwhy, sizeof(qwhy), why));
+}
+
+/*
+ * SIGHUP (the signal thread, between systemd's RELOADING=1 and READY=1): a whole new TLS
+ * configuration from the same options, every file read again, then the ticket key file into
+ * the one ticket key set (a bad file leaves the set as it was), then the swap. Any problem
+ * before the swap refuses the reload as a whole: the configuration (and keys) in force stay.
+ * The ticket key set is the same object in every configuration, so tickets sealed before a
+ * reload open after it. wolfSSL's session-ID cache (--session-cache) is process-wide, not
+ * the configuration's, so TLS 1.2 session IDs resume across a reload as well.
+ */
 static void on_reload(tern_runtime *rt, void *user)
 {
     struct app *app = user;
+    struct app_tls_error err;
 
-    if (app->ssl == NULL) {
+    if (app->plain) {
         app_log_msg(APP_LOG_INFO, "SIGHUP: nothing to reload (plaintext server)");
         return;
     }
-    if (app->ticket_keys_file != NULL) {
-        char err[512] = "", quoted[600];
-        int rc = tern_ticket_keys_load_file(app->tickets, app->ticket_keys_file, err, sizeof(err));
-        if (rc < 0) {
-            app_log(APP_LOG_WARN, "SIGHUP: ticket key file refused; the keys in force stay",
-                    "reason=%s", app_log_quote(quoted, sizeof(quoted), err));
-        } else {
-            app_log(APP_LOG_INFO, "SIGHUP: ticket keys reloaded", "count=%zu",
-                    tern_ticket_keys_count(app->tickets));
-        }
+    tern_ssl_config *cfg = echo_ssl_config_new(app, &err);
+    if (cfg == NULL) {
+        reload_refused("SIGHUP: configuration refused; the one in force stays", err.opt,
+                       err.arg, err.why);
+        return;
     }
-    app_log_msg(APP_LOG_WARN,
-                "SIGHUP: reloading the certificate is not supported yet; restart to load it");
+    if (app->ticket_keys_file != NULL) {
+        char why[512] = "";
+        int rc = tern_ticket_keys_load_file(app->tickets, app->ticket_keys_file, why, sizeof(why));
+        if (rc < 0) {
+            reload_refused("SIGHUP: ticket key file refused; the configuration in force stays",
+                           "--ticket-keys", app->ticket_keys_file,
+                           why[0] != '\0' ? why : tern_strerror(rc));
+            tern_ssl_config_unref(cfg);
+            return;
+        }
+        if (why[0] != '\0') {
+            char quoted[600];
+            app_log(APP_LOG_WARN, "ticket key file permissions", "warning=%s",
+                    app_log_quote(quoted, sizeof(quoted), why));
+        }
+        app_log(APP_LOG_INFO, "SIGHUP: ticket keys reloaded", "count=%zu",
+                tern_ticket_keys_count(app->tickets));
+    }
+    int rc = tern_server_set_ssl_config(app->srv, cfg);
+    tern_ssl_config_unref(cfg); /* the server holds its own reference */
+    if (rc < 0) {
+        reload_refused("SIGHUP: configuration refused; the one in force stays", NULL, NULL,
+                       tern_strerror(rc));
+        return;
+    }
+    char qcert[300];
+    app_log(APP_LOG_INFO, "SIGHUP: TLS configuration reloaded", "cert=%s",
+            app_log_quote(qcert, sizeof(qcert), app->tls.cert));
 }
 
 /* ---- main ---------------------------------------------------------------------------- */
@@ -416,6 +457,10 @@ int main(int argc, char **argv)
         return EXIT_FAILURE_RUNTIME;
     }
     tern_server *srv = tern_server_new(app.rt, app.ssl, on_incoming, &app);
+    /* The server holds its own reference; a reload replaces it there. */
+    tern_ssl_config_unref(app.ssl);
+    app.ssl = NULL;
+    app.srv = srv;
     if (srv == NULL) {
         app_log_msg(APP_LOG_ERROR, "out of memory");
         goto out;
@@ -438,7 +483,7 @@ int main(int argc, char **argv)
         goto out;
     }
     char tls[160];
-    if (app.ssl == NULL) {
+    if (app.plain) {
         snprintf(tls, sizeof(tls), "off");
     } else {
         snprintf(tls, sizeof(tls), "%s tls_min=%s client_cert=%s wolfssl=%s",
@@ -464,7 +509,6 @@ out:
     tern_actor_unref(app.stats_actor);
     tern_runtime_free(app.rt);
     app_admin_free(app.admin_state); /* after the runtime, which freed its server */
-    tern_ssl_config_unref(app.ssl); /* the server held its own reference */
-    tern_ticket_keys_free(app.tickets);
+    tern_ticket_keys_free(app.tickets); /* after the runtime, which freed the configurations */
     return exit_code;
 }

@@ -3,7 +3,8 @@
  * tern-echo's command line: the help, the options (the shared ones through common/opts.h and
  * common/tls_opts.h, then tern-echo's own), the checks made before any file is read, and the
  * tern_ssl_config built from them. Every problem is one line naming the option (and the
- * file), and exit code 2. Runs on the main thread, before the runtime starts.
+ * file), and exit code 2. Runs on the main thread, before the runtime starts; the
+ * configuration is built again, without exiting, on every SIGHUP (on the signal thread).
  */
 #include <getopt.h>
 #include <stdio.h>
@@ -130,9 +131,11 @@ static void usage(FILE *out)
             "\n"
             "Logs go to stderr, one key=value line each (a JSON object with --log-format\n"
             "json). SIGINT or SIGTERM stops accepting, drains, prints the counters and\n"
-            "exits 0; a second signal closes at once. Under systemd (Type=notify) it reports\n"
-            "READY/RELOADING/STOPPING, feeds WatchdogSec= and takes a socket from a .socket\n"
-            "unit (LISTEN_FDS) instead of --listen.\n"
+            "exits 0; a second signal closes at once. SIGHUP reads every TLS file again\n"
+            "for the handshakes that follow (open connections go on; a file that cannot\n"
+            "be used is logged and the configuration in force stays). Under systemd\n"
+            "(Type=notify) it reports READY/RELOADING/STOPPING, feeds WatchdogSec= and\n"
+            "takes a socket from a .socket unit (LISTEN_FDS) instead of --listen.\n"
             "Exit codes: 0 after a clean stop, 1 on a runtime failure, 2 on bad arguments,\n"
             "a certificate, key or other file that cannot be used, or an address that\n"
             "cannot be used.\n",
@@ -334,77 +337,121 @@ void echo_parse_args(struct app *app, int argc, char **argv)
 
 /* ---- TLS configuration ---------------------------------------------------------------- */
 
-/* Builds app->ssl from the options, or exits with one line saying what is wrong. */
-void echo_build_ssl_config(struct app *app)
+/* The files: certificate, chain, key, client CAs, CRL, OCSP response, each read again. */
+static int load_files(const struct app *app, tern_ssl_config *cfg, struct app_tls_error *err)
 {
     int rc;
 
-    app->ssl = app_tls_config_new(&app->tls);
-    app_tls_apply_ciphers(app->ssl, &app->tls);
-    if (app->alpn != NULL && (rc = tern_ssl_config_set_alpn(app->ssl, app->alpn)) < 0) {
-        app_config_fail(app->ssl, "--alpn", app->alpn, rc);
+    if ((rc = app_tls_try_ciphers(cfg, &app->tls, err)) < 0) {
+        return rc;
     }
-    app_tls_load_credentials(app->ssl, &app->tls);
-    if (app->client_ca != NULL) {
-        rc = tern_ssl_config_add_ca_certificates_file(app->ssl, app->client_ca,
-                                                      TERN_ENCODING_PEM);
-        if (rc < 0) {
-            app_config_fail(app->ssl, "--client-ca", app->client_ca, rc);
-        }
+    if (app->alpn != NULL && (rc = tern_ssl_config_set_alpn(cfg, app->alpn)) < 0) {
+        return app_tls_error_config(err, cfg, "--alpn", app->alpn, rc);
+    }
+    if ((rc = app_tls_try_credentials(cfg, &app->tls, err)) < 0) {
+        return rc;
+    }
+    if (app->client_ca != NULL &&
+        (rc = tern_ssl_config_add_ca_certificates_file(cfg, app->client_ca, TERN_ENCODING_PEM)) <
+            0) {
+        return app_tls_error_config(err, cfg, "--client-ca", app->client_ca, rc);
     }
     if (app->crl != NULL &&
-        (rc = tern_ssl_config_add_crl_file(app->ssl, app->crl, TERN_ENCODING_PEM)) < 0) {
-        app_config_fail(app->ssl, "--crl", app->crl, rc);
+        (rc = tern_ssl_config_add_crl_file(cfg, app->crl, TERN_ENCODING_PEM)) < 0) {
+        return app_tls_error_config(err, cfg, "--crl", app->crl, rc);
     }
     if (app->ocsp_issuer != NULL) {
-        rc = tern_ssl_config_add_ca_certificates_file(app->ssl, app->ocsp_issuer,
-                                                      TERN_ENCODING_PEM);
+        rc = tern_ssl_config_add_ca_certificates_file(cfg, app->ocsp_issuer, TERN_ENCODING_PEM);
         if (rc < 0) {
-            app_config_fail(app->ssl, "--ocsp-issuer", app->ocsp_issuer, rc);
+            return app_tls_error_config(err, cfg, "--ocsp-issuer", app->ocsp_issuer, rc);
         }
-        rc = tern_ssl_config_set_ocsp_response_file(app->ssl, app->ocsp_response);
+        rc = tern_ssl_config_set_ocsp_response_file(cfg, app->ocsp_response);
         if (rc < 0) {
-            app_config_fail(app->ssl, "--ocsp-response", app->ocsp_response, rc);
+            return app_tls_error_config(err, cfg, "--ocsp-response", app->ocsp_response, rc);
         }
     }
-    /* Session tickets: keys from the file (shared), or tern's own, rotated. */
+    return 0;
+}
+
+/* The first build makes the ticket key set: keys from the file (shared), or tern's own,
+ * rotated. A reload loads the file into the same set itself, after the build. */
+static int make_ticket_keys(struct app *app, struct app_tls_error *err)
+{
     app->tickets = tern_ticket_keys_new(app->ticket_lifetime_s,
                                         app->ticket_keys_file != NULL ? TERN_TICKET_ROTATE_NEVER
                                                                       : 0);
     if (app->tickets == NULL) {
-        fprintf(stderr, PROGRAM ": cannot make session ticket keys\n");
-        exit(EXIT_FAILURE_RUNTIME);
+        app_tls_error_set(err, NULL, NULL, "cannot make session ticket keys");
+        err->exit_code = EXIT_FAILURE_RUNTIME;
+        return TERN_ENOMEM;
     }
-    if (app->ticket_keys_file != NULL) {
-        char err[512] = "";
-        rc = tern_ticket_keys_load_file(app->tickets, app->ticket_keys_file, err, sizeof(err));
-        if (rc < 0) {
-            fprintf(stderr, PROGRAM ": --ticket-keys: %s\n", err[0] != '\0' ? err : tern_strerror(rc));
-            exit(APP_EXIT_USAGE);
-        }
-        if (err[0] != '\0') {
-            char quoted[600];
-            app_log(APP_LOG_WARN, "ticket key file permissions", "warning=%s",
-                    app_log_quote(quoted, sizeof(quoted), err));
-        }
+    if (app->ticket_keys_file == NULL) {
+        return 0;
     }
-    if ((rc = tern_ssl_config_set_ticket_keys(app->ssl, app->tickets)) < 0 ||
-        (rc = tern_ssl_config_set_session_tickets(app->ssl, app->session_tickets,
+    char why[512] = "";
+    int rc = tern_ticket_keys_load_file(app->tickets, app->ticket_keys_file, why, sizeof(why));
+    if (rc < 0) {
+        app_tls_error_set(err, "--ticket-keys", NULL, why[0] != '\0' ? why : tern_strerror(rc));
+        return rc;
+    }
+    if (why[0] != '\0') {
+        char quoted[600];
+        app_log(APP_LOG_WARN, "ticket key file permissions", "warning=%s",
+                app_log_quote(quoted, sizeof(quoted), why));
+    }
+    return 0;
+}
+
+/* Resumption and client certificates: settings only, the same on every build. */
+static int apply_sessions(const struct app *app, tern_ssl_config *cfg, struct app_tls_error *err)
+{
+    int rc;
+
+    if ((rc = tern_ssl_config_set_ticket_keys(cfg, app->tickets)) < 0 ||
+        (rc = tern_ssl_config_set_session_tickets(cfg, app->session_tickets,
                                                   !app->session_cache)) < 0) {
-        app_config_fail(app->ssl, "--session-tickets", "", rc);
+        return app_tls_error_config(err, cfg, "--session-tickets", "", rc);
     }
-    if (app->session_cache && (rc = tern_ssl_config_set_session_cache(app->ssl, true)) < 0) {
-        app_config_fail(app->ssl, "--session-cache", "", rc);
+    if (app->session_cache && (rc = tern_ssl_config_set_session_cache(cfg, true)) < 0) {
+        return app_tls_error_config(err, cfg, "--session-cache", "", rc);
     }
     /* Without --client-ca there is nothing to check a client certificate against: do not
      * ask for one (the default, AUTO, would). */
     enum tern_verify_mode mode = app->client_ca == NULL ? TERN_VERIFY_NONE
                                  : app->verify_client   ? TERN_VERIFY_VERIFY_PEER
                                                         : TERN_VERIFY_QUERY_PEER;
-    if ((rc = tern_ssl_config_set_peer_verify_mode(app->ssl, mode)) < 0) {
-        const char *why = tern_ssl_config_error_string(app->ssl);
-        fprintf(stderr, PROGRAM ": cannot set the client certificate mode: %s\n",
-                why[0] != '\0' ? why : tern_strerror(rc));
-        exit(APP_EXIT_USAGE);
+    if ((rc = tern_ssl_config_set_peer_verify_mode(cfg, mode)) < 0) {
+        const char *why = tern_ssl_config_error_string(cfg);
+        char msg[sizeof(err->why)];
+        snprintf(msg, sizeof(msg), "cannot set the client certificate mode: %s",
+                 why[0] != '\0' ? why : tern_strerror(rc));
+        app_tls_error_set(err, NULL, NULL, msg);
+        return rc;
+    }
+    return 0;
+}
+
+tern_ssl_config *echo_ssl_config_new(struct app *app, struct app_tls_error *err)
+{
+    tern_ssl_config *cfg = app_tls_try_config_new(&app->tls, err);
+    if (cfg == NULL) {
+        return NULL;
+    }
+    if (load_files(app, cfg, err) < 0 ||
+        (app->tickets == NULL && make_ticket_keys(app, err) < 0) ||
+        apply_sessions(app, cfg, err) < 0) {
+        tern_ssl_config_unref(cfg);
+        return NULL;
+    }
+    return cfg;
+}
+
+void echo_build_ssl_config(struct app *app)
+{
+    struct app_tls_error err;
+
+    app->ssl = echo_ssl_config_new(app, &err);
+    if (app->ssl == NULL) {
+        app_tls_error_exit(&err);
     }
 }
