@@ -11,6 +11,11 @@
   activation  socket activation: a listening socket made here is the program's fd 3, with
               LISTEN_FDS=1, LISTEN_PID=<its pid>, LISTEN_FDNAMES; the program serves on it
               (its --listen, the same port, would fail to bind) and says so in its log.
+  gateway     tern-gateway -c FILE with two services under NOTIFY_SOCKET: READY=1 once both
+              ports accept, STATUS="2 services, ..."; the socket systemd passes named "mqtt"
+              (LISTEN_FDNAMES) is taken by the service [mqtt], the other binds its own;
+              RELOADING=1/READY=1 around a SIGHUP that adds a third service, which then
+              accepts; STOPPING=1 at SIGTERM; JSON logs (log_format = json in the file).
   user        --user nobody as root: /proc/PID/status shows nobody's ids and the echo works;
               --user root without --allow-root, --group alone and an unknown user are refused
               with exit 2. Skipped (77) when not root.
@@ -376,6 +381,78 @@ def case_user(exe, work):
         p.stop()
 
 
+def wait_accepts(port, log, timeout=10):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=2).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    fail("port %d does not accept" % port, log)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def case_gateway(exe, work):
+    n = Notify(work)
+    log = os.path.join(work, "gateway.log")
+    ids = os.path.join(work, "ids.psk")
+    with open(ids, "w") as f:
+        f.write("dev1:" + "ab" * 32 + "\n")
+    os.chmod(ids, 0o600)
+    ls = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    ls.bind(("127.0.0.1", 0))
+    ls.listen(64)
+    mqtt_port = ls.getsockname()[1]
+    other_port, third_port = free_port(), free_port()
+    conf = os.path.join(work, "gateway.conf")
+    base = ("log_format = json\nallow_root = yes\nthreads = 2\n"
+            "[mqtt]\nlisten = 127.0.0.1:%d\npsk_file = %s\nbackend = 127.0.0.1:1\n"
+            "[other]\nlisten = 127.0.0.1:%d\npsk_file = %s\nbackend = 127.0.0.1:1\n"
+            % (mqtt_port, ids, other_port, ids))
+    with open(conf, "w") as f:
+        f.write(base)
+    env = dict(os.environ, NOTIFY_SOCKET=n.path)
+    env.pop("WATCHDOG_USEC", None)
+    p = Echo(exe, ["-c", conf], log, env, listen_sock=ls, fdnames="mqtt")
+    ls.close()
+    try:
+        ready = n.expect("READY", log)
+        if not ready.get("STATUS", "").startswith("2 services"):
+            fail("STATUS: %r" % ready, log)
+        wait_accepts(mqtt_port, log, 2)
+        wait_accepts(other_port, log, 2)
+        if '"name":"mqtt"' not in p.text() or "socket from systemd" not in p.text():
+            fail("the [mqtt] service did not take the socket named mqtt", log)
+        print("ok: READY=1 STATUS=%r; [mqtt] on the socket from systemd, [other] bound" %
+              ready["STATUS"])
+
+        with open(conf, "a") as f:
+            f.write("[third]\nlisten = 127.0.0.1:%d\npsk_file = %s\nbackend = 127.0.0.1:1\n"
+                    % (third_port, ids))
+        os.kill(p.pid, signal.SIGHUP)
+        reloading = n.expect("RELOADING", log)
+        if not reloading.get("MONOTONIC_USEC", "").isdigit():
+            fail("RELOADING without MONOTONIC_USEC: %r" % reloading, log)
+        n.expect("READY", log)
+        wait_accepts(third_port, log, 2)
+        wait_accepts(mqtt_port, log, 2)
+        print("ok: SIGHUP: RELOADING=1, READY=1, the added service accepts, the others still do")
+
+        os.kill(p.pid, signal.SIGTERM)
+        n.expect("STOPPING", log)
+        if p.wait(15) != 0:
+            fail("exit after SIGTERM", log)
+        print("ok: SIGTERM: STOPPING=1, exit 0; %d JSON log lines parse" % check_json_log(log))
+    finally:
+        p.stop()
+
+
 def main():
     if len(sys.argv) != 4:
         print("usage: systemd_service.py notify|watchdog|activation|user TERN_ECHO ON|OFF")
@@ -383,11 +460,11 @@ def main():
     case, exe, have_systemd = sys.argv[1:]
     if not os.access(exe, os.X_OK):
         fail("%s is not executable" % exe)
-    if case in ("notify", "watchdog") and have_systemd != "ON":
+    if case in ("notify", "watchdog", "gateway") and have_systemd != "ON":
         print("SKIP: built without libsystemd (TERN_WITH_SYSTEMD): notifications are no-ops")
         sys.exit(SKIP)
     cases = {"notify": case_notify, "watchdog": case_watchdog,
-             "activation": case_activation, "user": case_user}
+             "activation": case_activation, "user": case_user, "gateway": case_gateway}
     if case not in cases:
         fail("unknown case " + case)
     with tempfile.TemporaryDirectory(prefix="tern-systemd-") as work:
