@@ -951,12 +951,29 @@ static void log_stats(struct app *app, const char *msg)
 
 /* ---- the admin listener's families (any reactor; reads atomics and published settings) ---- */
 
+/* A service removed by a reload and later added back is a new gw_service of the same name
+ * (the old one drains and stays in the list): the series of a name are its newest
+ * instance's, or /metrics would hold each sample twice. Its counters start again from zero,
+ * as after a restart. */
+static bool shadowed(const struct gw_service *s)
+{
+    for (const struct gw_service *t = next_service(s); t != NULL; t = next_service(t)) {
+        if (strcmp(t->name, s->name) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
 static void metrics_counter(struct prom_buf *out, const struct app *app, const char *name,
                             const char *help, enum gw_counter which, const char *lname,
                             const char *lvalue)
 {
     prom_family(out, name, PROM_COUNTER, help);
     for (const struct gw_service *s = first_service(app); s != NULL; s = next_service(s)) {
+        if (shadowed(s)) {
+            continue;
+        }
         struct prom_label l[2] = {{"service", s->name}, {lname, lvalue}};
         prom_sample_u64(out, name, l, lname != NULL ? 2 : 1, gw_counter_sum(s, which));
     }
@@ -983,6 +1000,9 @@ static void gateway_metrics(struct prom_buf *out, void *user)
                 "Identities in the service's PSK store in force.");
     uint64_t n = 0;
     for (const struct gw_service *s = first_service(app); s != NULL; s = next_service(s)) {
+        if (shadowed(s)) {
+            continue;
+        }
         struct prom_label l[1] = {{"service", s->name}};
         n += !atomic_load(&s->draining);
         prom_sample_u64(out, "tern_gateway_connections_open", l, 1, gw_open_connections(s));
@@ -1003,6 +1023,9 @@ static void gateway_metrics(struct prom_buf *out, void *user)
     prom_family(out, "tern_gateway_refused_total", PROM_COUNTER,
                 "Device connections refused by the gateway, by reason.");
     for (const struct gw_service *s = first_service(app); s != NULL; s = next_service(s)) {
+        if (shadowed(s)) {
+            continue;
+        }
         for (size_t i = 0; i < sizeof(refusals) / sizeof(refusals[0]); i++) {
             struct prom_label l[2] = {{"service", s->name}, {"reason", refusals[i].reason}};
             prom_sample_u64(out, "tern_gateway_refused_total", l, 2,
@@ -1012,6 +1035,9 @@ static void gateway_metrics(struct prom_buf *out, void *user)
     prom_family(out, "tern_gateway_forwarded_bytes_total", PROM_COUNTER,
                 "Bytes forwarded, device to backend (up) and back (down).");
     for (const struct gw_service *s = first_service(app); s != NULL; s = next_service(s)) {
+        if (shadowed(s)) {
+            continue;
+        }
         struct prom_label up[2] = {{"service", s->name}, {"direction", "up"}};
         struct prom_label down[2] = {{"service", s->name}, {"direction", "down"}};
         prom_sample_u64(out, "tern_gateway_forwarded_bytes_total", up, 2,
@@ -1032,6 +1058,9 @@ static void gateway_metrics(struct prom_buf *out, void *user)
     prom_family(out, "tern_gateway_backend_connect_duration_seconds", PROM_HISTOGRAM,
                 "Time to connect to a backend (TCP, and TLS with backend_tls).");
     for (const struct gw_service *s = first_service(app); s != NULL; s = next_service(s)) {
+        if (shadowed(s)) {
+            continue;
+        }
         double bounds[GW_LATENCY_BUCKETS];
         uint64_t counts[GW_LATENCY_BUCKETS + 1] = {0};
         uint64_t sum_us = 0;
@@ -1072,6 +1101,9 @@ static void gateway_metrics(struct prom_buf *out, void *user)
                             "(device to backend) and down."
                           : id_families[f].help);
         for (const struct gw_service *s = first_service(app); s != NULL; s = next_service(s)) {
+            if (shadowed(s)) {
+                continue;
+            }
             _Atomic uint64_t(*t)[GW_MAX_ID_METRICS][GW_ID_COUNTERS] =
                 atomic_load_explicit(&s->id_counters, memory_order_acquire);
             unsigned names = atomic_load_explicit(&s->n_id_names, memory_order_acquire);
