@@ -16,8 +16,8 @@
 #     working until the drain time (drain = 1000) ends, and is then closed;
 #   - a service whose listen address changed moves: the old port refuses, the new one
 #     serves; a removed service added back serves again (its series in /metrics once, the
-#     new instance's); two services swap their ports in one reload (each port's handshakes
-#     counted under its new service);
+#     new instance's); in one reload two services swap their ports and a new service takes
+#     a removed one's (each port's handshakes counted under its new service);
 #   - /metrics stays a valid exposition throughout (`promtool check metrics` when installed,
 #     and no sample twice).
 # Exit 0: pass; 77: skipped (no openssl or curl, no test certificates); anything else: fail.
@@ -359,11 +359,13 @@ expect 'tern_gateway_handshakes_total{service="beta"}' 1
 expect 'tern_gateway_handshakes_total{service="alpha"}' 3
 echo "ok: alpha moved from $p_alpha to $p_moved, beta back on $p_beta, /metrics valid"
 
-# ---- (e) alpha and gamma swap ports in one reload ------------------------------------------------
-write_conf web "alpha@$p_gamma" "gamma@$p_moved" beta
+# ---- (e) alpha and gamma swap ports, delta takes removed beta's, in one reload -------------------
+write_conf web "alpha@$p_gamma" "gamma@$p_moved" "delta@$p_beta"
 hup
-wait_log 'msg="configuration reloaded".* listen_failed=0' 5 ||
+wait_log 'msg="configuration reloaded".* added=1 removed=1 listen_failed=0' 2 ||
     fail "the swap reload failed (a listener not opened?)"
+serves delta_on_beta_port "$p_beta"
+expect 'tern_gateway_handshakes_total{service="delta"}' 1
 serves swap_alpha "$p_gamma"
 expect 'tern_gateway_handshakes_total{service="alpha"}' 4
 expect 'tern_gateway_handshakes_total{service="gamma"}' 2
@@ -371,7 +373,8 @@ serves swap_gamma "$p_moved"
 expect 'tern_gateway_handshakes_total{service="gamma"}' 3
 expect 'tern_gateway_handshakes_total{service="alpha"}' 4
 check_metrics
-echo "ok: alpha and gamma swapped ports in one reload"
+expect 'tern_gateway_services' 4
+echo "ok: alpha and gamma swapped ports, delta took removed beta's, in one reload"
 
 stop_pid "$gw_pid"
 grep 'msg="stopped"' "$work/gw.log" | grep -q ' reloads_ok=5 reloads_failed=1 ' ||
