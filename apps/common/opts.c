@@ -15,6 +15,7 @@
 
 #include <tern/tern.h>
 
+#include "conffile.h"
 #include "log.h"
 #include "tls_opts.h"
 
@@ -38,6 +39,18 @@ _Noreturn void app_opt_fail(const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
+    /* "--threads: ..." about a value from the configuration file: blame its line */
+    char name[64];
+    size_t n = strncmp(msg, "--", 2) == 0 ? strcspn(msg + 2, ": '") : 0;
+    if (n > 0 && n < sizeof(name)) {
+        memcpy(name, msg + 2, n);
+        name[n] = '\0';
+        const char *where = app_conf_origin(name);
+        if (where != NULL) {
+            fprintf(stderr, "%s: %s: %s%s\n", program, where, name, msg + 2 + n);
+            exit(APP_EXIT_USAGE);
+        }
+    }
     fprintf(stderr, "%s: %s; see %s --help\n", program, msg, program);
     exit(APP_EXIT_USAGE);
 }

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "conffile.h"
 #include "log.h"
 #include "opts.h"
 #include "service.h"
@@ -28,7 +29,13 @@ static struct {
 
 void app_setup_fail(const char *opt, const char *arg, const char *why)
 {
-    fprintf(stderr, "%s: %s %s: %s\n", app_opt_program(), opt, arg, why);
+    const char *where = app_conf_origin(opt); /* a value from the configuration file */
+    if (where != NULL) {
+        fprintf(stderr, "%s: %s: %s %s: %s\n", app_opt_program(), where,
+                strncmp(opt, "--", 2) == 0 ? opt + 2 : opt, arg, why);
+    } else {
+        fprintf(stderr, "%s: %s %s: %s\n", app_opt_program(), opt, arg, why);
+    }
     exit(APP_EXIT_USAGE);
 }
 

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "conffile.h"
 #include "setup.h"
 
 int app_tls_error_set(struct app_tls_error *e, const char *opt, const char *arg, const char *why)
@@ -31,6 +32,14 @@ int app_tls_error_config(struct app_tls_error *e, const tern_ssl_config *cfg, co
 
 void app_tls_error_exit(const struct app_tls_error *e)
 {
+    const char *where = e->opt != NULL ? app_conf_origin(e->opt) : NULL;
+    if (where != NULL) {
+        /* the option came from the configuration file: its line */
+        const char *name = strncmp(e->opt, "--", 2) == 0 ? e->opt + 2 : e->opt;
+        fprintf(stderr, "%s: %s: %s%s%s: %s\n", app_opt_program(), where, name,
+                e->arg != NULL ? " " : "", e->arg != NULL ? e->arg : "", e->why);
+        exit(e->exit_code);
+    }
     if (e->opt == NULL) {
         fprintf(stderr, "%s: %s\n", app_opt_program(), e->why);
     } else if (e->arg == NULL) {

@@ -13,6 +13,7 @@
 
 #include <tern/tern.h>
 
+#include "common/conffile.h"
 #include "common/log.h"
 #include "common/opts.h"
 #include "common/setup.h"
@@ -51,8 +52,13 @@ static void usage(FILE *out)
     fprintf(out,
             "Usage: " PROGRAM " --cert FILE --key FILE [OPTION]...\n"
             "  or:  " PROGRAM " --plain [OPTION]...\n"
+            "  or:  " PROGRAM " -c FILE [OPTION]...\n"
             "An echo server on libtern: every byte a client sends comes back to it, over TLS\n"
             "(--cert and --key) or, with --plain, over plaintext TCP.\n"
+            "\n"
+            "  -c, --config FILE          read options from FILE first: one 'key = value' a\n"
+            "                             line, each key a long option below ('-' or '_'; a\n"
+            "                             flag takes yes or no); the command line overrides it\n"
             "\n"
             "TLS:\n"
             "      --cert FILE            the server certificate (PEM); the same file may\n"
@@ -249,6 +255,7 @@ void echo_parse_args(struct app *app, int argc, char **argv)
     };
     int c;
 
+    app_conf_file_apply(&argc, &argv, longopts); /* -c FILE: its options go first */
     while ((c = app_next_option(argc, argv, "", longopts, &app->common, &app->tls, usage)) != -1) {
         switch (c) {
         case OPT_REUSEPORT:

@@ -9,15 +9,14 @@
 
 #include <ctype.h>
 #include <errno.h>
-#include <ini.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/ini.h"
 #include "common/opts.h"
 
-#define CONF_MAX_LINE 4096
 #define CONF_MAX_SERVICES 64
 
 static const struct {
@@ -189,42 +188,12 @@ const char *conf_where(const struct conf *c, enum conf_key k, const struct conf_
     return buf;
 }
 
-/* ---- reading the file -------------------------------------------------------------------------- */
+/* ---- reading the file (common/ini.h) --------------------------------------------------------- */
 
 struct reader {
-    FILE *f;
-    unsigned line;    /* the line inih is working on */
     struct conf *out;
     struct conf_section *cur; /* the section of the line being read (NULL: refused) */
-    bool in_section;  /* a [section] header was seen (cur may still be NULL) */
-    char buf[CONF_MAX_LINE + 2];
-    char *err;
-    size_t err_len, err_used;
-    unsigned errors;
-    unsigned last_error_line;
 };
-
-static void add_error(struct reader *r, unsigned line, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void add_error(struct reader *r, unsigned line, const char *fmt, ...)
-{
-    char msg[512];
-    va_list ap;
-
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
-    va_end(ap);
-    r->errors++;
-    r->last_error_line = line;
-    if (r->err_used + 1 < r->err_len) {
-        int n = snprintf(r->err + r->err_used, r->err_len - r->err_used, "%s%s:%u: %s",
-                         r->err_used > 0 ? "\n" : "", r->out->file, line, msg);
-        if (n > 0) {
-            r->err_used += (size_t)n < r->err_len - r->err_used ? (size_t)n
-                                                                 : r->err_len - r->err_used - 1;
-        }
-    }
-}
 
 static bool valid_section_name(const char *s, size_t n)
 {
@@ -239,213 +208,102 @@ static bool valid_section_name(const char *s, size_t n)
     return true;
 }
 
-/* A section header, seen by the reader before inih: so that an empty section and a
- * duplicate one are known, with their lines. */
-static void on_section(struct reader *r, const char *line)
+static void on_section(struct app_ini *ini, const char *name, size_t n, void *user)
 {
-    const char *end = strchr(line, ']');
-    if (end == NULL) {
-        return; /* inih reports the syntax error */
-    }
-    const char *name = line + 1;
-    size_t n = (size_t)(end - name);
-    while (n > 0 && isspace((unsigned char)*name)) {
-        name++;
-        n--;
-    }
-    while (n > 0 && isspace((unsigned char)name[n - 1])) {
-        n--;
-    }
+    struct reader *r = user;
+
     r->cur = NULL;
-    r->in_section = true;
     if (!valid_section_name(name, n)) {
-        add_error(r, r->line, "bad service name '%.*s' (1..63 of letters, digits, '-', '_', '.')",
-                  (int)(n > 80 ? 80 : n), name);
+        app_ini_error(ini, ini->line,
+                      "bad service name '%.*s' (1..63 of letters, digits, '-', '_', '.')",
+                      (int)(n > 80 ? 80 : n), name);
         return;
     }
     for (size_t i = 0; i < r->out->n_svc; i++) {
-        if (strlen(r->out->svc[i].name) == n && memcmp(r->out->svc[i].name, name, n) == 0) {
-            add_error(r, r->line, "duplicate section [%.*s] (first at line %u)", (int)n, name,
-                      r->out->svc[i].line);
+        if (strcmp(r->out->svc[i].name, name) == 0) {
+            app_ini_error(ini, ini->line, "duplicate section [%s] (first at line %u)", name,
+                          r->out->svc[i].line);
             return;
         }
     }
     if (r->out->n_svc >= CONF_MAX_SERVICES) {
-        add_error(r, r->line, "too many services (at most %d)", CONF_MAX_SERVICES);
+        app_ini_error(ini, ini->line, "too many services (at most %d)", CONF_MAX_SERVICES);
         return;
     }
     struct conf_section *v = realloc(r->out->svc, (r->out->n_svc + 1) * sizeof(*v));
     if (v == NULL) {
-        add_error(r, r->line, "out of memory");
+        app_ini_error(ini, ini->line, "out of memory");
         return;
     }
     r->out->svc = v;
     r->cur = &v[r->out->n_svc++];
     memset(r->cur, 0, sizeof(*r->cur));
     memcpy(r->cur->name, name, n);
-    r->cur->line = r->line;
+    r->cur->line = ini->line;
 }
 
-static int on_value(void *user, const char *section, const char *name, const char *value);
-
-static char *trim(char *p)
-{
-    while (*p == ' ' || *p == '\t') {
-        p++;
-    }
-    size_t n = strlen(p);
-    while (n > 0 && (p[n - 1] == ' ' || p[n - 1] == '\t' || p[n - 1] == '\r' || p[n - 1] == '\n')) {
-        p[--n] = '\0';
-    }
-    return p;
-}
-
-/* A "key = value" line longer than inih's line buffer (Debian's is built with 200 bytes):
- * read here, with inih's rules (the first '=' or ':' splits, ';' after a space starts a
- * comment), so a long cipher list or route is not refused. */
-static void long_value(struct reader *r, char *line)
-{
-    char *p = trim(line);
-    if (*p == '\0' || *p == ';' || *p == '#') {
-        return;
-    }
-    char *eq = strpbrk(p, "=:");
-    if (*p == '[' || eq == NULL) {
-        add_error(r, r->line, "syntax error: expected 'key = value' or '[service]'");
-        return;
-    }
-    *eq = '\0';
-    char *value = eq + 1;
-    for (char *q = value; *q != '\0'; q++) {
-        if (*q == ';' && q > value && (q[-1] == ' ' || q[-1] == '\t')) {
-            *q = '\0';
-            break;
-        }
-    }
-    (void)on_value(r, r->in_section ? "-" : "", trim(p), trim(value));
-}
-
-/* inih's reader: one line per call, counted; a line over CONF_MAX_LINE is refused here (inih
- * would cut it silently), one over inih's buffer read by long_value; both are replaced by a
- * comment for inih. */
-static char *read_line(char *str, int num, void *stream)
-{
-    struct reader *r = stream;
-
-    if (num < 3 || fgets(r->buf, sizeof(r->buf), r->f) == NULL) {
-        return NULL;
-    }
-    r->line++;
-    size_t n = strlen(r->buf);
-    if (n > 0 && r->buf[n - 1] != '\n' && !feof(r->f)) {
-        add_error(r, r->line, "line longer than %d bytes", CONF_MAX_LINE);
-        int ch;
-        while ((ch = fgetc(r->f)) != EOF && ch != '\n') {
-        }
-        snprintf(str, (size_t)num, "#\n");
-        return str;
-    }
-    const char *p = r->buf;
-    while (*p == ' ' || *p == '\t') {
-        p++;
-    }
-    if (*p == '[') {
-        on_section(r, p);
-    } else if (n >= (size_t)num - 1) {
-        long_value(r, r->buf);
-        snprintf(str, (size_t)num, "#\n");
-        return str;
-    }
-    snprintf(str, (size_t)num, "%s", r->buf);
-    return str;
-}
-
-static int on_value(void *user, const char *section, const char *name, const char *value)
+static void on_value(struct app_ini *ini, bool in_section, const char *name, const char *value,
+                     void *user)
 {
     struct reader *r = user;
     int k = conf_key_find(name);
 
-    (void)section; /* the reader tracks the section, with its line */
     if (k < 0) {
-        add_error(r, r->line, "unknown key '%s'", name);
-        return 1;
+        app_ini_error(ini, ini->line, "unknown key '%s'", name);
+        return;
     }
     struct conf_section *s;
-    if (section[0] == '\0') {
+    if (!in_section) {
         s = &r->out->global;
         if (keys[k].scope != CONF_GLOBAL) {
-            add_error(r, r->line, "'%s' belongs in a [service] section", keys[k].name);
-            return 1;
+            app_ini_error(ini, ini->line, "'%s' belongs in a [service] section", keys[k].name);
+            return;
         }
     } else {
         if (r->cur == NULL) {
-            return 1; /* the section header was refused: its keys are not checked */
+            return; /* the section header was refused: its keys are not checked */
         }
         s = r->cur;
         if (keys[k].scope != CONF_SERVICE) {
-            add_error(r, r->line, "'%s' is a global key: put it before the first section",
-                      keys[k].name);
-            return 1;
+            app_ini_error(ini, ini->line, "'%s' is a global key: put it before the first section",
+                          keys[k].name);
+            return;
         }
     }
     struct conf_list *l = &s->keys[k];
     if (l->n > 0 && !keys[k].repeatable) {
-        add_error(r, r->line, "duplicate key '%s' (first at line %u)", keys[k].name, l->v[0].line);
-        return 1;
+        app_ini_error(ini, ini->line, "duplicate key '%s' (first at line %u)", keys[k].name,
+                      l->v[0].line);
+        return;
     }
     if (value[0] == '\0') {
-        add_error(r, r->line, "'%s' has no value", keys[k].name);
-        return 1;
+        app_ini_error(ini, ini->line, "'%s' has no value", keys[k].name);
+        return;
     }
-    if (list_add(l, value, r->line) < 0) {
-        add_error(r, r->line, "out of memory");
+    if (list_add(l, value, ini->line) < 0) {
+        app_ini_error(ini, ini->line, "out of memory");
     }
-    return 1;
 }
 
 int conf_load(struct conf *c, const char *path, char *err, size_t len)
 {
+    static const struct app_ini_callbacks cb = {.section = on_section, .value = on_value};
+    struct reader r = {.out = c};
+
     memset(c, 0, sizeof(*c));
-    if (len > 0) {
-        err[0] = '\0';
-    }
     if ((c->file = strdup(path)) == NULL) {
         snprintf(err, len, "%s: out of memory", path);
         return -1;
     }
-    FILE *f = fopen(path, "re");
-    if (f == NULL) {
-        snprintf(err, len, "%s: cannot open: %s", path, strerror(errno));
+    if (app_ini_read(path, &cb, &r, err, len) < 0) {
         return -1;
     }
-    /* Debian's libinih has its options as variables: one value per line, no continuation
-     * lines (a line starting with spaces is not part of the previous value), ';' comments
-     * only at the start of a line or after a space. */
-    ini_allow_multiline = false;
-    ini_allow_no_value = false;
-    ini_stop_on_first_error = false;
-    /* (its line buffer size is fixed when the library is built: long lines are read by
-     * read_line itself) */
-
-    struct reader r = {.f = f, .out = c, .err = err, .err_len = len};
-    int rc = ini_parse_stream(read_line, &r, on_value, &r);
-    bool read_error = ferror(f) != 0;
-    fclose(f);
-    if (read_error) {
-        snprintf(err, len, "%s: read error", path);
+    if (c->n_svc == 0) {
+        snprintf(err, len, "%s: no service: add a [name] section with listen, backend and "
+                           "psk_file (or cert and key)", path);
         return -1;
     }
-    if (rc == -2) {
-        add_error(&r, r.line, "out of memory");
-    } else if (rc > 0 && (unsigned)rc != r.last_error_line) {
-        /* inih's own: a line that is neither "key = value", a comment nor a [section] */
-        add_error(&r, (unsigned)rc, "syntax error: expected 'key = value' or '[service]'");
-    }
-    if (r.errors == 0 && c->n_svc == 0) {
-        add_error(&r, r.line, "no service: add a [name] section with listen, backend and "
-                               "psk_file (or cert and key)");
-    }
-    return r.errors > 0 ? -1 : 0;
+    return 0;
 }
 
 /* ---- typed readers ------------------------------------------------------------------------------ */
