@@ -5,6 +5,8 @@
 #include "build.h"
 
 #include <ctype.h>
+#include <grp.h>
+#include <pwd.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -51,6 +53,10 @@ static int fail_cfg(const struct conf *c, const struct conf_section *s, enum con
                     const tern_ssl_config *cfg, int rc, char *err, size_t len)
 {
     const char *why = cfg != NULL ? tern_ssl_config_error_string(cfg) : "";
+    size_t n = strlen(conf_key_name(k));
+    if (strncmp(why, conf_key_name(k), n) == 0 && strncmp(why + n, ": ", 2) == 0) {
+        why += n + 2; /* "ciphers: ..." after "ciphers:" once is enough */
+    }
     return fail(c, s, k, err, len, "%s", why[0] != '\0' ? why : tern_strerror(rc));
 }
 
@@ -115,6 +121,12 @@ int gw_build_globals(const struct conf *c, struct gw_globals *g, char *err, size
     g->group = text_of(s, K_GROUP);
     if (g->group != NULL && g->user == NULL) {
         return fail(c, s, K_GROUP, err, len, "needs user (the user to drop to)");
+    }
+    if (g->user != NULL && getpwnam(g->user) == NULL) {
+        return fail(c, s, K_USER, err, len, "no user '%s' on this system", g->user);
+    }
+    if (g->group != NULL && getgrnam(g->group) == NULL) {
+        return fail(c, s, K_GROUP, err, len, "no group '%s' on this system", g->group);
     }
     return conf_bool(c, s, K_ALLOW_ROOT, false, &g->allow_root, err, len);
 }
@@ -449,17 +461,21 @@ static int build_device_tls(const struct conf *c, const struct conf_section *s,
     static const char *const versions[] = {"1.2", "1.3", NULL};
     static const enum tern_ssl_protocol protocols[] = {TERN_SSL_PROTOCOL_TLS1_2,
                                                        TERN_SSL_PROTOCOL_TLS1_3};
-    unsigned v;
+    unsigned v, vmax;
     int rc;
 
-    if (conf_choice(c, s, K_TLS_MIN, versions, 0, &v, err, len) < 0) {
+    if (conf_choice(c, s, K_TLS_MIN, versions, 0, &v, err, len) < 0 ||
+        conf_choice(c, s, K_TLS_MAX, versions, 1, &vmax, err, len) < 0) {
         return -1;
+    }
+    if (vmax < v) {
+        return fail(c, s, K_TLS_MAX, err, len, "below tls_min");
     }
     if ((st->ssl = tern_ssl_config_new()) == NULL) {
         return fail(c, s, K_COUNT, err, len, "out of memory");
     }
     tern_ssl_config *cfg = st->ssl;
-    if ((rc = tern_ssl_config_set_protocol_range(cfg, protocols[v], TERN_SSL_PROTOCOL_TLS1_3)) < 0) {
+    if ((rc = tern_ssl_config_set_protocol_range(cfg, protocols[v], protocols[vmax])) < 0) {
         return fail_cfg(c, s, K_TLS_MIN, cfg, rc, err, len);
     }
     /* the certificate first: enable_psk adds the certificate suites only when there is one */

@@ -43,6 +43,7 @@ static const struct {
     [K_KEY_PASS_FILE] = {"key_pass_file", CONF_SERVICE, false},
     [K_CHAIN] = {"chain", CONF_SERVICE, false},
     [K_TLS_MIN] = {"tls_min", CONF_SERVICE, false},
+    [K_TLS_MAX] = {"tls_max", CONF_SERVICE, false},
     [K_CIPHERS] = {"ciphers", CONF_SERVICE, false},
     [K_GROUPS] = {"groups", CONF_SERVICE, false},
     [K_HANDSHAKE_TIMEOUT] = {"handshake_timeout", CONF_SERVICE, false},

@@ -48,6 +48,7 @@ enum conf_key {
     K_KEY_PASS_FILE,
     K_CHAIN,
     K_TLS_MIN,
+    K_TLS_MAX,
     K_CIPHERS,
     K_GROUPS,
     K_HANDSHAKE_TIMEOUT,

@@ -147,6 +147,8 @@ static void usage(FILE *out)
             "                             content, one trailing newline removed\n"
             "      --chain FILE           intermediate certificates (PEM), sent after --cert\n"
             "      --tls-min VERSION      lowest TLS version accepted: 1.2 (default) or 1.3\n"
+            "      --tls-max VERSION      highest: 1.3 (default) or 1.2 (devices whose suites\n"
+            "                             are TLS 1.2 only)\n"
             "      --ciphers LIST         the suites to allow, ':'-separated, instead of the\n"
             "                             PSK default (TLS 1.3, ECDHE-PSK, DHE-PSK, then the\n"
             "                             plain PSK suites)\n"

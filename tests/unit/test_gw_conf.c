@@ -342,6 +342,17 @@ static void test_build_refusals(void **state)
                        "t.conf:4: cert: needs key");
     expect_build_error("[m]\npsk_file = %s/ids.psk\nbackend = 127.0.0.1:1\nciphers = NOPE\n",
                        "t.conf:4: ciphers:");
+    expect_build_error("[m]\npsk_file = %s/ids.psk\nbackend = 127.0.0.1:1\ntls_min = 1.3\ntls_max = 1.2\n",
+                       "t.conf:5: tls_max: below tls_min");
+    /* TLS 1.2 suites alone need tls_max = 1.2 */
+    expect_build_error("[m]\npsk_file = %s/ids.psk\nbackend = 127.0.0.1:1\nciphers = ECDHE-PSK-CHACHA20-POLY1305\n",
+                       "t.conf:4: ciphers: the list has no TLS 1.3 suite");
+    struct gw_settings *st = NULL;
+    char err[1024];
+    assert_int_equal(build("[m]\npsk_file = %s/ids.psk\nbackend = 127.0.0.1:1\n"
+                           "tls_max = 1.2\nciphers = ECDHE-PSK-CHACHA20-POLY1305\n",
+                           &st, err, sizeof(err)), 0);
+    gw_settings_release(st);
     /* per-identity metrics stay bounded: 65 names are refused */
     char text[2048] = "[m]\npsk_file = %s/ids.psk\nbackend = 127.0.0.1:1\nmetrics_identities = ";
     for (int i = 0; i < 65; i++) {
@@ -350,6 +361,34 @@ static void test_build_refusals(void **state)
     }
     strcat(text, "\n");
     expect_build_error(text, "t.conf:4: metrics_identities: more than 64 identities");
+}
+
+static void test_globals(void **state)
+{
+    (void)state;
+    struct conf c;
+    struct gw_globals g;
+    char err[1024];
+    assert_int_equal(load(&c, "threads = 3\nuser = root\ndrain = 100\nlog_format = json\n[a]\n", err, sizeof(err)), 0);
+    assert_int_equal(gw_build_globals(&c, &g, err, sizeof(err)), 0);
+    assert_int_equal(g.threads, 3);
+    assert_int_equal(g.drain_ms, 100);
+    assert_int_equal(g.log_format, 1);
+    assert_int_equal(g.log_level, -1); /* not given */
+    assert_string_equal(g.user, "root");
+    conf_free(&c);
+    assert_int_equal(load(&c, "user = no-such-user-tern\n[a]\n", err, sizeof(err)), 0);
+    assert_int_equal(gw_build_globals(&c, &g, err, sizeof(err)), -1);
+    assert_non_null(strstr(err, "t.conf:1: user: no user 'no-such-user-tern'"));
+    conf_free(&c);
+    assert_int_equal(load(&c, "group = root\n[a]\n", err, sizeof(err)), 0);
+    assert_int_equal(gw_build_globals(&c, &g, err, sizeof(err)), -1);
+    assert_non_null(strstr(err, "group: needs user"));
+    conf_free(&c);
+    assert_int_equal(load(&c, "admin = nonsense\n[a]\n", err, sizeof(err)), 0);
+    assert_int_equal(gw_build_globals(&c, &g, err, sizeof(err)), -1);
+    assert_non_null(strstr(err, "t.conf:1: admin: cannot parse 'nonsense'"));
+    conf_free(&c);
 }
 
 static void test_listen(void **state)
@@ -381,7 +420,7 @@ int main(void)
         cmocka_unit_test(test_missing_file),
         cmocka_unit_test(test_cli_over_file), cmocka_unit_test(test_typed),
         cmocka_unit_test(test_build_settings), cmocka_unit_test(test_build_refusals),
-        cmocka_unit_test(test_listen),
+        cmocka_unit_test(test_globals),       cmocka_unit_test(test_listen),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
