@@ -267,9 +267,10 @@ static int parse_rate(const char *text, struct gw_rate *r, char *why, size_t wle
 {
     char *end;
     double rate = strtod(text, &end);
-    if (end == text || !isfinite(rate) || rate <= 0 || rate > 1e6 || isspace((unsigned char)*text)) {
-        snprintf(why, wlen, "'%s': expected RATE or RATE/BURST (RATE > 0 per second, e.g. 2 or 0.5/10)",
-                 text);
+    if (end == text || !isfinite(rate) || rate <= 0 || rate > 1e6 ||
+        isspace((unsigned char)*text)) {
+        snprintf(why, wlen,
+                 "'%s': expected RATE or RATE/BURST (RATE > 0 per second, e.g. 2 or 0.5/10)", text);
         return -1;
     }
     double burst = rate < 1 ? 1 : ceil(rate);
@@ -559,8 +560,8 @@ static int build_backend_tls(const struct conf *c, const struct conf_section *s,
 }
 
 int gw_build_settings(const struct conf *c, const struct conf_section *s, unsigned auth_workers,
-                      tern_ticket_keys *tickets, struct gw_settings **out, char *err, size_t len, char *warn,
-                      size_t warn_len)
+                      tern_ticket_keys *tickets, struct gw_settings **out, char *err, size_t len,
+                      char *warn, size_t warn_len)
 {
     static const char *const balances[] = {"failover", "round-robin", NULL};
     static const char *const proxy_out[] = {"off", "v2", NULL};
@@ -583,7 +584,8 @@ int gw_build_settings(const struct conf *c, const struct conf_section *s, unsign
     if (check_pairs(c, s, err, len) < 0) {
         goto fail;
     }
-    if (conf_uint(c, s, K_HANDSHAKE_TIMEOUT, 0, 3600, DEFAULT_HANDSHAKE_TIMEOUT_S, &v, err, len) < 0) {
+    if (conf_uint(c, s, K_HANDSHAKE_TIMEOUT, 0, 3600, DEFAULT_HANDSHAKE_TIMEOUT_S, &v, err, len) <
+        0) {
         goto fail;
     }
     st->handshake_timeout_ms = (uint32_t)v * 1000u;

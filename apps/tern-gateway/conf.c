@@ -307,7 +307,7 @@ int conf_load(struct conf *c, const char *path, char *err, size_t len)
     return 0;
 }
 
-/* ---- typed readers ------------------------------------------------------------------------------ */
+/* ---- typed readers ----------------------------------------------------------------------- */
 
 static int bad(const struct conf *c, enum conf_key k, const struct conf_val *v, char *err,
                size_t len, const char *fmt, ...) __attribute__((format(printf, 6, 7)));

@@ -297,6 +297,16 @@ static const char *quote_bytes(char *buf, size_t len, const uint8_t *p, size_t n
     return buf;
 }
 
+/* The connection's identity as a log value ("-": a certificate handshake, or none yet). */
+static const char *ident_of(const struct conn *c, char *buf, size_t len)
+{
+    if (c->ident_len == 0) {
+        snprintf(buf, len, "-");
+        return buf;
+    }
+    return quote_bytes(buf, len, c->ident, c->ident_len);
+}
+
 /* Moves what the destination has room for from @p src's read buffer into @p dst's queue;
  * bytes are consumed only once the write took them. @return 0, or a write error. */
 static int pump(tern_socket *src, tern_socket *dst, uint64_t *moved)
@@ -543,8 +553,10 @@ static void be_disconnected(tern_socket *s, int reason, void *user)
     if (!c->be_connected) {
         char detail[256];
         count(c, GW_BACKEND_ERRORS);
-        app_log(APP_LOG_WARN, "backend unavailable", "peer=%s backend=%s err=%s detail=%s",
-                c->peer, current_backend(c)->text,
+        char id[TERN_PSK_MAX_IDENTITY * 4 + 8];
+        app_log(APP_LOG_WARN, "backend unavailable",
+                "service=%s peer=%s identity=%s backend=%s err=%s detail=%s", c->svc->name,
+                c->peer, ident_of(c, id, sizeof(id)), current_backend(c)->text,
                 tern_err_name(reason != 0 ? reason : tern_socket_error(s)),
                 app_log_quote(detail, sizeof(detail), tern_socket_error_string(s)));
         tern_socket_free(s); /* legal inside its own callback */
@@ -612,8 +624,8 @@ static bool try_backend(struct conn *c)
         c->be = tern_socket_new(tern_socket_reactor(c->dev));
         if (c->be == NULL) {
             count(c, GW_BACKEND_ERRORS);
-            app_log(APP_LOG_WARN, "backend unavailable", "peer=%s backend=%s err=ENOMEM",
-                    c->peer, b->text);
+            app_log(APP_LOG_WARN, "backend unavailable",
+                    "service=%s peer=%s backend=%s err=ENOMEM", c->svc->name, c->peer, b->text);
             break;
         }
         tern_socket_set_events(c->be, &backend_events, c);
@@ -637,14 +649,16 @@ static bool try_backend(struct conn *c)
             return true;
         }
         count(c, GW_BACKEND_ERRORS);
-        app_log(APP_LOG_WARN, "backend unavailable", "peer=%s backend=%s err=%s", c->peer,
-                b->text, tern_err_name(rc));
+        app_log(APP_LOG_WARN, "backend unavailable", "service=%s peer=%s backend=%s err=%s",
+                c->svc->name, c->peer, b->text, tern_err_name(rc));
         tern_socket_free(c->be);
         c->be = NULL;
     }
     count(c, GW_NO_BACKEND);
+    char id[TERN_PSK_MAX_IDENTITY * 4 + 8];
     app_log(APP_LOG_WARN, "no backend reachable: closing the device connection",
-            "peer=%s service=%s tried=%zu", c->peer, st->name, c->tried);
+            "peer=%s identity=%s service=%s tried=%zu", c->peer,
+            ident_of(c, id, sizeof(id)), st->name, c->tried);
     return false;
 }
 
@@ -732,8 +746,8 @@ static bool rate_identity_ok(struct conn *c, tern_psk_authenticator *a, tern_buf
     count(c, GW_RATE_LIMITED_IDENTITY);
     if (app_log_enabled(APP_LOG_INFO) && refusal_log_take(c, &left_out)) {
         app_log(APP_LOG_INFO, "psk identity refused",
-                "peer=%s identity=%s reason=rate-limit not_logged=%llu", c->peer,
-                quote_bytes(quoted, sizeof(quoted), id.base, id.len),
+                "service=%s peer=%s identity=%s reason=rate-limit not_logged=%llu", c->svc->name,
+                c->peer, quote_bytes(quoted, sizeof(quoted), id.base, id.len),
                 (unsigned long long)left_out);
     }
     c->refused = true;
@@ -867,9 +881,9 @@ static bool take_identity_slot(struct conn *c, tern_psk_authenticator *a, const 
         if (got == 0) {
             count(c, GW_IDENTITY_LIMIT);
         }
-        app_log(APP_LOG_INFO, "psk identity refused", "peer=%s identity=%s reason=%s limit=%u",
-                c->peer, quoted, got == 0 ? "connection-limit" : "out-of-memory",
-                gw->max_conn_per_identity);
+        app_log(APP_LOG_INFO, "psk identity refused",
+                "service=%s peer=%s identity=%s reason=%s limit=%u", c->svc->name, c->peer, quoted,
+                got == 0 ? "connection-limit" : "out-of-memory", gw->max_conn_per_identity);
         c->refused = true;
         (void)tern_psk_authenticator_reject(a);
         return false;
@@ -887,8 +901,8 @@ static void dev_psk(tern_socket *s, tern_psk_authenticator *a, void *user)
     char quoted[TERN_PSK_MAX_IDENTITY * 4 + 8];
 
     if (id.len == 0 || id.len > TERN_PSK_MAX_IDENTITY) {
-        app_log(APP_LOG_INFO, "psk identity refused", "peer=%s reason=bad-length len=%zu",
-                c->peer, id.len);
+        app_log(APP_LOG_INFO, "psk identity refused",
+                "service=%s peer=%s reason=bad-length len=%zu", c->svc->name, c->peer, id.len);
         c->refused = true;
         (void)tern_psk_authenticator_reject(a);
         return;
@@ -911,8 +925,8 @@ static void dev_psk(tern_socket *s, tern_psk_authenticator *a, void *user)
     size_t klen = tern_psk_store_lookup_with_hash(gw->store, id.base, id.len, key, &hash);
     if (klen == 0) {
         count(c, GW_UNKNOWN_IDENTITY);
-        app_log(APP_LOG_INFO, "psk identity refused", "peer=%s identity=%s reason=unknown",
-                c->peer, quoted);
+        app_log(APP_LOG_INFO, "psk identity refused",
+                "service=%s peer=%s identity=%s reason=unknown", c->svc->name, c->peer, quoted);
         c->refused = true;
         (void)tern_psk_authenticator_reject(a);
         return;
@@ -991,9 +1005,10 @@ static void dev_error(tern_socket *s, int err, void *user)
         level = APP_LOG_INFO;
     }
     if (app_log_enabled(level)) {
+        char id[TERN_PSK_MAX_IDENTITY * 4 + 8];
         app_log(level, psk_failure ? "psk handshake failed" : "device connection error",
-                "peer=%s err=%s detail=%s", c->peer,
-                tern_err_name(err),
+                "service=%s peer=%s identity=%s err=%s detail=%s", c->svc->name, c->peer,
+                ident_of(c, id, sizeof(id)), tern_err_name(err),
                 app_log_quote(detail, sizeof(detail), tern_socket_error_string(s)));
     }
 }
@@ -1124,8 +1139,8 @@ static void sweep_all(tern_reactor *r, void *arg)
         }
     }
     if (closed > 0) {
-        app_log(APP_LOG_INFO, "removed service: connections closed", "service=%s reactor=%u count=%u",
-                svc->name, tern_reactor_index(r), closed);
+        app_log(APP_LOG_INFO, "removed service: connections closed",
+                "service=%s reactor=%u count=%u", svc->name, tern_reactor_index(r), closed);
     }
 }
 
