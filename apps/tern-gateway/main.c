@@ -86,6 +86,8 @@ struct app {
     pthread_mutex_t watch_lock;
     pthread_cond_t watch_cond;
     bool watch_quit;
+    struct drain_job *drains;     /* removed services' armed drain timers: reactor 0's; the
+                                   * joining thread's once the runtime stopped */
 };
 
 /* ---- options ------------------------------------------------------------------------- */
@@ -662,16 +664,27 @@ static void note_psk_files(struct app *app)
 
 /* ---- reload ---------------------------------------------------------------------------------- */
 
-/* A removed service's connections end after the drain time: a one-shot timer on reactor 0. */
+/* A removed service's connections end after the drain time: a one-shot timer on reactor 0.
+ * Armed jobs are listed in app->drains (reactor 0 only), so that the timers of a runtime
+ * stopped before they fired are freed after the join (drains_free). */
 struct drain_job {
     tern_runtime *rt;
     struct gw_service *svc;
     uint32_t ms;
+    tern_timer *timer;
+    struct drain_job **head; /* &app->drains */
+    struct drain_job *next;
 };
 
 static void drain_fire(tern_timer *t, void *user)
 {
     struct drain_job *j = user;
+    for (struct drain_job **p = j->head; *p != NULL; p = &(*p)->next) {
+        if (*p == j) {
+            *p = j->next;
+            break;
+        }
+    }
     gw_close_all(j->rt, j->svc);
     tern_timer_free(t);
     free(j);
@@ -684,10 +697,24 @@ static void drain_arm(tern_reactor *r, void *arg)
         free(j); /* the runtime stopped: its own drain closes everything */
         return;
     }
-    tern_timer *t = tern_timer_new(r, drain_fire, j);
-    if (t == NULL || tern_timer_start(t, j->ms, 0) < 0) {
-        tern_timer_free(t);
+    j->timer = tern_timer_new(r, drain_fire, j);
+    if (j->timer == NULL || tern_timer_start(j->timer, j->ms, 0) < 0) {
+        tern_timer_free(j->timer);
         gw_close_all(j->rt, j->svc);
+        free(j);
+        return;
+    }
+    j->next = *j->head;
+    *j->head = j;
+}
+
+/* After the runtime was joined: the drain timers that never fired. */
+static void drains_free(struct app *app)
+{
+    while (app->drains != NULL) {
+        struct drain_job *j = app->drains;
+        app->drains = j->next;
+        tern_timer_free(j->timer);
         free(j);
     }
 }
@@ -704,7 +731,8 @@ static void remove_service(struct app *app, struct gw_service *svc, const char *
             (unsigned long long)open, (unsigned)app->g.drain_ms);
     struct drain_job *j = malloc(sizeof(*j));
     if (j != NULL) {
-        *j = (struct drain_job){app->rt, svc, app->g.drain_ms};
+        *j = (struct drain_job){.rt = app->rt, .svc = svc, .ms = app->g.drain_ms,
+                                .head = &app->drains};
         if (tern_reactor_post(tern_runtime_reactor(app->rt, 0), drain_arm, j) == 0) {
             return;
         }
@@ -1362,6 +1390,7 @@ int main(int argc, char **argv)
         pthread_mutex_unlock(&app.watch_lock);
         pthread_join(app.watcher, NULL);
     }
+    drains_free(&app); /* no reload runs any more */
     log_stats(&app, "stopped");
     exit_code = rc < 0 ? EXIT_FAILURE_RUNTIME : 0;
 
