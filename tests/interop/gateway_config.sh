@@ -239,6 +239,24 @@ rc=$?
     { cat "$work/t-cli2.out"; fail "-t --backend with 2 services: exit $rc, or no refusal"; }
 echo "ok: -t checks the command line over the file; a service option with 2 services refused"
 
+# stop_gw PID LOG: SIGTERM, then the gateway must exit 0 within 10 s, its LOG free of
+# sanitizer reports (a sanitized build reports there, and may not change the exit code).
+stop_gw() {
+    kill -TERM "$1" 2>/dev/null
+    n=0
+    while kill -0 "$1" 2>/dev/null && [ "$n" -lt 100 ]; do
+        sleep 0.1
+        n=$((n + 1))
+    done
+    kill -0 "$1" 2>/dev/null && fail "the gateway did not stop on SIGTERM within 10 s"
+    wait "$1"
+    rc=$?
+    [ "$rc" -eq 0 ] || fail "the gateway exited $rc after SIGTERM"
+    if grep -q 'Sanitizer\|runtime error:' "$2"; then
+        fail "sanitizer report in $2"
+    fi
+}
+
 # ---- the backends ------------------------------------------------------------------------------
 
 # echo_be NAME ARGS...: a tern-echo backend logging each connection; sets NAME_port.
@@ -329,7 +347,7 @@ refused() {
 a0=$(accepted beA)
 psk over "$over_port" dev-one "$key1" || fail "override: the line did not come back"
 [ "$(accepted beA)" -eq $((a0 + 1)) ] || fail "override: backend A did not get the connection"
-stop_pid "$over_pid"
+stop_gw "$over_pid" "$work/over.log"
 echo "ok: --backend and --threads override the file's keys"
 
 # ---- one gateway, eight services --------------------------------------------------------------
@@ -552,7 +570,7 @@ grep -q '"name":"btls_bad","draining":false' "$work/stats.json" ||
     fail "/stats.json does not list the services"
 echo "ok: /metrics counts every service's workload exactly"
 
-stop_pid "$gw_pid"
+stop_gw "$gw_pid" "$work/gw.log"
 grep 'msg="stopped"' "$work/gw.log" | grep -q ' no_backend=2 ' ||
     fail "the stats line does not count the 2 connections without a backend"
 echo "PASS"

@@ -43,6 +43,24 @@ key1=00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff
 printf 'dev1:%s\n' "$key1" >"$work/ids.psk"
 chmod 600 "$work/ids.psk"
 
+# stop_gw PID LOG: SIGTERM, then the gateway must exit 0 within 10 s, its LOG free of
+# sanitizer reports (a sanitized build reports there, and may not change the exit code).
+stop_gw() {
+    kill -TERM "$1" 2>/dev/null
+    n=0
+    while kill -0 "$1" 2>/dev/null && [ "$n" -lt 100 ]; do
+        sleep 0.1
+        n=$((n + 1))
+    done
+    kill -0 "$1" 2>/dev/null && fail "the gateway did not stop on SIGTERM within 10 s"
+    wait "$1"
+    rc=$?
+    [ "$rc" -eq 0 ] || fail "the gateway exited $rc after SIGTERM"
+    if grep -q 'Sanitizer\|runtime error:' "$2"; then
+        fail "sanitizer report in $2"
+    fi
+}
+
 # mkcert NAME SERIAL: a P-256 key and a certificate for localhost signed by the test CA.
 mkcert() {
     openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$work/$1.key" \
@@ -202,9 +220,9 @@ held() {
     pids="$pids $held_pid"
 }
 
-# lines NAME: lines the held device NAME got back so far.
+# lines NAME: lines the held device NAME got back so far (0 before its output file exists).
 lines() {
-    grep -c "^$1 line " "$work/$1.out" 2>/dev/null
+    cat "$work/$1.out" 2>/dev/null | grep -c "^$1 line "
 }
 
 # wait_lines NAME COUNT: up to 10 s for NAME to have COUNT lines back.
@@ -214,7 +232,8 @@ wait_lines() {
         sleep 0.1
         n=$((n + 1))
     done
-    [ "$(lines "$1")" -ge "$2" ] || fail "$1: $(lines "$1") lines back, expected $2 at least"
+    [ "$(lines "$1")" -ge "$2" ] ||
+        { cat "$work/$1.err"; fail "$1: $(lines "$1") lines back, expected $2 at least"; }
 }
 
 scrape() {
@@ -376,7 +395,7 @@ check_metrics
 expect 'tern_gateway_services' 4
 echo "ok: alpha and gamma swapped ports, delta took removed beta's, in one reload"
 
-stop_pid "$gw_pid"
+stop_gw "$gw_pid" "$work/gw.log"
 grep 'msg="stopped"' "$work/gw.log" | grep -q ' reloads_ok=5 reloads_failed=1 ' ||
     fail "the stats line does not count 5 reloads and 1 refusal"
 echo "PASS"
