@@ -14,8 +14,9 @@
 #   - a service added by a reload accepts on its port as soon as the reload is logged; a
 #     removed one refuses new connections at once, while a connection opened before keeps
 #     working until the drain time (drain = 1000) ends, and is then closed;
-#   - a service whose listen address changed moves: the old port refuses, the new one
-#     serves; a removed service added back serves again (its series in /metrics once, the
+#   - a service whose listen address and backend changed moves: the old port refuses, the
+#     new one serves and forwards to the new backend, while a connection opened before
+#     keeps its connection and its backend; a removed service added back serves again (its series in /metrics once, the
 #     new instance's); in one reload two services swap their ports and a new service takes
 #     a removed one's (each port's handshakes counted under its new service);
 #   - /metrics stays a valid exposition throughout (`promtool check metrics` when installed,
@@ -88,6 +89,10 @@ fingerprint() {
 : >"$work/be.log"
 start_echo be 90 --plain --threads 1
 be_port=$port
+# a second backend, logging each connection: for alpha's new settings in (d)
+: >"$work/be2.log"
+start_echo be2 90 --plain --threads 1 --log-level debug
+be2_port=$port
 # free ports: a tern-echo's, once it stopped (nothing else binds them in between, normally)
 for which in web alpha beta gamma moved; do
     : >"$work/fp.log"
@@ -100,7 +105,8 @@ echo "backend on $be_port; ports: web $p_web, alpha $p_alpha, beta $p_beta," \
     "gamma $p_gamma, moved $p_moved"
 
 # write_conf [SERVICE...]: the configuration with these services: web (certificate and
-# PSK), NAME (on port $p_NAME), NAME@PORT, or broken (a line with an unknown key).
+# PSK), NAME (on port $p_NAME), NAME@PORT, or broken (a line with an unknown key); the
+# backend of NAME is $be_NAME's port if set, else $be_port's.
 write_conf() {
     {
         printf 'threads = 2\nadmin = 127.0.0.1:0\ndrain = 1000\nwatch = 0\n'
@@ -118,7 +124,8 @@ write_conf() {
             *@*) printf '[%s]\nlisten = 127.0.0.1:%s\n' "${s%@*}" "${s#*@}" ;;
             *) eval "printf '[%s]\nlisten = 127.0.0.1:%s\n' $s \$p_$s" ;;
             esac
-            printf 'psk_file = %s\nbackend = 127.0.0.1:%s\n\n' "$work/ids.psk" "$be_port"
+            eval "bp=\${be_${s%@*}:-\$be_port}"
+            printf 'psk_file = %s\nbackend = 127.0.0.1:%s\n\n' "$work/ids.psk" "$bp"
         done
     } >"$work/gw.conf.new"
     mv "$work/gw.conf.new" "$work/gw.conf"
@@ -361,13 +368,28 @@ check_metrics
 echo "ok: gamma added and serving, beta removed: refused at once, its connection served" \
     "$((got - at_reload)) more lines during the drain, then closed"
 
-# ---- (d) alpha moves to another port; beta comes back -----------------------------------------
+# ---- (d) alpha moves to another port and backend; beta comes back -------------------------------
+# a connection of alpha's, opened before, keeps its port's connection and its backend
+held alpha_held "$p_alpha" 40
+alpha_held_pid=$held_pid
+wait_lines alpha_held 5
+be_alpha=$be2_port
 write_conf web "alpha@$p_moved" gamma beta
 hup
 wait_log 'msg="configuration reloaded".* added=1 removed=0' ||
     fail "the reload did not add beta back"
+at_reload=$(lines alpha_held)
 refuses alpha_old_port "$p_alpha"
+[ "$(grep -c 'msg="accepted"' "$work/be2.log")" -eq 0 ] || fail "be2 got a connection early"
 serves alpha_moved "$p_moved"
+[ "$(grep -c 'msg="accepted"' "$work/be2.log")" -eq 1 ] ||
+    fail "alpha's new connection did not go to its new backend"
+wait "$alpha_held_pid"
+[ "$(lines alpha_held)" -eq 40 ] ||
+    fail "alpha_held: $(lines alpha_held) of 40 lines back (at the reload: $at_reload)"
+[ "$at_reload" -lt 40 ] || fail "alpha_held ended before the reload: nothing checked"
+[ "$(grep -c 'msg="accepted"' "$work/be2.log")" -eq 1 ] ||
+    fail "alpha_held's connection moved to the new backend"
 serves beta_back "$p_beta"
 serves gamma_stays "$p_gamma"
 expect 'tern_gateway_services' 4
@@ -375,8 +397,9 @@ check_metrics
 expect 'tern_gateway_reloads_total{result="ok"}' 4
 # the series of beta are the new instance's (one handshake), the drained one's are gone
 expect 'tern_gateway_handshakes_total{service="beta"}' 1
-expect 'tern_gateway_handshakes_total{service="alpha"}' 3
-echo "ok: alpha moved from $p_alpha to $p_moved, beta back on $p_beta, /metrics valid"
+expect 'tern_gateway_handshakes_total{service="alpha"}' 4
+echo "ok: alpha moved from $p_alpha to $p_moved and to a new backend (its live connection" \
+    "kept both), beta back on $p_beta, /metrics valid"
 
 # ---- (e) alpha and gamma swap ports, delta takes removed beta's, in one reload -------------------
 write_conf web "alpha@$p_gamma" "gamma@$p_moved" "delta@$p_beta"
@@ -386,11 +409,11 @@ wait_log 'msg="configuration reloaded".* added=1 removed=1 listen_failed=0' 2 ||
 serves delta_on_beta_port "$p_beta"
 expect 'tern_gateway_handshakes_total{service="delta"}' 1
 serves swap_alpha "$p_gamma"
-expect 'tern_gateway_handshakes_total{service="alpha"}' 4
+expect 'tern_gateway_handshakes_total{service="alpha"}' 5
 expect 'tern_gateway_handshakes_total{service="gamma"}' 2
 serves swap_gamma "$p_moved"
 expect 'tern_gateway_handshakes_total{service="gamma"}' 3
-expect 'tern_gateway_handshakes_total{service="alpha"}' 4
+expect 'tern_gateway_handshakes_total{service="alpha"}' 5
 check_metrics
 expect 'tern_gateway_services' 4
 echo "ok: alpha and gamma swapped ports, delta took removed beta's, in one reload"
