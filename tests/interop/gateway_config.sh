@@ -58,8 +58,10 @@ good_service() {
     printf '# a good file\nthreads = 2\nlog_level = info\ndrain = 1000\nadmin = 127.0.0.1:0\n'
     printf '\n[one]\n'
     good_service
-    printf 'backend_balance = round-robin\nbackend = 127.0.0.1:1884\n'
+    # '-' for '_' in a key, a ';' comment, a boolean as 'on'
+    printf 'backend-balance = round-robin\nbackend = 127.0.0.1:1884\n; a comment\n'
     printf 'route = plant-a/* -> 127.0.0.1:1885\nrate_per_identity = 2/10\ntls_min = 1.3\n'
+    printf 'close_removed = on\n'
     printf '\n[two]\nlisten = 127.0.0.1:0\npsk_file = %s\nbackend = 127.0.0.1:1883\n' \
         "$work/ids2.psk"
     printf 'cert = %s\nkey = %s\n' "$certs/server-ec.pem" "$certs/server-ec.key"
@@ -217,6 +219,26 @@ listen = 127.0.0.1:0
 EOF
 check_t several "$f:2: unknown key 'colour'" "$f:7: unknown key 'colour'"
 
+# one address for two services
+conf same_listen <<EOF
+[one]
+listen = 127.0.0.1:18883
+psk_file = $work/ids1.psk
+backend = 127.0.0.1:1883
+[two]
+psk_file = $work/ids2.psk
+backend = 127.0.0.1:1883
+listen = 127.0.0.2:18883, 127.0.0.1:18883
+EOF
+check_t same_listen "$f:8: listen: 127.0.0.1:18883 is also [one]'s"
+
+conf empty_value <<EOF
+[one]
+$(good_service)
+psk_hint =
+EOF
+check_t empty_value "$f:5: 'psk_hint' has no value"
+
 timeout 10 "$gw_bin" -t -c "$work/nope.conf" >"$work/t-nofile.out" 2>&1
 rc=$?
 [ "$rc" -eq 2 ] || fail "-t on a missing file: exit $rc, expected 2"
@@ -238,6 +260,10 @@ rc=$?
 [ "$rc" -eq 2 ] && grep -qF -- "--backend: the configuration has 2 services" "$work/t-cli2.out" ||
     { cat "$work/t-cli2.out"; fail "-t --backend with 2 services: exit $rc, or no refusal"; }
 echo "ok: -t checks the command line over the file; a service option with 2 services refused"
+timeout 10 "$gw_bin" -t --psk-file "$work/ids1.psk" --backend 127.0.0.1:1883 \
+    >"$work/t-cli3.out" 2>&1 && grep -q '^command line: ok (1 service, 1 identity)' "$work/t-cli3.out" ||
+    { cat "$work/t-cli3.out"; fail "-t with the command line alone"; }
+echo "ok: -t on the command line alone"
 
 # stop_gw PID LOG: SIGTERM, then the gateway must exit 0 within 10 s, its LOG free of
 # sanitizer reports (a sanitized build reports there, and may not change the exit code).
