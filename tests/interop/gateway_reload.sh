@@ -6,7 +6,8 @@
 #   - a certificate renewed under load: tern-bench makes full TLS 1.3 handshakes (with a
 #     request each) for 8 s while the certificate and key files are replaced (mv) twice, each
 #     followed by SIGHUP; no handshake fails, a connection opened before keeps streaming, and
-#     a new client sees the newest certificate;
+#     a new client sees the newest certificate; PSK handshakes meanwhile (the identity
+#     store is replaced by each reload too) fail none either;
 #   - a broken configuration (a bad line, in a version that would also remove and add a
 #     service) is refused with FILE:LINE in the log; nothing changes (the service it would
 #     remove still serves, the one it would add does not listen);
@@ -287,6 +288,12 @@ timeout 40 "$bench" --target "127.0.0.1:$p_web" --ca "$certs/ca.pem" --sni local
     --tls 1.3 --duration 8 --connections 4 --payload 32 --quiet >"$work/bench.out" 2>&1 &
 bench_pid=$!
 pids="$pids $bench_pid"
+# and PSK handshakes meanwhile: the identity store is replaced by each reload too
+timeout 40 "$bench" --target "127.0.0.1:$p_web" --mode psk --psk-identity dev1 \
+    --psk-key "$key1" --tls 1.3 --duration 8 --connections 2 --payload 32 --quiet \
+    >"$work/bench-psk.out" 2>&1 &
+bench_psk_pid=$!
+pids="$pids $bench_psk_pid"
 sleep 2
 cp "$work/second.pem" "$work/live.pem.new"
 cp "$work/second.key" "$work/live.key.new"
@@ -308,6 +315,12 @@ cat "$work/bench.out"
 [ "$rc" -eq 0 ] || fail "tern-bench exited $rc across the reloads"
 grep -q '^errors: 0$' "$work/bench.out" || fail "tern-bench counted errors across the reloads"
 grep -q '^full  *[1-9]' "$work/bench.out" || fail "tern-bench made no full handshakes"
+wait "$bench_psk_pid"
+rc=$?
+cat "$work/bench-psk.out"
+[ "$rc" -eq 0 ] && grep -q '^errors: 0$' "$work/bench-psk.out" ||
+    fail "tern-bench --mode psk: exit $rc or errors across the reloads"
+grep -q '^psk  *[1-9]' "$work/bench-psk.out" || fail "tern-bench made no PSK handshakes"
 got=$(echo | timeout 10 openssl s_client -connect "127.0.0.1:$p_web" 2>/dev/null |
     openssl x509 -noout -fingerprint -sha256 | sed 's/.*=//')
 [ "$got" = "$(fingerprint "$work/third.pem")" ] ||
@@ -318,6 +331,8 @@ wait "$web_held_pid"
     fail "web_held: $(lines web_held) of 70 lines came back across the reloads"
 expect 'tern_gateway_reloads_total{result="ok"}' 2
 check_metrics
+[ "$(value tern_gateway_last_reload_timestamp_seconds)" -gt 0 ] ||
+    fail "tern_gateway_last_reload_timestamp_seconds is not set"
 echo "ok: certificate renewed twice under load: 0 errors, the third certificate served," \
     "a live connection kept streaming"
 
