@@ -819,7 +819,13 @@ static void reload(struct app *app, const char *why)
             removed++;
         }
     }
-    /* then addresses given up by services that stay, so that another may take them */
+    /* then addresses given up by services that stay, so that another may take them; noted,
+     * to be listened on again by a service that then cannot listen where it moves */
+    struct given_up {
+        struct gw_service *svc;
+        char addr[280];
+    } *gone = calloc(p.n * GW_MAX_LISTEN, sizeof(*gone));
+    size_t n_gone = 0;
     for (size_t i = 0; i < p.n; i++) {
         struct gw_service *svc = find_service(app, p.conf.svc[i].name);
         for (size_t j = svc != NULL ? svc->n_servers : 0; j-- > 0;) {
@@ -830,10 +836,16 @@ static void reload(struct app *app, const char *why)
             if (!keep) {
                 app_log(APP_LOG_INFO, "listener closed", "trigger=%s service=%s addr=%s", why,
                         svc->name, svc->listen[j]);
+                if (gone != NULL) {
+                    gone[n_gone].svc = svc;
+                    memcpy(gone[n_gone++].addr, svc->listen[j], sizeof(gone[0].addr));
+                }
                 close_listener(svc, j);
             }
         }
     }
+    struct gw_service **failed = calloc(p.n, sizeof(*failed)); /* services that could not */
+    size_t n_failed = 0;
     for (size_t i = 0; i < p.n; i++) {
         struct gw_service *svc = find_service(app, p.conf.svc[i].name);
         bool is_new = svc == NULL;
@@ -850,7 +862,11 @@ static void reload(struct app *app, const char *why)
         assign_id_rows(app, svc, p.svc[i].st);
         gw_service_publish(app->rt, svc, p.svc[i].st);
         p.svc[i].st = NULL; /* the service holds it now */
-        listen_failed += (size_t)relisten(app, svc, p.svc[i].addrs, p.svc[i].n_addrs, why);
+        int f = relisten(app, svc, p.svc[i].addrs, p.svc[i].n_addrs, why);
+        listen_failed += (size_t)f;
+        if (f > 0 && failed != NULL) {
+            failed[n_failed++] = svc;
+        }
         if (is_new) {
             added++;
             log_service(svc, "service added", why);
@@ -859,6 +875,27 @@ static void reload(struct app *app, const char *why)
             gw_close_removed(app->rt, svc);
         }
     }
+    /* a service that could not listen where it moved listens where it did, when it can (its
+     * old addresses may have been taken by another service meanwhile): a mistaken address
+     * does not take a service off the network */
+    for (size_t i = 0; i < n_failed; i++) {
+        for (size_t g = 0; g < n_gone; g++) {
+            char why_not[600], quoted[700];
+            if (gone[g].svc != failed[i]) {
+                continue;
+            }
+            if (listen_one(app, failed[i], gone[g].addr, false, why_not, sizeof(why_not)) == 0) {
+                app_log(APP_LOG_WARN, "listening again on its previous address",
+                        "trigger=%s service=%s addr=%s", why, failed[i]->name, gone[g].addr);
+            } else {
+                app_log(APP_LOG_ERROR, "cannot listen", "trigger=%s service=%s addr=%s reason=%s",
+                        why, failed[i]->name, gone[g].addr,
+                        app_log_quote(quoted, sizeof(quoted), why_not));
+            }
+        }
+    }
+    free(failed);
+    free(gone);
     /* the configuration in force: the new one */
     conf_free(&app->conf);
     app->conf = p.conf;
