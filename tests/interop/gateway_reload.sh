@@ -19,7 +19,8 @@
 #     new one serves and forwards to the new backend, while a connection opened before
 #     keeps its connection and its backend; a removed service added back serves again (its series in /metrics once, the
 #     new instance's); in one reload two services swap their ports and a new service takes
-#     a removed one's (each port's handshakes counted under its new service);
+#     a removed one's (each port's handshakes counted under its new service); a service
+#     moved to a port that is taken keeps serving on its old one (the reload counted failed);
 #   - /metrics stays a valid exposition throughout (`promtool check metrics` when installed,
 #     and no sample twice).
 # Exit 0: pass; 77: skipped (no openssl or curl, no test certificates); anything else: fail.
@@ -433,7 +434,20 @@ check_metrics
 expect 'tern_gateway_services' 4
 echo "ok: alpha and gamma swapped ports, delta took removed beta's, in one reload"
 
+# ---- (f) alpha moved to a port that is taken: it keeps its old one -----------------------------
+write_conf web "alpha@$be_port" "gamma@$p_moved" "delta@$p_beta"
+hup
+wait_log 'msg="configuration reloaded".* listen_failed=1' ||
+    fail "a listener that cannot be opened was not counted"
+grep -q "msg=\"listening again on its previous address\" trigger=SIGHUP service=alpha addr=127.0.0.1:$p_gamma" \
+    "$work/gw.log" || fail "alpha did not go back to its previous address"
+serves alpha_kept "$p_gamma"
+expect 'tern_gateway_handshakes_total{service="alpha"}' 6
+expect 'tern_gateway_reloads_total{result="failed"}' 2
+check_metrics
+echo "ok: a move to a taken port: counted as failed, the service still serves on its old port"
+
 stop_gw "$gw_pid" "$work/gw.log"
-grep 'msg="stopped"' "$work/gw.log" | grep -q ' reloads_ok=5 reloads_failed=1 ' ||
-    fail "the stats line does not count 5 reloads and 1 refusal"
+grep 'msg="stopped"' "$work/gw.log" | grep -q ' reloads_ok=5 reloads_failed=2 ' ||
+    fail "the stats line does not count 5 reloads and 2 failed"
 echo "PASS"
