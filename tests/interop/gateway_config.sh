@@ -262,7 +262,8 @@ rc=$?
     { cat "$work/t-cli2.out"; fail "-t --backend with 2 services: exit $rc, or no refusal"; }
 echo "ok: -t checks the command line over the file; a service option with 2 services refused"
 timeout 10 "$gw_bin" -t --psk-file "$work/ids1.psk" --backend 127.0.0.1:1883 \
-    >"$work/t-cli3.out" 2>&1 && grep -q '^command line: ok (1 service, 1 identity)' "$work/t-cli3.out" ||
+    >"$work/t-cli3.out" 2>&1 &&
+    grep -q '^command line: ok (1 service, 1 identity)' "$work/t-cli3.out" ||
     { cat "$work/t-cli3.out"; fail "-t with the command line alone"; }
 echo "ok: -t on the command line alone"
 
@@ -371,7 +372,8 @@ refused() {
         cat "$work/$1.err"
         fail "$1: the line came back"
     fi
-    [ "$closed" = 1 ] || { cat "$work/$1.err"; fail "$1: the gateway did not close the connection"; }
+    [ "$closed" = 1 ] ||
+        { cat "$work/$1.err"; fail "$1: the gateway did not close the connection"; }
 }
 
 a0=$(accepted beA)
@@ -467,7 +469,8 @@ while ! grep -q 'msg="started"' "$work/gw.log" && [ "$n" -lt 50 ]; do
     sleep 0.1
     n=$((n + 1))
 done
-grep -q 'msg="started".* services=10 ' "$work/gw.log" || fail "the gateway did not start 10 services"
+grep -q 'msg="started".* services=10 ' "$work/gw.log" ||
+    fail "the gateway did not start 10 services"
 # svc_port NAME: the port service NAME listens on (from its "listening" line)
 svc_port() {
     p=$(sed -n "s/.*msg=\"listening\" service=$1 addr=127\\.0\\.0\\.1:\\([0-9][0-9]*\\) .*/\\1/p" \
