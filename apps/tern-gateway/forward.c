@@ -54,6 +54,10 @@
 #include "proxy.h"
 #include "ratelimit.h"
 
+struct proxied {
+    struct sockaddr_storage src, dst;
+};
+
 struct conn {
     struct gw_service *svc;
     struct gw_settings *st;   /* a reference: the settings the connection was accepted with */
@@ -75,8 +79,8 @@ struct conn {
     bool rate_charged; /* the identity's handshake bucket was charged (once a connection) */
     int id_slot;      /* its row of per-identity metrics; -1: none */
     tern_timer *proxy_wait; /* while the front's PROXY header is awaited (bounds the wait) */
-    bool proxied;     /* src / dst: the front's PROXY header gave the device's addresses */
-    struct sockaddr_storage src, dst;
+    struct proxied *px; /* the device's addresses from the front's PROXY header, or NULL (on
+                         * the heap: 256 bytes that only proxied connections pay for) */
     size_t ident_len; /* 0: no PSK identity (certificate handshake) */
     uint8_t ident[TERN_PSK_MAX_IDENTITY];
     char peer[64];
@@ -362,6 +366,7 @@ static void conn_maybe_free(struct conn *c)
 {
     if (c->dev == NULL && c->be == NULL) {
         gw_settings_release(c->st);
+        free(c->px);
         free(c);
     }
 }
@@ -447,9 +452,9 @@ static int send_proxy_header(struct conn *c)
 
     memset(&src, 0, sizeof(src));
     memset(&dst, 0, sizeof(dst));
-    if (c->proxied) {
-        src = c->src; /* what the front's PROXY header said */
-        dst = c->dst;
+    if (c->px != NULL) {
+        src = c->px->src; /* what the front's PROXY header said */
+        dst = c->px->dst;
     } else if (getpeername(fd, (struct sockaddr *)&src, &slen) < 0 ||
                getsockname(fd, (struct sockaddr *)&dst, &dlen) < 0) {
         src.ss_family = AF_UNSPEC; /* LOCAL: the backend sees the gateway's address */
@@ -766,8 +771,8 @@ static void start_device_tls(struct conn *c)
     uint64_t left_out;
 
     bool limited = c->st->rate_source.rate > 0;
-    if (limited && c->proxied) {
-        klen = gw_rate_addr_key(key, (struct sockaddr *)&c->src);
+    if (limited && c->px != NULL) {
+        klen = gw_rate_addr_key(key, (struct sockaddr *)&c->px->src);
     } else if (limited &&
                getpeername(tern_socket_descriptor(c->dev), (struct sockaddr *)&peer, &plen) == 0) {
         klen = gw_rate_addr_key(key, (struct sockaddr *)&peer);
@@ -839,10 +844,14 @@ static void proxy_in_read(struct conn *c)
     if (info.has_addresses) {
         char front[sizeof(c->peer)];
         memcpy(front, c->peer, sizeof(front));
-        c->proxied = true;
-        c->src = info.src;
-        c->dst = info.dst;
-        gw_proxy_format_address(&c->src, c->peer, sizeof(c->peer));
+        if ((c->px = malloc(sizeof(*c->px))) == NULL) {
+            app_log(APP_LOG_WARN, "out of memory: connection dropped", "peer=%s", c->peer);
+            tern_socket_abort(c->dev);
+            return;
+        }
+        c->px->src = info.src;
+        c->px->dst = info.dst;
+        gw_proxy_format_address(&c->px->src, c->peer, sizeof(c->peer));
         app_log(APP_LOG_DEBUG, "proxy header", "peer=%s front=%s version=%d", c->peer, front,
                 info.version);
     }
