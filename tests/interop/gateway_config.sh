@@ -17,8 +17,10 @@
 #     and the other service's identity is refused; routes by identity (a prefix, a glob, the
 #     default); failover past a closed port; round robin over two backends (both used); no
 #     backend reachable (the device is closed, counted); TLS to the backend verified with the
-#     test CA and a verify name (data flows), and with a wrong name (closed, counted); a
-#     client certificate for a backend that wants one (and without it: closed);
+#     test CA and a verify name (data flows), and with a wrong name (closed, counted);
+#     without a verify name, the backend's IP address (in its certificate: data flows; not
+#     in it: closed); a client certificate for a backend that wants one (and without it:
+#     closed);
 #   - /metrics (curl) passes `promtool check metrics` (when installed) and its per-service
 #     families hold exactly what the workload did.
 # Exit 0: pass; 77: skipped (no openssl or curl, no test certificates); anything else: fail.
@@ -303,6 +305,20 @@ echo_be beE --cert "$certs/server-ec.pem" --key "$certs/server-ec.key"
 # F wants a client certificate from the test CA
 echo_be beF --cert "$certs/server-ec.pem" --key "$certs/server-ec.key" \
     --client-ca "$certs/ca.pem" --verify-client
+# G: the same certificate (DNS:localhost, IP:127.0.0.1) on 127.0.0.2
+: >"$work/beG.log"
+timeout 90 "$echo_bin" --listen 127.0.0.2:0 --threads 1 --cert "$certs/server-ec.pem" \
+    --key "$certs/server-ec.key" >/dev/null 2>"$work/beG.log" &
+pids="$pids $!"
+n=0
+beG_port=
+while [ -z "$beG_port" ] && [ "$n" -lt 100 ]; do
+    sleep 0.1
+    beG_port=$(sed -n 's/.*msg="listening".*addr=127\.0\.0\.2:\([0-9][0-9]*\).*/\1/p' \
+        "$work/beG.log")
+    n=$((n + 1))
+done
+[ -n "$beG_port" ] || fail "tern-echo on 127.0.0.2 did not start"
 # two closed ports: a tern-echo's, once it stopped
 echo_be gone1 --plain
 stop_pid "$pid"
@@ -382,7 +398,7 @@ psk over "$over_port" dev-one "$key1" || fail "override: the line did not come b
 stop_gw "$over_pid" "$work/over.log"
 echo "ok: --backend and --threads override the file's keys"
 
-# ---- one gateway, ten services --------------------------------------------------------------
+# ---- one gateway, twelve services --------------------------------------------------------------
 conf run <<EOF
 # one gateway, several services
 threads = 2
@@ -440,6 +456,21 @@ backend_tls = yes
 backend_ca = $certs/ca.pem
 backend_verify_name = wrong.example
 
+# no backend_verify_name: the backend's host, an IP address in the certificate, or not
+[btls_ip]
+listen = 127.0.0.1:0
+psk_file = $work/ids1.psk
+backend = 127.0.0.1:$beE_port
+backend_tls = yes
+backend_ca = $certs/ca.pem
+
+[btls_ip_bad]
+listen = 127.0.0.1:0
+psk_file = $work/ids1.psk
+backend = 127.0.0.2:$beG_port
+backend_tls = yes
+backend_ca = $certs/ca.pem
+
 [btls_client]
 listen = 127.0.0.1:0
 psk_file = $work/ids1.psk
@@ -469,8 +500,8 @@ while ! grep -q 'msg="started"' "$work/gw.log" && [ "$n" -lt 50 ]; do
     sleep 0.1
     n=$((n + 1))
 done
-grep -q 'msg="started".* services=10 ' "$work/gw.log" ||
-    fail "the gateway did not start 10 services"
+grep -q 'msg="started".* services=12 ' "$work/gw.log" ||
+    fail "the gateway did not start 12 services"
 # svc_port NAME: the port service NAME listens on (from its "listening" line)
 svc_port() {
     p=$(sed -n "s/.*msg=\"listening\" service=$1 addr=127\\.0\\.0\\.1:\\([0-9][0-9]*\\) .*/\\1/p" \
@@ -478,14 +509,16 @@ svc_port() {
     [ -n "$p" ] || fail "no port logged for service $1"
     echo "$p"
 }
-for s in one two routed failover rr nobe btls btls_bad btls_client btls_noclient; do
+for s in one two routed failover rr nobe btls btls_bad btls_ip btls_ip_bad btls_client \
+    btls_noclient; do
     eval "p_$s=\$(svc_port $s)"
 done
 admin_port=$(sed -n 's/.*msg="admin listening".* port=\([0-9][0-9]*\) .*/\1/p' "$work/gw.log")
 [ -n "$admin_port" ] || fail "no admin port logged"
 echo "tern-gateway (pid $gw_pid): one $p_one, two $p_two, routed $p_routed," \
     "failover $p_failover, rr $p_rr, nobe $p_nobe, btls $p_btls, btls_bad $p_btls_bad," \
-    "btls_client $p_btls_client, btls_noclient $p_btls_noclient," \
+    "btls_ip $p_btls_ip, btls_ip_bad $p_btls_ip_bad, btls_client $p_btls_client," \
+    "btls_noclient $p_btls_noclient," \
     "admin $admin_port"
 
 # -- two services, two identity files, two backends
@@ -546,6 +579,12 @@ psk btls "$p_btls" dev-one "$key1" || fail "btls: the line did not come back ove
 grep -q 'msg="encrypted"' "$work/beE.log" || fail "btls: no TLS handshake at backend E"
 refused btls_bad "$p_btls_bad" dev-one "$key1"
 echo "ok: TLS to the backend (verified), a wrong verify name closes the device"
+psk btls_ip "$p_btls_ip" dev-one "$key1" ||
+    fail "btls_ip: the backend's IP address (in its certificate) was not accepted as its name"
+refused btls_ip_bad "$p_btls_ip_bad" dev-one "$key1"
+grep -q 'backend unavailable" service=btls_ip_bad .*ip address mismatch' "$work/gw.log" ||
+    fail "btls_ip_bad: not refused for its address"
+echo "ok: without backend_verify_name the backend's address is verified"
 # a backend that wants a client certificate: given (backend_cert/key), and not
 psk btls_client "$p_btls_client" dev-one "$key1" ||
     fail "btls_client: the line did not come back through a client-certificate backend"
@@ -574,7 +613,8 @@ expect() {
     done
 }
 # every connection ended: nothing open anywhere
-for s in one two routed failover rr nobe btls btls_bad btls_client btls_noclient; do
+for s in one two routed failover rr nobe btls btls_bad btls_ip btls_ip_bad btls_client \
+    btls_noclient; do
     expect "tern_gateway_connections_open{service=\"$s\"}" 0
 done
 if command -v promtool >/dev/null 2>&1; then
@@ -588,13 +628,13 @@ fi
 expect_now() {
     [ "$(value "$1")" = "$2" ] || fail "$1 is $(value "$1"), expected $2"
 }
-expect_now 'tern_gateway_services' 10
-for s in one:2 two:1 routed:4 failover:1 rr:4 nobe:1 btls:1 btls_bad:1 btls_client:1 \
-    btls_noclient:1; do
+expect_now 'tern_gateway_services' 12
+for s in one:2 two:1 routed:4 failover:1 rr:4 nobe:1 btls:1 btls_bad:1 btls_ip:1 \
+    btls_ip_bad:1 btls_client:1 btls_noclient:1; do
     expect_now "tern_gateway_handshakes_total{service=\"${s%%:*}\"}" "${s#*:}"
 done
-for s in one:3 two:2 routed:4 failover:1 rr:4 nobe:1 btls:1 btls_bad:1 btls_client:1 \
-    btls_noclient:1; do
+for s in one:3 two:2 routed:4 failover:1 rr:4 nobe:1 btls:1 btls_bad:1 btls_ip:1 \
+    btls_ip_bad:1 btls_client:1 btls_noclient:1; do
     expect_now "tern_gateway_connections_accepted_total{service=\"${s%%:*}\"}" "${s#*:}"
     expect_now "tern_gateway_connections_closed_total{service=\"${s%%:*}\"}" "${s#*:}"
 done
@@ -604,7 +644,7 @@ expect_now 'tern_gateway_handshake_failures_total{service="one"}' 1
 expect_now 'tern_gateway_refused_total{service="routed",reason="unknown_identity"}' 0
 # backends: connects, errors, failovers, no backend
 for s in one:2:0:0:0 two:1:0:0:0 routed:4:0:0:0 failover:1:1:1:0 rr:4:0:0:0 nobe:0:2:1:1 \
-    btls:1:0:0:0 btls_bad:0:1:0:1 btls_client:1:0:0:0; do
+    btls:1:0:0:0 btls_bad:0:1:0:1 btls_ip:1:0:0:0 btls_ip_bad:0:1:0:1 btls_client:1:0:0:0; do
     name=${s%%:*}
     rest=${s#*:}
     expect_now "tern_gateway_backend_connects_total{service=\"$name\"}" "${rest%%:*}"
@@ -630,6 +670,6 @@ grep -q '"name":"btls_bad","draining":false' "$work/stats.json" ||
 echo "ok: /metrics counts every service's workload exactly"
 
 stop_gw "$gw_pid" "$work/gw.log"
-grep 'msg="stopped"' "$work/gw.log" | grep -q ' no_backend=2 ' ||
-    fail "the stats line does not count the 2 connections without a backend"
+grep 'msg="stopped"' "$work/gw.log" | grep -q ' no_backend=3 ' ||
+    fail "the stats line does not count the 3 connections without a backend"
 echo "PASS"
