@@ -765,11 +765,19 @@ static int relisten(struct app *app, struct gw_service *svc, char addrs[][280], 
             have = strcmp(svc->listen[i], addrs[k]) == 0;
         }
         char err[600], quoted[700];
-        if (!have && listen_one(app, svc, addrs[k], false, err, sizeof(err)) < 0) {
+        if (have) {
+            continue;
+        }
+        if (listen_one(app, svc, addrs[k], false, err, sizeof(err)) < 0) {
             app_log(APP_LOG_ERROR, "cannot listen", "trigger=%s service=%s addr=%s reason=%s",
                     why, svc->name, addrs[k], app_log_quote(quoted, sizeof(quoted), err));
             failed++;
+            continue;
         }
+        char bound[300];
+        app_bound_address(addrs[k], svc->servers[svc->n_servers - 1], bound, sizeof(bound));
+        app_log(APP_LOG_INFO, "listener opened", "trigger=%s service=%s addr=%s", why, svc->name,
+                bound);
     }
     return failed;
 }
