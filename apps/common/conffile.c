@@ -25,6 +25,9 @@ static struct origin {
 } origins[MAX_KEYS];
 static size_t n_origins;
 
+/* The argument vector made by app_conf_file_apply: the program keeps pointers into it. */
+static char **file_argv;
+
 struct file_args {
     const struct option *longopts;
     char **args; /* "--name=value" / "--name" */
@@ -179,6 +182,7 @@ void app_conf_file_apply(int *argc, char ***argv, const struct option *longopts)
     }
     out[k] = NULL;
     free(fa.args); /* the strings live on in out */
+    file_argv = out; /* kept until exit (and reachable: not a leak) */
     *argc = k;
     *argv = out;
 }
