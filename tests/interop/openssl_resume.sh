@@ -35,10 +35,12 @@ work=$(mktemp -d "${TMPDIR:-/tmp}/tern-resume.XXXXXX")
 pa=
 pb=
 pc=
+pd=
 cleanup() {
     stop_pid "$pa"
     stop_pid "$pb"
     stop_pid "$pc"
+    stop_pid "$pd"
     rm -rf "$work"
 }
 trap cleanup EXIT
@@ -46,7 +48,7 @@ trap 'exit 1' INT TERM
 
 fail() {
     echo "FAIL: $*"
-    for n in a b c; do
+    for n in a b c d; do
         echo "---- tern-echo $n log"
         grep -v 'level=debug' "$work/$n.log" 2>/dev/null
     done
