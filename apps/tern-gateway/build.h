@@ -49,7 +49,7 @@ int gw_build_listen(const struct conf *c, const struct conf_section *s,
  * @return 0 with *@p out holding one reference; -1 with @p err set.
  */
 int gw_build_settings(const struct conf *c, const struct conf_section *s, unsigned auth_workers,
-                      tern_ticket_keys *tickets, struct gw_settings **out, char *err, size_t len, char *warn,
-                      size_t warn_len);
+                      tern_ticket_keys *tickets, struct gw_settings **out, char *err, size_t len,
+                      char *warn, size_t warn_len);
 
 #endif
