@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "common/opts.h"
+#include "common/tls_opts.h"
 
 #define DEFAULT_LISTEN "127.0.0.1:8883"
 #define DEFAULT_DRAIN_MS 5000u
@@ -413,46 +414,40 @@ static int check_pairs(const struct conf *c, const struct conf_section *s, char 
     return 0;
 }
 
-/* Certificate, chain, then key (decrypted with the passphrase file) into @p cfg. */
+/* Certificate, chain, then key (decrypted with the passphrase file) into @p cfg, by the
+ * programs' shared loader (apps/common/tls_opts.c); its complaint, made against an option
+ * ("--key"), is told against the key of this section that gave that file. */
 static int load_credentials(const struct conf *c, const struct conf_section *s,
                             tern_ssl_config *cfg, enum conf_key kcert, enum conf_key kkey,
                             enum conf_key kpass, enum conf_key kchain, char *err, size_t len)
 {
-    const char *cert = text_of(s, kcert), *key = text_of(s, kkey);
-    const char *pass_file = kpass < K_COUNT ? text_of(s, kpass) : NULL;
-    const char *chain = kchain < K_COUNT ? text_of(s, kchain) : NULL;
-    char pass[TERN_SSL_MAX_PASSPHRASE + 1];
-    char perr[600];
-    int rc;
+    struct app_tls_opts o;
+    struct app_tls_error e;
 
-    if (cert == NULL) {
+    app_tls_opts_init(&o);
+    o.cert = text_of(s, kcert);
+    o.key = text_of(s, kkey);
+    o.key_pass_file = kpass < K_COUNT ? text_of(s, kpass) : NULL;
+    o.chain = kchain < K_COUNT ? text_of(s, kchain) : NULL;
+    if (app_tls_try_credentials(cfg, &o, &e) == 0) {
         return 0;
     }
-    if ((rc = tern_ssl_config_set_local_certificate_file(cfg, cert, TERN_ENCODING_PEM)) < 0) {
-        return fail_cfg(c, s, kcert, cfg, rc, err, len);
+    enum conf_key k = kcert;
+    if (e.opt != NULL && strcmp(e.opt, "--key") == 0) {
+        k = kkey;
+    } else if (e.opt != NULL && strcmp(e.opt, "--key-pass-file") == 0 && kpass < K_COUNT) {
+        k = kpass;
+    } else if (e.opt != NULL && strcmp(e.opt, "--chain") == 0 && kchain < K_COUNT) {
+        k = kchain;
     }
-    if (chain != NULL && (rc = tern_ssl_config_add_local_certificate_chain_file(cfg, chain)) < 0) {
-        return fail_cfg(c, s, kchain, cfg, rc, err, len);
+    if (k == kkey && strstr(e.why, "is encrypted") != NULL) {
+        return fail(c, s, k, err, len, "%s: the key is encrypted: give its passphrase file%s",
+                    o.key, kpass < K_COUNT ? " (key_pass_file)" : "");
     }
-    if (pass_file != NULL) {
-        ssize_t n = tern_ssl_read_passphrase_file(pass_file, pass, sizeof(pass), perr,
-                                                  sizeof(perr));
-        if (n < 0) {
-            return fail(c, s, kpass, err, len, "%s",
-                        perr[0] != '\0' ? perr : tern_strerror((int)n));
-        }
+    if (e.arg != NULL && e.arg[0] != '\0') {
+        return fail(c, s, k, err, len, "%s: %s", e.arg, e.why);
     }
-    rc = tern_ssl_config_set_private_key_file(cfg, key, TERN_ENCODING_PEM,
-                                              pass_file != NULL ? pass : NULL);
-    explicit_bzero(pass, sizeof(pass));
-    if (rc == TERN_EACCES) {
-        return fail(c, s, kkey, err, len, "%s: the key is encrypted: give its passphrase file",
-                    key);
-    }
-    if (rc < 0) {
-        return fail_cfg(c, s, kkey, cfg, rc, err, len);
-    }
-    return 0;
+    return fail(c, s, k, err, len, "%s", e.why);
 }
 
 static int build_device_tls(const struct conf *c, const struct conf_section *s,
