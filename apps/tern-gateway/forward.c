@@ -596,19 +596,10 @@ static const tern_socket_events backend_events = {
 static const struct gw_backend_set *pick_targets(const struct conn *c)
 {
     const struct gw_settings *st = c->st;
-    if (c->ident_len > 0 && st->n_routes > 0) {
-        char id[TERN_PSK_MAX_IDENTITY + 1];
-        memcpy(id, c->ident, c->ident_len);
-        id[c->ident_len] = '\0';
-        bool has_nul = memchr(c->ident, '\0', c->ident_len) != NULL;
-        for (size_t i = 0; i < st->n_routes; i++) {
-            const struct gw_route *r = &st->routes[i];
-            bool match = r->prefix ? c->ident_len >= r->prefix_len &&
-                                         memcmp(c->ident, r->pattern, r->prefix_len) == 0
-                                   : !has_nul && fnmatch(r->pattern, id, 0) == 0;
-            if (match) {
-                return &r->backends;
-            }
+    for (size_t i = 0; c->ident_len > 0 && i < st->n_routes; i++) {
+        const struct gw_route *r = &st->routes[i];
+        if (ident_matches(r->pattern, r->prefix, r->prefix_len, c->ident, c->ident_len)) {
+            return &r->backends;
         }
     }
     return &st->backends;
