@@ -302,24 +302,14 @@ static void remove_service(struct app *app, struct gw_service *svc, const char *
     gw_close_all(app->rt, svc);
 }
 
-/* Makes @p svc listen on exactly @p addrs: listeners of addresses that stay are kept (no
- * connection in their backlog is lost), the others closed, new ones opened. @return the
- * number of listeners that could not be opened (logged). */
+/* Opens @p svc's listeners on those of @p addrs it does not listen on yet (reload() closed the
+ * ones it gave up first, so that another service may take them; listeners of addresses that
+ * stay were kept: nothing in their backlog is lost). @return the number of listeners that
+ * could not be opened (logged). */
 static int relisten(struct app *app, struct gw_service *svc, char addrs[][280], int n,
                     const char *why)
 {
     int failed = 0;
-    for (size_t i = svc->n_servers; i-- > 0;) {
-        bool keep = false;
-        for (int k = 0; k < n && !keep; k++) {
-            keep = strcmp(svc->listen[i], addrs[k]) == 0;
-        }
-        if (!keep) {
-            app_log(APP_LOG_INFO, "listener closed", "trigger=%s service=%s addr=%s", why,
-                    svc->name, svc->listen[i]);
-            close_listener(svc, i);
-        }
-    }
     for (int k = 0; k < n; k++) {
         bool have = false;
         for (size_t i = 0; i < svc->n_servers && !have; i++) {
