@@ -101,3 +101,43 @@ start_echo() {
     port=$(wait_port "$work/$name.log" "$pid") ||
         fail "tern-echo ($name) did not log its port within 10 s (or exited)"
 }
+
+# ---- Redis (the fleet's store) --------------------------------------------------------------
+
+# free_port: prints a TCP port of 127.0.0.1 that nothing listens on now (bound and released
+# by python3, or picked from /proc when it is absent; a race with another process is possible
+# and shows as a failed start).
+free_port() {
+    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])' \
+        2>/dev/null || echo $((20000 + $$ % 20000))
+}
+
+# start_redis NAME [ARGS...]: runs Debian's redis-server on a loopback port of its own, no
+# persistence (no RDB, no AOF), its files in $work/NAME; sets $redis_pid and $redis_port, or
+# fails. Extra ARGS go to redis-server (e.g. --notify-keyspace-events Kh). Stopped by the
+# cleanup with everything in $pids (by its PID).
+start_redis() {
+    rname=$1
+    shift
+    command -v redis-server >/dev/null 2>&1 ||
+        fail "redis-server is not installed (scripts/bootstrap installs Debian's redis-server)"
+    mkdir -p "$work/$rname"
+    redis_port=${redis_port_wanted:-$(free_port)}
+    redis-server --bind 127.0.0.1 --port "$redis_port" --save "" --appendonly no \
+        --dir "$work/$rname" --daemonize no --protected-mode yes --loglevel warning \
+        --logfile "$work/$rname.log" "$@" &
+    redis_pid=$!
+    pids="$pids $redis_pid"
+    n=0
+    until redis-cli -h 127.0.0.1 -p "$redis_port" PING 2>/dev/null | grep -q PONG; do
+        kill -0 "$redis_pid" 2>/dev/null || fail "redis-server ($rname) exited at start"
+        [ "$n" -lt 100 ] || fail "redis-server ($rname) did not answer PING within 10 s"
+        sleep 0.1
+        n=$((n + 1))
+    done
+}
+
+# rcli ARGS...: redis-cli against the Redis that start_redis started last.
+rcli() {
+    redis-cli -h 127.0.0.1 -p "$redis_port" "$@"
+}
