@@ -49,7 +49,7 @@ typedef struct key_set {
 struct tern_ticket_keys {
     tern__published set; /* key_set * */
     uint32_t lifetime, rotate;
-    bool from_file;
+    bool external; /* keys from a file or tern_ticket_keys_set: no automatic rotation */
     pthread_t thread;
     bool thread_started;
     pthread_mutex_t lock; /* the rotation thread's sleep */
@@ -138,9 +138,9 @@ static void *rotation_main(void *arg)
         if (k->quit) {
             break;
         }
-        bool file = k->from_file;
+        bool external = k->external;
         pthread_mutex_unlock(&k->lock);
-        if (!file) {
+        if (!external) {
             (void)tern_ticket_keys_rotate(k);
         }
         pthread_mutex_lock(&k->lock);
@@ -235,7 +235,71 @@ uint32_t tern_ticket_keys_lifetime(const tern_ticket_keys *k)
     return k != NULL ? k->lifetime : 0;
 }
 
-/* ---- key files -------------------------------------------------------------------------------- */
+/* ---- keys given from outside: a key file, a fleet's store ------------------------------------ */
+
+/* Adds the 48 bytes at @p raw (name, then key) to @p set. @return -1 (full), the index + 1 of
+ * a key with the same name, or 0 (added). */
+static int add_key(key_set *set, const uint8_t *raw)
+{
+    if (set->n == MAX_KEYS) {
+        return -1;
+    }
+    for (unsigned i = 0; i < set->n; i++) {
+        if (memcmp(set->keys[i].name, raw, NAME_LEN) == 0) {
+            return (int)i + 1;
+        }
+    }
+    ticket_key *key = &set->keys[set->n++];
+    memcpy(key->name, raw, NAME_LEN);
+    memcpy(key->key, raw + NAME_LEN, KEY_LEN);
+    key->retired = 0;
+    return 0;
+}
+
+/* Makes @p set (keys[0] seals) the set in force and stops the automatic rotation: whoever gave
+ * the keys rotates from now on. A sealing key equal to the one in force keeps its age. */
+static void install(tern_ticket_keys *k, key_set *set)
+{
+    void *v;
+    tern__published_record *rec = tern__published_enter(&k->set, &v);
+    const key_set *cur = v;
+    set->sealing_since = (uint64_t)time(NULL);
+    if (rec != NULL && cur != NULL && cur->n > 0 &&
+        memcmp(cur->keys[0].name, set->keys[0].name, NAME_LEN) == 0 &&
+        memcmp(cur->keys[0].key, set->keys[0].key, KEY_LEN) == 0) {
+        set->sealing_since = cur->sealing_since;
+    }
+    if (rec != NULL) {
+        tern__published_leave(&k->set, rec);
+    }
+    pthread_mutex_lock(&k->lock);
+    k->external = true;
+    pthread_mutex_unlock(&k->lock);
+    set_free(tern__published_swap(&k->set, set));
+}
+
+int tern_ticket_keys_set(tern_ticket_keys *k, const uint8_t *keys, size_t n, size_t sealing)
+{
+    if (k == NULL || keys == NULL || n == 0 || n > MAX_KEYS || sealing >= n) {
+        return TERN_EINVAL;
+    }
+    key_set *set = calloc(1, sizeof(*set));
+    if (set == NULL) {
+        return TERN_ENOMEM;
+    }
+    int rc = add_key(set, keys + sealing * (NAME_LEN + KEY_LEN));
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        if (i != sealing) {
+            rc = add_key(set, keys + i * (NAME_LEN + KEY_LEN));
+        }
+    }
+    if (rc != 0) {
+        set_free(set); /* two keys with one name: a ticket could not tell them apart */
+        return TERN_EINVAL;
+    }
+    install(k, set);
+    return 0;
+}
 
 /* The longest line a key file may have (a key is 96 digits; room for comments). */
 #define MAX_LINE 510
@@ -269,10 +333,6 @@ int tern_ticket_keys_load_file(tern_ticket_keys *k, const char *path, char *err,
                                          2 * (NAME_LEN + KEY_LEN), NAME_LEN + KEY_LEN, strlen(p));
             break;
         }
-        if (set->n == MAX_KEYS) {
-            rc = tern__keyfile_fail_line(&kf, "more than %d keys", MAX_KEYS);
-            break;
-        }
         uint8_t raw[NAME_LEN + KEY_LEN];
         long bad = tern__hex_decode(p, raw, sizeof(raw));
         if (bad >= 0) {
@@ -280,42 +340,21 @@ int tern_ticket_keys_load_file(tern_ticket_keys *k, const char *path, char *err,
                                          (size_t)(p - line) + (size_t)bad + 1);
             break;
         }
-        ticket_key *key = &set->keys[set->n];
-        memcpy(key->name, raw, NAME_LEN);
-        memcpy(key->key, raw + NAME_LEN, KEY_LEN);
+        int added = add_key(set, raw);
         explicit_bzero(raw, sizeof(raw));
-        for (unsigned i = 0; i < set->n && rc == 0; i++) {
-            if (memcmp(set->keys[i].name, key->name, NAME_LEN) == 0) {
-                rc = tern__keyfile_fail_line(&kf, "the same key name as line of key %u", i + 1);
-            }
+        if (added < 0) {
+            rc = tern__keyfile_fail_line(&kf, "more than %d keys", MAX_KEYS);
+        } else if (added > 0) {
+            rc = tern__keyfile_fail_line(&kf, "the same key name as line of key %d", added);
         }
-        if (rc < 0) {
-            break;
-        }
-        set->n++;
     }
     if (rc == 0 && set->n == 0) {
         rc = tern__keyfile_fail(&kf, "no key");
     }
     tern__keyfile_close(&kf, rc == 0);
     if (rc == 0) {
-        /* the same sealing key loaded again (a reload of an unchanged file) keeps its age */
-        void *v;
-        tern__published_record *rec = tern__published_enter(&k->set, &v);
-        const key_set *cur = v;
-        set->sealing_since = (uint64_t)time(NULL);
-        if (rec != NULL && cur != NULL && cur->n > 0 &&
-            memcmp(cur->keys[0].name, set->keys[0].name, NAME_LEN) == 0 &&
-            memcmp(cur->keys[0].key, set->keys[0].key, KEY_LEN) == 0) {
-            set->sealing_since = cur->sealing_since;
-        }
-        if (rec != NULL) {
-            tern__published_leave(&k->set, rec);
-        }
-        pthread_mutex_lock(&k->lock);
-        k->from_file = true; /* the file's writer rotates from now on */
-        pthread_mutex_unlock(&k->lock);
-        set = tern__published_swap(&k->set, set);
+        install(k, set); /* the file's writer rotates from now on */
+        return 0;
     }
     set_free(set);
     return rc;

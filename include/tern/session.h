@@ -2,8 +2,8 @@
 /**
  * @file session.h
  * Session resumption: the server's ticket keys (owned by tern, rotated, shared by every
- * reactor and, through a key file, by every server of a fleet) and the client's sessions
- * (kept per host:port, offered on the next connect, exported as bytes).
+ * reactor and, through a key file or a shared store, by every server of a fleet) and the
+ * client's sessions (kept per host:port, offered on the next connect, exported as bytes).
  *
  * A ticket is the session state sealed with ChaCha20-Poly1305 under a ticket key: the key's
  * 16-byte name, a 16-byte IV (a 12-byte nonce unique per ticket and the issue time) and the
@@ -58,6 +58,27 @@ TERN_API int tern_ticket_keys_rotate(tern_ticket_keys *k);
  */
 TERN_API int tern_ticket_keys_load_file(tern_ticket_keys *k, const char *path, char *err,
                                         size_t err_len);
+
+/**
+ * Replaces the set with @p n keys given in memory (a fleet's shared store: Redis, ...): each
+ * key is 48 bytes, the key file's layout (the 16-byte name, then the 32-byte key), one after
+ * the other in @p keys. Key @p sealing seals new tickets, every key opens them; the order of
+ * the others does not matter. As with a key file, the automatic rotation stops (whoever gives
+ * the keys rotates: call again with the new set) and a sealing key equal to the one in force
+ * keeps its age (`tern_ticket_keys_age`). The keys are copied (@p keys stays the caller's; the
+ * copies are zeroed when replaced or freed); nothing is logged.
+ * @param n        1..16
+ * @param sealing  the index of the sealing key, below @p n
+ * @return 0; TERN_EINVAL (NULL, @p n out of range, @p sealing not below @p n, two keys with
+ *         the same name: the set in force stays); TERN_ENOMEM.
+ * @thread any but a runtime's reactor (blocking: waits until no handshake can still read the
+ *         old set; a handshake holds it for microseconds, and a reactor that waits would hold
+ *         up its own connections). A standalone reactor (`tern_reactor_new`), such as a
+ *         program's fleet thread, may call it from its callbacks: it is never inside a read
+ *         section there, so the wait cannot deadlock.
+ */
+TERN_API int tern_ticket_keys_set(tern_ticket_keys *k, const uint8_t *keys, size_t n,
+                                  size_t sealing);
 
 /** The number of keys in the set. @thread any */
 TERN_API size_t tern_ticket_keys_count(tern_ticket_keys *k);

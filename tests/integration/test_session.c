@@ -11,7 +11,8 @@
  * Checked: a ticket issued on one reactor resumes on the other; TLS 1.3 and 1.2; after a
  * rotation the previous key still resumes; past its lifetime, or sealed with a key the server
  * never had, a ticket gives a full handshake that succeeds; a key file shared by two servers
- * resumes across them, also after a reload with a new first key; export/import round trip and
+ * resumes across them, also after a reload with a new first key; keys given in memory
+ * (tern_ticket_keys_set) as a fleet rotates them; export/import round trip and
  * bad bytes; the client's per-peer store; external PSK then resumption; the stats; tickets that
  * advertise no early data (read by `openssl s_client`, skipped without it).
  */
@@ -467,6 +468,83 @@ static void test_session__key_file_shared_by_two_servers(void **state)
     assert_true(on_b.reused);
 }
 
+/* 48 bytes from the 96 hex digits of @p hex. */
+static void unhex48(const char *hex, uint8_t *out)
+{
+    for (size_t i = 0; i < 48; i++) {
+        unsigned v;
+        assert_int_equal(sscanf(hex + 2 * i, "%2x", &v), 1);
+        out[i] = (uint8_t)v;
+    }
+}
+
+/*
+ * Keys given in memory (a fleet's store), as a fleet rotates them: [next, sealing, previous].
+ * A ticket sealed on A resumes on B; the next key, distributed before it seals, lets a server
+ * that has rotated issue tickets that a server not yet told resumes; old tickets still resume
+ * after the rotation; bad sets are refused and the set in force stays; a sealing key given
+ * again keeps its age.
+ */
+static void test_session__keys_set_in_memory_shared_by_two_servers(void **state)
+{
+    static result from_a, on_b, from_a2, old;
+    uint8_t keys[4 * 48];
+    (void)state;
+    unhex48(KEY_NEW, keys);      /* next */
+    unhex48(KEY_OLD, keys + 48); /* sealing */
+    for (int i = S_FILE_A; i <= S_FILE_B; i++) {
+        assert_int_equal(tern_ticket_keys_set(F->keys[i], keys, 2, 1), 0);
+        assert_int_equal(tern_ticket_keys_count(F->keys[i]), 2);
+    }
+    connect_once(F->client13, S_FILE_A, NULL, &old); /* sealed with KEY_OLD */
+    connect_once(F->client13, S_FILE_B, &old, &on_b);
+    assert_true(on_b.reused);
+    connect_once(F->client12, S_FILE_B, NULL, &from_a2);
+    connect_once(F->client12, S_FILE_A, &from_a2, &on_b);
+    assert_true(on_b.reused);
+
+    /* A rotates first: [fresh next, KEY_NEW seals, KEY_OLD]; B still has the old set */
+    memmove(keys + 48, keys, 2 * 48);
+    memset(keys, 0x5a, 48);
+    assert_int_equal(tern_ticket_keys_set(F->keys[S_FILE_A], keys, 3, 1), 0);
+    connect_once(F->client13, S_FILE_A, NULL, &from_a); /* sealed with KEY_NEW */
+    connect_once(F->client13, S_FILE_B, &from_a, &on_b);
+    assert_true(on_b.reused);
+    assert_int_equal(tern_ticket_keys_set(F->keys[S_FILE_B], keys, 3, 1), 0);
+    for (int i = S_FILE_A; i <= S_FILE_B; i++) {
+        connect_once(F->client13, i, &old, &on_b);
+        assert_true(on_b.reused);
+        connect_once(F->client13, i, &from_a, &on_b);
+        assert_true(on_b.reused);
+    }
+
+    /* refused: the set in force stays */
+    tern_ticket_keys *k = F->keys[S_FILE_A];
+    assert_int_equal(tern_ticket_keys_set(NULL, keys, 1, 0), TERN_EINVAL);
+    assert_int_equal(tern_ticket_keys_set(k, NULL, 1, 0), TERN_EINVAL);
+    assert_int_equal(tern_ticket_keys_set(k, keys, 0, 0), TERN_EINVAL);
+    assert_int_equal(tern_ticket_keys_set(k, keys, 17, 0), TERN_EINVAL);
+    assert_int_equal(tern_ticket_keys_set(k, keys, 3, 3), TERN_EINVAL);
+    memcpy(keys + 3 * 48, keys + 48, 16); /* a fourth key named as the second */
+    memset(keys + 3 * 48 + 16, 1, 32);
+    assert_int_equal(tern_ticket_keys_set(k, keys, 4, 1), TERN_EINVAL);
+    assert_int_equal(tern_ticket_keys_count(k), 3);
+    connect_once(F->client13, S_FILE_A, &from_a, &on_b);
+    assert_true(on_b.reused);
+
+    /* the same sealing key (in another order) keeps its age; a new one starts at 0 */
+    sleep(2);
+    uint8_t again[2 * 48];
+    memcpy(again, keys + 48, 48);     /* KEY_NEW, sealing */
+    memcpy(again + 48, keys + 96, 48); /* KEY_OLD */
+    assert_int_equal(tern_ticket_keys_set(k, again, 2, 0), 0);
+    assert_true(tern_ticket_keys_age(k) >= 2);
+    assert_int_equal(tern_ticket_keys_set(k, again, 2, 1), 0);
+    assert_true(tern_ticket_keys_age(k) <= 1);
+    explicit_bzero(keys, sizeof(keys));
+    explicit_bzero(again, sizeof(again));
+}
+
 /* Writes @p line as the only key of a new key file (removed by the caller). */
 static void write_key_file(const char *path, const char *line)
 {
@@ -639,6 +717,7 @@ int main(void)
         cmocka_unit_test(test_session__expired_or_foreign_ticket_is_not_resumed),
         cmocka_unit_test(test_session__key_file_shared_by_two_servers),
         cmocka_unit_test(test_session__key_age),
+        cmocka_unit_test(test_session__keys_set_in_memory_shared_by_two_servers),
         cmocka_unit_test(test_session__export_import_round_trip_and_bad_bytes),
         cmocka_unit_test(test_session__client_store_resumes_by_peer),
         cmocka_unit_test(test_session__psk_then_resumption),
