@@ -28,6 +28,13 @@
  * it; TERN_E_TLS_PROTOCOL there is the wolfSSL 5.7.x client that cannot fall back when a
  * TLS 1.2 server refuses the session (session.h): counted as `resume_refused`.
  *
+ * Targets (--target, several times). Connections go to the targets in turn, each worker
+ * starting at its own index; a resume pick that offers a session goes instead to the target
+ * after the one the session came from (the issuer, or the one that last resumed it), so with
+ * two or more targets every offer crosses servers: what a fleet sharing its ticket keys must
+ * resume. Those offers are counted apart (`cross_offered`, `cross_resumed`). With one target
+ * nothing changes: every offer goes back to it.
+ *
  * Plain (--plain): TCP without TLS; `connected` stands for `encrypted`, so a handshake-mode
  * operation is connect (+ request) + close, and echo and throughput run on plaintext.
  *
@@ -63,7 +70,9 @@ struct bench_conn {
     bool offered;                   /* resume: offered the slot's session */
     bool want_session;              /* resume: its new session is to fill the slot */
     bool awaiting_ticket;           /* done, but for the TLS 1.3 ticket (want_session) */
+    bool cross;                     /* resume: offered to another target than the issuer */
     unsigned slot;
+    unsigned target;                /* cfg->targets[target] */
 };
 
 static void pump(struct bench_worker *w);
@@ -323,13 +332,17 @@ static bool slot_store(struct bench_worker *w, struct bench_conn *c)
         explicit_bzero(ss->data + n, ss->len - (size_t)n); /* the rest of the old session */
     }
     ss->len = (size_t)n;
+    ss->target = c->target;
     return true;
 }
 
-/* Offers the slot's session on resume pick @p c (before connecting), or leaves the slot
- * empty for a priming full handshake. @return 0 or the code of a failed set-up. */
+/* Offers the slot's session on resume pick @p c (before connecting) and points @p c at the
+ * target after the session's, or leaves the slot empty for a priming full handshake.
+ * @return 0 or the code of a failed set-up. */
 static int offer_session(struct bench_worker *w, struct bench_conn *c)
 {
+    size_t n = w->b->cfg->ntargets;
+
     slot_take(w, c);
     if (!c->has_slot || w->sessions[c->slot].len == 0) {
         return 0;
@@ -341,7 +354,23 @@ static int offer_session(struct bench_worker *w, struct bench_conn *c)
         return 0;
     }
     c->offered = rc == 0;
+    c->target = (unsigned)((ss->target + 1) % n);
+    c->cross = c->offered && c->target != ss->target;
     return rc;
+}
+
+/* An offer to another target than the session's ended: @p resumed or not (full, refused). */
+static void count_cross(struct bench_worker *w, struct bench_conn *c, bool resumed)
+{
+    if (!c->cross) {
+        return;
+    }
+    w->live.cross_offered++;
+    w->final.cross_offered += c->measured ? 1 : 0;
+    if (resumed) {
+        w->live.cross_resumed++;
+        w->final.cross_resumed += c->measured ? 1 : 0;
+    }
 }
 
 /* Counts a resume pick that made a full handshake: a refused offer or a priming one. */
@@ -364,8 +393,13 @@ static void count_resume_full(struct bench_worker *w, struct bench_conn *c)
 static enum bench_type resume_outcome(struct bench_worker *w, struct bench_conn *c)
 {
     if (c->offered && tern_socket_session_reused(c->s)) {
+        count_cross(w, c, true);
+        if (c->has_slot) {
+            w->sessions[c->slot].target = c->target; /* the next offer moves on from here */
+        }
         return BENCH_TYPE_RESUME;
     }
+    count_cross(w, c, false);
     count_resume_full(w, c);
     if (c->has_slot) {
         if (tern_socket_session_protocol(c->s) == TERN_SSL_PROTOCOL_TLS1_3) {
@@ -625,6 +659,7 @@ static void conn_disconnected(tern_socket *s, int reason, void *user)
             session_clear(&w->sessions[c->slot]);
             if (err == TERN_E_TLS_PROTOCOL) {
                 kind = BENCH_ERR_RESUME_REFUSED;
+                count_cross(w, c, false); /* an offered session that ended: refused */
             }
         }
         if (!c->in_op && c->handshaken) {
@@ -704,12 +739,17 @@ static bool open_conn(struct bench_worker *w, uint64_t start_us, bool op)
         }
     }
     if (rc == 0 && c->type == BENCH_TYPE_RESUME) {
-        rc = offer_session(w, c);
+        rc = offer_session(w, c); /* an offer picks its own target */
     }
+    if (!c->offered) {
+        c->target = (unsigned)w->target_next;
+        w->target_next = (w->target_next + 1) % cfg->ntargets;
+    }
+    const struct bench_target *t = &cfg->targets[c->target];
     if (rc == 0) {
-        rc = cfg->plain ? tern_socket_connect_to_host(c->s, cfg->host, cfg->port)
-                        : tern_socket_connect_to_host_encrypted(c->s, cfg->host, cfg->port,
-                                                                cfg->sni);
+        rc = cfg->plain ? tern_socket_connect_to_host(c->s, t->host, t->port)
+                        : tern_socket_connect_to_host_encrypted(
+                              c->s, t->host, t->port, cfg->sni != NULL ? cfg->sni : t->name);
     }
     if (rc < 0) {
         char text[200];
@@ -1005,6 +1045,7 @@ int bench_load_init(struct bench *b)
         }
         w->psk_next = cfg->npsks > 0 ? i % cfg->npsks : 0;
         w->source_next = cfg->nsources > 0 ? i % cfg->nsources : 0;
+        w->target_next = cfg->ntargets > 0 ? i % cfg->ntargets : 0;
         w->chunk = calloc(1, CHUNK_BYTES);
         if (w->chunk == NULL) {
             return TERN_ENOMEM;

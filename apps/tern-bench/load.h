@@ -79,11 +79,21 @@ struct bench_psk {
     enum tern_psk_hash hash; /* the key's TLS 1.3 hash (an identity file's :sha384) */
 };
 
+/** The most --target options: the servers a run spreads its connections over. */
+#define BENCH_MAX_TARGETS 16
+
+/** One --target, resolved once by main() (connections then skip the lookup). */
+struct bench_target {
+    char host[256]; /* the numeric address */
+    uint16_t port;
+    char name[256]; /* the host as given: the SNI unless --sni */
+};
+
 /** The run, as the options asked for it. Read-only once `bench_load_start` was called. */
 struct bench_config {
-    char host[256];
-    uint16_t port;
-    const char *sni; /* NULL: the host */
+    struct bench_target targets[BENCH_MAX_TARGETS]; /* connection i goes to target i mod n */
+    size_t ntargets;
+    const char *sni; /* --sni; NULL: each target's name */
     enum bench_mode mode;
     unsigned mix[BENCH_NHANDSHAKE_TYPES]; /* percent per handshake type; sums to 100 */
     unsigned connections;                 /* closed loop: concurrent; open loop: the cap */
@@ -115,6 +125,9 @@ struct bench_counts {
     uint64_t primed;               /* resume picks with no session yet: a full handshake */
     uint64_t tls12_tickets;        /* TLS 1.2 session tickets received by resume picks; counted
                                     * from the start (warm-up included) in `final` too */
+    uint64_t cross_offered;        /* offered sessions (resumed, full instead or refused) that
+                                    * went to another target than the one they came from */
+    uint64_t cross_resumed;        /* those of them the other target resumed */
 };
 
 /** A distinct error text ("handshake: received alert handshake_failure") and its count. */
@@ -144,6 +157,8 @@ struct bench_session {
     uint8_t *data;
     size_t len; /* 0: none yet (the next pick primes it with a full handshake) */
     size_t cap;
+    unsigned target; /* the target that issued it (or last resumed it): the next offer goes
+                      * to the target after this one */
 };
 
 /** One reactor's share of the load. */
@@ -176,7 +191,7 @@ struct bench_worker {
     uint64_t offset_ns;                 /* open loop: this worker's phase */
     int wrr[BENCH_NHANDSHAKE_TYPES];    /* smooth weighted round robin credits (mix):
                                          * signed, a picked type goes below zero */
-    size_t psk_next, source_next;
+    size_t psk_next, source_next, target_next;
     bool stopping, finished;
     tern_timer *tick;                   /* once a second */
     tern_timer *arrivals;               /* open loop: the next arrival */

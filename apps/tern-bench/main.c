@@ -50,7 +50,8 @@
 #define LATE_TICK_US 500000
 
 struct options {
-    const char *target;
+    const char *targets[BENCH_MAX_TARGETS];
+    unsigned ntargets;
     const char *mode_name;
     const char *mix;
     const char *tls;
@@ -81,7 +82,11 @@ static void usage(FILE *out)
             "per handshake type, errors by kind.\n"
             "\n"
             "Load:\n"
-            "      --target HOST:PORT     the TLS server (required)\n"
+            "      --target HOST:PORT     the TLS server (required); up to %d times:\n"
+            "                             connections go to the targets in turn, and a\n"
+            "                             resumed one offers its session to the target\n"
+            "                             after the one that issued it (a fleet sharing\n"
+            "                             ticket keys: across targets offered/resumed)\n"
             "      --mode MODE            handshake (default): connect, full handshake,\n"
             "                               optionally one request (--payload), close;\n"
             "                             psk: the same with a PSK handshake;\n"
@@ -165,7 +170,8 @@ static void usage(FILE *out)
             "TLS 1.3 ticket within --timeout...).\n"
             "Exit codes: 0 when every operation succeeded, 1 when any failed or none\n"
             "completed, 2 on bad arguments or files.\n",
-            DEFAULT_CONNECTIONS, DEFAULT_OPEN_LOOP_CONNECTIONS, TERN_MAX_REACTORS,
+            BENCH_MAX_TARGETS, DEFAULT_CONNECTIONS, DEFAULT_OPEN_LOOP_CONNECTIONS,
+            TERN_MAX_REACTORS,
             DEFAULT_DURATION_S, DEFAULT_ECHO_PAYLOAD, MAX_PAYLOAD, DEFAULT_TIMEOUT_S);
 }
 
@@ -393,12 +399,12 @@ static void parse_sources(const char *text, struct bench_config *cfg)
     }
 }
 
-/* The target: HOST:PORT, the host resolved once here (connections then skip the lookup). */
-static void resolve_target(const char *target, struct bench_config *cfg, char *name,
-                           size_t name_len)
+/* A target: HOST:PORT, the host resolved once here (connections then skip the lookup). */
+static void resolve_target(const char *target, struct bench_target *t)
 {
+    char *name = t->name;
     uint16_t port = 0;
-    int rc = tern_parse_host_port(target, name, name_len, &port);
+    int rc = tern_parse_host_port(target, name, sizeof(t->name), &port);
     if (rc < 0 || name[0] == '\0' || port == 0) {
         app_opt_fail("--target: cannot parse '%s' (expected HOST:PORT or [IPV6]:PORT)", target);
     }
@@ -412,9 +418,9 @@ static void resolve_target(const char *target, struct bench_config *cfg, char *n
     const void *addr = res->ai_family == AF_INET6
                            ? (const void *)&((struct sockaddr_in6 *)res->ai_addr)->sin6_addr
                            : (const void *)&((struct sockaddr_in *)res->ai_addr)->sin_addr;
-    inet_ntop(res->ai_family, addr, cfg->host, sizeof(cfg->host));
+    inet_ntop(res->ai_family, addr, t->host, sizeof(t->host));
     freeaddrinfo(res);
-    cfg->port = port;
+    t->port = port;
 }
 
 static void parse_args(struct options *o, struct bench_config *cfg, int argc, char **argv)
@@ -457,7 +463,10 @@ static void parse_args(struct options *o, struct bench_config *cfg, int argc, ch
     while ((c = getopt_long(argc, argv, ":c:t:d:n:qhV", longopts, NULL)) != -1) {
         switch (c) {
         case OPT_TARGET:
-            o->target = optarg;
+            if (o->ntargets == BENCH_MAX_TARGETS) {
+                app_opt_fail("--target: at most %d targets", BENCH_MAX_TARGETS);
+            }
+            o->targets[o->ntargets++] = optarg;
             break;
         case OPT_MODE:
             cfg->mode = (enum bench_mode)app_opt_choice("--mode", optarg, mode_names);
@@ -573,7 +582,7 @@ static void parse_args(struct options *o, struct bench_config *cfg, int argc, ch
 /* The checks between options, before any file is read or name resolved. */
 static void check_args(struct options *o, struct bench_config *cfg)
 {
-    if (o->target == NULL) {
+    if (o->ntargets == 0) {
         app_opt_fail("--target HOST:PORT is required");
     }
     if (o->resume != NULL) {
@@ -867,6 +876,8 @@ static void add_counts(struct bench_counts *into, const struct bench_counts *c)
     into->full_instead += c->full_instead;
     into->primed += c->primed;
     into->tls12_tickets += c->tls12_tickets;
+    into->cross_offered += c->cross_offered;
+    into->cross_resumed += c->cross_resumed;
 }
 
 static void sub_counts(struct bench_counts *d, const struct bench_counts *a,
@@ -883,6 +894,8 @@ static void sub_counts(struct bench_counts *d, const struct bench_counts *a,
     d->full_instead = a->full_instead - b->full_instead;
     d->primed = a->primed - b->primed;
     d->tls12_tickets = a->tls12_tickets - b->tls12_tickets;
+    d->cross_offered = a->cross_offered - b->cross_offered;
+    d->cross_resumed = a->cross_resumed - b->cross_resumed;
 }
 
 /* Takes what the workers published and records it as second @p t, ending at @p end_us. */
@@ -1033,7 +1046,7 @@ int main(int argc, char **argv)
     struct options o;
     struct bench_config cfg;
     struct bench_psk *psks = NULL;
-    char target_host[256];
+    char targets_text[BENCH_MAX_TARGETS * 272] = ""; /* the --target values, ','-separated */
 
     memset(&o, 0, sizeof(o));
     memset(&cfg, 0, sizeof(cfg));
@@ -1045,8 +1058,14 @@ int main(int argc, char **argv)
     if (o.source_addrs != NULL) {
         parse_sources(o.source_addrs, &cfg);
     }
-    resolve_target(o.target, &cfg, target_host, sizeof(target_host));
-    cfg.sni = o.sni != NULL ? o.sni : target_host;
+    for (unsigned i = 0; i < o.ntargets; i++) {
+        resolve_target(o.targets[i], &cfg.targets[i]);
+        size_t used = strlen(targets_text);
+        snprintf(targets_text + used, sizeof(targets_text) - used, "%s%s", i > 0 ? "," : "",
+                 o.targets[i]);
+    }
+    cfg.ntargets = o.ntargets;
+    cfg.sni = o.sni;
     build_ssl(&o, &cfg, &psks);
     FILE *json = open_output("--json", o.json);
     FILE *csv = open_output("--csv", o.csv);
@@ -1085,7 +1104,7 @@ int main(int argc, char **argv)
         return EXIT_FAILED;
     }
     res->cfg = &cfg;
-    res->target = o.target;
+    res->target = targets_text;
     res->tls = o.tls;
     m->b = &b;
     m->res = res;

@@ -202,6 +202,12 @@ void bench_report_summary(FILE *out, const struct bench_result *res)
                 "primed", (unsigned long long)c->primed);
         fprintf(out, "  %-24s %10llu  (received, warm-up included)\n", "tls12_tickets",
                 (unsigned long long)c->tls12_tickets);
+        if (cfg->ntargets > 1) {
+            fprintf(out, "  %-24s %10llu  (offered to the target after the issuer's)\n",
+                    "across_targets_offered", (unsigned long long)c->cross_offered);
+            fprintf(out, "  %-24s %10llu  (%.2f%% of those)\n", "across_targets_resumed",
+                    (unsigned long long)c->cross_resumed, pct(c->cross_resumed, c->cross_offered));
+        }
         const char *mismatch = bench_resume_mismatch(res);
         if (mismatch != NULL) {
             fprintf(out, "ERROR: --resume %s: %s\n",
@@ -306,7 +312,8 @@ static void json_latency(FILE *out, const bench_hist *h)
 
 /* Resumption figures (zeroes when the run made no resume picks): the sessions offered
  * (resumed + full_instead_of_resumed + refused), full_instead_of_resumed with its rate (per
- * second) and its share of the offered ones, and the priming full handshakes. */
+ * second) and its share of the offered ones, the priming full handshakes, and the offers
+ * that went to another target than the session's (several --target). */
 static void json_resumption(FILE *out, const struct bench_result *res)
 {
     const struct bench_counts *c = &res->total;
@@ -320,9 +327,11 @@ static void json_resumption(FILE *out, const struct bench_result *res)
     json_number(out, per_s(c->full_instead, res->measured_s));
     fputs(", \"pct\": ", out);
     json_number(out, pct(c->full_instead, offered));
-    fprintf(out, "}, \"refused\": %llu, \"primed\": %llu, \"tls12_tickets\": %llu, \"by\": ",
+    fprintf(out, "}, \"refused\": %llu, \"primed\": %llu, \"tls12_tickets\": %llu, ",
             (unsigned long long)c->errors[BENCH_ERR_RESUME_REFUSED],
             (unsigned long long)c->primed, (unsigned long long)c->tls12_tickets);
+    fprintf(out, "\"across_targets\": {\"offered\": %llu, \"resumed\": %llu}, \"by\": ",
+            (unsigned long long)c->cross_offered, (unsigned long long)c->cross_resumed);
     json_string(out, !res->cfg->resume_checked    ? "any"
                      : res->cfg->resume_session_id ? "session-id"
                                                    : "ticket");

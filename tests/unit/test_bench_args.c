@@ -107,6 +107,13 @@ static void test_bench_args__target(void **state)
     expect_usage_error("--target: cannot parse", "--target", "localhost", "--insecure", NULL);
     expect_usage_error("--target: cannot parse", "--target", "127.0.0.1:0", "--insecure", NULL);
     expect_usage_error("unexpected argument", "--target", "127.0.0.1:1", "extra", NULL);
+    /* up to 16 targets; the second one is parsed like the first */
+#define T "--target=127.0.0.1:1"
+    expect_usage_error("--target: at most 16 targets", T, T, T, T, T, T, T, T, T, T, T, T, T, T,
+                       T, T, T, NULL);
+#undef T
+    expect_usage_error("--target: cannot parse 'x'", "--target", "127.0.0.1:1", "--target", "x",
+                       "--insecure", NULL);
 }
 
 static void test_bench_args__unknown_and_missing_values(void **state)

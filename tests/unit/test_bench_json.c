@@ -396,6 +396,8 @@ static void test_bench_json__report_is_strict(void **state)
     res->total.ok[BENCH_TYPE_RESUME] = 190;
     res->total.full_instead = 6;
     res->total.primed = 10;
+    res->total.cross_offered = 150;
+    res->total.cross_resumed = 149;
     res->total.errors[BENCH_ERR_ALERT] = 3;
     res->total.errors[BENCH_ERR_RESUME_REFUSED] = 4;
     res->ndetails = 2;
@@ -457,6 +459,10 @@ static void test_bench_json__report_is_strict(void **state)
     assert_string_equal(ps.found, "3.000");
     assert_true(json_check(buf, len, "resumption.primed", &ps));
     assert_string_equal(ps.found, "10");
+    assert_true(json_check(buf, len, "resumption.across_targets.offered", &ps));
+    assert_string_equal(ps.found, "150");
+    assert_true(json_check(buf, len, "resumption.across_targets.resumed", &ps));
+    assert_string_equal(ps.found, "149");
     assert_true(json_check(buf, len, "series.0.full_instead_of_resumed", &ps));
     assert_string_equal(ps.found, "0");
     assert_true(json_check(buf, len, "config.target", &ps));
