@@ -24,6 +24,9 @@ set(TERN_SYSUSERS_DIR "lib/sysusers.d" CACHE STRING
 if(TERN_BUILD_APPS)
   install(FILES ${PROJECT_SOURCE_DIR}/contrib/tern-gateway.conf.example
           DESTINATION ${CMAKE_INSTALL_DOCDIR}/examples)
+  # A PSK file into the fleet's Redis store (a shell script: tern-psk-redis --help)
+  install(PROGRAMS ${PROJECT_SOURCE_DIR}/contrib/tern-psk-redis
+          DESTINATION ${CMAKE_INSTALL_DATADIR}/tern)
   # Units as they are (NAME.service, .socket, .timer), or templates (NAME.service.in:
   # @CMAKE_INSTALL_FULL_BINDIR@ and the other GNUInstallDirs paths filled in). Listed at
   # configure time; CONFIGURE_DEPENDS re-runs CMake when the folder changes.
