@@ -23,6 +23,9 @@
 #define DEFAULT_DRAIN_MS 5000u
 #define EXIT_FAILURE_RUNTIME 1
 
+struct app_loop;
+struct fleet_tickets;
+
 struct app {
     /* options */
     struct app_common_opts common; /* --listen, --threads */
@@ -40,7 +43,11 @@ struct app {
     const char *alpn;
     const char *ocsp_response;
     const char *ocsp_issuer;
-    const char *ticket_keys_file;  /* shared ticket keys; else tern's own, rotated */
+    const char *ticket_keys_file;  /* shared ticket keys (a file or a Redis URL); else
+                                    * tern's own, rotated */
+    bool ticket_keys_redis;        /* ticket_keys_file is a redis:// or rediss:// URL */
+    struct app_loop *fleet_loop;   /* the fleet thread (common/redis.h), with Redis keys */
+    struct fleet_tickets *fleet;   /* the keys shared through Redis (common/fleet_tickets.h) */
     uint32_t ticket_lifetime_s;
     unsigned session_tickets;      /* TLS 1.3 tickets per handshake */
     bool session_cache;            /* TLS 1.2 by session ID: cache on, no TLS 1.2 tickets */

@@ -24,6 +24,7 @@
  * read buffer fills, the runtime stops reading from the kernel, and TCP flow control slows
  * the client down. Memory per connection stays bounded by the two buffer limits.
  */
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,8 +34,10 @@
 #include <tern/tern.h>
 
 #include "common/admin.h"
+#include "common/fleet_tickets.h"
 #include "common/log.h"
 #include "common/opts.h"
+#include "common/redis.h"
 #include "common/setup.h"
 #include "echo.h"
 
@@ -333,6 +336,9 @@ static void admin_metrics(struct prom_buf *out, void *user)
                               {"balance", echo_balance_names[app->balance]}};
     prom_family(out, "tern_echo_info", PROM_GAUGE, "tern-echo's settings, as labels; always 1.");
     prom_sample_u64(out, "tern_echo_info", l, 2, 1);
+    if (app->fleet != NULL) {
+        fleet_tickets_metrics(app->fleet, out);
+    }
 }
 
 static void admin_stats_json(struct prom_buf *out, void *user)
@@ -395,7 +401,10 @@ static void on_reload(tern_runtime *rt, void *user)
                        err.arg, err.why);
         return;
     }
-    if (app->ticket_keys_file != NULL) {
+    if (app->ticket_keys_redis) {
+        app_log(APP_LOG_INFO, "SIGHUP: ticket keys come from Redis: nothing to reload", "redis=%s",
+                fleet_tickets_url(app->fleet));
+    } else if (app->ticket_keys_file != NULL) {
         char why[512] = "";
         int rc = tern_ticket_keys_load_file(app->tickets, app->ticket_keys_file, why, sizeof(why));
         if (rc < 0) {
@@ -425,6 +434,40 @@ static void on_reload(tern_runtime *rt, void *user)
             app_log_quote(qcert, sizeof(qcert), app->tls.cert));
 }
 
+/*
+ * --ticket-keys redis://...: the fleet thread and the keys it keeps in step with Redis. Before
+ * the runtime, so the first handshake already seals with them; the thread starts with every
+ * signal blocked (the runtime's signal thread takes them). 0, or the exit code.
+ */
+static int start_fleet_tickets(struct app *app)
+{
+    sigset_t all, old;
+    char err[300], quoted[400];
+
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, &old);
+    app->fleet_loop = app_loop_start("tern-fleet");
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (app->fleet_loop == NULL) {
+        app_log_msg(APP_LOG_ERROR, "cannot start the fleet thread");
+        return EXIT_FAILURE_RUNTIME;
+    }
+    const struct fleet_tickets_options o = {
+        .url = app->ticket_keys_file,
+        .loop = app->fleet_loop,
+        .keys = app->tickets,
+        .lifetime_s = tern_ticket_keys_lifetime(app->tickets),
+        .rotate_s = 0, /* lifetime/2, as tern's own keys */
+    };
+    app->fleet = fleet_tickets_new(&o, err, sizeof(err));
+    if (app->fleet == NULL) {
+        app_log(APP_LOG_ERROR, "--ticket-keys refused", "reason=%s",
+                app_log_quote(quoted, sizeof(quoted), err));
+        return 2;
+    }
+    return 0;
+}
+
 /* ---- main ---------------------------------------------------------------------------- */
 
 int main(int argc, char **argv)
@@ -447,6 +490,14 @@ int main(int argc, char **argv)
     }
     /* A peer that vanishes must cost an error code, never the process. */
     signal(SIGPIPE, SIG_IGN);
+    if (app.ticket_keys_redis && (exit_code = start_fleet_tickets(&app)) != 0) {
+        fleet_tickets_free(app.fleet);
+        app_loop_stop(app.fleet_loop);
+        tern_ssl_config_unref(app.ssl);
+        tern_ticket_keys_free(app.tickets);
+        return exit_code;
+    }
+    exit_code = EXIT_FAILURE_RUNTIME;
 
     tern_runtime_options_init(&ro);
     ro.reactors = app.common.threads;
@@ -454,6 +505,9 @@ int main(int argc, char **argv)
     if (app.rt == NULL) {
         app_log_msg(APP_LOG_ERROR, "out of memory");
         tern_ssl_config_unref(app.ssl);
+        fleet_tickets_free(app.fleet);
+        app_loop_stop(app.fleet_loop);
+        tern_ticket_keys_free(app.tickets);
         return EXIT_FAILURE_RUNTIME;
     }
     tern_server *srv = tern_server_new(app.rt, app.ssl, on_incoming, &app);
@@ -509,6 +563,8 @@ out:
     tern_actor_unref(app.stats_actor);
     tern_runtime_free(app.rt);
     app_admin_free(app.admin_state); /* after the runtime, which freed its server */
+    fleet_tickets_free(app.fleet);
+    app_loop_stop(app.fleet_loop);
     tern_ticket_keys_free(app.tickets); /* after the runtime, which freed the configurations */
     return exit_code;
 }

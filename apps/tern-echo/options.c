@@ -14,6 +14,7 @@
 #include <tern/tern.h>
 
 #include "common/conffile.h"
+#include "common/redis.h"
 #include "common/log.h"
 #include "common/opts.h"
 #include "common/setup.h"
@@ -83,9 +84,12 @@ static void usage(FILE *out)
             "      --ocsp-response FILE   staple this DER OCSP response (with --ocsp-issuer:\n"
             "                             the certificate's issuer, PEM, to check it)\n"
             "      --ocsp-issuer FILE     the issuer of --cert, trusted to check the response\n"
-            "      --ticket-keys FILE     seal session tickets with these keys (96 hex digits\n"
+            "      --ticket-keys FILE|URL seal session tickets with these keys (96 hex digits\n"
             "                             per line, the first seals; openssl rand -hex 48),\n"
             "                             shared with other servers; SIGHUP reloads it.\n"
+            "                             A redis:// or rediss:// URL: keys shared by a fleet\n"
+            "                             through Redis, rotated every lifetime/2 by one\n"
+            "                             server of the fleet.\n"
             "                             Default: tern's own keys, rotated every lifetime/2\n"
             "      --ticket-lifetime S    how long a ticket resumes (default 7200)\n"
             "      --session-tickets N    TLS 1.3 tickets after each handshake (0..16,\n"
@@ -335,6 +339,15 @@ void echo_parse_args(struct app *app, int argc, char **argv)
         app_opt_fail("unexpected argument '%s'", argv[optind]);
     }
     check_tls_options(app);
+    if (!app->plain && app->ticket_keys_file != NULL && rds_is_url(app->ticket_keys_file)) {
+        struct rds_url url;
+        char why[300];
+        if (rds_url_parse(app->ticket_keys_file, &url, why, sizeof(why)) < 0) {
+            app_opt_fail("--ticket-keys: %s", why);
+        }
+        explicit_bzero(&url, sizeof(url));
+        app->ticket_keys_redis = true;
+    }
     if (app->group != NULL && app->user == NULL) {
         app_opt_fail("--group needs --user (the user whose privileges the program takes)");
     }
@@ -392,8 +405,8 @@ static int make_ticket_keys(struct app *app, struct app_tls_error *err)
         err->exit_code = EXIT_FAILURE_RUNTIME;
         return TERN_ENOMEM;
     }
-    if (app->ticket_keys_file == NULL) {
-        return 0;
+    if (app->ticket_keys_file == NULL || app->ticket_keys_redis) {
+        return 0; /* Redis: the fleet's keys arrive through main's fleet_tickets */
     }
     char why[512] = "";
     int rc = tern_ticket_keys_load_file(app->tickets, app->ticket_keys_file, why, sizeof(why));

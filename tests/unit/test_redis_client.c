@@ -487,6 +487,20 @@ static void test_redis__auth_password_acl_user_and_refusals(void **state)
     assert_string_equal(rp.str, "alice");
     rds_free(ra);
 
+    /* a user that may only GET (no PING) still comes up */
+    command_sync(c, c->r, &rp, "ACL", "SETUSER", "getter", "on", ">pw3", "~*", "-@all", "+get",
+                 NULL);
+    assert_string_equal(rp.str, "OK");
+    struct ctx cg = {.reactor = c->reactor};
+    snprintf(url, sizeof(url), "redis://getter:pw3@127.0.0.1:%u", (unsigned)c->srv.port);
+    struct rds *rg = connect_url(&cg, url, 0, NULL, NULL, NULL);
+    assert_true(run_until_int(&cg, &cg.ups, 1, 3000));
+    command_sync(&cg, rg, &rp, "GET", "nokey", NULL);
+    assert_string_equal(rp.str, "(nil)");
+    command_sync(&cg, rg, &rp, "SET", "nokey", "v", NULL);
+    assert_int_equal(strncmp(rp.str, "NOPERM", 6), 0);
+    rds_free(rg);
+
     /* no password and a wrong one: never up, one outage each, retried (not up) */
     struct ctx c3 = {.reactor = c->reactor};
     snprintf(url, sizeof(url), "redis://127.0.0.1:%u", (unsigned)c->srv.port);
