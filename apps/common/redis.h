@@ -23,6 +23,14 @@
  *
  * Threads: everything here, except app_loop_*, rds_url_* and rds_get_stats, on the owner
  * reactor's thread.
+ *
+ * Callbacks (replies, on_state, on_message) run on the owner reactor, never inside the call
+ * that caused them (except rds_free, which gives pending replies NULL inside itself), and
+ * may call anything here: rds_command (from a reply callback, from on_state(true)), rds_free
+ * of this or another connection. Order on a loss: every pending reply callback gets NULL
+ * (oldest first), then on_state(false) (only if it was up); a connection that never came up
+ * gets no on_state(false). A NULL reply while the connection goes down sees rds_is_up false
+ * and rds_command TERN_ENOTCONN.
  */
 #ifndef TERN_APPS_REDIS_H
 #define TERN_APPS_REDIS_H
@@ -156,7 +164,10 @@ struct rds_stats {
 };
 void rds_get_stats(const struct rds *r, struct rds_stats *out);
 
-/** Closes the connection; pending callbacks get NULL (inside this call). NULL is a no-op. */
+/** Closes the connection; pending callbacks get NULL (inside this call). NULL is a no-op.
+ * Legal inside any of @p r's own callbacks (a reply, on_state, on_message): the memory goes
+ * once that callback returns, and nothing of @p r runs after it; do not use @p r after the
+ * call. No on_state(false) follows a free. @thread owner */
 void rds_free(struct rds *r);
 
 #endif

@@ -648,6 +648,53 @@ static void test_redis__command_timeout_drops_and_reconnects(void **state)
     assert_string_equal(rp.str, "PONG");
 }
 
+/* A server that accepts and never answers: each attempt ends at the connect deadline, and the
+ * attempts follow the backoff (100, 200, 400 ms... +-20 %), as one outage. */
+static void test_redis__silent_server_hits_the_deadline_with_backoff(void **state)
+{
+    struct ctx *c = *state;
+    char url[128], err[128];
+    int fds[16];
+    int nfd = 0;
+
+    int lfd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t al = sizeof(a);
+    assert_true(lfd >= 0);
+    assert_int_equal(bind(lfd, (struct sockaddr *)&a, sizeof(a)), 0);
+    assert_int_equal(listen(lfd, 16), 0);
+    assert_int_equal(getsockname(lfd, (struct sockaddr *)&a, &al), 0);
+    snprintf(url, sizeof(url), "redis://127.0.0.1:%u", (unsigned)ntohs(a.sin_port));
+    struct rds_url u;
+    assert_int_equal(rds_url_parse(url, &u, err, sizeof(err)), 0);
+    struct rds_options o = {.url = &u, .reactor = c->reactor, .connect_timeout_ms = 200,
+                            .on_state = on_state, .user = c};
+    c->r = rds_new(&o, err, sizeof(err));
+    assert_non_null(c->r);
+    uint64_t t0 = ts_now_ms();
+    while (ts_now_ms() - t0 < 1500) {
+        tern_reactor_run_once(c->reactor, 5);
+        int fd = accept(lfd, NULL, NULL);
+        if (fd >= 0 && nfd < 16) {
+            fds[nfd++] = fd;
+        } else if (fd >= 0) {
+            close(fd);
+        }
+    }
+    /* attempts at about 0, 300, 700, 1300 ms */
+    assert_true(nfd >= 3 && nfd <= 5);
+    assert_int_equal(c->ups, 0);
+    assert_int_equal(c->downs, 0); /* never up: no on_state(false) either */
+    struct rds_stats st;
+    rds_get_stats(c->r, &st);
+    assert_int_equal(st.outages, 1);
+    assert_int_equal(st.connects, 0);
+    for (int i = 0; i < nfd; i++) {
+        close(fds[i]);
+    }
+    close(lfd);
+}
+
 /* ---- reentrancy --------------------------------------------------------------------------- */
 
 struct free_in_cb {
@@ -685,6 +732,68 @@ static void test_redis__free_inside_a_reply_callback(void **state)
     assert_int_equal(f.nulls, 4);
     run_for(c, 50);
     assert_int_equal(f.calls, 5);
+}
+
+static int freed_in_msg;
+
+static void free_on_message(struct rds *r, const char *ch, size_t chlen, const char *msg,
+                            size_t mlen, void *user)
+{
+    freed_in_msg++;
+    rds_free(r);
+}
+
+static int freed_in_state;
+
+static void free_on_down(struct rds *r, bool up, void *user)
+{
+    struct ctx *c = user;
+    if (up) {
+        c->ups++;
+    } else {
+        freed_in_state++;
+        rds_free(r);
+    }
+}
+
+static void test_redis__free_inside_on_message_and_on_state(void **state)
+{
+    struct ctx *c = *state;
+    char url[128], err[128];
+    static const char *const ch[] = {"m", NULL};
+    struct rds_url u;
+
+    freed_in_msg = 0;
+    freed_in_state = 0;
+    server_start(&c->srv, false, NULL);
+    snprintf(url, sizeof(url), "redis://127.0.0.1:%u", (unsigned)c->srv.port);
+    c->r = connect_url(c, url, 0, NULL, NULL, NULL);
+    struct ctx cs = {.reactor = c->reactor};
+    struct rds *sub = connect_url(&cs, url, 0, free_on_message, ch, NULL);
+    assert_int_equal(rds_url_parse(url, &u, err, sizeof(err)), 0);
+    struct ctx cd = {.reactor = c->reactor};
+    struct rds_options o = {.url = &u, .reactor = c->reactor, .on_state = free_on_down,
+                            .user = &cd};
+    struct rds *rd = rds_new(&o, err, sizeof(err));
+    assert_non_null(rd);
+    assert_true(run_until_int(c, &c->ups, 1, 3000));
+    assert_true(run_until_int(&cs, &cs.ups, 1, 3000));
+    assert_true(run_until_int(&cd, &cd.ups, 1, 3000));
+    (void)sub;
+
+    /* two messages in one read: the first frees the subscriber, the second is not delivered */
+    struct replies rp = {0};
+    assert_int_equal(rds_commandv(c->r, collect, &rp, "PUBLISH", "m", "1", NULL), 0);
+    assert_int_equal(rds_commandv(c->r, collect, &rp, "PUBLISH", "m", "2", NULL), 0);
+    assert_true(run_until_int(c, &rp.n, 2, 3000));
+    run_for(c, 100);
+    assert_int_equal(freed_in_msg, 1);
+
+    /* the server goes: rd frees itself in on_state(false) */
+    server_kill(&c->srv, SIGKILL);
+    assert_true(run_until_int(c, &freed_in_state, 1, 3000));
+    run_for(c, 300);
+    assert_int_equal(freed_in_state, 1);
 }
 
 /* ---- TLS ---------------------------------------------------------------------------------- */
@@ -869,7 +978,9 @@ int main(void)
         T(test_redis__select_isolates_databases),
         T(test_redis__subscriber_survives_a_restart),
         T(test_redis__command_timeout_drops_and_reconnects),
+        T(test_redis__silent_server_hits_the_deadline_with_backoff),
         T(test_redis__free_inside_a_reply_callback),
+        T(test_redis__free_inside_on_message_and_on_state),
         T(test_redis__tls_verifies_the_server),
         T(test_redis__app_loop_runs_a_client),
     };
