@@ -47,6 +47,10 @@
 /* A reply (or the unparsed part of one) larger than this is taken as a broken stream: an
  * identity store never returns anything near it, and hiredis would buffer it whole. */
 #define RDS_MAX_REPLY_BYTES (64u * 1024 * 1024)
+/* The elements of all the arrays of one reply: hiredis allocates an array's element vector
+ * from its header alone ("*100000000" costs 11 bytes and 800 MB), so the count is bounded
+ * before it allocates. */
+#define RDS_MAX_REPLY_ELEMENTS ((size_t)1 << 20)
 
 /* ---- the fleet thread --------------------------------------------------------------------- */
 
@@ -236,6 +240,8 @@ struct rds {
     uint64_t outage_start_ms;
     char tls_reason[160];
     char last_hello_error[200];
+    size_t reply_elements; /* array elements of the reply being parsed */
+    bool too_many_elements;
     unsigned depth;
     bool dead;
 
@@ -621,13 +627,16 @@ static void on_ready_read(tern_socket *s, void *user)
         void *reply = NULL;
         if (redisReaderGetReply(r->reader, &reply) != REDIS_OK) {
             char why[200];
-            snprintf(why, sizeof(why), "protocol error: %s", r->reader->errstr);
+            snprintf(why, sizeof(why), "protocol error: %s",
+                     r->too_many_elements ? "a reply of more than 2^20 elements"
+                                          : r->reader->errstr);
             conn_failed(r, why, false);
             break;
         }
         if (reply == NULL) {
             break;
         }
+        r->reply_elements = 0;
         handle_reply(r, reply);
         freeReplyObject(reply);
     }
@@ -691,6 +700,51 @@ static const tern_socket_events rds_events = {
     .disconnected = on_disconnected,
 };
 
+static redisReplyObjectFunctions bounded_fns;
+static void *(*default_create_array)(const redisReadTask *t, int elements);
+static pthread_once_t bounded_once = PTHREAD_ONCE_INIT;
+
+static void *bounded_create_array(const redisReadTask *t, int elements)
+{
+    struct rds *r = t->privdata;
+    if (r == NULL || elements < 0 ||
+        (size_t)elements > RDS_MAX_REPLY_ELEMENTS - r->reply_elements) {
+        if (r != NULL) {
+            r->too_many_elements = true;
+        }
+        return NULL; /* hiredis: "out of memory", a protocol error: the connection drops */
+    }
+    r->reply_elements += (size_t)elements;
+    return default_create_array(t, elements);
+}
+
+static void bounded_init(void)
+{
+    redisReader *probe = redisReaderCreate();
+    if (probe != NULL) {
+        bounded_fns = *probe->fn;
+        default_create_array = bounded_fns.createArray;
+        bounded_fns.createArray = bounded_create_array;
+        redisReaderFree(probe);
+    }
+}
+
+/* hiredis's reader with its own reply objects, the array sizes bounded. */
+static redisReader *reader_new(struct rds *r)
+{
+    pthread_once(&bounded_once, bounded_init);
+    if (default_create_array == NULL) {
+        return NULL;
+    }
+    redisReader *rd = redisReaderCreateWithFunctions(&bounded_fns);
+    if (rd != NULL) {
+        rd->privdata = r;
+    }
+    r->reply_elements = 0;
+    r->too_many_elements = false;
+    return rd;
+}
+
 static void start_attempt(struct rds *r)
 {
     char why[300];
@@ -700,7 +754,7 @@ static void start_attempt(struct rds *r)
     if (r->reader != NULL) {
         redisReaderFree(r->reader);
     }
-    r->reader = redisReaderCreate();
+    r->reader = reader_new(r);
     r->sock = r->reader != NULL ? tern_socket_new(r->reactor) : NULL;
     if (r->sock == NULL) {
         conn_failed(r, "out of memory", false);

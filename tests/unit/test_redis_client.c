@@ -648,6 +648,33 @@ static void test_redis__command_timeout_drops_and_reconnects(void **state)
     assert_string_equal(rp.str, "PONG");
 }
 
+/* A reply of more than 2^20 elements is refused (hiredis would allocate its vectors first):
+ * the command gets NULL and the connection comes back. */
+static void test_redis__huge_reply_is_a_protocol_error(void **state)
+{
+    struct ctx *c = *state;
+    char url[128];
+    struct replies rp = {0};
+
+    server_start(&c->srv, false, NULL);
+    snprintf(url, sizeof(url), "redis://127.0.0.1:%u", (unsigned)c->srv.port);
+    c->r = connect_url(c, url, 5000, NULL, NULL, NULL);
+    assert_true(run_until_int(c, &c->ups, 1, 3000));
+    /* just under the bound: fine */
+    command_sync(c, c->r, &rp, "EVAL", "local t={} for i=1,100000 do t[i]=1 end return t", "0",
+                 NULL);
+    assert_int_equal(rp.nulls, 0);
+    assert_true(run_until_int(c, &rp.n, 1, 10000));
+    assert_int_equal(rds_commandv(c->r, collect, &rp, "EVAL",
+                                  "local t={} for i=1,1100000 do t[i]=1 end return t", "0", NULL),
+                     0);
+    assert_true(run_until_int(c, &rp.nulls, 1, 10000));
+    assert_int_equal(c->downs, 1);
+    assert_true(run_until_int(c, &c->ups, 2, 5000));
+    command_sync(c, c->r, &rp, "PING", NULL);
+    assert_string_equal(rp.str, "PONG");
+}
+
 /* A server that accepts and never answers: each attempt ends at the connect deadline, and the
  * attempts follow the backoff (100, 200, 400 ms... +-20 %), as one outage. */
 static void test_redis__silent_server_hits_the_deadline_with_backoff(void **state)
@@ -979,6 +1006,7 @@ int main(void)
         T(test_redis__subscriber_survives_a_restart),
         T(test_redis__command_timeout_drops_and_reconnects),
         T(test_redis__silent_server_hits_the_deadline_with_backoff),
+        T(test_redis__huge_reply_is_a_protocol_error),
         T(test_redis__free_inside_a_reply_callback),
         T(test_redis__free_inside_on_message_and_on_state),
         T(test_redis__tls_verifies_the_server),
