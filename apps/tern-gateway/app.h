@@ -30,7 +30,9 @@
 #define MAX_PSK_FILES 64
 
 struct app_admin;
+struct app_loop;
 struct drain_job;
+struct fleet_tickets;
 
 /* What one configuration builds into: checked as a whole before anything uses it. */
 struct plan {
@@ -58,6 +60,9 @@ struct app {
     char admin[280], user[64], group[64];
     tern_runtime *rt;
     tern_ticket_keys *tickets;    /* one set for the process: tickets resume across reloads */
+    struct app_loop *fleet_loop;  /* ticket_keys = redis://...: the fleet thread */
+    struct fleet_tickets *fleet;  /* ... and the keys it keeps in step with Redis */
+    char *fleet_url;              /* ... the URL as started (a change needs a restart) */
     struct app_admin *admin_state;
     struct timespec started;
     struct gw_service *services;  /* append-only list, never freed before exit */

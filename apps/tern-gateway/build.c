@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "common/opts.h"
+#include "common/redis.h"
 #include "common/tls_opts.h"
 
 #define DEFAULT_LISTEN "127.0.0.1:8883"
@@ -118,6 +119,15 @@ int gw_build_globals(const struct conf *c, struct gw_globals *g, char *err, size
         }
     }
     g->ticket_keys = text_of(s, K_TICKET_KEYS);
+    if (g->ticket_keys != NULL && rds_is_url(g->ticket_keys)) {
+        struct rds_url url;
+        char why[300];
+        int bad = rds_url_parse(g->ticket_keys, &url, why, sizeof(why));
+        explicit_bzero(&url, sizeof(url));
+        if (bad < 0) {
+            return fail(c, s, K_TICKET_KEYS, err, len, "%s", why);
+        }
+    }
     g->user = text_of(s, K_USER);
     g->group = text_of(s, K_GROUP);
     if (g->group != NULL && g->user == NULL) {
@@ -136,8 +146,8 @@ int gw_load_ticket_keys(const struct conf *c, tern_ticket_keys *keys, char *err,
 {
     const struct conf_val *v = conf_get(&c->global, K_TICKET_KEYS);
     char ferr[512] = "";
-    if (v == NULL) {
-        return 0;
+    if (v == NULL || rds_is_url(v->text)) {
+        return 0; /* a Redis URL: the fleet's keys come through fleet_tickets (main.c) */
     }
     int rc = tern_ticket_keys_load_file(keys, v->text, ferr, sizeof(ferr));
     if (rc < 0) {

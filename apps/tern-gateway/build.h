@@ -25,11 +25,13 @@ struct gw_globals {
     bool allow_root;
     int log_level;         /* -1: not given */
     int log_format;        /* -1: not given; 0 text, 1 json */
-    const char *ticket_keys; /* the fleet's ticket key file; NULL: keys of this process */
+    const char *ticket_keys; /* the fleet's ticket key file, or a redis:// URL (checked);
+                              * NULL: keys of this process */
 };
 
-/** Loads @p path into @p keys (a bad file changes nothing). @return 0; -1 with "WHERE:
- * ticket_keys: why" in @p err. */
+/** Loads @p path into @p keys (a bad file changes nothing; a Redis URL loads nothing: the
+ * fleet's keys come through common/fleet_tickets). @return 0; -1 with "WHERE: ticket_keys:
+ * why" in @p err. */
 int gw_load_ticket_keys(const struct conf *c, tern_ticket_keys *keys, char *err, size_t len);
 
 /** Parses the global keys of @p c. @return 0; -1 with @p err set. */

@@ -27,8 +27,10 @@
 
 #include "app.h"
 #include "common/admin.h"
+#include "common/fleet_tickets.h"
 #include "common/log.h"
 #include "common/opts.h"
+#include "common/redis.h"
 #include "common/service.h"
 #include "common/setup.h"
 
@@ -71,9 +73,11 @@ static void usage(FILE *out)
             "                             identities (or prefixes 'plant-a/*', globs) whose\n"
             "                             handshakes, connections and bytes /metrics shows,\n"
             "                             at most 64 (bounded cardinality)\n"
-            "      --ticket-keys FILE     session ticket keys shared by a fleet (96 hex digits a\n"
-            "                             line, the first seals; reloaded with the rest);\n"
-            "                             without it the process's own keys, rotated\n"
+            "      --ticket-keys FILE|URL session ticket keys shared by a fleet (96 hex digits a\n"
+            "                             line, the first seals; reloaded with the rest), or\n"
+            "                             a redis:// URL: keys shared and rotated through\n"
+            "                             Redis (a change of URL needs a restart); without\n"
+            "                             it the process's own keys, rotated\n"
             "      --watch S              reload when a PSK file changed (checked every S\n"
             "                             seconds, once it stopped changing; default 2; 0:\n"
             "                             only on SIGHUP)\n"
@@ -346,7 +350,8 @@ int plan_build(const struct app *app, struct plan *p, tern_ticket_keys *tickets,
     if (gw_build_globals(&p->conf, &p->g, one, sizeof(one)) < 0) {
         add_line(err, len, one);
         bad++;
-    } else if (tickets != NULL && gw_load_ticket_keys(&p->conf, tickets, one, sizeof(one)) < 0) {
+    } else if (tickets != NULL && app->fleet == NULL &&
+               gw_load_ticket_keys(&p->conf, tickets, one, sizeof(one)) < 0) {
         /* the key file is checked first: a bad one leaves the keys in force untouched */
         add_line(err, len, one);
         bad++;
@@ -396,6 +401,43 @@ int plan_build(const struct app *app, struct plan *p, tern_ticket_keys *tickets,
         }
     }
     return bad > 0 ? -1 : 0;
+}
+
+/*
+ * ticket_keys = redis://...: the fleet thread and the keys it keeps in step with Redis (one
+ * server of the fleet rotates every lifetime/2). Before the runtime, so the first handshake
+ * seals with them; the thread starts with every signal blocked (the runtime's signal thread
+ * takes them). 0, or the exit code.
+ */
+static int start_fleet_tickets(struct app *app, const char *url)
+{
+    sigset_t all, old;
+    char err[300];
+
+    if ((app->fleet_url = strdup(url)) == NULL) {
+        fprintf(stderr, PROGRAM ": out of memory\n");
+        return EXIT_FAILURE_RUNTIME;
+    }
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, &old);
+    app->fleet_loop = app_loop_start("tern-fleet");
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (app->fleet_loop == NULL) {
+        fprintf(stderr, PROGRAM ": cannot start the fleet thread\n");
+        return EXIT_FAILURE_RUNTIME;
+    }
+    const struct fleet_tickets_options o = {
+        .url = url,
+        .loop = app->fleet_loop,
+        .keys = app->tickets,
+        .lifetime_s = tern_ticket_keys_lifetime(app->tickets),
+        .rotate_s = 0, /* lifetime/2, as the process's own keys */
+    };
+    if ((app->fleet = fleet_tickets_new(&o, err, sizeof(err))) == NULL) {
+        fprintf(stderr, PROGRAM ": ticket_keys: %s\n", err);
+        return APP_EXIT_USAGE;
+    }
+    return 0;
 }
 
 /* ---- main ---------------------------------------------------------------------------- */
@@ -476,6 +518,11 @@ int main(int argc, char **argv)
         app_log_set_format((enum app_log_format)p.g.log_format);
     }
     signal(SIGPIPE, SIG_IGN);
+    if (p.g.ticket_keys != NULL && rds_is_url(p.g.ticket_keys) &&
+        (exit_code = start_fleet_tickets(&app, p.g.ticket_keys)) != 0) {
+        goto out;
+    }
+    exit_code = EXIT_FAILURE_RUNTIME;
 
     tern_runtime_options_init(&ro);
     ro.reactors = p.g.threads;
@@ -595,6 +642,9 @@ out:
     conf_free(&app.conf);
     conf_section_free(&app.cli);
     gw_ident_limit_destroy();
+    fleet_tickets_free(app.fleet);
+    app_loop_stop(app.fleet_loop);
+    free(app.fleet_url);
     tern_ticket_keys_free(app.tickets); /* after every configuration that used it */
     return exit_code;
 }

@@ -8,6 +8,7 @@
 
 #include "app.h"
 #include "common/admin.h"
+#include "common/fleet_tickets.h"
 #include "common/log.h"
 #include "common/setup.h"
 
@@ -238,6 +239,9 @@ void gateway_metrics(struct prom_buf *out, void *user)
     prom_sample_u64(out, "tern_ticket_key_age_seconds", NULL, 0,
                     (uint64_t)(tern_ticket_keys_age(app->tickets) > 0
                                    ? tern_ticket_keys_age(app->tickets) : 0));
+    if (app->fleet != NULL) {
+        fleet_tickets_metrics(app->fleet, out);
+    }
     prom_family(out, "tern_gateway_last_reload_timestamp_seconds", PROM_GAUGE,
                 "When the last reload was tried (Unix time; 0: never).");
     prom_sample_u64(out, "tern_gateway_last_reload_timestamp_seconds", NULL, 0,

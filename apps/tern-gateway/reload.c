@@ -11,6 +11,7 @@
 #include "app.h"
 #include "common/log.h"
 #include "common/opts.h"
+#include "common/redis.h"
 #include "common/service.h"
 #include "common/setup.h"
 
@@ -360,6 +361,16 @@ static void reload(struct app *app, const char *why)
         (p.g.user == NULL) != (app->user[0] == '\0') ||
         (p.g.user != NULL && strcmp(p.g.user, app->user) != 0)) {
         app_log(APP_LOG_WARN, "threads, auth_workers, admin and user take effect at a restart",
+                "trigger=%s", why);
+    }
+    /* ticket keys from Redis: the connection and the keys stay as started (a file given now
+     * is not loaded either); from a file: a URL given now is not used */
+    bool now_url = p.g.ticket_keys != NULL && rds_is_url(p.g.ticket_keys);
+    if (app->fleet_url != NULL
+            ? p.g.ticket_keys == NULL || strcmp(p.g.ticket_keys, app->fleet_url) != 0
+            : now_url) {
+        app_log(APP_LOG_WARN,
+                "ticket_keys: a change of Redis URL needs a restart; the ticket keys in force stay",
                 "trigger=%s", why);
     }
     if (p.g.log_level >= 0 && !app->cli_log_level) {
