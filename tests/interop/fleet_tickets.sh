@@ -11,7 +11,8 @@
 #   - Redis back on the same port (empty: no persistence): one server writes the keys again
 #     from the set it had, rotation resumes (`rotated` reappears), and sessions issued before
 #     the outage still resume on both;
-#   - no key that Redis held appears in any log; /metrics (A's admin) has the families.
+#   - no key that Redis held appears in any log; /metrics (A's admin) has the families (and
+#     passes `promtool check metrics` when installed); both stop cleanly on SIGTERM.
 # Exit 0: pass; 77: skipped (no openssl, redis-server, or test certificates).
 #
 # Usage: fleet_tickets.sh TERN_BENCH TERN_ECHO JSON_CHECK CERTS_DIR
@@ -37,9 +38,11 @@ tls="--cert $certs/server-ec.pem --key $certs/server-ec.key --threads 2 --ticket
 # shellcheck disable=SC2086 # $tls is split on purpose
 start_echo a 115 $tls --ticket-keys "$url" --admin 127.0.0.1:0
 port_a=$port
+pid_a=$pid
 # shellcheck disable=SC2086
 start_echo b 115 $tls --ticket-keys "$url"
 port_b=$port
+pid_b=$pid
 echo "redis :$redis_port, tern-echo a:$port_a b:$port_b"
 
 # until SECONDS CMD...: runs CMD every 0.2 s until it succeeds; fails after SECONDS.
@@ -179,4 +182,15 @@ done
 [ -s "$work/seen-keys" ] || fail "no key seen in Redis"
 grep -q "rotated for the fleet" "$work/a.log" "$work/b.log" || fail "no rotation logged"
 echo "ok: $(sort -u "$work/seen-keys" | wc -l) keys seen in Redis, none in the logs"
+
+# both stop cleanly (a sanitized build reports in the log)
+for s in a b; do
+    eval "p=\$pid_$s"
+    kill -TERM "$p"
+    wait "$p"
+    rc=$?
+    [ "$rc" = 0 ] || fail "tern-echo $s exited $rc after SIGTERM"
+    ! grep -q 'Sanitizer\|runtime error:' "$work/$s.log" || fail "sanitizer report in $s.log"
+done
+echo "ok: both stopped cleanly"
 echo "PASS"
