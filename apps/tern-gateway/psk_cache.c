@@ -625,6 +625,11 @@ size_t psk_cache_list_positive(struct psk_cache *c, uint64_t *cursor,
     return n;
 }
 
+uint64_t psk_cache_hash(const struct psk_cache *c, const void *id, size_t len)
+{
+    return siphash13(c->k0, c->k1, id, len);
+}
+
 size_t psk_cache_count(const struct psk_cache *c)
 {
     size_t n = 0;

@@ -129,6 +129,11 @@ struct psk_cache_ident {
 size_t psk_cache_list_positive(struct psk_cache *c, uint64_t *cursor,
                                struct psk_cache_ident *out, size_t max);
 
+/** The cache's keyed hash of @p id (SipHash-1-3 under its random key): for the fleet
+ * thread's own table of lookups in flight, safe from identities chosen to collide.
+ * @thread any */
+uint64_t psk_cache_hash(const struct psk_cache *c, const void *id, size_t len);
+
 /** Entries in the cache now (a relaxed sum over the stripes). @thread any */
 size_t psk_cache_count(const struct psk_cache *c);
 
