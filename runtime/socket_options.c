@@ -246,6 +246,9 @@ static int wait_for(tern_socket *s, enum wait_for what, bool (*done)(const tern_
     if (!tern__on_owner(s->r) || s->in_callback > 0) {
         return TERN_EBUSY;
     }
+    /* the loop's cached time may be seconds old (a standalone reactor left unrun): the
+     * deadline counts from now */
+    ev_now_update(s->r->loop);
     uint64_t deadline = tern_reactor_now_ms(s->r) + timeout_ms;
     for (;;) {
         if (done != NULL ? done(s) : wait_done(s, what)) {

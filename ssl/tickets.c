@@ -124,6 +124,18 @@ int tern_ticket_keys_rotate(tern_ticket_keys *k)
     return 0;
 }
 
+/* The rotation thread's: as rotated(), unless keys were given from outside meanwhile. Decided
+ * under the writers' lock, which install() also takes to swap: a file or a fleet's set that
+ * comes in while the thread wakes is never replaced by a random key. */
+static void *rotated_automatic(void *arg, void *current)
+{
+    tern_ticket_keys *k = arg;
+    pthread_mutex_lock(&k->lock);
+    bool external = k->external;
+    pthread_mutex_unlock(&k->lock);
+    return external ? current : rotated(arg, current);
+}
+
 static void *rotation_main(void *arg)
 {
     tern_ticket_keys *k = arg;
@@ -141,7 +153,7 @@ static void *rotation_main(void *arg)
         bool external = k->external;
         pthread_mutex_unlock(&k->lock);
         if (!external) {
-            (void)tern_ticket_keys_rotate(k);
+            set_free(tern__published_update(&k->set, rotated_automatic, k));
         }
         pthread_mutex_lock(&k->lock);
     }

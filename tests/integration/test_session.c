@@ -545,6 +545,29 @@ static void test_session__keys_set_in_memory_shared_by_two_servers(void **state)
     explicit_bzero(again, sizeof(again));
 }
 
+/* A set that rotates every second does so by itself; keys given with tern_ticket_keys_set
+ * stop it: the count and the sealing key (its age) stay as given. */
+static void test_session__keys_set_stops_the_automatic_rotation(void **state)
+{
+    uint8_t keys[2 * 48];
+    (void)state;
+    tern_ticket_keys *k = tern_ticket_keys_new(60, 1);
+    assert_non_null(k);
+    assert_int_equal(tern_ticket_keys_count(k), 1);
+    for (int i = 0; i < 40 && tern_ticket_keys_count(k) < 2; i++) {
+        ts_sleep_ms(100);
+    }
+    assert_true(tern_ticket_keys_count(k) >= 2); /* rotated by its own thread */
+    unhex48(KEY_NEW, keys);
+    unhex48(KEY_OLD, keys + 48);
+    assert_int_equal(tern_ticket_keys_set(k, keys, 2, 1), 0);
+    sleep(3);
+    assert_int_equal(tern_ticket_keys_count(k), 2);
+    assert_true(tern_ticket_keys_age(k) >= 2); /* the same sealing key all along */
+    explicit_bzero(keys, sizeof(keys));
+    tern_ticket_keys_free(k);
+}
+
 /* Writes @p line as the only key of a new key file (removed by the caller). */
 static void write_key_file(const char *path, const char *line)
 {
@@ -718,6 +741,7 @@ int main(void)
         cmocka_unit_test(test_session__key_file_shared_by_two_servers),
         cmocka_unit_test(test_session__key_age),
         cmocka_unit_test(test_session__keys_set_in_memory_shared_by_two_servers),
+        cmocka_unit_test(test_session__keys_set_stops_the_automatic_rotation),
         cmocka_unit_test(test_session__export_import_round_trip_and_bad_bytes),
         cmocka_unit_test(test_session__client_store_resumes_by_peer),
         cmocka_unit_test(test_session__psk_then_resumption),
