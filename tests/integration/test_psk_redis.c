@@ -439,6 +439,9 @@ static void test_psk_redis__found_unknown_disabled_sha384(void **state)
     rcmd("HSET tern:psk:big key %s hash sha384", KEY2_HEX);
     rcmd("HSET tern:psk:badkey key 0011");
     rcmd("HSET tern:psk:badhash key %s hash md5", KEY_HEX);
+    rcmd("HSET tern:psk:badbe key %s backend nohost", KEY_HEX);
+    rcmd("HSET tern:psk:badmc key %s max_conn lots", KEY_HEX);
+    rcmd("HSET tern:psk:v6 key %s backend [::1]:1883", KEY_HEX);
     store_new(0, 0);
 
     assert_true(hs("dev1", NULL, 0, NULL));
@@ -447,6 +450,9 @@ static void test_psk_redis__found_unknown_disabled_sha384(void **state)
     assert_false(hs("off", NULL, 0, NULL));
     assert_false(hs("badkey", NULL, 0, NULL));
     assert_false(hs("badhash", NULL, 0, NULL));
+    assert_false(hs("badbe", NULL, 0, NULL));
+    assert_false(hs("badmc", NULL, 0, NULL));
+    assert_true(hs("v6", NULL, 0, NULL));
     assert_true(hs("on", NULL, 0, NULL));
     struct psk_record rec;
     assert_true(psk_redis_cached(atomic_load(&G.store), "on", 2, &rec));
@@ -623,6 +629,7 @@ static void test_psk_redis__outage_and_restart(void **state)
 struct sleeper {
     pthread_t t;
     uint16_t port;
+    int seconds;
 };
 
 static void *debug_sleep(void *arg)
@@ -630,7 +637,7 @@ static void *debug_sleep(void *arg)
     struct sleeper *sl = arg;
     redisContext *c = redisConnect("127.0.0.1", sl->port);
     if (c != NULL && c->err == 0) {
-        freeReplyObject(redisCommand(c, "DEBUG SLEEP 2"));
+        freeReplyObject(redisCommand(c, "DEBUG SLEEP %d", sl->seconds));
     }
     if (c != NULL) {
         redisFree(c);
@@ -645,7 +652,7 @@ static void test_psk_redis__slow_redis_does_not_slow_cached_handshakes(void **st
     rcmd("HSET tern:psk:cached key %s", KEY_HEX);
     store_new(0, 1);
     assert_true(hs("cached", NULL, 0, NULL));
-    struct sleeper sl = {.port = G.redis_port};
+    struct sleeper sl = {.port = G.redis_port, .seconds = 2};
     assert_int_equal(pthread_create(&sl.t, NULL, debug_sleep, &sl), 0);
     ts_sleep_ms(100); /* Redis is asleep now */
     uint64_t t0 = ts_now_ms(), ms = 0;
@@ -670,6 +677,34 @@ static void test_psk_redis__slow_redis_does_not_slow_cached_handshakes(void **st
     TS_WAIT_UNTIL(ok, psk_redis_up(atomic_load(&G.store)), 8000);
     assert_true(ok);
     assert_int_equal(stats().inflight, 0);
+}
+
+static void test_psk_redis__free_refuses_pending_lookups(void **state)
+{
+    (void)state;
+    rcmd("FLUSHALL");
+    struct psk_redis *s = store_new(0, 0);
+    struct sleeper sl = {.port = G.redis_port, .seconds = 1};
+    assert_int_equal(pthread_create(&sl.t, NULL, debug_sleep, &sl), 0);
+    ts_sleep_ms(100);
+    struct client c = {.identity = "pending", .key = KEY, .key_len = sizeof(KEY)};
+    assert_int_equal(ts_post(tern_runtime_reactor(G.crt, 0), start_client, &c, 1000), 0);
+    bool ok = false;
+    TS_WAIT_UNTIL(ok, stats().inflight == 1, 1000);
+    assert_true(ok);
+    /* freed while its HMGET waits for the sleeping Redis: refused now, not at the timeout */
+    atomic_store(&G.store, NULL);
+    uint64_t t0 = ts_now_ms();
+    psk_redis_free(s);
+    TS_WAIT_UNTIL(ok, atomic_load(&c.result) != 0, 2000);
+    assert_true(ok);
+    assert_int_equal(atomic_load(&c.result), -1);
+    ts_log("a pending lookup refused %llu ms after psk_redis_free",
+           (unsigned long long)(ts_now_ms() - t0));
+    assert_true(ts_now_ms() - t0 < 400);
+    TS_WAIT_UNTIL(ok, atomic_load(&c.gone), 2000);
+    assert_true(ok);
+    pthread_join(sl.t, NULL);
 }
 
 static void test_psk_redis__stale_entry_served_and_refreshed(void **state)
@@ -703,6 +738,7 @@ int main(void)
                                   teardown_store),
         cmocka_unit_test_teardown(test_psk_redis__slow_redis_does_not_slow_cached_handshakes,
                                   teardown_store),
+        cmocka_unit_test_teardown(test_psk_redis__free_refuses_pending_lookups, teardown_store),
         cmocka_unit_test_teardown(test_psk_redis__outage_and_restart, teardown_store),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
