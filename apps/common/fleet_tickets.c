@@ -401,8 +401,11 @@ static void on_read(struct rds *r, const redisReply *reply, void *arg)
         apply(f, &f->read);
     }
     int64_t now = (int64_t)time(NULL);
-    if (good && rotated > 0 && rotated + (int64_t)f->rotate > now) {
-        done(f, rotated); /* not due */
+    /* not due; a `rotated` more than a period ahead of this clock (a writer's clock far off)
+     * counts as due, or the fleet would never rotate again until then */
+    if (good && rotated > 0 && rotated + (int64_t)f->rotate > now &&
+        rotated <= now + (int64_t)f->rotate) {
+        done(f, rotated);
         return;
     }
     /* due, or nothing usable: whoever gets the lease rotates (compare-and-set on this text) */

@@ -7,6 +7,8 @@
 #   - tern-bench --mode resume with --target A --target B: offers across targets resume;
 #   - after a rotation (`rotated` changed in Redis), the sessions issued before still resume
 #     on both, and new ones too;
+#   - a `keys` field that is not keys, marked due: replaced by the next rotation (from the
+#     set the rotating server had: 4 keys, lifetime/rotate + 2), sessions keep resuming;
 #   - Redis killed: sessions still resume across A and B, old and new;
 #   - Redis back on the same port (empty: no persistence): one server writes the keys again
 #     from the set it had, rotation resumes (`rotated` reappears), and sessions issued before
@@ -155,10 +157,27 @@ if command -v curl >/dev/null 2>&1; then
     echo "ok: /metrics has the ticket-key families"
 fi
 
+# a `keys` field that is not keys (an operator's mistake), marked due: the keys in force stay,
+# and the next rotation replaces it, from the set the rotating server had
+rcli HSET tern:tls:ticket-keys keys "not keys" rotated 0 >/dev/null || fail "HSET"
+rcli PUBLISH tern:tls:ticket-keys:changed x >/dev/null
+repaired() {
+    k=$(rcli HGET tern:tls:ticket-keys keys) && [ -n "$k" ] && [ "$k" != "not keys" ]
+}
+until_ok 20 repaired || fail "the bad keys field was not replaced within 20 s"
+keep_keys
+grep -q "is not 96-hex-digit lines" "$work/a.log" "$work/b.log" ||
+    fail "the bad keys field was not logged"
+n=$(rcli HGET tern:tls:ticket-keys keys | grep -c .)
+[ "$n" = 4 ] || fail "the repaired set holds $n keys, expected 4 (lifetime/rotate + 2)"
+sleep 1
+echo "ok: a bad keys field is replaced by the next rotation ($n keys)"
+across repaired rotated
+
 # Redis gone: the keys stay, sessions keep resuming across the two
 stop_pid "$redis_pid"
 sleep 1
-across outage rotated
+across outage repaired
 
 # Redis back, empty, on the same port: the set comes back from a server, rotation resumes
 redis_port_wanted=$redis_port start_redis redis2
