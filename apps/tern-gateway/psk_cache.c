@@ -574,7 +574,11 @@ size_t psk_cache_drop_negatives(struct psk_cache *c)
     return dropped;
 }
 
-/* The cursor: the stripe in the high 32 bits, the next bucket in the low 32. */
+/* The cursor: the stripe in bits 48..63, the bucket in 16..47, and in 0..15 how many
+ * positives of that bucket's chain were listed already (a chain longer than @p max is
+ * listed over several calls). */
+#define CUR(si, bi, skip) (((uint64_t)(si) << 48) | ((uint64_t)(bi) << 16) | (uint64_t)(skip))
+
 size_t psk_cache_list_positive(struct psk_cache *c, uint64_t *cursor,
                                struct psk_cache_ident *out, size_t max)
 {
@@ -582,43 +586,54 @@ size_t psk_cache_list_positive(struct psk_cache *c, uint64_t *cursor,
     if (max == 0) {
         return 0;
     }
-    while (*cursor != PSK_CACHE_CURSOR_END) {
-        uint32_t si = (uint32_t)(*cursor >> 32), bi = (uint32_t)*cursor;
+    while (*cursor != PSK_CACHE_CURSOR_END && n < max) {
+        uint32_t si = (uint32_t)(*cursor >> 48), bi = (uint32_t)(*cursor >> 16);
+        size_t skip = (size_t)(*cursor & 0xffff);
         if (si >= c->nstripes) {
             *cursor = PSK_CACHE_CURSOR_END;
             break;
         }
         struct stripe *st = &c->stripes[si];
         pthread_mutex_lock(&st->lock);
-        for (; bi < st->nbuckets; bi++) {
+        bool full = false;
+        while (bi < st->nbuckets && !full) {
             size_t in_bucket = 0;
             for (struct entry *e = st->buckets[bi]; e != NULL; e = e->chain) {
                 in_bucket += !(e->flags & F_NEGATIVE);
             }
-            /* whole buckets only (the cursor cannot point inside a chain), unless one bucket
-             * alone is more than @p max: then its first @p max entries, and on */
-            if (n > 0 && n + in_bucket > max) {
+            size_t left = in_bucket > skip ? in_bucket - skip : 0;
+            /* whole (rest of) buckets, unless even an empty batch cannot hold it */
+            if (n > 0 && n + left > max) {
+                full = true;
                 break;
             }
+            size_t seen = 0;
             for (struct entry *e = st->buckets[bi]; e != NULL && n < max; e = e->chain) {
-                if (!(e->flags & F_NEGATIVE)) {
+                if (!(e->flags & F_NEGATIVE) && seen++ >= skip) {
                     out[n].len = e->id_len;
                     memcpy(out[n].id, e_id(e), e->id_len);
                     n++;
                 }
             }
-            if (n >= max) {
-                bi++;
+            if (seen < in_bucket && seen <= 0xffff) {
+                skip = seen; /* the batch filled inside this chain: on from here next time */
+                full = true;
                 break;
             }
+            bi++;
+            skip = 0;
+            full = n >= max;
         }
         bool stripe_done = bi >= st->nbuckets;
         pthread_mutex_unlock(&st->lock);
-        *cursor = stripe_done ? ((uint64_t)(si + 1) << 32) : (((uint64_t)si << 32) | bi);
-        if (stripe_done && si + 1 >= c->nstripes) {
+        if (!stripe_done) {
+            *cursor = CUR(si, bi, skip);
+        } else if (si + 1 < c->nstripes) {
+            *cursor = CUR(si + 1, 0, 0);
+        } else {
             *cursor = PSK_CACHE_CURSOR_END;
         }
-        if (n >= max || !stripe_done) {
+        if (full) {
             break;
         }
     }

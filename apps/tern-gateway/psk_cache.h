@@ -121,8 +121,10 @@ struct psk_cache_ident {
  * Copies out up to @p max identities of positive entries (any age), continuing from
  * *@p cursor (start with 0); *@p cursor becomes PSK_CACHE_CURSOR_END after the last. Each
  * call locks one stripe at a time and holds nothing afterwards. Entries present for the whole
- * walk are listed at least once (an entry may be listed twice if its stripe grew meanwhile);
- * entries added during it may or may not be. @p max >= 1.
+ * walk are listed at least once (an entry may be listed twice if its stripe grew meanwhile),
+ * except when a batch ended inside one bucket's chain and that chain changed before the next
+ * call (with a @p max of a few dozen, next to never: chains hold one or two entries);
+ * entries added during the walk may or may not be. @p max >= 1.
  * @return the number copied (0 with the cursor at the end when there are no more).
  * @thread any
  */

@@ -39,6 +39,7 @@
 
 #define PENDING_BUCKETS 4096u
 #define REVAL_WINDOW 256u       /* revalidation reads in flight at once */
+#define REVAL_BATCH 32u
 #define DIRTY_RETRIES 3         /* reads sent again after an invalidation overtook them */
 #define TICK_MS 100u            /* backstop drain of the request list */
 #define RETRY_MS 10u            /* answers a full mailbox refused */
@@ -494,7 +495,9 @@ static void reval_pump(struct psk_redis *s)
         return;
     }
     s->in_pump = true;
-    while (s->reval_inflight < REVAL_WINDOW && rds_is_up(s->cmd)) {
+    /* batches of at least REVAL_BATCH: fewer walks, and batches that end between chains */
+    while ((s->reval_inflight == 0 || s->reval_inflight + REVAL_BATCH <= REVAL_WINDOW) &&
+           rds_is_up(s->cmd)) {
         if (s->reval_cursor == PSK_CACHE_CURSOR_END) {
             if (s->reval_inflight == 0) {
                 s->reval_active = false;

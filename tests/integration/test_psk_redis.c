@@ -679,6 +679,49 @@ static void test_psk_redis__slow_redis_does_not_slow_cached_handshakes(void **st
     assert_int_equal(stats().inflight, 0);
 }
 
+/* "*" revalidates every cached identity, REVAL_WINDOW (256) reads at a time. */
+static void test_psk_redis__star_revalidates_many_identities(void **state)
+{
+    (void)state;
+    enum { N = 520, BATCH = 40 };
+    rcmd("FLUSHALL");
+    rcmd("CONFIG SET notify-keyspace-events %s", "");
+    for (int i = 0; i < N; i++) {
+        rcmd("HSET tern:psk:many-%d key %s", i, KEY_HEX);
+    }
+    store_new(0, 0);
+    static struct client cs[BATCH];
+    for (int i = 0; i < N; i += BATCH) {
+        int n = N - i < BATCH ? N - i : BATCH;
+        memset(cs, 0, sizeof(cs));
+        for (int k = 0; k < n; k++) {
+            snprintf(cs[k].identity, sizeof(cs[k].identity), "many-%d", i + k);
+        }
+        assert_int_equal(handshakes(cs, n, NULL), n);
+    }
+    assert_int_equal(stats().entries, N);
+    /* every third removed, unseen (no keyspace events), then "*" */
+    int removed = 0;
+    for (int i = 0; i < N; i += 3, removed++) {
+        rcmd("DEL tern:psk:many-%d", i);
+    }
+    struct psk_redis_stats before = stats();
+    rcmd("PUBLISH tern:psk:invalidate *");
+    bool ok = false;
+    TS_WAIT_UNTIL(ok, stats().removed - before.removed == (uint64_t)removed &&
+                          stats().found - before.found == (uint64_t)(N - removed), 5000);
+    struct psk_redis_stats after = stats();
+    ts_log("'*': %llu removed, %llu found again, %llu errors",
+           (unsigned long long)(after.removed - before.removed),
+           (unsigned long long)(after.found - before.found),
+           (unsigned long long)(after.errors - before.errors));
+    assert_true(ok);
+    assert_int_equal(after.errors, before.errors);
+    assert_false(hs("many-0", NULL, 0, NULL));
+    assert_true(hs("many-1", NULL, 0, NULL));
+    rcmd("CONFIG SET notify-keyspace-events Kgh");
+}
+
 static void test_psk_redis__free_refuses_pending_lookups(void **state)
 {
     (void)state;
@@ -739,6 +782,8 @@ int main(void)
         cmocka_unit_test_teardown(test_psk_redis__slow_redis_does_not_slow_cached_handshakes,
                                   teardown_store),
         cmocka_unit_test_teardown(test_psk_redis__free_refuses_pending_lookups, teardown_store),
+        cmocka_unit_test_teardown(test_psk_redis__star_revalidates_many_identities,
+                                  teardown_store),
         cmocka_unit_test_teardown(test_psk_redis__outage_and_restart, teardown_store),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);

@@ -330,6 +330,40 @@ static void test_psk_cache__list_positive_in_batches(void **state)
     for (size_t i = 0; i < total; i++) {
         assert_true(memcmp(all[i].id, "neg", 3) != 0);
     }
+    /* batches of 1 and 2 on a quiet cache: each positive once, chains of 2+ included */
+    for (size_t max = 1; max <= 2; max++) {
+        size_t got = 0;
+        calls = 0;
+        cursor = 0;
+        while (cursor != PSK_CACHE_CURSOR_END && calls++ < 100000) {
+            size_t n = psk_cache_list_positive(c, &cursor, batch, max);
+            assert_true(n <= max);
+            assert_true(got + n <= 4 * N);
+            memcpy(&all[got], batch, n * sizeof(*batch));
+            got += n;
+        }
+        assert_int_equal(got, N + added);
+        qsort(all, got, sizeof(*all), cmp_ident);
+        for (size_t i = 1; i < got; i++) {
+            assert_true(cmp_ident(&all[i - 1], &all[i]) != 0);
+        }
+    }
+    /* one stripe (a bound under 128), batches of 3 */
+    struct psk_cache *one = psk_cache_new(100, fake_clock, NULL);
+    assert_int_equal(psk_cache_stripes(one), 1);
+    for (unsigned i = 0; i < 100; i++) {
+        size_t n = ident(id, sizeof(id), "chain", i);
+        struct psk_record r = make_rec(i, 16);
+        assert_int_equal(psk_cache_put(one, id, n, &r, 60000, 0, NULL), 0);
+    }
+    size_t got = 0;
+    cursor = 0;
+    calls = 0;
+    while (cursor != PSK_CACHE_CURSOR_END && calls++ < 10000) {
+        got += psk_cache_list_positive(one, &cursor, batch, 3);
+    }
+    assert_int_equal(got, 100);
+    psk_cache_free(one);
     free(all);
     psk_cache_free(c);
 }
