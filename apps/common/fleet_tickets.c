@@ -56,6 +56,7 @@ struct fleet_tickets {
     bool busy, again;          /* a read or a rotation in flight; another asked meanwhile */
     bool told_waiting;         /* "fleet resumption waits for Redis" logged */
     bool told_bad;             /* "unreadable keys in Redis" logged (until a good read) */
+    bool no_scripts;           /* EVAL refused: write with HSET under the lease alone */
     bool have_applied;
     struct key_list applied;   /* the set last applied, as Redis held it */
     uint8_t local[KEY_BYTES];  /* this server's own key, sealing until Redis answers */
@@ -220,6 +221,22 @@ static void apply(struct fleet_tickets *f, const struct key_list *l)
     atomic_fetch_add_explicit(&f->applied_count, 1, memory_order_relaxed);
 }
 
+/* An error reply (ACL, a read-only replica, a script refused), quoted: it is Redis's text.
+ * Of a write, only its code ("NOPERM", "READONLY", ...): Redis may quote a command's
+ * arguments in its errors ("unknown command ..., with args beginning with: ..."), and a
+ * write's arguments are keys. */
+static void log_refusal(const char *msg, const redisReply *reply, bool code_only)
+{
+    char text[201], quoted[420];
+    size_t n = reply->len < sizeof(text) - 1 ? (size_t)reply->len : sizeof(text) - 1;
+    memcpy(text, reply->str, n);
+    text[n] = '\0';
+    if (code_only) {
+        text[strcspn(text, " ")] = '\0';
+    }
+    app_log(APP_LOG_WARN, msg, "err=%s", app_log_quote(quoted, sizeof(quoted), text));
+}
+
 /* ---- the timer: polls, and wakes up when a rotation is due ---------------------------------- */
 
 static void sync_now(struct fleet_tickets *f);
@@ -288,24 +305,70 @@ static void done(struct fleet_tickets *f, int64_t rotated)
     }
 }
 
+/* The new set is in Redis: in force here too. */
+static void rotated_ok(struct fleet_tickets *f)
+{
+    atomic_fetch_add_explicit(&f->rotations, 1, memory_order_relaxed);
+    app_log(APP_LOG_INFO, "ticket keys: rotated for the fleet", "node=%s keys=%zu rotated=%s",
+            f->node, f->next.n, f->stamp);
+    if (!f->stopping) {
+        apply(f, &f->next);
+    }
+    done(f, (int64_t)strtoll(f->stamp, NULL, 10));
+}
+
+static void on_published(struct rds *r, const redisReply *reply, void *arg)
+{
+    (void)r, (void)reply, (void)arg; /* a lost notice costs a poll period, nothing more */
+}
+
+static void on_hset(struct rds *r, const redisReply *reply, void *arg)
+{
+    struct fleet_tickets *f = arg;
+    (void)r;
+    if (reply != NULL && reply->type == REDIS_REPLY_INTEGER) {
+        if (!f->stopping) {
+            (void)rds_commandv(f->cmd, on_published, f, "PUBLISH", CHANNEL, f->stamp, NULL);
+        }
+        rotated_ok(f);
+        return;
+    }
+    if (reply != NULL && reply->type == REDIS_REPLY_ERROR) {
+        log_refusal("ticket keys: Redis refused the rotation", reply, true);
+    }
+    done(f, 0);
+}
+
+/* Without scripting: both fields in one HSET, under the lease alone (two writers are then
+ * possible only if a winner stalls for longer than the lease). */
+static void write_plain(struct fleet_tickets *f)
+{
+    if (rds_commandv(f->cmd, on_hset, f, "HSET", HASH, "keys", f->next_text, "rotated",
+                     f->stamp, NULL) < 0) {
+        done(f, 0);
+    }
+}
+
 static void on_written(struct rds *r, const redisReply *reply, void *arg)
 {
     struct fleet_tickets *f = arg;
     (void)r;
     if (reply != NULL && reply->type == REDIS_REPLY_INTEGER && reply->integer == 1) {
-        atomic_fetch_add_explicit(&f->rotations, 1, memory_order_relaxed);
-        app_log(APP_LOG_INFO, "ticket keys: rotated for the fleet", "node=%s keys=%zu rotated=%s",
-                f->node, f->next.n, f->stamp);
-        struct key_list *l = &f->next;
-        if (!f->stopping) {
-            apply(f, l);
-        }
-        done(f, (int64_t)strtoll(f->stamp, NULL, 10));
+        rotated_ok(f);
         return;
     }
     if (reply != NULL && reply->type == REDIS_REPLY_ERROR) {
-        app_log(APP_LOG_WARN, "ticket keys: Redis refused the rotation", "err=%.*s",
-                (int)(reply->len < 200 ? reply->len : 200), reply->str);
+        bool no_scripts = (reply->len >= 6 && strncmp(reply->str, "NOPERM", 6) == 0) ||
+                          strstr(reply->str, "unknown command") != NULL;
+        if (no_scripts && !f->stopping) {
+            /* a Redis with EVAL renamed away, or an ACL user without scripting */
+            f->no_scripts = true;
+            log_refusal("ticket keys: Redis runs no scripts; rotating with HSET under the lease "
+                        "alone", reply, true);
+            write_plain(f);
+            return;
+        }
+        log_refusal("ticket keys: Redis refused the rotation", reply, true);
     }
     /* another server changed the set first (0), or Redis went away: read again */
     f->again = reply != NULL && reply->type == REDIS_REPLY_INTEGER;
@@ -351,6 +414,10 @@ static void on_lease(struct rds *r, const redisReply *reply, void *arg)
         done(f, 0);
         return;
     }
+    if (f->no_scripts) {
+        write_plain(f);
+        return;
+    }
     int rc = rds_commandv(f->cmd, on_written, f, "EVAL", CAS_SCRIPT, "1", HASH,
                           f->read_text != NULL ? f->read_text : "", f->next_text, f->stamp,
                           CHANNEL, NULL);
@@ -377,8 +444,7 @@ static void on_read(struct rds *r, const redisReply *reply, void *arg)
     if (f->stopping || reply == NULL || reply->type != REDIS_REPLY_ARRAY ||
         reply->elements != 2) {
         if (reply != NULL && reply->type == REDIS_REPLY_ERROR) {
-            app_log(APP_LOG_WARN, "ticket keys: Redis refused the read", "err=%.*s",
-                    (int)(reply->len < 200 ? reply->len : 200), reply->str);
+            log_refusal("ticket keys: Redis refused the read", reply, false);
         }
         done(f, 0);
         return;
