@@ -50,6 +50,8 @@ struct g {
     tern_runtime *srt, *crt;
     uint16_t port;
     struct psk_redis *_Atomic store;
+    tern_runtime *extra_srt;  /* a test's own server, stopped by teardown_store */
+    uint16_t saved_port;
     /* what the server's handler saw */
     pthread_mutex_t lock;
     char last_why[32];
@@ -334,10 +336,11 @@ static const char *last_why(char *buf, size_t len)
 
 /* ---- the store under test ----------------------------------------------------------------- */
 
-static struct psk_redis *store_new(uint32_t ttl_s, size_t max_inflight)
+static struct psk_redis *store_new(uint32_t ttl_s, size_t max_inflight, unsigned timeout_ms)
 {
     char url[64], err[256];
-    snprintf(url, sizeof(url), "redis://127.0.0.1:%u?timeout_ms=500", (unsigned)G.redis_port);
+    snprintf(url, sizeof(url), "redis://127.0.0.1:%u?timeout_ms=%u", (unsigned)G.redis_port,
+             timeout_ms);
     struct psk_redis_options o = {
         .url = url,
         .loop = G.loop,
@@ -361,6 +364,8 @@ static struct psk_redis *store_new(uint32_t ttl_s, size_t max_inflight)
     return s;
 }
 
+static _Atomic bool unblock, blocked; /* test_psk_redis__answer_waits_for_a_full_mailbox */
+
 static struct psk_redis_stats stats(void)
 {
     struct psk_redis_stats st;
@@ -371,9 +376,38 @@ static struct psk_redis_stats stats(void)
 static int teardown_store(void **state)
 {
     (void)state;
+    atomic_store(&unblock, true); /* a reactor a failed test left blocked */
     struct psk_redis *s = atomic_exchange(&G.store, NULL);
     psk_redis_free(s);
+    if (G.extra_srt != NULL) {
+        G.port = G.saved_port;
+        tern_runtime_stop(G.extra_srt, 0);
+        tern_runtime_join(G.extra_srt);
+        tern_runtime_free(G.extra_srt);
+        G.extra_srt = NULL;
+    }
     return 0;
+}
+
+/* A started PSK server runtime of one reactor (@p mailbox: its capacity, 0: the default). */
+static tern_runtime *server_runtime(unsigned mailbox, uint16_t *port)
+{
+    tern_runtime_options o;
+    tern_runtime_options_init(&o);
+    o.reactors = 1;
+    if (mailbox != 0) {
+        o.mailbox_capacity = mailbox;
+    }
+    tern_runtime *rt = tern_runtime_new(&o);
+    assert_non_null(rt);
+    tern_ssl_config *cfg = tern_ssl_config_new();
+    assert_int_equal(tern_ssl_config_enable_psk(cfg, NULL), 0);
+    tern_server *srv = tern_server_new(rt, cfg, on_incoming, NULL);
+    tern_ssl_config_unref(cfg);
+    assert_int_equal(tern_server_listen(srv, "127.0.0.1", 0), 0);
+    *port = tern_server_port(srv);
+    assert_int_equal(tern_runtime_start(rt), 0);
+    return rt;
 }
 
 static int group_setup(void **state)
@@ -391,20 +425,12 @@ static int group_setup(void **state)
     G.loop = app_loop_start("fleet");
     assert_non_null(G.loop);
 
+    G.srt = server_runtime(0, &G.port);
     tern_runtime_options o;
     tern_runtime_options_init(&o);
     o.reactors = 1;
-    G.srt = tern_runtime_new(&o);
     G.crt = tern_runtime_new(&o);
-    assert_non_null(G.srt);
     assert_non_null(G.crt);
-    tern_ssl_config *cfg = tern_ssl_config_new();
-    assert_int_equal(tern_ssl_config_enable_psk(cfg, NULL), 0);
-    tern_server *srv = tern_server_new(G.srt, cfg, on_incoming, NULL);
-    tern_ssl_config_unref(cfg);
-    assert_int_equal(tern_server_listen(srv, "127.0.0.1", 0), 0);
-    G.port = tern_server_port(srv);
-    assert_int_equal(tern_runtime_start(G.srt), 0);
     assert_int_equal(tern_runtime_start(G.crt), 0);
     return 0;
 }
@@ -442,7 +468,7 @@ static void test_psk_redis__found_unknown_disabled_sha384(void **state)
     rcmd("HSET tern:psk:badbe key %s backend nohost", KEY_HEX);
     rcmd("HSET tern:psk:badmc key %s max_conn lots", KEY_HEX);
     rcmd("HSET tern:psk:v6 key %s backend [::1]:1883", KEY_HEX);
-    store_new(0, 0);
+    store_new(0, 0, 500);
 
     assert_true(hs("dev1", NULL, 0, NULL));
     assert_false(hs("nobody", NULL, 0, NULL)); /* refused by the fleet thread: no reason */
@@ -498,7 +524,7 @@ static void test_psk_redis__publish_replaces_a_negative_entry(void **state)
     rcmd("FLUSHALL");
     /* no keyspace events: only the PUBLISH can tell the store */
     rcmd("CONFIG SET notify-keyspace-events %s", "");
-    store_new(0, 0);
+    store_new(0, 0, 500);
     assert_false(hs("late", NULL, 0, NULL));
     rcmd("HSET tern:psk:late key %s", KEY_HEX);
     struct psk_redis_stats before = stats();
@@ -534,7 +560,7 @@ static void test_psk_redis__keyspace_removal_reports_on_removed(void **state)
     rcmd("HSET tern:psk:gone1 key %s", KEY_HEX);
     rcmd("HSET tern:psk:gone2 key %s", KEY_HEX);
     rcmd("HSET tern:psk:stays key %s", KEY_HEX);
-    store_new(0, 0);
+    store_new(0, 0, 500);
     assert_true(hs("gone1", NULL, 0, NULL));
     assert_true(hs("gone2", NULL, 0, NULL));
     assert_true(hs("stays", NULL, 0, NULL));
@@ -569,7 +595,7 @@ static void test_psk_redis__outage_and_restart(void **state)
     rcmd("HSET tern:psk:kept key %s", KEY_HEX);
     rcmd("HSET tern:psk:dropped key %s", KEY_HEX);
     rcmd("HSET tern:psk:rekeyed key %s", KEY_HEX);
-    struct psk_redis *s = store_new(0, 0);
+    struct psk_redis *s = store_new(0, 0, 500);
     assert_true(hs("kept", NULL, 0, NULL));
     assert_true(hs("dropped", NULL, 0, NULL));
     assert_true(hs("rekeyed", NULL, 0, NULL));
@@ -650,7 +676,7 @@ static void test_psk_redis__slow_redis_does_not_slow_cached_handshakes(void **st
     (void)state;
     rcmd("FLUSHALL");
     rcmd("HSET tern:psk:cached key %s", KEY_HEX);
-    store_new(0, 1);
+    store_new(0, 1, 500);
     assert_true(hs("cached", NULL, 0, NULL));
     struct sleeper sl = {.port = G.redis_port, .seconds = 2};
     assert_int_equal(pthread_create(&sl.t, NULL, debug_sleep, &sl), 0);
@@ -689,7 +715,7 @@ static void test_psk_redis__star_revalidates_many_identities(void **state)
     for (int i = 0; i < N; i++) {
         rcmd("HSET tern:psk:many-%d key %s", i, KEY_HEX);
     }
-    store_new(0, 0);
+    store_new(0, 0, 500);
     static struct client cs[BATCH];
     for (int i = 0; i < N; i += BATCH) {
         int n = N - i < BATCH ? N - i : BATCH;
@@ -722,11 +748,70 @@ static void test_psk_redis__star_revalidates_many_identities(void **state)
     rcmd("CONFIG SET notify-keyspace-events Kgh");
 }
 
+static void block_task(tern_reactor *r, void *arg)
+{
+    (void)r;
+    (void)arg;
+    atomic_store(&blocked, true);
+    for (int i = 0; i < 10000 && !atomic_load(&unblock); i++) {
+        ts_sleep_ms(1);
+    }
+}
+
+static void noop_task(tern_reactor *r, void *arg)
+{
+    (void)r;
+    (void)arg;
+}
+
+/* The answer to a deferred lookup meets a full mailbox on the device's reactor: it waits on
+ * the retry list and gets through once the reactor runs again. */
+static void test_psk_redis__answer_waits_for_a_full_mailbox(void **state)
+{
+    (void)state;
+    rcmd("FLUSHALL");
+    rcmd("HSET tern:psk:patient key %s", KEY_HEX);
+    store_new(0, 0, 3000); /* commands may wait 3 s */
+    G.saved_port = G.port;
+    tern_runtime *srt = G.extra_srt = server_runtime(16, &G.port);
+    struct sleeper sl = {.port = G.redis_port, .seconds = 1};
+    assert_int_equal(pthread_create(&sl.t, NULL, debug_sleep, &sl), 0);
+    ts_sleep_ms(100);
+    struct client c = {.identity = "patient", .key = KEY, .key_len = sizeof(KEY)};
+    assert_int_equal(ts_post(tern_runtime_reactor(G.crt, 0), start_client, &c, 1000), 0);
+    bool ok = false;
+    TS_WAIT_UNTIL(ok, stats().inflight == 1, 1000);
+    assert_true(ok);
+    /* the server's reactor stops, and its mailbox fills */
+    atomic_store(&unblock, false);
+    atomic_store(&blocked, false);
+    tern_reactor *r = tern_runtime_reactor(srt, 0);
+    assert_int_equal(ts_post(r, block_task, NULL, 1000), 0);
+    TS_WAIT_UNTIL(ok, atomic_load(&blocked), 1000); /* taken out of the mailbox: it is full */
+    assert_true(ok);
+    int posted = 0;
+    while (posted < 100000 && tern_reactor_post(r, noop_task, NULL) == 0) {
+        posted++;
+    }
+    assert_true(posted < 100000);
+    pthread_join(sl.t, NULL); /* Redis answers now; the mailbox cannot take the answer */
+    ts_sleep_ms(200);
+    assert_int_equal(atomic_load(&c.result), 0);
+    assert_int_equal(stats().inflight, 1);
+    assert_int_equal(stats().found, 1);
+    atomic_store(&unblock, true);
+    TS_WAIT_UNTIL(ok, atomic_load(&c.result) != 0, 3000);
+    assert_true(ok);
+    assert_int_equal(atomic_load(&c.result), 1);
+    TS_WAIT_UNTIL(ok, atomic_load(&c.gone), 2000);
+    assert_int_equal(stats().inflight, 0);
+}
+
 static void test_psk_redis__free_refuses_pending_lookups(void **state)
 {
     (void)state;
     rcmd("FLUSHALL");
-    struct psk_redis *s = store_new(0, 0);
+    struct psk_redis *s = store_new(0, 0, 500);
     struct sleeper sl = {.port = G.redis_port, .seconds = 1};
     assert_int_equal(pthread_create(&sl.t, NULL, debug_sleep, &sl), 0);
     ts_sleep_ms(100);
@@ -755,7 +840,7 @@ static void test_psk_redis__stale_entry_served_and_refreshed(void **state)
     (void)state;
     rcmd("FLUSHALL");
     rcmd("HSET tern:psk:aging key %s", KEY_HEX);
-    store_new(1, 0); /* TTL 1 s */
+    store_new(1, 0, 500); /* TTL 1 s */
     assert_true(hs("aging", NULL, 0, NULL));
     struct psk_redis_stats before = stats();
     ts_sleep_ms(1200);
@@ -782,6 +867,8 @@ int main(void)
         cmocka_unit_test_teardown(test_psk_redis__slow_redis_does_not_slow_cached_handshakes,
                                   teardown_store),
         cmocka_unit_test_teardown(test_psk_redis__free_refuses_pending_lookups, teardown_store),
+        cmocka_unit_test_teardown(test_psk_redis__answer_waits_for_a_full_mailbox,
+                                  teardown_store),
         cmocka_unit_test_teardown(test_psk_redis__star_revalidates_many_identities,
                                   teardown_store),
         cmocka_unit_test_teardown(test_psk_redis__outage_and_restart, teardown_store),
