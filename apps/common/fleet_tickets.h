@@ -23,7 +23,8 @@
  * the previous ones stay, lifetime/rotate + 2 keys in all (at most 16). The write is a
  * compare-and-set (a short Lua script: HSET of both fields only if `keys` is still what the
  * winner read, then PUBLISH), so two servers can never both rotate, even if a lease expires
- * under a stalled winner. When the hash is gone (Redis restarted without persistence), the
+ * under a stalled winner (a Redis that runs no scripts gets one HSET under the lease alone,
+ * then the PUBLISH). When the hash is gone (Redis restarted without persistence), the
  * winner rotates from the set it last applied, so tickets issued before keep resuming.
  *
  * Redis down: the keys in force stay (every ticket keeps resuming), rotation pauses and

@@ -63,6 +63,9 @@ in_force() {
         grep -q "fleet's keys are in force" "$work/b.log"
 }
 until_ok 10 in_force || fail "the fleet's keys were not applied on both within 10 s"
+# both found no keys at once: exactly one of them made the first set
+n=$(cat "$work/a.log" "$work/b.log" | grep -c "rotated for the fleet")
+[ "$n" = 1 ] || fail "$n servers made the first set, expected 1"
 
 # Every key Redis held, for the check of the logs at the end.
 keep_keys() {
