@@ -417,8 +417,13 @@ static void serve(tern_socket *s, struct admin_conn *c, const char *line, size_t
     if (PATH_IS("/healthz")) {
         bool ok = !tern_runtime_is_stopping(a->rt) &&
                   (a->src.healthy == NULL || a->src.healthy(a->src.user));
-        respond(s, c, ok ? 200 : 503, "text/plain; charset=utf-8", ok ? "ok\n" : "draining\n",
-                ok ? 3 : 9, head_only);
+        char body[1024] = "ok\n";
+        size_t blen = 3;
+        if (ok && a->src.health_detail != NULL) {
+            blen += a->src.health_detail(body + blen, sizeof(body) - blen, a->src.user);
+        }
+        respond(s, c, ok ? 200 : 503, "text/plain; charset=utf-8", ok ? body : "draining\n",
+                ok ? blen : 9, head_only);
         return;
     }
     if (PATH_IS("/metrics") || PATH_IS("/stats.json")) {

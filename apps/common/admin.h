@@ -6,7 +6,8 @@
  *   GET /metrics     200, text/plain; version=0.0.4: the runtime's families (from
  *                    tern_runtime_stats), the process's (process_*), then the program's own
  *                    (app_admin_source.metrics). docs/guide/metrics.md lists them all.
- *   GET /healthz     200 "ok\n" while serving; 503 "draining\n" once the runtime is stopping
+ *   GET /healthz     200 "ok\n" while serving (then the program's `health_detail` lines, such
+ *                    as "degraded: ..."); 503 "draining\n" once the runtime is stopping
  *                    (tern_runtime_is_stopping) or the program's `healthy` says false.
  *   GET /stats.json  200, application/json: {"runtime":{tern_stats_format's JSON},
  *                    "process":{...}, "app":<app_admin_source.stats_json's value>}.
@@ -49,6 +50,10 @@ struct app_admin_source {
     /** False: /healthz answers 503 "draining" (the program is shutting down or unfit).
      * @thread any reactor */
     bool (*healthy)(void *user);
+    /** Lines added after "ok\n" in a 200 /healthz answer (e.g. "degraded: ..." while a
+     * dependency the program can serve without is down): written into @p buf (NUL-ended).
+     * @return their length. @thread any reactor */
+    size_t (*health_detail)(char *buf, size_t len, void *user);
     void *user;
 };
 

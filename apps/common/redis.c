@@ -30,6 +30,7 @@
 #include <hiredis/hiredis.h>
 
 #include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -96,7 +97,14 @@ struct app_loop *app_loop_start(const char *name)
     pthread_mutex_init(&l->mu, NULL);
     pthread_cond_init(&l->cv, NULL);
     atomic_init(&l->stopping, false);
-    if (pthread_create(&l->thread, NULL, app_loop_main, l) != 0) {
+    /* the thread starts with every signal blocked: the program's signal thread (the
+     * runtime's) takes SIGHUP, SIGTERM and the rest, never the fleet thread */
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, &old);
+    int rc = pthread_create(&l->thread, NULL, app_loop_main, l);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (rc != 0) {
         goto fail;
     }
     pthread_setname_np(l->thread, l->name);

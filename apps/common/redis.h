@@ -84,7 +84,8 @@ bool rds_is_url(const char *text);
 
 struct app_loop;
 
-/** Starts a thread that runs a standalone reactor (tern_reactor_new) until app_loop_stop.
+/** Starts a thread that runs a standalone reactor (tern_reactor_new) until app_loop_stop,
+ * with every signal blocked (the program's signal thread keeps them).
  * @return the loop, or NULL (a thread or memory failed). @thread setup */
 struct app_loop *app_loop_start(const char *name);
 

@@ -59,6 +59,7 @@ struct app {
     struct gw_globals g;          /* as started (changes need a restart) */
     char admin[280], user[64], group[64];
     tern_runtime *rt;
+    tern_runtime *_Atomic rt_running; /* rt once started (the fleet thread reads it) */
     tern_ticket_keys *tickets;    /* one set for the process: tickets resume across reloads */
     struct app_loop *fleet_loop;  /* ticket_keys = redis://...: the fleet thread */
     struct fleet_tickets *fleet;  /* ... and the keys it keeps in step with Redis */
@@ -123,5 +124,7 @@ void on_usr1(tern_runtime *rt, void *user);
 /** The admin listener's callbacks. @thread any reactor */
 void gateway_metrics(struct prom_buf *out, void *user);
 void gateway_stats_json(struct prom_buf *out, void *user);
+/** /healthz's detail lines (a store of identities unreachable). */
+size_t gateway_health_detail(char *buf, size_t len, void *user);
 
 #endif

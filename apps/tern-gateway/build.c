@@ -128,6 +128,22 @@ int gw_build_globals(const struct conf *c, struct gw_globals *g, char *err, size
             return fail(c, s, K_TICKET_KEYS, err, len, "%s", why);
         }
     }
+    if (conf_uint(c, s, K_PSK_STORE_TTL, 1, 86400u * 7, 300, &v, err, len) < 0) {
+        return -1;
+    }
+    g->store_ttl_s = (uint32_t)v;
+    if (conf_uint(c, s, K_PSK_STORE_NEGATIVE_TTL, 1, 3600, 5, &v, err, len) < 0) {
+        return -1;
+    }
+    g->store_negative_ttl_s = (uint32_t)v;
+    if (conf_uint(c, s, K_PSK_STORE_STALE, 1, 86400u * 7, 3600, &v, err, len) < 0) {
+        return -1;
+    }
+    g->store_stale_s = (uint32_t)v;
+    if (conf_uint(c, s, K_PSK_STORE_CACHE_SIZE, 1, 1u << 26, 1u << 20, &v, err, len) < 0) {
+        return -1;
+    }
+    g->store_cache_size = v;
     g->user = text_of(s, K_USER);
     g->group = text_of(s, K_GROUP);
     if (g->group != NULL && g->user == NULL) {
@@ -156,6 +172,47 @@ int gw_load_ticket_keys(const struct conf *c, tern_ticket_keys *keys, char *err,
         snprintf(err, len, "%s: %s", conf_where(c, K_TICKET_KEYS, v, where, sizeof(where)),
                  ferr[0] != '\0' ? ferr : tern_strerror(rc));
         return -1;
+    }
+    return 0;
+}
+
+/* ---- the Redis identity store ---------------------------------------------------------- */
+
+static gw_store_open_fn store_open;
+static void *store_open_ctx;
+
+void gw_build_set_store_opener(gw_store_open_fn fn, void *ctx)
+{
+    store_open = fn;
+    store_open_ctx = ctx;
+}
+
+/* psk_store: the URL checked here (so -t reports it with its line), the store opened by the
+ * program's opener (it keeps one store per URL for the life of the process: a reload keeps
+ * its cache warm). */
+static int open_store(const struct conf *c, const struct conf_section *s, struct gw_settings *st,
+                      char *err, size_t len)
+{
+    const char *url = text_of(s, K_PSK_STORE);
+    struct rds_url u;
+    char why[512] = "";
+
+    if (url == NULL) {
+        return 0;
+    }
+    if (!rds_is_url(url)) {
+        return fail(c, s, K_PSK_STORE, err, len,
+                    "expected a redis:// or rediss:// URL (a file of identities is psk_file)");
+    }
+    if (rds_url_parse(url, &u, why, sizeof(why)) < 0) {
+        return fail(c, s, K_PSK_STORE, err, len, "%s", why);
+    }
+    explicit_bzero(&u, sizeof(u));
+    if (store_open == NULL) {
+        return 0;
+    }
+    if ((st->redis = store_open(url, store_open_ctx, why, sizeof(why))) == NULL) {
+        return fail(c, s, K_PSK_STORE, err, len, "%s", why);
     }
     return 0;
 }
@@ -409,9 +466,15 @@ static int check_pairs(const struct conf *c, const struct conf_section *s, char 
     if (conf_get(s, K_CHAIN) != NULL && conf_get(s, K_CERT) == NULL) {
         return fail(c, s, K_CHAIN, err, len, "needs cert (the certificate it follows)");
     }
-    if (conf_get(s, K_PSK_FILE) == NULL && conf_get(s, K_CERT) == NULL) {
+    if (conf_get(s, K_PSK_FILE) == NULL && conf_get(s, K_PSK_STORE) == NULL &&
+        conf_get(s, K_CERT) == NULL) {
         return fail(c, s, K_PSK_FILE, err, len,
-                    "the service needs psk_file (the devices' identities) or cert and key");
+                    "the service needs psk_file or psk_store (the devices' identities) or cert "
+                    "and key");
+    }
+    if (conf_get(s, K_PSK_FILE) != NULL && conf_get(s, K_PSK_STORE) != NULL) {
+        return fail(c, s, K_PSK_STORE, err, len,
+                    "psk_store and psk_file exclude each other (one store of identities)");
     }
     if (s->keys[K_BACKEND].n == 0) {
         return fail(c, s, K_BACKEND, err, len,
@@ -490,10 +553,11 @@ static int build_device_tls(const struct conf *c, const struct conf_section *s,
     }
     st->has_cert = conf_get(s, K_CERT) != NULL;
     const char *hint = text_of(s, K_PSK_HINT);
-    if (hint != NULL && conf_get(s, K_PSK_FILE) == NULL) {
-        return fail(c, s, K_PSK_HINT, err, len, "needs psk_file");
+    bool psk = conf_get(s, K_PSK_FILE) != NULL || conf_get(s, K_PSK_STORE) != NULL;
+    if (hint != NULL && !psk) {
+        return fail(c, s, K_PSK_HINT, err, len, "needs psk_file or psk_store");
     }
-    if (conf_get(s, K_PSK_FILE) != NULL && (rc = tern_ssl_config_enable_psk(cfg, hint)) < 0) {
+    if (psk && (rc = tern_ssl_config_enable_psk(cfg, hint)) < 0) {
         return fail_cfg(c, s, hint != NULL ? K_PSK_HINT : K_PSK_FILE, cfg, rc, err, len);
     }
     const char *ciphers = text_of(s, K_CIPHERS);
@@ -675,7 +739,7 @@ int gw_build_settings(const struct conf *c, const struct conf_section *s, unsign
             snprintf(warn, warn_len, "%s", ferr);
         }
     }
-    if (build_id_metrics(c, s, st, err, len) < 0 ||
+    if (open_store(c, s, st, err, len) < 0 || build_id_metrics(c, s, st, err, len) < 0 ||
         build_device_tls(c, s, st, auth_workers, tickets, err, len) < 0 ||
         build_backend_tls(c, s, st, err, len) < 0) {
         goto fail;

@@ -27,7 +27,20 @@ struct gw_globals {
     int log_format;        /* -1: not given; 0 text, 1 json */
     const char *ticket_keys; /* the fleet's ticket key file, or a redis:// URL (checked);
                               * NULL: keys of this process */
+    /* the Redis identity stores' caches (psk_redis.h; 0: its defaults) */
+    uint32_t store_ttl_s, store_negative_ttl_s, store_stale_s;
+    uint64_t store_cache_size;
 };
+
+struct psk_redis;
+
+/** Opens (or finds) the Redis identity store of @p url for a service being built. @return the
+ * store (it lives until the program exits), or NULL with a reason in @p err. */
+typedef struct psk_redis *(*gw_store_open_fn)(const char *url, void *ctx, char *err, size_t len);
+
+/** Sets how services open their `psk_store` (the program does, once, before building). Without
+ * it (-t, tests) a store URL is only checked. */
+void gw_build_set_store_opener(gw_store_open_fn fn, void *ctx);
 
 /** Loads @p path into @p keys (a bad file changes nothing; a Redis URL loads nothing: the
  * fleet's keys come through common/fleet_tickets). @return 0; -1 with "WHERE: ticket_keys:

@@ -52,6 +52,7 @@
 #include "common/log.h"
 #include "common/setup.h"
 #include "proxy.h"
+#include "psk_redis.h"
 #include "ratelimit.h"
 
 struct proxied {
@@ -81,6 +82,8 @@ struct conn {
     tern_timer *proxy_wait; /* while the front's PROXY header is awaited (bounds the wait) */
     struct proxied *px; /* the device's addresses from the front's PROXY header, or NULL (on
                          * the heap: 256 bytes that only proxied connections pay for) */
+    struct gw_backend_set *routed; /* the identity's own backend (psk_store's `backend` field),
+                                    * or NULL (on the heap: only such identities pay for it) */
     size_t ident_len; /* 0: no PSK identity (certificate handshake) */
     uint8_t ident[TERN_PSK_MAX_IDENTITY];
     char peer[64];
@@ -260,6 +263,16 @@ static int ident_acquire(const uint8_t *id, size_t len, unsigned limit)
     return rc;
 }
 
+/* The connections @p id holds now (slots taken). */
+static unsigned ident_open(const uint8_t *id, size_t len)
+{
+    pthread_mutex_lock(&ident_lock);
+    struct ident_entry **p = ident_find(id, len);
+    unsigned n = *p != NULL ? (*p)->open : 0;
+    pthread_mutex_unlock(&ident_lock);
+    return n;
+}
+
 static void ident_release(const uint8_t *id, size_t len)
 {
     pthread_mutex_lock(&ident_lock);
@@ -367,6 +380,10 @@ static void conn_maybe_free(struct conn *c)
     if (c->dev == NULL && c->be == NULL) {
         gw_settings_release(c->st);
         free(c->px);
+        if (c->routed != NULL) {
+            free(c->routed->v);
+            free(c->routed);
+        }
         free(c);
     }
 }
@@ -658,9 +675,76 @@ static bool try_backend(struct conn *c)
     return false;
 }
 
+/* The identity's own backend from the Redis store (its `backend` field): one target, kept by
+ * the connection. @return false when it cannot be parsed or allocated (the service's
+ * targets are used, and that is logged). */
+static bool route_from_store(struct conn *c, const char *text)
+{
+    struct gw_backend_set *set = calloc(1, sizeof(*set));
+    struct gw_backend *b = calloc(1, sizeof(*b));
+    char id[TERN_PSK_MAX_IDENTITY * 4 + 8];
+
+    if (set == NULL || b == NULL ||
+        tern_parse_host_port(text, b->host, sizeof(b->host), &b->port) < 0 || b->port == 0) {
+        app_log(APP_LOG_WARN, "identity's backend ignored: the service's backends are used",
+                "service=%s peer=%s identity=%s reason=%s", c->svc->name, c->peer,
+                ident_of(c, id, sizeof(id)),
+                set == NULL || b == NULL ? "out-of-memory" : "not HOST:PORT");
+        free(set);
+        free(b);
+        return false;
+    }
+    snprintf(b->text, sizeof(b->text), "%s", text);
+    set->v = b;
+    set->n = 1;
+    c->routed = set;
+    c->targets = set;
+    return true;
+}
+
+/* The Redis store's per-identity fields, once the handshake is done: `max_conn` (a limit of
+ * its own, over the service's) and `backend`. @return false when the connection is refused. */
+static bool apply_store_record(struct conn *c)
+{
+    struct psk_record rec;
+    char id[TERN_PSK_MAX_IDENTITY * 4 + 8];
+
+    if (c->st->redis == NULL || c->ident_len == 0 ||
+        !psk_redis_cached(c->st->redis, c->ident, c->ident_len, &rec)) {
+        return true;
+    }
+    explicit_bzero(rec.key, sizeof(rec.key));
+    if (rec.max_conn > 0) {
+        bool over;
+        if (!c->counted) {
+            int got = ident_acquire(c->ident, c->ident_len, rec.max_conn);
+            c->counted = got > 0;
+            over = got <= 0;
+        } else {
+            over = ident_open(c->ident, c->ident_len) > rec.max_conn;
+        }
+        if (over) {
+            count(c, GW_IDENTITY_LIMIT);
+            app_log(APP_LOG_INFO, "psk identity refused",
+                    "service=%s peer=%s identity=%s reason=connection-limit limit=%u",
+                    c->svc->name, c->peer, ident_of(c, id, sizeof(id)), rec.max_conn);
+            c->refused = true;
+            return false;
+        }
+    }
+    if (rec.backend[0] != '\0') {
+        (void)route_from_store(c, rec.backend);
+    }
+    return true;
+}
+
 static void start_backend(struct conn *c)
 {
     c->targets = pick_targets(c);
+    if (!apply_store_record(c)) {
+        close_gracefully(c->dev);
+        return;
+    }
     c->tried = 0;
     c->first = 0;
     if (c->st->balance == GW_BALANCE_ROUND_ROBIN && c->targets->n > 1) {
@@ -892,6 +976,39 @@ static bool take_identity_slot(struct conn *c, tern_psk_authenticator *a, const 
     return true;
 }
 
+/* psk_store: the cache answers inline; a miss is deferred to the fleet thread, which answers
+ * the authenticator itself (its failures are logged by dev_error with the identity). */
+static void redis_psk(struct conn *c, tern_psk_authenticator *a, tern_buf id, const char *quoted)
+{
+    struct psk_record rec;
+    const char *why = "unknown";
+
+    if (!take_identity_slot(c, a, quoted)) {
+        return;
+    }
+    enum psk_redis_answer ans = psk_redis_lookup(c->st->redis, a, id.base, id.len, &rec, &why);
+    if (ans == PSK_REDIS_PENDING) {
+        return;
+    }
+    if (ans == PSK_REDIS_UNKNOWN) {
+        count(c, GW_UNKNOWN_IDENTITY);
+        app_log(APP_LOG_INFO, "psk identity refused", "service=%s peer=%s identity=%s reason=%s",
+                c->svc->name, c->peer, quoted, why);
+        c->refused = true;
+        (void)tern_psk_authenticator_reject(a);
+        return;
+    }
+    int rc = tern_psk_authenticator_set_key_hash(a, rec.hash);
+    if (rc == 0) {
+        rc = tern_psk_authenticator_complete(a, rec.key, rec.key_len);
+    }
+    explicit_bzero(rec.key, sizeof(rec.key));
+    if (rc < 0) {
+        app_log(APP_LOG_WARN, "psk answer failed", "peer=%s identity=%s err=%s", c->peer, quoted,
+                tern_err_name(rc));
+    }
+}
+
 static void dev_psk(tern_socket *s, tern_psk_authenticator *a, void *user)
 {
     struct conn *c = user;
@@ -919,6 +1036,10 @@ static void dev_psk(tern_socket *s, tern_psk_authenticator *a, void *user)
         /* unanswered: the runtime asks the store on a PSK worker; failures are logged by
          * dev_error with the identity */
         (void)take_identity_slot(c, a, quoted);
+        return;
+    }
+    if (gw->redis != NULL) {
+        redis_psk(c, a, id, quoted);
         return;
     }
     enum tern_psk_hash hash = TERN_PSK_HASH_SHA256;
@@ -1102,6 +1223,9 @@ static void sweep_removed(tern_reactor *r, void *arg)
         return; /* the runtime stopped first */
     }
     const struct gw_settings *now = atomic_load_explicit(&svc->cur, memory_order_acquire);
+    if (now->store == NULL) {
+        return; /* psk_store: removals come one by one from Redis (gw_close_identity) */
+    }
     for (struct conn *c = svc->live[tern_reactor_index(r) % TERN_MAX_REACTORS]; c != NULL;
          c = c->next) {
         if (c->dev == NULL || c->ident_len == 0 || !c->encrypted) {
@@ -1163,4 +1287,68 @@ void gw_close_removed(tern_runtime *rt, struct gw_service *svc)
 void gw_close_all(tern_runtime *rt, struct gw_service *svc)
 {
     post_all(rt, sweep_all, svc, "cannot close the connections of a removed service");
+}
+
+/* ---- closing the connections of one identity removed from the Redis store ------------------ */
+
+struct close_ident {
+    struct gw_service *svc;
+    const struct psk_redis *store;
+    size_t len;
+    uint8_t id[TERN_PSK_MAX_IDENTITY];
+};
+
+static void sweep_identity(tern_reactor *r, void *arg)
+{
+    struct close_ident *job = arg;
+    char quoted[TERN_PSK_MAX_IDENTITY * 4 + 8];
+    unsigned closed = 0;
+
+    /* settings are read on a reactor only: their release waits for a task on each */
+    const struct gw_settings *now =
+        r != NULL ? atomic_load_explicit(&job->svc->cur, memory_order_acquire) : NULL;
+    if (now != NULL && now->close_removed && now->redis == job->store) {
+        for (struct conn *c = job->svc->live[tern_reactor_index(r) % TERN_MAX_REACTORS];
+             c != NULL; c = c->next) {
+            if (c->dev == NULL || c->ident_len != job->len ||
+                memcmp(c->ident, job->id, job->len) != 0) {
+                continue;
+            }
+            close_gracefully(c->dev);
+            closed++;
+        }
+    }
+    if (closed > 0) {
+        app_log(APP_LOG_INFO, "identity removed: closing its connections",
+                "service=%s identity=%s reactor=%u count=%u", job->svc->name,
+                quote_bytes(quoted, sizeof(quoted), job->id, job->len), tern_reactor_index(r),
+                closed);
+    }
+    free(job);
+}
+
+void gw_close_identity(tern_runtime *rt, struct gw_service *svc, const struct psk_redis *store,
+                       const void *id, size_t len)
+{
+    if (len == 0 || len > TERN_PSK_MAX_IDENTITY) {
+        return;
+    }
+    for (unsigned i = 0; i < tern_runtime_reactor_count(rt); i++) {
+        struct close_ident *job = malloc(sizeof(*job));
+        if (job == NULL) {
+            app_log(APP_LOG_WARN, "cannot close connections of a removed identity",
+                    "service=%s err=ENOMEM", svc->name);
+            return;
+        }
+        job->svc = svc;
+        job->store = store;
+        job->len = len;
+        memcpy(job->id, id, len);
+        int rc = tern_reactor_post(tern_runtime_reactor(rt, i), sweep_identity, job);
+        if (rc < 0) {
+            free(job);
+            app_log(APP_LOG_WARN, "cannot close connections of a removed identity",
+                    "service=%s reactor=%u err=%s", svc->name, i, tern_err_name(rc));
+        }
+    }
 }

@@ -111,6 +111,8 @@ struct gw_settings {
     bool has_cert;                    /* ssl has a certificate (devices without a PSK) */
     tern_psk_store *store;            /* owned: the identities of this snapshot */
     bool store_on_workers;            /* lookups on the PSK workers (ssl's lookup is bound) */
+    struct psk_redis *redis;          /* psk_store: the Redis store (not owned: it lives until
+                                       * the program exits); NULL: none */
     struct gw_backend_set backends;   /* owned */
     enum gw_balance balance;
     struct gw_route *routes;          /* owned, n_routes of them */
@@ -152,6 +154,7 @@ struct gw_id_metric {
 };
 
 struct conn;
+struct psk_redis;
 
 #define GW_MAX_LISTEN 16
 
@@ -204,6 +207,12 @@ void gw_incoming(tern_server *srv, tern_socket *s, void *user);
  * there: each reactor walks its own connections). @thread any
  */
 void gw_close_removed(tern_runtime *rt, struct gw_service *svc);
+
+/** Closes (gracefully) every connection of @p svc whose PSK identity is @p id, if the
+ * service's settings in force use @p store with close_removed: an identity removed from the
+ * Redis store. Posts a task to every reactor (each checks its own). @thread any */
+void gw_close_identity(tern_runtime *rt, struct gw_service *svc, const struct psk_redis *store,
+                       const void *id, size_t len);
 
 /**
  * Closes (gracefully) every device connection of @p svc (a service removed by a reload, after

@@ -33,6 +33,7 @@
 #include "common/redis.h"
 #include "common/service.h"
 #include "common/setup.h"
+#include "stores.h"
 
 /* ---- options ------------------------------------------------------------------------- */
 
@@ -59,6 +60,18 @@ static void usage(FILE *out)
             "      --psk-file FILE        one 'identity:hexkey' per line (key 16..64 bytes as\n"
             "                             hex; '#' comments), ':sha384' after the key for a\n"
             "                             TLS 1.3 SHA-384 key; keep it mode 600\n"
+            "      --psk-store URL        identities in Redis instead of a file (a fleet):\n"
+            "                             redis://[USER:PASS@]HOST[:PORT][/DB] or rediss://\n"
+            "                             (TLS; ?ca=FILE&password_file=FILE...); a hash per\n"
+            "                             identity, tern:psk:ID key HEX [hash sha384]\n"
+            "                             [disabled 1] [max_conn N] [backend HOST:PORT]\n"
+            "      --psk-store-ttl S      cache known identities S seconds (default 300)\n"
+            "      --psk-store-negative-ttl S\n"
+            "                             cache unknown identities S seconds (default 5)\n"
+            "      --psk-store-stale S    serve cached identities up to S seconds past their\n"
+            "                             TTL while Redis is slow or down (default 3600)\n"
+            "      --psk-store-cache-size N\n"
+            "                             identities cached at most (default 1048576)\n"
             "      --psk-hint TEXT        TLS 1.2 identity hint sent to devices (none by\n"
             "                             default)\n"
             "      --max-conn-per-identity N\n"
@@ -82,7 +95,8 @@ static void usage(FILE *out)
             "                             seconds, once it stopped changing; default 2; 0:\n"
             "                             only on SIGHUP)\n"
             "      --close-removed        after a reload, close the connections of identities\n"
-            "                             that are no longer in the file\n"
+            "                             that are no longer in the file (with --psk-store:\n"
+            "                             as soon as Redis says one was removed)\n"
             "      --auth-workers N       look identities up on N threads of their own (0..256)\n"
             "                             instead of inline on the reactors (default 0: the\n"
             "                             table is in memory, a lookup never blocks)\n"
@@ -255,13 +269,15 @@ static void parse_args(struct app *app, int argc, char **argv)
     }
     free(longopts);
     if (app->test_only && app->conf_path == NULL && !app->cli_given[K_PSK_FILE] &&
-        !app->cli_given[K_CERT]) {
+        !app->cli_given[K_PSK_STORE] && !app->cli_given[K_CERT]) {
         app_opt_fail("-t checks a configuration: give it with -c FILE (or the options)");
     }
     if (app->conf_path == NULL) {
         /* the command line alone: the historical required options, as before */
-        if (!app->cli_given[K_PSK_FILE] && !app->cli_given[K_CERT]) {
-            app_opt_fail("--psk-file is required (the devices' identities and keys), or -c FILE");
+        if (!app->cli_given[K_PSK_FILE] && !app->cli_given[K_PSK_STORE] &&
+            !app->cli_given[K_CERT]) {
+            app_opt_fail("--psk-file (or --psk-store) is required (the devices' identities and "
+                         "keys), or -c FILE");
         }
         if (!app->cli_given[K_BACKEND]) {
             app_opt_fail("--backend is required (HOST:PORT to forward connections to)");
@@ -350,11 +366,14 @@ int plan_build(const struct app *app, struct plan *p, tern_ticket_keys *tickets,
     if (gw_build_globals(&p->conf, &p->g, one, sizeof(one)) < 0) {
         add_line(err, len, one);
         bad++;
-    } else if (tickets != NULL && app->fleet == NULL &&
-               gw_load_ticket_keys(&p->conf, tickets, one, sizeof(one)) < 0) {
-        /* the key file is checked first: a bad one leaves the keys in force untouched */
-        add_line(err, len, one);
-        bad++;
+    } else {
+        stores_set_cache(&p->g); /* for stores the services below open */
+        if (tickets != NULL && app->fleet == NULL &&
+            gw_load_ticket_keys(&p->conf, tickets, one, sizeof(one)) < 0) {
+            /* the key file is checked first: a bad one leaves the keys in force untouched */
+            add_line(err, len, one);
+            bad++;
+        }
     }
     if ((p->svc = calloc(p->conf.n_svc, sizeof(*p->svc))) == NULL) {
         snprintf(err, len, "out of memory");
@@ -406,23 +425,18 @@ int plan_build(const struct app *app, struct plan *p, tern_ticket_keys *tickets,
 /*
  * ticket_keys = redis://...: the fleet thread and the keys it keeps in step with Redis (one
  * server of the fleet rotates every lifetime/2). Before the runtime, so the first handshake
- * seals with them; the thread starts with every signal blocked (the runtime's signal thread
- * takes them). 0, or the exit code.
+ * seals with them; the fleet thread is the one the Redis identity stores use too (stores.c).
+ * 0, or the exit code.
  */
 static int start_fleet_tickets(struct app *app, const char *url)
 {
-    sigset_t all, old;
     char err[300];
 
     if ((app->fleet_url = strdup(url)) == NULL) {
         fprintf(stderr, PROGRAM ": out of memory\n");
         return EXIT_FAILURE_RUNTIME;
     }
-    sigfillset(&all);
-    pthread_sigmask(SIG_BLOCK, &all, &old);
-    app->fleet_loop = app_loop_start("tern-fleet");
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
-    if (app->fleet_loop == NULL) {
+    if ((app->fleet_loop = gw_fleet_loop()) == NULL) {
         fprintf(stderr, PROGRAM ": cannot start the fleet thread\n");
         return EXIT_FAILURE_RUNTIME;
     }
@@ -496,6 +510,8 @@ int main(int argc, char **argv)
         fprintf(stderr, PROGRAM ": out of memory\n");
         return EXIT_FAILURE_RUNTIME;
     }
+    stores_init(&app);
+    gw_build_set_store_opener(stores_open, &app);
     if (plan_build(&app, &p, app.tickets, err, sizeof(err)) < 0) {
         /* every problem, one line each: "FILE:LINE: ..." or "--option: ..." */
         for (char *line = strtok(err, "\n"); line != NULL; line = strtok(NULL, "\n")) {
@@ -504,6 +520,7 @@ int main(int argc, char **argv)
         plan_free(&p);
         conf_section_free(&app.cli);
         gw_ident_limit_destroy();
+        stores_free();
         tern_ticket_keys_free(app.tickets);
         return APP_EXIT_USAGE;
     }
@@ -554,6 +571,7 @@ int main(int argc, char **argv)
         const struct app_admin_source src = {
             .metrics = gateway_metrics,
             .stats_json = gateway_stats_json,
+            .health_detail = gateway_health_detail,
             .user = &app,
         };
         char aerr[512];
@@ -576,6 +594,7 @@ int main(int argc, char **argv)
         exit_code = rc == TERN_EINVAL ? APP_EXIT_USAGE : EXIT_FAILURE_RUNTIME;
         goto out;
     }
+    atomic_store_explicit(&app.rt_running, app.rt, memory_order_release);
     /* every listener is bound (reuseport ones by start): root is no longer needed */
     if (app_drop_privileges(app.user[0] != '\0' ? app.user : NULL,
                             app.group[0] != '\0' ? app.group : NULL, p.g.allow_root) < 0) {
@@ -636,6 +655,8 @@ int main(int argc, char **argv)
 
 out:
     plan_free(&p);
+    atomic_store(&app.rt_running, NULL);
+    stores_free(); /* answers the lookups still waiting, before the runtime goes */
     tern_runtime_free(app.rt);
     app_admin_free(app.admin_state);
     services_free(&app);
@@ -643,7 +664,7 @@ out:
     conf_section_free(&app.cli);
     gw_ident_limit_destroy();
     fleet_tickets_free(app.fleet);
-    app_loop_stop(app.fleet_loop);
+    gw_fleet_loop_stop(); /* after every user of the fleet thread */
     free(app.fleet_url);
     tern_ticket_keys_free(app.tickets); /* after every configuration that used it */
     return exit_code;

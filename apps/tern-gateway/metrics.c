@@ -11,6 +11,7 @@
 #include "common/fleet_tickets.h"
 #include "common/log.h"
 #include "common/setup.h"
+#include "stores.h"
 
 /* ---- stats --------------------------------------------------------------------------- */
 
@@ -246,6 +247,13 @@ void gateway_metrics(struct prom_buf *out, void *user)
                 "When the last reload was tried (Unix time; 0: never).");
     prom_sample_u64(out, "tern_gateway_last_reload_timestamp_seconds", NULL, 0,
                     (uint64_t)atomic_load(&app->last_reload));
+    stores_metrics(out);
+}
+
+size_t gateway_health_detail(char *buf, size_t len, void *user)
+{
+    (void)user;
+    return stores_health(buf, len);
 }
 
 void gateway_stats_json(struct prom_buf *out, void *user)
