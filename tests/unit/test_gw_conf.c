@@ -353,6 +353,20 @@ static void test_build_refusals(void **state)
                            "tls_max = 1.2\nciphers = ECDHE-PSK-CHACHA20-POLY1305\n",
                            &st, err, sizeof(err)), 0);
     gw_settings_release(st);
+    /* psk_store: a Redis URL, checked here (without an opener, as in -t, nothing connects) */
+    expect_build_error("[m]\npsk_file = %s/ids.psk\npsk_store = redis://127.0.0.1/0\n"
+                       "backend = 127.0.0.1:1\n",
+                       "t.conf:3: psk_store: psk_store and psk_file exclude each other");
+    expect_build_error("[m]\npsk_store = %s/ids.psk\nbackend = 127.0.0.1:1\n",
+                       "t.conf:2: psk_store: expected a redis:// or rediss:// URL");
+    expect_build_error("[m]\npsk_store = redis://127.0.0.1:99999/0\nbackend = 127.0.0.1:1\n",
+                       "t.conf:2: psk_store: redis URL:");
+    assert_int_equal(build("[m]\npsk_store = rediss://tern:secret@127.0.0.1:6380/3?timeout_ms=200\n"
+                           "backend = 127.0.0.1:1\npsk_hint = fleet\n",
+                           &st, err, sizeof(err)), 0);
+    assert_null(st->store);
+    assert_null(st->redis); /* no opener in a test: the URL is only checked */
+    gw_settings_release(st);
     /* per-identity metrics stay bounded: 65 names are refused */
     char text[2048] = "[m]\npsk_file = %s/ids.psk\nbackend = 127.0.0.1:1\nmetrics_identities = ";
     for (int i = 0; i < 65; i++) {
@@ -384,6 +398,17 @@ static void test_globals(void **state)
     assert_int_equal(load(&c, "group = root\n[a]\n", err, sizeof(err)), 0);
     assert_int_equal(gw_build_globals(&c, &g, err, sizeof(err)), -1);
     assert_non_null(strstr(err, "group: needs user"));
+    conf_free(&c);
+    assert_int_equal(load(&c, "psk_store_ttl = 0\n[a]\n", err, sizeof(err)), 0);
+    assert_int_equal(gw_build_globals(&c, &g, err, sizeof(err)), -1);
+    assert_non_null(strstr(err, "t.conf:1: psk_store_ttl:"));
+    conf_free(&c);
+    assert_int_equal(load(&c, "psk_store_cache_size = 1000\npsk_store_stale = 60\n[a]\n", err,
+                          sizeof(err)), 0);
+    assert_int_equal(gw_build_globals(&c, &g, err, sizeof(err)), 0);
+    assert_int_equal(g.store_cache_size, 1000);
+    assert_int_equal(g.store_stale_s, 60);
+    assert_int_equal(g.store_ttl_s, 300); /* the default */
     conf_free(&c);
     assert_int_equal(load(&c, "admin = nonsense\n[a]\n", err, sizeof(err)), 0);
     assert_int_equal(gw_build_globals(&c, &g, err, sizeof(err)), -1);
