@@ -24,7 +24,6 @@
  * read buffer fills, the runtime stops reading from the kernel, and TCP flow control slows
  * the client down. Memory per connection stays bounded by the two buffer limits.
  */
-#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -436,18 +435,14 @@ static void on_reload(tern_runtime *rt, void *user)
 
 /*
  * --ticket-keys redis://...: the fleet thread and the keys it keeps in step with Redis. Before
- * the runtime, so the first handshake already seals with them; the thread starts with every
- * signal blocked (the runtime's signal thread takes them). 0, or the exit code.
+ * the runtime, so the first handshake already seals with them (app_loop_start blocks every
+ * signal in its thread: the runtime's signal thread takes them). 0, or the exit code.
  */
 static int start_fleet_tickets(struct app *app)
 {
-    sigset_t all, old;
     char err[300], quoted[400];
 
-    sigfillset(&all);
-    pthread_sigmask(SIG_BLOCK, &all, &old);
     app->fleet_loop = app_loop_start("tern-fleet");
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
     if (app->fleet_loop == NULL) {
         app_log_msg(APP_LOG_ERROR, "cannot start the fleet thread");
         return EXIT_FAILURE_RUNTIME;
