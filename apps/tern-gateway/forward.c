@@ -54,40 +54,8 @@
 #include "proxy.h"
 #include "psk_redis.h"
 #include "ratelimit.h"
-
-struct proxied {
-    struct sockaddr_storage src, dst;
-};
-
-struct conn {
-    struct gw_service *svc;
-    struct gw_settings *st;   /* a reference: the settings the connection was accepted with */
-    struct conn *prev, *next; /* svc->live[reactor]: open device connections */
-    unsigned reactor;
-    const struct gw_backend_set *targets; /* the backends of this connection (route or service) */
-    size_t first, tried;      /* the first backend tried, and how many were tried */
-    struct timespec be_started; /* when the current backend attempt began */
-    tern_socket *dev; /* NULL once its `disconnected` was delivered */
-    tern_socket *be;  /* NULL until `encrypted`, and once freed */
-    bool be_connected;
-    bool dev_eof;     /* the device's stream ended and every byte was forwarded */
-    bool be_eof;      /* the backend's stream ended and every byte was forwarded */
-    bool be_shut;     /* FIN requested towards the backend */
-    bool dev_shut;    /* close_notify + FIN requested towards the device */
-    bool encrypted;   /* the device's handshake completed */
-    bool refused;     /* a refusal was logged already */
-    bool counted;     /* holds a slot in the identity table */
-    bool rate_charged; /* the identity's handshake bucket was charged (once a connection) */
-    int id_slot;      /* its row of per-identity metrics; -1: none */
-    tern_timer *proxy_wait; /* while the front's PROXY header is awaited (bounds the wait) */
-    struct proxied *px; /* the device's addresses from the front's PROXY header, or NULL (on
-                         * the heap: 256 bytes that only proxied connections pay for) */
-    struct gw_backend_set *routed; /* the identity's own backend (psk_store's `backend` field),
-                                    * or NULL (on the heap: only such identities pay for it) */
-    size_t ident_len; /* 0: no PSK identity (certificate handshake) */
-    uint8_t ident[TERN_PSK_MAX_IDENTITY];
-    char peer[64];
-};
+#include "conn.h"
+#include "identity_limit.h"
 
 /* ---- counters ------------------------------------------------------------------------- */
 
@@ -169,33 +137,16 @@ uint64_t gw_open_connections(const struct gw_service *svc)
     return in > out ? in - out : 0;
 }
 
-/* ---- per-identity connection limit ---------------------------------------------------------
- * A chained hash table of identity -> open connections, behind one mutex. It is touched twice
- * per connection (PSK handshake, device close), never on the data path, so a lock is
- * acceptable here; entries whose count drops to zero are removed, so the table holds only
- * identities with open connections. */
-
-#define IDENT_BUCKETS 4096
-
-struct ident_entry {
-    struct ident_entry *next;
-    unsigned open;
-    size_t len;
-    uint8_t id[TERN_PSK_MAX_IDENTITY];
-};
-
-static pthread_mutex_t ident_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct ident_entry **ident_table;
-
 static struct gw_rate_table *rate_identity_table, *rate_source_table;
 
 int gw_ident_limit_init(void)
 {
-    ident_table = calloc(IDENT_BUCKETS, sizeof(*ident_table));
     rate_identity_table = gw_rate_table_new(0);
     rate_source_table = gw_rate_table_new(0);
-    return ident_table == NULL || rate_identity_table == NULL || rate_source_table == NULL ? -1
-                                                                                            : 0;
+    return gw_ident_table_init() < 0 || rate_identity_table == NULL ||
+                   rate_source_table == NULL
+               ? -1
+               : 0;
 }
 
 void gw_ident_limit_destroy(void)
@@ -203,93 +154,14 @@ void gw_ident_limit_destroy(void)
     gw_rate_table_free(rate_identity_table);
     gw_rate_table_free(rate_source_table);
     rate_identity_table = rate_source_table = NULL;
-    if (ident_table == NULL) {
-        return;
-    }
-    for (size_t i = 0; i < IDENT_BUCKETS; i++) {
-        struct ident_entry *e = ident_table[i];
-        while (e != NULL) {
-            struct ident_entry *next = e->next;
-            free(e);
-            e = next;
-        }
-    }
-    free(ident_table);
-    ident_table = NULL;
-}
-
-/* FNV-1a: identities are short. */
-static size_t ident_hash(const uint8_t *id, size_t len)
-{
-    uint32_t h = 2166136261u;
-    for (size_t i = 0; i < len; i++) {
-        h = (h ^ id[i]) * 16777619u;
-    }
-    return h % IDENT_BUCKETS;
-}
-
-static struct ident_entry **ident_find(const uint8_t *id, size_t len)
-{
-    struct ident_entry **p = &ident_table[ident_hash(id, len)];
-    while (*p != NULL && ((*p)->len != len || memcmp((*p)->id, id, len) != 0)) {
-        p = &(*p)->next;
-    }
-    return p;
-}
-
-/* Takes a slot for @p id. @return 1 taken; 0 over the limit; -1 out of memory. */
-static int ident_acquire(const uint8_t *id, size_t len, unsigned limit)
-{
-    int rc = 1;
-
-    pthread_mutex_lock(&ident_lock);
-    struct ident_entry **p = ident_find(id, len);
-    if (*p == NULL) {
-        struct ident_entry *e = calloc(1, sizeof(*e));
-        if (e == NULL) {
-            rc = -1;
-        } else {
-            e->len = len;
-            memcpy(e->id, id, len);
-            e->open = 1;
-            *p = e;
-        }
-    } else if ((*p)->open >= limit) {
-        rc = 0;
-    } else {
-        (*p)->open++;
-    }
-    pthread_mutex_unlock(&ident_lock);
-    return rc;
-}
-
-/* The connections @p id holds now (slots taken). */
-static unsigned ident_open(const uint8_t *id, size_t len)
-{
-    pthread_mutex_lock(&ident_lock);
-    struct ident_entry **p = ident_find(id, len);
-    unsigned n = *p != NULL ? (*p)->open : 0;
-    pthread_mutex_unlock(&ident_lock);
-    return n;
-}
-
-static void ident_release(const uint8_t *id, size_t len)
-{
-    pthread_mutex_lock(&ident_lock);
-    struct ident_entry **p = ident_find(id, len);
-    if (*p != NULL && --(*p)->open == 0) {
-        struct ident_entry *e = *p;
-        *p = e->next;
-        free(e);
-    }
-    pthread_mutex_unlock(&ident_lock);
+    gw_ident_table_destroy();
 }
 
 /* ---- helpers ---------------------------------------------------------------------------- */
 
 /* Untrusted identity bytes as a quoted log value: printable ASCII as is, '"' and '\\'
  * escaped, anything else as \xHH (NUL bytes included: the identity is not a C string). */
-static const char *quote_bytes(char *buf, size_t len, const uint8_t *p, size_t n)
+const char *gw_quote_bytes(char *buf, size_t len, const uint8_t *p, size_t n)
 {
     static const char hex[] = "0123456789abcdef";
     size_t o = 0;
@@ -321,7 +193,7 @@ static const char *ident_of(const struct conn *c, char *buf, size_t len)
         snprintf(buf, len, "-");
         return buf;
     }
-    return quote_bytes(buf, len, c->ident, c->ident_len);
+    return gw_quote_bytes(buf, len, c->ident, c->ident_len);
 }
 
 /* Moves what the destination has room for from @p src's read buffer into @p dst's queue;
@@ -389,7 +261,7 @@ static void conn_maybe_free(struct conn *c)
 }
 
 /* Graceful close; a socket already closing or closed is left alone. */
-static void close_gracefully(tern_socket *s)
+void gw_close_gracefully(tern_socket *s)
 {
     if (s != NULL) {
         (void)tern_socket_close(s);
@@ -411,8 +283,8 @@ static void pump_up(struct conn *c)
     if (rc < 0 && rc != TERN_ENOTCONN) {
         app_log(APP_LOG_WARN, "forward to backend failed", "peer=%s err=%s", c->peer,
                 tern_err_name(rc));
-        close_gracefully(c->dev);
-        close_gracefully(c->be);
+        gw_close_gracefully(c->dev);
+        gw_close_gracefully(c->be);
     }
 }
 
@@ -431,8 +303,8 @@ static void pump_down(struct conn *c)
     if (rc < 0 && rc != TERN_ENOTCONN) {
         app_log(APP_LOG_WARN, "forward to device failed", "peer=%s err=%s", c->peer,
                 tern_err_name(rc));
-        close_gracefully(c->dev);
-        close_gracefully(c->be);
+        gw_close_gracefully(c->dev);
+        gw_close_gracefully(c->be);
     }
 }
 
@@ -440,8 +312,8 @@ static void pump_down(struct conn *c)
 static void check_done(struct conn *c)
 {
     if (c->dev_eof && c->be_eof) {
-        close_gracefully(c->dev);
-        close_gracefully(c->be);
+        gw_close_gracefully(c->dev);
+        gw_close_gracefully(c->be);
     }
 }
 
@@ -504,8 +376,8 @@ static void be_up(struct conn *c)
         if (rc < 0) {
             app_log(APP_LOG_WARN, "PROXY header not sent", "peer=%s err=%s", c->peer,
                     tern_err_name(rc));
-            close_gracefully(c->dev);
-            close_gracefully(c->be);
+            gw_close_gracefully(c->dev);
+            gw_close_gracefully(c->be);
             return;
         }
     }
@@ -550,7 +422,7 @@ static void be_read_finished(tern_socket *s, void *user)
     if (c->dev != NULL && !c->dev_shut) {
         c->dev_shut = true;
         if (tern_socket_shutdown_write(c->dev) < 0) {
-            close_gracefully(c->dev);
+            gw_close_gracefully(c->dev);
         }
     }
     check_done(c);
@@ -586,13 +458,13 @@ static void be_disconnected(tern_socket *s, int reason, void *user)
         if (c->dev != NULL && try_backend(c)) {
             return; /* the next one is being tried */
         }
-        close_gracefully(c->dev);
+        gw_close_gracefully(c->dev);
         conn_maybe_free(c);
         return;
     }
     app_log(APP_LOG_DEBUG, "backend disconnected", "peer=%s reason=%s", c->peer,
             tern_err_name(reason));
-    close_gracefully(c->dev);
+    gw_close_gracefully(c->dev);
     tern_socket_free(s); /* legal inside its own callback */
     c->be = NULL;
     conn_maybe_free(c);
@@ -717,11 +589,11 @@ static bool apply_store_record(struct conn *c)
     if (rec.max_conn > 0) {
         bool over;
         if (!c->counted) {
-            int got = ident_acquire(c->ident, c->ident_len, rec.max_conn);
+            int got = gw_ident_acquire(c->ident, c->ident_len, rec.max_conn);
             c->counted = got > 0;
             over = got <= 0;
         } else {
-            over = ident_open(c->ident, c->ident_len) > rec.max_conn;
+            over = gw_ident_open(c->ident, c->ident_len) > rec.max_conn;
         }
         if (over) {
             count(c, GW_IDENTITY_LIMIT);
@@ -742,7 +614,7 @@ static void start_backend(struct conn *c)
 {
     c->targets = pick_targets(c);
     if (!apply_store_record(c)) {
-        close_gracefully(c->dev);
+        gw_close_gracefully(c->dev);
         return;
     }
     c->tried = 0;
@@ -751,7 +623,7 @@ static void start_backend(struct conn *c)
         c->first = c->svc->rr_next[c->reactor]++ % c->targets->n;
     }
     if (!try_backend(c)) {
-        close_gracefully(c->dev);
+        gw_close_gracefully(c->dev);
     }
 }
 
@@ -827,7 +699,7 @@ static bool rate_identity_ok(struct conn *c, tern_psk_authenticator *a, tern_buf
     if (app_log_enabled(APP_LOG_INFO) && refusal_log_take(c, &left_out)) {
         app_log(APP_LOG_INFO, "psk identity refused",
                 "service=%s peer=%s identity=%s reason=rate-limit not_logged=%llu", c->svc->name,
-                c->peer, quote_bytes(quoted, sizeof(quoted), id.base, id.len),
+                c->peer, gw_quote_bytes(quoted, sizeof(quoted), id.base, id.len),
                 (unsigned long long)left_out);
     }
     c->refused = true;
@@ -960,7 +832,7 @@ static bool take_identity_slot(struct conn *c, tern_psk_authenticator *a, const 
     if (gw->max_conn_per_identity == 0 || c->counted) {
         return true;
     }
-    int got = ident_acquire(c->ident, c->ident_len, gw->max_conn_per_identity);
+    int got = gw_ident_acquire(c->ident, c->ident_len, gw->max_conn_per_identity);
     if (got <= 0) {
         if (got == 0) {
             count(c, GW_IDENTITY_LIMIT);
@@ -1031,7 +903,7 @@ static void dev_psk(tern_socket *s, tern_psk_authenticator *a, void *user)
         c->ident_len = id.len;
         memcpy(c->ident, id.base, id.len);
     }
-    quote_bytes(quoted, sizeof(quoted), id.base, id.len);
+    gw_quote_bytes(quoted, sizeof(quoted), id.base, id.len);
     if (gw->store_on_workers) {
         /* unanswered: the runtime asks the store on a PSK worker; failures are logged by
          * dev_error with the identity */
@@ -1147,7 +1019,7 @@ static void dev_disconnected(tern_socket *s, int reason, void *user)
     tern_timer_free(c->proxy_wait); /* the front left before its PROXY header ended */
     c->proxy_wait = NULL;
     if (c->counted) {
-        ident_release(c->ident, c->ident_len);
+        gw_ident_release(c->ident, c->ident_len);
         c->counted = false;
     }
     c->dev = NULL; /* the runtime frees it after we return */
@@ -1155,7 +1027,7 @@ static void dev_disconnected(tern_socket *s, int reason, void *user)
     if (c->be != NULL) {
         if (c->be_connected) {
             /* what the device sent is queued: let it go out, then close */
-            close_gracefully(c->be);
+            gw_close_gracefully(c->be);
         } else {
             tern_socket_free(c->be); /* still connecting: no events follow */
             c->be = NULL;
@@ -1205,150 +1077,5 @@ void gw_incoming(tern_server *srv, tern_socket *s, void *user)
         proxy_in_wait(c); /* then start_device_tls */
     } else {
         start_device_tls(c);
-    }
-}
-
-/* ---- closing connections: of removed identities, of a removed service ------------------------ */
-
-/* On reactor @p r, inside a task: the published settings cannot be released before this task
- * returns (their release waits for a task posted to every reactor after the swap). */
-static void sweep_removed(tern_reactor *r, void *arg)
-{
-    struct gw_service *svc = arg;
-    uint8_t key[TERN_PSK_MAX_KEY];
-    char quoted[TERN_PSK_MAX_IDENTITY * 4 + 8];
-    unsigned closed = 0;
-
-    if (r == NULL) {
-        return; /* the runtime stopped first */
-    }
-    const struct gw_settings *now = atomic_load_explicit(&svc->cur, memory_order_acquire);
-    if (now->store == NULL) {
-        return; /* psk_store: removals come one by one from Redis (gw_close_identity) */
-    }
-    for (struct conn *c = svc->live[tern_reactor_index(r) % TERN_MAX_REACTORS]; c != NULL;
-         c = c->next) {
-        if (c->dev == NULL || c->ident_len == 0 || !c->encrypted) {
-            continue; /* certificate clients, handshakes still running */
-        }
-        if (tern_psk_store_lookup(now->store, c->ident, c->ident_len, key) != 0) {
-            continue;
-        }
-        app_log(APP_LOG_INFO, "identity removed: closing its connection",
-                "service=%s peer=%s identity=%s", svc->name, c->peer,
-                quote_bytes(quoted, sizeof(quoted), c->ident, c->ident_len));
-        close_gracefully(c->dev);
-        closed++;
-    }
-    explicit_bzero(key, sizeof(key));
-    if (closed > 0) {
-        app_log(APP_LOG_INFO, "connections of removed identities closed",
-                "service=%s reactor=%u count=%u", svc->name, tern_reactor_index(r), closed);
-    }
-}
-
-static void sweep_all(tern_reactor *r, void *arg)
-{
-    struct gw_service *svc = arg;
-    unsigned closed = 0;
-
-    if (r == NULL) {
-        return;
-    }
-    for (struct conn *c = svc->live[tern_reactor_index(r) % TERN_MAX_REACTORS]; c != NULL;
-         c = c->next) {
-        if (c->dev != NULL) {
-            close_gracefully(c->dev);
-            closed++;
-        }
-    }
-    if (closed > 0) {
-        app_log(APP_LOG_INFO, "removed service: connections closed",
-                "service=%s reactor=%u count=%u", svc->name, tern_reactor_index(r), closed);
-    }
-}
-
-static void post_all(tern_runtime *rt, tern_task_fn fn, struct gw_service *svc, const char *what)
-{
-    for (unsigned i = 0; i < tern_runtime_reactor_count(rt); i++) {
-        int rc = tern_reactor_post(tern_runtime_reactor(rt, i), fn, svc);
-        if (rc < 0) {
-            app_log(APP_LOG_WARN, what, "service=%s reactor=%u err=%s", svc->name, i,
-                    tern_err_name(rc));
-        }
-    }
-}
-
-void gw_close_removed(tern_runtime *rt, struct gw_service *svc)
-{
-    post_all(rt, sweep_removed, svc, "cannot close connections of removed identities");
-}
-
-void gw_close_all(tern_runtime *rt, struct gw_service *svc)
-{
-    post_all(rt, sweep_all, svc, "cannot close the connections of a removed service");
-}
-
-/* ---- closing the connections of one identity removed from the Redis store ------------------ */
-
-struct close_ident {
-    struct gw_service *svc;
-    const struct psk_redis *store;
-    size_t len;
-    uint8_t id[TERN_PSK_MAX_IDENTITY];
-};
-
-static void sweep_identity(tern_reactor *r, void *arg)
-{
-    struct close_ident *job = arg;
-    char quoted[TERN_PSK_MAX_IDENTITY * 4 + 8];
-    unsigned closed = 0;
-
-    /* settings are read on a reactor only: their release waits for a task on each */
-    const struct gw_settings *now =
-        r != NULL ? atomic_load_explicit(&job->svc->cur, memory_order_acquire) : NULL;
-    if (now != NULL && now->close_removed && now->redis == job->store) {
-        for (struct conn *c = job->svc->live[tern_reactor_index(r) % TERN_MAX_REACTORS];
-             c != NULL; c = c->next) {
-            if (c->dev == NULL || c->ident_len != job->len ||
-                memcmp(c->ident, job->id, job->len) != 0) {
-                continue;
-            }
-            close_gracefully(c->dev);
-            closed++;
-        }
-    }
-    if (closed > 0) {
-        app_log(APP_LOG_INFO, "identity removed: closing its connections",
-                "service=%s identity=%s reactor=%u count=%u", job->svc->name,
-                quote_bytes(quoted, sizeof(quoted), job->id, job->len), tern_reactor_index(r),
-                closed);
-    }
-    free(job);
-}
-
-void gw_close_identity(tern_runtime *rt, struct gw_service *svc, const struct psk_redis *store,
-                       const void *id, size_t len)
-{
-    if (len == 0 || len > TERN_PSK_MAX_IDENTITY) {
-        return;
-    }
-    for (unsigned i = 0; i < tern_runtime_reactor_count(rt); i++) {
-        struct close_ident *job = malloc(sizeof(*job));
-        if (job == NULL) {
-            app_log(APP_LOG_WARN, "cannot close connections of a removed identity",
-                    "service=%s err=ENOMEM", svc->name);
-            return;
-        }
-        job->svc = svc;
-        job->store = store;
-        job->len = len;
-        memcpy(job->id, id, len);
-        int rc = tern_reactor_post(tern_runtime_reactor(rt, i), sweep_identity, job);
-        if (rc < 0) {
-            free(job);
-            app_log(APP_LOG_WARN, "cannot close connections of a removed identity",
-                    "service=%s reactor=%u err=%s", svc->name, i, tern_err_name(rc));
-        }
     }
 }
