@@ -2,6 +2,7 @@
 /* Session-ticket keys shared by a fleet through Redis (see fleet_tickets.h). */
 #include "fleet_tickets.h"
 
+#include "hex.h"
 #include "log.h"
 #include "prom.h"
 #include "redis.h"
@@ -99,20 +100,6 @@ static void wipe_text(char **t)
 
 /* ---- the keys field: hex lines ------------------------------------------------------------ */
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9') {
-        return c - '0';
-    }
-    if (c >= 'a' && c <= 'f') {
-        return c - 'a' + 10;
-    }
-    if (c >= 'A' && c <= 'F') {
-        return c - 'A' + 10;
-    }
-    return -1;
-}
-
 /* Parses @p len bytes of @p text. @return true with @p out filled (2..16 keys of distinct
  * names; 1 is accepted too: it seals); false (nothing usable: the reason is never logged with
  * the text). */
@@ -134,7 +121,8 @@ static bool parse_keys(const char *text, size_t len, struct key_list *out)
                 return false;
             }
             for (size_t j = 0; j < KEY_BYTES; j++) {
-                int hi = hexval(text[i + 2 * j]), lo = hexval(text[i + 2 * j + 1]);
+                int hi = app_hex_digit((unsigned char)text[i + 2 * j]),
+                    lo = app_hex_digit((unsigned char)text[i + 2 * j + 1]);
                 if (hi < 0 || lo < 0) {
                     return false;
                 }

@@ -6,6 +6,7 @@
  * no allocation, so reactor threads may log.
  */
 #include "log.h"
+#include "hex.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -274,20 +275,6 @@ static bool is_json_number(const char *s, size_t n)
     return i == n;
 }
 
-static int hex_digit(char c)
-{
-    if (c >= '0' && c <= '9') {
-        return c - '0';
-    }
-    if (c >= 'a' && c <= 'f') {
-        return c - 'a' + 10;
-    }
-    if (c >= 'A' && c <= 'F') {
-        return c - 'A' + 10;
-    }
-    return -1;
-}
-
 /* Undoes app_log_quote from @p p (just past the opening quote) into @p out; returns where the
  * value ends (past the closing quote, or at the end of the text if there is none). */
 static const char *unquote(const char *p, char *out, size_t *out_len)
@@ -307,7 +294,7 @@ static const char *unquote(const char *p, char *out, size_t *out_len)
         } else if (e == 'n' || e == 't' || e == 'r') {
             out[o++] = e == 'n' ? '\n' : e == 't' ? '\t' : '\r';
             p += 2;
-        } else if (e == 'x' && (h1 = hex_digit(p[2])) >= 0 && (h2 = hex_digit(p[3])) >= 0) {
+        } else if (e == 'x' && (h1 = app_hex_digit((unsigned char)p[2])) >= 0 && (h2 = app_hex_digit((unsigned char)p[3])) >= 0) {
             out[o++] = (char)(h1 * 16 + h2);
             p += 4;
         } else {

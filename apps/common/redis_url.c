@@ -14,20 +14,13 @@
 #include <string.h>
 #include <strings.h>
 
+#include "hex.h"
+
 #define RDS_DEFAULT_PORT 6379
 #define RDS_DEFAULT_PREFIX "tern:psk:"
 #define RDS_DEFAULT_TIMEOUT_MS 500
 
 /* ---- URLs --------------------------------------------------------------------------------- */
-
-static int hexval(int c)
-{
-    if (c >= '0' && c <= '9') {
-        return c - '0';
-    }
-    c = tolower(c);
-    return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-}
 
 /* Percent-decodes [s, s+n) into out (size cap, NUL-terminated). @return 0, -1 bad escape or
  * NUL, -2 too long. */
@@ -40,8 +33,8 @@ static int pct_decode(const char *s, size_t n, char *out, size_t cap)
             if (i + 2 >= n) {
                 return -1;
             }
-            int h = hexval((unsigned char)s[i + 1]);
-            int l = hexval((unsigned char)s[i + 2]);
+            int h = app_hex_digit((unsigned char)s[i + 1]);
+            int l = app_hex_digit((unsigned char)s[i + 2]);
             if (h < 0 || l < 0 || (h == 0 && l == 0)) {
                 return -1;
             }

@@ -31,6 +31,7 @@
 
 #include <tern/tern.h>
 
+#include "common/hex.h"
 #include "common/opts.h"
 #include "common/setup.h"
 #include "hist.h"
@@ -249,20 +250,6 @@ static void parse_mix(const char *text, struct bench_config *cfg)
     }
 }
 
-static int hex_value(char c)
-{
-    if (c >= '0' && c <= '9') {
-        return c - '0';
-    }
-    if (c >= 'a' && c <= 'f') {
-        return c - 'a' + 10;
-    }
-    if (c >= 'A' && c <= 'F') {
-        return c - 'A' + 10;
-    }
-    return -1;
-}
-
 /* Parses @p len hex digits into @p key. @return the key length, or NULL-ish 0 with @p why. */
 static size_t parse_key(const char *hex, size_t len, uint8_t *key, const char **why)
 {
@@ -275,7 +262,7 @@ static size_t parse_key(const char *hex, size_t len, uint8_t *key, const char **
         return 0;
     }
     for (size_t i = 0; i < len; i += 2) {
-        int hi = hex_value(hex[i]), lo = hex_value(hex[i + 1]);
+        int hi = app_hex_digit((unsigned char)hex[i]), lo = app_hex_digit((unsigned char)hex[i + 1]);
         if (hi < 0 || lo < 0) {
             *why = "not a hex digit in the key";
             return 0;

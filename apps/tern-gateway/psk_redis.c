@@ -34,6 +34,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "common/hex.h"
 #include "common/redis.h"
 #include "tern-gateway/psk_cache.h"
 
@@ -261,30 +262,15 @@ static void fetch_done(struct psk_redis *s, struct fetch *f, const struct psk_re
     reval_pump(s);
 }
 
-static int hexval(int c)
-{
-    if (c >= '0' && c <= '9') {
-        return c - '0';
-    }
-    c = tolower(c);
-    return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-}
-
 /* Hex digits to bytes. @return the byte count, or 0 if not 16..64 bytes of hex. */
 static size_t unhex(const char *p, size_t n, uint8_t *out)
 {
-    if (n % 2 != 0 || n / 2 < TERN_PSK_MIN_KEY || n / 2 > TERN_PSK_MAX_KEY) {
+    size_t got = app_hex_decode(p, n, out, TERN_PSK_MAX_KEY);
+    if (got < TERN_PSK_MIN_KEY) {
+        explicit_bzero(out, got);
         return 0;
     }
-    for (size_t i = 0; i < n; i += 2) {
-        int hi = hexval((unsigned char)p[i]), lo = hexval((unsigned char)p[i + 1]);
-        if (hi < 0 || lo < 0) {
-            explicit_bzero(out, i / 2);
-            return 0;
-        }
-        out[i / 2] = (uint8_t)(hi << 4 | lo);
-    }
-    return n / 2;
+    return got;
 }
 
 static bool str_eq(const redisReply *x, const char *s)
