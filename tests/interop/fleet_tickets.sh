@@ -75,29 +75,6 @@ keep_keys
 [ "$(rcli HGET tern:tls:ticket-keys keys | grep -c .)" = 2 ] ||
     fail "a new fleet's set should hold 2 keys (next, sealing)"
 
-# connect TAG PORT VERSION IN|- OUT|-: one handshake and a line; prints New/Reused.
-connect() {
-    tag=$1 port=$2 version=$3 sin=$4 sout=$5
-    set -- -connect "127.0.0.1:$port" "-$version" -CAfile "$certs/ca.pem" \
-        -servername localhost -verify_return_error
-    [ "$sin" = - ] || set -- "$@" -sess_in "$sin"
-    [ "$sout" = - ] || set -- "$@" -sess_out "$sout"
-    # stdin stays open a moment: a TLS 1.3 ticket arrives after the handshake
-    { printf 'resume %s\n' "$tag"; sleep 0.5; } | timeout 10 openssl s_client "$@" \
-        >"$work/$tag.out" 2>&1
-    grep -q "resume $tag" "$work/$tag.out" || {
-        cat "$work/$tag.out"
-        fail "$tag: the line did not come back"
-    }
-    sed -n 's/^\(New\|Reused\), .*/\1/p' "$work/$tag.out" | head -n 1
-}
-
-expect() {
-    got=$1 want=$2 what=$3
-    [ "$got" = "$want" ] || fail "$what: $got, expected $want"
-    echo "ok: $what: $got"
-}
-
 # across STAGE [PREV]: sessions from A resume on B (TLS 1.3 and 1.2), saved as
 # $work/STAGE-VERSION.sess; then the sessions of stage PREV resume on both (they are younger
 # than the 30 s lifetime).
@@ -105,13 +82,13 @@ across() {
     stage=$1
     prev=${2:-}
     for v in tls1_3 tls1_2; do
-        expect "$(connect "$stage-$v-new" "$port_a" "$v" - "$work/$stage-$v.sess")" New \
+        expect_eq "$(resume_connect "$stage-$v-new" "$port_a" "$v" - "$work/$stage-$v.sess")" New \
             "$stage: $v first handshake on A"
-        expect "$(connect "$stage-$v-b" "$port_b" "$v" "$work/$stage-$v.sess" -)" Reused \
+        expect_eq "$(resume_connect "$stage-$v-b" "$port_b" "$v" "$work/$stage-$v.sess" -)" Reused \
             "$stage: $v session from A resumed on B"
         [ -n "$prev" ] || continue
         for p in "$port_a" "$port_b"; do
-            expect "$(connect "$stage-$prev-$v-$p" "$p" "$v" "$work/$prev-$v.sess" -)" Reused \
+            expect_eq "$(resume_connect "$stage-$prev-$v-$p" "$p" "$v" "$work/$prev-$v.sess" -)" Reused \
                 "$stage: $v session of stage '$prev' resumed on :$p"
         done
     done

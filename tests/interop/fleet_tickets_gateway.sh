@@ -80,32 +80,11 @@ until in_force; do
 done
 rcli HGET tern:tls:ticket-keys keys >"$work/seen-keys"
 
-# connect TAG PORT VERSION IN|- OUT|-: one handshake and a line through the backend; prints
-# New/Reused.
-connect() {
-    tag=$1 port=$2 version=$3 sin=$4 sout=$5
-    set -- -connect "127.0.0.1:$port" "-$version" -CAfile "$certs/ca.pem" \
-        -servername localhost -verify_return_error
-    [ "$sin" = - ] || set -- "$@" -sess_in "$sin"
-    [ "$sout" = - ] || set -- "$@" -sess_out "$sout"
-    { printf 'resume %s\n' "$tag"; sleep 0.5; } | timeout 10 openssl s_client "$@" \
-        >"$work/$tag.out" 2>&1
-    grep -q "resume $tag" "$work/$tag.out" || {
-        cat "$work/$tag.out"
-        fail "$tag: the line did not come back through the backend"
-    }
-    sed -n 's/^\(New\|Reused\), .*/\1/p' "$work/$tag.out" | head -n 1
-}
-expect() {
-    got=$1 want=$2 what=$3
-    [ "$got" = "$want" ] || fail "$what: $got, expected $want"
-    echo "ok: $what: $got"
-}
 across() {
     for v in tls1_3 tls1_2; do
-        expect "$(connect "$1-$v-a" "$port_a" "$v" - "$work/$1-$v.sess")" New \
+        expect_eq "$(resume_connect "$1-$v-a" "$port_a" "$v" - "$work/$1-$v.sess")" New \
             "$1: $v first handshake on gateway A"
-        expect "$(connect "$1-$v-b" "$port_b" "$v" "$work/$1-$v.sess" -)" Reused \
+        expect_eq "$(resume_connect "$1-$v-b" "$port_b" "$v" "$work/$1-$v.sess" -)" Reused \
             "$1: $v session from A resumed on gateway B"
     done
 }

@@ -141,3 +141,31 @@ start_redis() {
 rcli() {
     redis-cli -h 127.0.0.1 -p "$redis_port" "$@"
 }
+
+# ---- resumption across servers (ticket keys shared by a fleet) -----------------------------
+
+# resume_connect TAG PORT VERSION SESS_IN SESS_OUT: one `openssl s_client` connection to
+# 127.0.0.1:PORT (VERSION tls1_3 or tls1_2; $certs/ca.pem, name localhost) that sends a line,
+# offers the session in SESS_IN and saves its session to SESS_OUT ("-": neither); prints "New"
+# or "Reused"; fails unless the line came back (through the server, or its backend).
+resume_connect() {
+    tag=$1 port=$2 version=$3 sin=$4 sout=$5
+    set -- -connect "127.0.0.1:$port" "-$version" -CAfile "$certs/ca.pem" \
+        -servername localhost -verify_return_error
+    [ "$sin" = - ] || set -- "$@" -sess_in "$sin"
+    [ "$sout" = - ] || set -- "$@" -sess_out "$sout"
+    # stdin stays open a moment: a TLS 1.3 ticket arrives after the handshake
+    { printf 'resume %s\n' "$tag"; sleep 0.5; } | timeout 10 openssl s_client "$@" \
+        >"$work/$tag.out" 2>&1
+    grep -q "resume $tag" "$work/$tag.out" || {
+        cat "$work/$tag.out"
+        fail "$tag: the line did not come back"
+    }
+    sed -n 's/^\(New\|Reused\), .*/\1/p' "$work/$tag.out" | head -n 1
+}
+
+# expect_eq GOT WANT WHAT: fails with WHAT unless GOT is WANT; says ok otherwise.
+expect_eq() {
+    [ "$1" = "$2" ] || fail "$3: $1, expected $2"
+    echo "ok: $3: $1"
+}
