@@ -35,6 +35,7 @@
 #include <time.h>
 
 #include "common/hex.h"
+#include "common/log.h"
 #include "common/redis.h"
 #include "tern-gateway/psk_cache.h"
 
@@ -105,6 +106,8 @@ struct psk_redis {
     struct req *retries;
     bool closing, was_up;
     bool reval_active, in_pump;
+    bool marker_used;           /* the marker key was seen: removals are confirmed by it */
+    bool marker_missing_logged; /* "the store lost its marker" logged (once until it is back) */
     uint64_t reval_cursor;
     size_t reval_inflight;
     struct psk_cache_ident batch[REVAL_WINDOW];
@@ -113,6 +116,7 @@ struct psk_redis {
     atomic_bool cmd_up, sub_up;
     _Atomic uint64_t inflight;
     _Atomic uint64_t down_since, outages, found, unknown, errors, invalidations, removed;
+    _Atomic uint64_t removals_ignored;
 };
 
 static void bump(_Atomic uint64_t *c)
@@ -362,6 +366,107 @@ static enum parsed parse_record(const redisReply *x, struct psk_record *rec)
     return P_FOUND;
 }
 
+/* ---- the marker: an empty or wrong Redis must not look like every identity removed ----------
+ * The key <prefix> itself (never an identity's key: identities are 1..128 bytes) marks a store
+ * that holds the fleet's identities; contrib/tern-psk-redis writes it. Once a store has been
+ * seen with it, an identity cached as known and now answered unknown is removed only after an
+ * EXISTS of the marker (sent after the HMGET on the same connection, so answered after it)
+ * says the store still holds it. A Redis that restarted empty, was flushed, or is another
+ * database answers 0: the cached identities are kept (served until stale_s, as in an outage),
+ * logged once, counted. Without a marker ever seen, removals apply at once (and the first
+ * connection logs how to set one). */
+
+/* Stores an unknown (or disabled) answer for @p id; reports a known identity's removal. */
+static void apply_removal(struct psk_redis *s, const void *id, size_t len, bool disabled)
+{
+    bool was_positive = false;
+    psk_cache_put_negative(s->cache, id, len, disabled ? PSK_CACHE_DISABLED : PSK_CACHE_UNKNOWN,
+                           s->negative_ttl_ms, &was_positive);
+    if (was_positive) {
+        bump(&s->removed);
+        if (s->o.on_removed != NULL) {
+            s->o.on_removed(id, len, s->o.user);
+        }
+    }
+}
+
+struct confirm {
+    struct psk_redis *s;
+    bool disabled;
+    uint8_t len;
+    uint8_t id[TERN_PSK_MAX_IDENTITY];
+};
+
+static void marker_state(struct psk_redis *s, bool present)
+{
+    if (present) {
+        if (!s->marker_used || s->marker_missing_logged) {
+            app_log(APP_LOG_INFO, "psk store: marker present: removals are applied",
+                    "store=%s marker=%s", s->name, s->url.prefix);
+        }
+        s->marker_used = true;
+        s->marker_missing_logged = false;
+    } else if (s->marker_used && !s->marker_missing_logged) {
+        s->marker_missing_logged = true;
+        app_log(APP_LOG_WARN,
+                "psk store: the marker key is gone (Redis empty, flushed or another database?): "
+                "cached identities are kept and removals ignored until it is back",
+                "store=%s marker=%s", s->name, s->url.prefix);
+    }
+}
+
+static void on_marker_confirm(struct rds *r, const struct redisReply *x, void *arg)
+{
+    (void)r;
+    struct confirm *c = arg;
+    struct psk_redis *s = c->s;
+    if (!s->closing && x != NULL && x->type == REDIS_REPLY_INTEGER) {
+        marker_state(s, x->integer > 0);
+        if (x->integer > 0) {
+            apply_removal(s, c->id, c->len, c->disabled);
+        } else {
+            bump(&s->removals_ignored);
+        }
+    } else if (!s->closing) {
+        bump(&s->removals_ignored); /* no answer: kept, read again later */
+    }
+    explicit_bzero(c, sizeof(*c));
+    free(c);
+}
+
+static void confirm_removal(struct psk_redis *s, const void *id, size_t len, bool disabled)
+{
+    struct confirm *c = calloc(1, sizeof(*c));
+    if (c == NULL) {
+        bump(&s->removals_ignored);
+        return;
+    }
+    c->s = s;
+    c->disabled = disabled;
+    c->len = (uint8_t)len;
+    memcpy(c->id, id, len);
+    if (rds_commandv(s->cmd, on_marker_confirm, c, "EXISTS", s->url.prefix, NULL) < 0) {
+        bump(&s->removals_ignored);
+        free(c);
+    }
+}
+
+static void on_marker_check(struct rds *r, const struct redisReply *x, void *arg)
+{
+    (void)r;
+    struct psk_redis *s = arg;
+    if (s->closing || x == NULL || x->type != REDIS_REPLY_INTEGER) {
+        return;
+    }
+    if (x->integer == 0 && !s->marker_used) {
+        app_log(APP_LOG_INFO,
+                "psk store: no marker key: an empty Redis would look like every identity removed "
+                "(SET it once the identities are loaded; contrib/tern-psk-redis does)",
+                "store=%s marker=%s", s->name, s->url.prefix);
+    }
+    marker_state(s, x->integer > 0);
+}
+
 static void on_hmget(struct rds *r, const struct redisReply *x, void *arg)
 {
     (void)r;
@@ -387,20 +492,16 @@ static void on_hmget(struct rds *r, const struct redisReply *x, void *arg)
     }
     struct psk_record rec;
     enum parsed p = parse_record(x, &rec);
-    bool was_positive = false;
     if (p == P_FOUND) {
         bump(&s->found);
         psk_cache_put(s->cache, f->id, f->len, &rec, s->ttl_ms, s->stale_ms, NULL);
     } else {
         bump(&s->unknown);
-        psk_cache_put_negative(s->cache, f->id, f->len,
-                               p == P_DISABLED ? PSK_CACHE_DISABLED : PSK_CACHE_UNKNOWN,
-                               s->negative_ttl_ms, &was_positive);
-    }
-    if (was_positive) {
-        bump(&s->removed);
-        if (s->o.on_removed != NULL) {
-            s->o.on_removed(f->id, f->len, s->o.user);
+        bool positive = false;
+        if (s->marker_used && psk_cache_peek(s->cache, f->id, f->len, &positive) && positive) {
+            confirm_removal(s, f->id, f->len, p == P_DISABLED);
+        } else {
+            apply_removal(s, f->id, f->len, p == P_DISABLED);
         }
     }
     fetch_done(s, f, p == P_FOUND ? &rec : NULL, false);
@@ -589,6 +690,8 @@ static void on_cmd_state(struct rds *r, bool up, void *user)
     atomic_store(&s->cmd_up, up);
     note_updown(s);
     if (up) {
+        /* first on the new connection: answered before any read the pump sends */
+        (void)rds_commandv(s->cmd, on_marker_check, s, "EXISTS", s->url.prefix, NULL);
         reval_pump(s);
     }
 }
@@ -805,6 +908,7 @@ void psk_redis_get_stats(const struct psk_redis *s, struct psk_redis_stats *out)
     out->errors = LOAD(m->errors);
     out->invalidations = LOAD(m->invalidations);
     out->removed = LOAD(m->removed);
+    out->removals_ignored = LOAD(m->removals_ignored);
     out->inflight = LOAD(m->inflight);
     out->entries = psk_cache_count(m->cache);
 #undef LOAD

@@ -29,6 +29,13 @@
  * After an outage (the subscriber connection reconnected: invalidations may have been lost),
  * negative entries are dropped and every positive entry is read again in the background;
  * identities found removed or disabled are reported through `on_removed`.
+ *
+ * The marker: the key <prefix> itself (never an identity's key), set by whoever loads the
+ * identities (contrib/tern-psk-redis does). Once a store was seen with it, a known identity
+ * answered unknown is removed only if an EXISTS of the marker, sent right after, says it is
+ * still there: a Redis that came back empty (or flushed, or the wrong database) does not make
+ * every cached identity "removed" (and every device closed with close_removed); the cache is
+ * kept as in an outage, logged once, counted (`removals_ignored`).
  */
 #ifndef TERN_GATEWAY_PSK_REDIS_H
 #define TERN_GATEWAY_PSK_REDIS_H
@@ -113,6 +120,8 @@ struct psk_redis_stats {
     uint64_t overload;        /* refused inline: max_inflight lookups waiting */
     uint64_t invalidations;   /* messages received (channel or keyspace) */
     uint64_t removed;         /* identities reported through on_removed */
+    uint64_t removals_ignored; /* unknown answers for known identities not applied: the
+                                * store's marker key was missing (an empty Redis) */
     uint64_t entries;         /* in the cache now */
     uint64_t inflight;        /* lookups waiting for Redis now */
 };

@@ -184,6 +184,9 @@ void stores_metrics(struct prom_buf *out)
                 "Invalidation messages received (channel or keyspace notification).");
     prom_family(out, "tern_gateway_psk_store_removed_total", PROM_COUNTER,
                 "Identities found removed or disabled after being answered.");
+    prom_family(out, "tern_gateway_psk_store_removals_ignored_total", PROM_COUNTER,
+                "Unknown answers for known identities left unapplied because the store's marker "
+                "key was missing (a Redis that came back empty).");
     prom_family(out, "tern_gateway_psk_store_cache_entries", PROM_GAUGE,
                 "Identities in the cache now (known and unknown).");
     prom_family(out, "tern_gateway_psk_store_inflight", PROM_GAUGE,
@@ -220,6 +223,8 @@ void stores_metrics(struct prom_buf *out)
         prom_sample_u64(out, "tern_gateway_psk_store_invalidations_total", l, 1,
                         s.invalidations);
         prom_sample_u64(out, "tern_gateway_psk_store_removed_total", l, 1, s.removed);
+        prom_sample_u64(out, "tern_gateway_psk_store_removals_ignored_total", l, 1,
+                        s.removals_ignored);
         prom_sample_u64(out, "tern_gateway_psk_store_cache_entries", l, 1, s.entries);
         prom_sample_u64(out, "tern_gateway_psk_store_inflight", l, 1, s.inflight);
     }

@@ -51,6 +51,7 @@ start_redis r --notify-keyspace-events Kgh --enable-debug-command local
 r_port=$redis_port
 r_pid=$redis_pid
 add_id dev1
+rcli SET tern:psk: fleet-test >/dev/null # the store's marker (contrib/tern-psk-redis sets it)
 
 start_echo be 120 --plain --threads 1
 be_port=$port
@@ -226,6 +227,7 @@ e_held_pid=$held_pid
 # scratch Redis and saved, so that the restarted Redis starts with it before any gateway can
 # reconnect
 start_redis r2
+rcli SET tern:psk: fleet-test >/dev/null
 for id in dev1 dev3 plant-1/dev-new; do
     add_id "$id"
 done
@@ -292,6 +294,42 @@ closed_within "$e_held_pid" 2000 ||
 psk e4 "$b_port" plant-1/dev-5 && fail "(e) dev-5 still served by B"
 curl -s "http://127.0.0.1:$a_admin/healthz" | grep -q degraded && fail "(e) still degraded"
 echo "ok (e): Redis back: dev-new served after $ms / $ms2 ms, dev-5 refused and closed"
+
+# ---- (g) ----------------------------------------------------------------------------------
+# Redis back EMPTY (no persistence): without the marker the gateways must not take every
+# cached identity as removed (close_removed would drop every device)
+held g_held "$a_port" dev1
+g_held_pid=$held_pid
+stop_pid "$redis_pid"
+redis_port_wanted=$r_port start_redis r3 --notify-keyspace-events Kgh
+redis_port_wanted=
+for adm in "$a_admin" "$b_admin"; do
+    n=0
+    until [ "$(metric "$adm" tern_gateway_psk_store_up)" = 1 ]; do
+        [ "$n" -lt 100 ] || fail "(g) a gateway did not reconnect to the empty Redis"
+        sleep 0.1
+        n=$((n + 1))
+    done
+done
+sleep 1
+kill -0 "$g_held_pid" 2>/dev/null || fail "(g) dev1's connection was closed by an empty Redis"
+psk g1 "$b_port" dev1 || fail "(g) dev1 (cached) refused after Redis came back empty"
+psk g2 "$b_port" plant-1/dev-7 || fail "(g) plant-1/dev-7 (cached) refused on B"
+psk g3 "$a_port" never-seen && fail "(g) an unknown identity was served"
+grep -q 'msg="psk store: the marker key is gone' "$work/A.log" ||
+    fail "(g) A did not log the missing marker"
+[ "$(metric "$a_admin" tern_gateway_psk_store_removals_ignored_total)" -gt 0 ] ||
+    fail "(g) no removal counted as ignored"
+# the identities come back, with the marker: a removal applies again
+add_id dev1
+rcli SET tern:psk: fleet-test >/dev/null
+t0=$(now_ms)
+rcli DEL tern:psk:plant-1/dev-7 >/dev/null
+rcli PUBLISH tern:psk:invalidate plant-1/dev-7 >/dev/null
+ms=$(until_psk g4 "$b_port" plant-1/dev-7 refused 2000) ||
+    fail "(g) with the marker back, a removal did not apply"
+echo "ok (g): Redis back empty: cached identities kept and served, open connections kept;" \
+    "marker back: removals apply again ($ms ms)"
 
 # ---- (f) ----------------------------------------------------------------------------------
 for id in dev1 dev3 plant-1/dev-0; do

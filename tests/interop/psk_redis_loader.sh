@@ -77,9 +77,10 @@ done
     fail "the good file: exit $? ($(cat "$work/good.err"))"
 [ ! -s "$work/good.err" ] || fail "the good file: stderr: $(cat "$work/good.err")"
 rcli --pipe <"$work/good.resp" >"$work/pipe.out" 2>&1 || fail "redis-cli --pipe: $(cat "$work/pipe.out")"
-grep -q 'errors: 0, replies: 10' "$work/pipe.out" ||
-    fail "redis-cli --pipe did not take 10 commands: $(cat "$work/pipe.out")"
-[ "$(rcli DBSIZE)" = 9 ] || fail "$(rcli DBSIZE) keys in Redis, expected 9"
+grep -q 'errors: 0, replies: 11' "$work/pipe.out" ||
+    fail "redis-cli --pipe did not take 11 commands: $(cat "$work/pipe.out")"
+[ "$(rcli DBSIZE)" = 10 ] || fail "$(rcli DBSIZE) keys in Redis, expected 9 and the marker"
+[ "$(rcli GET tern:psk:)" = tern-psk-redis ] || fail "no marker key tern:psk:"
 
 # check_identities PREFIX: HGETALL of every identity of $work/expect is exactly its fields
 check_identities() {
@@ -102,12 +103,14 @@ stop_pid "$sub_pid"
 echo "ok: --publish: PUBLISH tern:psk:invalidate * received"
 
 "$loader" --prefix 'fleet\2:' "$work/good.psk" | rcli --pipe >"$work/pipe2.out" 2>&1
-grep -q 'errors: 0, replies: 9' "$work/pipe2.out" || fail "--prefix: $(cat "$work/pipe2.out")"
+grep -q 'errors: 0, replies: 10' "$work/pipe2.out" || fail "--prefix: $(cat "$work/pipe2.out")"
 check_identities 'fleet\2:'
 "$loader" --delete --prefix='fleet\2:' "$work/good.psk" | rcli --pipe >"$work/pipe3.out" 2>&1
 grep -q 'errors: 0, replies: 9' "$work/pipe3.out" || fail "--delete: $(cat "$work/pipe3.out")"
-[ "$(rcli DBSIZE)" = 9 ] || fail "--delete left $(rcli DBSIZE) keys, expected the 9 others"
-[ -z "$(rcli --scan --pattern 'fleet*')" ] || fail "--delete: fleet keys left"
+[ "$(rcli DBSIZE)" = 11 ] ||
+    fail "--delete left $(rcli DBSIZE) keys, expected the 9 others and two markers"
+[ "$(rcli --scan --pattern 'fleet*')" = 'fleet\2:' ] ||
+    fail "--delete: fleet keys left besides the marker (--delete keeps it)"
 echo "ok: --prefix (a backslash in it) and --delete"
 
 # bad NAME LINE CONTENT: a file whose line LINE is bad is refused as a whole
@@ -141,7 +144,7 @@ if "$loader" "$work" >/dev/null 2>"$work/bad.err"; then
     fail "a directory was accepted"
 fi
 grep -q 'not a regular file' "$work/bad.err" || fail "a directory: $(cat "$work/bad.err")"
-[ "$(rcli DBSIZE)" = 9 ] || fail "a refused file changed Redis"
+[ "$(rcli DBSIZE)" = 11 ] || fail "a refused file changed Redis"
 echo "ok: bad files refused (exit 2, FILE:LINE, nothing written)"
 
 if [ -n "$bench" ]; then
