@@ -16,7 +16,11 @@
 #       is 0; Redis back (with an identity added and one removed meanwhile): the gateways
 #       reconnect by themselves, the added identity handshakes, the removed one is refused
 #       and its open connection closed (the revalidation after the outage);
-#   (f) no key appears in any log.
+#   (g) Redis back EMPTY: with the store's marker seen before, cached identities are kept
+#       (served, their connections left open), the missing marker logged; once the marker is
+#       back, a removal applies again;
+#   (f) /metrics has every tern_gateway_psk_store_* family and passes `promtool check
+#       metrics`; no key appears in any log.
 # Exit 0: pass; 77: skipped (no openssl); anything else: fail.
 #
 # Usage: fleet_psk.sh TERN_GATEWAY TERN_ECHO TERN_BENCH
@@ -332,6 +336,16 @@ echo "ok (g): Redis back empty: cached identities kept and served, open connecti
     "marker back: removals apply again ($ms ms)"
 
 # ---- (f) ----------------------------------------------------------------------------------
+curl -s "http://127.0.0.1:$a_admin/metrics" >"$work/metrics.txt" || fail "(f) /metrics"
+for fam in up down_seconds outages_total cache_total answers_total refusals_total \
+    invalidations_total removed_total removals_ignored_total cache_entries inflight; do
+    grep -q "^tern_gateway_psk_store_$fam{store=\"redis://127.0.0.1:$r_port\"" \
+        "$work/metrics.txt" || fail "(f) /metrics has no tern_gateway_psk_store_$fam"
+done
+if command -v promtool >/dev/null 2>&1; then
+    promtool check metrics <"$work/metrics.txt" >"$work/promtool.out" 2>&1 ||
+        { cat "$work/promtool.out"; fail "(f) promtool check metrics"; }
+fi
 for id in dev1 dev3 plant-1/dev-0; do
     k=$(key_of "$id")
     grep -l "$k" "$work"/*.log && fail "(f) a key appears in a log"
