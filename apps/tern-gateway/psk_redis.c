@@ -42,6 +42,10 @@
 #define PENDING_BUCKETS 4096u
 #define REVAL_WINDOW 256u       /* revalidation reads in flight at once */
 #define REVAL_BATCH 32u
+#define REVAL_RATE 2000u        /* revalidation reads a second: after a failover, a fleet of
+                                 * gateways re-reading whole caches at once must leave Redis
+                                 * room for devices' misses (docs/design/fleet.md); the
+                                 * entries stay served meanwhile */
 #define DIRTY_RETRIES 3         /* reads sent again after an invalidation overtook them */
 #define TICK_MS 100u            /* backstop drain of the request list */
 #define RETRY_MS 10u            /* answers a full mailbox refused */
@@ -110,6 +114,7 @@ struct psk_redis {
     bool marker_missing_logged; /* "the store lost its marker" logged (once until it is back) */
     uint64_t reval_cursor;
     size_t reval_inflight;
+    uint64_t reval_tokens, reval_refilled_ms; /* the REVAL_RATE bucket (REVAL_WINDOW deep) */
     struct psk_cache_ident batch[REVAL_WINDOW];
 
     /* any thread (relaxed) */
@@ -582,7 +587,14 @@ static void reval_pump(struct psk_redis *s)
         return;
     }
     s->in_pump = true;
-    /* batches of at least REVAL_BATCH: fewer walks, and batches that end between chains */
+    uint64_t now = mono_ms();
+    s->reval_tokens += (now - s->reval_refilled_ms) * REVAL_RATE / 1000u;
+    if (s->reval_tokens > REVAL_WINDOW) {
+        s->reval_tokens = REVAL_WINDOW;
+    }
+    s->reval_refilled_ms = now;
+    /* batches of at least REVAL_BATCH: fewer walks, and batches that end between chains;
+     * past the rate, the tick timer pumps again */
     while ((s->reval_inflight == 0 || s->reval_inflight + REVAL_BATCH <= REVAL_WINDOW) &&
            rds_is_up(s->cmd)) {
         if (s->reval_cursor == PSK_CACHE_CURSOR_END) {
@@ -591,8 +603,18 @@ static void reval_pump(struct psk_redis *s)
             }
             break;
         }
-        size_t n = psk_cache_list_positive(s->cache, &s->reval_cursor, s->batch,
-                                           REVAL_WINDOW - s->reval_inflight);
+        size_t room = REVAL_WINDOW - s->reval_inflight;
+        if (room > s->reval_tokens) {
+            room = (size_t)s->reval_tokens;
+        }
+        if (room < REVAL_BATCH && s->reval_inflight > 0) {
+            break;
+        }
+        if (room == 0) {
+            break;
+        }
+        size_t n = psk_cache_list_positive(s->cache, &s->reval_cursor, s->batch, room);
+        s->reval_tokens -= n;
         bool sent = true;
         for (size_t i = 0; i < n; i++) {
             sent = fetch_start(s, s->batch[i].id, s->batch[i].len, NULL, FK_REVAL) && sent;
@@ -772,6 +794,9 @@ static void on_tick(tern_timer *t, void *user)
     pthread_mutex_unlock(&s->qlock);
     if (any) {
         drain(s);
+    }
+    if (s->reval_active) {
+        reval_pump(s); /* paced: the rate's next tokens */
     }
 }
 
