@@ -32,6 +32,7 @@ enum bench_mode {
     BENCH_MODE_MIX,        /* full / psk / resume in the ratio of --mix */
     BENCH_MODE_THROUGHPUT, /* long-lived connections streaming, MB/s */
     BENCH_MODE_ECHO,       /* long-lived connections, request/response round trips */
+    BENCH_MODE_HOLD,       /* open N connections, hold them idle (hold.c) */
 };
 
 /**
@@ -113,6 +114,10 @@ struct bench_config {
     size_t npsks;
     char (*sources)[64]; /* --source-addrs, numeric addresses */
     size_t nsources;
+    /* --mode hold (hold.c) */
+    uint32_t keepalive_ms; /* --keepalive: a round trip per connection this often; 0: none */
+    unsigned concurrency;  /* --concurrency: handshakes in flight at most */
+    int server_pid;        /* --server-pid: whose memory to sample; 0: none */
 };
 
 /** Counters of one worker (or the sum). */

@@ -35,8 +35,10 @@
 #include "common/opts.h"
 #include "common/setup.h"
 #include "hist.h"
+#include "hold.h"
 #include "load.h"
 #include "report.h"
+#include "sources.h"
 
 #define PROGRAM "tern-bench"
 #define EXIT_FAILED 1
@@ -45,8 +47,9 @@
 #define DEFAULT_DURATION_S 10
 #define DEFAULT_TIMEOUT_S 10
 #define DEFAULT_ECHO_PAYLOAD 64
+#define DEFAULT_KEEPALIVE_PAYLOAD 2 /* an MQTT PINGREQ */
+#define DEFAULT_HOLD_CONCURRENCY 100
 #define MAX_PAYLOAD (1024 * 1024)
-#define MAX_SOURCES 65536
 /* How long main() waits for a slow worker's tick before printing a second without it. */
 #define LATE_TICK_US 500000
 
@@ -70,8 +73,8 @@ struct options {
     const char *json;
     const char *csv;
     bool insecure, quiet, plain;
-    bool connections_given, payload_given;
-    uint64_t duration_s, count, warmup_s, rate, timeout_s;
+    bool connections_given, payload_given, rate_given, concurrency_given;
+    uint64_t duration_s, count, warmup_s, rate, timeout_s, keepalive_s;
 };
 
 static void usage(FILE *out)
@@ -102,6 +105,14 @@ static void usage(FILE *out)
             "                               long-lived connections;\n"
             "                             throughput: long-lived connections streaming\n"
             "                               both ways, MB/s;\n"
+            "                             hold: open --connections, handshake each (PSK\n"
+            "                               with a PSK given), hold them idle for\n"
+            "                               --duration; the climb once a second, then\n"
+            "                               opened, failed by kind, time to open them all\n"
+            "                               (see --keepalive, --server-pid). One process\n"
+            "                               holds at most its descriptor limit (ulimit -Hn;\n"
+            "                               20000 on the reference machine) less %d: run\n"
+            "                               several for more (bench/hold does)\n"
             "      --mix LIST             full=N,psk=N,resume=N (percent, summing to 100;\n"
             "                             default full=50,psk=50); implies --mode mix. A\n"
             "                             resume pick without a session yet primes one: a\n"
@@ -113,6 +124,17 @@ static void usage(FILE *out)
             "  -n, --count N              or: measure N operations, then stop\n"
             "      --rate R               open loop: R operations per second in all, on a\n"
             "                             schedule; latency counts from the scheduled time\n"
+            "                             (hold: connections opened per second; 0: as fast\n"
+            "                             as --concurrency allows, the default)\n"
+            "      --concurrency N        hold: handshakes in flight at most (default %d)\n"
+            "      --keepalive K          hold: every K seconds each connection writes\n"
+            "                             --payload bytes (default %d) and waits for the\n"
+            "                             echo; round trips p50/p99/max. Without it a held\n"
+            "                             connection keeps only its descriptor here\n"
+            "      --server-pid PID       hold: read PID's VmRSS, /proc/meminfo Slab and\n"
+            "                             /proc/net/sockstat TCP mem at the start, every\n"
+            "                             10%% of the connections, the climb's end and the\n"
+            "                             end: memory per connection\n"
             "      --warmup S             run S seconds first, left out of the figures\n"
             "      --payload BYTES        request size (echo: default %d; handshake modes:\n"
             "                             one request and its echo per connection), up to\n"
@@ -120,8 +142,9 @@ static void usage(FILE *out)
             "      --timeout S            connect, handshake and response deadline\n"
             "                             (default %d)\n"
             "      --source-addrs LIST    local addresses to connect from, in turn:\n"
-            "                             127.0.0.2-127.0.0.20 (IPv4 ranges and single\n"
-            "                             addresses, comma-separated)\n"
+            "                             127.0.0.2-127.0.0.20 or 127.0.1.0/24 (IPv4\n"
+            "                             ranges, blocks and single addresses,\n"
+            "                             comma-separated; each has its own ports)\n"
             "      --plain                TCP without TLS (modes handshake: connect, optional\n"
             "                             request, close; echo; throughput); no TLS option\n"
             "\n"
@@ -171,9 +194,10 @@ static void usage(FILE *out)
             "TLS 1.3 ticket within --timeout...).\n"
             "Exit codes: 0 when every operation succeeded, 1 when any failed or none\n"
             "completed, 2 on bad arguments or files.\n",
-            BENCH_MAX_TARGETS, DEFAULT_CONNECTIONS, DEFAULT_OPEN_LOOP_CONNECTIONS,
-            TERN_MAX_REACTORS,
-            DEFAULT_DURATION_S, DEFAULT_ECHO_PAYLOAD, MAX_PAYLOAD, DEFAULT_TIMEOUT_S);
+            BENCH_MAX_TARGETS, BENCH_HOLD_FD_MARGIN, DEFAULT_CONNECTIONS,
+            DEFAULT_OPEN_LOOP_CONNECTIONS, TERN_MAX_REACTORS, DEFAULT_DURATION_S,
+            DEFAULT_HOLD_CONCURRENCY, DEFAULT_KEEPALIVE_PAYLOAD, DEFAULT_ECHO_PAYLOAD,
+            MAX_PAYLOAD, DEFAULT_TIMEOUT_S);
 }
 
 enum {
@@ -200,12 +224,15 @@ enum {
     OPT_PLAIN,
     OPT_JSON,
     OPT_CSV,
+    OPT_CONCURRENCY,
+    OPT_KEEPALIVE,
+    OPT_SERVER_PID,
 };
 
 /* ---- option values ------------------------------------------------------------------------ */
 
 static const char *const mode_names[] = {"handshake", "resume", "psk", "mix",
-                                         "throughput", "echo", NULL};
+                                         "throughput", "echo", "hold", NULL};
 
 /* --mix full=60,psk=40 into cfg->mix. */
 static void parse_mix(const char *text, struct bench_config *cfg)
@@ -310,82 +337,6 @@ static struct bench_psk *load_psk_file(const char *path, size_t *count)
     return psks;
 }
 
-static void add_source(struct bench_config *cfg, size_t *cap, const char *addr)
-{
-    if (cfg->nsources == MAX_SOURCES) {
-        app_opt_fail("--source-addrs: more than %d addresses", MAX_SOURCES);
-    }
-    if (cfg->nsources == *cap) {
-        *cap = *cap == 0 ? 32 : *cap * 2;
-        char(*grown)[64] = realloc(cfg->sources, *cap * sizeof(*cfg->sources));
-        if (grown == NULL) {
-            app_opt_fail("--source-addrs: out of memory");
-        }
-        cfg->sources = grown;
-    }
-    /* a numeric address fits (INET6_ADDRSTRLEN is 46); checked rather than truncated */
-    size_t len = strlen(addr);
-    if (len >= sizeof(cfg->sources[0])) {
-        app_opt_fail("--source-addrs: '%s' is too long for an address", addr);
-    }
-    memcpy(cfg->sources[cfg->nsources++], addr, len + 1);
-}
-
-/* --source-addrs 127.0.0.2-127.0.0.20,10.0.0.1,::1 */
-static void parse_sources(const char *text, struct bench_config *cfg)
-{
-    size_t cap = 0;
-    const char *p = text;
-
-    while (*p != '\0') {
-        size_t n = strcspn(p, ",");
-        char item[128];
-        if (n == 0 || n >= sizeof(item)) {
-            app_opt_fail("--source-addrs: cannot parse '%s' (expected addresses or IPv4 ranges "
-                         "A-B, comma-separated)", text);
-        }
-        memcpy(item, p, n);
-        item[n] = '\0';
-        char *dash = strchr(item, '-');
-        if (dash == NULL) {
-            struct in6_addr a6;
-            struct in_addr a4;
-            if (inet_pton(AF_INET, item, &a4) != 1 && inet_pton(AF_INET6, item, &a6) != 1) {
-                app_opt_fail("--source-addrs: '%s' is not a numeric IP address", item);
-            }
-            add_source(cfg, &cap, item);
-        } else {
-            *dash = '\0';
-            struct in_addr lo, hi;
-            if (inet_pton(AF_INET, item, &lo) != 1 || inet_pton(AF_INET, dash + 1, &hi) != 1) {
-                app_opt_fail("--source-addrs: '%s-%s' is not an IPv4 range (A.B.C.D-A.B.C.D)",
-                             item, dash + 1);
-            }
-            uint32_t a = ntohl(lo.s_addr), b = ntohl(hi.s_addr);
-            if (a > b) {
-                app_opt_fail("--source-addrs: the range %s-%s is backwards", item, dash + 1);
-            }
-            if (b - a >= MAX_SOURCES) {
-                app_opt_fail("--source-addrs: the range %s-%s has more than %d addresses", item,
-                             dash + 1, MAX_SOURCES);
-            }
-            for (uint64_t v = a; v <= b; v++) {
-                struct in_addr x = {.s_addr = htonl((uint32_t)v)};
-                char buf[INET_ADDRSTRLEN];
-                inet_ntop(AF_INET, &x, buf, sizeof(buf));
-                add_source(cfg, &cap, buf);
-            }
-        }
-        p += n;
-        if (*p == ',') {
-            p++;
-        }
-    }
-    if (cfg->nsources == 0) {
-        app_opt_fail("--source-addrs: no address in '%s'", text);
-    }
-}
-
 /* A target: HOST:PORT, the host resolved once here (connections then skip the lookup). */
 static void resolve_target(const char *target, struct bench_target *t)
 {
@@ -440,6 +391,9 @@ static void parse_args(struct options *o, struct bench_config *cfg, int argc, ch
         {"plain", no_argument, NULL, OPT_PLAIN},
         {"json", required_argument, NULL, OPT_JSON},
         {"csv", required_argument, NULL, OPT_CSV},
+        {"concurrency", required_argument, NULL, OPT_CONCURRENCY},
+        {"keepalive", required_argument, NULL, OPT_KEEPALIVE},
+        {"server-pid", required_argument, NULL, OPT_SERVER_PID},
         {"quiet", no_argument, NULL, 'q'},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
@@ -476,7 +430,18 @@ static void parse_args(struct options *o, struct bench_config *cfg, int argc, ch
             o->count = app_opt_uint("--count", optarg, 1, UINT64_C(1000000000000));
             break;
         case OPT_RATE:
-            o->rate = app_opt_uint("--rate", optarg, 1, 100000000);
+            o->rate = app_opt_uint("--rate", optarg, 0, 100000000);
+            o->rate_given = true;
+            break;
+        case OPT_CONCURRENCY:
+            cfg->concurrency = (unsigned)app_opt_uint("--concurrency", optarg, 1, 1000000);
+            o->concurrency_given = true;
+            break;
+        case OPT_KEEPALIVE:
+            o->keepalive_s = app_opt_uint("--keepalive", optarg, 1, 86400);
+            break;
+        case OPT_SERVER_PID:
+            cfg->server_pid = (int)app_opt_uint("--server-pid", optarg, 1, 4194304);
             break;
         case OPT_WARMUP:
             o->warmup_s = app_opt_uint("--warmup", optarg, 0, 86400);
@@ -566,6 +531,43 @@ static void parse_args(struct options *o, struct bench_config *cfg, int argc, ch
     }
 }
 
+/* --mode hold: what it takes and refuses, and the descriptors one process has. */
+static void check_hold(struct options *o, struct bench_config *cfg)
+{
+    const char *no = o->count > 0     ? "--count: --mode hold holds for a --duration"
+                     : o->warmup_s > 0 ? "--warmup: --mode hold reports its climb instead"
+                     : o->csv != NULL  ? "--csv: --mode hold writes --json only"
+                     : o->payload_given && o->keepalive_s == 0
+                         ? "--payload: --mode hold sends one only with --keepalive"
+                     : o->payload_given && cfg->payload == 0
+                         ? "--payload: a keep-alive needs at least 1 byte"
+                         : NULL;
+    if (no != NULL) {
+        app_opt_fail("%s", no);
+    }
+    if (!o->payload_given) {
+        cfg->payload = DEFAULT_KEEPALIVE_PAYLOAD;
+    }
+    if (!o->concurrency_given) {
+        cfg->concurrency = DEFAULT_HOLD_CONCURRENCY;
+    }
+    cfg->keepalive_ms = (uint32_t)(o->keepalive_s * 1000u);
+    unsigned long long hard = 0;
+    unsigned max = bench_hold_max_connections(&hard);
+    if (o->connections_given && cfg->connections > max) {
+        app_opt_fail("--connections %u: one process holds at most %u here (its descriptor "
+                     "limit, ulimit -Hn, is %llu, less %d for itself): run several tern-bench "
+                     "processes with a share each, as bench/hold does", cfg->connections, max,
+                     hard, BENCH_HOLD_FD_MARGIN);
+    }
+    char path[64];
+    snprintf(path, sizeof(path), "/proc/%d/status", cfg->server_pid);
+    if (cfg->server_pid != 0 && access(path, R_OK) != 0) {
+        app_opt_fail("--server-pid %d: cannot read %s: %s", cfg->server_pid, path,
+                     strerror(errno));
+    }
+}
+
 /* The checks between options, before any file is read or name resolved. */
 static void check_args(struct options *o, struct bench_config *cfg)
 {
@@ -613,6 +615,15 @@ static void check_args(struct options *o, struct bench_config *cfg)
             app_opt_fail("--payload: --mode throughput streams (no requests)");
         }
     }
+    if (cfg->mode == BENCH_MODE_HOLD) {
+        check_hold(o, cfg);
+    } else if (o->keepalive_s > 0 || o->concurrency_given || cfg->server_pid != 0) {
+        app_opt_fail("%s: --mode hold only", o->keepalive_s > 0 ? "--keepalive"
+                                             : o->concurrency_given ? "--concurrency"
+                                                                    : "--server-pid");
+    } else if (o->rate_given && o->rate == 0) {
+        app_opt_fail("--rate: '0' is out of range (1..100000000; 0 only with --mode hold)");
+    }
     if (cfg->mode == BENCH_MODE_ECHO) {
         if (!o->payload_given) {
             cfg->payload = DEFAULT_ECHO_PAYLOAD;
@@ -633,7 +644,8 @@ static void check_args(struct options *o, struct bench_config *cfg)
     bool psk_given = o->psk_file != NULL || o->psk_identity != NULL;
     bool psk_used = cfg->mode == BENCH_MODE_PSK ||
                     (cfg->mode == BENCH_MODE_MIX && cfg->mix[BENCH_TYPE_PSK] > 0) ||
-                    cfg->mode == BENCH_MODE_ECHO || cfg->mode == BENCH_MODE_THROUGHPUT;
+                    cfg->mode == BENCH_MODE_ECHO || cfg->mode == BENCH_MODE_THROUGHPUT ||
+                    cfg->mode == BENCH_MODE_HOLD;
     if (psk_used && !psk_given && (cfg->mode == BENCH_MODE_PSK || cfg->mode == BENCH_MODE_MIX)) {
         app_opt_fail("--mode %s needs a PSK: --psk-identity ID --psk-key HEX, or --psk-file FILE",
                      cfg->mode == BENCH_MODE_PSK ? "psk" : "mix with psk=");
@@ -664,7 +676,7 @@ static void check_args(struct options *o, struct bench_config *cfg)
             app_opt_fail("--plain excludes %s (no TLS)", tls_opt);
         }
         if (cfg->mode != BENCH_MODE_HANDSHAKE && cfg->mode != BENCH_MODE_ECHO &&
-            cfg->mode != BENCH_MODE_THROUGHPUT) {
+            cfg->mode != BENCH_MODE_THROUGHPUT && cfg->mode != BENCH_MODE_HOLD) {
             app_opt_fail("--plain: --mode %s makes TLS handshakes (handshake, echo or "
                          "throughput)", o->mode_name != NULL ? o->mode_name : "mix");
         }
@@ -681,7 +693,8 @@ static void check_args(struct options *o, struct bench_config *cfg)
     cfg->rate = (double)o->rate;
     cfg->timeout_ms = (uint32_t)((o->timeout_s > 0 ? o->timeout_s : DEFAULT_TIMEOUT_S) * 1000u);
     if (!o->connections_given) {
-        cfg->connections = o->rate > 0 && cfg->mode != BENCH_MODE_ECHO
+        cfg->connections = o->rate > 0 && cfg->mode != BENCH_MODE_ECHO &&
+                                   cfg->mode != BENCH_MODE_HOLD
                                ? DEFAULT_OPEN_LOOP_CONNECTIONS
                                : DEFAULT_CONNECTIONS;
     }
@@ -783,6 +796,7 @@ static void build_ssl(const struct options *o, struct bench_config *cfg,
         break;
     case BENCH_MODE_ECHO:
     case BENCH_MODE_THROUGHPUT:
+    case BENCH_MODE_HOLD:
         want_psk = psk_given, want_full = !psk_given;
         break;
     default: /* handshake, resume */
@@ -1043,7 +1057,7 @@ int main(int argc, char **argv)
     parse_args(&o, &cfg, argc, argv);
     check_args(&o, &cfg);
     if (o.source_addrs != NULL) {
-        parse_sources(o.source_addrs, &cfg);
+        bench_parse_sources(o.source_addrs, &cfg);
     }
     for (unsigned i = 0; i < o.ntargets; i++) {
         resolve_target(o.targets[i], &cfg.targets[i]);
@@ -1083,6 +1097,18 @@ int main(int argc, char **argv)
         fprintf(stderr, PROGRAM ": cannot start: %s\n", why[0] != '\0' ? why : tern_strerror(rc));
         tern_runtime_free(b.rt);
         return EXIT_FAILED;
+    }
+    if (cfg.mode == BENCH_MODE_HOLD) {
+        rc = bench_hold_run(b.rt, &cfg, targets_text, o.tls, json, o.json, o.quiet, &sigs);
+        tern_runtime_free(b.rt);
+        tern_ssl_config_unref(cfg.full_cfg);
+        tern_ssl_config_unref(cfg.psk_cfg);
+        if (psks != NULL) {
+            explicit_bzero(psks, cfg.npsks * sizeof(*psks));
+            free(psks);
+        }
+        free(cfg.sources);
+        return rc;
     }
     struct bench_result *res = calloc(1, sizeof(*res));
     struct monitor *m = calloc(1, sizeof(*m));

@@ -13,11 +13,12 @@ static const char *const mode_names[] = {
     [BENCH_MODE_HANDSHAKE] = "handshake", [BENCH_MODE_RESUME] = "resume",
     [BENCH_MODE_PSK] = "psk",             [BENCH_MODE_MIX] = "mix",
     [BENCH_MODE_THROUGHPUT] = "throughput", [BENCH_MODE_ECHO] = "echo",
+    [BENCH_MODE_HOLD] = "hold",
 };
 
 const char *bench_mode_name(enum bench_mode mode)
 {
-    return mode <= BENCH_MODE_ECHO ? mode_names[mode] : "?";
+    return mode <= BENCH_MODE_HOLD ? mode_names[mode] : "?";
 }
 
 uint64_t bench_counts_ok(const struct bench_counts *c)

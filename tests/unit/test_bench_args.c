@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -25,6 +26,9 @@
 
 #define MAX_ARGS 24
 #define KEY_HEX "00112233445566778899aabbccddeeff"
+
+/* When set, the child runs with this descriptor limit (soft and hard): --mode hold's check. */
+static rlim_t child_nofile;
 
 struct outcome {
     int status; /* exit code, or 128 + signal */
@@ -53,6 +57,12 @@ static void run(const char *const *args, struct outcome *out)
         dup2(null, STDOUT_FILENO);
         dup2(pipefd[1], STDERR_FILENO);
         close(pipefd[0]);
+        if (child_nofile > 0) {
+            struct rlimit rl = {.rlim_cur = child_nofile, .rlim_max = child_nofile};
+            if (setrlimit(RLIMIT_NOFILE, &rl) != 0) {
+                _exit(126);
+            }
+        }
         alarm(20); /* a hang is a failure, never a stuck test */
         execv(TERN_BENCH, (char *const *)argv);
         _exit(127);
@@ -281,6 +291,53 @@ static void test_bench_args__sources_and_outputs(void **state)
                        "--insecure", "--json", "/nonexistent/dir/out.json", NULL);
 }
 
+static void test_bench_args__hold(void **state)
+{
+#define T "--target", "127.0.0.1:1", "--insecure"
+    expect_usage_error("--keepalive: --mode hold only", T, "--keepalive", "5", NULL);
+    expect_usage_error("--concurrency: --mode hold only", T, "--concurrency", "5", NULL);
+    expect_usage_error("--server-pid: --mode hold only", T, "--server-pid", "1", NULL);
+    expect_usage_error("--rate: '0' is out of range", T, "--rate", "0", NULL);
+    expect_usage_error("--keepalive: '0' is out of range", T, "--mode", "hold", "--keepalive",
+                       "0", NULL);
+    expect_usage_error("--concurrency: '0' is out of range", T, "--mode", "hold",
+                       "--concurrency", "0", NULL);
+    expect_usage_error("--count: --mode hold holds for a --duration", T, "--mode", "hold",
+                       "--count", "5", NULL);
+    expect_usage_error("--warmup: --mode hold", T, "--mode", "hold", "--warmup", "1", NULL);
+    expect_usage_error("--csv: --mode hold writes --json only", T, "--mode", "hold", "--csv",
+                       "x.csv", NULL);
+    expect_usage_error("--payload: --mode hold sends one only with --keepalive", T, "--mode",
+                       "hold", "--payload", "4", NULL);
+    expect_usage_error("--payload: a keep-alive needs at least 1 byte", T, "--mode", "hold",
+                       "--keepalive", "1", "--payload", "0", NULL);
+    expect_usage_error("--server-pid: '0' is out of range", T, "--mode", "hold",
+                       "--server-pid", "0", NULL);
+    /* past pid_max's largest value (4194304 - 1): never a process */
+    expect_usage_error("--server-pid 4194304: cannot read /proc/4194304/status", T, "--mode",
+                       "hold", "--server-pid", "4194304", NULL);
+    /* one process holds its descriptor limit less 64: more is refused, with the way out */
+    child_nofile = 1000;
+    expect_usage_error("--connections 2000: one process holds at most 936 here (its "
+                       "descriptor limit, ulimit -Hn, is 1000, less 64 for itself): run "
+                       "several tern-bench processes", T, "--mode", "hold", "--connections",
+                       "2000", NULL);
+    child_nofile = 0;
+#undef T
+}
+
+static void test_bench_args__cidr_sources(void **state)
+{
+    expect_usage_error("127.0.1.1/24 has bits set past the prefix", "--target", "127.0.0.1:1",
+                       "--insecure", "--source-addrs", "127.0.1.1/24", NULL);
+    expect_usage_error("is not an IPv4 block", "--target", "127.0.0.1:1", "--insecure",
+                       "--source-addrs", "127.0.1.0/33", NULL);
+    expect_usage_error("the block 10.0.0.0/8 has more than 65536 addresses", "--target",
+                       "127.0.0.1:1", "--insecure", "--source-addrs", "10.0.0.0/8", NULL);
+    expect_usage_error("is not an IPv4 block", "--target", "127.0.0.1:1", "--insecure",
+                       "--source-addrs", "::1/128", NULL);
+}
+
 static void test_bench_args__help_exits_0(void **state)
 {
     const char *args[] = {"--help", NULL};
@@ -303,6 +360,8 @@ int main(void)
         cmocka_unit_test(test_bench_args__psk_file),
         cmocka_unit_test(test_bench_args__plain_psk_modes_resume),
         cmocka_unit_test(test_bench_args__sources_and_outputs),
+        cmocka_unit_test(test_bench_args__hold),
+        cmocka_unit_test(test_bench_args__cidr_sources),
         cmocka_unit_test(test_bench_args__help_exits_0),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
