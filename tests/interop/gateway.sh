@@ -48,11 +48,13 @@ dog_pid=
 gw2_pid=
 dog2_pid=
 held_pid=
+held_writer=
 
 cleanup() {
     [ -n "$dog_pid" ] && kill -TERM "$dog_pid" 2>/dev/null && wait "$dog_pid" 2>/dev/null
     [ -n "$dog2_pid" ] && kill -TERM "$dog2_pid" 2>/dev/null && wait "$dog2_pid" 2>/dev/null
     stop_pid "$held_pid"
+    stop_pid "$held_writer"
     stop_pid "$gw2_pid"
     stop_pid "$gw_pid"
     stop_pid "$be_pid"
@@ -128,12 +130,20 @@ dog_pid=$!
 port=$(wait_port "$work/gw.log" "$gw_pid") || fail "tern-gateway did not log its port"
 echo "tern-gateway (pid $gw_pid) on 127.0.0.1:$port"
 
-# s_client NAME ARGS...: sends a line, waits 1 s for the answer, then ends.
+# s_client NAME ARGS...: sends a line, waits until the answer came (1 s at most), then ends.
 s_client() {
     name=$1
     shift
     line="hello gateway $name $$"
-    { printf '%s\n' "$line"; sleep 1; } |
+    rm -f "$work/$name.out"
+    {
+        printf '%s\n' "$line"
+        k=0
+        while [ "$k" -lt 20 ] && ! grep -q "$line" "$work/$name.out" 2>/dev/null; do
+            sleep 0.05
+            k=$((k + 1))
+        done
+    } |
         timeout 10 openssl s_client -connect "127.0.0.1:$port" -brief "$@" \
             >"$work/$name.out" 2>"$work/$name.err"
     rc=$?
@@ -278,14 +288,15 @@ echo "ok: SIGUSR1 stats"
 
 # ---- SIGHUP: a new identity, while dev1 streams 300 lines (none may be lost)
 {
+    # 30 bursts of 10 lines, 0.1 s apart: ~3 s of streaming, across the reload below
     i=0
     while [ "$i" -lt 300 ]; do
         printf 'stream line %d\n' "$i"
         i=$((i + 1))
-        sleep 0.01
+        [ $((i % 10)) -ne 0 ] || sleep 0.1
     done
     sleep 1
-} | timeout 30 openssl s_client -connect "127.0.0.1:$port" -quiet -tls1_3 -psk "$key1" \
+} | timeout 30 openssl s_client -connect "127.0.0.1:$port" -brief -tls1_3 -psk "$key1" \
     -psk_identity dev1 >"$work/stream.out" 2>"$work/stream.err" &
 stream_pid=$!
 sleep 0.5
@@ -386,10 +397,13 @@ check_echo ecdhe_psk_on TLSv1.2 -tls1_2 -cipher ECDHE-PSK-CHACHA20-POLY1305 -psk
 
 # ---- --watch 1 --close-removed: the file loses dev1 while dev1 is connected: the change is
 # picked up without a signal and dev1's connection is closed
-{ printf 'held2\n'; sleep 15; } |
-    timeout 20 openssl s_client -connect "127.0.0.1:$port2" -quiet -tls1_3 -psk "$key1" \
-        -psk_identity dev1 >"$work/held2.out" 2>"$work/held2.err" &
+# (the client reads a fifo that its writer keeps open for 15 s: $held_pid is the client's own)
+mkfifo "$work/held2.in" || fail "mkfifo"
+timeout 20 openssl s_client -connect "127.0.0.1:$port2" -quiet -tls1_3 -psk "$key1" \
+    -psk_identity dev1 <"$work/held2.in" >"$work/held2.out" 2>"$work/held2.err" &
 held_pid=$!
+{ printf 'held2\n'; sleep 15; } >"$work/held2.in" &
+held_writer=$!
 n=0
 while ! grep -aq held2 "$work/held2.out" 2>/dev/null && [ "$n" -lt 50 ]; do
     sleep 0.1
@@ -416,6 +430,8 @@ done
 kill -0 "$held_pid" 2>/dev/null && fail "watch: dev1's client still connected"
 wait "$held_pid" 2>/dev/null
 held_pid=
+stop_pid "$held_writer"
+held_writer=
 echo "ok: file change reloaded, the removed identity's connection closed"
 port=$saved_port
 kill -TERM "$dog2_pid" 2>/dev/null
