@@ -138,7 +138,7 @@ done
     printf 'early two\n'
     sleep 1
 } | timeout 30 openssl s_client -connect "127.0.0.1:$m_port" -CAfile "$certs/ca.pem" \
-    -servername localhost -quiet >"$work/early.out" 2>"$work/early.err" &
+    -servername localhost -brief >"$work/early.out" 2>"$work/early.err" &
 early_pid=$!
 pids="$pids $early_pid"
 n=0
