@@ -130,6 +130,19 @@ static void sweep_identity(tern_reactor *r, void *arg)
     free(job);
 }
 
+/* A mass removal (thousands of identities at once) that fills a reactor's mailbox must not
+ * flood the log: the first failure is logged, then one line per 1,000 (with the count). */
+static _Atomic unsigned long close_failures;
+
+static void close_failed(const struct gw_service *svc, unsigned reactor, const char *err)
+{
+    unsigned long n = atomic_fetch_add_explicit(&close_failures, 1, memory_order_relaxed) + 1;
+    if (n == 1 || n % 1000 == 0) {
+        app_log(APP_LOG_WARN, "cannot close connections of a removed identity (they stay open)",
+                "service=%s reactor=%u err=%s failures=%lu", svc->name, reactor, err, n);
+    }
+}
+
 void gw_close_identity(tern_runtime *rt, struct gw_service *svc, const struct psk_redis *store,
                        const void *id, size_t len)
 {
@@ -139,9 +152,8 @@ void gw_close_identity(tern_runtime *rt, struct gw_service *svc, const struct ps
     for (unsigned i = 0; i < tern_runtime_reactor_count(rt); i++) {
         struct close_ident *job = malloc(sizeof(*job));
         if (job == NULL) {
-            app_log(APP_LOG_WARN, "cannot close connections of a removed identity",
-                    "service=%s err=ENOMEM", svc->name);
-            return;
+            close_failed(svc, i, "ENOMEM");
+            continue;
         }
         job->svc = svc;
         job->store = store;
@@ -150,8 +162,7 @@ void gw_close_identity(tern_runtime *rt, struct gw_service *svc, const struct ps
         int rc = tern_reactor_post(tern_runtime_reactor(rt, i), sweep_identity, job);
         if (rc < 0) {
             free(job);
-            app_log(APP_LOG_WARN, "cannot close connections of a removed identity",
-                    "service=%s reactor=%u err=%s", svc->name, i, tern_err_name(rc));
+            close_failed(svc, i, tern_err_name(rc));
         }
     }
 }
