@@ -436,7 +436,13 @@ static void load_peer(tern__tls *tls)
         return;
     }
     tls->peer_loaded = true;
+#ifdef KEEP_PEER_CERT
     WOLFSSL_X509 *x = wolfSSL_get_peer_certificate(tls->ssl);
+#else
+    /* tern's own wolfSSL keeps no copy in the connection (NO_KEEP_PEER_CERT): the leaf of
+     * the chain the verify callback collected is the peer's certificate */
+    WOLFSSL_X509 *x = NULL;
+#endif
     if (x != NULL) {
         tls->peer = tern__certificate_from_x509(x);
         wolfSSL_X509_free(x);
