@@ -367,6 +367,24 @@ void tern__psk_setup(tern_socket *s, tern__tls *tls, const tern_ssl_config *cfg,
 
 static void settled(tern_socket *s, tern__tls *tls, bool rearm);
 
+/* The authenticator of @p tls goes (an answer still on its way only frees it). */
+static void drop_authenticator(tern__tls *tls)
+{
+    if (tls->psk_auth != NULL) {
+        tls->psk_auth->s = NULL;
+        atomic_store_explicit(&tls->psk_auth->gone, true, memory_order_relaxed);
+        auth_unref(tls->psk_auth);
+        tls->psk_auth = NULL;
+    }
+}
+
+void tern__psk_handshake_done(tern__tls *tls)
+{
+    if (tls->server && tls->psk_state != TERN__PSK_STATE_WAITING) {
+        drop_authenticator(tls);
+    }
+}
+
 void tern__psk_release(tern_socket *s, tern__tls *tls)
 {
     settled(s, tls, false);
@@ -382,12 +400,7 @@ void tern__psk_release(tern_socket *s, tern__tls *tls)
         tls->psk = NULL;
         tls->psk_from_event = false;
     }
-    if (tls->psk_auth != NULL) {
-        tls->psk_auth->s = NULL; /* an answer still on its way only frees it */
-        atomic_store_explicit(&tls->psk_auth->gone, true, memory_order_relaxed);
-        auth_unref(tls->psk_auth);
-        tls->psk_auth = NULL;
-    }
+    drop_authenticator(tls);
     memset(tls->psk_key, 0, sizeof(tls->psk_key));
 }
 

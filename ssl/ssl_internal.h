@@ -255,6 +255,9 @@ int tern__tls_set_psk(tern__tls *tls, const void *identity, size_t identity_len,
 void tern__psk_setup(tern_socket *s, tern__tls *tls, const tern_ssl_config *cfg, bool server);
 void tern__psk_deliver(tern_socket *s, tern__tls *tls);
 void tern__psk_release(tern_socket *s, tern__tls *tls);
+/* The handshake completed: a server lets its authenticator go (the copy of the identity and
+ * of the key it holds, ~560 bytes a connection, is not needed any more). @thread owner */
+void tern__psk_handshake_done(tern__tls *tls);
 /* The cipher list @list (':'-separated) is now the configuration's: notes its TLS 1.3 suites
  * in order (cfg->psk13_order), from which PSK handshakes pick one of the key's hash. */
 void tern__psk_ciphers(tern_ssl_config *cfg, const char *list);

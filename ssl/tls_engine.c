@@ -563,6 +563,7 @@ int tern__tls_engine_handshake(tern__tls *tls, const void *in, size_t *inlen)
         if (tls->psk_parser != NULL) {
             psk_parser_drop(tls); /* kept until now for the identity psk.c's callback checks */
         }
+        tern__psk_handshake_done(tls);
         return TERN__TLS_DONE;
     }
     if (would_block(wolfSSL_get_error(tls->ssl, rc))) {
