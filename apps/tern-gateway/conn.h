@@ -39,6 +39,7 @@ struct conn {
     bool refused;     /* a refusal was logged already */
     bool counted;     /* holds a slot in the identity table */
     bool rate_charged; /* the identity's handshake bucket was charged (once a connection) */
+    bool store_applied; /* the Redis store's max_conn and backend were applied (once) */
     int id_slot;      /* its row of per-identity metrics; -1: none */
     tern_timer *proxy_wait; /* while the front's PROXY header is awaited (bounds the wait) */
     struct proxied *px; /* the device's addresses from the front's PROXY header, or NULL (on

@@ -570,53 +570,64 @@ static bool route_from_store(struct conn *c, const char *text)
     set->v = b;
     set->n = 1;
     c->routed = set;
-    c->targets = set;
     return true;
 }
 
-/* The Redis store's per-identity fields, once the handshake is done: `max_conn` (a limit of
+/* The Redis store's per-identity fields of @p rec, once a connection: `max_conn` (a limit of
  * its own, over the service's) and `backend`. @return false when the connection is refused. */
-static bool apply_store_record(struct conn *c)
+static bool apply_store_fields(struct conn *c, const struct psk_record *rec)
 {
-    struct psk_record rec;
     char id[TERN_PSK_MAX_IDENTITY * 4 + 8];
 
-    if (c->st->redis == NULL || c->ident_len == 0 ||
-        !psk_redis_cached(c->st->redis, c->ident, c->ident_len, &rec)) {
+    if (c->store_applied) {
         return true;
     }
-    explicit_bzero(rec.key, sizeof(rec.key));
-    if (rec.max_conn > 0) {
+    c->store_applied = true;
+    if (rec->max_conn > 0) {
         bool over;
         if (!c->counted) {
-            int got = gw_ident_acquire(c->ident, c->ident_len, rec.max_conn);
+            int got = gw_ident_acquire(c->ident, c->ident_len, rec->max_conn);
             c->counted = got > 0;
             over = got <= 0;
         } else {
-            over = gw_ident_open(c->ident, c->ident_len) > rec.max_conn;
+            over = gw_ident_open(c->ident, c->ident_len) > rec->max_conn;
         }
         if (over) {
             count(c, GW_IDENTITY_LIMIT);
             app_log(APP_LOG_INFO, "psk identity refused",
                     "service=%s peer=%s identity=%s reason=connection-limit limit=%u",
-                    c->svc->name, c->peer, ident_of(c, id, sizeof(id)), rec.max_conn);
+                    c->svc->name, c->peer, ident_of(c, id, sizeof(id)), rec->max_conn);
             c->refused = true;
             return false;
         }
     }
-    if (rec.backend[0] != '\0') {
-        (void)route_from_store(c, rec.backend);
+    if (rec->backend[0] != '\0') {
+        (void)route_from_store(c, rec->backend);
     }
     return true;
 }
 
+/* After the handshake, for an answer that came from the fleet thread (a cached answer applied
+ * its fields before giving the key): the record, from the cache. @return as above. */
+static bool apply_store_record(struct conn *c)
+{
+    struct psk_record rec;
+
+    if (c->st->redis == NULL || c->ident_len == 0 || c->store_applied ||
+        !psk_redis_cached(c->st->redis, c->ident, c->ident_len, &rec)) {
+        return true;
+    }
+    explicit_bzero(rec.key, sizeof(rec.key));
+    return apply_store_fields(c, &rec);
+}
+
 static void start_backend(struct conn *c)
 {
-    c->targets = pick_targets(c);
     if (!apply_store_record(c)) {
         gw_close_gracefully(c->dev);
         return;
     }
+    c->targets = c->routed != NULL ? c->routed : pick_targets(c);
     c->tried = 0;
     c->first = 0;
     if (c->st->balance == GW_BALANCE_ROUND_ROBIN && c->targets->n > 1) {
@@ -867,6 +878,12 @@ static void redis_psk(struct conn *c, tern_psk_authenticator *a, tern_buf id, co
         app_log(APP_LOG_INFO, "psk identity refused", "service=%s peer=%s identity=%s reason=%s",
                 c->svc->name, c->peer, quoted, why);
         c->refused = true;
+        (void)tern_psk_authenticator_reject(a);
+        return;
+    }
+    /* a cached answer: its max_conn refuses before the key is given, as the file's limit */
+    if (!apply_store_fields(c, &rec)) {
+        explicit_bzero(rec.key, sizeof(rec.key));
         (void)tern_psk_authenticator_reject(a);
         return;
     }
