@@ -11,6 +11,7 @@
 #   (c) an identity removed (DEL, no PUBLISH) is refused on both within 1 s, and its open
 #       connections on both are closed (close_removed);
 #   (d) a slow Redis (DEBUG SLEEP 3) does not slow handshakes of cached identities;
+#   (h) an identity's own max_conn (1) and backend, on a miss and on a cache hit;
 #   (e) Redis killed during a tern-bench run of cached identities: 0 failed handshakes; an
 #       unknown identity is refused at once; /healthz says "degraded", tern_gateway_psk_store_up
 #       is 0; Redis back (with an identity added and one removed meanwhile): the gateways
@@ -208,6 +209,28 @@ el=$(($(now_ms) - s))
 [ "$el" -lt 1500 ] || fail "(d) two cached handshakes took $el ms while Redis slept 3 s"
 wait "$sleeper"
 echo "ok (d): Redis asleep for 3 s: two cached handshakes took $el ms in all"
+
+# ---- (h) ----------------------------------------------------------------------------------
+# an identity's own fields: max_conn 1 and a backend of its own; the first connection is a
+# miss (applied when the handshake completes), the next ones cache hits (applied before the
+# key is given)
+start_echo be2 120 --plain --threads 1 --log-level debug
+be2_port=$port
+rcli HSET tern:psk:dev-h key "$(key_of dev-h)" max_conn 1 backend "127.0.0.1:$be2_port" \
+    >/dev/null
+held h_held "$a_port" dev-h
+h_held_pid=$held_pid
+[ "$(grep -c 'msg="accepted"' "$work/be2.log")" -ge 1 ] ||
+    fail "(h) dev-h was not routed to its own backend"
+psk h1 "$a_port" dev-h && fail "(h) a second dev-h connection was served over max_conn 1"
+grep -q 'identity="dev-h" reason=connection-limit limit=1' "$work/A.log" ||
+    fail "(h) the refusal over max_conn was not logged"
+stop_pid "$h_held_pid"
+t0=$(now_ms)
+ms=$(until_psk h2 "$a_port" dev-h ok 2000) || fail "(h) dev-h refused once its slot was free"
+[ "$(grep -c 'msg="accepted"' "$work/be2.log")" -ge 2 ] ||
+    fail "(h) the cached dev-h was not routed to its own backend"
+echo "ok (h): max_conn 1 and the identity's backend applied (miss and cache hit)"
 
 # ---- (e) ----------------------------------------------------------------------------------
 : >"$work/ids.psk"
