@@ -201,6 +201,13 @@ int tern_server_set_idle_timeout(tern_server *srv, uint32_t ms)
     return 0;
 }
 
+int tern_server_set_hibernate_after(tern_server *srv, uint32_t ms)
+{
+    SETUP_CHECK(srv);
+    srv->hibernate_after_ms = ms;
+    return 0;
+}
+
 int tern_server_set_read_buffer_size(tern_server *srv, size_t bytes)
 {
     SETUP_CHECK(srv);

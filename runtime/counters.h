@@ -50,6 +50,11 @@ typedef struct tern__counters {
     _Atomic uint64_t psk_lookups, psk_unknown, psk_bad_key, psk_timeouts, psk_overload;
     _Atomic uint64_t psk_store_errors, psk_pending; /* psk_pending: a gauge, +1 and -1 */
     _Atomic uint64_t psk_no_suite;
+    /* hibernation (ssl/hibernate.c): hib_now is a gauge (+1, -1); wake-up latency buckets
+     * (not cumulative) + the sum */
+    _Atomic uint64_t hib_now, hib_count, hib_wakeups, hib_export_failures, hib_import_failures;
+    _Atomic uint64_t wake_bucket[TERN_STATS_WAKE_BUCKETS];
+    _Atomic uint64_t wake_us_sum;
     /* TLS alerts by description (RFC 8446 6), sent and received; last: rarely touched */
     _Atomic uint64_t alerts_sent[256], alerts_received[256];
 } tern__counters;
@@ -70,6 +75,9 @@ static inline void tern__count_hs_failure(tern__counters *c, int reason)
 }
 /* A completed handshake of @kind that took @us microseconds since it started. */
 void tern__count_handshake(tern__counters *c, int kind, uint64_t us);
+
+/* A wake-up from hibernation that took @us microseconds. */
+void tern__count_wake(tern__counters *c, uint64_t us);
 
 void tern__counters_add(tern_stats *out, const tern__counters *c);
 

@@ -54,6 +54,10 @@ typedef struct tern__layer_ops {
      * `ready_read`: the layer runs its own events there (checking tern__socket_freeing and
      * the state between them). */
     void (*deliver)(tern_socket *s);
+    /* The socket has been idle for its hibernation delay with nothing buffered either way and
+     * no event pending: the layer may give its per-connection state up until the next input,
+     * write or shutdown (it wakes itself then). Once per idle period. */
+    void (*hibernate)(tern_socket *s);
     /* The deadline of tern__socket_set_deadline passed: the layer ends the socket. */
     void (*expired)(tern_socket *s);
     /* The peer's stream ended (FIN) without the layer's orderly end: true if the layer

@@ -44,6 +44,7 @@ struct tern_server {
     bool reuseport;
     unsigned max_connections;
     uint32_t idle_timeout_ms;
+    uint32_t hibernate_after_ms;
     size_t read_buffer_size;
     bool listening; /* set once (under servers_lock while running); never cleared */
     bool closed;    /* tern_server_close was called (servers_lock) */

@@ -156,14 +156,17 @@ static void update_watch(tern_socket *s)
 
 static void rearm(tern_socket *s)
 {
-    uint64_t now = tern_reactor_now_ms(s->r), next = UINT32_MAX;
+    uint64_t now = tern_reactor_now_ms(s->r), next = UINT32_MAX, idle = now - s->last_io_ms;
 
     if (s->state != TERN_SOCKET_STATE_CONNECTED) {
         return;
     }
     if (s->idle_timeout_ms != 0) {
-        uint64_t idle = now - s->last_io_ms;
         next = idle < s->idle_timeout_ms ? s->idle_timeout_ms - idle : 1;
+    }
+    if (s->hibernate_after_ms != 0 && !s->hib_tried) {
+        uint64_t left = idle < s->hibernate_after_ms ? s->hibernate_after_ms - idle : 1;
+        next = left < next ? left : next;
     }
     if (s->deadline_ms != 0) {
         uint64_t left = s->deadline_ms > now ? s->deadline_ms - now : 1;
@@ -172,6 +175,20 @@ static void rearm(tern_socket *s)
     if (next != UINT32_MAX) {
         arm_timer(s, (uint32_t)next);
     }
+}
+
+void tern__socket_rearm(tern_socket *s)
+{
+    rearm(s);
+}
+
+/* Nothing for the layer to keep awake for on the socket's side: no bytes either way, no
+ * event pending, no end begun. */
+static bool quiet(const tern_socket *s)
+{
+    return s->layered && s->layer != NULL && s->rbuf.len == 0 && s->inbuf.len == 0 &&
+           s->wbuf.len == 0 && !s->peer_eof && !s->shut_wr_requested && !s->layer_end &&
+           s->in_callback == 0 && !s->deferred.queued && !s->free_requested;
 }
 
 static void on_timer(struct ev_loop *loop, ev_timer *w, int revents)
@@ -197,19 +214,19 @@ static void on_timer(struct ev_loop *loop, ev_timer *w, int revents)
             s->layer_ops->expired(s); /* the layer says why and ends the socket */
             break;
         }
-        if (s->idle_timeout_ms == 0 || idle + 1 < s->idle_timeout_ms) {
-            uint64_t next = s->idle_timeout_ms != 0 ? s->idle_timeout_ms - idle : UINT32_MAX;
-            if (s->deadline_ms != 0 && s->deadline_ms - now < next) {
-                next = s->deadline_ms - now;
-            }
-            if (next != UINT32_MAX) {
-                arm_timer(s, (uint32_t)next);
-            }
+        if (s->idle_timeout_ms != 0 && idle + 1 >= s->idle_timeout_ms) {
+            tern__count(&s->r->counters.timeouts_idle, 1);
+            tern__socket_seterr(s, TERN_E_IDLE_TIMEOUT, "idle for %u ms", s->idle_timeout_ms);
+            finish(s, TERN_E_IDLE_TIMEOUT);
             break;
         }
-        tern__count(&s->r->counters.timeouts_idle, 1);
-        tern__socket_seterr(s, TERN_E_IDLE_TIMEOUT, "idle for %u ms", s->idle_timeout_ms);
-        finish(s, TERN_E_IDLE_TIMEOUT);
+        if (s->hibernate_after_ms != 0 && !s->hib_tried && idle + 1 >= s->hibernate_after_ms) {
+            s->hib_tried = 1; /* once per idle period: the next I/O starts another (touch) */
+            if (quiet(s)) {
+                s->layer_ops->hibernate(s);
+            }
+        }
+        rearm(s);
         break;
     }
     case TERN_SOCKET_STATE_CLOSING:
@@ -520,7 +537,7 @@ static void connected(tern_socket *s)
     s->pending_connected = 1;
     schedule(s);
     touch(s);
-    arm_timer(s, s->idle_timeout_ms);
+    arm_timer(s, idle_first_ms(s));
     if (s->layered) {
         s->layer_ops->connected(s); /* starts the layer (a TLS client handshake) */
         return;
@@ -686,11 +703,12 @@ int tern__socket_adopt(tern_reactor *r, tern_server *srv, int fd)
     s->state = TERN_SOCKET_STATE_CONNECTED;
     s->read_limit = srv->read_buffer_size;
     s->idle_timeout_ms = srv->idle_timeout_ms;
+    s->hibernate_after_ms = srv->hibernate_after_ms;
     apply_options(s, true);
     attach(s);
     tern__count(&r->counters.accepted, 1);
     touch(s);
-    arm_timer(s, s->idle_timeout_ms);
+    arm_timer(s, idle_first_ms(s));
 
     s->in_callback++;
     srv->incoming(srv, s, srv->user);

@@ -66,6 +66,7 @@ struct tern_socket {
     size_t read_limit, write_limit;
     size_t unreported_written;
     uint32_t connect_timeout_ms, idle_timeout_ms;
+    uint32_t hibernate_after_ms; /* the layer may give its state up after this idle time */
     uint64_t last_io_ms;
     unsigned in_callback;
     unsigned holds;           /* tern__socket_hold: release waits for as many unholds */
@@ -93,6 +94,7 @@ struct tern_socket {
     unsigned layer_end : 1;   /* layered: the layer's end of stream is queued (FIN may follow) */
     unsigned eof_clean : 1;   /* the end was orderly: FIN (plain) or the layer's own end */
     unsigned watching : 2;    /* EV_READ | EV_WRITE currently watched */
+    unsigned hib_tried : 1;   /* the layer was asked to hibernate in this idle period */
     uint8_t nstates, state_head;
     uint8_t states[8];        /* state changes not yet delivered */
     int disconnect_reason;

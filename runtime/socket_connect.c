@@ -287,7 +287,21 @@ int tern_socket_set_idle_timeout(tern_socket *s, uint32_t ms)
     s->idle_timeout_ms = ms;
     if (s->state == TERN_SOCKET_STATE_CONNECTED) {
         touch(s);
-        arm_timer(s, ms);
+        arm_timer(s, idle_first_ms(s));
+    }
+    return 0;
+}
+
+int tern_socket_set_hibernate_after(tern_socket *s, uint32_t ms)
+{
+    TERN_ASSERT_OWNER(s);
+    if (s == NULL) {
+        return TERN_EINVAL;
+    }
+    s->hibernate_after_ms = ms;
+    s->hib_tried = 0;
+    if (s->state == TERN_SOCKET_STATE_CONNECTED) {
+        tern__socket_rearm(s);
     }
     return 0;
 }
@@ -337,7 +351,7 @@ int tern_socket_adopt(tern_socket *s, int fd)
     }
     tern__socket_set_state(s, TERN_SOCKET_STATE_CONNECTED);
     touch(s);
-    arm_timer(s, s->idle_timeout_ms);
+    arm_timer(s, idle_first_ms(s));
     tern__socket_update_watch(s);
     return 0;
 }

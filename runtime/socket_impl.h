@@ -29,9 +29,27 @@ static inline void arm_timer(tern_socket *s, uint32_t ms)
     }
 }
 
+/* socket.c: re-arms the lazy timer for the nearest of the idle timeout, the hibernation delay
+ * and the layer's deadline. */
+void tern__socket_rearm(tern_socket *s);
+
 static inline void touch(tern_socket *s)
 {
     s->last_io_ms = tern_reactor_now_ms(s->r);
+    if (s->hib_tried) {
+        /* the layer was asked to hibernate (it did, or it could not then): a new idle period
+         * starts and the lazy timer must come back for it (rare: once per wake-up) */
+        s->hib_tried = 0;
+        tern__socket_rearm(s);
+    }
+}
+
+/* The idle timer's first expiry for a socket that just connected: the idle timeout or the
+ * hibernation delay, whichever comes first (0: neither). */
+static inline uint32_t idle_first_ms(const tern_socket *s)
+{
+    uint32_t a = s->idle_timeout_ms, b = s->hibernate_after_ms;
+    return a == 0 ? b : b == 0 ? a : a < b ? a : b;
 }
 
 static inline void attach(tern_socket *s)

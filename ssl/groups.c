@@ -263,7 +263,7 @@ const char *tern_socket_session_group(const tern_socket *s)
 {
     TERN_ASSERT_OWNER(s);
     const tern__tls *tls = tern__tls_of(s);
-    if (tls == NULL || !tls->handshake_done) {
+    if (tls == NULL || !tls->handshake_done || !tern__tls_awake(s)) {
         return "";
     }
     const char *name = wolfSSL_get_curve_name(tls->ssl);

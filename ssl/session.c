@@ -300,6 +300,9 @@ ssize_t tern_socket_session_export(tern_socket *s, void *buf, size_t len)
     if (tls == NULL || !tern__socket_layered(s) || !tls->handshake_done) {
         return TERN_ENOTCONN;
     }
+    if (!tern__tls_awake(s)) {
+        return tern_socket_error(s);
+    }
     return tern__tls_engine_session_export(tls, buf, len);
 }
 

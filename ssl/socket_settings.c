@@ -157,7 +157,7 @@ static tern_ssl_config *config_ref(const tern_socket *s)
 static tern_ssl_config *local_ref(const tern_socket *s)
 {
     const tern__tls *tls = tern__tls_of(s);
-    if (tls != NULL && tls->ssl != NULL && tls->sni_cfg != NULL) {
+    if (tern__tls_started(tls) && tls->sni_cfg != NULL) {
         return tern_ssl_config_ref((tern_ssl_config *)tls->sni_cfg);
     }
     return config_ref(s);

@@ -26,6 +26,7 @@ static bool tls_flushed(const tern_socket *s);
 static void tls_shutdown(tern_socket *s);
 static void tls_connected(tern_socket *s);
 static void tls_deliver(tern_socket *s);
+static void tls_hibernate(tern_socket *s);
 static void tls_expired(tern_socket *s);
 static bool tls_truncated(tern_socket *s);
 static void tls_ended(tern_socket *s);
@@ -40,6 +41,7 @@ static const tern__layer_ops tls_ops = {
     .shutdown = tls_shutdown,
     .connected = tls_connected,
     .deliver = tls_deliver,
+    .hibernate = tls_hibernate,
     .expired = tls_expired,
     .truncated = tls_truncated,
     .ended = tls_ended,
@@ -179,6 +181,66 @@ static void tls_fail(tern_socket *s, const char *stage, int code)
     tern__socket_fail(s, code);
 }
 
+/* ---- hibernation (hibernate.c) ------------------------------------------------------------------ */
+
+/* The socket was idle for its hibernation delay (the runtime checked its own side). */
+static void tls_hibernate(tern_socket *s)
+{
+    tern__tls *tls = tern__tls_of(s);
+    if (tls == NULL || !tls->encrypted || tern__socket_freeing(s)) {
+        return;
+    }
+    int rc = tern__tls_engine_hibernate(tls);
+    tern__counters *c = tern__socket_counters(s);
+    if (rc == 0) {
+        tern__count(&c->hib_now, 1);
+        tern__count(&c->hib_count, 1);
+    } else if (rc != TERN_EBUSY) {
+        tern__count(&c->hib_export_failures, 1); /* it stays awake */
+    }
+}
+
+/* The connection's state back from its blob, before anything needs it. false: it could not
+ * be (the socket failed with the reason). */
+static bool awake(tern_socket *s, tern__tls *tls)
+{
+    if (!tern__tls_hibernated(tls)) {
+        return true;
+    }
+    uint64_t start = tern__tls_now_us();
+    int rc = tern__tls_engine_wake(tls);
+    tern__counters *c = tern__socket_counters(s);
+    if (rc == 0) {
+        uint64_t now = tern__tls_now_us();
+        tern__count(&c->hib_now, (uint64_t)-1);
+        tern__count(&c->hib_wakeups, 1);
+        tern__count_wake(c, now > start ? now - start : 0);
+        return true;
+    }
+    tern__count(&c->hib_import_failures, 1);
+    if (rc == TERN_ENOMEM) {
+        tern__socket_seterr(s, rc, "TLS: out of memory waking a hibernated connection");
+    } else {
+        tern__count(&c->hib_now, (uint64_t)-1); /* the blob is gone */
+        tern__socket_seterr(s, rc, "TLS: the hibernated connection's state did not "
+                                   "authenticate or import: connection closed");
+    }
+    tern__socket_fail(s, rc);
+    return false;
+}
+
+bool tern__tls_awake(const tern_socket *s)
+{
+    tern__tls *tls = tern__tls_of(s);
+    return tls != NULL && awake((tern_socket *)s, tls);
+}
+
+bool tern_socket_is_hibernated(const tern_socket *s)
+{
+    TERN_ASSERT_OWNER(s);
+    return tern__tls_hibernated(tern__tls_of(s));
+}
+
 /* ---- the data path ------------------------------------------------------------------------------ */
 
 /* Offers the raw input to @step one chunk at a time (the engine takes a pointer and a length;
@@ -214,6 +276,10 @@ static void tls_input(tern_socket *s)
 {
     tern__tls *tls = tern__tls_of(s);
 
+    if (tern__tls_hibernated(tls) &&
+        (tern__socket_input(s)->len == 0 || !awake(s, tls))) {
+        return; /* room for plaintext made, nothing arrived: sleep on */
+    }
     if (tls == NULL || tls->ssl == NULL) {
         return;
     }
@@ -410,6 +476,9 @@ static int tls_write(tern_socket *s, const void *data, size_t len)
         }
         return 0;
     }
+    if (!awake(s, tls)) {
+        return tern_socket_error(s);
+    }
     int rc = seal(s, tls, data, len);
     return rc < 0 ? rc : 1;
 }
@@ -436,7 +505,7 @@ static void send_close_notify(tern_socket *s, tern__tls *tls)
 static void tls_shutdown(tern_socket *s)
 {
     tern__tls *tls = tern__tls_of(s);
-    if (tls->encrypted) {
+    if (tls->encrypted && awake(s, tls)) {
         send_close_notify(s, tls); /* RFC 8446 6.1: close_notify, then FIN */
     }
     /* else: tern__tls_encrypted sends it once the handshake completes */
@@ -521,7 +590,11 @@ static void tls_reset(tern_socket *s)
         return;
     }
     tern__bufq_clear(tern_socket_reactor(s), &tls->held);
-    if (tls->ssl == NULL) {
+    if (tern__tls_hibernated(tls)) {
+        tern__count(&tern__socket_counters(s)->hib_now, (uint64_t)-1);
+        tern__tls_engine_forget(tls); /* ended asleep: the blob is wiped */
+    }
+    if (tls->ssl == NULL && !tls->handshake_done) {
         return; /* no connection since the last reset: what was set for the next one stays
                  * (tern_socket_ignore_ssl_errors' list) */
     }
@@ -697,7 +770,7 @@ enum tern_ssl_mode tern_socket_mode(const tern_socket *s)
 {
     TERN_ASSERT_OWNER(s);
     const tern__tls *tls = tern__tls_of(s);
-    if (tls == NULL || tls->ssl == NULL) {
+    if (!tern__tls_started(tls)) {
         return TERN_SSL_MODE_UNENCRYPTED;
     }
     return tls->server ? TERN_SSL_MODE_SERVER : TERN_SSL_MODE_CLIENT;
@@ -729,7 +802,7 @@ enum tern_ssl_protocol tern_socket_session_protocol(const tern_socket *s)
     if (tls == NULL || !tls->handshake_done) {
         return TERN_SSL_PROTOCOL_UNKNOWN;
     }
-    switch (wolfSSL_version(tls->ssl)) {
+    switch (tls->version) {
     case TLS1_3_VERSION:
         return TERN_SSL_PROTOCOL_TLS1_3;
     case TLS1_2_VERSION:
@@ -746,8 +819,7 @@ const char *tern_socket_session_cipher(const tern_socket *s)
     if (tls == NULL || !tls->handshake_done) {
         return "";
     }
-    const char *name = wolfSSL_get_cipher_name(tls->ssl);
-    return name != NULL ? name : "";
+    return tls->cipher_name != NULL ? tls->cipher_name : "";
 }
 
 const char *tern_socket_alpn_protocol(const tern_socket *s)
@@ -760,7 +832,7 @@ const char *tern_socket_alpn_protocol(const tern_socket *s)
     if (tls == NULL || !tls->handshake_done) {
         return "";
     }
-    if (tls->alpn == NULL && wolfSSL_ALPN_GetProtocol(tls->ssl, &name, &len) == WOLFSSL_SUCCESS &&
+    if (tls->alpn == NULL && tls->ssl != NULL && wolfSSL_ALPN_GetProtocol(tls->ssl, &name, &len) == WOLFSSL_SUCCESS &&
         name != NULL && (tls->alpn = malloc((size_t)len + 1)) != NULL) {
         memcpy(tls->alpn, name, len);
         tls->alpn[len] = '\0';
@@ -775,7 +847,7 @@ const char *tern_socket_sni_name(const tern_socket *s)
     if (tls == NULL || !tls->server) {
         return "";
     }
-    if (tls->sni == NULL) {
+    if (tls->sni == NULL && tls->ssl != NULL) { /* hibernated: kept before it slept */
         void *data = NULL;
         unsigned short n = wolfSSL_SNI_GetRequest(tls->ssl, WOLFSSL_SNI_HOST_NAME, &data);
         if (n > 0 && data != NULL && (tls->sni = malloc((size_t)n + 1)) != NULL) {
@@ -795,6 +867,9 @@ int tern_socket_ocsp_stapled(const tern_socket *s, int64_t *produced_at)
 
     if (tls == NULL || !tls->handshake_done) {
         return TERN_ENOTCONN;
+    }
+    if (!tls->server && !tern__tls_awake(s)) {
+        return tern_socket_error(s);
     }
     memset(date, 0, sizeof(date));
     if (tls->server ||

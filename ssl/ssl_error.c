@@ -466,7 +466,7 @@ const tern_certificate *tern_socket_local_certificate(const tern_socket *s)
 {
     TERN_ASSERT_OWNER(s);
     const tern__tls *tls = tern__tls_of(s);
-    if (tls == NULL || tls->ssl == NULL) {
+    if (!tern__tls_started(tls)) {
         return NULL;
     }
     const tern_ssl_config *cfg = tls->sni_cfg != NULL ? tls->sni_cfg : tern__tls_config(tls);

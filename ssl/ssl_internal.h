@@ -147,6 +147,17 @@ typedef struct tern__tls {
     size_t in_len, in_used;
     int wolf_err;                /* wolfSSL's error of the last failed engine call */
     const char *psk_error;       /* static: why the PSK parser refused the stream */
+    /* where wolfSSL is in the record stream (io_recv): a record's header bytes read, its body
+     * bytes still to come; both 0 at a record boundary (no partial record inside wolfSSL,
+     * which reads exactly the header, then exactly the body) */
+    uint8_t rec_hdr[5];
+    uint8_t rec_hdr_got;
+    uint16_t rec_body_left;
+    /* hibernation (hibernate.c): while hibernated, ssl is NULL and hib holds the sealed state;
+     * what the program may ask stays here (peer, chain, sni, alpn, and these two) */
+    struct tern__hib *hib;
+    const char *cipher_name;     /* wolfSSL's static name of the suite, kept at hibernation */
+    int version;                 /* wolfSSL_version() of the connection, kept at hibernation */
 } tern__tls;
 
 /* The socket's TLS state, or NULL. */
@@ -154,6 +165,10 @@ static inline tern__tls *tern__tls_of(const tern_socket *s)
 {
     return s != NULL ? (tern__tls *)tern__socket_layer(s) : NULL;
 }
+/* A query needs the TLS library's object, which a hibernated connection gave up: woken here
+ * (the answers kept outside the blob need no wake-up). false: the wake-up failed and the
+ * socket with it (its error says why). Owner thread. */
+bool tern__tls_awake(const tern_socket *s);
 /* The socket's TLS state, made if it has none yet (NULL: out of memory). */
 tern__tls *tern__tls_get(tern_socket *s);
 /* The configuration the socket's handshakes use (NULL: none). */
@@ -164,7 +179,7 @@ static inline tern_ssl_config *tern__tls_config(const tern__tls *tls)
 /* A TLS connection runs or ran on the socket (setters of the next handshake: TERN_EBUSY). */
 static inline bool tern__tls_started(const tern__tls *tls)
 {
-    return tls != NULL && tls->ssl != NULL;
+    return tls != NULL && (tls->ssl != NULL || tls->hib != NULL);
 }
 /* The peer verify mode / depth of @tls's next handshake: the socket's own (set with
  * tern_socket_set_peer_verify_mode/_depth), else @cfg's. */

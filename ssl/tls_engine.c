@@ -26,6 +26,28 @@
 
 /* ---- memory I/O ---------------------------------------------------------------------------- */
 
+/* Follows the record framing of what wolfSSL read (RFC 8446 5.1: 5-byte header, the length
+ * in its last two bytes), so that hibernation knows when no partial record is inside wolfSSL.
+ * Two compares per call in the common case: a header, then a body, each read whole. */
+static void track_records(tern__tls *tls, const uint8_t *p, size_t n)
+{
+    while (n > 0) {
+        if (tls->rec_body_left > 0) {
+            size_t k = n < tls->rec_body_left ? n : tls->rec_body_left;
+            tls->rec_body_left = (uint16_t)(tls->rec_body_left - k);
+            p += k;
+            n -= k;
+            continue;
+        }
+        tls->rec_hdr[tls->rec_hdr_got++] = *p++;
+        n--;
+        if (tls->rec_hdr_got == sizeof(tls->rec_hdr)) {
+            tls->rec_body_left = (uint16_t)(tls->rec_hdr[3] << 8 | tls->rec_hdr[4]);
+            tls->rec_hdr_got = 0;
+        }
+    }
+}
+
 /* The I/O contexts of a connection are its tern__tls (NULL in the fuzz harness). */
 static int io_recv(WOLFSSL *ssl, char *buf, int sz, void *ctx)
 {
@@ -41,6 +63,7 @@ static int io_recv(WOLFSSL *ssl, char *buf, int sz, void *ctx)
     memcpy(buf, tls->in + tls->in_used, n);
     tls->in_used += n;
     tls->wolf_consumed += n;
+    track_records(tls, (const uint8_t *)buf, n);
     return (int)n;
 }
 
@@ -559,6 +582,8 @@ int tern__tls_engine_handshake(tern__tls *tls, const void *in, size_t *inlen)
     }
     if (rc == WOLFSSL_SUCCESS) {
         tls->handshake_done = true;
+        tls->version = wolfSSL_version(tls->ssl); /* kept: hibernation frees the object */
+        tls->cipher_name = wolfSSL_get_cipher_name(tls->ssl); /* a static string */
         tern__tls_verify_done(tls);
         if (tls->psk_parser != NULL) {
             psk_parser_drop(tls); /* kept until now for the identity psk.c's callback checks */
@@ -625,6 +650,15 @@ void tern__tls_engine_cancel(tern__tls *tls)
     }
 }
 
+void tern__tls_engine_wire(tern__tls *tls, WOLFSSL *ssl)
+{
+    wolfSSL_set_info_callback(ssl, info_cb); /* the alerts it sends, counted */
+    wolfSSL_SetCertCbCtx(ssl, tls);
+    if (!tls->server) {
+        wolfSSL_set_SessionTicket_cb(ssl, tern__session_on_ticket, tls);
+    }
+}
+
 /* ---- making a connection ----------------------------------------------------------------------- */
 
 static bool is_ip_literal(const char *name)
@@ -655,8 +689,8 @@ int tern__tls_engine_setup(tern__tls *tls, tern_ssl_config *cfg, bool server, ch
     }
     wolfSSL_SetIOReadCtx(ssl, tls);
     wolfSSL_SetIOWriteCtx(ssl, tls);
-    wolfSSL_set_info_callback(ssl, info_cb); /* the alerts it sends, counted */
-    wolfSSL_SetCertCbCtx(ssl, tls);
+    tls->server = server;
+    tern__tls_engine_wire(tls, ssl);
 
     /* verification per role: AUTO is QUERY_PEER on servers, VERIFY_PEER on clients */
     enum tern_verify_mode mode = tern__tls_verify_mode(tls, cfg);
@@ -705,10 +739,8 @@ int tern__tls_engine_setup(tern__tls *tls, tern_ssl_config *cfg, bool server, ch
         }
     }
     tls->ssl = ssl;
-    tls->server = server;
     tern__psk_setup(tls->sock, tls, cfg, server);
     if (!server) {
-        wolfSSL_set_SessionTicket_cb(ssl, tern__session_on_ticket, tls);
         tern__groups_client_setup(tls, cfg);
     }
     return 0;
@@ -747,7 +779,7 @@ int tern__tls_engine_set_peer_name(tern__tls *tls, const char *name)
 
 int tern__tls_engine_start(tern__tls *tls, bool server, char *err, size_t errlen)
 {
-    if (tls->ssl != NULL) {
+    if (tern__tls_started(tls)) {
         snprintf(err, errlen, "started already");
         return TERN_EBUSY;
     }
@@ -774,6 +806,7 @@ void tern__tls_engine_free(tern__tls *tls)
     }
     explicit_bzero(tls->psk_key, sizeof(tls->psk_key));
     tern__tls_errors_free(tls);
+    tern__tls_engine_forget(tls);
     wolfSSL_free(tls->ssl);
     tern__client_psk_free(tls->psk);
     tern__object_unref(tls->cfg);

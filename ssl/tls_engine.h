@@ -121,4 +121,34 @@ ssize_t tern__tls_engine_session_export(tern__tls *tls, void *buf, size_t len);
  * 0 or TERN_EINVAL (not a session this library reads). */
 int tern__tls_engine_offer_session(tern__tls *tls, const void *data, size_t len);
 
+/* ---- hibernation (hibernate.c) ----------------------------------------------------------------
+ * An idle connection gives its TLS state up: wolfSSL's TLS export of its keys, sequence
+ * numbers and TLS 1.3 secrets (patch 0200), sealed with AES-256-GCM under a per-process key
+ * (the import trusts what it reads: only blobs this process sealed reach it), in tls->hib;
+ * the WOLFSSL object is freed. What the program may still ask (peer certificate and chain,
+ * SNI, ALPN, cipher, version) stays in tern__tls outside the blob. Waking imports the blob
+ * into a fresh WOLFSSL of the same context. */
+
+/* Exports @tls's connection into a sealed blob and frees its WOLFSSL (tls->ssl = NULL).
+ * 0; TERN_EBUSY (not idle: a handshake, a decision or an event pending, plaintext or a partial
+ * record inside wolfSSL, a close_notify either way: it stays awake); TERN_E_INTERNAL (the library
+ * refused the export: it stays awake); TERN_ENOMEM (stays awake). */
+int tern__tls_engine_hibernate(tern__tls *tls);
+/* A fresh WOLFSSL, the blob opened and imported, the blob wiped and freed. 0; TERN_E_INTERNAL (the
+ * blob did not authenticate or import: the connection cannot go on, the caller ends it; the
+ * blob is gone); TERN_ENOMEM (still hibernated). No-op (0) when awake. */
+int tern__tls_engine_wake(tern__tls *tls);
+static inline bool tern__tls_hibernated(const tern__tls *tls)
+{
+    return tls != NULL && tls->hib != NULL;
+}
+/* A hibernated connection ends without waking: the blob is wiped and freed. */
+void tern__tls_engine_forget(tern__tls *tls);
+/* A fresh WOLFSSL of @tls gets the engine's callbacks (info, certificate context, a client's
+ * ticket callback): tern__tls_engine_setup and the wake-up. */
+void tern__tls_engine_wire(tern__tls *tls, WOLFSSL *ssl);
+/* Tests: the sealed blob (nonce, tag, ciphertext: all but its length) of a hibernated engine,
+ * @len set; NULL if awake. */
+uint8_t *tern__tls_engine_blob(tern__tls *tls, size_t *len);
+
 #endif

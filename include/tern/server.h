@@ -76,6 +76,11 @@ TERN_API int tern_server_set_max_connections(tern_server *srv, unsigned n);
  * @return 0; TERN_EBUSY. @thread setup */
 TERN_API int tern_server_set_idle_timeout(tern_server *srv, uint32_t ms);
 
+/** Hibernation delay given to each accepted socket, in ms (see
+ * `tern_socket_set_hibernate_after`; 0: never, the default). @return 0; TERN_EBUSY.
+ * @thread setup */
+TERN_API int tern_server_set_hibernate_after(tern_server *srv, uint32_t ms);
+
 /** Read buffer limit given to each accepted socket (see `tern_socket_set_read_buffer_size`).
  * @return 0; TERN_EBUSY. @thread setup */
 TERN_API int tern_server_set_read_buffer_size(tern_server *srv, size_t bytes);

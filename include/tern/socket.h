@@ -208,6 +208,22 @@ TERN_API int tern_socket_set_connect_timeout(tern_socket *s, uint32_t ms);
 TERN_API int tern_socket_set_idle_timeout(tern_socket *s, uint32_t ms);
 
 /**
+ * Hibernation of an idle TLS connection: after @p ms with nothing to read, nothing queued to
+ * write, no handshake or decision in progress, the connection's TLS state is exported into a
+ * sealed blob of a few hundred bytes and the TLS library's objects are freed; the next
+ * readable event, write, close or query that needs the state imports it again, and the
+ * program sees no difference (same events, same peer certificate, SNI, ALPN, cipher). A
+ * connection that cannot be exported stays awake (counted: hibernate_failures); a wake-up that
+ * fails closes that connection with TERN_E_INTERNAL. 0: never (the default). Kept across
+ * connections of @p s. @return 0; TERN_EINVAL on NULL. @thread owner
+ */
+TERN_API int tern_socket_set_hibernate_after(tern_socket *s, uint32_t ms);
+
+/** Whether the socket's TLS connection is hibernated now (its state in the sealed blob).
+ * @thread owner */
+TERN_API bool tern_socket_is_hibernated(const tern_socket *s);
+
+/**
  * Reads up to @p len bytes from the read buffer. @return bytes read (0: nothing buffered);
  * TERN_EINVAL on NULL @p buf with @p len > 0. @thread owner
  */

@@ -16,6 +16,9 @@ extern "C" {
 /** Latency buckets in `tern_stats.handshake_duration_buckets` (the last: over 10 s). */
 #define TERN_STATS_HANDSHAKE_BUCKETS 14
 
+/** Wake-up latency buckets in `tern_stats.wake_duration_buckets` (the last: over 5 ms). */
+#define TERN_STATS_WAKE_BUCKETS 9
+
 /** A snapshot of counters (a value type: fields may be added at the end). */
 typedef struct tern_stats {
     uint64_t connections_open;      /* ro: sockets open now (accepted + outgoing) */
@@ -107,6 +110,20 @@ typedef struct tern_stats {
      */
     uint64_t alerts_sent[256];     /* ro */
     uint64_t alerts_received[256]; /* ro */
+    /*
+     * Hibernation of idle TLS connections (`tern_socket_set_hibernate_after`). Wake-up
+     * latency: from the event that needed the state (readable data, a write, a close) to the
+     * end of the import; buckets NOT cumulative, bounds `tern_stats_wake_bucket_bound`.
+     */
+    uint64_t hibernated_now;     /* ro: TLS connections hibernated now (a gauge) */
+    uint64_t hibernations;       /* ro: times a connection's state was exported and freed */
+    uint64_t wakeups;            /* ro: times it was imported again */
+    uint64_t hibernate_failures; /* ro: idle connections the TLS library could not export
+                                  * (they stay awake) */
+    uint64_t wake_failures;      /* ro: wake-ups refused (a blob that did not authenticate or
+                                  * import, out of memory): that connection closed */
+    uint64_t wake_duration_us_sum;                           /* ro */
+    uint64_t wake_duration_buckets[TERN_STATS_WAKE_BUCKETS]; /* ro */
 } tern_stats;
 
 /**
@@ -115,6 +132,13 @@ typedef struct tern_stats {
  * @return the bound; INFINITY for the last bucket and for @p i out of range. @thread any
  */
 TERN_API double tern_stats_handshake_bucket_bound(unsigned i);
+
+/**
+ * The upper bound, in seconds, of wake-up latency bucket @p i of `wake_duration_buckets`
+ * (0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.005, then +infinity).
+ * @return the bound; INFINITY for the last bucket and for @p i out of range. @thread any
+ */
+TERN_API double tern_stats_wake_bucket_bound(unsigned i);
 
 /**
  * The name of TLS alert @p alert as the RFCs spell it (RFC 8446 6, RFC 5246 7.2, RFC 6066,
