@@ -7,6 +7,7 @@
 #ifndef TERN_RUNTIME_REACTOR_H
 #define TERN_RUNTIME_REACTOR_H
 
+#include "slab.h"
 #include <ev.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -66,6 +67,8 @@ struct tern_reactor {
     ev_timer drain_timer;
     struct tern__chunk *chunk_pool; /* free buffer chunks (see buffer.c) */
     unsigned chunk_pool_len;
+    tern__slab slab;                /* hibernated sockets' sealed TLS state (slab.c) */
+    ev_timer trim_timer;            /* tern__reactor_released: the heap trimmed once a second */
     pthread_t thread;
     bool thread_started;
 
@@ -79,6 +82,9 @@ tern_reactor *tern__reactor_new(tern_runtime *rt, unsigned index);
 int tern__reactor_start(tern_reactor *r);
 void tern__reactor_join(tern_reactor *r);
 void tern__reactor_free(tern_reactor *r);
+/* A socket gave a large amount of memory back while staying open (a hibernation): within a
+ * second the allocator's free pages go back to the kernel. Owner thread. */
+void tern__reactor_released(tern_reactor *r);
 void tern__reactor_wake(tern_reactor *r); /* any thread: re-check stop requests */
 /* Any thread: post a two-argument task, counting a full mailbox. */
 int tern__reactor_post2(tern_reactor *r, tern__task2_fn fn, void *arg, void *arg2);

@@ -56,8 +56,9 @@ typedef struct tern__layer_ops {
     void (*deliver)(tern_socket *s);
     /* The socket has been idle for its hibernation delay with nothing buffered either way and
      * no event pending: the layer may give its per-connection state up until the next input,
-     * write or shutdown (it wakes itself then). Once per idle period. */
-    void (*hibernate)(tern_socket *s);
+     * write or shutdown (it wakes itself then). Once per idle period. true: it did (memory
+     * was freed: the reactor has the allocator give it back). */
+    bool (*hibernate)(tern_socket *s);
     /* The deadline of tern__socket_set_deadline passed: the layer ends the socket. */
     void (*expired)(tern_socket *s);
     /* The peer's stream ended (FIN) without the layer's orderly end: true if the layer
@@ -115,6 +116,11 @@ void tern__socket_wrote(tern_socket *s, size_t n);
 void tern__socket_end_queued(tern_socket *s);
 /* The application asked to close the write side and the layer's end is not queued yet. */
 bool tern__socket_write_shut(const tern_socket *s);
+
+/* Small long-lived memory from the owner reactor's slab (runtime/slab.c), for state that
+ * outlives the objects freed around it (a hibernated connection's). NULL: out of memory. */
+void *tern__socket_slab_alloc(tern_socket *s, size_t n);
+void tern__socket_slab_free(tern_socket *s, void *p);
 
 /* ---- events, errors, time ---------------------------------------------------------------- */
 

@@ -222,8 +222,8 @@ static void on_timer(struct ev_loop *loop, ev_timer *w, int revents)
         }
         if (s->hibernate_after_ms != 0 && !s->hib_tried && idle + 1 >= s->hibernate_after_ms) {
             s->hib_tried = 1; /* once per idle period: the next I/O starts another (touch) */
-            if (quiet(s)) {
-                s->layer_ops->hibernate(s);
+            if (quiet(s) && s->layer_ops->hibernate(s)) {
+                tern__reactor_released(s->r);
             }
         }
         rearm(s);
@@ -1164,6 +1164,16 @@ void tern__socket_unhold(tern_socket *s)
     if (--s->holds == 0 && s->free_requested && s->in_callback == 0 && !s->deferred.queued) {
         release(s); /* freed (or, accepted, ended) while held */
     }
+}
+
+void *tern__socket_slab_alloc(tern_socket *s, size_t n)
+{
+    return tern__slab_alloc(&s->r->slab, n);
+}
+
+void tern__socket_slab_free(tern_socket *s, void *p)
+{
+    tern__slab_free(&s->r->slab, p);
 }
 
 void tern__socket_set_deadline(tern_socket *s, uint64_t at_ms)

@@ -92,10 +92,22 @@ static void seal_iv(const uint8_t nonce[8], uint8_t iv[SEAL_IV])
     memcpy(iv + SEAL_IV - 8, nonce, 8);
 }
 
-static void hib_free(struct tern__hib *h)
+/* A socket's blob lives in its reactor's slab (runtime/slab.c: blobs packed apart from the
+ * objects that come and go); a standalone engine's in malloc's. */
+static struct tern__hib *hib_alloc(tern__tls *tls, size_t n)
 {
-    if (h != NULL) {
-        explicit_bzero(h, offsetof(struct tern__hib, data) + h->len);
+    return tls->sock != NULL ? tern__socket_slab_alloc(tls->sock, n) : malloc(n);
+}
+
+static void hib_free(tern__tls *tls, struct tern__hib *h)
+{
+    if (h == NULL) {
+        return;
+    }
+    explicit_bzero(h, offsetof(struct tern__hib, data) + h->len);
+    if (tls->sock != NULL) {
+        tern__socket_slab_free(tls->sock, h);
+    } else {
         free(h);
     }
 }
@@ -155,7 +167,7 @@ int tern__tls_engine_hibernate(tern__tls *tls)
         explicit_bzero(plain, sizeof(plain));
         return TERN_E_INTERNAL;
     }
-    struct tern__hib *h = malloc(offsetof(struct tern__hib, data) + sz);
+    struct tern__hib *h = hib_alloc(tls, offsetof(struct tern__hib, data) + sz);
     if (h == NULL) {
         explicit_bzero(plain, sz);
         return TERN_ENOMEM;
@@ -171,7 +183,7 @@ int tern__tls_engine_hibernate(tern__tls *tls)
                           sizeof(aad));
     explicit_bzero(plain, sz);
     if (rc != 0) {
-        hib_free(h);
+        hib_free(tls, h);
         return TERN_E_INTERNAL;
     }
     wolfSSL_free(tls->ssl);
@@ -215,20 +227,20 @@ int tern__tls_engine_wake(tern__tls *tls)
         wolfSSL_free(ssl);
         goto corrupt;
     }
-    hib_free(h);
+    hib_free(tls, h);
     tls->hib = NULL;
     tls->ssl = ssl;
     return 0;
 
 corrupt:
-    hib_free(h);
+    hib_free(tls, h);
     tls->hib = NULL;
     return TERN_E_INTERNAL;
 }
 
 void tern__tls_engine_forget(tern__tls *tls)
 {
-    hib_free(tls->hib);
+    hib_free(tls, tls->hib);
     tls->hib = NULL;
 }
 

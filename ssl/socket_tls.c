@@ -26,7 +26,7 @@ static bool tls_flushed(const tern_socket *s);
 static void tls_shutdown(tern_socket *s);
 static void tls_connected(tern_socket *s);
 static void tls_deliver(tern_socket *s);
-static void tls_hibernate(tern_socket *s);
+static bool tls_hibernate(tern_socket *s);
 static void tls_expired(tern_socket *s);
 static bool tls_truncated(tern_socket *s);
 static void tls_ended(tern_socket *s);
@@ -184,20 +184,23 @@ static void tls_fail(tern_socket *s, const char *stage, int code)
 /* ---- hibernation (hibernate.c) ------------------------------------------------------------------ */
 
 /* The socket was idle for its hibernation delay (the runtime checked its own side). */
-static void tls_hibernate(tern_socket *s)
+static bool tls_hibernate(tern_socket *s)
 {
     tern__tls *tls = tern__tls_of(s);
     if (tls == NULL || !tls->encrypted || tern__socket_freeing(s)) {
-        return;
+        return false;
     }
     int rc = tern__tls_engine_hibernate(tls);
     tern__counters *c = tern__socket_counters(s);
     if (rc == 0) {
         tern__count(&c->hib_now, 1);
         tern__count(&c->hib_count, 1);
-    } else if (rc != TERN_EBUSY) {
+        return true;
+    }
+    if (rc != TERN_EBUSY) {
         tern__count(&c->hib_export_failures, 1); /* it stays awake */
     }
+    return false;
 }
 
 /* The connection's state back from its blob, before anything needs it. false: it could not
