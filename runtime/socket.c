@@ -188,7 +188,7 @@ static bool quiet(const tern_socket *s)
 {
     return s->layered && s->layer != NULL && s->rbuf.len == 0 && s->inbuf.len == 0 &&
            s->wbuf.len == 0 && !s->peer_eof && !s->shut_wr_requested && !s->layer_end &&
-           s->in_callback == 0 && !s->deferred.queued && !s->free_requested;
+           s->in_callback == 0 && s->holds == 0 && !s->deferred.queued && !s->free_requested;
 }
 
 static void on_timer(struct ev_loop *loop, ev_timer *w, int revents)

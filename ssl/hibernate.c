@@ -124,7 +124,8 @@ static bool idle(const tern__tls *tls)
            !tls->in_ssl_errors && tls->psk_state != TERN__PSK_STATE_WAITING &&
            !tls->psk_pending && !tls->psk_event_due && !tls->ticket_due && !tls->encrypted_due &&
            !tls->mode_due && tls->held.len == 0 && tls->rec_hdr_got == 0 &&
-           tls->rec_body_left == 0 && wolfSSL_pending(tls->ssl) == 0;
+           tls->rec_body_left == 0 && wolfSSL_pending(tls->ssl) == 0 &&
+           wolfSSL_get_shutdown(tls->ssl) == 0; /* no close_notify sent or received */
 }
 
 /* What the program may ask while the connection sleeps is kept outside the blob. */
