@@ -2,7 +2,8 @@
 /*
  * The runtime's set-up (runtime.h, stats.h): option defaults, out-of-range options named in
  * the error string, calls in the wrong state, zero reactors meaning one per online CPU, the
- * statistics' bad arguments and formats.
+ * statistics' bad arguments and formats, the wake-up histogram's buckets (counted through the
+ * runtime's internal counters, as the TLS layer counts them).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -20,6 +21,9 @@
 
 #include "fixture.h"
 #include "support.h"
+
+/* the per-reactor counters the TLS layer writes (internal: tested here as tern__ functions) */
+#include "../../runtime/counters.h"
 
 /* ---- runtime options --------------------------------------------------------------------- */
 
@@ -147,6 +151,68 @@ static void test_stats__bad_arguments_and_format(void **state)
                      TERN_EINVAL);
 }
 
+/* Each wake-up lands in the first bucket whose bound it does not exceed (bounds 10, 25, 50,
+ * 100, 250, 500, 1000, 5000 us, then +inf); the sum and the count follow; the gauge and the
+ * failure counters are summed as they are; both formats print all of it. */
+static void test_stats__wake_buckets_sum_and_format(void **state)
+{
+    (void)state;
+    tern__counters *c = calloc(1, sizeof(*c));
+    tern_stats *st = calloc(1, sizeof(*st));
+    assert_non_null(c);
+    assert_non_null(st);
+    static const uint64_t us[] = {0, 10, 11, 25, 26, 50, 99, 100, 250, 251, 500, 1000, 1001,
+                                  5000, 5001, 1000000};
+    static const uint64_t want[TERN_STATS_WAKE_BUCKETS] = {2, 2, 2, 2, 1, 2, 1, 2, 2};
+    uint64_t sum = 0;
+    for (size_t i = 0; i < sizeof(us) / sizeof(us[0]); i++) {
+        tern__count(&c->hib_wakeups, 1); /* as ssl/socket_tls.c counts a wake-up */
+        tern__count_wake(c, us[i]);
+        sum += us[i];
+    }
+    tern__count(&c->hib_now, 3);
+    tern__count(&c->hib_count, 19);
+    tern__count(&c->hib_export_failures, 4);
+    tern__count(&c->hib_import_failures, 1);
+    /* two reactors with the same counts: the snapshot is their sum */
+    tern__counters_add(st, c);
+    tern__counters_add(st, c);
+    for (unsigned i = 0; i < TERN_STATS_WAKE_BUCKETS; i++) {
+        assert_int_equal(st->wake_duration_buckets[i], 2 * want[i]);
+    }
+    assert_int_equal(st->wakeups, 2 * 16);
+    assert_int_equal(st->wake_duration_us_sum, 2 * sum);
+    assert_int_equal(st->hibernated_now, 6);
+    assert_int_equal(st->hibernations, 38);
+    assert_int_equal(st->hibernate_failures, 8);
+    assert_int_equal(st->wake_failures, 2);
+
+    assert_true(tern_stats_wake_bucket_bound(0) == 0.00001);
+    assert_true(tern_stats_wake_bucket_bound(3) == 0.0001);
+    assert_true(tern_stats_wake_bucket_bound(TERN_STATS_WAKE_BUCKETS - 2) == 0.005);
+    assert_true(tern_stats_wake_bucket_bound(TERN_STATS_WAKE_BUCKETS - 1) > 1e300);
+    assert_true(tern_stats_wake_bucket_bound(1000) > 1e300);
+
+    char buf[4096];
+    char want_sum[64];
+    snprintf(want_sum, sizeof(want_sum), "\"wake_duration_us_sum\":%llu,",
+             (unsigned long long)(2 * sum));
+    ssize_t n = tern_stats_format(st, TERN_STATS_JSON, buf, sizeof(buf));
+    assert_true(n > 0 && (size_t)n < sizeof(buf));
+    assert_non_null(strstr(buf, "\"hibernated_now\":6,\"hibernations\":38,\"wakeups\":32,"
+                                "\"hibernate_failures\":8,\"wake_failures\":2,"));
+    assert_non_null(strstr(buf, want_sum));
+    assert_non_null(strstr(buf, ",\"wake_duration_buckets\":[4,4,4,4,2,4,2,4,4],"));
+    n = tern_stats_format(st, TERN_STATS_TEXT, buf, sizeof(buf));
+    assert_true(n > 0 && (size_t)n < sizeof(buf));
+    assert_non_null(strstr(buf, " hibernated_now=6 hibernations=38 wakeups=32 "
+                                "hibernate_failures=8 wake_failures=2 wake_duration_us_sum="));
+    assert_non_null(strstr(buf, " wake_duration_buckets=4,4,4,4,2,4,2,4,4 "));
+    assert_null(strchr(buf, '\n'));
+    free(st);
+    free(c);
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, ts_fixture_setup, ts_fixture_teardown)
@@ -156,6 +222,7 @@ int main(void)
         T(test_runtime__wrong_state),
         T(test_runtime__zero_reactors_means_online_cpus),
         T(test_stats__bad_arguments_and_format),
+        T(test_stats__wake_buckets_sum_and_format),
     };
 #undef T
     return cmocka_run_group_tests(tests, NULL, NULL);
