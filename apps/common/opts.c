@@ -89,6 +89,62 @@ uint64_t app_opt_uint(const char *opt, const char *arg, uint64_t min, uint64_t m
     return v;
 }
 
+int app_opt_parse_seconds_ms(const char *text, uint64_t max_ms, uint64_t *out)
+{
+    /* By hand rather than strtod: strtod takes "1e3", "inf", "0x10", " 5" and the locale's
+     * decimal comma, and rounds; a duration is whole milliseconds or a typo. */
+    const char *p = text;
+    uint64_t secs = 0, frac = 0;
+    bool over = false;
+
+    if (p == NULL || *p < '0' || *p > '9') {
+        return TERN_EINVAL;
+    }
+    for (; *p >= '0' && *p <= '9'; p++) {
+        secs = secs * 10 + (uint64_t)(*p - '0');
+        if (secs > max_ms / 1000) {
+            over = true; /* keep scanning: garbage later is EINVAL, not ERANGE */
+            secs = max_ms / 1000 + 1;
+        }
+    }
+    if (*p == '.') {
+        int digits = 0;
+        for (p++; *p >= '0' && *p <= '9'; p++, digits++) {
+            frac = digits < 3 ? frac * 10 + (uint64_t)(*p - '0') : frac;
+        }
+        if (digits == 0 || digits > 3) {
+            return TERN_EINVAL;
+        }
+        frac *= digits == 1 ? 100 : digits == 2 ? 10 : 1;
+    }
+    if (*p != '\0') {
+        return TERN_EINVAL;
+    }
+    uint64_t ms = secs * 1000 + frac;
+    if (over || ms > max_ms) {
+        return TERN_ERANGE;
+    }
+    *out = ms;
+    return 0;
+}
+
+uint64_t app_opt_seconds_ms(const char *opt, const char *arg, uint64_t max_ms)
+{
+    uint64_t v;
+    int rc = app_opt_parse_seconds_ms(arg, max_ms, &v);
+
+    if (rc == TERN_ERANGE) {
+        app_opt_fail("%s: '%s' is out of range (0..%llu seconds)", opt, arg,
+                     (unsigned long long)(max_ms / 1000));
+    }
+    if (rc < 0) {
+        app_opt_fail("%s: '%s' is not a duration (expected seconds, e.g. 5 or 0.2, at most 3 "
+                     "decimals)",
+                     opt, arg);
+    }
+    return v;
+}
+
 unsigned app_opt_choice(const char *opt, const char *arg, const char *const *names)
 {
     char list[256] = "";

@@ -42,6 +42,20 @@ int app_opt_parse_uint(const char *text, uint64_t min, uint64_t max, uint64_t *o
 uint64_t app_opt_uint(const char *opt, const char *arg, uint64_t min, uint64_t max);
 
 /**
+ * Parses a duration in seconds with up to three decimals ("5", "0.2", "1.250") into
+ * milliseconds, at most @p max_ms: digits, then optionally '.' and 1..3 digits (no sign, no
+ * spaces, no exponent, no suffix). @return 0; TERN_EINVAL if @p text is not such a number
+ * (a finer value than 1 ms included); TERN_ERANGE if it is over @p max_ms.
+ */
+int app_opt_parse_seconds_ms(const char *text, uint64_t max_ms, uint64_t *out);
+
+/**
+ * `app_opt_parse_seconds_ms` for the value @p arg of option @p opt ("--hibernate-after");
+ * on a bad value it reports it with `app_opt_fail`.
+ */
+uint64_t app_opt_seconds_ms(const char *opt, const char *arg, uint64_t max_ms);
+
+/**
  * The index of @p arg in the NULL-terminated @p names; an unknown value is reported with
  * `app_opt_fail`, listing the accepted ones.
  */

@@ -34,6 +34,7 @@ struct app {
     enum tern_balance_policy balance;
     unsigned max_connections;
     uint32_t idle_timeout_ms;
+    uint32_t hibernate_after_ms; /* --hibernate-after: idle TLS state exported; 0: never */
     uint32_t drain_ms;
     uint32_t stats_interval_s;
     const char *admin; /* --admin HOST:PORT: the metrics and health listener; NULL: off */

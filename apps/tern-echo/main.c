@@ -516,7 +516,8 @@ int main(int argc, char **argv)
     }
     if ((rc = tern_server_set_reuseport(srv, app.reuseport)) < 0 ||
         (rc = tern_server_set_balance_policy(srv, app.balance)) < 0 ||
-        (rc = tern_server_set_max_connections(srv, app.max_connections)) < 0) {
+        (rc = tern_server_set_max_connections(srv, app.max_connections)) < 0 ||
+        (rc = tern_server_set_hibernate_after(srv, app.hibernate_after_ms)) < 0) {
         app_log(APP_LOG_ERROR, "server setup failed", "err=%s", tern_err_name(rc));
         goto out;
     }
@@ -542,10 +543,10 @@ int main(int argc, char **argv)
     }
     app_log(APP_LOG_INFO, "listening",
             "addr=%s tls=%s threads=%u balance=%s reuseport=%s max_connections=%u "
-            "idle_timeout_ms=%u drain_ms=%u version=%s",
+            "idle_timeout_ms=%u hibernate_after_ms=%u drain_ms=%u version=%s",
             addr, tls, tern_runtime_reactor_count(app.rt), echo_balance_names[app.balance],
             app.reuseport ? "on" : "off", app.max_connections, (unsigned)app.idle_timeout_ms,
-            (unsigned)app.drain_ms, tern_version_string());
+            (unsigned)app.hibernate_after_ms, (unsigned)app.drain_ms, tern_version_string());
     if (app.stats_interval_s > 0) {
         start_stats_reporter(&app);
     }

@@ -662,6 +662,10 @@ int gw_build_settings(const struct conf *c, const struct conf_section *s, unsign
         goto fail;
     }
     st->idle_timeout_ms = (uint32_t)v * 1000u;
+    if (conf_seconds_ms(c, s, K_HIBERNATE_AFTER, 86400u * 1000, 0, &v, err, len) < 0) {
+        goto fail;
+    }
+    st->hibernate_after_ms = (uint32_t)v;
     if (conf_uint(c, s, K_MAX_CONN_PER_IDENTITY, 0, 100000000, 0, &v, err, len) < 0) {
         goto fail;
     }

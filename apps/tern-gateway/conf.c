@@ -53,6 +53,7 @@ static const struct {
     [K_GROUPS] = {"groups", CONF_SERVICE, false},
     [K_HANDSHAKE_TIMEOUT] = {"handshake_timeout", CONF_SERVICE, false},
     [K_IDLE_TIMEOUT] = {"idle_timeout", CONF_SERVICE, false},
+    [K_HIBERNATE_AFTER] = {"hibernate_after", CONF_SERVICE, false},
     [K_MAX_CONN_PER_IDENTITY] = {"max_conn_per_identity", CONF_SERVICE, false},
     [K_CLOSE_REMOVED] = {"close_removed", CONF_SERVICE, false},
     [K_BACKEND] = {"backend", CONF_SERVICE, true},
@@ -341,6 +342,22 @@ int conf_uint(const struct conf *c, const struct conf_section *s, enum conf_key 
     if (rc < 0) {
         return bad(c, k, v, err, len, "'%s' is not a number in %llu..%llu", v->text,
                    (unsigned long long)min, (unsigned long long)max);
+    }
+    return 0;
+}
+
+int conf_seconds_ms(const struct conf *c, const struct conf_section *s, enum conf_key k,
+                    uint64_t max_ms, uint64_t def_ms, uint64_t *out, char *err, size_t len)
+{
+    const struct conf_val *v = conf_get(s, k);
+    if (v == NULL) {
+        *out = def_ms;
+        return 0;
+    }
+    if (app_opt_parse_seconds_ms(v->text, max_ms, out) < 0) {
+        return bad(c, k, v, err, len,
+                   "'%s' is not a duration in 0..%llu seconds (e.g. 5 or 0.2, at most 3 decimals)",
+                   v->text, (unsigned long long)(max_ms / 1000));
     }
     return 0;
 }

@@ -58,6 +58,7 @@ enum conf_key {
     K_GROUPS,
     K_HANDSHAKE_TIMEOUT,
     K_IDLE_TIMEOUT,
+    K_HIBERNATE_AFTER,
     K_MAX_CONN_PER_IDENTITY,
     K_CLOSE_REMOVED,
     K_BACKEND,
@@ -149,6 +150,9 @@ void conf_section_free(struct conf_section *s);
  * and on a bad value writes "WHERE: KEY: why" into @p err. @return 0; -1 on a bad value. */
 int conf_uint(const struct conf *c, const struct conf_section *s, enum conf_key k, uint64_t min,
               uint64_t max, uint64_t def, uint64_t *out, char *err, size_t len);
+/** Seconds with up to 3 decimals ("5", "0.2"), in milliseconds, at most @p max_ms. */
+int conf_seconds_ms(const struct conf *c, const struct conf_section *s, enum conf_key k,
+                    uint64_t max_ms, uint64_t def_ms, uint64_t *out, char *err, size_t len);
 int conf_bool(const struct conf *c, const struct conf_section *s, enum conf_key k, bool def,
               bool *out, char *err, size_t len);
 /** @p names NULL-terminated; @p out the index. */

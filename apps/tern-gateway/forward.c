@@ -1090,6 +1090,9 @@ void gw_incoming(tern_server *srv, tern_socket *s, void *user)
     if (c->st->idle_timeout_ms > 0) {
         (void)tern_socket_set_idle_timeout(s, c->st->idle_timeout_ms);
     }
+    if (c->st->hibernate_after_ms > 0) {
+        (void)tern_socket_set_hibernate_after(s, c->st->hibernate_after_ms);
+    }
     if (c->st->proxy_in != GW_PROXY_IN_OFF) {
         proxy_in_wait(c); /* then start_device_tls */
     } else {

@@ -127,6 +127,8 @@ struct gw_settings {
     struct gw_rate rate_source;       /* handshake attempts per source address */
     uint32_t handshake_timeout_ms;    /* also bounds the wait for a PROXY header */
     uint32_t idle_timeout_ms;         /* device connections idle this long close; 0: never */
+    uint32_t hibernate_after_ms;      /* device connections idle this long give their TLS
+                                       * state up (tern_socket_set_hibernate_after); 0: never */
     uint32_t backend_connect_timeout_ms;
     size_t buffer_size;               /* read and write limit of each side */
     bool close_removed;               /* after a reload, close connections of removed ids */

@@ -194,7 +194,8 @@ void log_service(struct gw_service *svc, const char *msg, const char *why)
     app_log(APP_LOG_INFO, msg,
             "%s%s%sservice=%s addr=%s backend=%s balance=%s backend_tls=%s routes=%zu "
             "proxy_protocol=%s proxy_protocol_in=%s cert=%s identities=%zu "
-            "max_conn_per_identity=%u handshake_timeout_s=%u idle_timeout_s=%u",
+            "max_conn_per_identity=%u handshake_timeout_s=%u idle_timeout_s=%u "
+            "hibernate_after_ms=%u",
             why != NULL ? "trigger=" : "", why != NULL ? why : "", why != NULL ? " " : "",
             svc->name, list, backends,
             st->balance == GW_BALANCE_ROUND_ROBIN ? "round-robin" : "failover",
@@ -203,7 +204,8 @@ void log_service(struct gw_service *svc, const char *msg, const char *why)
             : st->proxy_in == GW_PROXY_IN_V2 ? "v2"
                                              : "off",
             st->has_cert ? "on" : "off", identities_of(st), st->max_conn_per_identity,
-            (unsigned)(st->handshake_timeout_ms / 1000), (unsigned)(st->idle_timeout_ms / 1000));
+            (unsigned)(st->handshake_timeout_ms / 1000), (unsigned)(st->idle_timeout_ms / 1000),
+            (unsigned)st->hibernate_after_ms);
 }
 
 /* The PSK files to watch: those of the configuration in force. */

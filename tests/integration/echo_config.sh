@@ -58,6 +58,20 @@ key = /nonexistent/key.pem
 "$echo_bin" -c "$work/none.conf" >/dev/null 2>"$work/none.err"
 [ $? -eq 2 ] && grep -q "none.conf: cannot open" "$work/none.err" || fail "missing file"
 echo "ok: missing file: $(cat "$work/none.err")"
+# --hibernate-after S: seconds with up to 3 decimals; a bad value is blamed on its line (in
+# a file) or on the option (on the command line); TLS only
+expect_error hibernate_negative 'plain = yes
+hibernate_after = -1
+' "$work/hibernate_negative.conf:2: hibernate-after: '-1' is not a duration"
+expect_error hibernate_garbage 'plain = yes
+' "--hibernate-after: '0.2s' is not a duration" --hibernate-after 0.2s
+expect_error hibernate_too_fine 'plain = yes
+' "--hibernate-after: '0.0001' is not a duration" --hibernate-after 0.0001
+expect_error hibernate_range 'plain = yes
+' "--hibernate-after: '86401' is out of range (0..86400 seconds)" --hibernate-after 86401
+expect_error hibernate_plain 'plain = yes
+hibernate_after = 0.2
+' "$work/hibernate_plain.conf:1: plain serves plaintext TCP: --hibernate-after cannot be used"
 # a value the command line gives again, wrong there: blamed on the option, not the file
 expect_error cli_wins 'plain = yes
 threads = 1
@@ -81,6 +95,7 @@ done
 port=$(sed -n 's/.*msg="listening" addr=127.0.0.1:\([0-9]*\).*/\1/p' "$work/good.log")
 [ -n "$port" ] && [ "$port" != 1 ] || { cat "$work/good.log"; fail "good: not listening on a free port"; }
 grep -q 'threads=1' "$work/good.log" || fail "good: threads from the file not used"
+grep -q 'hibernate_after_ms=0 ' "$work/good.log" || fail "good: hibernation not off by default"
 got=$(python3 -c "
 import socket
 s = socket.create_connection(('127.0.0.1', $port), timeout=5)

@@ -22,7 +22,10 @@
 #     in it: closed); a client certificate for a backend that wants one (and without it:
 #     closed);
 #   - /metrics (curl) passes `promtool check metrics` (when installed) and its per-service
-#     families hold exactly what the workload did.
+#     families hold exactly what the workload did;
+#   - --hibernate-after 0.2 (the command line over a file without the key): a device idle
+#     for 2 s is hibernated (tern_hibernated_connections 1), then its next line wakes it and
+#     still reaches the backend and comes back; a bad value is refused naming the option.
 # Exit 0: pass; 77: skipped (no openssl or curl, no test certificates); anything else: fail.
 #
 # Usage: gateway_config.sh TERN_GATEWAY TERN_ECHO CERTS_DIR
@@ -672,4 +675,50 @@ echo "ok: /metrics counts every service's workload exactly"
 stop_gw "$gw_pid" "$work/gw.log"
 grep 'msg="stopped"' "$work/gw.log" | grep -q ' no_backend=3 ' ||
     fail "the stats line does not count the 3 connections without a backend"
+
+# ---- --hibernate-after ----------------------------------------------------------------------------
+timeout 10 "$gw_bin" -t -c "$work/over.conf" --hibernate-after 5s >"$work/hib-bad.out" 2>&1
+rc=$?
+[ "$rc" -eq 2 ] && grep -qF -- "--hibernate-after: '5s' is not a duration" "$work/hib-bad.out" ||
+    { cat "$work/hib-bad.out"; fail "--hibernate-after 5s: exit $rc, or no refusal naming it"; }
+conf hib <<EOF
+threads = 1
+admin = 127.0.0.1:0
+watch = 0
+[one]
+listen = 127.0.0.1:0
+psk_file = $work/ids1.psk
+backend = 127.0.0.1:$beA_port
+EOF
+timeout 60 "$gw_bin" -c "$work/hib.conf" --hibernate-after 0.2 >/dev/null 2>"$work/hib.log" &
+hib_pid=$!
+pids="$pids $hib_pid"
+hib_port=$(wait_port "$work/hib.log" "$hib_pid") || fail "the hibernating gateway did not start"
+grep 'msg="listening"' "$work/hib.log" | grep -q ' hibernate_after_ms=200' ||
+    fail "hib: the service's line does not say hibernate_after_ms=200"
+admin_port=$(sed -n 's/.*msg="admin listening".* port=\([0-9][0-9]*\) .*/\1/p' "$work/hib.log")
+[ -n "$admin_port" ] || fail "hib: no admin port in the log"
+admin="http://127.0.0.1:$admin_port"
+# a line, 2 s idle (asleep after 0.2 s), a second line that wakes the device's connection
+{ printf 'hib before %s\n' $$; sleep 2; printf 'hib after %s\n' $$; sleep 0.5; } |
+    timeout 10 openssl s_client -connect "127.0.0.1:$hib_port" -brief -tls1_3 -psk "$key1" \
+        -psk_identity dev-one >"$work/hib.out" 2>"$work/hib.err" &
+hib_client=$!
+pids="$pids $hib_client"
+expect tern_hibernated_connections 1
+expect_now tern_hibernations_total 1
+expect_now tern_wakeups_total 0
+wait "$hib_client"
+grep -q "hib before $$" "$work/hib.out" && grep -q "hib after $$" "$work/hib.out" ||
+    { cat "$work/hib.err"; fail "hib: the lines did not both come back through the gateway"; }
+expect tern_hibernated_connections 0
+expect 'tern_gateway_connections_open{service="one"}' 0
+wakeups=$(value tern_wakeups_total)
+[ "$wakeups" != none ] && [ "$wakeups" -ge 1 ] || fail "hib: tern_wakeups_total is $wakeups"
+expect_now tern_wake_duration_seconds_count "$wakeups"
+expect_now tern_hibernate_failures_total 0
+expect_now tern_wake_failures_total 0
+expect_now 'tern_gateway_handshakes_total{service="one"}' 1
+stop_gw "$hib_pid" "$work/hib.log"
+echo "ok: --hibernate-after 0.2: an idle device hibernated, woken by its next line ($wakeups wake-ups)"
 echo "PASS"

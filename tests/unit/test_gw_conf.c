@@ -2,7 +2,8 @@
 /*
  * tern-gateway's configuration reader and builder (apps/tern-gateway/conf.c, build.c): keys
  * and their scopes, every refusal with its FILE:LINE, the command line over the file, and
- * the settings a section builds (backends, routes, rates, limits, files loaded).
+ * the settings a section builds (backends, routes, rates, limits, files loaded), and the
+ * durations in seconds with decimals (hibernate_after) that the programs share.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -16,6 +17,9 @@
 
 #include <cmocka.h>
 
+#include <tern/error.h>
+
+#include "common/opts.h"
 #include "tern-gateway/build.h"
 #include "tern-gateway/conf.h"
 
@@ -270,6 +274,7 @@ static void test_build_settings(void **state)
                    "proxy_protocol = v2\n"
                    "proxy_protocol_in = v1\n"
                    "handshake_timeout = 4\n"
+                   "hibernate_after = 0.25\n"
                    "metrics_identities = dev1, plant-a/*\n"
                    "metrics_identities = d?v[0-9]\n",
                    &st, err, sizeof(err));
@@ -294,6 +299,7 @@ static void test_build_settings(void **state)
     assert_true(st->proxy_v2);
     assert_int_equal(st->proxy_in, GW_PROXY_IN_V1);
     assert_int_equal(st->handshake_timeout_ms, 4000);
+    assert_int_equal(st->hibernate_after_ms, 250);
     assert_null(st->backend_ssl);
     assert_int_equal(st->n_id_metrics, 3);
     assert_false(st->id_metrics[0].prefix); /* an exact identity (fnmatch without wildcards) */
@@ -352,7 +358,19 @@ static void test_build_refusals(void **state)
     assert_int_equal(build("[m]\npsk_file = %s/ids.psk\nbackend = 127.0.0.1:1\n"
                            "tls_max = 1.2\nciphers = ECDHE-PSK-CHACHA20-POLY1305\n",
                            &st, err, sizeof(err)), 0);
+    assert_int_equal(st->hibernate_after_ms, 0); /* absent: never */
     gw_settings_release(st);
+    /* hibernate_after: seconds, up to 3 decimals, 0..86400; each refusal names its line */
+    expect_build_error("[m]\npsk_file = %s/ids.psk\nbackend = 127.0.0.1:1\nhibernate_after = -1\n",
+                       "t.conf:4: hibernate_after: '-1' is not a duration in 0..86400 seconds");
+    expect_build_error("[m]\npsk_file = %s/ids.psk\nbackend = 127.0.0.1:1\nhibernate_after = 5s\n",
+                       "t.conf:4: hibernate_after: '5s' is not a duration");
+    expect_build_error("[m]\npsk_file = %s/ids.psk\nbackend = 127.0.0.1:1\n"
+                       "hibernate_after = 0.0005\n",
+                       "t.conf:4: hibernate_after: '0.0005' is not a duration");
+    expect_build_error("[m]\npsk_file = %s/ids.psk\nbackend = 127.0.0.1:1\n"
+                       "hibernate_after = 86401\n",
+                       "t.conf:4: hibernate_after: '86401' is not a duration in 0..86400");
     /* psk_store: a Redis URL, checked here (without an opener, as in -t, nothing connects) */
     expect_build_error("[m]\npsk_file = %s/ids.psk\npsk_store = redis://127.0.0.1/0\n"
                        "backend = 127.0.0.1:1\n",
@@ -437,6 +455,64 @@ static void test_listen(void **state)
     conf_free(&c);
 }
 
+/* app_opt_parse_seconds_ms (apps/common/opts.c), what --hibernate-after and hibernate_after
+ * read: whole milliseconds or a refusal, never a rounded guess. */
+static void test_seconds(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *text;
+        uint64_t ms;
+    } good[] = {
+        {"0", 0},     {"5", 5000},   {"0.2", 200},        {"1.25", 1250},
+        {"0.001", 1}, {"007", 7000}, {"86400", 86400000}, {"86399.999", 86399999},
+        {"0.000", 0}, {"3.10", 3100},
+    };
+    static const char *const garbage[] = {
+        "",    "-1",   "+1",  " 1", "1 ",   "1e3",   ".5",   "1.",   "0.0001", "inf",
+        "nan", "0x10", "1,5", "5s", "1..2", "1.2.3", "1.-2", "0.5 ", "1\n",
+    };
+    static const char *const too_big[] = {"86401", "86400.001", "99999999999999999999999999"};
+    uint64_t v;
+    for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+        v = 12345;
+        if (app_opt_parse_seconds_ms(good[i].text, 86400000, &v) != 0 || v != good[i].ms) {
+            fail_msg("'%s': expected %llu ms, got %llu", good[i].text,
+                     (unsigned long long)good[i].ms, (unsigned long long)v);
+        }
+    }
+    for (size_t i = 0; i < sizeof(garbage) / sizeof(garbage[0]); i++) {
+        v = 12345;
+        if (app_opt_parse_seconds_ms(garbage[i], 86400000, &v) != TERN_EINVAL || v != 12345) {
+            fail_msg("'%s' was not refused as garbage", garbage[i]);
+        }
+    }
+    for (size_t i = 0; i < sizeof(too_big) / sizeof(too_big[0]); i++) {
+        v = 12345;
+        if (app_opt_parse_seconds_ms(too_big[i], 86400000, &v) != TERN_ERANGE || v != 12345) {
+            fail_msg("'%s' was not refused as out of range", too_big[i]);
+        }
+    }
+    /* garbage after a huge number is garbage, not "out of range" */
+    assert_int_equal(app_opt_parse_seconds_ms("99999999999999999999999x", 86400000, &v),
+                     TERN_EINVAL);
+    assert_int_equal(app_opt_parse_seconds_ms(NULL, 86400000, &v), TERN_EINVAL);
+
+    /* the command line's value is blamed on the option, not on a file line */
+    struct conf c;
+    char err[1024];
+    assert_int_equal(load(&c, "[a]\nbackend = 127.0.0.1:1\n", err, sizeof(err)), 0);
+    bool first = true;
+    assert_int_equal(conf_set_cli(&c.svc[0], K_HIBERNATE_AFTER, "-0.5", &first), 0);
+    assert_int_equal(conf_seconds_ms(&c, &c.svc[0], K_HIBERNATE_AFTER, 86400000, 0, &v, err,
+                                     sizeof(err)),
+                     -1);
+    assert_non_null(strstr(err, "--hibernate-after: '-0.5' is not a duration"));
+    conf_free(&c);
+    assert_int_equal(conf_key_find("hibernate-after"), K_HIBERNATE_AFTER);
+    assert_int_equal(conf_key_scope(K_HIBERNATE_AFTER), CONF_SERVICE);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -446,6 +522,7 @@ int main(void)
         cmocka_unit_test(test_cli_over_file), cmocka_unit_test(test_typed),
         cmocka_unit_test(test_build_settings), cmocka_unit_test(test_build_refusals),
         cmocka_unit_test(test_globals),       cmocka_unit_test(test_listen),
+        cmocka_unit_test(test_seconds),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
