@@ -269,6 +269,31 @@ static void runtime_metrics(const struct app_admin *a, struct prom_buf *out)
         }
     }
 
+    prom_gauge(out, "tern_hibernated_connections",
+               "TLS connections hibernated now (their state sealed, the TLS objects freed).",
+               (double)st->hibernated_now);
+    prom_counter(out, "tern_hibernations_total",
+                 "Times an idle TLS connection's state was exported and its objects freed.",
+                 st->hibernations);
+    prom_counter(out, "tern_wakeups_total", "Times a hibernated TLS connection was woken.",
+                 st->wakeups);
+    prom_counter(out, "tern_hibernate_failures_total",
+                 "Idle TLS connections the TLS library could not export (they stay awake).",
+                 st->hibernate_failures);
+    prom_counter(out, "tern_wake_failures_total",
+                 "Wake-ups refused (state that did not authenticate or import, out of memory): "
+                 "that connection closed.",
+                 st->wake_failures);
+    double wake_bounds[TERN_STATS_WAKE_BUCKETS - 1];
+    for (unsigned i = 0; i < TERN_STATS_WAKE_BUCKETS - 1; i++) {
+        wake_bounds[i] = tern_stats_wake_bucket_bound(i);
+    }
+    prom_family(out, "tern_wake_duration_seconds", PROM_HISTOGRAM,
+                "Time to wake a hibernated TLS connection (import its state), in seconds.");
+    prom_histogram(out, "tern_wake_duration_seconds", NULL, 0, wake_bounds,
+                   st->wake_duration_buckets, TERN_STATS_WAKE_BUCKETS - 1,
+                   (double)st->wake_duration_us_sum / 1e6);
+
     prom_counter(out, "tern_psk_lookups_total", "PSK identities asked of the event or a store.",
                  st->psk_lookups);
     prom_gauge(out, "tern_psk_pending", "Handshakes waiting for a PSK answer now.",

@@ -27,7 +27,7 @@ static uint64_t sum_all(const struct app *app, enum gw_counter which)
 void log_stats(struct app *app, const char *msg)
 {
     tern_stats st;
-    char text[2048];
+    char text[4096]; /* ~1.9 KB with every counter in the billions and a few alerts */
 
     if (tern_runtime_stats(app->rt, &st) < 0) {
         return;

@@ -10,7 +10,10 @@
 #   - /healthz 200 "ok", /stats.json is JSON with the same counts, HEAD, an unknown path 404,
 #     another method 405, garbage 400, a head over 8 KiB 431, each without harm to the server;
 #   - slow and malformed admin clients (a dribbled head, a silent one that gets 408, binary
-#     bytes) while TLS clients are served meanwhile.
+#     bytes) while TLS clients are served meanwhile;
+#   - hibernation: off by default (its families there, all zero); a second tern-echo with
+#     --hibernate-after 0.2 shows an idle connection hibernated (gauge 1, one hibernation),
+#     then woken by its next line (the line still echoed), the wake-up in the histogram.
 # Exit 0: pass; 77: skipped (no openssl, curl, promtool or python3; no test certificates).
 #
 # Usage: admin.sh TERN_ECHO CERTS_DIR
@@ -153,6 +156,18 @@ for m in process_resident_memory_bytes process_open_fds process_max_fds \
 done
 grep -q '^# TYPE tern_handshake_duration_seconds histogram$' "$work/metrics.txt" ||
     fail "no histogram TYPE line"
+# hibernation is off by default: the families are there, nothing counted
+check tern_hibernated_connections 0
+check tern_hibernations_total 0
+check tern_wakeups_total 0
+check tern_hibernate_failures_total 0
+check tern_wake_failures_total 0
+check tern_wake_duration_seconds_count 0
+check 'tern_wake_duration_seconds_bucket{le="+Inf"}' 0
+grep -q '^# TYPE tern_wake_duration_seconds histogram$' "$work/metrics.txt" ||
+    fail "no wake-up histogram TYPE line"
+grep -q '^# TYPE tern_hibernated_connections gauge$' "$work/metrics.txt" ||
+    fail "tern_hibernated_connections is not a gauge"
 echo "ok: /metrics holds the workload's counts"
 
 # ---- the other endpoints -----------------------------------------------------------------
@@ -257,4 +272,50 @@ wait "$silent_pid"
 tls after tls1_2 >/dev/null
 kill -0 "$echo_pid" 2>/dev/null || fail "tern-echo died"
 echo "ok: slow and silent admin clients did not stop TLS"
+
+# ---- hibernation (--hibernate-after) on a second tern-echo ---------------------------------
+start_echo hib 60 --threads 1 --cert "$certs/server-rsa.pem" --key "$certs/server-rsa.key" \
+    --admin 127.0.0.1:0 --hibernate-after 0.2
+admin_port=$(sed -n 's/.*msg="admin listening".*admin_port=\([0-9][0-9]*\).*/\1/p' \
+    "$work/hib.log" | head -n 1)
+[ -n "$admin_port" ] || fail "hib: no admin port in the log"
+admin="http://127.0.0.1:$admin_port"
+grep -q 'hibernate_after_ms=200 ' "$work/hib.log" || fail "hib: hibernate_after_ms=200 not logged"
+# a line, 2 s idle (hibernated after 0.2 s), a second line that wakes it, then the client ends
+{ printf 'before %s\n' $$; sleep 2; printf 'after %s\n' $$; sleep 0.3; } |
+    timeout 10 openssl s_client -connect "127.0.0.1:$port" -tls1_3 -servername localhost \
+        -CAfile "$certs/ca.pem" -verify_return_error >"$work/hib.out" 2>&1 &
+client_pid=$!
+pids="$pids $client_pid"
+expect_metric tern_hibernated_connections 1
+check tern_hibernations_total 1
+check tern_wakeups_total 0
+check tern_wake_duration_seconds_count 0
+wait "$client_pid"
+grep -q "before $$" "$work/hib.out" && grep -q "after $$" "$work/hib.out" ||
+    { cat "$work/hib.out"; fail "hib: the lines did not both come back"; }
+expect_metric tern_hibernated_connections 0
+wakeups=$(value tern_wakeups_total)
+hibernations=$(value tern_hibernations_total)
+[ "$wakeups" != none ] && [ "$wakeups" -ge 1 ] || fail "hib: tern_wakeups_total is $wakeups"
+[ "$hibernations" -ge "$wakeups" ] || fail "hib: $hibernations hibernations, $wakeups wake-ups"
+check tern_wake_duration_seconds_count "$wakeups"
+check 'tern_wake_duration_seconds_bucket{le="+Inf"}' "$wakeups"
+check tern_hibernate_failures_total 0
+check tern_wake_failures_total 0
+awk '/^tern_wake_duration_seconds_bucket/ { if ($2 < last) bad = 1; last = $2 }
+     END { exit bad }' "$work/metrics.txt" || fail "the wake-up histogram is not cumulative"
+if ! promtool check metrics <"$work/metrics.txt" >"$work/promtool.out" 2>&1; then
+    cat "$work/promtool.out"
+    fail "promtool check metrics refused /metrics with hibernation counted"
+fi
+curl -fsS --max-time 5 "$admin/stats.json" >"$work/hib.json" || fail "GET /stats.json failed"
+python3 - "$work/hib.json" "$wakeups" <<'EOF' || fail "hib: /stats.json: wrong values"
+import json, sys
+r = json.load(open(sys.argv[1]))["runtime"]
+w = int(sys.argv[2])
+assert r["wakeups"] == w and r["hibernated_now"] == 0 and r["hibernations"] >= w, r
+assert sum(r["wake_duration_buckets"]) == w and r["wake_duration_us_sum"] > 0, r
+EOF
+echo "ok: hibernation: hibernated while idle, woken by data ($hibernations hibernations, $wakeups wake-ups)"
 echo PASS
