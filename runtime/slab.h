@@ -8,7 +8,7 @@
 
 #include <stddef.h>
 
-#define TERN__SLAB_CLASSES 4
+#define TERN__SLAB_CLASSES 7
 
 struct tern__slab_page;
 typedef struct tern__slab {

@@ -50,8 +50,11 @@ void tern__socket_seterr(tern_socket *s, int err, const char *fmt, ...)
 {
     va_list ap;
     s->err = err;
+    if (s->errstr == NULL && (s->errstr = malloc(TERN__ERRSTR)) == NULL) {
+        return; /* tern_socket_error_string falls back on the code's text */
+    }
     va_start(ap, fmt);
-    vsnprintf(s->errstr, sizeof(s->errstr), fmt, ap);
+    vsnprintf(s->errstr, TERN__ERRSTR, fmt, ap);
     va_end(ap);
 }
 
@@ -79,12 +82,18 @@ static void set_state(tern_socket *s, enum tern_socket_state st)
     }
 }
 
-static tern_socket *socket_alloc(tern_reactor *r, size_t size)
+/* @slab: an accepted socket, from its reactor's slab (runtime/slab.c): the long-lived part of
+ * an idle connection packed apart from the memory its handshake and buffers come and go in,
+ * so that what they free can go back to the kernel (a hibernated connection keeps little
+ * else). The reactor outlives its accepted sockets (release runs on it). */
+static tern_socket *socket_alloc(tern_reactor *r, size_t size, bool slab)
 {
-    tern_socket *s = calloc(1, size);
+    tern_socket *s = slab ? tern__slab_alloc(&r->slab, size) : malloc(size);
     if (s == NULL) {
         return NULL;
     }
+    memset(s, 0, size);
+    s->from_slab = slab;
     s->r = r;
     s->fd = -1;
     s->state = TERN_SOCKET_STATE_UNCONNECTED;
@@ -321,7 +330,12 @@ static void release(tern_socket *s)
     tern__bufq_clear(s->r, &s->wbuf);
     tern__bufq_clear(s->r, &s->inbuf);
     free(s->addrs);
-    free(s);
+    free(s->errstr);
+    if (s->from_slab) {
+        tern__slab_free(&s->r->slab, s);
+    } else {
+        free(s);
+    }
 }
 
 /* ---- moving bytes --------------------------------------------------------------------------- */
@@ -688,12 +702,12 @@ tern_socket *tern_socket_new(tern_reactor *r)
     if (r == NULL) {
         return NULL;
     }
-    return socket_alloc(r, sizeof(struct client_socket));
+    return socket_alloc(r, sizeof(struct client_socket), false);
 }
 
 int tern__socket_adopt(tern_reactor *r, tern_server *srv, int fd)
 {
-    tern_socket *s = socket_alloc(r, sizeof(*s));
+    tern_socket *s = socket_alloc(r, sizeof(*s), true);
     if (s == NULL) {
         return TERN_ENOMEM;
     }

@@ -95,12 +95,14 @@ struct tern_socket {
     unsigned eof_clean : 1;   /* the end was orderly: FIN (plain) or the layer's own end */
     unsigned watching : 2;    /* EV_READ | EV_WRITE currently watched */
     unsigned hib_tried : 1;   /* the layer was asked to hibernate in this idle period */
+    unsigned from_slab : 1;   /* allocated from the reactor's slab (accepted sockets) */
     uint8_t nstates, state_head;
     uint8_t states[8];        /* state changes not yet delivered */
     int disconnect_reason;
     int sndbuf, rcvbuf;
     int tos;                  /* TYPE_OF_SERVICE + 1; 0: not set */
-    char errstr[TERN__ERRSTR];
+    char *errstr;             /* TERN__ERRSTR bytes, made by the first error: an idle
+                               * connection carries none (NULL: "" or the code's text) */
 };
 
 int tern__socket_adopt(tern_reactor *r, tern_server *srv, int fd);

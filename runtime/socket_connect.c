@@ -216,7 +216,9 @@ static void fresh_connection(tern_socket *s, bool layered)
     tern__bufq_clear(s->r, &s->inbuf);
     tern__bufq_clear(s->r, &s->rbuf);
     s->err = 0;
-    s->errstr[0] = '\0';
+    if (s->errstr != NULL) {
+        s->errstr[0] = '\0';
+    }
     s->peer_eof = s->read_finished_sent = s->shut_wr_requested = s->shut_wr_done = 0;
     s->eof_clean = s->layer_end = 0;
     s->deadline_ms = 0;

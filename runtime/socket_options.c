@@ -174,7 +174,10 @@ int tern_socket_error(const tern_socket *s)
 const char *tern_socket_error_string(const tern_socket *s)
 {
     TERN_ASSERT_OWNER(s);
-    return s->errstr;
+    if (s->errstr != NULL) {
+        return s->errstr;
+    }
+    return s->err != 0 ? tern_strerror(s->err) : "";
 }
 
 static int format_name(const tern_socket *s, bool peer, char *buf, size_t len)

@@ -128,26 +128,6 @@ static bool idle(const tern__tls *tls)
            wolfSSL_get_shutdown(tls->ssl) == 0; /* no close_notify sent or received */
 }
 
-/* What the program may ask while the connection sleeps is kept outside the blob. */
-static void keep_answers(tern__tls *tls)
-{
-    char *name = NULL;
-    unsigned short len = 0;
-    if (tls->alpn == NULL && wolfSSL_ALPN_GetProtocol(tls->ssl, &name, &len) == WOLFSSL_SUCCESS &&
-        name != NULL && (tls->alpn = malloc((size_t)len + 1)) != NULL) {
-        memcpy(tls->alpn, name, len);
-        tls->alpn[len] = '\0';
-    }
-    void *data = NULL;
-    unsigned short n = tls->server && tls->sni == NULL
-                           ? wolfSSL_SNI_GetRequest(tls->ssl, WOLFSSL_SNI_HOST_NAME, &data)
-                           : 0;
-    if (n > 0 && data != NULL && (tls->sni = malloc((size_t)n + 1)) != NULL) {
-        memcpy(tls->sni, data, n);
-        tls->sni[n] = '\0';
-    }
-}
-
 int tern__tls_engine_hibernate(tern__tls *tls)
 {
     if (!idle(tls)) {
@@ -173,7 +153,7 @@ int tern__tls_engine_hibernate(tern__tls *tls)
         explicit_bzero(plain, sz);
         return TERN_ENOMEM;
     }
-    keep_answers(tls);
+    tern__tls_keep_names(tls); /* what the program may ask stays outside the blob */
     h->len = sz;
     uint64_t nonce = atomic_fetch_add_explicit(&seal_counter, 1, memory_order_relaxed);
     memcpy(h->nonce, &nonce, sizeof(h->nonce));

@@ -172,16 +172,15 @@ static int on_status(WOLFSSL *ssl, int err, byte *resp, word32 len, word32 idx, 
                                  : NULL;
     if (tern__tls_add_error(tls, (enum tern_ssl_error_code)code, 0, leaf, " (OCSP)") < 0) {
         tls->verify_failed = true;
-        snprintf(tls->verify_error, sizeof(tls->verify_error), "out of memory");
+        tls->verify_error = "out of memory";
         return err;
     }
     if (!fatal_now(tls)) {
         return 0; /* data: the application decides */
     }
     tls->verify_failed = true;
-    snprintf(tls->verify_error, sizeof(tls->verify_error), "%s",
-             tern_ssl_error_string(tern_ssl_error_list_at(
-                 tls->errors, tern_ssl_error_list_count(tls->errors) - 1)));
+    tls->verify_error = tern_ssl_error_string(
+        tern_ssl_error_list_at(tls->errors, tern_ssl_error_list_count(tls->errors) - 1));
     return err;
 }
 

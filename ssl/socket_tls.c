@@ -59,7 +59,8 @@ static int socket_out(void *ctx, const void *data, size_t len)
 tern__tls *tern__tls_get(tern_socket *s)
 {
     tern__tls *tls = tern__tls_of(s);
-    if (tls == NULL && (tls = calloc(1, sizeof(*tls))) != NULL) {
+    if (tls == NULL && (tls = tern__socket_slab_alloc(s, sizeof(*tls))) != NULL) {
+        memset(tls, 0, sizeof(*tls)); /* lives as long as the socket: packed with it */
         tls->sock = s;
         tls->out = socket_out; /* the engine's records go to the socket's output */
         tls->out_ctx = s;
@@ -616,7 +617,7 @@ static void tls_free(tern_socket *s)
     free(tls->peer_name);
     tern__client_psk_free(tls->psk);
     tern__offered_free(tls->session);
-    free(tls);
+    tern__socket_slab_free(s, tls);
 }
 
 /* ---- starting ------------------------------------------------------------------------------------ */
@@ -825,21 +826,53 @@ const char *tern_socket_session_cipher(const tern_socket *s)
     return tls->cipher_name != NULL ? tls->cipher_name : "";
 }
 
+/* A name the connection negotiated, copied next to its tern__tls: from the reactor's slab
+ * for a socket (a copy made as a connection hibernates would otherwise land in the hole its
+ * TLS objects leave and keep that page resident). */
+static char *keep_name(tern__tls *tls, const void *data, size_t n)
+{
+    char *p = tls->sock != NULL ? tern__socket_slab_alloc(tls->sock, n + 1) : malloc(n + 1);
+    if (p != NULL) {
+        memcpy(p, data, n);
+        p[n] = '\0';
+    }
+    return p;
+}
+
+void tern__tls_free_name(tern__tls *tls, char *name)
+{
+    if (tls->sock != NULL) {
+        tern__socket_slab_free(tls->sock, name);
+    } else {
+        free(name);
+    }
+}
+
+void tern__tls_keep_names(tern__tls *tls)
+{
+    char *name = NULL;
+    unsigned short len = 0;
+    if (tls->alpn == NULL && tls->ssl != NULL &&
+        wolfSSL_ALPN_GetProtocol(tls->ssl, &name, &len) == WOLFSSL_SUCCESS && name != NULL) {
+        tls->alpn = keep_name(tls, name, len);
+    }
+    void *data = NULL;
+    unsigned short n = tls->server && tls->sni == NULL && tls->ssl != NULL
+                           ? wolfSSL_SNI_GetRequest(tls->ssl, WOLFSSL_SNI_HOST_NAME, &data)
+                           : 0;
+    if (n > 0 && data != NULL) {
+        tls->sni = keep_name(tls, data, n);
+    }
+}
+
 const char *tern_socket_alpn_protocol(const tern_socket *s)
 {
     TERN_ASSERT_OWNER(s);
     tern__tls *tls = tern__tls_of(s);
-    char *name = NULL;
-    unsigned short len = 0;
-
     if (tls == NULL || !tls->handshake_done) {
         return "";
     }
-    if (tls->alpn == NULL && tls->ssl != NULL && wolfSSL_ALPN_GetProtocol(tls->ssl, &name, &len) == WOLFSSL_SUCCESS &&
-        name != NULL && (tls->alpn = malloc((size_t)len + 1)) != NULL) {
-        memcpy(tls->alpn, name, len);
-        tls->alpn[len] = '\0';
-    }
+    tern__tls_keep_names(tls); /* copied on first query (idle connections hold no copies) */
     return tls->alpn != NULL ? tls->alpn : "";
 }
 
@@ -850,14 +883,7 @@ const char *tern_socket_sni_name(const tern_socket *s)
     if (tls == NULL || !tls->server) {
         return "";
     }
-    if (tls->sni == NULL && tls->ssl != NULL) { /* hibernated: kept before it slept */
-        void *data = NULL;
-        unsigned short n = wolfSSL_SNI_GetRequest(tls->ssl, WOLFSSL_SNI_HOST_NAME, &data);
-        if (n > 0 && data != NULL && (tls->sni = malloc((size_t)n + 1)) != NULL) {
-            memcpy(tls->sni, data, n);
-            tls->sni[n] = '\0';
-        }
-    }
+    tern__tls_keep_names(tls);
     return tls->sni != NULL ? tls->sni : "";
 }
 

@@ -358,8 +358,8 @@ void tern__tls_errors_free(tern__tls *tls)
     tls->ocsp_resp = NULL;
     tls->ocsp_resp_len = 0;
     tls->ocsp_seen = false;
-    free(tls->alpn);
-    free(tls->sni);
+    tern__tls_free_name(tls, tls->alpn);
+    tern__tls_free_name(tls, tls->sni);
     tls->alpn = tls->sni = NULL;
     tls->errors = tls->expected = NULL;
     tls->peer = NULL;

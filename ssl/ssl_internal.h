@@ -108,7 +108,8 @@ typedef struct tern__tls {
     bool peer_loaded;
     char *alpn;             /* cached on first query (idle connections hold no copies) */
     char *sni;
-    char verify_error[96];  /* why a verification was refused during the handshake */
+    const char *verify_error; /* why a verification was refused during the handshake: the
+                               * text of an error in tls->errors, or a static string */
     tern_ssl_error_list *errors;   /* found during the handshake */
     tern_ssl_error_list *expected; /* tern_socket_ignore_ssl_errors */
     tern_certificate *peer;
@@ -120,14 +121,12 @@ typedef struct tern__tls {
     bool ocsp_seen;           /* ... wolfSSL gave it to tern's status callback */
     bool no_cert_checked;     /* a VERIFY_PEER server chose how a missing certificate fails */
     /* PSK, servers: the identity is read from the stream before wolfSSL sees it */
-    struct tern__psk_parser *psk_parser;
+    struct tern__psk_parser *psk_parser; /* with the key the answer gave (psk.c's psk_hs) */
     uint64_t psk_fed;         /* stream bytes given to the parser */
     uint64_t wolf_consumed;   /* stream bytes wolfSSL has read */
     int psk_state;            /* enum tern__psk_state */
     bool psk_event_due;
     struct tern_psk_authenticator *psk_auth;
-    uint8_t psk_key[64];
-    size_t psk_key_len;
     uint64_t psk_saved_deadline; /* s->hs_deadline_ms while the lookup deadline stands in */
     bool psk_deadline_set;       /* the lookup timeout is the socket's deadline now */
     bool psk_pending;            /* counted in the reactor's psk_pending gauge */
@@ -169,6 +168,11 @@ static inline tern__tls *tern__tls_of(const tern_socket *s)
  * (the answers kept outside the blob need no wake-up). false: the wake-up failed and the
  * socket with it (its error says why). Owner thread. */
 bool tern__tls_awake(const tern_socket *s);
+/* The negotiated ALPN protocol and (servers) SNI name copied into tls->alpn / tls->sni, if
+ * not yet: what queries answer, and what a hibernated connection keeps. Freed with
+ * tern__tls_free_name. */
+void tern__tls_keep_names(tern__tls *tls);
+void tern__tls_free_name(tern__tls *tls, char *name);
 /* The socket's TLS state, made if it has none yet (NULL: out of memory). */
 tern__tls *tern__tls_get(tern_socket *s);
 /* The configuration the socket's handshakes use (NULL: none). */
@@ -270,6 +274,8 @@ int tern__tls_set_psk(tern__tls *tls, const void *identity, size_t identity_len,
 void tern__psk_setup(tern_socket *s, tern__tls *tls, const tern_ssl_config *cfg, bool server);
 void tern__psk_deliver(tern_socket *s, tern__tls *tls);
 void tern__psk_release(tern_socket *s, tern__tls *tls);
+/* Wipes and frees a server's PSK handshake state (the identity parser and the key). */
+void tern__psk_drop(tern__tls *tls);
 /* The handshake completed: a server lets its authenticator go (the copy of the identity and
  * of the key it holds, ~560 bytes a connection, is not needed any more). @thread owner */
 void tern__psk_handshake_done(tern__tls *tls);

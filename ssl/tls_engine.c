@@ -180,7 +180,7 @@ static int verify_cb(int preverify, WOLFSSL_X509_STORE_CTX *store)
     }
     if (rc < 0) {
         tls->verify_failed = true; /* out of memory: refuse rather than skip a check */
-        snprintf(tls->verify_error, sizeof(tls->verify_error), "out of memory");
+        tls->verify_error = "out of memory";
         return 0;
     }
     if (!tls->must_verify || tls->verify_deferred) {
@@ -193,7 +193,7 @@ static int verify_cb(int preverify, WOLFSSL_X509_STORE_CTX *store)
     const tern_ssl_error *e =
         tern_ssl_error_list_at(tls->errors, tern_ssl_error_list_count(tls->errors) - 1);
     tls->verify_failed = true;
-    snprintf(tls->verify_error, sizeof(tls->verify_error), "%s", tern_ssl_error_string(e));
+    tls->verify_error = tern_ssl_error_string(e); /* lives with tls->errors */
     return 0;
 }
 
@@ -451,9 +451,7 @@ static bool would_block(int err)
 /* Drops the PSK parser: no identity will come (a certificate handshake or a resumption). */
 static void psk_parser_drop(tern__tls *tls)
 {
-    tern__psk_parser_free(tls->psk_parser);
-    free(tls->psk_parser);
-    tls->psk_parser = NULL;
+    tern__psk_drop(tls);
 }
 
 /* A PSK server: wolfSSL's PSK callbacks are synchronous, so the identity is read from the
@@ -804,7 +802,6 @@ void tern__tls_engine_free(tern__tls *tls)
     if (tls->psk_parser != NULL) {
         psk_parser_drop(tls);
     }
-    explicit_bzero(tls->psk_key, sizeof(tls->psk_key));
     tern__tls_errors_free(tls);
     tern__tls_engine_forget(tls);
     wolfSSL_free(tls->ssl);
