@@ -293,6 +293,7 @@ tern_reactor *tern__reactor_new(tern_runtime *rt, unsigned index)
     r->deferred_idle.data = r;
     ev_init(&r->drain_timer, on_drain_deadline);
     r->drain_timer.data = r;
+    r->secrets.secret = true;
     ev_init(&r->trim_timer, on_trim);
     r->trim_timer.data = r;
     return r;
@@ -359,6 +360,7 @@ void tern__reactor_free(tern_reactor *r)
     }
     tern__reactor_chunks_free(r);
     tern__slab_destroy(&r->slab);
+    tern__slab_destroy(&r->secrets);
     if (r->loop != NULL) {
         ev_loop_destroy(r->loop);
     }

@@ -67,7 +67,8 @@ struct tern_reactor {
     ev_timer drain_timer;
     struct tern__chunk *chunk_pool; /* free buffer chunks (see buffer.c) */
     unsigned chunk_pool_len;
-    tern__slab slab;                /* hibernated sockets' sealed TLS state (slab.c) */
+    tern__slab slab;                /* accepted sockets' long-lived part (slab.c) */
+    tern__slab secrets;             /* hibernated sockets' sealed TLS state (not dumped) */
     ev_timer trim_timer;            /* tern__reactor_released: the heap trimmed once a second */
     pthread_t thread;
     bool thread_started;

@@ -121,6 +121,9 @@ bool tern__socket_write_shut(const tern_socket *s);
  * outlives the objects freed around it (a hibernated connection's). NULL: out of memory. */
 void *tern__socket_slab_alloc(tern_socket *s, size_t n);
 void tern__socket_slab_free(tern_socket *s, void *p);
+/* The same from the reactor's slab for key material, whose pages core dumps leave out. */
+void *tern__socket_secret_alloc(tern_socket *s, size_t n);
+void tern__socket_secret_free(tern_socket *s, void *p);
 
 /* ---- events, errors, time ---------------------------------------------------------------- */
 

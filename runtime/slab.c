@@ -7,6 +7,9 @@
  * the prototype, 2,970 bytes of RSS per hibernated connection with malloc against 642 with
  * blobs packed in pages of their own (docs/design/hibernation.md section 2).
  *
+ * A reactor has two: one for the long-lived part of accepted connections (socket, TLS state,
+ * names) and one for sealed TLS state, whose pages are left out of core dumps.
+ *
  * Pages of 64 KiB from mmap, one size class per page, a free list per page; a page that
  * empties goes back to the kernel unless it is the class's last one. Each slot starts with its
  * page's address (8 bytes), so a free finds its page without alignment tricks. Owner thread
@@ -66,11 +69,14 @@ static void push_page(struct tern__slab_page **head, struct tern__slab_page *p)
     *head = p;
 }
 
-static struct tern__slab_page *new_page(unsigned slot)
+static struct tern__slab_page *new_page(unsigned slot, bool secret)
 {
     void *m = mmap(NULL, PAGE_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (m == MAP_FAILED) {
         return NULL;
+    }
+    if (secret) {
+        (void)madvise(m, PAGE_SIZE, MADV_DONTDUMP); /* advisory: a failure dumps them sealed */
     }
     struct tern__slab_page *p = m;
     memset(p, 0, sizeof(*p));
@@ -99,7 +105,7 @@ void *tern__slab_alloc(tern__slab *sl, size_t n)
     }
     struct tern__slab_page *p = sl->room[c];
     if (p == NULL) {
-        if ((p = new_page(class_size[c])) == NULL) {
+        if ((p = new_page(class_size[c], sl->secret)) == NULL) {
             return NULL;
         }
         push_page(&sl->room[c], p);

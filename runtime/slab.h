@@ -6,6 +6,7 @@
 #ifndef TERN_RUNTIME_SLAB_H
 #define TERN_RUNTIME_SLAB_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #define TERN__SLAB_CLASSES 7
@@ -14,6 +15,7 @@ struct tern__slab_page;
 typedef struct tern__slab {
     struct tern__slab_page *room[TERN__SLAB_CLASSES]; /* pages with a free slot */
     struct tern__slab_page *full[TERN__SLAB_CLASSES];
+    bool secret; /* pages left out of core dumps (MADV_DONTDUMP): key material */
 } tern__slab;
 
 /* @n bytes (any size: those over the largest class come from malloc). NULL: out of memory. */

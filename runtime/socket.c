@@ -1190,6 +1190,16 @@ void tern__socket_slab_free(tern_socket *s, void *p)
     tern__slab_free(&s->r->slab, p);
 }
 
+void *tern__socket_secret_alloc(tern_socket *s, size_t n)
+{
+    return tern__slab_alloc(&s->r->secrets, n);
+}
+
+void tern__socket_secret_free(tern_socket *s, void *p)
+{
+    tern__slab_free(&s->r->secrets, p);
+}
+
 void tern__socket_set_deadline(tern_socket *s, uint64_t at_ms)
 {
     s->deadline_ms = at_ms;

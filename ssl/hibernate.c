@@ -92,11 +92,11 @@ static void seal_iv(const uint8_t nonce[8], uint8_t iv[SEAL_IV])
     memcpy(iv + SEAL_IV - 8, nonce, 8);
 }
 
-/* A socket's blob lives in its reactor's slab (runtime/slab.c: blobs packed apart from the
+/* A socket's blob lives in its reactor's slab for secrets (runtime/slab.c: packed apart from the
  * objects that come and go); a standalone engine's in malloc's. */
 static struct tern__hib *hib_alloc(tern__tls *tls, size_t n)
 {
-    return tls->sock != NULL ? tern__socket_slab_alloc(tls->sock, n) : malloc(n);
+    return tls->sock != NULL ? tern__socket_secret_alloc(tls->sock, n) : malloc(n);
 }
 
 static void hib_free(tern__tls *tls, struct tern__hib *h)
@@ -106,7 +106,7 @@ static void hib_free(tern__tls *tls, struct tern__hib *h)
     }
     explicit_bzero(h, offsetof(struct tern__hib, data) + h->len);
     if (tls->sock != NULL) {
-        tern__socket_slab_free(tls->sock, h);
+        tern__socket_secret_free(tls->sock, h);
     } else {
         free(h);
     }
