@@ -82,10 +82,11 @@ static void set_state(tern_socket *s, enum tern_socket_state st)
     }
 }
 
-/* @slab: an accepted socket, from its reactor's slab (runtime/slab.c): the long-lived part of
- * an idle connection packed apart from the memory its handshake and buffers come and go in,
- * so that what they free can go back to the kernel (a hibernated connection keeps little
- * else). The reactor outlives its accepted sockets (release runs on it). */
+/* @slab: from the reactor's slab (runtime/slab.c): the long-lived part of an idle connection
+ * packed apart from the memory its handshake and buffers come and go in, so that what they
+ * free can go back to the kernel (a hibernated connection keeps little else; a gateway's
+ * backend socket, made after the device's handshake, would otherwise sit in its hole). The
+ * reactor outlives its sockets (release clears their buffers into its pool already). */
 static tern_socket *socket_alloc(tern_reactor *r, size_t size, bool slab)
 {
     tern_socket *s = slab ? tern__slab_alloc(&r->slab, size) : malloc(size);
@@ -702,7 +703,7 @@ tern_socket *tern_socket_new(tern_reactor *r)
     if (r == NULL) {
         return NULL;
     }
-    return socket_alloc(r, sizeof(struct client_socket), false);
+    return socket_alloc(r, sizeof(struct client_socket), true);
 }
 
 int tern__socket_adopt(tern_reactor *r, tern_server *srv, int fd)
