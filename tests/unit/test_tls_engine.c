@@ -13,6 +13,8 @@
  * stapled OCSP responses (good, revoked, unknown, another certificate's, not decodable) as ssl
  * errors with their bytes kept, must-staple; the other ssl errors (self-signed in the chain,
  * invalid purpose both ways, a bad signature, no client certificate, the verify depth).
+ *
+ * The pairing (queues, sides, the pump, the configurations) is tests/support/tls_pair.c.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -20,7 +22,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "tls_engine.h"
+#include "tls_pair.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,320 +32,6 @@
 #ifndef TERN_TEST_CERTS
 #error "TERN_TEST_CERTS must name the directory tests/certs/gen.sh wrote"
 #endif
-
-/* ---- one direction of the wire ----------------------------------------------------------- */
-
-typedef struct queue {
-    uint8_t *data;
-    size_t len, off; /* unread: data[off..len) */
-    size_t cap;
-} queue;
-
-static int queue_push(void *ctx, const void *p, size_t n)
-{
-    queue *q = ctx;
-    if (q->len + n > q->cap) {
-        size_t cap = q->cap != 0 ? q->cap : 4096;
-        while (cap < q->len + n) {
-            cap *= 2;
-        }
-        q->data = realloc(q->data, cap);
-        assert_non_null(q->data);
-        q->cap = cap;
-    }
-    memcpy(q->data + q->len, p, n);
-    q->len += n;
-    return 0;
-}
-
-static size_t queue_pending(const queue *q)
-{
-    return q->len - q->off;
-}
-
-static const uint8_t *queue_unread(const queue *q)
-{
-    return q->data != NULL ? q->data + q->off : NULL;
-}
-
-/* ---- one side ---------------------------------------------------------------------------- */
-
-enum psk_answer { PSK_NONE, PSK_INLINE, PSK_DEFERRED, PSK_REJECT };
-
-typedef struct side {
-    tern__tls *tls;
-    queue out;   /* records it wrote: the other side's input */
-    queue plain; /* plaintext it read */
-    bool done, closed;
-    int err;     /* the first failure (negative), 0 */
-    enum psk_answer psk;
-    const uint8_t *psk_key;
-    size_t psk_key_len;
-    int psk_hash;
-    int psk_waits; /* calls that found the handshake held on the identity */
-    int psk_defer; /* PSK_DEFERRED: calls left unanswered before the answer */
-    char identity[64];
-} side;
-
-static const uint8_t key32[32] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16,
-                                  17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31, 32};
-
-static void side_init(side *sd, tern_ssl_config *cfg, bool server, const char *peer)
-{
-    memset(sd, 0, sizeof(*sd));
-    sd->tls = tern__tls_engine_new(cfg, queue_push, &sd->out);
-    assert_non_null(sd->tls);
-    if (peer != NULL) {
-        assert_int_equal(tern__tls_engine_set_peer_name(sd->tls, peer), 0);
-    }
-    (void)server;
-}
-
-static void side_start(side *sd, bool server)
-{
-    char err[160] = "";
-    int rc = tern__tls_engine_start(sd->tls, server, err, sizeof(err));
-    if (rc != 0) {
-        fail_msg("start: %s", err);
-    }
-}
-
-static void side_free(side *sd)
-{
-    tern__tls_engine_free(sd->tls);
-    free(sd->out.data);
-    free(sd->plain.data);
-}
-
-/* Reads all the plaintext @in gives (up to @max bytes of input). True if anything moved. */
-static bool side_read(side *sd, queue *in, size_t max)
-{
-    bool moved = false;
-    for (;;) {
-        uint8_t buf[4096];
-        size_t avail = queue_pending(in);
-        size_t used = avail < max ? avail : max;
-        size_t n = sizeof(buf);
-        int rc = tern__tls_engine_read(sd->tls, queue_unread(in), &used, buf, &n);
-        in->off += used;
-        max -= used;
-        if (n > 0) {
-            queue_push(&sd->plain, buf, n);
-        }
-        moved |= used > 0 || n > 0;
-        if (rc == TERN__TLS_CLOSED) {
-            moved |= !sd->closed;
-            sd->closed = true;
-            return moved;
-        }
-        if (rc < 0) {
-            sd->err = rc;
-            return true;
-        }
-        if (n == 0 && (used == 0 || max == 0)) {
-            return moved;
-        }
-    }
-}
-
-/* One step of @sd with at most @max bytes of @in. True if anything moved. */
-static bool side_step(side *sd, queue *in, size_t max)
-{
-    if (sd->err != 0) {
-        return false;
-    }
-    size_t before = sd->out.len;
-    bool moved = false;
-    if (!sd->done) {
-        size_t avail = queue_pending(in);
-        size_t used = avail < max ? avail : max;
-        int rc = tern__tls_engine_handshake(sd->tls, queue_unread(in), &used);
-        in->off += used;
-        max -= used;
-        moved = used > 0;
-        if (rc == TERN__TLS_WANT_PSK) {
-            sd->psk_waits++;
-            assert_int_equal(used, 0); /* held: nothing consumed */
-            size_t len = 0;
-            const uint8_t *id = tern__tls_engine_psk_identity(sd->tls, &len);
-            assert_non_null(id);
-            assert_true(len < sizeof(sd->identity));
-            memcpy(sd->identity, id, len);
-            sd->identity[len] = '\0';
-            if (sd->psk == PSK_DEFERRED && sd->psk_defer > 0) {
-                sd->psk_defer--;
-                return sd->out.len != before; /* answered later: the peer waits meanwhile */
-            }
-            int arc = tern__tls_engine_psk_answer(
-                sd->tls, sd->psk == PSK_REJECT ? NULL : sd->psk_key, sd->psk_key_len,
-                sd->psk_hash, TERN__PSK_REASON_UNKNOWN);
-            assert_int_equal(arc, 0);
-            return true;
-        } else if (rc == TERN__TLS_DONE) {
-            sd->done = true;
-            moved = true;
-        } else if (rc < 0) {
-            sd->err = rc;
-            return true;
-        } else {
-            return moved || sd->out.len != before;
-        }
-    }
-    moved |= side_read(sd, in, max);
-    return moved || sd->out.len != before;
-}
-
-typedef struct pair {
-    side c, s;
-} pair;
-
-/* Pumps until neither side moves; @step: bytes per call (0: all there is). */
-static void pump(pair *p, size_t step)
-{
-    size_t max = step != 0 ? step : SIZE_MAX;
-    for (int round = 0; round < 200000; round++) {
-        bool a = side_step(&p->c, &p->s.out, max);
-        bool b = side_step(&p->s, &p->c.out, max);
-        bool lookup = p->s.psk == PSK_DEFERRED && p->s.tls->psk_state == TERN__PSK_STATE_WAITING;
-        if (a || b || lookup) {
-            continue; /* moving, or a lookup answers in a later round */
-        }
-        return;
-    }
-    fail_msg("the pump did not settle");
-}
-
-static void start_pair(pair *p)
-{
-    side_start(&p->s, true);
-    side_start(&p->c, false);
-}
-
-static void pair_free(pair *p)
-{
-    side_free(&p->c);
-    side_free(&p->s);
-}
-
-/* Application data both ways, checked. */
-static void exchange(pair *p, size_t step)
-{
-    static uint8_t big[40000];
-    for (size_t i = 0; i < sizeof(big); i++) {
-        big[i] = (uint8_t)(i * 7 + 3);
-    }
-    size_t c0 = p->c.plain.len, s0 = p->s.plain.len;
-    assert_int_equal(tern__tls_engine_write(p->c.tls, "ping", 4), 0);
-    assert_int_equal(tern__tls_engine_write(p->s.tls, big, sizeof(big)), 0);
-    pump(p, step);
-    assert_int_equal(p->c.err, 0);
-    assert_int_equal(p->s.err, 0);
-    assert_int_equal(p->s.plain.len - s0, 4);
-    assert_memory_equal(p->s.plain.data + s0, "ping", 4);
-    assert_int_equal(p->c.plain.len - c0, sizeof(big));
-    assert_memory_equal(p->c.plain.data + c0, big, sizeof(big));
-}
-
-/* ---- configurations ---------------------------------------------------------------------- */
-
-static tern_ssl_config *cfgs[64];
-static size_t ncfgs;
-
-static tern_ssl_config *keep(tern_ssl_config *cfg)
-{
-    assert_true(ncfgs < sizeof(cfgs) / sizeof(cfgs[0]));
-    cfgs[ncfgs++] = cfg;
-    return cfg;
-}
-
-static tern_ticket_keys *ticket_keys;
-
-static tern_ssl_config *server_cfg(const char *name, enum tern_ssl_protocol max,
-                                   const char *ciphers)
-{
-    char pem[512], key[512];
-    snprintf(pem, sizeof(pem), "%s/%s.pem", TERN_TEST_CERTS, name);
-    snprintf(key, sizeof(key), "%s/%s.key", TERN_TEST_CERTS, name);
-    tern_ssl_config *cfg = keep(tern_ssl_config_new());
-    assert_non_null(cfg);
-    assert_int_equal(tern_ssl_config_set_local_certificate_file(cfg, pem, TERN_ENCODING_PEM), 0);
-    assert_int_equal(tern_ssl_config_set_private_key_file(cfg, key, TERN_ENCODING_PEM, NULL), 0);
-    assert_int_equal(tern_ssl_config_set_peer_verify_mode(cfg, TERN_VERIFY_NONE), 0);
-    assert_int_equal(tern_ssl_config_set_protocol_range(cfg, TERN_SSL_PROTOCOL_TLS1_2, max), 0);
-    if (ciphers != NULL) {
-        assert_int_equal(tern_ssl_config_set_ciphers(cfg, ciphers), 0);
-    }
-    assert_int_equal(tern_ssl_config_set_ticket_keys(cfg, ticket_keys), 0);
-    return cfg;
-}
-
-static tern_ssl_config *client_cfg(const char *ca, enum tern_ssl_protocol max, const char *ciphers)
-{
-    char path[512];
-    snprintf(path, sizeof(path), "%s/%s", TERN_TEST_CERTS, ca);
-    tern_ssl_config *cfg = keep(tern_ssl_config_new());
-    assert_non_null(cfg);
-    assert_int_equal(tern_ssl_config_add_ca_certificates_file(cfg, path, TERN_ENCODING_PEM), 0);
-    assert_int_equal(tern_ssl_config_set_protocol_range(cfg, TERN_SSL_PROTOCOL_TLS1_2, max), 0);
-    if (ciphers != NULL) {
-        assert_int_equal(tern_ssl_config_set_ciphers(cfg, ciphers), 0);
-    }
-    return cfg;
-}
-
-static tern_ssl_config *psk_cfg(enum tern_ssl_protocol max, const char *ciphers)
-{
-    tern_ssl_config *cfg = keep(tern_ssl_config_new());
-    assert_non_null(cfg);
-    assert_int_equal(tern_ssl_config_set_protocol_range(cfg, TERN_SSL_PROTOCOL_TLS1_2, max), 0);
-    assert_int_equal(tern_ssl_config_enable_psk(cfg, NULL), 0);
-    if (ciphers != NULL) {
-        assert_int_equal(tern_ssl_config_set_ciphers(cfg, ciphers), 0);
-    }
-    return cfg;
-}
-
-static int setup(void **state)
-{
-    (void)state;
-    ticket_keys = tern_ticket_keys_new(0, TERN_TICKET_ROTATE_NEVER);
-    return ticket_keys != NULL ? 0 : -1;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    for (size_t i = 0; i < ncfgs; i++) {
-        tern_ssl_config_unref(cfgs[i]);
-    }
-    ncfgs = 0;
-    tern_ticket_keys_free(ticket_keys);
-    return 0;
-}
-
-static int version_of(const side *sd)
-{
-    return wolfSSL_version(sd->tls->ssl);
-}
-
-static void handshake_ok(pair *p, size_t step)
-{
-    start_pair(p);
-    pump(p, step);
-    if (p->c.err != 0 || p->s.err != 0) {
-        char c[256] = "", s[256] = "";
-        if (p->c.err != 0) {
-            tern__tls_engine_failure(p->c.tls, false, c, sizeof(c));
-        }
-        if (p->s.err != 0) {
-            tern__tls_engine_failure(p->s.tls, false, s, sizeof(s));
-        }
-        fail_msg("handshake: client %s (%s), server %s (%s)", tern_err_name(p->c.err), c,
-                 tern_err_name(p->s.err), s);
-    }
-    assert_true(p->c.done);
-    assert_true(p->s.done);
-}
 
 /* ---- the cases --------------------------------------------------------------------------- */
 
@@ -368,44 +56,44 @@ static void test_tls_engine__every_protocol_and_suite(void **state)
         {TERN_SSL_PROTOCOL_TLS1_2, "server-rsa", "ECDHE-RSA-CHACHA20-POLY1305"},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-        pair p;
-        tern_ssl_config *sc = server_cfg(cases[i].cert, cases[i].max, cases[i].suite);
-        tern_ssl_config *cc = client_cfg("ca.pem", cases[i].max, cases[i].suite);
-        side_init(&p.s, sc, true, NULL);
-        side_init(&p.c, cc, false, "localhost");
-        handshake_ok(&p, 0);
+        tp_pair p;
+        tern_ssl_config *sc = tp_server_cfg(cases[i].cert, cases[i].max, cases[i].suite);
+        tern_ssl_config *cc = tp_client_cfg("ca.pem", cases[i].max, cases[i].suite);
+        tp_side_init(&p.s, sc, true, NULL);
+        tp_side_init(&p.c, cc, false, "localhost");
+        tp_handshake_ok(&p, 0);
         assert_string_equal(wolfSSL_get_cipher_name(p.c.tls->ssl), cases[i].suite);
         assert_string_equal(wolfSSL_get_cipher_name(p.s.tls->ssl), cases[i].suite);
-        assert_int_equal(version_of(&p.c), cases[i].max == TERN_SSL_PROTOCOL_TLS1_3
-                                                ? TLS1_3_VERSION
-                                                : TLS1_2_VERSION);
+        assert_int_equal(tp_version_of(&p.c), cases[i].max == TERN_SSL_PROTOCOL_TLS1_3
+                                                  ? TLS1_3_VERSION
+                                                  : TLS1_2_VERSION);
         assert_int_equal(tern_ssl_error_list_count(p.c.tls->errors), 0);
-        exchange(&p, 0);
-        pair_free(&p);
+        tp_exchange(&p, 0);
+        tp_pair_free(&p);
     }
 }
 
 /* A PSK handshake with the server's answer given as @mode. */
-static void psk_case(enum tern_ssl_protocol max, enum psk_answer mode, size_t step)
+static void psk_case(enum tern_ssl_protocol max, enum tp_psk_answer mode, size_t step)
 {
-    pair p;
-    side_init(&p.s, psk_cfg(max, NULL), true, NULL);
-    side_init(&p.c, psk_cfg(max, NULL), false, NULL);
-    assert_int_equal(tern__tls_set_psk(p.c.tls, "device-7", 8, key32, sizeof(key32)), 0);
+    tp_pair p;
+    tp_side_init(&p.s, tp_psk_cfg(max, NULL), true, NULL);
+    tp_side_init(&p.c, tp_psk_cfg(max, NULL), false, NULL);
+    assert_int_equal(tern__tls_set_psk(p.c.tls, "device-7", 8, tp_key32, sizeof(tp_key32)), 0);
     p.s.psk = mode;
     p.s.psk_defer = 3;
-    p.s.psk_key = key32;
-    p.s.psk_key_len = sizeof(key32);
+    p.s.psk_key = tp_key32;
+    p.s.psk_key_len = sizeof(tp_key32);
     p.s.psk_hash = TERN_PSK_HASH_SHA256;
-    start_pair(&p);
-    pump(&p, step);
-    assert_int_equal(p.s.psk_waits, mode == PSK_DEFERRED ? 4 : 1);
+    tp_start_pair(&p);
+    tp_pump(&p, step);
+    assert_int_equal(p.s.psk_waits, mode == TP_PSK_DEFERRED ? 4 : 1);
     assert_string_equal(p.s.identity, "device-7");
-    if (mode == PSK_REJECT) {
+    if (mode == TP_PSK_REJECT) {
         /* unknown identity: a random key, so it fails as a wrong key does (RFC 4279 2) */
         assert_true(p.c.err < 0 || p.s.err < 0);
         assert_false(p.c.done && p.s.done);
-        pair_free(&p);
+        tp_pair_free(&p);
         return;
     }
     if (p.c.err != 0 || p.s.err != 0) {
@@ -417,64 +105,64 @@ static void psk_case(enum tern_ssl_protocol max, enum psk_answer mode, size_t st
     }
     assert_true(p.c.done && p.s.done);
     assert_int_equal(p.s.tls->psk_state, TERN__PSK_STATE_KEY);
-    assert_int_equal(version_of(&p.s),
+    assert_int_equal(tp_version_of(&p.s),
                      max == TERN_SSL_PROTOCOL_TLS1_3 ? TLS1_3_VERSION : TLS1_2_VERSION);
     assert_non_null(strstr(wolfSSL_get_cipher_name(p.s.tls->ssl),
                             max == TERN_SSL_PROTOCOL_TLS1_3 ? "TLS13" : "PSK"));
-    exchange(&p, step);
-    pair_free(&p);
+    tp_exchange(&p, step);
+    tp_pair_free(&p);
 }
 
 static void test_tls_engine__psk_inline_deferred_rejected(void **state)
 {
     (void)state;
-    psk_case(TERN_SSL_PROTOCOL_TLS1_3, PSK_INLINE, 0);
-    psk_case(TERN_SSL_PROTOCOL_TLS1_3, PSK_DEFERRED, 0);
-    psk_case(TERN_SSL_PROTOCOL_TLS1_3, PSK_REJECT, 0);
-    psk_case(TERN_SSL_PROTOCOL_TLS1_2, PSK_INLINE, 0);
-    psk_case(TERN_SSL_PROTOCOL_TLS1_2, PSK_DEFERRED, 0);
-    psk_case(TERN_SSL_PROTOCOL_TLS1_2, PSK_REJECT, 0);
+    psk_case(TERN_SSL_PROTOCOL_TLS1_3, TP_PSK_INLINE, 0);
+    psk_case(TERN_SSL_PROTOCOL_TLS1_3, TP_PSK_DEFERRED, 0);
+    psk_case(TERN_SSL_PROTOCOL_TLS1_3, TP_PSK_REJECT, 0);
+    psk_case(TERN_SSL_PROTOCOL_TLS1_2, TP_PSK_INLINE, 0);
+    psk_case(TERN_SSL_PROTOCOL_TLS1_2, TP_PSK_DEFERRED, 0);
+    psk_case(TERN_SSL_PROTOCOL_TLS1_2, TP_PSK_REJECT, 0);
     /* the identity read from a stream that comes one byte at a time */
-    psk_case(TERN_SSL_PROTOCOL_TLS1_3, PSK_DEFERRED, 1);
-    psk_case(TERN_SSL_PROTOCOL_TLS1_2, PSK_INLINE, 1);
+    psk_case(TERN_SSL_PROTOCOL_TLS1_3, TP_PSK_DEFERRED, 1);
+    psk_case(TERN_SSL_PROTOCOL_TLS1_2, TP_PSK_INLINE, 1);
 }
 
 static void resume_case(enum tern_ssl_protocol max)
 {
-    tern_ssl_config *sc = server_cfg("server-ec", max, NULL);
-    tern_ssl_config *cc = client_cfg("ca.pem", max, NULL);
+    tern_ssl_config *sc = tp_server_cfg("server-ec", max, NULL);
+    tern_ssl_config *cc = tp_client_cfg("ca.pem", max, NULL);
     uint8_t session[8192];
-    pair p;
+    tp_pair p;
 
-    side_init(&p.s, sc, true, NULL);
-    side_init(&p.c, cc, false, "localhost");
-    handshake_ok(&p, 0);
-    exchange(&p, 0); /* TLS 1.3: the ticket comes after the handshake, read with the data */
+    tp_side_init(&p.s, sc, true, NULL);
+    tp_side_init(&p.c, cc, false, "localhost");
+    tp_handshake_ok(&p, 0);
+    tp_exchange(&p, 0); /* TLS 1.3: the ticket comes after the handshake, read with the data */
     assert_true(p.c.tls->ticket_due);
     assert_false(wolfSSL_session_reused(p.c.tls->ssl));
     ssize_t n = tern__tls_engine_session_export(p.c.tls, session, sizeof(session));
     assert_true(n > 0 && (size_t)n <= sizeof(session));
-    pair_free(&p);
+    tp_pair_free(&p);
 
-    side_init(&p.s, sc, true, NULL);
-    side_init(&p.c, cc, false, "localhost");
-    side_start(&p.s, true);
-    side_start(&p.c, false);
+    tp_side_init(&p.s, sc, true, NULL);
+    tp_side_init(&p.c, cc, false, "localhost");
+    tp_side_start(&p.s, true);
+    tp_side_start(&p.c, false);
     assert_int_equal(tern__tls_engine_offer_session(p.c.tls, session, (size_t)n), 0);
-    pump(&p, 0);
+    tp_pump(&p, 0);
     assert_int_equal(p.c.err, 0);
     assert_int_equal(p.s.err, 0);
     assert_true(p.c.done && p.s.done);
     assert_true(wolfSSL_session_reused(p.c.tls->ssl));
     assert_true(wolfSSL_session_reused(p.s.tls->ssl));
-    exchange(&p, 0);
-    pair_free(&p);
+    tp_exchange(&p, 0);
+    tp_pair_free(&p);
 
     /* garbage is refused before the handshake */
-    side_init(&p.c, cc, false, "localhost");
-    side_start(&p.c, false);
+    tp_side_init(&p.c, cc, false, "localhost");
+    tp_side_start(&p.c, false);
     assert_int_equal(tern__tls_engine_offer_session(p.c.tls, "nonsense", 8), TERN_EINVAL);
-    side_free(&p.c);
+    tp_side_free(&p.c);
 }
 
 static void test_tls_engine__resumption_by_ticket(void **state)
@@ -490,30 +178,30 @@ static void test_tls_engine__close_notify_and_half_close(void **state)
     static const enum tern_ssl_protocol protos[] = {TERN_SSL_PROTOCOL_TLS1_3,
                                                     TERN_SSL_PROTOCOL_TLS1_2};
     for (size_t i = 0; i < 2; i++) {
-        pair p;
-        side_init(&p.s, server_cfg("server-ec", protos[i], NULL), true, NULL);
-        side_init(&p.c, client_cfg("ca.pem", protos[i], NULL), false, "localhost");
-        handshake_ok(&p, 0);
+        tp_pair p;
+        tp_side_init(&p.s, tp_server_cfg("server-ec", protos[i], NULL), true, NULL);
+        tp_side_init(&p.c, tp_client_cfg("ca.pem", protos[i], NULL), false, "localhost");
+        tp_handshake_ok(&p, 0);
         /* the client closes its side after a last message */
         assert_int_equal(tern__tls_engine_write(p.c.tls, "bye", 3), 0);
         tern__tls_engine_close(p.c.tls);
-        pump(&p, 0);
+        tp_pump(&p, 0);
         assert_true(p.s.closed);
         assert_false(p.c.closed);
         assert_int_equal(p.s.plain.len, 3);
         /* half-close: the server still writes, the client still reads */
         size_t before = p.c.plain.len;
         assert_int_equal(tern__tls_engine_write(p.s.tls, "still here", 10), 0);
-        pump(&p, 0);
+        tp_pump(&p, 0);
         assert_int_equal(p.c.plain.len - before, 10);
         assert_memory_equal(p.c.plain.data + before, "still here", 10);
         assert_false(p.c.closed);
         tern__tls_engine_close(p.s.tls);
-        pump(&p, 0);
+        tp_pump(&p, 0);
         assert_true(p.c.closed);
         assert_int_equal(p.c.err, 0);
         assert_int_equal(p.s.err, 0);
-        pair_free(&p);
+        tp_pair_free(&p);
     }
 }
 
@@ -521,14 +209,14 @@ static void test_tls_engine__close_notify_and_half_close(void **state)
  * when the application decides (deferred), and the refusal when nobody may ignore them. */
 static void verify_case(const char *cert, const char *ca, enum tern_ssl_error_code want)
 {
-    pair p;
-    tern_ssl_config *sc = server_cfg(cert, TERN_SSL_PROTOCOL_TLS1_3, NULL);
-    tern_ssl_config *cc = client_cfg(ca, TERN_SSL_PROTOCOL_TLS1_3, NULL);
+    tp_pair p;
+    tern_ssl_config *sc = tp_server_cfg(cert, TERN_SSL_PROTOCOL_TLS1_3, NULL);
+    tern_ssl_config *cc = tp_client_cfg(ca, TERN_SSL_PROTOCOL_TLS1_3, NULL);
 
-    side_init(&p.s, sc, true, NULL);
-    side_init(&p.c, cc, false, "localhost");
+    tp_side_init(&p.s, sc, true, NULL);
+    tp_side_init(&p.c, cc, false, "localhost");
     p.c.tls->verify_deferred = true; /* errors are data: the handshake completes */
-    handshake_ok(&p, 0);
+    tp_handshake_ok(&p, 0);
     const tern_ssl_error_list *errs = p.c.tls->errors;
     bool found = false;
     for (size_t i = 0; i < tern_ssl_error_list_count(errs); i++) {
@@ -539,12 +227,12 @@ static void verify_case(const char *cert, const char *ca, enum tern_ssl_error_co
         fail_msg("%s: %s not among %zu errors (first: %s)", cert, tern_ssl_error_code_name(want),
                  n, n > 0 ? tern_ssl_error_string(tern_ssl_error_list_at(errs, 0)) : "-");
     }
-    pair_free(&p);
+    tp_pair_free(&p);
 
-    side_init(&p.s, sc, true, NULL);
-    side_init(&p.c, cc, false, "localhost");
-    start_pair(&p);
-    pump(&p, 0);
+    tp_side_init(&p.s, sc, true, NULL);
+    tp_side_init(&p.c, cc, false, "localhost");
+    tp_start_pair(&p);
+    tp_pump(&p, 0);
     assert_int_equal(p.c.err, TERN_E_TLS_VERIFY);
     assert_true(p.c.tls->verify_failed);
     assert_true(p.s.err < 0); /* told by an alert */
@@ -552,7 +240,7 @@ static void verify_case(const char *cert, const char *ca, enum tern_ssl_error_co
     assert_int_equal(tern__tls_engine_failure(p.c.tls, false, why, sizeof(why)),
                      TERN_E_TLS_VERIFY);
     assert_non_null(strstr(why, "sent alert"));
-    pair_free(&p);
+    tp_pair_free(&p);
 }
 
 static void test_tls_engine__verification_errors_are_data(void **state)
@@ -570,15 +258,15 @@ static void test_tls_engine__one_byte_at_a_time(void **state)
     static const enum tern_ssl_protocol protos[] = {TERN_SSL_PROTOCOL_TLS1_3,
                                                     TERN_SSL_PROTOCOL_TLS1_2};
     for (size_t i = 0; i < 2; i++) {
-        pair p;
-        side_init(&p.s, server_cfg("server-ec", protos[i], NULL), true, NULL);
-        side_init(&p.c, client_cfg("ca.pem", protos[i], NULL), false, "localhost");
-        handshake_ok(&p, 1);
-        exchange(&p, 1);
+        tp_pair p;
+        tp_side_init(&p.s, tp_server_cfg("server-ec", protos[i], NULL), true, NULL);
+        tp_side_init(&p.c, tp_client_cfg("ca.pem", protos[i], NULL), false, "localhost");
+        tp_handshake_ok(&p, 1);
+        tp_exchange(&p, 1);
         tern__tls_engine_close(p.c.tls);
-        pump(&p, 1);
+        tp_pump(&p, 1);
         assert_true(p.s.closed);
-        pair_free(&p);
+        tp_pair_free(&p);
     }
 }
 
@@ -589,30 +277,30 @@ static void test_tls_engine__records_split_at_every_point(void **state)
     static const enum tern_ssl_protocol protos[] = {TERN_SSL_PROTOCOL_TLS1_3,
                                                     TERN_SSL_PROTOCOL_TLS1_2};
     for (size_t i = 0; i < 2; i++) {
-        pair p;
-        side_init(&p.s, server_cfg("server-ec", protos[i], NULL), true, NULL);
-        side_init(&p.c, client_cfg("ca.pem", protos[i], NULL), false, "localhost");
-        handshake_ok(&p, 0);
-        exchange(&p, 0); /* the client has read the tickets: the wire is quiet */
-        assert_int_equal(queue_pending(&p.c.out), 0);
+        tp_pair p;
+        tp_side_init(&p.s, tp_server_cfg("server-ec", protos[i], NULL), true, NULL);
+        tp_side_init(&p.c, tp_client_cfg("ca.pem", protos[i], NULL), false, "localhost");
+        tp_handshake_ok(&p, 0);
+        tp_exchange(&p, 0); /* the client has read the tickets: the wire is quiet */
+        assert_int_equal(tp_queue_pending(&p.c.out), 0);
         assert_int_equal(tern__tls_engine_write(p.c.tls, "split me", 8), 0);
-        size_t rec = queue_pending(&p.c.out);
+        size_t rec = tp_queue_pending(&p.c.out);
         assert_true(rec > 8 + 5);
         for (size_t k = 1; k < rec; k++) {
             if (k > 1) {
                 assert_int_equal(tern__tls_engine_write(p.c.tls, "split me", 8), 0);
-                assert_int_equal(queue_pending(&p.c.out), rec);
+                assert_int_equal(tp_queue_pending(&p.c.out), rec);
             }
             size_t before = p.s.plain.len;
-            side_read(&p.s, &p.c.out, k);
+            tp_side_read(&p.s, &p.c.out, k);
             assert_int_equal(p.s.plain.len, before); /* half a record: nothing yet */
-            assert_int_equal(queue_pending(&p.c.out), rec - k);
-            side_read(&p.s, &p.c.out, SIZE_MAX);
+            assert_int_equal(tp_queue_pending(&p.c.out), rec - k);
+            tp_side_read(&p.s, &p.c.out, SIZE_MAX);
             assert_int_equal(p.s.err, 0);
             assert_int_equal(p.s.plain.len - before, 8);
             assert_memory_equal(p.s.plain.data + before, "split me", 8);
         }
-        pair_free(&p);
+        tp_pair_free(&p);
     }
 }
 
@@ -649,7 +337,7 @@ static bool has_error(const tern__tls *tls, enum tern_ssl_error_code want)
     return false;
 }
 
-static void no_errors(const side *sd, const char *what)
+static void no_errors(const tp_side *sd, const char *what)
 {
     size_t n = tern_ssl_error_list_count(sd->tls->errors);
     if (n != 0) {
@@ -668,32 +356,32 @@ enum { DATA_ONLY, ALSO_REFUSED };
 static void expect_error(tern_ssl_config *sc, tern_ssl_config *cc, int who,
                          enum tern_ssl_error_code want, int refused)
 {
-    pair p;
-    side *v;
+    tp_pair p;
+    tp_side *v;
     if (refused == ALSO_REFUSED) {
-        side_init(&p.s, sc, true, NULL);
-        side_init(&p.c, cc, false, "localhost");
+        tp_side_init(&p.s, sc, true, NULL);
+        tp_side_init(&p.c, cc, false, "localhost");
         v = who == SERVER_SEES ? &p.s : &p.c;
-        start_pair(&p);
-        pump(&p, 0);
+        tp_start_pair(&p);
+        tp_pump(&p, 0);
         if (v->err != TERN_E_TLS_VERIFY) {
             fail_msg("%s: the %s did not refuse (%s)", tern_ssl_error_code_name(want),
                      who == SERVER_SEES ? "server" : "client", tern_err_name(v->err));
         }
-        pair_free(&p);
+        tp_pair_free(&p);
     }
-    side_init(&p.s, sc, true, NULL);
-    side_init(&p.c, cc, false, "localhost");
+    tp_side_init(&p.s, sc, true, NULL);
+    tp_side_init(&p.c, cc, false, "localhost");
     v = who == SERVER_SEES ? &p.s : &p.c;
     v->tls->verify_deferred = true;
-    handshake_ok(&p, 0);
+    tp_handshake_ok(&p, 0);
     if (!has_error(v->tls, want)) {
         size_t n = tern_ssl_error_list_count(v->tls->errors);
         fail_msg("%s not among the %s's %zu errors (first: %s)", tern_ssl_error_code_name(want),
                  who == SERVER_SEES ? "server" : "client", n,
                  n > 0 ? tern_ssl_error_string(tern_ssl_error_list_at(v->tls->errors, 0)) : "-");
     }
-    pair_free(&p);
+    tp_pair_free(&p);
 }
 
 static tern_ssl_config *with_client_cert(tern_ssl_config *cfg, const char *name)
@@ -711,7 +399,7 @@ static tern_ssl_config *with_client_cert(tern_ssl_config *cfg, const char *name)
 /* A server asking for a client certificate of ca.pem (and @also). */
 static tern_ssl_config *verifying_server(const char *also)
 {
-    tern_ssl_config *sc = server_cfg("server-ec", TERN_SSL_PROTOCOL_TLS1_3, NULL);
+    tern_ssl_config *sc = tp_server_cfg("server-ec", TERN_SSL_PROTOCOL_TLS1_3, NULL);
     assert_int_equal(tern_ssl_config_set_peer_verify_mode(sc, TERN_VERIFY_VERIFY_PEER), 0);
     assert_int_equal(tern_ssl_config_add_ca_certificates_file(sc, cert_path("ca.pem"),
                                                               TERN_ENCODING_PEM), 0);
@@ -727,7 +415,7 @@ static void test_tls_engine__crl_revokes_on_both_sides(void **state)
     (void)state;
     /* a client with the CA's CRL (PEM file, DER file, directory, memory) */
     for (int how = 0; how < 4; how++) {
-        tern_ssl_config *cc = client_cfg("ca.pem", TERN_SSL_PROTOCOL_TLS1_3, NULL);
+        tern_ssl_config *cc = tp_client_cfg("ca.pem", TERN_SSL_PROTOCOL_TLS1_3, NULL);
         size_t len;
         uint8_t *der = how == 3 ? slurp("crl.der", &len) : NULL;
         int rc = how == 0   ? tern_ssl_config_add_crl_file(cc, cert_path("crl.pem"), TERN_ENCODING_PEM)
@@ -736,45 +424,46 @@ static void test_tls_engine__crl_revokes_on_both_sides(void **state)
                             : tern_ssl_config_add_crl(cc, der, len, TERN_ENCODING_DER);
         free(der);
         assert_int_equal(rc, 0);
-        expect_error(server_cfg("revoked-server", TERN_SSL_PROTOCOL_TLS1_3, NULL), cc,
+        expect_error(tp_server_cfg("revoked-server", TERN_SSL_PROTOCOL_TLS1_3, NULL), cc,
                      CLIENT_SEES, TERN_SSL_ERR_CERTIFICATE_REVOKED, ALSO_REFUSED);
         /* a certificate the CRL does not list is fine */
-        pair p;
-        side_init(&p.s, server_cfg("server-ec", TERN_SSL_PROTOCOL_TLS1_3, NULL), true, NULL);
-        side_init(&p.c, cc, false, "localhost");
-        handshake_ok(&p, 0);
+        tp_pair p;
+        tp_side_init(&p.s, tp_server_cfg("server-ec", TERN_SSL_PROTOCOL_TLS1_3, NULL), true, NULL);
+        tp_side_init(&p.c, cc, false, "localhost");
+        tp_handshake_ok(&p, 0);
         no_errors(&p.c, "server-ec with the CRL");
-        pair_free(&p);
+        tp_pair_free(&p);
     }
     /* TLS 1.2 too */
-    tern_ssl_config *cc12 = client_cfg("ca.pem", TERN_SSL_PROTOCOL_TLS1_2, NULL);
+    tern_ssl_config *cc12 = tp_client_cfg("ca.pem", TERN_SSL_PROTOCOL_TLS1_2, NULL);
     assert_int_equal(tern_ssl_config_add_crl_file(cc12, cert_path("crl.pem"), TERN_ENCODING_PEM), 0);
-    expect_error(server_cfg("revoked-server", TERN_SSL_PROTOCOL_TLS1_2, NULL), cc12, CLIENT_SEES,
+    expect_error(tp_server_cfg("revoked-server", TERN_SSL_PROTOCOL_TLS1_2, NULL), cc12, CLIENT_SEES,
                  TERN_SSL_ERR_CERTIFICATE_REVOKED, ALSO_REFUSED);
 
     /* a server verifying client certificates */
     tern_ssl_config *sc = verifying_server("other-ca.pem");
     assert_int_equal(tern_ssl_config_add_crl_file(sc, cert_path("crl.pem"), TERN_ENCODING_PEM), 0);
-    tern_ssl_config *revoked = with_client_cert(
-        client_cfg("ca.pem", TERN_SSL_PROTOCOL_TLS1_3, NULL), "revoked-client");
+    tern_ssl_config *revoked =
+        with_client_cert(tp_client_cfg("ca.pem", TERN_SSL_PROTOCOL_TLS1_3, NULL), "revoked-client");
     expect_error(sc, revoked, SERVER_SEES, TERN_SSL_ERR_CERTIFICATE_REVOKED, ALSO_REFUSED);
     /* a client of a CA without a CRL: the server cannot tell */
-    tern_ssl_config *other = with_client_cert(
-        client_cfg("ca.pem", TERN_SSL_PROTOCOL_TLS1_3, NULL), "other-client");
+    tern_ssl_config *other =
+        with_client_cert(tp_client_cfg("ca.pem", TERN_SSL_PROTOCOL_TLS1_3, NULL), "other-client");
     expect_error(sc, other, SERVER_SEES, TERN_SSL_ERR_UNABLE_TO_GET_CRL, ALSO_REFUSED);
-    pair p;
-    side_init(&p.s, sc, true, NULL);
-    side_init(&p.c, with_client_cert(client_cfg("ca.pem", TERN_SSL_PROTOCOL_TLS1_3, NULL), "client"),
-              false, "localhost");
-    handshake_ok(&p, 0);
+    tp_pair p;
+    tp_side_init(&p.s, sc, true, NULL);
+    tp_side_init(
+        &p.c, with_client_cert(tp_client_cfg("ca.pem", TERN_SSL_PROTOCOL_TLS1_3, NULL), "client"),
+        false, "localhost");
+    tp_handshake_ok(&p, 0);
     no_errors(&p.s, "client.pem with the CRL");
-    pair_free(&p);
+    tp_pair_free(&p);
 }
 
 static void test_tls_engine__crl_loading_errors_name_the_file(void **state)
 {
     (void)state;
-    tern_ssl_config *cfg = keep(tern_ssl_config_new());
+    tern_ssl_config *cfg = tp_keep(tern_ssl_config_new());
     /* the issuer must be trusted first: the CRL's signature is checked */
     assert_int_equal(tern_ssl_config_add_crl_file(cfg, cert_path("crl.pem"), TERN_ENCODING_PEM),
                      TERN_EINVAL);
@@ -831,14 +520,14 @@ static int staple_cb(WOLFSSL *ssl, void *arg)
 
 static tern_ssl_config *stapling_server(const char *cert, enum tern_ssl_protocol max)
 {
-    tern_ssl_config *sc = server_cfg(cert, max, NULL);
+    tern_ssl_config *sc = tp_server_cfg(cert, max, NULL);
     assert_int_equal(wolfSSL_CTX_set_tlsext_status_cb(sc->server_ctx, staple_cb), WOLFSSL_SUCCESS);
     return sc;
 }
 
 static tern_ssl_config *ocsp_client(enum tern_ocsp_policy policy, enum tern_ssl_protocol max)
 {
-    tern_ssl_config *cc = client_cfg("ca.pem", max, NULL);
+    tern_ssl_config *cc = tp_client_cfg("ca.pem", max, NULL);
     assert_int_equal(tern_ssl_config_set_ocsp_stapling(cc, policy), 0);
     return cc;
 }
@@ -883,18 +572,18 @@ static void test_tls_engine__ocsp_verdicts_are_ssl_errors(void **state)
                                                        : 8;
             tern_ssl_config *sc = stapling_server(cases[i].cert, protos[v]);
             tern_ssl_config *cc = ocsp_client(TERN_OCSP_REQUEST, protos[v]);
-            pair p;
-            side_init(&p.s, sc, true, NULL);
-            side_init(&p.c, cc, false, "localhost");
+            tp_pair p;
+            tp_side_init(&p.s, sc, true, NULL);
+            tp_side_init(&p.c, cc, false, "localhost");
             p.c.tls->verify_deferred = true;
             if (!cases[i].decodes) {
-                start_pair(&p);
-                pump(&p, 0);
+                tp_start_pair(&p);
+                tp_pump(&p, 0);
                 assert_int_equal(p.c.err, TERN_E_TLS_HANDSHAKE);
-                pair_free(&p);
+                tp_pair_free(&p);
                 continue;
             }
-            handshake_ok(&p, 0);
+            tp_handshake_ok(&p, 0);
             /* the bytes as stapled, whatever they say */
             assert_non_null(p.c.tls->ocsp_resp);
             assert_int_equal(p.c.tls->ocsp_resp_len, staple_len);
@@ -914,30 +603,30 @@ static void test_tls_engine__ocsp_verdicts_are_ssl_errors(void **state)
                              tern_ssl_error_string(e));
                 }
             }
-            pair_free(&p);
+            tp_pair_free(&p);
             if (cases[i].want != 0) { /* nobody may ignore it: refused in the handshake */
                 expect_error(sc, cc, CLIENT_SEES, cases[i].want, ALSO_REFUSED);
             }
         }
         /* must staple: nothing stapled is an error; merely asking is fine */
-        tern_ssl_config *plain = server_cfg("ocsp-server", protos[v], NULL);
+        tern_ssl_config *plain = tp_server_cfg("ocsp-server", protos[v], NULL);
         expect_error(plain, ocsp_client(TERN_OCSP_REQUIRE, protos[v]), CLIENT_SEES,
                      TERN_SSL_ERR_OCSP_NO_RESPONSE, DATA_ONLY);
-        pair p;
-        side_init(&p.s, plain, true, NULL);
-        side_init(&p.c, ocsp_client(TERN_OCSP_REQUEST, protos[v]), false, "localhost");
-        handshake_ok(&p, 0);
+        tp_pair p;
+        tp_side_init(&p.s, plain, true, NULL);
+        tp_side_init(&p.c, ocsp_client(TERN_OCSP_REQUEST, protos[v]), false, "localhost");
+        tp_handshake_ok(&p, 0);
         no_errors(&p.c, "REQUEST without a staple");
         assert_null(p.c.tls->ocsp_resp);
-        pair_free(&p);
+        tp_pair_free(&p);
         /* a good staple satisfies REQUIRE */
         staple_data = good;
         staple_len = good_len;
-        side_init(&p.s, stapling_server("ocsp-server", protos[v]), true, NULL);
-        side_init(&p.c, ocsp_client(TERN_OCSP_REQUIRE, protos[v]), false, "localhost");
-        handshake_ok(&p, 0);
+        tp_side_init(&p.s, stapling_server("ocsp-server", protos[v]), true, NULL);
+        tp_side_init(&p.c, ocsp_client(TERN_OCSP_REQUIRE, protos[v]), false, "localhost");
+        tp_handshake_ok(&p, 0);
         no_errors(&p.c, "REQUIRE with a good staple");
-        pair_free(&p);
+        tp_pair_free(&p);
     }
     free(good);
     free(revoked);
@@ -990,28 +679,29 @@ static void test_tls_engine__the_rest_of_the_ssl_errors(void **state)
 {
     (void)state;
     /* the chain ends in a self-signed root the client does not trust */
-    expect_error(server_cfg("server-rsa", TERN_SSL_PROTOCOL_TLS1_3, NULL),
-                 client_cfg("other-ca.pem", TERN_SSL_PROTOCOL_TLS1_3, NULL), CLIENT_SEES,
+    expect_error(tp_server_cfg("server-rsa", TERN_SSL_PROTOCOL_TLS1_3, NULL),
+                 tp_client_cfg("other-ca.pem", TERN_SSL_PROTOCOL_TLS1_3, NULL), CLIENT_SEES,
                  TERN_SSL_ERR_SELF_SIGNED_IN_CHAIN, ALSO_REFUSED);
     /* a client certificate (clientAuth only) presented by a server, and the reverse */
-    expect_error(server_cfg("client", TERN_SSL_PROTOCOL_TLS1_3, NULL),
-                 client_cfg("ca.pem", TERN_SSL_PROTOCOL_TLS1_3, NULL), CLIENT_SEES,
+    expect_error(tp_server_cfg("client", TERN_SSL_PROTOCOL_TLS1_3, NULL),
+                 tp_client_cfg("ca.pem", TERN_SSL_PROTOCOL_TLS1_3, NULL), CLIENT_SEES,
                  TERN_SSL_ERR_INVALID_PURPOSE, ALSO_REFUSED);
-    expect_error(verifying_server(NULL),
-                 with_client_cert(client_cfg("ca.pem", TERN_SSL_PROTOCOL_TLS1_3, NULL), "server-ec"),
-                 SERVER_SEES, TERN_SSL_ERR_INVALID_PURPOSE, ALSO_REFUSED);
+    expect_error(
+        verifying_server(NULL),
+        with_client_cert(tp_client_cfg("ca.pem", TERN_SSL_PROTOCOL_TLS1_3, NULL), "server-ec"),
+        SERVER_SEES, TERN_SSL_ERR_INVALID_PURPOSE, ALSO_REFUSED);
     /* an issuer that is not a CA (sent in the chain) */
-    expect_error(server_cfg("notca-leaf", TERN_SSL_PROTOCOL_TLS1_3, NULL),
-                 client_cfg("ca.pem", TERN_SSL_PROTOCOL_TLS1_3, NULL), CLIENT_SEES,
+    expect_error(tp_server_cfg("notca-leaf", TERN_SSL_PROTOCOL_TLS1_3, NULL),
+                 tp_client_cfg("ca.pem", TERN_SSL_PROTOCOL_TLS1_3, NULL), CLIENT_SEES,
                  TERN_SSL_ERR_INVALID_CA_CERTIFICATE, ALSO_REFUSED);
     /* one bit of the signature flipped */
-    expect_error(server_cfg("badsig", TERN_SSL_PROTOCOL_TLS1_3, NULL),
-                 client_cfg("ca.pem", TERN_SSL_PROTOCOL_TLS1_3, NULL), CLIENT_SEES,
+    expect_error(tp_server_cfg("badsig", TERN_SSL_PROTOCOL_TLS1_3, NULL),
+                 tp_client_cfg("ca.pem", TERN_SSL_PROTOCOL_TLS1_3, NULL), CLIENT_SEES,
                  TERN_SSL_ERR_SIGNATURE_FAILURE, ALSO_REFUSED);
     /* a VERIFY_PEER server, a client without a certificate */
-    expect_error(verifying_server(NULL), client_cfg("ca.pem", TERN_SSL_PROTOCOL_TLS1_3, NULL),
+    expect_error(verifying_server(NULL), tp_client_cfg("ca.pem", TERN_SSL_PROTOCOL_TLS1_3, NULL),
                  SERVER_SEES, TERN_SSL_ERR_NO_PEER_CERTIFICATE, ALSO_REFUSED);
-    expect_error(verifying_server(NULL), client_cfg("ca.pem", TERN_SSL_PROTOCOL_TLS1_2, NULL),
+    expect_error(verifying_server(NULL), tp_client_cfg("ca.pem", TERN_SSL_PROTOCOL_TLS1_2, NULL),
                  SERVER_SEES, TERN_SSL_ERR_NO_PEER_CERTIFICATE, ALSO_REFUSED);
 }
 
@@ -1022,18 +712,18 @@ static void test_tls_engine__verify_depth_is_enforced(void **state)
     (void)state;
     static const char *const servers[] = {"server-ec" /* leaf */, "server-rsa" /* + root */};
     for (size_t i = 0; i < 2; i++) {
-        tern_ssl_config *d0 = client_cfg("ca.pem", TERN_SSL_PROTOCOL_TLS1_3, NULL);
+        tern_ssl_config *d0 = tp_client_cfg("ca.pem", TERN_SSL_PROTOCOL_TLS1_3, NULL);
         assert_int_equal(tern_ssl_config_set_peer_verify_depth(d0, 0), 0);
-        expect_error(server_cfg(servers[i], TERN_SSL_PROTOCOL_TLS1_3, NULL), d0, CLIENT_SEES,
+        expect_error(tp_server_cfg(servers[i], TERN_SSL_PROTOCOL_TLS1_3, NULL), d0, CLIENT_SEES,
                      TERN_SSL_ERR_CHAIN_TOO_LONG, ALSO_REFUSED);
-        tern_ssl_config *d1 = client_cfg("ca.pem", TERN_SSL_PROTOCOL_TLS1_3, NULL);
+        tern_ssl_config *d1 = tp_client_cfg("ca.pem", TERN_SSL_PROTOCOL_TLS1_3, NULL);
         assert_int_equal(tern_ssl_config_set_peer_verify_depth(d1, 1), 0);
-        pair p;
-        side_init(&p.s, server_cfg(servers[i], TERN_SSL_PROTOCOL_TLS1_3, NULL), true, NULL);
-        side_init(&p.c, d1, false, "localhost");
-        handshake_ok(&p, 0);
+        tp_pair p;
+        tp_side_init(&p.s, tp_server_cfg(servers[i], TERN_SSL_PROTOCOL_TLS1_3, NULL), true, NULL);
+        tp_side_init(&p.c, d1, false, "localhost");
+        tp_handshake_ok(&p, 0);
         no_errors(&p.c, servers[i]);
-        pair_free(&p);
+        tp_pair_free(&p);
     }
 }
 
@@ -1043,26 +733,26 @@ static void test_tls_engine__verify_depth_is_enforced(void **state)
 static void test_tls_engine__errors_let_through_teach_no_trust(void **state)
 {
     (void)state;
-    tern_ssl_config *sc = server_cfg("server-rsa", TERN_SSL_PROTOCOL_TLS1_3, NULL);
-    tern_ssl_config *cc = client_cfg("other-ca.pem", TERN_SSL_PROTOCOL_TLS1_3, NULL);
+    tern_ssl_config *sc = tp_server_cfg("server-rsa", TERN_SSL_PROTOCOL_TLS1_3, NULL);
+    tern_ssl_config *cc = tp_client_cfg("other-ca.pem", TERN_SSL_PROTOCOL_TLS1_3, NULL);
     for (int round = 0; round < 2; round++) {
-        pair p;
-        side_init(&p.s, sc, true, NULL);
-        side_init(&p.c, cc, false, "localhost");
+        tp_pair p;
+        tp_side_init(&p.s, sc, true, NULL);
+        tp_side_init(&p.c, cc, false, "localhost");
         p.c.tls->verify_deferred = true; /* the application looks at the errors, goes on */
-        handshake_ok(&p, 0);
+        tp_handshake_ok(&p, 0);
         assert_true(has_error(p.c.tls, TERN_SSL_ERR_SELF_SIGNED_IN_CHAIN));
-        pair_free(&p);
+        tp_pair_free(&p);
         /* the next connection on the same configuration, nobody letting errors through */
-        side_init(&p.s, sc, true, NULL);
-        side_init(&p.c, cc, false, "localhost");
-        start_pair(&p);
-        pump(&p, 0);
+        tp_side_init(&p.s, sc, true, NULL);
+        tp_side_init(&p.c, cc, false, "localhost");
+        tp_start_pair(&p);
+        tp_pump(&p, 0);
         if (p.c.err != TERN_E_TLS_VERIFY) {
             fail_msg("round %d: the untrusted root became trusted (%s)", round,
                      tern_err_name(p.c.err));
         }
-        pair_free(&p);
+        tp_pair_free(&p);
     }
 }
 
@@ -1075,7 +765,7 @@ int main(void)
         return 77;
     }
     fclose(fp);
-#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+#define T(fn) cmocka_unit_test_setup_teardown(fn, tp_setup, tp_teardown)
     const struct CMUnitTest tests[] = {
         T(test_tls_engine__every_protocol_and_suite),
         T(test_tls_engine__psk_inline_deferred_rejected),
