@@ -257,6 +257,24 @@ static void on_trim(struct ev_loop *loop, ev_timer *w, int revents)
     (void)malloc_trim(0);
 }
 
+void *tern_reactor_mem_alloc(tern_reactor *r, size_t n)
+{
+    TERN_ASSERT_OWNER(r);
+    void *p = r != NULL ? tern__slab_alloc(&r->slab, n) : NULL;
+    if (p != NULL) {
+        memset(p, 0, n);
+    }
+    return p;
+}
+
+void tern_reactor_mem_free(tern_reactor *r, void *p)
+{
+    TERN_ASSERT_OWNER(r);
+    if (r != NULL) {
+        tern__slab_free(&r->slab, p);
+    }
+}
+
 void tern__reactor_released(tern_reactor *r)
 {
     if (!ev_is_active(&r->trim_timer)) {

@@ -9,7 +9,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#define TERN__SLAB_CLASSES 7
+#define TERN__SLAB_CLASSES 10
 
 struct tern__slab_page;
 typedef struct tern__slab {

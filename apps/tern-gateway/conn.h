@@ -25,6 +25,7 @@ struct conn {
     struct gw_settings *st;   /* a reference: the settings the connection was accepted with */
     struct conn *prev, *next; /* svc->live[reactor]: open device connections */
     unsigned reactor;
+    tern_reactor *home;       /* its memory's reactor (tern_reactor_mem_alloc), the device's */
     const struct gw_backend_set *targets; /* the backends of this connection (route or service) */
     size_t first, tried;      /* the first backend tried, and how many were tried */
     struct timespec be_started; /* when the current backend attempt began */

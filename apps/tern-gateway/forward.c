@@ -256,7 +256,7 @@ static void conn_maybe_free(struct conn *c)
             free(c->routed->v);
             free(c->routed);
         }
-        free(c);
+        tern_reactor_mem_free(c->home, c);
     }
 }
 
@@ -1066,13 +1066,17 @@ static const tern_socket_events device_events = {
 void gw_incoming(tern_server *srv, tern_socket *s, void *user)
 {
     struct gw_service *svc = user;
-    struct conn *c = calloc(1, sizeof(*c));
+    tern_reactor *home = tern_socket_reactor(s);
+    /* from the reactor's slab: an idle device keeps this record, which malloc would put among
+     * the handshake's memory (its pages then stay resident after a hibernation) */
+    struct conn *c = tern_reactor_mem_alloc(home, sizeof(*c));
 
     if (c == NULL) {
         app_log_msg(APP_LOG_WARN, "out of memory: connection dropped");
         tern_socket_abort(s);
         return;
     }
+    c->home = home;
     c->svc = svc;
     c->st = gw_settings_acquire(svc);
     c->id_slot = -1;

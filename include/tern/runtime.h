@@ -160,6 +160,20 @@ TERN_API uint64_t tern_reactor_now_ms(const tern_reactor *r);
  */
 TERN_API tern_reactor *tern_reactor_new(void);
 
+/**
+ * Small long-lived memory for per-connection state (a proxy's connection record), zeroed,
+ * from @p r's slab: packed apart from the memory TLS handshakes and buffers come and go in,
+ * so that what those free can go back to the kernel. An idle connection, hibernated above all
+ * (`tern_socket_set_hibernate_after`), then costs what it keeps and no more: malloc would put
+ * a record made at accept time among the handshake's memory and keep its pages resident
+ * (docs/design/hibernation.md). Any size; over 640 bytes it is malloc's. Free it with
+ * `tern_reactor_mem_free` on the same reactor before the reactor ends.
+ * @return the memory, or NULL (out of memory, or @p r NULL). @thread owner
+ */
+TERN_API void *tern_reactor_mem_alloc(tern_reactor *r, size_t n);
+/** Frees memory of `tern_reactor_mem_alloc` (NULL: nothing). @thread owner */
+TERN_API void tern_reactor_mem_free(tern_reactor *r, void *p);
+
 /** Frees a reactor made with `tern_reactor_new`, aborting its sockets (no events follow;
  * free your own sockets first). NULL is a no-op. @thread owner */
 TERN_API void tern_reactor_free(tern_reactor *r);
