@@ -112,8 +112,9 @@ typedef struct tern_stats {
     uint64_t alerts_received[256]; /* ro */
     /*
      * Hibernation of idle TLS connections (`tern_socket_set_hibernate_after`). Wake-up
-     * latency: from the event that needed the state (readable data, a write, a close) to the
-     * end of the import; buckets NOT cumulative, bounds `tern_stats_wake_bucket_bound`.
+     * latency: the wake-up itself, once the event that needs the state (readable data, a
+     * write, a close) reached the TLS layer: a fresh TLS object, the seal opened, the state
+     * imported; buckets NOT cumulative, bounds `tern_stats_wake_bucket_bound`.
      */
     uint64_t hibernated_now;     /* ro: TLS connections hibernated now (a gauge) */
     uint64_t hibernations;       /* ro: times a connection's state was exported and freed */
