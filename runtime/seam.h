@@ -117,6 +117,9 @@ void tern__socket_end_queued(tern_socket *s);
 /* The application asked to close the write side and the layer's end is not queued yet. */
 bool tern__socket_write_shut(const tern_socket *s);
 
+/* The layer woke for the application (a query that needed its state): counted as activity,
+ * so a new idle period starts (for the idle timeout too) and it may hibernate again after it. */
+void tern__socket_activity(tern_socket *s);
 /* Small long-lived memory from the owner reactor's slab (runtime/slab.c), for state that
  * outlives the objects freed around it (a hibernated connection's). NULL: out of memory. */
 void *tern__socket_slab_alloc(tern_socket *s, size_t n);

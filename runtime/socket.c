@@ -1181,6 +1181,12 @@ void tern__socket_unhold(tern_socket *s)
     }
 }
 
+void tern__socket_activity(tern_socket *s)
+{
+    s->hib_tried = 1; /* touch re-arms the timer for the new period */
+    touch(s);
+}
+
 void *tern__socket_slab_alloc(tern_socket *s, size_t n)
 {
     return tern__slab_alloc(&s->r->slab, n);

@@ -92,23 +92,70 @@ static void seal_iv(const uint8_t nonce[8], uint8_t iv[SEAL_IV])
     memcpy(iv + SEAL_IV - 8, nonce, 8);
 }
 
-/* A socket's blob lives in its reactor's slab for secrets (runtime/slab.c: packed apart from the
- * objects that come and go); a standalone engine's in malloc's. */
-static struct tern__hib *hib_alloc(tern__tls *tls, size_t n)
+/* A socket's secrets (the blob, a client's session) live in its reactor's slab for secrets
+ * (runtime/slab.c: packed apart from the objects that come and go, left out of core dumps); a
+ * standalone engine's in malloc's. Wiped before they are freed. */
+static void *secret_alloc(tern__tls *tls, size_t n)
 {
     return tls->sock != NULL ? tern__socket_secret_alloc(tls->sock, n) : malloc(n);
 }
 
-static void hib_free(tern__tls *tls, struct tern__hib *h)
+static void secret_free(tern__tls *tls, void *p, size_t n)
 {
-    if (h == NULL) {
+    if (p == NULL) {
         return;
     }
-    explicit_bzero(h, offsetof(struct tern__hib, data) + h->len);
+    explicit_bzero(p, n);
     if (tls->sock != NULL) {
-        tern__socket_secret_free(tls->sock, h);
+        tern__socket_secret_free(tls->sock, p);
     } else {
-        free(h);
+        free(p);
+    }
+}
+
+static struct tern__hib *hib_alloc(tern__tls *tls, size_t n)
+{
+    return secret_alloc(tls, n);
+}
+
+static void hib_free(tern__tls *tls, struct tern__hib *h)
+{
+    if (h != NULL) {
+        secret_free(tls, h, offsetof(struct tern__hib, data) + h->len);
+    }
+}
+
+/* A client's session with its ticket (what tern_socket_session_export gives) is not in the
+ * TLS export: kept beside it, for as long as no newer ticket comes. 0 or TERN_ENOMEM. */
+static int keep_session(tern__tls *tls)
+{
+    if (tls->server || !tls->got_ticket || tls->sess_der != NULL) {
+        return 0;
+    }
+    ssize_t n = tern__tls_engine_session_export(tls, NULL, 0);
+    if (n <= 0 || n > 0xffff) {
+        return 0; /* nothing to keep */
+    }
+    uint8_t *p = secret_alloc(tls, (size_t)n + 2);
+    if (p == NULL) {
+        return TERN_ENOMEM;
+    }
+    if (tern__tls_engine_session_export(tls, p + 2, (size_t)n) != n) {
+        secret_free(tls, p, (size_t)n + 2);
+        return 0;
+    }
+    p[0] = (uint8_t)(n >> 8);
+    p[1] = (uint8_t)n;
+    tls->sess_der = p;
+    return 0;
+}
+
+void tern__tls_forget_session(tern__tls *tls)
+{
+    if (tls->sess_der != NULL) {
+        size_t n = (size_t)tls->sess_der[0] << 8 | tls->sess_der[1];
+        secret_free(tls, tls->sess_der, n + 2);
+        tls->sess_der = NULL;
     }
 }
 
@@ -149,7 +196,8 @@ int tern__tls_engine_hibernate(tern__tls *tls)
         return TERN_E_INTERNAL;
     }
     struct tern__hib *h = hib_alloc(tls, offsetof(struct tern__hib, data) + sz);
-    if (h == NULL) {
+    if (h == NULL || keep_session(tls) < 0) {
+        hib_free(tls, h);
         explicit_bzero(plain, sz);
         return TERN_ENOMEM;
     }

@@ -216,6 +216,8 @@ int tern__session_on_ticket(WOLFSSL *ssl, const unsigned char *ticket, int len, 
     (void)len;
     if (tls != NULL) {
         tls->ticket_due = true; /* the event fires once wolfSSL has stored the session */
+        tls->got_ticket = true;
+        tern__tls_forget_session(tls); /* the TLS object's session is the newer one now */
     }
     return 0;
 }
@@ -286,8 +288,7 @@ bool tern_socket_session_reused(const tern_socket *s)
 {
     TERN_ASSERT_OWNER(s);
     const tern__tls *tls = tern__tls_of(s);
-    return tls != NULL && tern__socket_layered(s) && tls->handshake_done &&
-           wolfSSL_session_reused(tls->ssl) == 1;
+    return tls != NULL && tern__socket_layered(s) && tls->handshake_done && tls->reused;
 }
 
 ssize_t tern_socket_session_export(tern_socket *s, void *buf, size_t len)
@@ -341,6 +342,17 @@ ssize_t tern__tls_engine_session_export(tern__tls *tls, void *buf, size_t len)
 {
     if (!tls->handshake_done) {
         return TERN_ENOTCONN;
+    }
+    if (tls->sess_der != NULL) {
+        /* kept as the connection hibernated: awake again, its TLS object has no ticket */
+        size_t n = (size_t)tls->sess_der[0] << 8 | tls->sess_der[1];
+        if (n <= len) {
+            memcpy(buf, tls->sess_der + 2, n);
+        }
+        return (ssize_t)n;
+    }
+    if (tls->ssl == NULL) {
+        return TERN_ENOTCONN; /* hibernated without a session worth keeping */
     }
     WOLFSSL_SESSION *sess = wolfSSL_get1_session(tls->ssl);
     if (sess == NULL) {

@@ -236,7 +236,17 @@ static bool awake(tern_socket *s, tern__tls *tls)
 bool tern__tls_awake(const tern_socket *s)
 {
     tern__tls *tls = tern__tls_of(s);
-    return tls != NULL && awake((tern_socket *)s, tls);
+    if (tls == NULL) {
+        return false;
+    }
+    bool slept = tern__tls_hibernated(tls);
+    if (!awake((tern_socket *)s, tls)) {
+        return false;
+    }
+    if (slept) {
+        tern__socket_activity((tern_socket *)s); /* it may sleep again after a new period */
+    }
+    return true;
 }
 
 bool tern_socket_is_hibernated(const tern_socket *s)

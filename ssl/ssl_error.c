@@ -346,6 +346,7 @@ bool tern__tls_errors_ignored(const tern__tls *tls)
 
 void tern__tls_errors_free(tern__tls *tls)
 {
+    tern__tls_forget_session(tls); /* the connection's, not the errors', but it ends with them */
     tern_ssl_error_list_free(tls->errors);
     tern_ssl_error_list_free(tls->expected);
     tern_certificate_unref(tls->peer);

@@ -155,8 +155,13 @@ typedef struct tern__tls {
     /* hibernation (hibernate.c): while hibernated, ssl is NULL and hib holds the sealed state;
      * what the program may ask stays here (peer, chain, sni, alpn, and these two) */
     struct tern__hib *hib;
-    const char *cipher_name;     /* wolfSSL's static name of the suite, kept at hibernation */
-    int version;                 /* wolfSSL_version() of the connection, kept at hibernation */
+    const char *cipher_name;     /* wolfSSL's static name of the suite (at the handshake's end) */
+    int version;                 /* wolfSSL_version() of the connection (at the handshake's end) */
+    bool reused;                 /* a session was resumed (at the handshake's end) */
+    bool got_ticket;             /* client: a session ticket arrived on this connection */
+    uint8_t *sess_der;           /* client: the session with its ticket, exported as it
+                                  * hibernated (a woken connection's TLS object has none): two
+                                  * length bytes, then wolfSSL's DER; until a newer ticket */
 } tern__tls;
 
 /* The socket's TLS state, or NULL. */
@@ -173,6 +178,9 @@ bool tern__tls_awake(const tern_socket *s);
  * tern__tls_free_name. */
 void tern__tls_keep_names(tern__tls *tls);
 void tern__tls_free_name(tern__tls *tls, char *name);
+/* hibernate.c: a client's kept session (tls->sess_der) is wiped and freed: a newer ticket
+ * came, or the connection ends. */
+void tern__tls_forget_session(tern__tls *tls);
 /* The socket's TLS state, made if it has none yet (NULL: out of memory). */
 tern__tls *tern__tls_get(tern_socket *s);
 /* The configuration the socket's handshakes use (NULL: none). */

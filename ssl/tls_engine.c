@@ -582,6 +582,7 @@ int tern__tls_engine_handshake(tern__tls *tls, const void *in, size_t *inlen)
         tls->handshake_done = true;
         tls->version = wolfSSL_version(tls->ssl); /* kept: hibernation frees the object */
         tls->cipher_name = wolfSSL_get_cipher_name(tls->ssl); /* a static string */
+        tls->reused = wolfSSL_session_reused(tls->ssl) == 1;
         tern__tls_verify_done(tls);
         if (tls->psk_parser != NULL) {
             psk_parser_drop(tls); /* kept until now for the identity psk.c's callback checks */

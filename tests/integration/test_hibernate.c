@@ -57,6 +57,7 @@ typedef struct answers {
     char cipher[96];
     char alpn[32];
     char sni[64];
+    bool reused;     /* tern_socket_session_reused */
     size_t peer_len; /* DER of the peer certificate; 0: none */
     uint8_t peer[4096];
 } answers;
@@ -76,6 +77,8 @@ typedef struct conn {
     _Atomic size_t rx_len;
     _Atomic int encrypted, read_finished, disconnected, reason, errors, first_error;
     _Atomic int violation_line; /* a contract check on the reactor that failed (0: none) */
+    uint8_t session[4096];      /* client: exported in `new_session_ticket`, awake */
+    _Atomic size_t session_len;
 } conn;
 
 struct world {
@@ -86,6 +89,8 @@ struct world {
     bool srt_started, crt_started;
     uint32_t client_hibernate_ms; /* tern_socket_set_hibernate_after on clients (0: no) */
     bool psk;                     /* clients use IDENTITY/KEY; the server answers them */
+    const uint8_t *offer;         /* a session new clients offer (tern_socket_set_session) */
+    size_t offer_len;
     _Atomic unsigned naccepted;
     /* per runtime (server, client): sleep/wake cycles before a case's first sleep, when a
      * busy reactor let an end fall asleep before the greeting arrived (see first_sleep) */
@@ -112,6 +117,7 @@ static void ask(tern_socket *s, answers *a)
     snprintf(a->cipher, sizeof a->cipher, "%s", tern_socket_session_cipher(s));
     snprintf(a->alpn, sizeof a->alpn, "%s", tern_socket_alpn_protocol(s));
     snprintf(a->sni, sizeof a->sni, "%s", tern_socket_sni_name(s));
+    a->reused = tern_socket_session_reused(s);
 }
 
 static void ask_peer(tern_socket *s, answers *a)
@@ -209,7 +215,19 @@ static void on_psk(tern_socket *s, tern_psk_authenticator *a, void *user)
     }
 }
 
+static void on_ticket(tern_socket *s, void *user)
+{
+    conn *c = user;
+    ssize_t n = tern_socket_session_export(s, c->session, sizeof c->session);
+    if (n <= 0 || (size_t)n > sizeof c->session || tern_socket_is_hibernated(s)) {
+        VIOLATION(c);
+        return;
+    }
+    atomic_store_explicit(&c->session_len, (size_t)n, memory_order_release);
+}
+
 static const tern_socket_events events = {
+    .new_session_ticket = on_ticket,
     .ready_read = on_ready_read,
     .read_finished = on_read_finished,
     .error = on_error,
@@ -261,6 +279,9 @@ static void client_start(tern_reactor *r, void *arg)
     if (rc == 0 && w->psk) {
         rc = tern_socket_set_psk(c->s, IDENTITY, strlen(IDENTITY), KEY, sizeof KEY);
     }
+    if (rc == 0 && w->offer_len != 0) {
+        rc = tern_socket_set_session(c->s, w->offer, w->offer_len);
+    }
     if (rc == 0) {
         rc = tern_socket_connect_to_host_encrypted(c->s, "127.0.0.1", w->port, "localhost");
     }
@@ -273,7 +294,7 @@ static void client_start(tern_reactor *r, void *arg)
 
 /* ---- operations run on a socket's reactor ---------------------------------------------- */
 
-enum op_kind { OP_WRITE, OP_CLOSE, OP_ABORT, OP_TRUNCATE, OP_QUERY };
+enum op_kind { OP_WRITE, OP_CLOSE, OP_ABORT, OP_TRUNCATE, OP_QUERY, OP_EXPORT };
 
 typedef struct op {
     conn *c;
@@ -284,6 +305,7 @@ typedef struct op {
     bool alive;                       /* the socket was still there */
     bool hib_before, hib_mid, hib_after; /* is_hibernated around the call */
     answers a;                        /* OP_QUERY */
+    uint8_t session[4096];            /* OP_EXPORT */
 } op;
 
 static void op_task(tern_reactor *r, void *arg)
@@ -309,6 +331,9 @@ static void op_task(tern_reactor *r, void *arg)
         /* what an attacker who cuts the connection does: a FIN, no close_notify (the
          * descriptor is tern's; the test borrows it on the owner thread) */
         o->rc = shutdown(tern_socket_descriptor(s), SHUT_WR) == 0 ? 0 : -errno;
+        break;
+    case OP_EXPORT:
+        o->rc = (int)tern_socket_session_export(s, o->session, sizeof o->session);
         break;
     case OP_QUERY:
         ask(s, &o->a);
@@ -862,6 +887,7 @@ static void assert_answers_equal(const answers *asleep, const answers *awake)
     assert_string_equal(asleep->cipher, awake->cipher);
     assert_string_equal(asleep->alpn, awake->alpn);
     assert_string_equal(asleep->sni, awake->sni);
+    assert_int_equal(asleep->reused, awake->reused);
     assert_int_equal(asleep->peer_len, awake->peer_len);
     assert_memory_equal(asleep->peer, awake->peer, awake->peer_len);
 }
@@ -905,6 +931,56 @@ static void test_hibernate__queries_answer_the_same_asleep_without_waking(void *
     echo(c, "still fine", &at, cs.hibernated_now == 1);
     check_clean(c);
     check_clean(sc);
+}
+
+/* Until @p c sleeps (its own socket, whatever the others of its runtime do). */
+static void wait_asleep(conn *c)
+{
+    uint64_t deadline = ts_now_ms() + WAIT_MS;
+    while (!run_op(c, OP_QUERY, NULL, 0).hib_before) {
+        if (ts_now_ms() >= deadline) {
+            fail_msg("%s %u never slept", c->server ? "server" : "client", c->index);
+        }
+        ts_sleep_ms(5);
+    }
+}
+
+/* A client's session exported while it sleeps is the one it had awake (it resumes); a
+ * resumed connection still says so asleep. */
+static void test_hibernate__session_export_asleep_resumes_and_reused_is_kept(void **state)
+{
+    world *w = *state;
+    configure_certs(w, "server-ec");
+    w->client_hibernate_ms = HIB_MS;
+    start(w, HIB_MS);
+    size_t at;
+    conn *sc, *c = connect_one(w, &sc, &at);
+    bool ok;
+    TS_WAIT_UNTIL(ok, atomic_load_explicit(&c->session_len, memory_order_acquire) > 0, WAIT_MS);
+    assert_true(ok);
+    first_sleep(w, w->crt, 1);
+
+    op o = run_op(c, OP_EXPORT, NULL, 0);
+    assert_true(o.hib_before);
+    assert_int_equal(o.rc, atomic_load(&c->session_len)); /* what `new_session_ticket` got */
+    static uint8_t offer[4096];
+    memcpy(offer, o.session, (size_t)o.rc);
+    w->offer = offer;
+    w->offer_len = (size_t)o.rc;
+    wait_asleep(c); /* woken by the export, it sleeps again after a new idle period */
+
+    conn *sc2, *c2 = connect_one(w, &sc2, &at);
+    assert_true(c2->awake.reused);
+    assert_true(sc2->awake.reused);
+    for (int side = 0; side < 2; side++) {
+        conn *x = side == 0 ? sc2 : c2;
+        wait_asleep(x);
+        op q = run_op(x, OP_QUERY, NULL, 0);
+        assert_true(q.hib_mid);
+        assert_answers_equal(&q.a, &x->awake);
+    }
+    check_clean(c);
+    check_clean(c2);
 }
 
 /* ---- 7. many connections ---------------------------------------------------------------- */
@@ -989,6 +1065,8 @@ int main(void)
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(
             test_hibernate__queries_answer_the_same_asleep_without_waking, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_hibernate__session_export_asleep_resumes_and_reused_is_kept, setup, teardown),
         cmocka_unit_test_setup_teardown(test_hibernate__fifty_connections_sleep_wake_and_echo,
                                         setup, teardown),
     };
