@@ -32,6 +32,16 @@
  * worst case it announces for this build is checked against this at every export */
 #define EXPORT_MAX 1024
 
+/* wolfSSL's TLS export (--enable-sessionexport) with tern's patch 0200 (TLS 1.3 secrets): a
+ * system wolfSSL may have neither, or the export alone, which breaks TLS 1.3 KeyUpdate and
+ * tickets after a wake-up. Without both no connection hibernates (TERN_E_UNSUPPORTED, counted
+ * as hibernate_failures). */
+#if defined(WOLFSSL_SESSION_EXPORT) && defined(TERN_WOLFSSL_PATCHED)
+#define HIBERNATION 1
+#else
+#define HIBERNATION 0
+#endif
+
 /* The sealed state: what stays of a hibernated connection besides tern__tls. */
 struct tern__hib {
     uint32_t len;     /* of data */
@@ -40,6 +50,7 @@ struct tern__hib {
     uint8_t data[]; /* the export, encrypted */
 };
 
+#if HIBERNATION
 static uint8_t seal_key[32];
 static bool seal_key_ok;
 static pthread_once_t seal_once = PTHREAD_ONCE_INIT;
@@ -91,14 +102,17 @@ static void seal_iv(const uint8_t nonce[8], uint8_t iv[SEAL_IV])
     memset(iv, 0, SEAL_IV);
     memcpy(iv + SEAL_IV - 8, nonce, 8);
 }
+#endif
 
 /* A socket's secrets (the blob, a client's session) live in its reactor's slab for secrets
  * (runtime/slab.c: packed apart from the objects that come and go, left out of core dumps); a
  * standalone engine's in malloc's. Wiped before they are freed. */
+#if HIBERNATION
 static void *secret_alloc(tern__tls *tls, size_t n)
 {
     return tls->sock != NULL ? tern__socket_secret_alloc(tls->sock, n) : malloc(n);
 }
+#endif
 
 static void secret_free(tern__tls *tls, void *p, size_t n)
 {
@@ -113,11 +127,6 @@ static void secret_free(tern__tls *tls, void *p, size_t n)
     }
 }
 
-static struct tern__hib *hib_alloc(tern__tls *tls, size_t n)
-{
-    return secret_alloc(tls, n);
-}
-
 static void hib_free(tern__tls *tls, struct tern__hib *h)
 {
     if (h != NULL) {
@@ -125,6 +134,7 @@ static void hib_free(tern__tls *tls, struct tern__hib *h)
     }
 }
 
+#if HIBERNATION
 /* A client's session with its ticket (what tern_socket_session_export gives) is not in the
  * TLS export: kept beside it, for as long as no newer ticket comes. 0 or TERN_ENOMEM. */
 static int keep_session(tern__tls *tls)
@@ -149,6 +159,7 @@ static int keep_session(tern__tls *tls)
     tls->sess_der = p;
     return 0;
 }
+#endif
 
 void tern__tls_forget_session(tern__tls *tls)
 {
@@ -159,6 +170,7 @@ void tern__tls_forget_session(tern__tls *tls)
     }
 }
 
+#if HIBERNATION
 /* ---- when a connection may hibernate ---------------------------------------------------- */
 
 /* Nothing of the connection would be lost and no event is owed: the handshake and every
@@ -195,14 +207,16 @@ int tern__tls_engine_hibernate(tern__tls *tls)
         explicit_bzero(plain, sizeof(plain));
         return TERN_E_INTERNAL;
     }
-    struct tern__hib *h = hib_alloc(tls, offsetof(struct tern__hib, data) + sz);
+    struct tern__hib *h = secret_alloc(tls, offsetof(struct tern__hib, data) + sz);
+    if (h != NULL) {
+        h->len = sz;
+    }
     if (h == NULL || keep_session(tls) < 0) {
         hib_free(tls, h);
         explicit_bzero(plain, sz);
         return TERN_ENOMEM;
     }
     tern__tls_keep_names(tls); /* what the program may ask stays outside the blob */
-    h->len = sz;
     uint64_t nonce = atomic_fetch_add_explicit(&seal_counter, 1, memory_order_relaxed);
     memcpy(h->nonce, &nonce, sizeof(h->nonce));
     uint8_t iv[SEAL_IV], aad[7];
@@ -266,6 +280,19 @@ corrupt:
     tls->hib = NULL;
     return TERN_E_INTERNAL;
 }
+
+#else
+int tern__tls_engine_hibernate(tern__tls *tls)
+{
+    (void)tls;
+    return TERN_E_UNSUPPORTED;
+}
+
+int tern__tls_engine_wake(tern__tls *tls)
+{
+    return tls->hib == NULL ? 0 : TERN_E_INTERNAL; /* never made here */
+}
+#endif
 
 void tern__tls_engine_forget(tern__tls *tls)
 {
