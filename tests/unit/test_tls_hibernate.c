@@ -30,8 +30,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* tls_engine.h names the failures "TERN_E_TLS", a code error.h does not have; hibernate.c
- * answers TERN_E_INTERNAL for a blob that does not open or import. */
+/* A blob that does not open or import (tls_engine.h: the connection cannot go on). */
 #define WAKE_CORRUPT TERN_E_INTERNAL
 
 /* ---- the protocols and modes ------------------------------------------------------------- */
