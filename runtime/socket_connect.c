@@ -33,8 +33,8 @@ static int bind_local(tern_socket *s, const struct sockaddr *peer, const char *n
         return 0;
     }
     char local[64];
-    tern__format_sockaddr((const struct sockaddr *)&cs->local, local, sizeof(local));
-    if (cs->local.ss_family != peer->sa_family) {
+    tern__format_sockaddr(&cs->local.sa, local, sizeof(local));
+    if (cs->local.sa.sa_family != peer->sa_family) {
         tern__socket_seterr(s, TERN_E_ADDRESS, "connect %s: local address %s: not the same family",
                             name, local);
         return TERN_E_ADDRESS;
@@ -43,7 +43,7 @@ static int bind_local(tern_socket *s, const struct sockaddr *peer, const char *n
     int one = 1;
     (void)setsockopt(s->fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof(one));
 #endif
-    if (bind(s->fd, (const struct sockaddr *)&cs->local, cs->local_len) < 0) {
+    if (bind(s->fd, &cs->local.sa, cs->local_len) < 0) {
         int e = tern__errno();
         tern__socket_seterr(s, e, "connect %s: bind %s: %s", name, local, tern_strerror(e));
         return e;
@@ -65,20 +65,20 @@ int tern_socket_set_local_address(tern_socket *s, const char *ip)
         cs->local_len = 0;
         return 0;
     }
-    struct sockaddr_storage ss;
-    memset(&ss, 0, sizeof(ss));
-    struct sockaddr_in *in = (struct sockaddr_in *)&ss;
-    struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
-    if (inet_pton(AF_INET, ip, &in->sin_addr) == 1) {
-        in->sin_family = AF_INET;
-        cs->local_len = sizeof(*in);
-    } else if (inet_pton(AF_INET6, ip, &in6->sin6_addr) == 1) {
-        in6->sin6_family = AF_INET6;
-        cs->local_len = sizeof(*in6);
+    struct client_socket tmp;
+    memset(&tmp.local, 0, sizeof(tmp.local));
+    socklen_t len;
+    if (inet_pton(AF_INET, ip, &tmp.local.in.sin_addr) == 1) {
+        tmp.local.in.sin_family = AF_INET;
+        len = sizeof(tmp.local.in);
+    } else if (inet_pton(AF_INET6, ip, &tmp.local.in6.sin6_addr) == 1) {
+        tmp.local.in6.sin6_family = AF_INET6;
+        len = sizeof(tmp.local.in6);
     } else {
         return TERN_E_ADDRESS;
     }
-    cs->local = ss;
+    cs->local = tmp.local;
+    cs->local_len = len;
     return 0;
 }
 

@@ -239,7 +239,8 @@ int tern__tls_engine_wake(tern__tls *tls)
 {
     struct tern__hib *h = tls->hib;
     if (h == NULL) {
-        return 0;
+        /* awake; or its blob was refused before and nothing is left to go on with */
+        return tls->ssl == NULL && tls->handshake_done ? TERN_E_INTERNAL : 0;
     }
     const tern_ssl_config *cfg = tern__tls_config(tls);
     Aes *aes = seal_aes();
@@ -290,7 +291,7 @@ int tern__tls_engine_hibernate(tern__tls *tls)
 
 int tern__tls_engine_wake(tern__tls *tls)
 {
-    return tls->hib == NULL ? 0 : TERN_E_INTERNAL; /* never made here */
+    return tls->hib == NULL && tls->ssl != NULL ? 0 : TERN_E_INTERNAL; /* never made here */
 }
 #endif
 

@@ -209,7 +209,7 @@ static bool tls_hibernate(tern_socket *s)
 static bool awake(tern_socket *s, tern__tls *tls)
 {
     if (!tern__tls_hibernated(tls)) {
-        return true;
+        return tls->ssl != NULL || !tls->handshake_done; /* false: a refused blob's end */
     }
     uint64_t start = tern__tls_now_us();
     int rc = tern__tls_engine_wake(tls);

@@ -136,7 +136,8 @@ int tern__tls_engine_offer_session(tern__tls *tls, const void *data, size_t len)
 int tern__tls_engine_hibernate(tern__tls *tls);
 /* A fresh WOLFSSL, the blob opened and imported, the blob wiped and freed. 0; TERN_E_INTERNAL (the
  * blob did not authenticate or import: the connection cannot go on, the caller ends it; the
- * blob is gone); TERN_ENOMEM (still hibernated). No-op (0) when awake. */
+ * blob is gone, and later calls say so too); TERN_ENOMEM (still hibernated). No-op (0) when
+ * awake. */
 int tern__tls_engine_wake(tern__tls *tls);
 static inline bool tern__tls_hibernated(const tern__tls *tls)
 {
