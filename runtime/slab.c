@@ -32,7 +32,7 @@ struct tern__slab_page {
 
 /* Slot sizes, header included: sealed TLS exports are 279-591 bytes (TLS 1.2 to TLS 1.3
  * SHA-384 with SNI and ALPN ticket bindings; 415 for TLS 1.3 AES-128-GCM), an accepted
- * tern_socket (416 bytes on x86-64; 548 made by tern_socket_new) and its tern__tls (408),
+ * tern_socket (416 bytes on x86-64; 448 made by tern_socket_new) and its tern__tls (416),
  * the negotiated SNI and ALPN names they keep (mostly short); programs' connection records
  * (tern_reactor_mem_alloc: tern-gateway's is 336). */
 static const unsigned class_size[TERN__SLAB_CLASSES] = {64, 128, 256, 344, 392, 424, 456, 520, 576, 648};
