@@ -7,8 +7,11 @@
 #     connection's keep-alive answered (at least 50 round trips, none failed), strict JSON
 #     with the figures (climb, keepalive percentiles, client, server samples);
 #   - 50 connections without keep-alive (the client keeps only the descriptors): the
-#     server still sees 50 established connections while they are held (`ss`), 0 failures;
-#   - a port where nothing listens: 5 refused, exit 1.
+#     server still sees 50 established connections while they are held (`ss`), and the
+#     session tickets that came after the handshakes were read (no byte waits in the held
+#     sockets' receive queues), 0 failures;
+#   - a port where nothing listens: 5 refused, exit 1;
+#   - the server killed while 50 are held as descriptors: all 50 counted as dropped.
 # Exit 0: pass; 77: skipped (no openssl, no test certificates); anything else: fail.
 #
 # Usage: bench_hold.sh TERN_BENCH TERN_ECHO JSON_CHECK CERTS_DIR
@@ -37,7 +40,7 @@ expect() {
 }
 
 start_echo echo 50 --threads 1 --cert "$certs/server-ec.pem" --key "$certs/server-ec.key"
-echo_pid=$pid
+echo_pid=$(program_pid "$pid") # tern-echo itself, not its timeout
 tls="--ca $certs/ca.pem --sni localhost"
 
 # ---- keep-alive, two source addresses, the server's memory --------------------------------
@@ -89,6 +92,9 @@ if command -v ss >/dev/null 2>&1; then
     sleep 1
     est=$(ss -Htn state established "( sport = :$port )" | wc -l)
     [ "$est" -eq 50 ] || fail "idle run: the server has $est established connections, not 50"
+    # the client's ends: every ticket (TLS 1.3, after the handshake) read by the epoll sweep
+    queued=$(ss -Htn state established "( dport = :$port )" | awk '$1 > 0' | wc -l)
+    [ "$queued" -eq 0 ] || fail "idle run: $queued held connections have unread bytes"
 fi
 wait "$bench_pid" || fail "idle run: tern-bench exited $?"
 expect "$work/idle.json" open_at_end 50
@@ -107,4 +113,26 @@ rc=$?
 expect "$work/refused.json" failed.refused 5
 expect "$work/refused.json" opened 0
 echo "ok: 5 refused, exit 1"
+
+# ---- the server killed while connections are held as descriptors ---------------------------
+# shellcheck disable=SC2086
+timeout 30 "$bench" --mode hold --target "127.0.0.1:$port" $tls -c 50 -d 4 \
+    --json "$work/killed.json" >"$work/killed.out" 2>&1 &
+bench_pid=$!
+pids="$pids $bench_pid"
+n=0
+while ! grep -q '^climbed: ' "$work/killed.out" && [ "$n" -lt 100 ]; do
+    kill -0 "$bench_pid" 2>/dev/null || break
+    sleep 0.1
+    n=$((n + 1))
+done
+grep -q '^climbed: 50 of 50 open, 0 failed' "$work/killed.out" ||
+    fail "killed run: no climb line ($(cat "$work/killed.out"))"
+kill -9 "$echo_pid"
+wait "$bench_pid"
+rc=$?
+[ "$rc" = 1 ] || fail "killed run: exit $rc, expected 1 (connections were lost)"
+expect "$work/killed.json" failed.dropped 50
+expect "$work/killed.json" open_at_end 0
+echo "ok: the server killed, 50 held connections counted as dropped"
 echo "PASS"

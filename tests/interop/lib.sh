@@ -102,6 +102,13 @@ start_echo() {
         fail "tern-echo ($name) did not log its port within 10 s (or exited)"
 }
 
+# program_pid PID: the PID of the program that `timeout` (PID) runs, from /proc; PID itself when
+# it has no child (as a program started without timeout).
+program_pid() {
+    c=$(cat "/proc/$1/task/$1/children" 2>/dev/null | cut -d' ' -f1)
+    echo "${c:-$1}"
+}
+
 # ---- Redis (the fleet's store) --------------------------------------------------------------
 
 # free_port: prints a TCP port of 127.0.0.1 that nothing listens on now (bound and released
