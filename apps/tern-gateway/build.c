@@ -155,6 +155,9 @@ int gw_build_globals(const struct conf *c, struct gw_globals *g, char *err, size
     if (g->group != NULL && getgrnam(g->group) == NULL) {
         return fail(c, s, K_GROUP, err, len, "no group '%s' on this system", g->group);
     }
+    if (conf_bool(c, s, K_REUSEPORT, false, &g->reuseport, err, len) < 0) {
+        return -1;
+    }
     return conf_bool(c, s, K_ALLOW_ROOT, false, &g->allow_root, err, len);
 }
 

@@ -23,6 +23,7 @@ struct gw_globals {
     const char *user;      /* NULL: stay who we are */
     const char *group;
     bool allow_root;
+    bool reuseport;        /* one SO_REUSEPORT listener per reactor and address */
     int log_level;         /* -1: not given */
     int log_format;        /* -1: not given; 0 text, 1 json */
     const char *ticket_keys; /* the fleet's ticket key file, or a redis:// URL (checked);

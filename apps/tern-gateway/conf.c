@@ -31,6 +31,7 @@ static const struct {
     [K_USER] = {"user", CONF_GLOBAL, false},
     [K_GROUP] = {"group", CONF_GLOBAL, false},
     [K_ALLOW_ROOT] = {"allow_root", CONF_GLOBAL, false},
+    [K_REUSEPORT] = {"reuseport", CONF_GLOBAL, false},
     [K_DRAIN] = {"drain", CONF_GLOBAL, false},
     [K_AUTH_WORKERS] = {"auth_workers", CONF_GLOBAL, false},
     [K_WATCH] = {"watch", CONF_GLOBAL, false},

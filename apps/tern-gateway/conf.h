@@ -35,6 +35,7 @@ enum conf_key {
     K_USER,
     K_GROUP,
     K_ALLOW_ROOT,
+    K_REUSEPORT,
     K_DRAIN,
     K_AUTH_WORKERS,
     K_WATCH,

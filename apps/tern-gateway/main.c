@@ -150,6 +150,10 @@ static void usage(FILE *out)
             "                             sealed blob of a few hundred bytes; its next data\n"
             "                             wakes it. 0: never (default)\n"
             "      --threads N            reactor threads, 1..%d (default: online CPUs)\n"
+            "      --reuseport            one SO_REUSEPORT listener per reactor (the kernel\n"
+            "                             spreads connections) instead of an acceptor thread\n"
+            "                             handing them out; also lets several gateways share\n"
+            "                             a port\n"
             "      --drain MS             on SIGINT/SIGTERM, wait up to MS ms for connections\n"
             "                             to end before closing them (default 5000)\n"
             "      --admin HOST:PORT      serve GET /metrics, /healthz, /stats.json there\n"
@@ -205,7 +209,8 @@ static struct option *build_longopts(void)
         for (char *p = names[k]; *p != '\0'; p++) {
             *p = *p == '_' ? '-' : *p;
         }
-        bool flag = k == K_CLOSE_REMOVED || k == K_ALLOW_ROOT || k == K_BACKEND_TLS;
+        bool flag = k == K_CLOSE_REMOVED || k == K_ALLOW_ROOT || k == K_BACKEND_TLS ||
+                    k == K_REUSEPORT;
         o[n++] = (struct option){names[k], flag ? no_argument : required_argument, NULL,
                                  OPT_KEY_BASE + k};
     }
@@ -624,9 +629,11 @@ int main(int argc, char **argv)
                 "health=/healthz stats=/stats.json", app.admin, app_admin_port(app.admin_state));
     }
     app_log(APP_LOG_INFO, "started",
-            "config=%s services=%zu threads=%u auth_workers=%u drain_ms=%u watch_s=%u version=%s",
+            "config=%s services=%zu threads=%u reuseport=%s auth_workers=%u drain_ms=%u "
+            "watch_s=%u version=%s",
             app.conf_path != NULL ? app.conf_path : "command-line", p.n,
-            tern_runtime_reactor_count(app.rt), p.g.auth_workers, (unsigned)p.g.drain_ms,
+            tern_runtime_reactor_count(app.rt), p.g.reuseport ? "on" : "off",
+            p.g.auth_workers, (unsigned)p.g.drain_ms,
             (unsigned)p.g.watch_s, tern_version_string());
     snprintf(app.status, sizeof(app.status), "%zu service%s, %u threads", p.n,
              p.n == 1 ? "" : "s", tern_runtime_reactor_count(app.rt));

@@ -83,7 +83,10 @@ static int listen_one(struct app *app, struct gw_service *svc, const char *addr,
     }
     const char *fd_name = NULL;
     int fd = at_start ? app_listen_fd_take(svc->name, &fd_name) : -1;
-    int rc = fd >= 0 ? tern_server_listen_fd(srv, fd) : tern_server_listen_address(srv, addr);
+    int rc = tern_server_set_reuseport(srv, app->g.reuseport);
+    if (rc == 0) {
+        rc = fd >= 0 ? tern_server_listen_fd(srv, fd) : tern_server_listen_address(srv, addr);
+    }
     if (rc < 0) {
         const char *why = tern_server_error_string(srv);
         snprintf(err, len, "[%s] %s", svc->name, why[0] != '\0' ? why : tern_strerror(rc));
@@ -358,11 +361,12 @@ static void reload(struct app *app, const char *why)
     }
     /* what cannot change while running */
     if (p.g.threads != app->g.threads || p.g.auth_workers != app->g.auth_workers ||
+        p.g.reuseport != app->g.reuseport ||
         (p.g.admin == NULL) != (app->admin[0] == '\0') ||
         (p.g.admin != NULL && strcmp(p.g.admin, app->admin) != 0) ||
         (p.g.user == NULL) != (app->user[0] == '\0') ||
         (p.g.user != NULL && strcmp(p.g.user, app->user) != 0)) {
-        app_log(APP_LOG_WARN, "threads, auth_workers, admin and user take effect at a restart",
+        app_log(APP_LOG_WARN, "threads, auth_workers, reuseport, admin and user take effect at a restart",
                 "trigger=%s", why);
     }
     /* ticket keys from Redis: the connection and the keys stay as started (a file given now

@@ -25,7 +25,10 @@
 #     families hold exactly what the workload did;
 #   - --hibernate-after 0.2 (the command line over a file without the key): a device idle
 #     for 2 s is hibernated (tern_hibernated_connections 1), then its next line wakes it and
-#     still reaches the backend and comes back; a bad value is refused naming the option.
+#     still reaches the backend and comes back; a bad value is refused naming the option;
+#   - --reuseport: a second gateway shares the first one's port (without the option it is
+#     refused: the address is taken), devices get through either, and once it stopped the
+#     first serves alone.
 # Exit 0: pass; 77: skipped (no openssl or curl, no test certificates); anything else: fail.
 #
 # Usage: gateway_config.sh TERN_GATEWAY TERN_ECHO CERTS_DIR
@@ -721,4 +724,36 @@ expect_now tern_wake_failures_total 0
 expect_now 'tern_gateway_handshakes_total{service="one"}' 1
 stop_gw "$hib_pid" "$work/hib.log"
 echo "ok: --hibernate-after 0.2: an idle device hibernated, woken by its next line ($wakeups wake-ups)"
+
+# ---- --reuseport: two gateways on one port -------------------------------------------------------
+conf rp <<EOF
+watch = 0
+[one]
+listen = 127.0.0.1:0
+psk_file = $work/ids1.psk
+backend = 127.0.0.1:$beA_port
+EOF
+timeout 60 "$gw_bin" -c "$work/rp.conf" --reuseport --threads 2 >/dev/null 2>"$work/rp1.log" &
+rp1_pid=$!
+pids="$pids $rp1_pid"
+rp_port=$(wait_port "$work/rp1.log" "$rp1_pid") || fail "the first --reuseport gateway did not start"
+grep -q 'msg="started".* reuseport=on ' "$work/rp1.log" || fail "rp1: the start line lacks reuseport=on"
+# without --reuseport the port is taken: refused, naming the address
+timeout 10 "$gw_bin" -c "$work/rp.conf" --listen "127.0.0.1:$rp_port" --threads 1 \
+    >"$work/rp-taken.out" 2>&1
+rc=$?
+[ "$rc" -eq 2 ] && grep -q "127.0.0.1:$rp_port" "$work/rp-taken.out" ||
+    { cat "$work/rp-taken.out"; fail "a second gateway without --reuseport: exit $rc, expected 2"; }
+timeout 60 "$gw_bin" -c "$work/rp.conf" --listen "127.0.0.1:$rp_port" --reuseport --threads 1 \
+    >/dev/null 2>"$work/rp2.log" &
+rp2_pid=$!
+pids="$pids $rp2_pid"
+wait_port "$work/rp2.log" "$rp2_pid" >/dev/null || fail "the second --reuseport gateway did not start"
+for i in 1 2 3 4 5 6; do
+    psk "rp$i" "$rp_port" dev-one "$key1" || fail "rp: device $i's line did not come back"
+done
+stop_gw "$rp2_pid" "$work/rp2.log"
+psk rp-after "$rp_port" dev-one "$key1" || fail "rp: the first gateway alone did not serve"
+stop_gw "$rp1_pid" "$work/rp1.log"
+echo "ok: --reuseport: two gateways shared one port (6 devices through), one alone still served"
 echo "PASS"
