@@ -22,8 +22,10 @@
  * keeps its tern socket (and a 56-byte struct hold_conn in a list ordered by the next
  * keep-alive, 13 KiB in all with wolfSSL's object, measured): every --keepalive seconds it
  * writes --payload bytes and waits for their echo within --timeout; the round trip goes to
- * the histogram. The summary and the JSON say which of the two it was, with the client's
- * own VmRSS per held connection.
+ * the histogram, and from the first whole second after this process's climb ended also to a
+ * second one (`keepalive.held`: a steady hold, no handshakes of its own competing for the
+ * cores). The summary and the JSON say which of the two it was, with the client's own VmRSS
+ * per held connection.
  *
  * Threads: workers touch their own fields on their reactor thread only; main() reads the
  * atomics they publish (one writer each) and, once a second, takes their keep-alive
@@ -687,6 +689,7 @@ struct hold_report {
     double held_s;             /* from the climb's end to the end sample */
     long long client_rss0, client_rss1;
     bench_hist hist;
+    bench_hist held_hist;      /* the keep-alive seconds that began after the climb ended */
     struct bench_negotiated negotiated;
     char texts[HOLD_NERRS][160];
     uint64_t kept_sockets, cut;
@@ -824,6 +827,11 @@ static void monitor(struct hold_run *run, struct hold_report *rep, FILE *out, bo
                 bench_hist_reset(&run->workers[i].pub_hist);
                 pthread_mutex_unlock(&run->workers[i].lock);
             }
+            /* a second that began after this process's last connection opened: the round
+             * trips of a steady hold, no handshakes of its own competing for the cores */
+            if (c.climb_end_us != 0 && c.climb_end_us <= run->t0_us + (next_sec - 1) * 1000000u) {
+                bench_hist_merge(&rep->held_hist, &ka);
+            }
             add_second(rep, (double)next_sec, &c, ka.count);
             if (!quiet) {
                 live_line(out, rep, (double)next_sec, &c, opened_before, &ka);
@@ -902,6 +910,12 @@ static void summary(FILE *out, const struct hold_report *rep)
                 (double)bench_hist_percentile(&rep->hist, 50) / 1e3,
                 (double)bench_hist_percentile(&rep->hist, 99) / 1e3,
                 (double)rep->hist.max / 1e3);
+        fprintf(out, "keep-alive after the climb (whole seconds): %llu round trips, p50 %.2fms "
+                     "p99 %.2fms max %.2fms\n",
+                (unsigned long long)rep->held_hist.count,
+                (double)bench_hist_percentile(&rep->held_hist, 50) / 1e3,
+                (double)bench_hist_percentile(&rep->held_hist, 99) / 1e3,
+                (double)rep->held_hist.max / 1e3);
     }
     long long d = rep->client_rss1 - rep->client_rss0;
     fprintf(out, "client: keeps %s per held connection; VmRSS %.1f -> %.1f MiB (%.2f KiB per "
@@ -1018,12 +1032,18 @@ static int write_json(FILE *f, const struct hold_report *rep)
     fprintf(f, ", \"cut_at_end\": %llu},\n  \"held_s\": %.3f,\n", (unsigned long long)rep->cut,
             rep->held_s);
     fprintf(f, "  \"keepalive\": {\"every_s\": %.3f, \"count\": %llu, \"failed\": %llu, "
-               "\"p50_us\": %llu, \"p99_us\": %llu, \"max_us\": %llu, \"mean_us\": %.1f},\n",
+               "\"p50_us\": %llu, \"p99_us\": %llu, \"max_us\": %llu, \"mean_us\": %.1f, "
+               "\"held\": {\"count\": %llu, \"p50_us\": %llu, \"p99_us\": %llu, "
+               "\"max_us\": %llu}},\n",
             cfg->keepalive_ms / 1e3, (unsigned long long)rep->hist.count,
             (unsigned long long)e->ka_failed,
             (unsigned long long)bench_hist_percentile(&rep->hist, 50),
             (unsigned long long)bench_hist_percentile(&rep->hist, 99),
-            (unsigned long long)rep->hist.max, bench_hist_mean(&rep->hist));
+            (unsigned long long)rep->hist.max, bench_hist_mean(&rep->hist),
+            (unsigned long long)rep->held_hist.count,
+            (unsigned long long)bench_hist_percentile(&rep->held_hist, 50),
+            (unsigned long long)bench_hist_percentile(&rep->held_hist, 99),
+            (unsigned long long)rep->held_hist.max);
     long long d = rep->client_rss1 - rep->client_rss0;
     fprintf(f, "  \"client\": {\"keeps\": \"%s\", \"kept_sockets\": %llu, \"vmrss_kib_start\": "
                "%lld, \"vmrss_kib_end\": %lld, \"kib_per_connection\": ",
@@ -1170,6 +1190,7 @@ int bench_hold_run(tern_runtime *rt, const struct bench_config *cfg, const char 
     rep->burst = -1;
     rep->max_conns = bench_hold_max_connections(&rep->fd_hard);
     bench_hist_reset(&rep->hist);
+    bench_hist_reset(&rep->held_hist);
     rep->client_rss0 = rss_kib(0);
     run.t0_us = bench_now_us();
     take_sample(&run, rep, "start");

@@ -61,6 +61,13 @@ expect "$work/ka.json" server.pid "$echo_pid"
 expect "$work/ka.json" config.source_addrs 2
 n=$(json "$work/ka.json" keepalive.count)
 [ "$n" -ge 50 ] || fail "keep-alive: $n round trips, expected at least 50 (one per connection)"
+held=$(json "$work/ka.json" keepalive.held.count)
+[ "$held" -gt 0 ] && [ "$held" -le "$n" ] ||
+    fail "keep-alive: $held round trips after the climb, of $n (the hold is 2 s after it)"
+held_p99=$(json "$work/ka.json" keepalive.held.p99_us)
+[ "$held_p99" -gt 0 ] || fail "keep-alive: p99 after the climb is $held_p99 us"
+grep -q '^keep-alive after the climb (whole seconds): ' "$work/ka.out" ||
+    fail "no 'keep-alive after the climb' line"
 p99=$(json "$work/ka.json" keepalive.p99_us)
 max=$(json "$work/ka.json" keepalive.max_us)
 [ "$p99" -gt 0 ] && [ "$p99" -le "$max" ] || fail "keep-alive: p99 $p99 us, max $max us"
