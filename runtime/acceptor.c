@@ -480,9 +480,11 @@ static void on_backoff(struct ev_loop *loop, ev_timer *w, int revents)
     }
 }
 
-/* A descriptor from the acceptor thread: pick a reactor and hand it over. */
-static void dispatch(tern__listener *l, int fd)
+/* A descriptor from the acceptor thread (its peer's address in @p h): pick a reactor and
+ * hand it over. */
+static void dispatch(tern__listener *l, struct tern__handoff *h)
 {
+    int fd = h->fd;
     tern_server *srv = l->srv;
     tern_runtime *rt = srv->rt;
     unsigned n = rt->nreactors, k;
@@ -515,7 +517,8 @@ static void dispatch(tern__listener *l, int fd)
         srv->next_rr = (k + 1) % n;
     }
     tern_reactor *r = rt->reactors[k];
-    if (tern__handoff_put_sp(&r->mailbox, fd, srv) < 0) {
+    h->srv = srv;
+    if (tern__handoff_put_sp(&r->mailbox, h) < 0) {
         close(fd);
         tern__count(&l->counters->handoff_full, 1);
         return;
@@ -532,7 +535,11 @@ static void on_accept(struct ev_loop *loop, ev_io *w, int revents)
         if (l->fd < 0) {
             return; /* an incoming callback closed the server */
         }
-        int fd = accept4(l->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        /* the peer's address comes with the accept, for free: `incoming` asking for it (a
+         * gateway logs it) then costs no getpeername */
+        struct tern__handoff h;
+        h.peer_len = sizeof(h.peer);
+        int fd = accept4(l->fd, &h.peer.sa, &h.peer_len, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0) {
             switch (errno) {
             case EAGAIN:
@@ -558,8 +565,12 @@ static void on_accept(struct ev_loop *loop, ev_io *w, int revents)
                 return;
             }
         }
+        h.fd = fd;
+        if (h.peer_len > sizeof(h.peer)) {
+            h.peer_len = 0; /* not IPv4 or IPv6: asked for when wanted */
+        }
         if (l->owner == NULL) {
-            dispatch(l, fd);
+            dispatch(l, &h);
             continue;
         }
         /* SO_REUSEPORT: this reactor accepted it and keeps it */
@@ -576,7 +587,8 @@ static void on_accept(struct ev_loop *loop, ev_io *w, int revents)
             }
         }
         tern__count(&srv->dispatched[l->owner->index], 1);
-        tern__server_adopt(l->owner, srv, fd);
+        h.srv = srv;
+        tern__server_adopt(l->owner, &h);
     }
 }
 
@@ -1120,14 +1132,17 @@ void tern__acceptor_join(tern_runtime *rt)
 
 /* ---- on the reactors -------------------------------------------------------------------------- */
 
-void tern__server_adopt(tern_reactor *r, tern_server *srv, int fd)
+void tern__server_adopt(tern_reactor *r, const struct tern__handoff *h)
 {
+    tern_server *srv = h->srv;
+    int fd = h->fd;
+
     if (r->draining) {
         close(fd);
         tern__server_free_fd(srv, r->index);
         return;
     }
-    if (tern__socket_adopt(r, srv, fd) < 0) {
+    if (tern__socket_adopt(r, h) < 0) {
         close(fd);
         tern__server_free_fd(srv, r->index);
         tern__count(&r->counters.resets, 1);

@@ -59,12 +59,10 @@ bool tern__mailbox_take_sc(tern__mailbox *mb, struct tern__task *out)
     return tern__queue_pop_sc(&mb->tasks, out);
 }
 
-int tern__handoff_put_sp(tern__mailbox *mb, int fd, tern_server *srv)
+int tern__handoff_put_sp(tern__mailbox *mb, struct tern__handoff *h)
 {
-    struct tern__handoff h = {fd, srv};
-
     TERN__TSAN_RELEASE(&mb->handoff);
-    return ck_ring_enqueue_spsc_tern_handoff(&mb->handoff, mb->handoff_slots, &h)
+    return ck_ring_enqueue_spsc_tern_handoff(&mb->handoff, mb->handoff_slots, h)
                ? 0
                : TERN_E_QUEUE_FULL;
 }

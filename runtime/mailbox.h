@@ -12,10 +12,13 @@
 #include <tern/server.h>
 
 #include "queue.h"
+#include "util.h"
 
 struct tern__handoff {
     int fd;
+    socklen_t peer_len;          /* 0: the accept did not say */
     tern_server *srv;
+    union tern__sockaddr peer;   /* the accept's: `incoming` asks for it without a syscall */
 };
 CK_RING_PROTOTYPE(tern_handoff, tern__handoff)
 
@@ -33,7 +36,7 @@ int tern__mailbox_post_mp(tern__mailbox *mb, const struct tern__task *t);
 /* Consumer only. true and *out filled if a task was queued. */
 bool tern__mailbox_take_sc(tern__mailbox *mb, struct tern__task *out);
 /* The acceptor (the single producer of every handoff ring). 0 or TERN_E_QUEUE_FULL. */
-int tern__handoff_put_sp(tern__mailbox *mb, int fd, tern_server *srv);
+int tern__handoff_put_sp(tern__mailbox *mb, struct tern__handoff *h);
 bool tern__handoff_take_sc(tern__mailbox *mb, struct tern__handoff *out);
 
 #endif

@@ -193,7 +193,7 @@ static void on_wake(struct ev_loop *loop, ev_async *w, int revents)
         handle_stop(r, stops);
     }
     while (tern__handoff_take_sc(&r->mailbox, &h)) {
-        tern__server_adopt(r, h.srv, h.fd);
+        tern__server_adopt(r, &h);
     }
     uint64_t ran = 0;
     while (ran < budget && tern__mailbox_take_sc(&r->mailbox, &t)) {

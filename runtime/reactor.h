@@ -67,6 +67,9 @@ struct tern_reactor {
     ev_timer drain_timer;
     struct tern__chunk *chunk_pool; /* free buffer chunks (see buffer.c) */
     unsigned chunk_pool_len;
+    const tern_socket *accepted;    /* the socket whose `incoming` runs, or NULL ... */
+    union tern__sockaddr accepted_peer; /* ... and its peer's address from the accept */
+    socklen_t accepted_peer_len;        /* 0: not known */
     tern__slab slab;                /* accepted sockets' long-lived part (slab.c) */
     tern__slab secrets;             /* hibernated sockets' sealed TLS state (not dumped) */
     ev_timer trim_timer;            /* tern__reactor_released: the heap trimmed once a second */

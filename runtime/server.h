@@ -19,6 +19,8 @@
 #include "counters.h"
 #include "util.h"
 
+struct tern__handoff;
+
 typedef struct tern__listener {
     ev_io io;
     ev_timer backoff;
@@ -70,7 +72,7 @@ void tern__server_reactor_start(tern_reactor *r); /* reuseport listeners: on the
 void tern__server_reactor_stop(tern_reactor *r);
 void tern__servers_free(tern_runtime *rt);
 /* A reactor adopts an accepted fd (from the ring or its own listener). */
-void tern__server_adopt(tern_reactor *r, tern_server *srv, int fd);
+void tern__server_adopt(tern_reactor *r, const struct tern__handoff *h);
 void tern__server_free_fd(tern_server *srv, unsigned reactor_index); /* on close */
 
 #endif

@@ -706,13 +706,14 @@ tern_socket *tern_socket_new(tern_reactor *r)
     return socket_alloc(r, sizeof(struct client_socket), true);
 }
 
-int tern__socket_adopt(tern_reactor *r, tern_server *srv, int fd)
+int tern__socket_adopt(tern_reactor *r, const struct tern__handoff *h)
 {
+    tern_server *srv = h->srv;
     tern_socket *s = socket_alloc(r, sizeof(*s), true);
     if (s == NULL) {
         return TERN_ENOMEM;
     }
-    s->fd = fd;
+    s->fd = h->fd;
     s->srv = srv;
     s->owned_by_runtime = 1;
     s->state = TERN_SOCKET_STATE_CONNECTED;
@@ -725,9 +726,15 @@ int tern__socket_adopt(tern_reactor *r, tern_server *srv, int fd)
     touch(s);
     arm_timer(s, idle_first_ms(s));
 
+    /* the accept's peer address answers tern_socket_peer_address during `incoming` (where
+     * programs ask for it: logs, limits by source), kept by the reactor, not the socket */
+    r->accepted = s;
+    r->accepted_peer = h->peer;
+    r->accepted_peer_len = h->peer_len;
     s->in_callback++;
     srv->incoming(srv, s, srv->user);
     s->in_callback--;
+    r->accepted = NULL;
     if (s->ev == NULL && s->state == TERN_SOCKET_STATE_CONNECTED) {
         tern__socket_seterr(s, TERN_EINVAL, "incoming: no events were set");
         finish(s, 0);

@@ -20,6 +20,8 @@
 #include "util.h"
 #include "worker.h"
 
+struct tern__handoff;
+
 /* The addresses a connect tries, in order (IPv6 and IPv4 interleaved, RFC 8305 section 4). */
 #define TERN__MAX_ADDRS 8
 struct tern__addrs {
@@ -105,7 +107,7 @@ struct tern_socket {
                                * connection carries none (NULL: "" or the code's text) */
 };
 
-int tern__socket_adopt(tern_reactor *r, tern_server *srv, int fd);
+int tern__socket_adopt(tern_reactor *r, const struct tern__handoff *h);
 /* IP_TOS or IPV6_TCLASS (by the descriptor's family) on @fd: 0 or a TERN_E* code. */
 int tern__socket_set_tos(int fd, int tos);
 

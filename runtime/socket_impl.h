@@ -18,11 +18,7 @@
  */
 struct client_socket {
     struct tern_socket base;
-    union {
-        struct sockaddr sa;
-        struct sockaddr_in in;
-        struct sockaddr_in6 in6;
-    } local; /* bound before connect when local_len > 0 (numeric IPv4 or IPv6 only: not a
+    union tern__sockaddr local; /* bound before connect when local_len > 0 (numeric IPv4 or IPv6 only: not a
               * sockaddr_storage, 100 bytes less in every outgoing socket, a gateway's
               * backend connection among them) */
     socklen_t local_len;

@@ -347,8 +347,9 @@ TERN_API int tern_socket_error(const tern_socket *s);
  * @return borrowed until the next call on @p s. @thread owner */
 TERN_API const char *tern_socket_error_string(const tern_socket *s);
 
-/** The peer's address as "ip:port" / "[ip6]:port" into @p buf. @return 0; TERN_ENOTCONN;
- * TERN_ENOBUFS. @thread owner */
+/** The peer's address as "ip:port" / "[ip6]:port" into @p buf. In the server's `incoming`
+ * callback it is the address the accept gave (no system call); otherwise getpeername(2).
+ * @return 0; TERN_ENOTCONN; TERN_ENOBUFS. @thread owner */
 TERN_API int tern_socket_peer_address(const tern_socket *s, char *buf, size_t len);
 
 /** The local address, as `tern_socket_peer_address`. @thread owner */

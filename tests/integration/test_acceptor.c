@@ -277,6 +277,7 @@ static void test_acceptor__reuseport_listeners_accept(void **state)
     fixture *f = *state;
     f->rt = ts_runtime_new(REACTORS, 0);
     assert_non_null(f->rt);
+    f->echo.port_reactor = port_reactor; /* incoming checks the accept's peer address */
     tern_server *srv = tern_server_new(f->rt, NULL, ts_echo_incoming, &f->echo);
     assert_non_null(srv);
     f->echo.srv = srv;

@@ -890,6 +890,16 @@ void ts_echo_incoming(tern_server *srv, tern_socket *s, void *user)
             } else {
                 VIOLATION(e);
             }
+            /* in `incoming` the address comes from the accept, not getpeername: the same */
+            struct sockaddr_storage ss;
+            socklen_t sl = sizeof(ss);
+            if (getpeername(tern_socket_descriptor(s), (struct sockaddr *)&ss, &sl) < 0 ||
+                (ss.ss_family == AF_INET &&
+                 ntohs(((struct sockaddr_in *)&ss)->sin_port) != port) ||
+                (ss.ss_family == AF_INET6 &&
+                 ntohs(((struct sockaddr_in6 *)&ss)->sin6_port) != port)) {
+                VIOLATION(e);
+            }
         } else {
             VIOLATION(e);
         }
