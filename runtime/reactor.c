@@ -275,6 +275,19 @@ void tern_reactor_mem_free(tern_reactor *r, void *p)
     }
 }
 
+void *tern__reactor_layer_state(tern_reactor *r)
+{
+    TERN_ASSERT_OWNER(r);
+    return r->layer_state;
+}
+
+void tern__reactor_set_layer_state(tern_reactor *r, void *state, void (*free_fn)(void *))
+{
+    TERN_ASSERT_OWNER(r);
+    r->layer_state = state;
+    r->layer_state_free = free_fn;
+}
+
 void tern__reactor_released(tern_reactor *r)
 {
     if (!ev_is_active(&r->trim_timer)) {
@@ -377,6 +390,9 @@ void tern__reactor_free(tern_reactor *r)
         return;
     }
     tern__reactor_chunks_free(r);
+    if (r->layer_state != NULL && r->layer_state_free != NULL) {
+        r->layer_state_free(r->layer_state); /* every socket of the reactor is gone */
+    }
     tern__slab_destroy(&r->slab);
     tern__slab_destroy(&r->secrets);
     if (r->loop != NULL) {

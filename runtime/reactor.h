@@ -70,6 +70,8 @@ struct tern_reactor {
     const tern_socket *accepted;    /* the socket whose `incoming` runs, or NULL ... */
     union tern__sockaddr accepted_peer; /* ... and its peer's address from the accept */
     socklen_t accepted_peer_len;        /* 0: not known */
+    void *layer_state;              /* the TLS layer's per-reactor state (seam.h) ... */
+    void (*layer_state_free)(void *); /* ... freed with the reactor by this */
     tern__slab slab;                /* accepted sockets' long-lived part (slab.c) */
     tern__slab secrets;             /* hibernated sockets' sealed TLS state (not dumped) */
     ev_timer trim_timer;            /* tern__reactor_released: the heap trimmed once a second */

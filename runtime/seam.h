@@ -158,4 +158,10 @@ int tern__socket_submit_lookup(tern_socket *s, tern__worker_job *job);
  * tern_socket_wait_for_* functions. */
 int tern__socket_wait(tern_socket *s, bool (*done)(const tern_socket *s), uint32_t timeout_ms);
 
+/* The layer's state kept per reactor (the TLS layer's random number generator), NULL until
+ * set; the reactor frees it with @p free_fn when it is freed, after every socket. Owner
+ * thread. */
+void *tern__reactor_layer_state(tern_reactor *r);
+void tern__reactor_set_layer_state(tern_reactor *r, void *state, void (*free_fn)(void *));
+
 #endif

@@ -15,9 +15,41 @@
  */
 #include "tls_engine.h"
 
+#include <wolfssl/wolfcrypt/random.h>
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#ifdef TERN_WOLFSSL_PATCHED
+static void reactor_rng_free(void *p)
+{
+    wc_FreeRng(p);
+    free(p);
+}
+
+/* Every WOLFSSL a reactor makes (a handshake, a wake-up) is used on that reactor's thread
+ * only, so they can share one Hash_DRBG: made once, seeded and reseeded from the OS by
+ * wolfSSL as its own would be, freed with the reactor after its last socket. */
+WC_RNG *tern__tls_reactor_rng(WOLFSSL_CTX *ctx)
+{
+    (void)ctx;
+    tern_reactor *r = tern_reactor_current();
+    if (r == NULL) {
+        return NULL; /* off the reactors (a test's own thread): one per object */
+    }
+    WC_RNG *rng = tern__reactor_layer_state(r);
+    if (rng == NULL) {
+        rng = calloc(1, sizeof(*rng));
+        if (rng == NULL || wc_InitRng(rng) != 0) {
+            free(rng);
+            return NULL; /* the object makes its own; the next one asks again */
+        }
+        tern__reactor_set_layer_state(r, rng, reactor_rng_free);
+    }
+    return rng;
+}
+#endif
 
 static void tls_input(tern_socket *s);
 static int tls_write(tern_socket *s, const void *data, size_t len);

@@ -34,6 +34,11 @@ static pthread_once_t init_once = PTHREAD_ONCE_INIT;
 static void library_init(void)
 {
     wolfSSL_Init();
+#ifdef TERN_WOLFSSL_PATCHED
+    /* one RNG per reactor instead of one per connection (a health test, a lock and a
+     * getrandom each): see scripts/wolfssl-patches/0300-rng-provider.patch */
+    wolfSSL_SetRngProvider(tern__tls_reactor_rng);
+#endif
 }
 
 static void seterr(tern_ssl_config *cfg, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

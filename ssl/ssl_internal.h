@@ -14,6 +14,12 @@
 #include "../runtime/seam.h"
 
 #define TERN__SSL_ERRSTR 256
+
+#ifdef TERN_WOLFSSL_PATCHED
+/* wolfSSL's RNG provider (patch 0300): the calling reactor's generator, made on first use;
+ * NULL off the reactors (the object then makes its own). socket_tls.c */
+WC_RNG *tern__tls_reactor_rng(WOLFSSL_CTX *ctx);
+#endif
 #define TERN__PEER_KEY 300 /* "host:port" of a client session */
 
 /* A TLS configuration: the settings, and one wolfSSL context per role built from them.
