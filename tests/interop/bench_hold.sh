@@ -39,6 +39,24 @@ expect() {
     [ "$v" = "$3" ] || fail "$(basename "$1"): $2 is '$v', expected '$3'"
 }
 
+# hold_50 NAME SECONDS: 50 connections held as descriptors for SECONDS (tern-bench in the
+# background: $bench_pid), once all 50 climbed; its JSON and output in $work/NAME.*
+hold_50() {
+    # shellcheck disable=SC2086 # $tls is split on purpose
+    timeout 30 "$bench" --mode hold --target "127.0.0.1:$port" $tls -c 50 -d "$2" \
+        --json "$work/$1.json" >"$work/$1.out" 2>&1 &
+    bench_pid=$!
+    pids="$pids $bench_pid"
+    n=0
+    while ! grep -q '^climbed: ' "$work/$1.out" && [ "$n" -lt 100 ]; do
+        kill -0 "$bench_pid" 2>/dev/null || break
+        sleep 0.1
+        n=$((n + 1))
+    done
+    grep -q '^climbed: 50 of 50 open, 0 failed' "$work/$1.out" ||
+        fail "$1 run: no climb line ($(cat "$work/$1.out"))"
+}
+
 start_echo echo 50 --threads 1 --cert "$certs/server-ec.pem" --key "$certs/server-ec.key"
 echo_pid=$(program_pid "$pid") # tern-echo itself, not its timeout
 tls="--ca $certs/ca.pem --sni localhost"
@@ -82,19 +100,7 @@ grep -q '^server (pid ' "$work/ka.out" || fail "no 'server' line"
 echo "ok: keep-alive ($n round trips, p99 $p99 us, 50 held, $samples server samples)"
 
 # ---- no keep-alive: descriptors only, the server still holds them -------------------------
-# shellcheck disable=SC2086
-timeout 30 "$bench" --mode hold --target "127.0.0.1:$port" $tls -c 50 -d 3 \
-    --json "$work/idle.json" >"$work/idle.out" 2>&1 &
-bench_pid=$!
-pids="$pids $bench_pid"
-n=0
-while ! grep -q '^climbed: ' "$work/idle.out" && [ "$n" -lt 100 ]; do
-    kill -0 "$bench_pid" 2>/dev/null || break
-    sleep 0.1
-    n=$((n + 1))
-done
-grep -q '^climbed: 50 of 50 open, 0 failed' "$work/idle.out" ||
-    fail "idle run: no climb line ($(cat "$work/idle.out"))"
+hold_50 idle 3
 if command -v ss >/dev/null 2>&1; then
     sleep 1
     est=$(ss -Htn state established "( sport = :$port )" | wc -l)
@@ -122,19 +128,7 @@ expect "$work/refused.json" opened 0
 echo "ok: 5 refused, exit 1"
 
 # ---- the server killed while connections are held as descriptors ---------------------------
-# shellcheck disable=SC2086
-timeout 30 "$bench" --mode hold --target "127.0.0.1:$port" $tls -c 50 -d 4 \
-    --json "$work/killed.json" >"$work/killed.out" 2>&1 &
-bench_pid=$!
-pids="$pids $bench_pid"
-n=0
-while ! grep -q '^climbed: ' "$work/killed.out" && [ "$n" -lt 100 ]; do
-    kill -0 "$bench_pid" 2>/dev/null || break
-    sleep 0.1
-    n=$((n + 1))
-done
-grep -q '^climbed: 50 of 50 open, 0 failed' "$work/killed.out" ||
-    fail "killed run: no climb line ($(cat "$work/killed.out"))"
+hold_50 killed 4
 kill -9 "$echo_pid"
 wait "$bench_pid"
 rc=$?
