@@ -18,9 +18,10 @@
  * waiting, which of them have something, reads and drops what came after the handshake
  * (TLS 1.3 tickets), and counts the ones the server closed as `dropped`: a quiet connection
  * costs no system call, so 100,000 held ones do not take a core from the keep-alive run
- * beside them (a recv() on each, every second, did). With --keepalive the TLS state is needed to write records, so the connection
- * keeps its tern socket (and a 56-byte struct hold_conn in a list ordered by the next
- * keep-alive, 13 KiB in all with wolfSSL's object, measured): every --keepalive seconds it
+ * beside them (a recv() on each, every second, did). With --keepalive the TLS state is
+ * needed to write records, so the connection keeps its tern socket (and a 56-byte struct
+ * hold_conn in a list ordered by the next keep-alive, 13 KiB in all with wolfSSL's object,
+ * measured): every --keepalive seconds it
  * writes --payload bytes and waits for their echo within --timeout; the round trip goes to
  * the histogram, and from the first whole second after this process's climb ended also to a
  * second one (`keepalive.held`: a steady hold, no handshakes of its own competing for the
@@ -476,20 +477,33 @@ static void on_keepalive(tern_timer *t, void *user)
     arm_ka(w, now);
 }
 
-/* Closes held descriptor @p i and moves the last one into its place (its epoll entry told). */
+/* Closes held descriptor @p i (the only reference: its epoll entry goes with it); its slot
+ * stays -1 until compact(), so the indexes of a batch of reports stay valid. */
 static void drop_fd(struct hold_worker *w, size_t i, const char *why)
 {
-    close(w->fds[i]); /* the only reference: its epoll entry goes with it */
-    w->fds[i] = w->fds[--w->nfds];
-    if (i < w->nfds) {
+    close(w->fds[i]);
+    w->fds[i] = -1;
+    bump(&w->open_now, -1);
+    count_error(w, HOLD_DROPPED, why);
+}
+
+/* After a batch: the last descriptors move into the dropped ones' slots, their epoll entries
+ * told their new index (epoll_wait reports an entry's data as it is then). */
+static void compact(struct hold_worker *w)
+{
+    for (size_t i = 0; i < w->nfds;) {
+        if (w->fds[i] >= 0) {
+            i++;
+            continue;
+        }
+        w->fds[i] = w->fds[--w->nfds];
         struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP | EPOLLET, .data.u64 = i};
-        if (epoll_ctl(w->epfd, EPOLL_CTL_MOD, w->fds[i], &ev) < 0) {
+        if (i < w->nfds && w->fds[i] >= 0 &&
+            epoll_ctl(w->epfd, EPOLL_CTL_MOD, w->fds[i], &ev) < 0) {
             /* still held, no longer swept (its reports carry an index past the end) */
             count_error(w, HOLD_OTHER, "epoll_ctl(EPOLL_CTL_MOD) failed on a held connection");
         }
     }
-    bump(&w->open_now, -1);
-    count_error(w, HOLD_DROPPED, why);
 }
 
 /* Detached descriptors, once a second: the ones epoll says have something are read to the
@@ -512,8 +526,8 @@ static void sweep(struct hold_worker *w)
         for (int k = 0; k < n; k++) {
             size_t i = (size_t)evs[k].data.u64;
             ssize_t got;
-            if (i >= w->nfds) {
-                continue; /* closed earlier in this batch */
+            if (i >= w->nfds || w->fds[i] < 0) {
+                continue;
             }
             do {
                 got = recv(w->fds[i], sink, sizeof(sink), MSG_DONTWAIT);
@@ -524,6 +538,7 @@ static void sweep(struct hold_worker *w)
             drop_fd(w, i, got == 0 ? "the server closed a held connection"
                                    : "a held connection was reset");
         }
+        compact(w);
     }
 }
 
