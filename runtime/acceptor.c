@@ -485,7 +485,7 @@ static void on_backoff(struct ev_loop *loop, ev_timer *w, int revents)
 static void dispatch(tern__listener *l, struct tern__handoff *h)
 {
     int fd = h->fd;
-    tern_server *srv = l->srv;
+    tern_server *srv = h->srv;
     tern_runtime *rt = srv->rt;
     unsigned n = rt->nreactors, k;
 
@@ -517,7 +517,6 @@ static void dispatch(tern__listener *l, struct tern__handoff *h)
         srv->next_rr = (k + 1) % n;
     }
     tern_reactor *r = rt->reactors[k];
-    h->srv = srv;
     if (tern__handoff_put_sp(&r->mailbox, h) < 0) {
         close(fd);
         tern__count(&l->counters->handoff_full, 1);
@@ -566,6 +565,7 @@ static void on_accept(struct ev_loop *loop, ev_io *w, int revents)
             }
         }
         h.fd = fd;
+        h.srv = l->srv;
         if (h.peer_len > sizeof(h.peer)) {
             h.peer_len = 0; /* not IPv4 or IPv6: asked for when wanted */
         }
@@ -587,7 +587,6 @@ static void on_accept(struct ev_loop *loop, ev_io *w, int revents)
             }
         }
         tern__count(&srv->dispatched[l->owner->index], 1);
-        h.srv = srv;
         tern__server_adopt(l->owner, &h);
     }
 }

@@ -68,8 +68,7 @@ struct tern_reactor {
     struct tern__chunk *chunk_pool; /* free buffer chunks (see buffer.c) */
     unsigned chunk_pool_len;
     const tern_socket *accepted;    /* the socket whose `incoming` runs, or NULL ... */
-    union tern__sockaddr accepted_peer; /* ... and its peer's address from the accept */
-    socklen_t accepted_peer_len;        /* 0: not known */
+    const struct tern__handoff *accepted_from; /* ... and its accept (the peer's address) */
     void *layer_state;              /* the TLS layer's per-reactor state (seam.h) ... */
     void (*layer_state_free)(void *); /* ... freed with the reactor by this */
     tern__slab slab;                /* accepted sockets' long-lived part (slab.c) */

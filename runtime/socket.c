@@ -729,8 +729,7 @@ int tern__socket_adopt(tern_reactor *r, const struct tern__handoff *h)
     /* the accept's peer address answers tern_socket_peer_address during `incoming` (where
      * programs ask for it: logs, limits by source), kept by the reactor, not the socket */
     r->accepted = s;
-    r->accepted_peer = h->peer;
-    r->accepted_peer_len = h->peer_len;
+    r->accepted_from = h;
     s->in_callback++;
     srv->incoming(srv, s, srv->user);
     s->in_callback--;

@@ -192,8 +192,8 @@ static int format_name(const tern_socket *s, bool peer, char *buf, size_t len)
     if (s->fd < 0) {
         return TERN_ENOTCONN;
     }
-    if (peer && s->r->accepted == s && s->r->accepted_peer_len > 0) {
-        return tern__format_sockaddr(&s->r->accepted_peer.sa, buf, len); /* no syscall */
+    if (peer && s->r->accepted == s && s->r->accepted_from->peer_len > 0) {
+        return tern__format_sockaddr(&s->r->accepted_from->peer.sa, buf, len); /* no syscall */
     }
     int rc = peer ? getpeername(s->fd, (struct sockaddr *)&ss, &sl)
                   : getsockname(s->fd, (struct sockaddr *)&ss, &sl);

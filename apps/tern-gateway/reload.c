@@ -366,7 +366,8 @@ static void reload(struct app *app, const char *why)
         (p.g.admin != NULL && strcmp(p.g.admin, app->admin) != 0) ||
         (p.g.user == NULL) != (app->user[0] == '\0') ||
         (p.g.user != NULL && strcmp(p.g.user, app->user) != 0)) {
-        app_log(APP_LOG_WARN, "threads, auth_workers, reuseport, admin and user take effect at a restart",
+        app_log(APP_LOG_WARN,
+                "threads, auth_workers, reuseport, admin and user take effect at a restart",
                 "trigger=%s", why);
     }
     /* ticket keys from Redis: the connection and the keys stay as started (a file given now
