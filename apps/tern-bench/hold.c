@@ -28,6 +28,8 @@
  * cores). The summary and the JSON say which of the two it was, with the client's own VmRSS
  * per held connection.
  *
+ * The summary and the JSON are written by hold_report.c from the run's struct hold_report.
+ *
  * Threads: workers touch their own fields on their reactor thread only; main() reads the
  * atomics they publish (one writer each) and, once a second, takes their keep-alive
  * latencies under the worker's lock; everything else after the runtime was joined.
@@ -36,7 +38,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <math.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stddef.h>
@@ -49,24 +50,9 @@
 #include <unistd.h>
 
 #include "hist.h"
+#include "hold_report.h"
 
-#define MAX_SAMPLES 16
 #define STOP_WAIT_US (30 * 1000000u) /* closing 20,000 connections takes well under that */
-
-enum hold_err {
-    HOLD_REFUSED,      /* TERN_ECONNREFUSED (a full listen queue on loopback, or no server) */
-    HOLD_EMFILE,       /* EMFILE / ENFILE: out of descriptors */
-    HOLD_ADDRNOTAVAIL, /* EADDRNOTAVAIL, EADDRINUSE: out of local ports or a bad source */
-    HOLD_TIMEOUT,      /* connect, handshake or keep-alive deadline (--timeout) */
-    HOLD_TLS,          /* alert, verify, handshake or protocol failure; PSK not used */
-    HOLD_RESET,        /* reset or closed before the handshake completed */
-    HOLD_DROPPED,      /* a held connection ended without us closing it */
-    HOLD_OTHER,
-    HOLD_NERRS,
-};
-static const char *const err_names[HOLD_NERRS] = {
-    "refused", "emfile", "addrnotavail", "timeout", "tls", "reset", "dropped", "other",
-};
 
 struct hold_worker;
 
@@ -614,16 +600,6 @@ static void stop_task(tern_reactor *r, void *arg)
 
 /* ---- /proc samples (main thread) ----------------------------------------------------------- */
 
-/* One reading: the server's VmRSS, the machine's Slab and TCP buffer pages; -1: unreadable. */
-struct hold_sample {
-    char label[16];      /* "start", "10%".."100%", "climbed", "end" */
-    double t_s;          /* since the start */
-    uint64_t open;       /* connections open (all workers) */
-    long long rss_kib;   /* /proc/PID/status VmRSS */
-    long long slab_kib;  /* /proc/meminfo Slab */
-    long long tcp_pages; /* /proc/net/sockstat TCP mem */
-};
-
 /* The number after @p key on its line of @p path ("VmRSS:", "Slab:", "TCP:" + " mem "). */
 static long long proc_value(const char *path, const char *key, const char *field)
 {
@@ -662,12 +638,6 @@ static long long rss_kib(int pid)
 
 /* ---- the run (main thread) ----------------------------------------------------------------- */
 
-struct hold_totals {
-    uint64_t opened, open_now, ka_done, ka_failed, failed, not_opened;
-    uint64_t errors[HOLD_NERRS];
-    uint64_t climb_end_us; /* the last worker's; 0 while any is still climbing */
-};
-
 static void totals(struct hold_run *run, struct hold_totals *t)
 {
     memset(t, 0, sizeof(*t));
@@ -693,31 +663,6 @@ static void totals(struct hold_run *run, struct hold_totals *t)
     }
 }
 
-struct hold_report {
-    const struct bench_config *cfg;
-    const char *target, *tls;
-    struct hold_sample samples[MAX_SAMPLES];
-    unsigned nsamples;
-    int burst;                 /* the sample taken when the climb ended; -1: none */
-    struct hold_totals end;    /* at the end of the hold, before closing */
-    uint64_t climb_us;         /* 0: the climb did not end */
-    double held_s;             /* from the climb's end to the end sample */
-    long long client_rss0, client_rss1;
-    bench_hist hist;
-    bench_hist held_hist;      /* the keep-alive seconds that began after the climb ended */
-    struct bench_negotiated negotiated;
-    char texts[HOLD_NERRS][160];
-    uint64_t kept_sockets, cut;
-    bool interrupted;
-    unsigned max_conns;
-    unsigned long long fd_hard;
-    struct hold_second {
-        double t;
-        uint64_t open, opened, failed, ka;
-    } *series;
-    size_t nseries, cap;
-};
-
 static void take_sample(struct hold_run *run, struct hold_report *rep, const char *label)
 {
     if (rep->cfg->server_pid == 0 || rep->nsamples == MAX_SAMPLES) {
@@ -734,18 +679,6 @@ static void take_sample(struct hold_run *run, struct hold_report *rep, const cha
     s->tcp_pages = proc_value("/proc/net/sockstat", "TCP:", " mem ");
 }
 
-/* KiB per open connection between sample 0 and @p s, at @p field's offset; NAN: unknown. */
-static double per_conn(const struct hold_report *rep, const struct hold_sample *s, size_t field,
-                       double unit_kib)
-{
-    const long long a = *(const long long *)((const char *)&rep->samples[0] + field);
-    const long long b = *(const long long *)((const char *)s + field);
-    if (a < 0 || b < 0 || s->open == 0) {
-        return NAN;
-    }
-    return (double)(b - a) * unit_kib / (double)s->open;
-}
-
 static void live_line(FILE *out, const struct hold_report *rep, double t,
                       const struct hold_totals *c, uint64_t opened_before, const bench_hist *ka)
 {
@@ -755,7 +688,7 @@ static void live_line(FILE *out, const struct hold_report *rep, double t,
         const char *sep = " (";
         for (unsigned k = 0; k < HOLD_NERRS; k++) {
             if (c->errors[k] > 0) {
-                fprintf(out, "%s%s %llu", sep, err_names[k], (unsigned long long)c->errors[k]);
+                fprintf(out, "%s%s %llu", sep, hold_err_names[k], (unsigned long long)c->errors[k]);
                 sep = ", ";
             }
         }
@@ -877,234 +810,6 @@ static void monitor(struct hold_run *run, struct hold_report *rep, FILE *out, bo
         uint64_t now = bench_now_us();
         rep->held_s = now > since ? (double)(now - since) / 1e6 : 0.0;
     }
-}
-
-/* ---- the report ---------------------------------------------------------------------------- */
-
-static void summary(FILE *out, const struct hold_report *rep)
-{
-    const struct bench_config *cfg = rep->cfg;
-    const struct hold_totals *e = &rep->end;
-
-    fprintf(out, "\ntern-bench: hold against %s, %u thread%s, %u connection%s (%s), at most %u "
-                 "handshakes at once",
-            rep->target, cfg->threads, cfg->threads == 1 ? "" : "s", cfg->connections,
-            cfg->connections == 1 ? "" : "s",
-            cfg->plain ? "plain TCP" : cfg->psk_cfg != NULL ? "PSK" : "certificate",
-            cfg->concurrency);
-    if (cfg->rate > 0) {
-        fprintf(out, ", %.0f/s", cfg->rate);
-    }
-    fprintf(out, "%s\n", rep->interrupted ? " (interrupted)" : "");
-    if (rep->climb_us > 0) {
-        double s = (double)rep->climb_us / 1e6;
-        fprintf(out, "opened: %llu of %u in %.2f s (%.0f/s); held %.1f s; open at the end: %llu\n",
-                (unsigned long long)e->opened, cfg->connections, s,
-                s > 0 ? (double)e->opened / s : 0.0, rep->held_s,
-                (unsigned long long)e->open_now);
-    } else {
-        fprintf(out, "opened: %llu of %u; the climb did not end; open at the end: %llu\n",
-                (unsigned long long)e->opened, cfg->connections, (unsigned long long)e->open_now);
-    }
-    fprintf(out, "failed: %llu (", (unsigned long long)e->failed);
-    for (unsigned k = 0; k < HOLD_NERRS; k++) {
-        fprintf(out, "%s%s %llu", k > 0 ? ", " : "", err_names[k],
-                (unsigned long long)e->errors[k]);
-    }
-    fprintf(out, ")\n");
-    for (unsigned k = 0; k < HOLD_NERRS; k++) {
-        if (rep->texts[k][0] != '\0') {
-            fprintf(out, "  %s, first: %s\n", err_names[k], rep->texts[k]);
-        }
-    }
-    if (cfg->keepalive_ms > 0) {
-        fprintf(out, "keep-alive: every %.0f s, %zu B: %llu round trips (%llu failed), p50 %.2fms "
-                     "p99 %.2fms max %.2fms\n",
-                cfg->keepalive_ms / 1e3, cfg->payload, (unsigned long long)rep->hist.count,
-                (unsigned long long)e->ka_failed,
-                (double)bench_hist_percentile(&rep->hist, 50) / 1e3,
-                (double)bench_hist_percentile(&rep->hist, 99) / 1e3,
-                (double)rep->hist.max / 1e3);
-        fprintf(out, "keep-alive after the climb (whole seconds): %llu round trips, p50 %.2fms "
-                     "p99 %.2fms max %.2fms\n",
-                (unsigned long long)rep->held_hist.count,
-                (double)bench_hist_percentile(&rep->held_hist, 50) / 1e3,
-                (double)bench_hist_percentile(&rep->held_hist, 99) / 1e3,
-                (double)rep->held_hist.max / 1e3);
-    }
-    long long d = rep->client_rss1 - rep->client_rss0;
-    fprintf(out, "client: keeps %s per held connection; VmRSS %.1f -> %.1f MiB (%.2f KiB per "
-                 "connection)\n",
-            cfg->keepalive_ms > 0 ? "its tern socket (TLS state, for the keep-alive records)"
-                                  : "only the descriptor (the TLS state is freed after the "
-                                    "handshake)",
-            (double)rep->client_rss0 / 1024, (double)rep->client_rss1 / 1024,
-            e->open_now > 0 ? (double)d / (double)e->open_now : 0.0);
-    if (cfg->server_pid != 0 && rep->nsamples >= 2) {
-        const struct hold_sample *s0 = &rep->samples[0];
-        const struct hold_sample *b = rep->burst >= 0 ? &rep->samples[rep->burst] : NULL;
-        const struct hold_sample *z = &rep->samples[rep->nsamples - 1];
-        fprintf(out, "server (pid %d): VmRSS %.1f MiB at the start", cfg->server_pid,
-                (double)s0->rss_kib / 1024);
-        if (b != NULL) {
-            fprintf(out, "; after the climb %.1f MiB, %llu open: %.2f KiB per connection",
-                    (double)b->rss_kib / 1024, (unsigned long long)b->open,
-                    per_conn(rep, b, offsetof(struct hold_sample, rss_kib), 1.0));
-        }
-        fprintf(out, "; at the end (%.1f s held) %.1f MiB, %llu open: %.2f KiB per connection\n",
-                rep->held_s, (double)z->rss_kib / 1024, (unsigned long long)z->open,
-                per_conn(rep, z, offsetof(struct hold_sample, rss_kib), 1.0));
-        double page_kib = (double)sysconf(_SC_PAGESIZE) / 1024.0;
-        fprintf(out, "kernel (the whole machine: on loopback the client's sockets count too): "
-                     "Slab %+.1f MiB, %.2f KiB per connection; TCP buffers %+.1f MiB, %.2f KiB "
-                     "per connection (at the end)\n",
-                (double)(z->slab_kib - s0->slab_kib) / 1024,
-                per_conn(rep, z, offsetof(struct hold_sample, slab_kib), 1.0),
-                (double)(z->tcp_pages - s0->tcp_pages) * page_kib / 1024,
-                per_conn(rep, z, offsetof(struct hold_sample, tcp_pages), page_kib));
-    }
-    if (rep->negotiated.protocol[0] != '\0') {
-        fprintf(out, "negotiated: %s %s%s%s\n", rep->negotiated.protocol, rep->negotiated.cipher,
-                rep->negotiated.group[0] != '\0' ? " " : "", rep->negotiated.group);
-    }
-    fprintf(out, "limit: one process holds at most %u connections (descriptor limit %llu)\n",
-            rep->max_conns, rep->fd_hard);
-}
-
-static void json_str(FILE *f, const char *s)
-{
-    fputc('"', f);
-    for (; s != NULL && *s != '\0'; s++) {
-        unsigned char ch = (unsigned char)*s;
-        if (ch == '"' || ch == '\\') {
-            fprintf(f, "\\%c", ch);
-        } else if (ch < 0x20 || ch == 0x7f) {
-            fprintf(f, "\\u%04x", ch);
-        } else {
-            fputc(ch, f);
-        }
-    }
-    fputc('"', f);
-}
-
-/* A KiB-per-connection figure, or null when unknown (NAN). */
-static void json_kib(FILE *f, double v)
-{
-    if (isnan(v)) {
-        fputs("null", f);
-    } else {
-        fprintf(f, "%.3f", v);
-    }
-}
-
-static int write_json(FILE *f, const struct hold_report *rep)
-{
-    const struct bench_config *cfg = rep->cfg;
-    const struct hold_totals *e = &rep->end;
-
-    fprintf(f, "{\n  \"mode\": \"hold\",\n  \"target\": ");
-    json_str(f, rep->target);
-    fprintf(f, ",\n  \"config\": {\"connections\": %u, \"threads\": %u, \"rate\": %.0f, "
-               "\"concurrency\": %u, \"duration_s\": %.3f, \"keepalive_s\": %.3f, "
-               "\"payload\": %zu, \"timeout_ms\": %u, \"handshake\": \"%s\", \"tls\": ",
-            cfg->connections, cfg->threads, cfg->rate, cfg->concurrency,
-            (double)cfg->duration_us / 1e6, cfg->keepalive_ms / 1e3,
-            cfg->keepalive_ms > 0 ? cfg->payload : 0, cfg->timeout_ms,
-            cfg->plain ? "plain" : cfg->psk_cfg != NULL ? "psk" : "certificate");
-    if (rep->tls != NULL) {
-        json_str(f, rep->tls);
-    } else {
-        fputs("null", f);
-    }
-    fprintf(f, ", \"source_addrs\": %zu, \"server_pid\": %d},\n", cfg->nsources,
-            cfg->server_pid);
-    fprintf(f, "  \"interrupted\": %s,\n", rep->interrupted ? "true" : "false");
-    fprintf(f, "  \"opened\": %llu,\n  \"open_at_end\": %llu,\n", (unsigned long long)e->opened,
-            (unsigned long long)e->open_now);
-    fprintf(f, "  \"failed\": {\"total\": %llu", (unsigned long long)e->failed);
-    for (unsigned k = 0; k < HOLD_NERRS; k++) {
-        fprintf(f, ", \"%s\": %llu", err_names[k], (unsigned long long)e->errors[k]);
-    }
-    fprintf(f, "},\n  \"errors\": [");
-    bool first = true;
-    for (unsigned k = 0; k < HOLD_NERRS; k++) {
-        if (rep->texts[k][0] != '\0') {
-            fprintf(f, "%s{\"kind\": \"%s\", \"first\": ", first ? "" : ", ", err_names[k]);
-            json_str(f, rep->texts[k]);
-            fputc('}', f);
-            first = false;
-        }
-    }
-    fprintf(f, "],\n  \"climb\": {\"attempted\": %llu, \"complete\": %s, \"seconds\": ",
-            (unsigned long long)(e->opened + e->not_opened),
-            rep->climb_us > 0 ? "true" : "false");
-    if (rep->climb_us > 0) {
-        fprintf(f, "%.3f, \"rate\": %.1f", (double)rep->climb_us / 1e6,
-                (double)e->opened / ((double)rep->climb_us / 1e6));
-    } else {
-        fputs("null, \"rate\": null", f);
-    }
-    fprintf(f, ", \"cut_at_end\": %llu},\n  \"held_s\": %.3f,\n", (unsigned long long)rep->cut,
-            rep->held_s);
-    fprintf(f, "  \"keepalive\": {\"every_s\": %.3f, \"count\": %llu, \"failed\": %llu, "
-               "\"p50_us\": %llu, \"p99_us\": %llu, \"max_us\": %llu, \"mean_us\": %.1f, "
-               "\"held\": {\"count\": %llu, \"p50_us\": %llu, \"p99_us\": %llu, "
-               "\"max_us\": %llu}},\n",
-            cfg->keepalive_ms / 1e3, (unsigned long long)rep->hist.count,
-            (unsigned long long)e->ka_failed,
-            (unsigned long long)bench_hist_percentile(&rep->hist, 50),
-            (unsigned long long)bench_hist_percentile(&rep->hist, 99),
-            (unsigned long long)rep->hist.max, bench_hist_mean(&rep->hist),
-            (unsigned long long)rep->held_hist.count,
-            (unsigned long long)bench_hist_percentile(&rep->held_hist, 50),
-            (unsigned long long)bench_hist_percentile(&rep->held_hist, 99),
-            (unsigned long long)rep->held_hist.max);
-    long long d = rep->client_rss1 - rep->client_rss0;
-    fprintf(f, "  \"client\": {\"keeps\": \"%s\", \"kept_sockets\": %llu, \"vmrss_kib_start\": "
-               "%lld, \"vmrss_kib_end\": %lld, \"kib_per_connection\": ",
-            cfg->keepalive_ms > 0 ? "tls_socket" : "descriptor",
-            (unsigned long long)rep->kept_sockets, rep->client_rss0, rep->client_rss1);
-    json_kib(f, e->open_now > 0 ? (double)d / (double)e->open_now : NAN);
-    fprintf(f, ", \"max_connections\": %u, \"descriptor_limit\": %llu},\n  \"server\": ",
-            rep->max_conns, rep->fd_hard);
-    if (cfg->server_pid == 0 || rep->nsamples < 2) {
-        fputs("null,\n", f);
-    } else {
-        const struct hold_sample *z = &rep->samples[rep->nsamples - 1];
-        const struct hold_sample *b = rep->burst >= 0 ? &rep->samples[rep->burst] : NULL;
-        double page_kib = (double)sysconf(_SC_PAGESIZE) / 1024.0;
-        fprintf(f, "{\"pid\": %d, \"rss_kib_per_connection_after_climb\": ", cfg->server_pid);
-        json_kib(f, b != NULL ? per_conn(rep, b, offsetof(struct hold_sample, rss_kib), 1.0)
-                              : NAN);
-        fputs(", \"rss_kib_per_connection_at_end\": ", f);
-        json_kib(f, per_conn(rep, z, offsetof(struct hold_sample, rss_kib), 1.0));
-        fputs(", \"kernel_whole_machine\": {\"slab_kib_per_connection\": ", f);
-        json_kib(f, per_conn(rep, z, offsetof(struct hold_sample, slab_kib), 1.0));
-        fputs(", \"tcp_mem_kib_per_connection\": ", f);
-        json_kib(f, per_conn(rep, z, offsetof(struct hold_sample, tcp_pages), page_kib));
-        fputs("},\n    \"samples\": [", f);
-        for (unsigned i = 0; i < rep->nsamples; i++) {
-            const struct hold_sample *s = &rep->samples[i];
-            fprintf(f, "%s\n      {\"label\": \"%s\", \"t\": %.3f, \"open\": %llu, "
-                       "\"vmrss_kib\": %lld, \"slab_kib\": %lld, \"tcp_mem_pages\": %lld}",
-                    i > 0 ? "," : "", s->label, s->t_s, (unsigned long long)s->open,
-                    s->rss_kib, s->slab_kib, s->tcp_pages);
-        }
-        fputs("]},\n", f);
-    }
-    /* the negotiated names are wolfSSL's (letters, digits, '-', '_', ' '): no escapes */
-    fprintf(f, "  \"negotiated\": {\"protocol\": \"%s\", \"cipher\": \"%s\", \"group\": \"%s\"},\n"
-               "  \"series\": [", rep->negotiated.protocol, rep->negotiated.cipher,
-            rep->negotiated.group);
-    for (size_t i = 0; i < rep->nseries; i++) {
-        fprintf(f, "%s\n    {\"t\": %.0f, \"open\": %llu, \"opened\": %llu, \"failed\": %llu, "
-                   "\"keepalive\": %llu}",
-                i > 0 ? "," : "", rep->series[i].t, (unsigned long long)rep->series[i].open,
-                (unsigned long long)rep->series[i].opened,
-                (unsigned long long)rep->series[i].failed, (unsigned long long)rep->series[i].ka);
-    }
-    fputs("]\n}\n", f);
-    return ferror(f) ? -1 : 0;
 }
 
 /* ---- main's entry points ------------------------------------------------------------------- */
@@ -1247,11 +952,11 @@ int bench_hold_run(tern_runtime *rt, const struct bench_config *cfg, const char 
             }
         }
     }
-    summary(out, rep);
+    hold_summary(out, rep);
     const struct hold_totals *e = &rep->end;
     int code = e->failed > 0 || e->opened < cfg->connections || rep->interrupted ? 1 : 0;
     if (json != NULL) {
-        if (write_json(json, rep) < 0 || (json != stdout && fclose(json) != 0)) {
+        if (hold_write_json(json, rep) < 0 || (json != stdout && fclose(json) != 0)) {
             fprintf(stderr, "tern-bench: --json %s: %s\n", json_name, strerror(errno));
             code = 1;
         }
