@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * What the files of the socket (socket.c, socket_connect.c, socket_options.c) share and no
- * other file needs: the client socket's extra fields, the small helpers the compiler inlines,
- * and the entry points of socket.c that the connect path calls. Owner thread only.
+ * What the files of the socket (socket.c, socket_connect.c, socket_options.c, socket_seam.c)
+ * share and no other file needs: the client socket's extra fields, the small helpers the
+ * compiler inlines, and the entry points of socket.c that the connect path and the seam
+ * call. Owner thread only.
  */
 #ifndef TERN_RUNTIME_SOCKET_IMPL_H
 #define TERN_RUNTIME_SOCKET_IMPL_H
